@@ -1,0 +1,8 @@
+//! SeaORM entities: the tables Purser persists. Domain types live in the `purser` crate; these are rows only.
+pub mod credit_ledger;
+pub mod idempotency_keys;
+pub mod outbox;
+pub mod purchase_events;
+pub mod purchases;
+pub mod sandbox_payment_intents;
+pub mod webhook_events;

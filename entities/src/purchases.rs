@@ -1,0 +1,29 @@
+//! One row per purchase: the actor's persisted state (`state`, with optimistic `version`) plus the columns queries need.
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "purchases")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub client_id: String,
+    pub package_id: String,
+    pub amount: i64,
+    pub currency: String,
+    pub credits: i64,
+    pub provider: String,
+    #[sea_orm(unique)]
+    pub provider_ref: Option<String>,
+    pub payment_method: Option<String>,
+    pub status: String,
+    pub failure_code: Option<String>,
+    pub state: Json,
+    pub version: i64,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,25 @@
+//! The sandbox provider's own PaymentIntents, persisted so a restart of the service does not lose them.
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "sandbox_payment_intents")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub client_secret: String,
+    pub purchase_id: Uuid,
+    pub amount: i64,
+    pub currency: String,
+    pub payment_method: Option<String>,
+    pub status: String,
+    pub confirmations: i32,
+    pub last_error: Option<String>,
+    pub latest_charge: Option<String>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,12 @@
+//! Schema migrations, run on start (`purser serve`) and by `purser migrate`.
+pub use sea_orm_migration::prelude::*;
+
+mod m20261127_000001_payments;
+
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261127_000001_payments::Migration)]
+    }
+}

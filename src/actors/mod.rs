@@ -1,0 +1,17 @@
+//! The actor shells: one ractor actor per live purchase under a supervisor. They load, call the pure state machine,
+//! persist its step, and carry out its effects; the rules live in `domain`.
+pub mod purchase;
+pub mod supervisor;
+
+pub use supervisor::PurchaseActors;
+
+use crate::domain::purchase::Policy;
+use crate::providers::CardGateway;
+use sea_orm::DatabaseConnection;
+
+/// What every purchase actor needs, shared.
+pub struct Context {
+    pub db: DatabaseConnection,
+    pub gateway: CardGateway,
+    pub policy: Policy,
+}

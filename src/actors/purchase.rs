@@ -1,0 +1,346 @@
+//! The purchase actor: a thin shell around `domain::purchase`. Each input becomes one transaction; provider calls
+//! happen after the commit and their answers come back as the next input.
+use super::Context;
+use crate::domain::failure::FailureCode;
+use crate::domain::purchase::{
+    Effect, Input, IntentStatus, IntentUpdate, Purchase, Rejected, Step, Timer,
+};
+use crate::providers::{NewIntent, ProviderError};
+use crate::store::purchases::{self, SaveError, Stored};
+use crate::store::webhooks;
+use chrono::{DateTime, Utc};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use uuid::Uuid;
+
+pub type Reply = Result<Purchase, PurchaseError>;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PurchaseError {
+    #[error(transparent)]
+    Rejected(#[from] Rejected),
+    #[error("purchase not found")]
+    NotFound,
+    #[error("storage error: {0}")]
+    Store(String),
+    #[error("the purchase actor is unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl From<sea_orm::DbErr> for PurchaseError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        Self::Store(e.to_string())
+    }
+}
+
+impl From<SaveError> for PurchaseError {
+    fn from(e: SaveError) -> Self {
+        Self::Store(e.to_string())
+    }
+}
+
+pub enum PurchaseMsg {
+    /// Persist a freshly opened purchase and start it.
+    Open {
+        step: Step,
+        reply: RpcReplyPort<Reply>,
+    },
+    /// Feed one input (API command, webhook, timer) to the state machine. `webhook_event` is the inbox row to mark
+    /// processed in the same transaction.
+    Apply {
+        input: Input,
+        webhook_event: Option<i64>,
+        reply: Option<RpcReplyPort<Reply>>,
+    },
+}
+
+pub enum Start {
+    New,
+    Existing(Uuid),
+}
+
+pub struct PurchaseActor {
+    pub ctx: Arc<Context>,
+}
+
+pub struct State {
+    stored: Option<Stored>,
+}
+
+/// What an executed effect leads to.
+enum Next {
+    Nothing,
+    Input(Input),
+    Effect(Effect),
+}
+
+impl Actor for PurchaseActor {
+    type Msg = PurchaseMsg;
+    type State = State;
+    type Arguments = Start;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<PurchaseMsg>,
+        start: Start,
+    ) -> Result<State, ActorProcessingErr> {
+        let stored = match start {
+            Start::New => None,
+            Start::Existing(id) => Some(
+                purchases::load(&self.ctx.db, id)
+                    .await?
+                    .ok_or(PurchaseError::NotFound)?,
+            ),
+        };
+        Ok(State { stored })
+    }
+
+    async fn post_start(
+        &self,
+        myself: ActorRef<PurchaseMsg>,
+        state: &mut State,
+    ) -> Result<(), ActorProcessingErr> {
+        if let Some(stored) = &state.stored {
+            for (timer, at) in stored.purchase.deadlines() {
+                arm(&myself, timer, at);
+            }
+            let _ = myself.send_message(PurchaseMsg::Apply {
+                input: Input::Recovered,
+                webhook_event: None,
+                reply: None,
+            });
+        }
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<PurchaseMsg>,
+        msg: PurchaseMsg,
+        state: &mut State,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            PurchaseMsg::Open { step, reply } => {
+                let result = self.open(&myself, state, step).await;
+                let _ = reply.send(result);
+            }
+            PurchaseMsg::Apply {
+                input,
+                webhook_event,
+                reply,
+            } => {
+                let result = self.run(&myself, state, input, webhook_event).await;
+                if let Err(e) = &result {
+                    tracing::warn!(error = %e, "purchase input not applied");
+                }
+                if let Some(reply) = reply {
+                    let _ = reply.send(result);
+                }
+            }
+        }
+        // Finished purchases need no actor: stop, and a later message re-hydrates from the database.
+        if state
+            .stored
+            .as_ref()
+            .is_some_and(|s| s.purchase.status.is_terminal())
+        {
+            myself.stop(Some("terminal".into()));
+        }
+        Ok(())
+    }
+}
+
+fn arm(myself: &ActorRef<PurchaseMsg>, timer: Timer, at: DateTime<Utc>) {
+    let delay = (at - Utc::now()).to_std().unwrap_or_default();
+    let input = match timer {
+        Timer::Expiry => Input::ExpiryDue,
+        Timer::Retry => Input::RetryDue,
+    };
+    myself.send_after(delay, move || PurchaseMsg::Apply {
+        input,
+        webhook_event: None,
+        reply: None,
+    });
+}
+
+impl PurchaseActor {
+    async fn open(&self, myself: &ActorRef<PurchaseMsg>, state: &mut State, step: Step) -> Reply {
+        purchases::insert_opened(&self.ctx.db, &step.purchase, self.ctx.gateway.name()).await?;
+        state.stored = Some(Stored {
+            purchase: step.purchase,
+            version: 0,
+        });
+        self.execute_all(myself, state, step.effects).await
+    }
+
+    async fn run(
+        &self,
+        myself: &ActorRef<PurchaseMsg>,
+        state: &mut State,
+        input: Input,
+        webhook_event: Option<i64>,
+    ) -> Reply {
+        let effects = self.apply(state, input, webhook_event).await?;
+        self.execute_all(myself, state, effects).await
+    }
+
+    /// Runs effects in order; a provider's answer is applied as the next input, whose effects join the queue.
+    async fn execute_all(
+        &self,
+        myself: &ActorRef<PurchaseMsg>,
+        state: &mut State,
+        effects: Vec<Effect>,
+    ) -> Reply {
+        let mut queue = VecDeque::from(effects);
+        while let Some(effect) = queue.pop_front() {
+            let purchase = &state
+                .stored
+                .as_ref()
+                .ok_or(PurchaseError::NotFound)?
+                .purchase;
+            match self.execute(myself, purchase, effect).await {
+                Next::Nothing => {}
+                Next::Effect(effect) => queue.push_back(effect),
+                Next::Input(input) => queue.extend(self.apply(state, input, None).await?),
+            }
+        }
+        Ok(state
+            .stored
+            .as_ref()
+            .ok_or(PurchaseError::NotFound)?
+            .purchase
+            .clone())
+    }
+
+    /// One input, one transaction. On a version conflict the state is reloaded and the input applied again.
+    async fn apply(
+        &self,
+        state: &mut State,
+        input: Input,
+        webhook_event: Option<i64>,
+    ) -> Result<Vec<Effect>, PurchaseError> {
+        for _ in 0..2 {
+            let stored = state.stored.as_ref().ok_or(PurchaseError::NotFound)?;
+            let step = stored
+                .purchase
+                .on(input.clone(), Utc::now(), &self.ctx.policy)?;
+            if step.is_noop(&stored.purchase) {
+                if let Some(id) = webhook_event {
+                    webhooks::mark(&self.ctx.db, id, webhooks::PROCESSED, None).await?;
+                }
+                return Ok(vec![]);
+            }
+            match purchases::save_step(
+                &self.ctx.db,
+                stored,
+                &step,
+                input.name(),
+                self.ctx.gateway.name(),
+                webhook_event,
+            )
+            .await
+            {
+                Ok(version) => {
+                    state.stored = Some(Stored {
+                        purchase: step.purchase,
+                        version,
+                    });
+                    return Ok(step.effects);
+                }
+                Err(SaveError::Conflict(id)) => {
+                    tracing::warn!(%id, "version conflict: reloading the purchase");
+                    state.stored = Some(
+                        purchases::load(&self.ctx.db, id)
+                            .await?
+                            .ok_or(PurchaseError::NotFound)?,
+                    );
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(PurchaseError::Store(
+            "the purchase keeps changing under its actor".into(),
+        ))
+    }
+
+    async fn execute(
+        &self,
+        myself: &ActorRef<PurchaseMsg>,
+        purchase: &Purchase,
+        effect: Effect,
+    ) -> Next {
+        let gateway = &self.ctx.gateway;
+        match effect {
+            Effect::ArmTimer { timer, at } => {
+                arm(myself, timer, at);
+                Next::Nothing
+            }
+            // Already written in the step's transaction.
+            Effect::GrantCredits { .. } | Effect::QueueReceipt => Next::Nothing,
+            Effect::CreateIntent { idempotency_key } => {
+                let request = NewIntent {
+                    purchase_id: purchase.id,
+                    client: &purchase.client,
+                    amount: purchase.price,
+                    payment_method: purchase.payment_method.as_ref(),
+                    idempotency_key: &idempotency_key,
+                };
+                match gateway.create_intent(request).await {
+                    Ok(update) => Next::Input(Input::IntentCreated(update)),
+                    Err(ProviderError::Rejected { code, .. }) => {
+                        Next::Input(Input::IntentRefused(FailureCode::from_provider(&code)))
+                    }
+                    Err(ProviderError::Unreachable(e)) => unreachable_provider(e),
+                }
+            }
+            Effect::ConfirmIntent {
+                intent_id,
+                payment_method,
+                idempotency_key,
+            } => {
+                match gateway
+                    .confirm_intent(&intent_id, &payment_method, &idempotency_key)
+                    .await
+                {
+                    Ok(update) => Next::Input(Input::Provider(update)),
+                    // The intent moved on without us (a webhook, a restart): ask where it is.
+                    Err(ProviderError::Rejected { code, .. })
+                        if code == "payment_intent_unexpected_state" =>
+                    {
+                        Next::Effect(Effect::RetrieveIntent { intent_id })
+                    }
+                    Err(ProviderError::Rejected { code, .. }) => {
+                        Next::Input(Input::Provider(IntentUpdate {
+                            intent_id,
+                            status: IntentStatus::RequiresPaymentMethod,
+                            client_secret: None,
+                            next_action: None,
+                            charge: None,
+                            failure: Some(FailureCode::from_provider(&code)),
+                        }))
+                    }
+                    Err(ProviderError::Unreachable(e)) => unreachable_provider(e),
+                }
+            }
+            Effect::RetrieveIntent { intent_id } => match gateway.retrieve_intent(&intent_id).await
+            {
+                Ok(update) => Next::Input(Input::Provider(update)),
+                Err(e) => unreachable_provider(e.to_string()),
+            },
+            Effect::CancelIntent { intent_id } => match gateway.cancel_intent(&intent_id).await {
+                Ok(update) => Next::Input(Input::Provider(update)),
+                // Refused because it already succeeded or is processing: learn which.
+                Err(ProviderError::Rejected { .. }) => {
+                    Next::Effect(Effect::RetrieveIntent { intent_id })
+                }
+                Err(ProviderError::Unreachable(e)) => unreachable_provider(e),
+            },
+        }
+    }
+}
+
+fn unreachable_provider(error: String) -> Next {
+    tracing::warn!(%error, "provider call failed; the purchase will reconcile");
+    Next::Input(Input::ProviderUnreachable)
+}

@@ -1,0 +1,192 @@
+//! Spawns purchase actors under one supervisor, finds the running one for a purchase (or re-hydrates it from the
+//! database), restarts crashed ones, and brings every unfinished purchase back after a restart.
+use super::Context;
+use super::purchase::{PurchaseActor, PurchaseError, PurchaseMsg, Reply, Start};
+use crate::domain::purchase::{Input, Step};
+use crate::store::{purchases, webhooks};
+use ractor::rpc::CallResult;
+use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SpawnErr, SupervisionEvent};
+use std::sync::Arc;
+use uuid::Uuid;
+
+pub struct Supervisor {
+    ctx: Arc<Context>,
+}
+
+impl Actor for Supervisor {
+    type Msg = ();
+    type State = ();
+    type Arguments = ();
+
+    async fn pre_start(&self, _myself: ActorRef<()>, _: ()) -> Result<(), ActorProcessingErr> {
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<()>,
+        event: SupervisionEvent,
+        _: &mut (),
+    ) -> Result<(), ActorProcessingErr> {
+        if let SupervisionEvent::ActorFailed(cell, error) = event {
+            let Some(id) = cell.get_name().and_then(|name| purchase_id(&name)) else {
+                return Ok(());
+            };
+            tracing::error!(%id, %error, "purchase actor crashed; restarting it from its persisted state");
+            if let Err(e) = spawn(&self.ctx, myself.get_cell(), Start::Existing(id), Some(id)).await
+            {
+                tracing::error!(%id, error = %e, "purchase actor could not be restarted; the next message will retry");
+            }
+        }
+        Ok(())
+    }
+}
+
+fn actor_name(id: Uuid) -> String {
+    format!("purchase:{id}")
+}
+
+fn purchase_id(name: &str) -> Option<Uuid> {
+    name.strip_prefix("purchase:")?.parse().ok()
+}
+
+async fn spawn(
+    ctx: &Arc<Context>,
+    supervisor: ActorCell,
+    start: Start,
+    id: Option<Uuid>,
+) -> Result<ActorRef<PurchaseMsg>, PurchaseError> {
+    let actor = PurchaseActor { ctx: ctx.clone() };
+    match Actor::spawn_linked(id.map(actor_name), actor, start, supervisor).await {
+        Ok((actor, _)) => Ok(actor),
+        // Someone else started it first: use theirs.
+        Err(SpawnErr::ActorAlreadyRegistered(name)) => ActorRef::where_is(name)
+            .ok_or_else(|| PurchaseError::Unavailable("actor vanished while starting".into())),
+        Err(SpawnErr::StartupFailed(e))
+            if e.downcast_ref::<PurchaseError>()
+                .is_some_and(|e| matches!(e, PurchaseError::NotFound)) =>
+        {
+            Err(PurchaseError::NotFound)
+        }
+        Err(e) => Err(PurchaseError::Unavailable(e.to_string())),
+    }
+}
+
+/// The API's handle on purchase actors.
+pub struct PurchaseActors {
+    ctx: Arc<Context>,
+    supervisor: ActorRef<()>,
+}
+
+impl PurchaseActors {
+    pub async fn start(ctx: Arc<Context>) -> Result<Self, String> {
+        let (supervisor, _) = Actor::spawn(None, Supervisor { ctx: ctx.clone() }, ())
+            .await
+            .map_err(|e| format!("purchase supervisor: {e}"))?;
+        Ok(Self { ctx, supervisor })
+    }
+
+    pub fn context(&self) -> &Context {
+        &self.ctx
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.supervisor.get_status() == ractor::ActorStatus::Running
+    }
+
+    /// Starts an actor for every unfinished purchase: timers re-armed from their persisted deadlines, unknown
+    /// provider outcomes reconciled. Returns how many.
+    pub async fn recover(&self) -> Result<usize, PurchaseError> {
+        let ids = purchases::unfinished_ids(&self.ctx.db).await?;
+        for id in &ids {
+            self.actor(*id).await?;
+        }
+        Ok(ids.len())
+    }
+
+    pub async fn open(&self, step: Step) -> Reply {
+        let id = step.purchase.id;
+        let actor = spawn(&self.ctx, self.supervisor.get_cell(), Start::New, Some(id)).await?;
+        outcome(
+            actor
+                .call(|reply| PurchaseMsg::Open { step, reply }, None)
+                .await,
+        )
+    }
+
+    pub async fn send(&self, id: Uuid, input: Input) -> Reply {
+        self.deliver(id, input, None).await
+    }
+
+    /// Routes a stored webhook event to its purchase; the actor marks the inbox row when it has applied it.
+    pub async fn deliver_webhook(&self, id: Uuid, input: Input, event_row: i64) {
+        if let Err(e) = self.deliver(id, input, Some(event_row)).await {
+            tracing::warn!(%id, error = %e, "webhook event not applied");
+            let status = if matches!(e, PurchaseError::NotFound) {
+                webhooks::UNROUTABLE
+            } else {
+                webhooks::FAILED
+            };
+            let _ = webhooks::mark(&self.ctx.db, event_row, status, Some(e.to_string())).await;
+        }
+    }
+
+    async fn deliver(&self, id: Uuid, input: Input, webhook_event: Option<i64>) -> Reply {
+        // An actor that stops (finished, crashed) between lookup and delivery drops the message; one more try
+        // re-hydrates it.
+        let mut last = PurchaseError::Unavailable("not attempted".into());
+        for _ in 0..3 {
+            let actor = self.actor(id).await?;
+            let input = input.clone();
+            match outcome(
+                actor
+                    .call(
+                        |reply| PurchaseMsg::Apply {
+                            input,
+                            webhook_event,
+                            reply: Some(reply),
+                        },
+                        None,
+                    )
+                    .await,
+            ) {
+                Err(PurchaseError::Unavailable(e)) => last = PurchaseError::Unavailable(e),
+                answered => return answered,
+            }
+            tokio::task::yield_now().await;
+        }
+        Err(last)
+    }
+
+    async fn actor(&self, id: Uuid) -> Result<ActorRef<PurchaseMsg>, PurchaseError> {
+        match ActorRef::where_is(actor_name(id)) {
+            Some(actor) => Ok(actor),
+            None => {
+                spawn(
+                    &self.ctx,
+                    self.supervisor.get_cell(),
+                    Start::Existing(id),
+                    Some(id),
+                )
+                .await
+            }
+        }
+    }
+
+    pub async fn shutdown(&self) {
+        self.supervisor
+            .stop_children_and_wait(None, Some(std::time::Duration::from_secs(5)))
+            .await;
+        self.supervisor.stop(None);
+    }
+}
+
+fn outcome<E: std::fmt::Display>(result: Result<CallResult<Reply>, E>) -> Reply {
+    match result {
+        Ok(CallResult::Success(reply)) => reply,
+        Ok(_) => Err(PurchaseError::Unavailable(
+            "the purchase actor stopped before answering".into(),
+        )),
+        Err(e) => Err(PurchaseError::Unavailable(e.to_string())),
+    }
+}

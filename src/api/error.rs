@@ -1,0 +1,150 @@
+//! Every error the API returns, rendered in one place as the spec's envelope:
+//! `{"success":false,"error":{"code","message",…}}` with the matching HTTP status.
+use crate::actors::purchase::PurchaseError;
+use crate::auth::AuthError;
+use crate::domain::failure::FailureCode;
+use crate::domain::purchase::Rejected;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::json;
+use std::borrow::Cow;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: Cow<'static, str>,
+    pub message: String,
+    pub suggested_action: Option<&'static str>,
+    pub transaction_id: Option<Uuid>,
+}
+
+/// The error envelope, as documented in the OpenAPI document.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorEnvelope {
+    /// Always `false`.
+    pub success: bool,
+    pub error: ErrorBody,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorBody {
+    /// Stable, machine-readable: `card_declined`, `invalid_request`, `unauthorized`…
+    pub code: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suggested_action: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transaction_id: Option<Uuid>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code: Cow::Borrowed(code),
+            message: message.into(),
+            suggested_action: None,
+            transaction_id: None,
+        }
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn internal(error: impl std::fmt::Display) -> Self {
+        tracing::error!(%error, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "Something went wrong on our side; nothing was charged twice. Try again.",
+        )
+    }
+
+    /// A payment the provider refused: 402 with the reason and what to do next (AC9.1.4).
+    pub fn payment_failed(failure: &FailureCode, transaction_id: Uuid) -> Self {
+        let status = if *failure == FailureCode::InvalidPaymentMethod {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::PAYMENT_REQUIRED
+        };
+        Self {
+            status,
+            code: Cow::Owned(failure.code().to_owned()),
+            message: failure.message().to_owned(),
+            suggested_action: Some(failure.suggested_action()),
+            transaction_id: Some(transaction_id),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorEnvelope {
+            success: false,
+            error: ErrorBody {
+                code: self.code.into_owned(),
+                message: self.message,
+                suggested_action: self.suggested_action.map(str::to_owned),
+                transaction_id: self.transaction_id,
+            },
+        };
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string())
+    }
+}
+
+impl From<sea_orm::DbErr> for ApiError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        Self::internal(e)
+    }
+}
+
+impl From<PurchaseError> for ApiError {
+    fn from(e: PurchaseError) -> Self {
+        match e {
+            PurchaseError::Rejected(rejected) => {
+                let code = match rejected {
+                    Rejected::Expired => "checkout_expired",
+                    Rejected::NotReady => "checkout_not_ready",
+                    Rejected::PaymentMethodRequired => "payment_method_required",
+                    Rejected::NeverStarted => "checkout_not_started",
+                };
+                let status = if rejected == Rejected::PaymentMethodRequired {
+                    StatusCode::BAD_REQUEST
+                } else {
+                    StatusCode::CONFLICT
+                };
+                Self::new(status, code, rejected.to_string())
+            }
+            PurchaseError::NotFound => Self::new(
+                StatusCode::NOT_FOUND,
+                "transaction_not_found",
+                "No such transaction.",
+            ),
+            PurchaseError::Unavailable(e) => {
+                tracing::error!(error = %e, "purchase actor unavailable");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "temporarily_unavailable",
+                    "The payment could not be processed right now; try again.",
+                )
+            }
+            PurchaseError::Store(e) => Self::internal(e),
+        }
+    }
+}
+
+/// The success envelope: `{"success":true,"data":…}`.
+pub fn ok<T: Serialize>(status: StatusCode, data: T) -> Response {
+    (status, axum::Json(json!({ "success": true, "data": data }))).into_response()
+}

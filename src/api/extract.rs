@@ -1,0 +1,103 @@
+//! Extractors that turn bad input into the API's own errors: JSON bodies and bearer tokens.
+use super::AppState;
+use super::error::ApiError;
+use crate::auth::{Caller, Role};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::{StatusCode, header, request::Parts};
+use serde::de::DeserializeOwned;
+
+/// `axum::Json`, with every rejection (syntax, wrong types, missing content type, oversize) in the envelope.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    match rejection {
+        JsonRejection::JsonDataError(e) => ApiError::bad_request(
+            "invalid_request",
+            format!(
+                "The request body does not match the expected fields: {}",
+                e.body_text()
+            ),
+        ),
+        JsonRejection::JsonSyntaxError(_) => {
+            ApiError::bad_request("malformed_json", "The request body is not valid JSON.")
+        }
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Send the body as JSON with `Content-Type: application/json`.",
+        ),
+        other => body_rejection(other.status()),
+    }
+}
+
+pub fn body_rejection(status: StatusCode) -> ApiError {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            status,
+            "payload_too_large",
+            "The request body is larger than this endpoint accepts.",
+        )
+    } else {
+        ApiError::new(
+            status,
+            "invalid_request",
+            "The request body could not be read.",
+        )
+    }
+}
+
+fn caller(parts: &Parts, state: &AppState, role: Role) -> Result<Caller, ApiError> {
+    let header = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let caller = state.auth.verify_header(header)?;
+    if caller.role != role {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "This endpoint needs the `{}` role.",
+                match role {
+                    Role::Client => "client",
+                    Role::Admin => "admin",
+                }
+            ),
+        ));
+    }
+    Ok(caller)
+}
+
+/// A request from a signed-in client.
+pub struct ClientCaller(pub Caller);
+
+impl FromRequestParts<AppState> for ClientCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        caller(parts, state, Role::Client).map(Self)
+    }
+}
+
+/// A request from a signed-in admin.
+pub struct AdminCaller(pub Caller);
+
+impl FromRequestParts<AppState> for AdminCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        caller(parts, state, Role::Admin).map(Self)
+    }
+}

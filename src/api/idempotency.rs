@@ -1,0 +1,106 @@
+//! `Idempotency-Key` on money-moving POSTs: the same key and body replay the stored response; the same key with
+//! another body is refused with 409 `idempotency_key_reused`.
+use super::AppState;
+use super::error::ApiError;
+use super::extract::body_rejection;
+use crate::store::idempotency::{self, Claim};
+use axum::body::{Body, to_bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+
+pub const HEADER: &str = "idempotency-key";
+
+pub async fn layer(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    match handle(state, request, next).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn handle(state: AppState, request: Request, next: Next) -> Result<Response, ApiError> {
+    let Some(key) = request.headers().get(HEADER) else {
+        return Ok(next.run(request).await);
+    };
+    let key = key
+        .to_str()
+        .ok()
+        .filter(|k| !k.is_empty() && k.len() <= 255)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_idempotency_key",
+                "Idempotency-Key must be 1 to 255 visible ASCII characters.",
+            )
+        })?
+        .to_owned();
+    let authorization = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    // Without a valid caller there is nothing to scope the key to; the handler answers 401 anyway.
+    let Ok(caller) = state.auth.verify_header(authorization) else {
+        return Ok(next.run(request).await);
+    };
+    let client = caller.id.as_str().to_owned();
+
+    let (parts, body) = request.into_parts();
+    let bytes = to_bytes(body, state.body_limit)
+        .await
+        .map_err(|_| body_rejection(StatusCode::PAYLOAD_TOO_LARGE))?;
+    let mut hasher = Sha256::new();
+    hasher.update(parts.method.as_str());
+    hasher.update(parts.uri.path());
+    hasher.update(&bytes);
+    let hash = hex::encode(hasher.finalize());
+
+    match idempotency::claim(&state.db, &client, &key, &hash).await? {
+        Claim::Replay { status, body } => {
+            let status = StatusCode::from_u16(status).map_err(ApiError::internal)?;
+            let mut response =
+                (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+            response
+                .headers_mut()
+                .insert("idempotent-replayed", HeaderValue::from_static("true"));
+            return Ok(response);
+        }
+        Claim::DifferentRequest => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "idempotency_key_reused",
+                "This Idempotency-Key was already used with a different request; use a new key for a new request.",
+            ));
+        }
+        Claim::InProgress => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "idempotency_key_in_use",
+                "A request with this Idempotency-Key is still being processed; retry shortly.",
+            ));
+        }
+        Claim::Fresh => {}
+    }
+
+    let response = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
+    let (parts, body) = response.into_parts();
+    let bytes = to_bytes(body, usize::MAX)
+        .await
+        .map_err(ApiError::internal)?;
+    if parts.status.is_server_error() {
+        // Our failure, not the client's: let the same key try again.
+        idempotency::release(&state.db, &client, &key).await?;
+    } else {
+        idempotency::complete(
+            &state.db,
+            &client,
+            &key,
+            parts.status.as_u16(),
+            String::from_utf8_lossy(&bytes).into_owned(),
+        )
+        .await?;
+    }
+    Ok(Response::from_parts(parts, Body::from(bytes)))
+}

@@ -1,0 +1,107 @@
+//! HTTP only: parse, call an actor or a query, render. Routes, shared state and the OpenAPI document.
+pub mod admin;
+pub mod catalogue;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod idempotency;
+pub mod payments;
+pub mod sandbox;
+pub mod webhooks;
+
+use crate::actors::PurchaseActors;
+use crate::auth::Authenticator;
+use crate::domain::package::Catalogue;
+use crate::domain::purchase::Policy;
+use crate::providers::sandbox::Sandbox;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use error::ApiError;
+use sea_orm::DatabaseConnection;
+use std::sync::Arc;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub auth: Arc<Authenticator>,
+    pub catalogue: Arc<Catalogue>,
+    pub policy: Policy,
+    pub purchases: Arc<PurchaseActors>,
+    pub sandbox: Option<Arc<Sandbox>>,
+    pub webhook_secrets: Arc<Vec<String>>,
+    pub body_limit: usize,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Purser", description = "Payment orchestrator: buy credit packages with Stripe, PayPal or the sandbox. \
+        Every JSON answer is an envelope: `{\"success\":true,\"data\":…}` or `{\"success\":false,\"error\":{\"code\",\"message\"}}`; \
+        the schemas below describe `data`."),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let money_moving = OpenApiRouter::new()
+        .routes(routes!(payments::create_intent))
+        .routes(routes!(payments::confirm))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::layer,
+        ));
+    let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(money_moving)
+        .routes(routes!(payments::get_transaction))
+        .routes(routes!(catalogue::list_packages))
+        .routes(routes!(catalogue::balance))
+        .routes(routes!(webhooks::stripe))
+        .routes(routes!(admin::get_payment))
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz));
+    if state.sandbox.is_some() {
+        api = api.routes(routes!(sandbox::authenticate));
+    }
+    let (router, openapi) = api.split_for_parts();
+    let openapi = Arc::new(openapi);
+    router
+        .route(
+            "/api/v1/openapi.json",
+            axum::routing::get(move || async move { axum::Json(openapi.as_ref().clone()) }),
+        )
+        .fallback(|| async {
+            ApiError::new(StatusCode::NOT_FOUND, "not_found", "No such endpoint.").into_response()
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "This endpoint does not take that method.",
+            )
+            .into_response()
+        })
+        .layer(DefaultBodyLimit::max(state.body_limit))
+        .with_state(state)
+}

@@ -1,0 +1,371 @@
+//! Card checkout: create a payment intent for a package, confirm it, read a transaction.
+use super::AppState;
+use super::error::{ApiError, ErrorEnvelope, ok};
+use super::extract::{ApiJson, ClientCaller};
+use crate::domain::ids::{PaymentIntentId, PaymentMethodError, PaymentMethodId};
+use crate::domain::package::PackageId;
+use crate::domain::purchase::{Input, Purchase, Status};
+use crate::store::{ledger, purchases};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IntentRequest {
+    /// A package id from `GET /api/v1/packages`, e.g. `pro-200`.
+    package_id: String,
+    /// A provider token (`pm_…`). Never a card number: those are refused.
+    payment_method_id: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IntentResponse {
+    client_secret: Option<String>,
+    /// Minor units (cents).
+    amount: i64,
+    currency: String,
+    payment_intent_id: Option<String>,
+    transaction_id: Uuid,
+    status: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConfirmRequest {
+    payment_intent_id: String,
+    package_id: String,
+    /// Optional: another method for a retry after a decline.
+    payment_method_id: Option<String>,
+}
+
+/// One of three shapes, told apart by `status`: `succeeded` (credits granted), `requires_action` (3-D Secure: hand
+/// `clientSecret` and `nextAction` to Stripe.js), `processing` (HTTP 202, a retry or settlement is pending).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfirmResponse {
+    transaction_id: Uuid,
+    status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    credits_added: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    new_balance: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    receipt_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_secret: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_action: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    estimated_completion_seconds: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TransactionView {
+    transaction_id: Uuid,
+    status: String,
+    package_id: String,
+    amount: i64,
+    currency: String,
+    credits: i64,
+    credits_granted: bool,
+    provider: String,
+    payment_intent_id: Option<String>,
+    payment_method: Option<String>,
+    attempts: u32,
+    failure: Option<FailureView>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    events: Vec<EventView>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FailureView {
+    code: String,
+    message: String,
+    suggested_action: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EventView {
+    kind: String,
+    from: String,
+    to: String,
+    detail: Value,
+    at: DateTime<Utc>,
+}
+
+fn parse_package(state: &AppState, raw: &str) -> Result<PackageId, ApiError> {
+    let id = PackageId::parse(raw).map_err(|e| ApiError::bad_request("invalid_package", e))?;
+    if state.catalogue.get(&id).is_none() {
+        let known: Vec<&str> = state
+            .catalogue
+            .all()
+            .iter()
+            .map(|p| p.id.as_str())
+            .collect();
+        return Err(ApiError::bad_request(
+            "unknown_package",
+            format!("No package `{raw}`; choose one of: {}.", known.join(", ")),
+        ));
+    }
+    Ok(id)
+}
+
+fn parse_method(raw: Option<&str>) -> Result<Option<PaymentMethodId>, ApiError> {
+    raw.map(|raw| {
+        PaymentMethodId::parse(raw).map_err(|e| match e {
+            PaymentMethodError::CardData => ApiError::bad_request(
+                "card_data_not_accepted",
+                "Card numbers must never be sent to this API: tokenize the card with Stripe.js and send the `pm_…` id.",
+            ),
+            PaymentMethodError::Malformed => ApiError::bad_request("invalid_payment_method", "paymentMethodId must be a provider token such as `pm_card_visa`."),
+        })
+    })
+    .transpose()
+}
+
+#[utoipa::path(post, path = "/api/v1/payments/stripe/intent", tag = "payments",
+    request_body = IntentRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the stored response for a repeated request")),
+    responses(
+        (status = 200, description = "Purchase opened; `data` is an IntentResponse", body = IntentResponse),
+        (status = 400, description = "Unknown package, malformed or unknown payment method, card data sent", body = ErrorEnvelope),
+        (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope),
+        (status = 409, description = "Idempotency-Key reused with another body", body = ErrorEnvelope),
+        (status = 502, description = "The provider did not answer", body = ErrorEnvelope),
+    ),
+    security(("bearer" = [])))]
+pub async fn create_intent(
+    State(state): State<AppState>,
+    ClientCaller(caller): ClientCaller,
+    ApiJson(request): ApiJson<IntentRequest>,
+) -> Result<Response, ApiError> {
+    let package_id = parse_package(&state, &request.package_id)?;
+    let method = parse_method(request.payment_method_id.as_deref())?;
+    let package = state
+        .catalogue
+        .get(&package_id)
+        .ok_or_else(|| ApiError::internal("package vanished"))?;
+    let step = Purchase::open(
+        Uuid::new_v4(),
+        caller.id,
+        package,
+        method,
+        Utc::now(),
+        &state.policy,
+    );
+    let purchase = state.purchases.open(step).await?;
+    match (purchase.status, &purchase.failure) {
+        (Status::Created, _) => Err(ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "provider_unavailable",
+            "The payment provider did not answer; try again.",
+        )),
+        (Status::Failed, Some(failure)) => Err(ApiError::payment_failed(failure, purchase.id)),
+        _ => Ok(ok(
+            StatusCode::OK,
+            IntentResponse {
+                client_secret: purchase.client_secret.clone(),
+                amount: purchase.price.minor,
+                currency: purchase.price.currency.lower(),
+                payment_intent_id: purchase.intent_id.clone(),
+                transaction_id: purchase.id,
+                status: purchase.status.as_str().to_owned(),
+            },
+        )),
+    }
+}
+
+#[utoipa::path(post, path = "/api/v1/payments/confirm", tag = "payments",
+    request_body = ConfirmRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the stored response for a repeated request")),
+    responses(
+        (status = 200, description = "`succeeded` or `requires_action`", body = ConfirmResponse),
+        (status = 202, description = "`processing`: an automatic retry or settlement is pending", body = ConfirmResponse),
+        (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
+        (status = 402, description = "Declined: `card_declined`, `insufficient_funds`, `expired_card`, `processing_error`, `authentication_failed`", body = ErrorEnvelope),
+        (status = 404, description = "No such transaction for this client", body = ErrorEnvelope),
+        (status = 409, description = "Checkout expired, or Idempotency-Key reused", body = ErrorEnvelope),
+    ),
+    security(("bearer" = [])))]
+pub async fn confirm(
+    State(state): State<AppState>,
+    ClientCaller(caller): ClientCaller,
+    ApiJson(request): ApiJson<ConfirmRequest>,
+) -> Result<Response, ApiError> {
+    let intent = PaymentIntentId::parse(&request.payment_intent_id)
+        .map_err(|e| ApiError::bad_request("invalid_request", e))?;
+    let package_id = parse_package(&state, &request.package_id)?;
+    let method = parse_method(request.payment_method_id.as_deref())?;
+    let stored = purchases::find_by_intent(&state.db, intent.as_str())
+        .await?
+        .filter(|s| s.purchase.client == caller.id)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "transaction_not_found",
+                "No such payment intent for this account.",
+            )
+        })?;
+    if stored.purchase.package != package_id {
+        return Err(ApiError::bad_request(
+            "package_mismatch",
+            format!(
+                "This payment intent is for package `{}`.",
+                stored.purchase.package.as_str()
+            ),
+        ));
+    }
+    let purchase = state
+        .purchases
+        .send(
+            stored.purchase.id,
+            Input::Confirm {
+                payment_method: method,
+            },
+        )
+        .await?;
+    confirm_response(&state, &purchase).await
+}
+
+async fn confirm_response(state: &AppState, purchase: &Purchase) -> Result<Response, ApiError> {
+    let base = ConfirmResponse {
+        transaction_id: purchase.id,
+        status: purchase.status.as_str().to_owned(),
+        credits_added: None,
+        new_balance: None,
+        receipt_url: None,
+        client_secret: None,
+        next_action: None,
+        estimated_completion_seconds: None,
+    };
+    match purchase.status {
+        Status::Succeeded => Ok(ok(
+            StatusCode::OK,
+            ConfirmResponse {
+                credits_added: Some(purchase.credits.0),
+                new_balance: Some(ledger::balance(&state.db, &purchase.client).await?),
+                receipt_url: Some(format!("/api/v1/payments/{}", purchase.id)),
+                ..base
+            },
+        )),
+        Status::RequiresAction => Ok(ok(
+            StatusCode::OK,
+            ConfirmResponse {
+                client_secret: purchase.client_secret.clone(),
+                next_action: purchase.next_action.clone(),
+                ..base
+            },
+        )),
+        Status::Processing => {
+            let wait = purchase
+                .next_retry
+                .map(|r| (r.at - Utc::now()).num_seconds().max(0) + 1)
+                .unwrap_or(5);
+            Ok(ok(
+                StatusCode::ACCEPTED,
+                ConfirmResponse {
+                    estimated_completion_seconds: Some(wait),
+                    ..base
+                },
+            ))
+        }
+        Status::Failed => {
+            let failure = purchase
+                .failure
+                .as_ref()
+                .ok_or_else(|| ApiError::internal("failed purchase without a reason"))?;
+            Err(ApiError::payment_failed(failure, purchase.id))
+        }
+        Status::Created
+        | Status::RequiresPaymentMethod
+        | Status::RequiresConfirmation
+        | Status::Expired => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "unexpected_state",
+            format!("The payment is {}.", purchase.status.as_str()),
+        )),
+    }
+}
+
+/// A transaction with its whole history, as the client or an admin reads it.
+pub async fn transaction_view(
+    state: &AppState,
+    id: Uuid,
+) -> Result<Option<(Purchase, TransactionView)>, ApiError> {
+    let Some(stored) = purchases::load(&state.db, id).await? else {
+        return Ok(None);
+    };
+    let p = stored.purchase;
+    let events = purchases::history(&state.db, id)
+        .await?
+        .into_iter()
+        .map(|e| EventView {
+            kind: e.kind,
+            from: e.from_status,
+            to: e.to_status,
+            detail: e.detail,
+            at: e.created_at,
+        })
+        .collect();
+    let view = TransactionView {
+        transaction_id: p.id,
+        status: p.status.as_str().to_owned(),
+        package_id: p.package.as_str().to_owned(),
+        amount: p.price.minor,
+        currency: p.price.currency.lower(),
+        credits: p.credits.0,
+        credits_granted: p.credits_granted,
+        provider: state.purchases.context().gateway.name().to_owned(),
+        payment_intent_id: p.intent_id.clone(),
+        payment_method: p.payment_method.as_ref().map(|m| m.as_str().to_owned()),
+        attempts: p.attempt,
+        failure: p.failure.as_ref().map(|f| FailureView {
+            code: f.code().to_owned(),
+            message: f.message().to_owned(),
+            suggested_action: f.suggested_action().to_owned(),
+        }),
+        created_at: p.created_at,
+        updated_at: p.updated_at,
+        expires_at: p.expires_at,
+        events,
+    };
+    Ok(Some((p, view)))
+}
+
+pub fn parse_transaction_id(raw: &str) -> Result<Uuid, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::bad_request("invalid_transaction_id", "A transaction id is a UUID."))
+}
+
+#[utoipa::path(get, path = "/api/v1/payments/{transactionId}", tag = "payments",
+    params(("transactionId" = String, Path, description = "The transaction (purchase) id")),
+    responses((status = 200, body = TransactionView), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
+        (status = 404, description = "No such transaction for this client", body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+pub async fn get_transaction(
+    State(state): State<AppState>,
+    ClientCaller(caller): ClientCaller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = parse_transaction_id(&id)?;
+    match transaction_view(&state, id).await? {
+        Some((purchase, view)) if purchase.client == caller.id => Ok(ok(StatusCode::OK, view)),
+        _ => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "transaction_not_found",
+            "No such transaction for this account.",
+        )),
+    }
+}

@@ -1,0 +1,858 @@
+//! The purchase state machine, sans-IO: `Purchase::on(input, now, policy)` returns the next state and the effects the
+//! actor must carry out (provider calls, the credit grant, timers). Time comes in as an argument; nothing here
+//! touches a clock, a socket or a database, so every path is testable with plain values.
+use super::failure::FailureCode;
+use super::ids::{ClientId, PaymentMethodId};
+use super::money::{Credits, Money};
+use super::package::{Package, PackageId};
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Created,
+    RequiresPaymentMethod,
+    RequiresConfirmation,
+    RequiresAction,
+    Processing,
+    Succeeded,
+    Failed,
+    Expired,
+}
+
+impl Status {
+    /// Terminal states never change again. `Failed` is not one: like a Stripe PaymentIntent after a decline, the
+    /// client may confirm again (another card, or a manual retry) until the checkout expires.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Expired)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::RequiresPaymentMethod => "requires_payment_method",
+            Self::RequiresConfirmation => "requires_confirmation",
+            Self::RequiresAction => "requires_action",
+            Self::Processing => "processing",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Expired => "expired",
+        }
+    }
+}
+
+/// The provider's view of its payment intent, from a call's answer or a webhook.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IntentUpdate {
+    pub intent_id: String,
+    pub status: IntentStatus,
+    pub client_secret: Option<String>,
+    pub next_action: Option<serde_json::Value>,
+    /// The charge attempt a failure reports on: the same failure reaches us by the call's answer and by webhook,
+    /// and must count once.
+    pub charge: Option<String>,
+    pub failure: Option<FailureCode>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IntentStatus {
+    RequiresPaymentMethod,
+    RequiresConfirmation,
+    RequiresAction,
+    Processing,
+    Succeeded,
+    Canceled,
+}
+
+/// Operator-set limits the machine obeys.
+#[derive(Clone, Copy, Debug)]
+pub struct Policy {
+    pub checkout_ttl: TimeDelta,
+    /// Confirmations per round (the client's confirm plus automatic retries of transient failures).
+    pub max_attempts: u32,
+    pub retry_base: TimeDelta,
+}
+
+impl Policy {
+    /// Exponential backoff: base, 2×base, 4×base…
+    fn backoff(&self, retries_so_far: u32) -> TimeDelta {
+        self.retry_base * 2_i32.saturating_pow(retries_so_far.min(16))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RetryKind {
+    /// Confirm again after a transient failure.
+    Confirm,
+    /// Ask the provider what happened to a call whose answer never came.
+    Reconcile,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingRetry {
+    pub kind: RetryKind,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timer {
+    Expiry,
+    Retry,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Purchase {
+    pub id: Uuid,
+    pub client: ClientId,
+    pub package: PackageId,
+    pub price: Money,
+    pub credits: Credits,
+    pub status: Status,
+    pub intent_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub next_action: Option<serde_json::Value>,
+    pub payment_method: Option<PaymentMethodId>,
+    /// Confirmations sent to the provider, over the purchase's life; names the provider's idempotency key.
+    pub attempt: u32,
+    /// Automatic retries used in the current round; a client's confirm starts a new round.
+    pub auto_retries: u32,
+    pub failure: Option<FailureCode>,
+    pub credits_granted: bool,
+    pub settled_charges: Vec<String>,
+    pub next_retry: Option<PendingRetry>,
+    pub expires_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Input {
+    IntentCreated(IntentUpdate),
+    /// The provider refused to create the intent (an unknown payment method, say).
+    IntentRefused(FailureCode),
+    Confirm {
+        payment_method: Option<PaymentMethodId>,
+    },
+    Provider(IntentUpdate),
+    /// A provider call got no answer (network, timeout, 5xx): its outcome is unknown.
+    ProviderUnreachable,
+    /// The actor came back after a restart or passivation.
+    Recovered,
+    RetryDue,
+    ExpiryDue,
+}
+
+impl Input {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::IntentCreated(_) => "intent_created",
+            Self::IntentRefused(_) => "intent_refused",
+            Self::Confirm { .. } => "confirm_requested",
+            Self::Provider(_) => "provider_update",
+            Self::ProviderUnreachable => "provider_unreachable",
+            Self::Recovered => "recovered",
+            Self::RetryDue => "retry_due",
+            Self::ExpiryDue => "expiry_due",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Effect {
+    CreateIntent {
+        idempotency_key: String,
+    },
+    ConfirmIntent {
+        intent_id: String,
+        payment_method: PaymentMethodId,
+        idempotency_key: String,
+    },
+    RetrieveIntent {
+        intent_id: String,
+    },
+    CancelIntent {
+        intent_id: String,
+    },
+    /// Written in the same transaction as the state that causes it.
+    GrantCredits {
+        credits: Credits,
+    },
+    /// Written in the same transaction: an outbox row for the receipt email.
+    QueueReceipt,
+    ArmTimer {
+        timer: Timer,
+        at: DateTime<Utc>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    pub purchase: Purchase,
+    pub effects: Vec<Effect>,
+}
+
+impl Step {
+    fn unchanged(purchase: &Purchase) -> Self {
+        Self {
+            purchase: purchase.clone(),
+            effects: vec![],
+        }
+    }
+
+    /// True when nothing needs persisting or doing.
+    pub fn is_noop(&self, before: &Purchase) -> bool {
+        self.effects.is_empty() && self.purchase == *before
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Rejected {
+    #[error("the checkout has expired; start a new one")]
+    Expired,
+    #[error("the payment intent is still being created; try again in a moment")]
+    NotReady,
+    #[error("a paymentMethodId is needed to confirm this payment")]
+    PaymentMethodRequired,
+    #[error("this checkout could not be started at the provider; start a new one")]
+    NeverStarted,
+}
+
+impl Purchase {
+    pub fn open(
+        id: Uuid,
+        client: ClientId,
+        package: &Package,
+        payment_method: Option<PaymentMethodId>,
+        now: DateTime<Utc>,
+        policy: &Policy,
+    ) -> Step {
+        let expires_at = now + policy.checkout_ttl;
+        let purchase = Purchase {
+            id,
+            client,
+            package: package.id.clone(),
+            price: package.price,
+            credits: package.credits,
+            status: Status::Created,
+            intent_id: None,
+            client_secret: None,
+            next_action: None,
+            payment_method,
+            attempt: 0,
+            auto_retries: 0,
+            failure: None,
+            credits_granted: false,
+            settled_charges: vec![],
+            next_retry: None,
+            expires_at,
+            created_at: now,
+            updated_at: now,
+        };
+        let effects = vec![
+            Effect::CreateIntent {
+                idempotency_key: format!("purchase-{id}-create"),
+            },
+            Effect::ArmTimer {
+                timer: Timer::Expiry,
+                at: expires_at,
+            },
+        ];
+        Step { purchase, effects }
+    }
+
+    /// The timers a freshly started actor must arm, from the persisted deadlines.
+    pub fn deadlines(&self) -> Vec<(Timer, DateTime<Utc>)> {
+        if self.status.is_terminal() {
+            return vec![];
+        }
+        let mut timers = vec![(Timer::Expiry, self.expires_at)];
+        if let Some(retry) = self.next_retry {
+            timers.push((Timer::Retry, retry.at));
+        }
+        timers
+    }
+
+    pub fn on(&self, input: Input, now: DateTime<Utc>, policy: &Policy) -> Result<Step, Rejected> {
+        if self.status.is_terminal() {
+            return match input {
+                Input::Confirm { .. } if self.status == Status::Expired => Err(Rejected::Expired),
+                _ => Ok(Step::unchanged(self)),
+            };
+        }
+        let mut next = self.clone();
+        next.updated_at = now;
+        let effects = match input {
+            Input::IntentCreated(update) => next.on_intent_created(update),
+            Input::IntentRefused(failure) => next.on_intent_refused(failure),
+            Input::Confirm { payment_method } => next.on_confirm(payment_method)?,
+            Input::Provider(update) => next.on_provider(update, now, policy),
+            Input::ProviderUnreachable => next.on_unreachable(now, policy),
+            Input::Recovered => next.on_recovered(),
+            Input::RetryDue => next.on_retry_due(now),
+            Input::ExpiryDue => next.on_expiry_due(now, policy),
+        };
+        if effects.is_empty() && next.same_state_as(self) {
+            return Ok(Step::unchanged(self));
+        }
+        Ok(Step {
+            purchase: next,
+            effects,
+        })
+    }
+
+    fn same_state_as(&self, other: &Purchase) -> bool {
+        Purchase {
+            updated_at: other.updated_at,
+            ..self.clone()
+        } == *other
+    }
+
+    fn on_intent_created(&mut self, update: IntentUpdate) -> Vec<Effect> {
+        if self.status != Status::Created {
+            return vec![];
+        }
+        self.intent_id = Some(update.intent_id);
+        self.client_secret = update.client_secret;
+        self.status = if self.payment_method.is_some() {
+            Status::RequiresConfirmation
+        } else {
+            Status::RequiresPaymentMethod
+        };
+        vec![]
+    }
+
+    fn on_intent_refused(&mut self, failure: FailureCode) -> Vec<Effect> {
+        if self.status == Status::Created {
+            self.status = Status::Failed;
+            self.failure = Some(failure);
+        }
+        vec![]
+    }
+
+    fn on_confirm(
+        &mut self,
+        payment_method: Option<PaymentMethodId>,
+    ) -> Result<Vec<Effect>, Rejected> {
+        match self.status {
+            Status::Created => Err(Rejected::NotReady),
+            Status::Processing => Ok(vec![]),
+            // The client is back from the 3-D Secure modal: ask the provider how it went rather than wait for the
+            // webhook.
+            Status::RequiresAction => Ok(self
+                .intent_id
+                .clone()
+                .map(|intent_id| Effect::RetrieveIntent { intent_id })
+                .into_iter()
+                .collect()),
+            Status::RequiresPaymentMethod | Status::RequiresConfirmation | Status::Failed => {
+                let intent_id = self.intent_id.clone().ok_or(Rejected::NeverStarted)?;
+                let method = payment_method
+                    .or_else(|| self.payment_method.clone())
+                    .ok_or(Rejected::PaymentMethodRequired)?;
+                self.auto_retries = 0;
+                Ok(vec![self.send_confirmation(intent_id, method)])
+            }
+            // Terminal states never reach here: `on` answers them first.
+            Status::Succeeded | Status::Expired => Ok(vec![]),
+        }
+    }
+
+    fn send_confirmation(&mut self, intent_id: String, payment_method: PaymentMethodId) -> Effect {
+        self.attempt += 1;
+        self.payment_method = Some(payment_method.clone());
+        self.status = Status::Processing;
+        self.failure = None;
+        self.next_action = None;
+        self.next_retry = None;
+        Effect::ConfirmIntent {
+            intent_id,
+            payment_method,
+            idempotency_key: format!("purchase-{}-confirm-{}", self.id, self.attempt),
+        }
+    }
+
+    fn on_provider(
+        &mut self,
+        update: IntentUpdate,
+        now: DateTime<Utc>,
+        policy: &Policy,
+    ) -> Vec<Effect> {
+        if self
+            .intent_id
+            .as_deref()
+            .is_some_and(|id| id != update.intent_id)
+        {
+            return vec![];
+        }
+        match update.status {
+            IntentStatus::Succeeded => {
+                self.status = Status::Succeeded;
+                self.failure = None;
+                self.next_action = None;
+                self.next_retry = None;
+                self.credits_granted = true;
+                vec![
+                    Effect::GrantCredits {
+                        credits: self.credits,
+                    },
+                    Effect::QueueReceipt,
+                ]
+            }
+            IntentStatus::Canceled => {
+                self.status = Status::Expired;
+                self.next_retry = None;
+                vec![]
+            }
+            IntentStatus::RequiresAction => {
+                if matches!(
+                    self.status,
+                    Status::Processing | Status::RequiresConfirmation
+                ) && self.next_retry.is_none()
+                {
+                    self.status = Status::RequiresAction;
+                    self.next_action = update.next_action;
+                    if update.client_secret.is_some() {
+                        self.client_secret = update.client_secret;
+                    }
+                }
+                vec![]
+            }
+            IntentStatus::Processing => {
+                if self.status == Status::RequiresAction {
+                    self.status = Status::Processing;
+                    self.next_action = None;
+                }
+                vec![]
+            }
+            IntentStatus::RequiresPaymentMethod | IntentStatus::RequiresConfirmation => {
+                match update.failure {
+                    Some(failure) => self.on_attempt_failed(failure, update.charge, now, policy),
+                    None => vec![],
+                }
+            }
+        }
+    }
+
+    fn on_attempt_failed(
+        &mut self,
+        failure: FailureCode,
+        charge: Option<String>,
+        now: DateTime<Utc>,
+        policy: &Policy,
+    ) -> Vec<Effect> {
+        let attempt_outstanding =
+            matches!(self.status, Status::Processing | Status::RequiresAction)
+                && self.next_retry.is_none();
+        let already_settled = charge
+            .as_ref()
+            .is_some_and(|c| self.settled_charges.contains(c));
+        if !attempt_outstanding || already_settled {
+            return vec![];
+        }
+        self.settled_charges.extend(charge);
+        self.next_action = None;
+        if failure.is_transient() && self.auto_retries + 1 < policy.max_attempts {
+            let at = now + policy.backoff(self.auto_retries);
+            self.auto_retries += 1;
+            self.status = Status::Processing;
+            self.failure = Some(failure);
+            self.next_retry = Some(PendingRetry {
+                kind: RetryKind::Confirm,
+                at,
+            });
+            return vec![Effect::ArmTimer {
+                timer: Timer::Retry,
+                at,
+            }];
+        }
+        self.status = Status::Failed;
+        self.failure = Some(failure);
+        vec![]
+    }
+
+    fn on_unreachable(&mut self, now: DateTime<Utc>, policy: &Policy) -> Vec<Effect> {
+        match self.status {
+            Status::Processing if self.next_retry.is_none() => {
+                let at = now + policy.backoff(self.auto_retries);
+                self.next_retry = Some(PendingRetry {
+                    kind: RetryKind::Reconcile,
+                    at,
+                });
+                vec![Effect::ArmTimer {
+                    timer: Timer::Retry,
+                    at,
+                }]
+            }
+            // A cancel at expiry that got no answer is tried again later.
+            _ if now >= self.expires_at => vec![Effect::ArmTimer {
+                timer: Timer::Expiry,
+                at: now + policy.retry_base,
+            }],
+            _ => vec![],
+        }
+    }
+
+    fn on_recovered(&mut self) -> Vec<Effect> {
+        match (self.status, &self.intent_id) {
+            // The create call may have reached the provider before the crash; its idempotency key returns the same
+            // intent.
+            (Status::Created, _) => vec![Effect::CreateIntent {
+                idempotency_key: format!("purchase-{}-create", self.id),
+            }],
+            (Status::Processing, Some(intent_id)) if self.next_retry.is_none() => {
+                vec![Effect::RetrieveIntent {
+                    intent_id: intent_id.clone(),
+                }]
+            }
+            (Status::RequiresAction, Some(intent_id)) => vec![Effect::RetrieveIntent {
+                intent_id: intent_id.clone(),
+            }],
+            _ => vec![],
+        }
+    }
+
+    fn on_retry_due(&mut self, now: DateTime<Utc>) -> Vec<Effect> {
+        let Some(retry) = self.next_retry else {
+            return vec![];
+        };
+        if self.status != Status::Processing || now < retry.at {
+            return vec![];
+        }
+        let (Some(intent_id), Some(method)) = (self.intent_id.clone(), self.payment_method.clone())
+        else {
+            return vec![];
+        };
+        self.next_retry = None;
+        match retry.kind {
+            RetryKind::Confirm => vec![self.send_confirmation(intent_id, method)],
+            RetryKind::Reconcile => vec![Effect::RetrieveIntent { intent_id }],
+        }
+    }
+
+    fn on_expiry_due(&mut self, now: DateTime<Utc>, policy: &Policy) -> Vec<Effect> {
+        if now < self.expires_at {
+            return vec![];
+        }
+        match (&self.intent_id, self.status) {
+            // Money may be moving: never expire under it. Look again once it settles.
+            (_, Status::Processing) => vec![Effect::ArmTimer {
+                timer: Timer::Expiry,
+                at: now + policy.retry_base,
+            }],
+            (None, _) => {
+                self.status = Status::Expired;
+                vec![]
+            }
+            // Expire only once the provider confirms the cancel, so a payment that won the race is not lost.
+            (Some(intent_id), _) => vec![Effect::CancelIntent {
+                intent_id: intent_id.clone(),
+            }],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::money::Currency;
+    use proptest::prelude::*;
+
+    fn policy() -> Policy {
+        Policy {
+            checkout_ttl: TimeDelta::minutes(30),
+            max_attempts: 3,
+            retry_base: TimeDelta::seconds(2),
+        }
+    }
+
+    fn package() -> Package {
+        Package {
+            id: PackageId::parse("pro-200").unwrap(),
+            name: "Pro".into(),
+            price: Money::new(16000, Currency::parse("USD").unwrap()).unwrap(),
+            credits: Credits(240),
+        }
+    }
+
+    fn t0() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000, 0).unwrap()
+    }
+
+    fn update(
+        status: IntentStatus,
+        failure: Option<FailureCode>,
+        charge: Option<&str>,
+    ) -> IntentUpdate {
+        IntentUpdate {
+            intent_id: "pi_1".into(),
+            status,
+            client_secret: Some("pi_1_secret_x".into()),
+            next_action: None,
+            charge: charge.map(str::to_owned),
+            failure,
+        }
+    }
+
+    fn ready() -> Purchase {
+        let pm = PaymentMethodId::parse("pm_card_visa").ok();
+        let opened = Purchase::open(
+            Uuid::nil(),
+            ClientId::parse("c1").unwrap(),
+            &package(),
+            pm,
+            t0(),
+            &policy(),
+        );
+        let created = update(IntentStatus::RequiresConfirmation, None, None);
+        opened
+            .purchase
+            .on(Input::IntentCreated(created), t0(), &policy())
+            .unwrap()
+            .purchase
+    }
+
+    fn grants(step: &Step) -> usize {
+        step.effects
+            .iter()
+            .filter(|e| matches!(e, Effect::GrantCredits { .. }))
+            .count()
+    }
+
+    #[test]
+    fn success_grants_the_package_credits_once() {
+        let confirmed = ready()
+            .on(
+                Input::Confirm {
+                    payment_method: None,
+                },
+                t0(),
+                &policy(),
+            )
+            .unwrap();
+        assert_eq!(confirmed.purchase.status, Status::Processing);
+        let paid = confirmed
+            .purchase
+            .on(
+                Input::Provider(update(IntentStatus::Succeeded, None, Some("ch_1"))),
+                t0(),
+                &policy(),
+            )
+            .unwrap();
+        assert_eq!(paid.purchase.status, Status::Succeeded);
+        assert!(paid.effects.contains(&Effect::GrantCredits {
+            credits: Credits(240)
+        }));
+        let again = paid
+            .purchase
+            .on(
+                Input::Provider(update(IntentStatus::Succeeded, None, Some("ch_1"))),
+                t0(),
+                &policy(),
+            )
+            .unwrap();
+        assert!(again.is_noop(&paid.purchase));
+    }
+
+    #[test]
+    fn a_transient_failure_is_retried_with_backoff_then_gives_up() {
+        let mut p = ready()
+            .on(
+                Input::Confirm {
+                    payment_method: None,
+                },
+                t0(),
+                &policy(),
+            )
+            .unwrap()
+            .purchase;
+        let mut now = t0();
+        for (i, charge) in ["ch_1", "ch_2"].iter().enumerate() {
+            let step = p
+                .on(
+                    Input::Provider(update(
+                        IntentStatus::RequiresPaymentMethod,
+                        Some(FailureCode::ProcessingError),
+                        Some(charge),
+                    )),
+                    now,
+                    &policy(),
+                )
+                .unwrap();
+            let retry = step.purchase.next_retry.expect("a retry is scheduled");
+            assert_eq!(retry.at - now, TimeDelta::seconds(2 << i));
+            now = retry.at;
+            p = step
+                .purchase
+                .on(Input::RetryDue, now, &policy())
+                .unwrap()
+                .purchase;
+            assert_eq!(p.attempt, i as u32 + 2);
+        }
+        let last = p
+            .on(
+                Input::Provider(update(
+                    IntentStatus::RequiresPaymentMethod,
+                    Some(FailureCode::ProcessingError),
+                    Some("ch_3"),
+                )),
+                now,
+                &policy(),
+            )
+            .unwrap();
+        assert_eq!(last.purchase.status, Status::Failed);
+        assert_eq!(last.purchase.failure, Some(FailureCode::ProcessingError));
+    }
+
+    #[test]
+    fn a_decline_fails_at_once_and_the_same_charge_counts_once() {
+        let p = ready()
+            .on(
+                Input::Confirm {
+                    payment_method: None,
+                },
+                t0(),
+                &policy(),
+            )
+            .unwrap()
+            .purchase;
+        let declined = update(
+            IntentStatus::RequiresPaymentMethod,
+            Some(FailureCode::CardDeclined),
+            Some("ch_1"),
+        );
+        let failed = p
+            .on(Input::Provider(declined.clone()), t0(), &policy())
+            .unwrap()
+            .purchase;
+        assert_eq!(failed.status, Status::Failed);
+        let retried = failed
+            .on(
+                Input::Confirm {
+                    payment_method: PaymentMethodId::parse("pm_card_mastercard").ok(),
+                },
+                t0(),
+                &policy(),
+            )
+            .unwrap()
+            .purchase;
+        assert_eq!(retried.status, Status::Processing);
+        // The first attempt's webhook arrives late: it must not fail the second attempt.
+        let late = retried
+            .on(Input::Provider(declined), t0(), &policy())
+            .unwrap();
+        assert!(late.is_noop(&retried));
+    }
+
+    #[test]
+    fn expiry_cancels_at_the_provider_before_expiring() {
+        let p = ready();
+        let due = p.expires_at;
+        assert!(
+            p.on(Input::ExpiryDue, due - TimeDelta::seconds(1), &policy())
+                .unwrap()
+                .is_noop(&p)
+        );
+        let step = p.on(Input::ExpiryDue, due, &policy()).unwrap();
+        assert_eq!(
+            step.effects,
+            vec![Effect::CancelIntent {
+                intent_id: "pi_1".into()
+            }]
+        );
+        let expired = step
+            .purchase
+            .on(
+                Input::Provider(update(IntentStatus::Canceled, None, None)),
+                due,
+                &policy(),
+            )
+            .unwrap()
+            .purchase;
+        assert_eq!(expired.status, Status::Expired);
+        assert_eq!(
+            expired.on(
+                Input::Confirm {
+                    payment_method: None
+                },
+                due,
+                &policy()
+            ),
+            Err(Rejected::Expired)
+        );
+    }
+
+    fn arb_input() -> impl Strategy<Value = Input> {
+        let status = prop_oneof![
+            Just(IntentStatus::RequiresPaymentMethod),
+            Just(IntentStatus::RequiresConfirmation),
+            Just(IntentStatus::RequiresAction),
+            Just(IntentStatus::Processing),
+            Just(IntentStatus::Succeeded),
+            Just(IntentStatus::Canceled),
+        ];
+        let failure = prop_oneof![
+            Just(None),
+            Just(Some(FailureCode::CardDeclined)),
+            Just(Some(FailureCode::ProcessingError)),
+            Just(Some(FailureCode::InsufficientFunds)),
+        ];
+        let charge = prop_oneof![
+            Just(None),
+            Just(Some("ch_1")),
+            Just(Some("ch_2")),
+            Just(Some("ch_3"))
+        ];
+        let update = (status, failure, charge).prop_map(|(s, f, c)| update(s, f, c));
+        prop_oneof![
+            update.clone().prop_map(Input::IntentCreated),
+            update.prop_map(Input::Provider),
+            Just(Input::Confirm {
+                payment_method: None
+            }),
+            Just(Input::Confirm {
+                payment_method: PaymentMethodId::parse("pm_card_amex").ok()
+            }),
+            Just(Input::ProviderUnreachable),
+            Just(Input::Recovered),
+            Just(Input::RetryDue),
+            Just(Input::ExpiryDue),
+        ]
+    }
+
+    proptest! {
+        // ARCHITECTURE.md invariants: credits at most once and only on a provider's success; terminal states
+        // never change; every failure carries its reason.
+        #[test]
+        fn invariants_hold_for_any_event_sequence(
+            inputs in proptest::collection::vec((arb_input(), 0i64..1200), 1..40),
+            with_method in any::<bool>(),
+        ) {
+            let pm = with_method.then(|| PaymentMethodId::parse("pm_card_visa").unwrap());
+            let mut now = t0();
+            let mut p = Purchase::open(Uuid::nil(), ClientId::parse("c1").unwrap(), &package(), pm, now, &policy()).purchase;
+            let mut granted = 0;
+            for (input, advance) in inputs {
+                now += TimeDelta::seconds(advance);
+                let was = p.clone();
+                let was_success = matches!(&input, Input::Provider(u) if u.status == IntentStatus::Succeeded);
+                let Ok(step) = p.on(input, now, &policy()) else { continue };
+                let g = grants(&step);
+                prop_assert!(g == 0 || was_success, "credits granted without a provider success");
+                granted += g;
+                prop_assert!(granted <= 1, "credits granted twice");
+                if was.status.is_terminal() {
+                    prop_assert_eq!(&step.purchase, &was, "a terminal state changed");
+                }
+                if step.purchase.status == Status::Failed {
+                    prop_assert!(step.purchase.failure.is_some(), "failed without a reason");
+                }
+                prop_assert_eq!(step.purchase.credits_granted, step.purchase.status == Status::Succeeded);
+                p = step.purchase;
+            }
+        }
+    }
+}

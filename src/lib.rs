@@ -1,0 +1,9 @@
+//! Purser: a payment orchestrator for credit packages. See README.md for the map of the modules.
+pub mod actors;
+pub mod api;
+pub mod auth;
+pub mod domain;
+pub mod providers;
+pub mod settings;
+pub mod startup;
+pub mod store;

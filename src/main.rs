@@ -1,0 +1,106 @@
+//! The `purser` binary: `serve` (the default), `migrate`, and `token` for development and tests.
+use clap::{Parser, Subcommand, ValueEnum};
+use purser::auth::{Authenticator, Role};
+use purser::domain::ids::ClientId;
+use purser::settings::Settings;
+use purser::startup::{Application, install_crypto, redact_url};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "purser",
+    version,
+    about = "Payment orchestrator for credit packages"
+)]
+struct Cli {
+    /// Configuration file; `PURSER_<SECTION>__<KEY>` environment variables override it.
+    #[arg(long, global = true, default_value = "config.toml")]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run migrations, recover unfinished purchases and serve the API (the default).
+    Serve,
+    /// Run pending migrations and exit.
+    Migrate,
+    /// Print a bearer token for this configuration's secret (development and tests).
+    Token {
+        #[arg(long)]
+        user: String,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        #[arg(long)]
+        email: Option<String>,
+        /// Lifetime, e.g. 1h, 30m, 7d.
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        ttl: std::time::Duration,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RoleArg {
+    Client,
+    Admin,
+}
+
+fn main() -> ExitCode {
+    install_crypto();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn,sea_orm=warn,ractor=warn".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("purser: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    let settings = Settings::load(&cli.config)?;
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => runtime.block_on(async {
+            let app = Application::build(settings).await?;
+            app.run_until_stopped().await.map_err(|e| e.to_string())
+        }),
+        Command::Migrate => runtime.block_on(async {
+            let db = purser::store::connect(&settings.database.url, 1)
+                .await
+                .map_err(|e| format!("database {}: {e}", redact_url(&settings.database.url)))?;
+            purser::store::migrate(&db)
+                .await
+                .map_err(|e| e.to_string())?;
+            eprintln!(
+                "migrations applied to {}",
+                redact_url(&settings.database.url)
+            );
+            Ok(())
+        }),
+        Command::Token {
+            user,
+            role,
+            email,
+            ttl,
+        } => {
+            let auth = Authenticator::from_settings(&settings)?;
+            let user = ClientId::parse(&user)?;
+            let role = match role {
+                RoleArg::Client => Role::Client,
+                RoleArg::Admin => Role::Admin,
+            };
+            println!("{}", auth.mint(&user, role, email, ttl)?);
+            Ok(())
+        }
+    }
+}

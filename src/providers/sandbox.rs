@@ -1,0 +1,337 @@
+//! The sandbox: an in-process stand-in for Stripe's test mode, so Purser runs with no account anywhere. It honours
+//! Stripe's test payment methods (`pm_card_visa` succeeds, `pm_card_visa_chargeDeclined` declines…), keeps its
+//! intents in the database so a restart loses nothing, and signs Stripe-shaped webhooks to the service's own
+//! endpoint so the real verification and routing path runs.
+use super::stripe_signature;
+use super::{NewIntent, ProviderError};
+use crate::domain::ids::PaymentMethodId;
+use chrono::Utc;
+use entities::sandbox_payment_intents as intents;
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use serde_json::{Value, json};
+use std::sync::OnceLock;
+use std::time::Duration;
+use uuid::Uuid;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Behaviour {
+    Succeed,
+    Decline(&'static str),
+    /// Fails with `processing_error` on every attempt.
+    ProcessingError,
+    /// Fails with `processing_error` on the first attempt only.
+    TransientProcessingError,
+    RequiresAuthentication,
+}
+
+/// Stripe's test payment methods, plus the sandbox-only transient failure.
+fn behaviour(payment_method: &str) -> Option<Behaviour> {
+    Some(match payment_method {
+        "pm_card_visa" | "pm_card_mastercard" | "pm_card_amex" | "pm_card_visa_debit"
+        | "pm_card_discover" => Behaviour::Succeed,
+        "pm_card_visa_chargeDeclined" => Behaviour::Decline("card_declined"),
+        "pm_card_visa_chargeDeclinedInsufficientFunds" => Behaviour::Decline("insufficient_funds"),
+        "pm_card_chargeDeclinedExpiredCard" => Behaviour::Decline("expired_card"),
+        "pm_card_chargeDeclinedProcessingError" => Behaviour::ProcessingError,
+        "pm_sandbox_transientProcessingError" => Behaviour::TransientProcessingError,
+        "pm_card_authenticationRequired" | "pm_card_threeDSecure2Required" => {
+            Behaviour::RequiresAuthentication
+        }
+        _ => return None,
+    })
+}
+
+pub struct Sandbox {
+    db: DatabaseConnection,
+    latency: Duration,
+    webhook_secret: String,
+    webhook_url: OnceLock<String>,
+    http: reqwest::Client,
+}
+
+fn rejected(code: &str, message: impl Into<String>) -> ProviderError {
+    ProviderError::Rejected {
+        code: code.to_owned(),
+        message: message.into(),
+    }
+}
+
+fn db_error(e: sea_orm::DbErr) -> ProviderError {
+    ProviderError::Unreachable(format!("sandbox store: {e}"))
+}
+
+impl Sandbox {
+    pub fn new(db: DatabaseConnection, latency: Duration, webhook_secret: String) -> Self {
+        tracing::warn!("payments run on the SANDBOX provider: no real money moves");
+        Self {
+            db,
+            latency,
+            webhook_secret,
+            webhook_url: OnceLock::new(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Where the sandbox sends its webhooks: the service's own Stripe endpoint, known once the port is bound.
+    pub fn deliver_webhooks_to(&self, url: String) {
+        let _ = self.webhook_url.set(url);
+    }
+
+    async fn wait(&self) {
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency).await;
+        }
+    }
+
+    fn known_method(payment_method: &str) -> Result<Behaviour, ProviderError> {
+        behaviour(payment_method).ok_or_else(|| {
+            rejected("resource_missing", format!("No such PaymentMethod: '{payment_method}' (the sandbox knows Stripe's test methods, e.g. pm_card_visa)"))
+        })
+    }
+
+    async fn load(&self, id: &str) -> Result<intents::Model, ProviderError> {
+        intents::Entity::find_by_id(id.to_owned())
+            .one(&self.db)
+            .await
+            .map_err(db_error)?
+            .ok_or_else(|| {
+                rejected(
+                    "resource_missing",
+                    format!("No such payment_intent: '{id}'"),
+                )
+            })
+    }
+
+    async fn store(&self, mut intent: intents::Model) -> Result<intents::Model, ProviderError> {
+        intent.updated_at = Utc::now();
+        let active: intents::ActiveModel = intent.clone().into();
+        intents::Entity::update(sea_orm::ActiveModelTrait::reset_all(active))
+            .exec(&self.db)
+            .await
+            .map_err(db_error)?;
+        Ok(intent)
+    }
+
+    pub async fn create_intent(&self, request: NewIntent<'_>) -> Result<Value, ProviderError> {
+        self.wait().await;
+        // Idempotent per purchase, as Stripe is per idempotency key.
+        let existing = intents::Entity::find()
+            .filter(intents::Column::PurchaseId.eq(request.purchase_id))
+            .one(&self.db)
+            .await
+            .map_err(db_error)?;
+        if let Some(intent) = existing {
+            return Ok(render(&intent));
+        }
+        if let Some(method) = request.payment_method {
+            Self::known_method(method.as_str())?;
+        }
+        let id = format!("pi_sbx_{}", Uuid::new_v4().simple());
+        let now = Utc::now();
+        let intent = intents::Model {
+            client_secret: format!("{id}_secret_{}", Uuid::new_v4().simple()),
+            id,
+            purchase_id: request.purchase_id,
+            amount: request.amount.minor,
+            currency: request.amount.currency.lower(),
+            payment_method: request.payment_method.map(|m| m.as_str().to_owned()),
+            status: if request.payment_method.is_some() {
+                "requires_confirmation"
+            } else {
+                "requires_payment_method"
+            }
+            .into(),
+            confirmations: 0,
+            last_error: None,
+            latest_charge: None,
+            created_at: now,
+            updated_at: now,
+        };
+        intents::Entity::insert(intents::ActiveModel::from(intent.clone()))
+            .exec_without_returning(&self.db)
+            .await
+            .map_err(db_error)?;
+        Ok(render(&intent))
+    }
+
+    pub async fn confirm_intent(
+        &self,
+        id: &str,
+        payment_method: &PaymentMethodId,
+    ) -> Result<Value, ProviderError> {
+        self.wait().await;
+        let mut intent = self.load(id).await?;
+        if matches!(
+            intent.status.as_str(),
+            "succeeded" | "canceled" | "processing"
+        ) {
+            return Err(rejected(
+                "payment_intent_unexpected_state",
+                format!(
+                    "This PaymentIntent's status is {}, so it cannot be confirmed",
+                    intent.status
+                ),
+            ));
+        }
+        let behaviour = Self::known_method(payment_method.as_str())?;
+        intent.payment_method = Some(payment_method.as_str().to_owned());
+        intent.confirmations += 1;
+        let outcome = match behaviour {
+            Behaviour::Succeed => Ok(()),
+            Behaviour::Decline(code) => Err(code),
+            Behaviour::ProcessingError => Err("processing_error"),
+            Behaviour::TransientProcessingError if intent.confirmations == 1 => {
+                Err("processing_error")
+            }
+            Behaviour::TransientProcessingError => Ok(()),
+            Behaviour::RequiresAuthentication => {
+                intent.status = "requires_action".into();
+                intent.last_error = None;
+                let intent = self.store(intent).await?;
+                return Ok(render(&intent));
+            }
+        };
+        self.settle(intent, outcome).await
+    }
+
+    /// Completes 3-D Secure the way the cardholder would in the bank's modal (localstripe has the same hook).
+    pub async fn authenticate(&self, id: &str, success: bool) -> Result<Value, ProviderError> {
+        let intent = self.load(id).await?;
+        if intent.status != "requires_action" {
+            return Err(rejected(
+                "payment_intent_unexpected_state",
+                format!(
+                    "This PaymentIntent's status is {}, not requires_action",
+                    intent.status
+                ),
+            ));
+        }
+        let outcome = if success {
+            Ok(())
+        } else {
+            Err("payment_intent_authentication_failure")
+        };
+        self.settle(intent, outcome).await
+    }
+
+    /// Records a charge attempt's outcome and tells the service by webhook, as Stripe does.
+    async fn settle(
+        &self,
+        mut intent: intents::Model,
+        outcome: Result<(), &str>,
+    ) -> Result<Value, ProviderError> {
+        intent.latest_charge = Some(format!("ch_sbx_{}", Uuid::new_v4().simple()));
+        let event_type = match outcome {
+            Ok(()) => {
+                intent.status = "succeeded".into();
+                intent.last_error = None;
+                "payment_intent.succeeded"
+            }
+            Err(code) => {
+                intent.status = "requires_payment_method".into();
+                intent.last_error = Some(code.to_owned());
+                "payment_intent.payment_failed"
+            }
+        };
+        let intent = self.store(intent).await?;
+        let rendered = render(&intent);
+        self.send_webhook(event_type, rendered.clone());
+        Ok(rendered)
+    }
+
+    pub async fn retrieve_intent(&self, id: &str) -> Result<Value, ProviderError> {
+        self.wait().await;
+        Ok(render(&self.load(id).await?))
+    }
+
+    pub async fn cancel_intent(&self, id: &str) -> Result<Value, ProviderError> {
+        self.wait().await;
+        let mut intent = self.load(id).await?;
+        if matches!(intent.status.as_str(), "succeeded" | "processing") {
+            return Err(rejected(
+                "payment_intent_unexpected_state",
+                format!(
+                    "You cannot cancel this PaymentIntent because it has a status of {}",
+                    intent.status
+                ),
+            ));
+        }
+        intent.status = "canceled".into();
+        let intent = self.store(intent).await?;
+        let rendered = render(&intent);
+        self.send_webhook("payment_intent.canceled", rendered.clone());
+        Ok(rendered)
+    }
+
+    fn send_webhook(&self, event_type: &str, object: Value) {
+        let Some(url) = self.webhook_url.get().cloned() else {
+            return;
+        };
+        let event = json!({
+            "id": format!("evt_sbx_{}", Uuid::new_v4().simple()),
+            "object": "event",
+            "type": event_type,
+            "created": Utc::now().timestamp(),
+            "livemode": false,
+            "data": { "object": object },
+        });
+        let body = event.to_string();
+        let http = self.http.clone();
+        let secret = self.webhook_secret.clone();
+        tokio::spawn(async move {
+            // Stripe retries undelivered events with backoff; the sandbox does the same, briefly.
+            for attempt in 0..5u32 {
+                let header =
+                    stripe_signature::sign(body.as_bytes(), &secret, Utc::now().timestamp());
+                let sent = http
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .header("stripe-signature", header)
+                    .body(body.clone())
+                    .send()
+                    .await;
+                match sent {
+                    Ok(response) if response.status().is_success() => return,
+                    Ok(response) => {
+                        tracing::warn!(status = %response.status(), attempt, "sandbox webhook refused")
+                    }
+                    Err(e) => tracing::warn!(error = %e, attempt, "sandbox webhook not delivered"),
+                }
+                tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+            }
+        });
+    }
+}
+
+/// A sandbox intent as Stripe would serialise a PaymentIntent.
+fn render(intent: &intents::Model) -> Value {
+    let next_action = (intent.status == "requires_action").then(|| {
+        json!({
+            "type": "use_stripe_sdk",
+            "use_stripe_sdk": { "type": "three_d_secure_redirect", "source": intent.id },
+            "sandbox_authenticate_url": format!("/sandbox/v1/payment_intents/{}/_authenticate", intent.id),
+        })
+    });
+    let last_payment_error = intent.last_error.as_ref().map(|code| {
+        let (code, decline_code) = match code.as_str() {
+            "insufficient_funds" | "card_declined" => ("card_declined", Some(code.as_str())),
+            other => (other, None),
+        };
+        json!({ "type": "card_error", "code": code, "decline_code": decline_code, "payment_method": { "id": intent.payment_method } })
+    });
+    json!({
+        "id": intent.id,
+        "object": "payment_intent",
+        "amount": intent.amount,
+        "currency": intent.currency,
+        "status": intent.status,
+        "client_secret": intent.client_secret,
+        "payment_method": intent.payment_method,
+        "latest_charge": intent.latest_charge,
+        "last_payment_error": last_payment_error,
+        "next_action": next_action,
+        "metadata": { "purchase_id": intent.purchase_id.to_string() },
+        "created": intent.created_at.timestamp(),
+        "livemode": false,
+    })
+}

@@ -1,0 +1,149 @@
+//! Typed configuration: `config.toml` (or `--config PATH`) overlaid with `PURSER_<SECTION>__<KEY>` environment
+//! variables. Secrets belong in the environment or an untracked file, never in the tracked `config.toml`.
+use crate::domain::package::PackageConfig;
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::{Deserialize, Deserializer};
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Settings {
+    #[serde(default)]
+    pub environment: Environment,
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    #[serde(default)]
+    pub auth: AuthSettings,
+    pub payments: PaymentSettings,
+    #[serde(default)]
+    pub sandbox: SandboxSettings,
+    pub packages: Vec<PackageConfig>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    #[default]
+    Development,
+    Production,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    /// Largest request body accepted, in bytes; anything bigger gets 413.
+    #[serde(default = "default_body_limit")]
+    pub body_limit_bytes: usize,
+}
+
+fn default_body_limit() -> usize {
+    64 * 1024
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct DatabaseSettings {
+    pub url: String,
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+}
+
+fn default_max_connections() -> u32 {
+    16
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct AuthSettings {
+    pub jwt_secret: Option<Secret>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CardProviderChoice {
+    Sandbox,
+    Stripe,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PaypalProviderChoice {
+    Sandbox,
+    Paypal,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct PaymentSettings {
+    pub card_provider: CardProviderChoice,
+    pub paypal_provider: PaypalProviderChoice,
+    #[serde(deserialize_with = "human_duration")]
+    pub checkout_ttl: Duration,
+    pub max_attempts: u32,
+    #[serde(deserialize_with = "human_duration")]
+    pub retry_base: Duration,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct SandboxSettings {
+    /// Signs the sandbox's Stripe-shaped webhooks. Empty means a fresh random secret per start, which is all the
+    /// sandbox needs since it signs and verifies its own events.
+    pub webhook_secret: Option<Secret>,
+    #[serde(default)]
+    pub latency_ms: u64,
+}
+
+/// A secret string whose `Debug` never prints it, so it cannot leak through a log line.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Self {
+        Self(value)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("*** redacted ***")
+    }
+}
+
+fn human_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    humantime::parse_duration(&text).map_err(|e| serde::de::Error::custom(format!("`{text}`: {e}")))
+}
+
+impl Settings {
+    pub fn load(path: &Path) -> Result<Self, String> {
+        if !path.exists() {
+            return Err(format!("config file {} not found", path.display()));
+        }
+        Figment::new()
+            .merge(Toml::file(path))
+            .merge(Env::prefixed("PURSER_").split("__"))
+            .extract()
+            .map_err(|e| {
+                format!(
+                    "configuration in {} (and PURSER_* variables): {e}",
+                    path.display()
+                )
+            })
+    }
+
+    pub fn from_toml_str(text: &str) -> Result<Self, String> {
+        Figment::new()
+            .merge(Toml::string(text))
+            .extract()
+            .map_err(|e| e.to_string())
+    }
+}

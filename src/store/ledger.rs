@@ -1,0 +1,44 @@
+//! The credit ledger: append-only rows; a balance is their sum. The unique `(source, kind)` key is what makes a
+//! second grant for the same purchase fail in the database, whatever the code above it does.
+use crate::domain::ids::ClientId;
+use chrono::Utc;
+use entities::credit_ledger;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
+};
+
+pub async fn append<C: ConnectionTrait>(
+    db: &C,
+    client: &ClientId,
+    source: &str,
+    kind: &str,
+    credits: i64,
+) -> Result<(), DbErr> {
+    credit_ledger::Entity::insert(credit_ledger::ActiveModel {
+        client_id: Set(client.as_str().to_owned()),
+        source: Set(source.to_owned()),
+        kind: Set(kind.to_owned()),
+        credits: Set(credits),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    })
+    .exec_without_returning(db)
+    .await
+    .map(|_| ())
+}
+
+pub async fn balance<C: ConnectionTrait>(db: &C, client: &ClientId) -> Result<i64, DbErr> {
+    // SUM of a BIGINT is NUMERIC on PostgreSQL; the cast keeps both databases answering an i64.
+    let sum: Option<i64> = credit_ledger::Entity::find()
+        .select_only()
+        .column_as(
+            Expr::cust("CAST(COALESCE(SUM(credits), 0) AS BIGINT)"),
+            "balance",
+        )
+        .filter(credit_ledger::Column::ClientId.eq(client.as_str()))
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(sum.unwrap_or(0))
+}

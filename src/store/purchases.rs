@@ -1,0 +1,206 @@
+//! Purchases: the actor's state, its audit trail, and everything a transition writes, in one transaction per step.
+use super::{ledger, webhooks};
+use crate::domain::purchase::{Effect, Purchase, Status, Step};
+use chrono::Utc;
+use entities::{outbox, purchase_events, purchases};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SaveError {
+    #[error("purchase {0} was changed by someone else (version conflict)")]
+    Conflict(Uuid),
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+/// A purchase as last persisted, with the version the next save must match.
+#[derive(Clone, Debug)]
+pub struct Stored {
+    pub purchase: Purchase,
+    pub version: i64,
+}
+
+fn row(purchase: &Purchase, provider: &str, version: i64) -> Result<purchases::ActiveModel, DbErr> {
+    let state = serde_json::to_value(purchase)
+        .map_err(|e| DbErr::Custom(format!("purchase state: {e}")))?;
+    Ok(purchases::ActiveModel {
+        id: Set(purchase.id),
+        client_id: Set(purchase.client.as_str().to_owned()),
+        package_id: Set(purchase.package.as_str().to_owned()),
+        amount: Set(purchase.price.minor),
+        currency: Set(purchase.price.currency.code().to_owned()),
+        credits: Set(purchase.credits.0),
+        provider: Set(provider.to_owned()),
+        provider_ref: Set(purchase.intent_id.clone()),
+        payment_method: Set(purchase
+            .payment_method
+            .as_ref()
+            .map(|m| m.as_str().to_owned())),
+        status: Set(purchase.status.as_str().to_owned()),
+        failure_code: Set(purchase.failure.as_ref().map(|f| f.code().to_owned())),
+        state: Set(state),
+        version: Set(version),
+        created_at: Set(purchase.created_at),
+        updated_at: Set(purchase.updated_at),
+    })
+}
+
+fn event(
+    purchase_id: Uuid,
+    kind: &str,
+    from: Status,
+    to: &Purchase,
+) -> purchase_events::ActiveModel {
+    let detail = json!({
+        "attempt": to.attempt,
+        "failure": to.failure.as_ref().map(|f| f.code().to_owned()),
+        "retryAt": to.next_retry.map(|r| r.at),
+    });
+    purchase_events::ActiveModel {
+        purchase_id: Set(purchase_id),
+        kind: Set(kind.to_owned()),
+        from_status: Set(from.as_str().to_owned()),
+        to_status: Set(to.status.as_str().to_owned()),
+        detail: Set(detail),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    }
+}
+
+pub async fn insert_opened(
+    db: &DatabaseConnection,
+    purchase: &Purchase,
+    provider: &str,
+) -> Result<(), DbErr> {
+    let txn = db.begin().await?;
+    purchases::Entity::insert(row(purchase, provider, 0)?)
+        .exec_without_returning(&txn)
+        .await?;
+    purchase_events::Entity::insert(event(purchase.id, "opened", Status::Created, purchase))
+        .exec_without_returning(&txn)
+        .await?;
+    txn.commit().await
+}
+
+/// Persists one step: the new state (checked against `version`), its audit row, the credit grant and outbox rows it
+/// causes, and the webhook that caused it, all or nothing. Returns the new version.
+pub async fn save_step(
+    db: &DatabaseConnection,
+    before: &Stored,
+    step: &Step,
+    cause: &str,
+    provider: &str,
+    webhook_event: Option<i64>,
+) -> Result<i64, SaveError> {
+    let next = &step.purchase;
+    let version = before.version + 1;
+    let txn = db.begin().await?;
+    let updated = purchases::Entity::update_many()
+        .set(row(next, provider, version)?)
+        .filter(purchases::Column::Id.eq(next.id))
+        .filter(purchases::Column::Version.eq(before.version))
+        .exec(&txn)
+        .await?;
+    if updated.rows_affected != 1 {
+        return Err(SaveError::Conflict(next.id));
+    }
+    purchase_events::Entity::insert(event(next.id, cause, before.purchase.status, next))
+        .exec_without_returning(&txn)
+        .await?;
+    for effect in &step.effects {
+        match effect {
+            Effect::GrantCredits { credits } => {
+                ledger::append(
+                    &txn,
+                    &next.client,
+                    &format!("purchase:{}", next.id),
+                    "purchase_grant",
+                    credits.0,
+                )
+                .await?
+            }
+            Effect::QueueReceipt => queue_receipt(&txn, next).await?,
+            _ => {}
+        }
+    }
+    if let Some(id) = webhook_event {
+        webhooks::mark(&txn, id, webhooks::PROCESSED, None).await?;
+    }
+    txn.commit().await?;
+    Ok(version)
+}
+
+async fn queue_receipt<C: ConnectionTrait>(db: &C, purchase: &Purchase) -> Result<(), DbErr> {
+    let now = Utc::now();
+    outbox::Entity::insert(outbox::ActiveModel {
+        kind: Set("receipt_email".into()),
+        dedupe_key: Set(format!("receipt:{}", purchase.id)),
+        payload: Set(json!({ "purchaseId": purchase.id, "clientId": purchase.client })),
+        attempts: Set(0),
+        last_error: Set(None),
+        created_at: Set(now),
+        available_at: Set(now),
+        sent_at: Set(None),
+        ..Default::default()
+    })
+    .exec_without_returning(db)
+    .await
+    .map(|_| ())
+}
+
+fn decode(model: purchases::Model) -> Result<Stored, DbErr> {
+    let purchase = serde_json::from_value(model.state)
+        .map_err(|e| DbErr::Custom(format!("purchase {} has unreadable state: {e}", model.id)))?;
+    Ok(Stored {
+        purchase,
+        version: model.version,
+    })
+}
+
+pub async fn load(db: &DatabaseConnection, id: Uuid) -> Result<Option<Stored>, DbErr> {
+    purchases::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .map(decode)
+        .transpose()
+}
+
+pub async fn find_by_intent(
+    db: &DatabaseConnection,
+    intent_id: &str,
+) -> Result<Option<Stored>, DbErr> {
+    purchases::Entity::find()
+        .filter(purchases::Column::ProviderRef.eq(intent_id))
+        .one(db)
+        .await?
+        .map(decode)
+        .transpose()
+}
+
+/// Purchases whose actor must be running: everything not yet in a terminal state.
+pub async fn unfinished_ids(db: &DatabaseConnection) -> Result<Vec<Uuid>, DbErr> {
+    let terminal = [Status::Succeeded.as_str(), Status::Expired.as_str()];
+    purchases::Entity::find()
+        .select_only()
+        .column(purchases::Column::Id)
+        .filter(purchases::Column::Status.is_not_in(terminal))
+        .into_tuple()
+        .all(db)
+        .await
+}
+
+pub async fn history(
+    db: &DatabaseConnection,
+    id: Uuid,
+) -> Result<Vec<purchase_events::Model>, DbErr> {
+    purchase_events::Entity::find()
+        .filter(purchase_events::Column::PurchaseId.eq(id))
+        .order_by_asc(purchase_events::Column::Id)
+        .all(db)
+        .await
+}
