@@ -63,9 +63,7 @@ impl Authenticator {
                 DEVELOPMENT_SECRET.to_owned()
             }
             _ => {
-                return Err(
-                    "auth.jwt_secret (PURSER_AUTH__JWT_SECRET) is required in production".into(),
-                );
+                return Err("auth.jwt_secret (PURSER_AUTH__JWT_SECRET) is required in production".into());
             }
         };
         let mut validation = Validation::new(Algorithm::HS256);
@@ -78,42 +76,23 @@ impl Authenticator {
         })
     }
 
-    pub fn mint(
-        &self,
-        user: &ClientId,
-        role: Role,
-        email: Option<String>,
-        ttl: Duration,
-    ) -> Result<String, String> {
+    pub fn mint(&self, user: &ClientId, role: Role, email: Option<String>, ttl: Duration) -> Result<String, String> {
         let exp = jsonwebtoken::get_current_timestamp() + ttl.as_secs();
-        let claims = Claims {
-            sub: user.as_str().to_owned(),
-            role,
-            email,
-            exp,
-        };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .map_err(|e| e.to_string())
+        let claims = Claims { sub: user.as_str().to_owned(), role, email, exp };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(|e| e.to_string())
     }
 
     pub fn verify_header(&self, header: Option<&str>) -> Result<Caller, AuthError> {
         let header = header.ok_or(AuthError::Missing)?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .ok_or(AuthError::Malformed)?
-            .trim();
+        let token = header.strip_prefix("Bearer ").ok_or(AuthError::Malformed)?.trim();
         use jsonwebtoken::errors::ErrorKind;
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|e| match e.kind() {
+        let data =
+            jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => AuthError::Expired,
                 ErrorKind::InvalidSignature => AuthError::Forged,
                 _ => AuthError::Malformed,
             })?;
         let id = ClientId::parse(&data.claims.sub).map_err(|_| AuthError::Malformed)?;
-        Ok(Caller {
-            id,
-            role: data.claims.role,
-            email: data.claims.email,
-        })
+        Ok(Caller { id, role: data.claims.role, email: data.claims.email })
     }
 }

@@ -8,11 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(
-    name = "purser",
-    version,
-    about = "Payment orchestrator for credit packages"
-)]
+#[command(name = "purser", version, about = "Payment orchestrator for credit packages")]
 struct Cli {
     /// Configuration file; `PURSER_<SECTION>__<KEY>` environment variables override it.
     #[arg(long, global = true, default_value = "config.toml")]
@@ -78,21 +74,11 @@ fn run(cli: Cli) -> Result<(), String> {
             let db = purser::store::connect(&settings.database.url, 1)
                 .await
                 .map_err(|e| format!("database {}: {e}", redact_url(&settings.database.url)))?;
-            purser::store::migrate(&db)
-                .await
-                .map_err(|e| e.to_string())?;
-            eprintln!(
-                "migrations applied to {}",
-                redact_url(&settings.database.url)
-            );
+            purser::store::migrate(&db).await.map_err(|e| e.to_string())?;
+            eprintln!("migrations applied to {}", redact_url(&settings.database.url));
             Ok(())
         }),
-        Command::Token {
-            user,
-            role,
-            email,
-            ttl,
-        } => {
+        Command::Token { user, role, email, ttl } => {
             let auth = Authenticator::from_settings(&settings)?;
             let user = ClientId::parse(&user)?;
             let role = match role {

@@ -132,18 +132,10 @@ impl Settings {
             .merge(Toml::file(path))
             .merge(Env::prefixed("PURSER_").split("__"))
             .extract()
-            .map_err(|e| {
-                format!(
-                    "configuration in {} (and PURSER_* variables): {e}",
-                    path.display()
-                )
-            })
+            .map_err(|e| format!("configuration in {} (and PURSER_* variables): {e}", path.display()))
     }
 
     pub fn from_toml_str(text: &str) -> Result<Self, String> {
-        Figment::new()
-            .merge(Toml::string(text))
-            .extract()
-            .map_err(|e| e.to_string())
+        Figment::new().merge(Toml::string(text)).extract().map_err(|e| e.to_string())
     }
 }

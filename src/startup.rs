@@ -28,9 +28,7 @@ pub fn install_crypto() {
 }
 
 fn policy(settings: &Settings) -> Result<Policy, String> {
-    let delta = |d: Duration, key: &str| {
-        TimeDelta::from_std(d).map_err(|_| format!("payments.{key} is too large"))
-    };
+    let delta = |d: Duration, key: &str| TimeDelta::from_std(d).map_err(|_| format!("payments.{key} is too large"));
     if settings.payments.max_attempts == 0 {
         return Err("payments.max_attempts must be at least 1".into());
     }
@@ -48,27 +46,24 @@ impl Application {
         let auth = Authenticator::from_settings(&settings)?;
         let policy = policy(&settings)?;
         if settings.payments.card_provider == CardProviderChoice::Stripe {
-            return Err("payments.card_provider = \"stripe\" is not available in this build yet; use \"sandbox\"".into());
+            return Err(
+                "payments.card_provider = \"stripe\" is not available in this build yet; use \"sandbox\"".into()
+            );
         }
         if settings.payments.paypal_provider == PaypalProviderChoice::Paypal {
-            return Err("payments.paypal_provider = \"paypal\" is not available in this build yet; use \"sandbox\"".into());
+            return Err(
+                "payments.paypal_provider = \"paypal\" is not available in this build yet; use \"sandbox\"".into()
+            );
         }
 
         let db = store::connect(&settings.database.url, settings.database.max_connections)
             .await
             .map_err(|e| format!("database {}: {e}", redact_url(&settings.database.url)))?;
-        store::migrate(&db)
-            .await
-            .map_err(|e| format!("migrations: {e}"))?;
+        store::migrate(&db).await.map_err(|e| format!("migrations: {e}"))?;
 
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
             .await
-            .map_err(|e| {
-                format!(
-                    "cannot listen on {}:{}: {e}",
-                    settings.server.host, settings.server.port
-                )
-            })?;
+            .map_err(|e| format!("cannot listen on {}:{}: {e}", settings.server.host, settings.server.port))?;
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
 
         let webhook_secret = match &settings.sandbox.webhook_secret {
@@ -80,23 +75,12 @@ impl Application {
             Duration::from_millis(settings.sandbox.latency_ms),
             webhook_secret.clone(),
         ));
-        let own_host = if settings.server.host == "0.0.0.0" {
-            "127.0.0.1"
-        } else {
-            settings.server.host.as_str()
-        };
+        let own_host = if settings.server.host == "0.0.0.0" { "127.0.0.1" } else { settings.server.host.as_str() };
         sandbox.deliver_webhooks_to(format!("http://{own_host}:{port}/api/v1/webhooks/stripe"));
 
-        let ctx = Arc::new(Context {
-            db: db.clone(),
-            gateway: CardGateway::Sandbox(sandbox.clone()),
-            policy,
-        });
+        let ctx = Arc::new(Context { db: db.clone(), gateway: CardGateway::Sandbox(sandbox.clone()), policy });
         let purchases = Arc::new(PurchaseActors::start(ctx).await?);
-        let recovered = purchases
-            .recover()
-            .await
-            .map_err(|e| format!("recovering purchases: {e}"))?;
+        let recovered = purchases.recover().await.map_err(|e| format!("recovering purchases: {e}"))?;
         tracing::info!(recovered, "unfinished purchases back under their actors");
 
         let state = AppState {
@@ -109,12 +93,7 @@ impl Application {
             webhook_secrets: Arc::new(vec![webhook_secret]),
             body_limit: settings.server.body_limit_bytes,
         };
-        Ok(Self {
-            listener,
-            port,
-            router: api::router(state),
-            purchases,
-        })
+        Ok(Self { listener, port, router: api::router(state), purchases })
     }
 
     pub fn port(&self) -> u16 {
@@ -122,14 +101,9 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, then lets in-flight requests finish and stops the actors.
-    pub async fn run_until<F: Future<Output = ()> + Send + 'static>(
-        self,
-        shutdown: F,
-    ) -> std::io::Result<()> {
+    pub async fn run_until<F: Future<Output = ()> + Send + 'static>(self, shutdown: F) -> std::io::Result<()> {
         tracing::info!(port = self.port, "purser listening");
-        let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let served = axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await;
         self.purchases.shutdown().await;
         served
     }

@@ -29,20 +29,8 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        index(
-            m,
-            "idx_purchases_client",
-            Purchases::Table,
-            &[Purchases::ClientId, Purchases::CreatedAt],
-        )
-        .await?;
-        index(
-            m,
-            "idx_purchases_status",
-            Purchases::Table,
-            &[Purchases::Status],
-        )
-        .await?;
+        index(m, "idx_purchases_client", Purchases::Table, &[Purchases::ClientId, Purchases::CreatedAt]).await?;
+        index(m, "idx_purchases_status", Purchases::Table, &[Purchases::Status]).await?;
 
         m.create_table(
             Table::create()
@@ -57,13 +45,7 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        index(
-            m,
-            "idx_purchase_events_purchase",
-            PurchaseEvents::Table,
-            &[PurchaseEvents::PurchaseId],
-        )
-        .await?;
+        index(m, "idx_purchase_events_purchase", PurchaseEvents::Table, &[PurchaseEvents::PurchaseId]).await?;
 
         m.create_table(
             Table::create()
@@ -77,20 +59,9 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        unique(
-            m,
-            "uq_credit_ledger_source_kind",
-            CreditLedger::Table,
-            &[CreditLedger::Source, CreditLedger::Kind],
-        )
-        .await?;
-        index(
-            m,
-            "idx_credit_ledger_client",
-            CreditLedger::Table,
-            &[CreditLedger::ClientId],
-        )
-        .await?;
+        unique(m, "uq_credit_ledger_source_kind", CreditLedger::Table, &[CreditLedger::Source, CreditLedger::Kind])
+            .await?;
+        index(m, "idx_credit_ledger_client", CreditLedger::Table, &[CreditLedger::ClientId]).await?;
 
         m.create_table(
             Table::create()
@@ -125,11 +96,7 @@ impl MigrationTrait for Migration {
                 .col(integer_null(IdempotencyKeys::ResponseStatus))
                 .col(text_null(IdempotencyKeys::ResponseBody))
                 .col(timestamp_with_time_zone(IdempotencyKeys::CreatedAt))
-                .primary_key(
-                    Index::create()
-                        .col(IdempotencyKeys::ClientId)
-                        .col(IdempotencyKeys::Key),
-                )
+                .primary_key(Index::create().col(IdempotencyKeys::ClientId).col(IdempotencyKeys::Key))
                 .to_owned(),
         )
         .await?;

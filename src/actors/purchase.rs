@@ -2,9 +2,7 @@
 //! happen after the commit and their answers come back as the next input.
 use super::Context;
 use crate::domain::failure::FailureCode;
-use crate::domain::purchase::{
-    Effect, Input, IntentStatus, IntentUpdate, Purchase, Rejected, Step, Timer,
-};
+use crate::domain::purchase::{Effect, Input, IntentStatus, IntentUpdate, Purchase, Rejected, Step, Timer};
 use crate::providers::{NewIntent, ProviderError};
 use crate::store::purchases::{self, SaveError, Stored};
 use crate::store::webhooks;
@@ -42,17 +40,10 @@ impl From<SaveError> for PurchaseError {
 
 pub enum PurchaseMsg {
     /// Persist a freshly opened purchase and start it.
-    Open {
-        step: Step,
-        reply: RpcReplyPort<Reply>,
-    },
+    Open { step: Step, reply: RpcReplyPort<Reply> },
     /// Feed one input (API command, webhook, timer) to the state machine. `webhook_event` is the inbox row to mark
     /// processed in the same transaction.
-    Apply {
-        input: Input,
-        webhook_event: Option<i64>,
-        reply: Option<RpcReplyPort<Reply>>,
-    },
+    Apply { input: Input, webhook_event: Option<i64>, reply: Option<RpcReplyPort<Reply>> },
 }
 
 pub enum Start {
@@ -80,36 +71,21 @@ impl Actor for PurchaseActor {
     type State = State;
     type Arguments = Start;
 
-    async fn pre_start(
-        &self,
-        _myself: ActorRef<PurchaseMsg>,
-        start: Start,
-    ) -> Result<State, ActorProcessingErr> {
+    async fn pre_start(&self, _myself: ActorRef<PurchaseMsg>, start: Start) -> Result<State, ActorProcessingErr> {
         let stored = match start {
             Start::New => None,
-            Start::Existing(id) => Some(
-                purchases::load(&self.ctx.db, id)
-                    .await?
-                    .ok_or(PurchaseError::NotFound)?,
-            ),
+            Start::Existing(id) => Some(purchases::load(&self.ctx.db, id).await?.ok_or(PurchaseError::NotFound)?),
         };
         Ok(State { stored })
     }
 
-    async fn post_start(
-        &self,
-        myself: ActorRef<PurchaseMsg>,
-        state: &mut State,
-    ) -> Result<(), ActorProcessingErr> {
+    async fn post_start(&self, myself: ActorRef<PurchaseMsg>, state: &mut State) -> Result<(), ActorProcessingErr> {
         if let Some(stored) = &state.stored {
             for (timer, at) in stored.purchase.deadlines() {
                 arm(&myself, timer, at);
             }
-            let _ = myself.send_message(PurchaseMsg::Apply {
-                input: Input::Recovered,
-                webhook_event: None,
-                reply: None,
-            });
+            let _ =
+                myself.send_message(PurchaseMsg::Apply { input: Input::Recovered, webhook_event: None, reply: None });
         }
         Ok(())
     }
@@ -125,11 +101,7 @@ impl Actor for PurchaseActor {
                 let result = self.open(&myself, state, step).await;
                 let _ = reply.send(result);
             }
-            PurchaseMsg::Apply {
-                input,
-                webhook_event,
-                reply,
-            } => {
+            PurchaseMsg::Apply { input, webhook_event, reply } => {
                 let result = self.run(&myself, state, input, webhook_event).await;
                 if let Err(e) = &result {
                     tracing::warn!(error = %e, "purchase input not applied");
@@ -140,11 +112,7 @@ impl Actor for PurchaseActor {
             }
         }
         // Finished purchases need no actor: stop, and a later message re-hydrates from the database.
-        if state
-            .stored
-            .as_ref()
-            .is_some_and(|s| s.purchase.status.is_terminal())
-        {
+        if state.stored.as_ref().is_some_and(|s| s.purchase.status.is_terminal()) {
             myself.stop(Some("terminal".into()));
         }
         Ok(())
@@ -157,20 +125,13 @@ fn arm(myself: &ActorRef<PurchaseMsg>, timer: Timer, at: DateTime<Utc>) {
         Timer::Expiry => Input::ExpiryDue,
         Timer::Retry => Input::RetryDue,
     };
-    myself.send_after(delay, move || PurchaseMsg::Apply {
-        input,
-        webhook_event: None,
-        reply: None,
-    });
+    myself.send_after(delay, move || PurchaseMsg::Apply { input, webhook_event: None, reply: None });
 }
 
 impl PurchaseActor {
     async fn open(&self, myself: &ActorRef<PurchaseMsg>, state: &mut State, step: Step) -> Reply {
         purchases::insert_opened(&self.ctx.db, &step.purchase, self.ctx.gateway.name()).await?;
-        state.stored = Some(Stored {
-            purchase: step.purchase,
-            version: 0,
-        });
+        state.stored = Some(Stored { purchase: step.purchase, version: 0 });
         self.execute_all(myself, state, step.effects).await
     }
 
@@ -186,31 +147,17 @@ impl PurchaseActor {
     }
 
     /// Runs effects in order; a provider's answer is applied as the next input, whose effects join the queue.
-    async fn execute_all(
-        &self,
-        myself: &ActorRef<PurchaseMsg>,
-        state: &mut State,
-        effects: Vec<Effect>,
-    ) -> Reply {
+    async fn execute_all(&self, myself: &ActorRef<PurchaseMsg>, state: &mut State, effects: Vec<Effect>) -> Reply {
         let mut queue = VecDeque::from(effects);
         while let Some(effect) = queue.pop_front() {
-            let purchase = &state
-                .stored
-                .as_ref()
-                .ok_or(PurchaseError::NotFound)?
-                .purchase;
+            let purchase = &state.stored.as_ref().ok_or(PurchaseError::NotFound)?.purchase;
             match self.execute(myself, purchase, effect).await {
                 Next::Nothing => {}
                 Next::Effect(effect) => queue.push_back(effect),
                 Next::Input(input) => queue.extend(self.apply(state, input, None).await?),
             }
         }
-        Ok(state
-            .stored
-            .as_ref()
-            .ok_or(PurchaseError::NotFound)?
-            .purchase
-            .clone())
+        Ok(state.stored.as_ref().ok_or(PurchaseError::NotFound)?.purchase.clone())
     }
 
     /// One input, one transaction. On a version conflict the state is reloaded and the input applied again.
@@ -222,9 +169,7 @@ impl PurchaseActor {
     ) -> Result<Vec<Effect>, PurchaseError> {
         for _ in 0..2 {
             let stored = state.stored.as_ref().ok_or(PurchaseError::NotFound)?;
-            let step = stored
-                .purchase
-                .on(input.clone(), Utc::now(), &self.ctx.policy)?;
+            let step = stored.purchase.on(input.clone(), Utc::now(), &self.ctx.policy)?;
             if step.is_noop(&stored.purchase) {
                 if let Some(id) = webhook_event {
                     webhooks::mark(&self.ctx.db, id, webhooks::PROCESSED, None).await?;
@@ -242,34 +187,20 @@ impl PurchaseActor {
             .await
             {
                 Ok(version) => {
-                    state.stored = Some(Stored {
-                        purchase: step.purchase,
-                        version,
-                    });
+                    state.stored = Some(Stored { purchase: step.purchase, version });
                     return Ok(step.effects);
                 }
                 Err(SaveError::Conflict(id)) => {
                     tracing::warn!(%id, "version conflict: reloading the purchase");
-                    state.stored = Some(
-                        purchases::load(&self.ctx.db, id)
-                            .await?
-                            .ok_or(PurchaseError::NotFound)?,
-                    );
+                    state.stored = Some(purchases::load(&self.ctx.db, id).await?.ok_or(PurchaseError::NotFound)?);
                 }
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(PurchaseError::Store(
-            "the purchase keeps changing under its actor".into(),
-        ))
+        Err(PurchaseError::Store("the purchase keeps changing under its actor".into()))
     }
 
-    async fn execute(
-        &self,
-        myself: &ActorRef<PurchaseMsg>,
-        purchase: &Purchase,
-        effect: Effect,
-    ) -> Next {
+    async fn execute(&self, myself: &ActorRef<PurchaseMsg>, purchase: &Purchase, effect: Effect) -> Next {
         let gateway = &self.ctx.gateway;
         match effect {
             Effect::ArmTimer { timer, at } => {
@@ -294,46 +225,32 @@ impl PurchaseActor {
                     Err(ProviderError::Unreachable(e)) => unreachable_provider(e),
                 }
             }
-            Effect::ConfirmIntent {
-                intent_id,
-                payment_method,
-                idempotency_key,
-            } => {
-                match gateway
-                    .confirm_intent(&intent_id, &payment_method, &idempotency_key)
-                    .await
-                {
+            Effect::ConfirmIntent { intent_id, payment_method, idempotency_key } => {
+                match gateway.confirm_intent(&intent_id, &payment_method, &idempotency_key).await {
                     Ok(update) => Next::Input(Input::Provider(update)),
                     // The intent moved on without us (a webhook, a restart): ask where it is.
-                    Err(ProviderError::Rejected { code, .. })
-                        if code == "payment_intent_unexpected_state" =>
-                    {
+                    Err(ProviderError::Rejected { code, .. }) if code == "payment_intent_unexpected_state" => {
                         Next::Effect(Effect::RetrieveIntent { intent_id })
                     }
-                    Err(ProviderError::Rejected { code, .. }) => {
-                        Next::Input(Input::Provider(IntentUpdate {
-                            intent_id,
-                            status: IntentStatus::RequiresPaymentMethod,
-                            client_secret: None,
-                            next_action: None,
-                            charge: None,
-                            failure: Some(FailureCode::from_provider(&code)),
-                        }))
-                    }
+                    Err(ProviderError::Rejected { code, .. }) => Next::Input(Input::Provider(IntentUpdate {
+                        intent_id,
+                        status: IntentStatus::RequiresPaymentMethod,
+                        client_secret: None,
+                        next_action: None,
+                        charge: None,
+                        failure: Some(FailureCode::from_provider(&code)),
+                    })),
                     Err(ProviderError::Unreachable(e)) => unreachable_provider(e),
                 }
             }
-            Effect::RetrieveIntent { intent_id } => match gateway.retrieve_intent(&intent_id).await
-            {
+            Effect::RetrieveIntent { intent_id } => match gateway.retrieve_intent(&intent_id).await {
                 Ok(update) => Next::Input(Input::Provider(update)),
                 Err(e) => unreachable_provider(e.to_string()),
             },
             Effect::CancelIntent { intent_id } => match gateway.cancel_intent(&intent_id).await {
                 Ok(update) => Next::Input(Input::Provider(update)),
                 // Refused because it already succeeded or is processing: learn which.
-                Err(ProviderError::Rejected { .. }) => {
-                    Next::Effect(Effect::RetrieveIntent { intent_id })
-                }
+                Err(ProviderError::Rejected { .. }) => Next::Effect(Effect::RetrieveIntent { intent_id }),
                 Err(ProviderError::Unreachable(e)) => unreachable_provider(e),
             },
         }

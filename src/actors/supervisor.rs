@@ -33,8 +33,7 @@ impl Actor for Supervisor {
                 return Ok(());
             };
             tracing::error!(%id, %error, "purchase actor crashed; restarting it from its persisted state");
-            if let Err(e) = spawn(&self.ctx, myself.get_cell(), Start::Existing(id), Some(id)).await
-            {
+            if let Err(e) = spawn(&self.ctx, myself.get_cell(), Start::Existing(id), Some(id)).await {
                 tracing::error!(%id, error = %e, "purchase actor could not be restarted; the next message will retry");
             }
         }
@@ -60,11 +59,11 @@ async fn spawn(
     match Actor::spawn_linked(id.map(actor_name), actor, start, supervisor).await {
         Ok((actor, _)) => Ok(actor),
         // Someone else started it first: use theirs.
-        Err(SpawnErr::ActorAlreadyRegistered(name)) => ActorRef::where_is(name)
-            .ok_or_else(|| PurchaseError::Unavailable("actor vanished while starting".into())),
+        Err(SpawnErr::ActorAlreadyRegistered(name)) => {
+            ActorRef::where_is(name).ok_or_else(|| PurchaseError::Unavailable("actor vanished while starting".into()))
+        }
         Err(SpawnErr::StartupFailed(e))
-            if e.downcast_ref::<PurchaseError>()
-                .is_some_and(|e| matches!(e, PurchaseError::NotFound)) =>
+            if e.downcast_ref::<PurchaseError>().is_some_and(|e| matches!(e, PurchaseError::NotFound)) =>
         {
             Err(PurchaseError::NotFound)
         }
@@ -107,11 +106,7 @@ impl PurchaseActors {
     pub async fn open(&self, step: Step) -> Reply {
         let id = step.purchase.id;
         let actor = spawn(&self.ctx, self.supervisor.get_cell(), Start::New, Some(id)).await?;
-        outcome(
-            actor
-                .call(|reply| PurchaseMsg::Open { step, reply }, None)
-                .await,
-        )
+        outcome(actor.call(|reply| PurchaseMsg::Open { step, reply }, None).await)
     }
 
     pub async fn send(&self, id: Uuid, input: Input) -> Reply {
@@ -122,11 +117,7 @@ impl PurchaseActors {
     pub async fn deliver_webhook(&self, id: Uuid, input: Input, event_row: i64) {
         if let Err(e) = self.deliver(id, input, Some(event_row)).await {
             tracing::warn!(%id, error = %e, "webhook event not applied");
-            let status = if matches!(e, PurchaseError::NotFound) {
-                webhooks::UNROUTABLE
-            } else {
-                webhooks::FAILED
-            };
+            let status = if matches!(e, PurchaseError::NotFound) { webhooks::UNROUTABLE } else { webhooks::FAILED };
             let _ = webhooks::mark(&self.ctx.db, event_row, status, Some(e.to_string())).await;
         }
     }
@@ -139,16 +130,7 @@ impl PurchaseActors {
             let actor = self.actor(id).await?;
             let input = input.clone();
             match outcome(
-                actor
-                    .call(
-                        |reply| PurchaseMsg::Apply {
-                            input,
-                            webhook_event,
-                            reply: Some(reply),
-                        },
-                        None,
-                    )
-                    .await,
+                actor.call(|reply| PurchaseMsg::Apply { input, webhook_event, reply: Some(reply) }, None).await,
             ) {
                 Err(PurchaseError::Unavailable(e)) => last = PurchaseError::Unavailable(e),
                 answered => return answered,
@@ -161,22 +143,12 @@ impl PurchaseActors {
     async fn actor(&self, id: Uuid) -> Result<ActorRef<PurchaseMsg>, PurchaseError> {
         match ActorRef::where_is(actor_name(id)) {
             Some(actor) => Ok(actor),
-            None => {
-                spawn(
-                    &self.ctx,
-                    self.supervisor.get_cell(),
-                    Start::Existing(id),
-                    Some(id),
-                )
-                .await
-            }
+            None => spawn(&self.ctx, self.supervisor.get_cell(), Start::Existing(id), Some(id)).await,
         }
     }
 
     pub async fn shutdown(&self) {
-        self.supervisor
-            .stop_children_and_wait(None, Some(std::time::Duration::from_secs(5)))
-            .await;
+        self.supervisor.stop_children_and_wait(None, Some(std::time::Duration::from_secs(5))).await;
         self.supervisor.stop(None);
     }
 }
@@ -184,9 +156,7 @@ impl PurchaseActors {
 fn outcome<E: std::fmt::Display>(result: Result<CallResult<Reply>, E>) -> Reply {
     match result {
         Ok(CallResult::Success(reply)) => reply,
-        Ok(_) => Err(PurchaseError::Unavailable(
-            "the purchase actor stopped before answering".into(),
-        )),
+        Ok(_) => Err(PurchaseError::Unavailable("the purchase actor stopped before answering".into())),
         Err(e) => Err(PurchaseError::Unavailable(e.to_string())),
     }
 }

@@ -20,10 +20,6 @@ pub async fn get_payment(
     let id = parse_transaction_id(&id)?;
     match transaction_view(&state, id).await? {
         Some((_, view)) => Ok(ok(StatusCode::OK, view)),
-        None => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "transaction_not_found",
-            "No such transaction.",
-        )),
+        None => Err(ApiError::new(StatusCode::NOT_FOUND, "transaction_not_found", "No such transaction.")),
     }
 }

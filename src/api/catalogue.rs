@@ -46,10 +46,7 @@ pub async fn list_packages(State(state): State<AppState>) -> Response {
 #[utoipa::path(get, path = "/api/v1/credits/balance", tag = "catalogue",
     responses((status = 200, body = BalanceView), (status = 401, body = ErrorEnvelope)),
     security(("bearer" = [])))]
-pub async fn balance(
-    State(state): State<AppState>,
-    ClientCaller(caller): ClientCaller,
-) -> Result<Response, ApiError> {
+pub async fn balance(State(state): State<AppState>, ClientCaller(caller): ClientCaller) -> Result<Response, ApiError> {
     let balance = ledger::balance(&state.db, &caller.id).await?;
     Ok(ok(StatusCode::OK, BalanceView { balance }))
 }

@@ -126,11 +126,9 @@ impl From<PurchaseError> for ApiError {
                 };
                 Self::new(status, code, rejected.to_string())
             }
-            PurchaseError::NotFound => Self::new(
-                StatusCode::NOT_FOUND,
-                "transaction_not_found",
-                "No such transaction.",
-            ),
+            PurchaseError::NotFound => {
+                Self::new(StatusCode::NOT_FOUND, "transaction_not_found", "No such transaction.")
+            }
             PurchaseError::Unavailable(e) => {
                 tracing::error!(error = %e, "purchase actor unavailable");
                 Self::new(

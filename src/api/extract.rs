@@ -25,10 +25,7 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
     match rejection {
         JsonRejection::JsonDataError(e) => ApiError::bad_request(
             "invalid_request",
-            format!(
-                "The request body does not match the expected fields: {}",
-                e.body_text()
-            ),
+            format!("The request body does not match the expected fields: {}", e.body_text()),
         ),
         JsonRejection::JsonSyntaxError(_) => {
             ApiError::bad_request("malformed_json", "The request body is not valid JSON.")
@@ -44,25 +41,14 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
 
 pub fn body_rejection(status: StatusCode) -> ApiError {
     if status == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(
-            status,
-            "payload_too_large",
-            "The request body is larger than this endpoint accepts.",
-        )
+        ApiError::new(status, "payload_too_large", "The request body is larger than this endpoint accepts.")
     } else {
-        ApiError::new(
-            status,
-            "invalid_request",
-            "The request body could not be read.",
-        )
+        ApiError::new(status, "invalid_request", "The request body could not be read.")
     }
 }
 
 fn caller(parts: &Parts, state: &AppState, role: Role) -> Result<Caller, ApiError> {
-    let header = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
+    let header = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let caller = state.auth.verify_header(header)?;
     if caller.role != role {
         return Err(ApiError::new(

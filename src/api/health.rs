@@ -15,14 +15,6 @@ pub async fn healthz() -> Response {
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let database = crate::store::ping(&state.db).await.is_ok();
     let actors = state.purchases.is_running();
-    let status = if database && actors {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (
-        status,
-        axum::Json(json!({ "database": database, "actors": actors })),
-    )
-        .into_response()
+    let status = if database && actors { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, axum::Json(json!({ "database": database, "actors": actors }))).into_response()
 }

@@ -35,10 +35,7 @@ async fn handle(state: AppState, request: Request, next: Next) -> Result<Respons
             )
         })?
         .to_owned();
-    let authorization = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
+    let authorization = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     // Without a valid caller there is nothing to scope the key to; the handler answers 401 anyway.
     let Ok(caller) = state.auth.verify_header(authorization) else {
         return Ok(next.run(request).await);
@@ -46,9 +43,7 @@ async fn handle(state: AppState, request: Request, next: Next) -> Result<Respons
     let client = caller.id.as_str().to_owned();
 
     let (parts, body) = request.into_parts();
-    let bytes = to_bytes(body, state.body_limit)
-        .await
-        .map_err(|_| body_rejection(StatusCode::PAYLOAD_TOO_LARGE))?;
+    let bytes = to_bytes(body, state.body_limit).await.map_err(|_| body_rejection(StatusCode::PAYLOAD_TOO_LARGE))?;
     let mut hasher = Sha256::new();
     hasher.update(parts.method.as_str());
     hasher.update(parts.uri.path());
@@ -58,11 +53,8 @@ async fn handle(state: AppState, request: Request, next: Next) -> Result<Respons
     match idempotency::claim(&state.db, &client, &key, &hash).await? {
         Claim::Replay { status, body } => {
             let status = StatusCode::from_u16(status).map_err(ApiError::internal)?;
-            let mut response =
-                (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
-            response
-                .headers_mut()
-                .insert("idempotent-replayed", HeaderValue::from_static("true"));
+            let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+            response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
             return Ok(response);
         }
         Claim::DifferentRequest => {
@@ -82,13 +74,9 @@ async fn handle(state: AppState, request: Request, next: Next) -> Result<Respons
         Claim::Fresh => {}
     }
 
-    let response = next
-        .run(Request::from_parts(parts, Body::from(bytes)))
-        .await;
+    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
     let (parts, body) = response.into_parts();
-    let bytes = to_bytes(body, usize::MAX)
-        .await
-        .map_err(ApiError::internal)?;
+    let bytes = to_bytes(body, usize::MAX).await.map_err(ApiError::internal)?;
     if parts.status.is_server_error() {
         // Our failure, not the client's: let the same key try again.
         idempotency::release(&state.db, &client, &key).await?;

@@ -54,12 +54,7 @@ impl Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
         );
     }
 }
@@ -68,10 +63,7 @@ pub fn router(state: AppState) -> Router {
     let money_moving = OpenApiRouter::new()
         .routes(routes!(payments::create_intent))
         .routes(routes!(payments::confirm))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            idempotency::layer,
-        ));
+        .layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::layer));
     let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(money_moving)
         .routes(routes!(payments::get_transaction))
@@ -87,13 +79,8 @@ pub fn router(state: AppState) -> Router {
     let (router, openapi) = api.split_for_parts();
     let openapi = Arc::new(openapi);
     router
-        .route(
-            "/api/v1/openapi.json",
-            axum::routing::get(move || async move { axum::Json(openapi.as_ref().clone()) }),
-        )
-        .fallback(|| async {
-            ApiError::new(StatusCode::NOT_FOUND, "not_found", "No such endpoint.").into_response()
-        })
+        .route("/api/v1/openapi.json", axum::routing::get(move || async move { axum::Json(openapi.as_ref().clone()) }))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "No such endpoint.").into_response() })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,

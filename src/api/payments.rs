@@ -41,8 +41,12 @@ pub struct IntentResponse {
 pub struct ConfirmRequest {
     payment_intent_id: String,
     package_id: String,
-    /// Optional: another method for a retry after a decline.
+    /// Optional: another method for a retry after a decline (starts a new attempt).
     payment_method_id: Option<String>,
+    /// After a failure, `true` tries again with the same method (the manual retry); otherwise the failure is
+    /// reported as it stands.
+    #[serde(default)]
+    retry: bool,
 }
 
 /// One of three shapes, told apart by `status`: `succeeded` (credits granted), `requires_action` (3-D Secure: hand
@@ -108,12 +112,7 @@ pub struct EventView {
 fn parse_package(state: &AppState, raw: &str) -> Result<PackageId, ApiError> {
     let id = PackageId::parse(raw).map_err(|e| ApiError::bad_request("invalid_package", e))?;
     if state.catalogue.get(&id).is_none() {
-        let known: Vec<&str> = state
-            .catalogue
-            .all()
-            .iter()
-            .map(|p| p.id.as_str())
-            .collect();
+        let known: Vec<&str> = state.catalogue.all().iter().map(|p| p.id.as_str()).collect();
         return Err(ApiError::bad_request(
             "unknown_package",
             format!("No package `{raw}`; choose one of: {}.", known.join(", ")),
@@ -129,7 +128,10 @@ fn parse_method(raw: Option<&str>) -> Result<Option<PaymentMethodId>, ApiError> 
                 "card_data_not_accepted",
                 "Card numbers must never be sent to this API: tokenize the card with Stripe.js and send the `pm_…` id.",
             ),
-            PaymentMethodError::Malformed => ApiError::bad_request("invalid_payment_method", "paymentMethodId must be a provider token such as `pm_card_visa`."),
+            PaymentMethodError::Malformed => ApiError::bad_request(
+                "invalid_payment_method",
+                "paymentMethodId must be a provider token such as `pm_card_visa`.",
+            ),
         })
     })
     .transpose()
@@ -153,18 +155,8 @@ pub async fn create_intent(
 ) -> Result<Response, ApiError> {
     let package_id = parse_package(&state, &request.package_id)?;
     let method = parse_method(request.payment_method_id.as_deref())?;
-    let package = state
-        .catalogue
-        .get(&package_id)
-        .ok_or_else(|| ApiError::internal("package vanished"))?;
-    let step = Purchase::open(
-        Uuid::new_v4(),
-        caller.id,
-        package,
-        method,
-        Utc::now(),
-        &state.policy,
-    );
+    let package = state.catalogue.get(&package_id).ok_or_else(|| ApiError::internal("package vanished"))?;
+    let step = Purchase::open(Uuid::new_v4(), caller.id, package, method, Utc::now(), &state.policy);
     let purchase = state.purchases.open(step).await?;
     match (purchase.status, &purchase.failure) {
         (Status::Created, _) => Err(ApiError::new(
@@ -204,37 +196,25 @@ pub async fn confirm(
     ClientCaller(caller): ClientCaller,
     ApiJson(request): ApiJson<ConfirmRequest>,
 ) -> Result<Response, ApiError> {
-    let intent = PaymentIntentId::parse(&request.payment_intent_id)
-        .map_err(|e| ApiError::bad_request("invalid_request", e))?;
+    let intent =
+        PaymentIntentId::parse(&request.payment_intent_id).map_err(|e| ApiError::bad_request("invalid_request", e))?;
     let package_id = parse_package(&state, &request.package_id)?;
     let method = parse_method(request.payment_method_id.as_deref())?;
     let stored = purchases::find_by_intent(&state.db, intent.as_str())
         .await?
         .filter(|s| s.purchase.client == caller.id)
         .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "transaction_not_found",
-                "No such payment intent for this account.",
-            )
+            ApiError::new(StatusCode::NOT_FOUND, "transaction_not_found", "No such payment intent for this account.")
         })?;
     if stored.purchase.package != package_id {
         return Err(ApiError::bad_request(
             "package_mismatch",
-            format!(
-                "This payment intent is for package `{}`.",
-                stored.purchase.package.as_str()
-            ),
+            format!("This payment intent is for package `{}`.", stored.purchase.package.as_str()),
         ));
     }
     let purchase = state
         .purchases
-        .send(
-            stored.purchase.id,
-            Input::Confirm {
-                payment_method: method,
-            },
-        )
+        .send(stored.purchase.id, Input::Confirm { payment_method: method, retry: request.retry })
         .await?;
     confirm_response(&state, &purchase).await
 }
@@ -269,41 +249,26 @@ async fn confirm_response(state: &AppState, purchase: &Purchase) -> Result<Respo
             },
         )),
         Status::Processing => {
-            let wait = purchase
-                .next_retry
-                .map(|r| (r.at - Utc::now()).num_seconds().max(0) + 1)
-                .unwrap_or(5);
-            Ok(ok(
-                StatusCode::ACCEPTED,
-                ConfirmResponse {
-                    estimated_completion_seconds: Some(wait),
-                    ..base
-                },
-            ))
+            let wait = purchase.next_retry.map(|r| (r.at - Utc::now()).num_seconds().max(0) + 1).unwrap_or(5);
+            Ok(ok(StatusCode::ACCEPTED, ConfirmResponse { estimated_completion_seconds: Some(wait), ..base }))
         }
         Status::Failed => {
-            let failure = purchase
-                .failure
-                .as_ref()
-                .ok_or_else(|| ApiError::internal("failed purchase without a reason"))?;
+            let failure =
+                purchase.failure.as_ref().ok_or_else(|| ApiError::internal("failed purchase without a reason"))?;
             Err(ApiError::payment_failed(failure, purchase.id))
         }
-        Status::Created
-        | Status::RequiresPaymentMethod
-        | Status::RequiresConfirmation
-        | Status::Expired => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "unexpected_state",
-            format!("The payment is {}.", purchase.status.as_str()),
-        )),
+        Status::Created | Status::RequiresPaymentMethod | Status::RequiresConfirmation | Status::Expired => {
+            Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "unexpected_state",
+                format!("The payment is {}.", purchase.status.as_str()),
+            ))
+        }
     }
 }
 
 /// A transaction with its whole history, as the client or an admin reads it.
-pub async fn transaction_view(
-    state: &AppState,
-    id: Uuid,
-) -> Result<Option<(Purchase, TransactionView)>, ApiError> {
+pub async fn transaction_view(state: &AppState, id: Uuid) -> Result<Option<(Purchase, TransactionView)>, ApiError> {
     let Some(stored) = purchases::load(&state.db, id).await? else {
         return Ok(None);
     };
@@ -311,13 +276,7 @@ pub async fn transaction_view(
     let events = purchases::history(&state.db, id)
         .await?
         .into_iter()
-        .map(|e| EventView {
-            kind: e.kind,
-            from: e.from_status,
-            to: e.to_status,
-            detail: e.detail,
-            at: e.created_at,
-        })
+        .map(|e| EventView { kind: e.kind, from: e.from_status, to: e.to_status, detail: e.detail, at: e.created_at })
         .collect();
     let view = TransactionView {
         transaction_id: p.id,
@@ -345,8 +304,7 @@ pub async fn transaction_view(
 }
 
 pub fn parse_transaction_id(raw: &str) -> Result<Uuid, ApiError> {
-    raw.parse()
-        .map_err(|_| ApiError::bad_request("invalid_transaction_id", "A transaction id is a UUID."))
+    raw.parse().map_err(|_| ApiError::bad_request("invalid_transaction_id", "A transaction id is a UUID."))
 }
 
 #[utoipa::path(get, path = "/api/v1/payments/{transactionId}", tag = "payments",
@@ -362,10 +320,8 @@ pub async fn get_transaction(
     let id = parse_transaction_id(&id)?;
     match transaction_view(&state, id).await? {
         Some((purchase, view)) if purchase.client == caller.id => Ok(ok(StatusCode::OK, view)),
-        _ => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "transaction_not_found",
-            "No such transaction for this account.",
-        )),
+        _ => {
+            Err(ApiError::new(StatusCode::NOT_FOUND, "transaction_not_found", "No such transaction for this account."))
+        }
     }
 }

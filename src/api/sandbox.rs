@@ -25,22 +25,18 @@ pub async fn authenticate(
     Path(id): Path<String>,
     ApiJson(request): ApiJson<AuthenticateRequest>,
 ) -> Result<Response, ApiError> {
-    let sandbox = state.sandbox.as_ref().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "The sandbox is not enabled.",
-        )
-    })?;
+    let sandbox = state
+        .sandbox
+        .as_ref()
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", "The sandbox is not enabled."))?;
     match sandbox.authenticate(&id, request.success).await {
         Ok(intent) => Ok((StatusCode::OK, axum::Json(intent)).into_response()),
-        Err(ProviderError::Rejected { code, message }) if code == "resource_missing" => Err(
-            ApiError::new(StatusCode::NOT_FOUND, "resource_missing", message),
-        ),
-        Err(ProviderError::Rejected { message, .. }) => Err(ApiError::bad_request(
-            "payment_intent_unexpected_state",
-            message,
-        )),
+        Err(ProviderError::Rejected { code, message }) if code == "resource_missing" => {
+            Err(ApiError::new(StatusCode::NOT_FOUND, "resource_missing", message))
+        }
+        Err(ProviderError::Rejected { message, .. }) => {
+            Err(ApiError::bad_request("payment_intent_unexpected_state", message))
+        }
         Err(e) => Err(ApiError::internal(e)),
     }
 }

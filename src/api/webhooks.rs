@@ -26,19 +26,14 @@ pub async fn stripe(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = body.map_err(|e| body_rejection(e.status()))?;
-    let signature = headers
-        .get("stripe-signature")
-        .and_then(|v| v.to_str().ok());
+    let signature = headers.get("stripe-signature").and_then(|v| v.to_str().ok());
     let secrets: Vec<&str> = state.webhook_secrets.iter().map(String::as_str).collect();
-    if let Err(e) =
-        stripe_signature::verify(&body, signature, &secrets, chrono::Utc::now().timestamp())
-    {
+    if let Err(e) = stripe_signature::verify(&body, signature, &secrets, chrono::Utc::now().timestamp()) {
         tracing::warn!(reason = %e, "stripe webhook refused");
         return Err(ApiError::bad_request("invalid_signature", e.to_string()));
     }
-    let event: stripe_event::Event = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request("malformed_event", format!("Not a Stripe event: {e}"))
-    })?;
+    let event: stripe_event::Event = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request("malformed_event", format!("Not a Stripe event: {e}")))?;
     let purchase_id = event.purchase_id();
     let payload = String::from_utf8_lossy(&body);
     let recorded = webhooks::record(
@@ -53,11 +48,7 @@ pub async fn stripe(
     )
     .await?;
     let Recorded::New(row) = recorded else {
-        return Ok((
-            StatusCode::OK,
-            axum::Json(json!({ "received": true, "duplicate": true })),
-        )
-            .into_response());
+        return Ok((StatusCode::OK, axum::Json(json!({ "received": true, "duplicate": true }))).into_response());
     };
     route(state, event, row, purchase_id).await?;
     Ok((StatusCode::OK, axum::Json(json!({ "received": true }))).into_response())
@@ -73,22 +64,10 @@ async fn route(
         webhooks::mark(&state.db, row, webhooks::IGNORED, None).await?;
         return Ok(());
     }
-    let (Some(id), Ok(update)) = (purchase_id, stripe_event::parse_intent(&event.data.object))
-    else {
-        webhooks::mark(
-            &state.db,
-            row,
-            webhooks::UNROUTABLE,
-            Some("no purchase_id in metadata".into()),
-        )
-        .await?;
+    let (Some(id), Ok(update)) = (purchase_id, stripe_event::parse_intent(&event.data.object)) else {
+        webhooks::mark(&state.db, row, webhooks::UNROUTABLE, Some("no purchase_id in metadata".into())).await?;
         return Ok(());
     };
-    tokio::spawn(async move {
-        state
-            .purchases
-            .deliver_webhook(id, Input::Provider(update), row)
-            .await
-    });
+    tokio::spawn(async move { state.purchases.deliver_webhook(id, Input::Provider(update), row).await });
     Ok(())
 }

@@ -24,9 +24,7 @@ impl FailureCode {
             "insufficient_funds" => Self::InsufficientFunds,
             "expired_card" => Self::ExpiredCard,
             "processing_error" => Self::ProcessingError,
-            "payment_intent_authentication_failure" | "authentication_required" => {
-                Self::AuthenticationFailed
-            }
+            "payment_intent_authentication_failure" | "authentication_required" => Self::AuthenticationFailed,
             "resource_missing" | "invalid_payment_method" => Self::InvalidPaymentMethod,
             other => Self::Other(other.to_owned()),
         }
@@ -50,9 +48,7 @@ impl FailureCode {
             Self::InsufficientFunds => "Your card has insufficient funds.",
             Self::ExpiredCard => "Your card has expired.",
             Self::ProcessingError => "A temporary error occurred while processing your card.",
-            Self::AuthenticationFailed => {
-                "Card authentication (3-D Secure) failed or was cancelled."
-            }
+            Self::AuthenticationFailed => "Card authentication (3-D Secure) failed or was cancelled.",
             Self::InvalidPaymentMethod => "The payment method does not exist or cannot be used.",
             Self::Other(_) => "The payment was declined.",
         }
@@ -64,9 +60,7 @@ impl FailureCode {
             Self::InsufficientFunds => "Choose a smaller package or use a different card.",
             Self::ExpiredCard => "Update your card details or use a different card.",
             Self::ProcessingError => "Nothing was charged. Try again in a moment.",
-            Self::AuthenticationFailed => {
-                "Try again and complete the bank's authentication, or use another card."
-            }
+            Self::AuthenticationFailed => "Try again and complete the bank's authentication, or use another card.",
             Self::InvalidPaymentMethod => "Enter the card again or choose another payment method.",
             Self::Other(_) => "Use a different card or contact your bank.",
         }
@@ -86,10 +80,6 @@ impl From<FailureCode> for String {
 
 impl From<String> for FailureCode {
     fn from(code: String) -> Self {
-        if code == "authentication_failed" {
-            Self::AuthenticationFailed
-        } else {
-            Self::from_provider(&code)
-        }
+        if code == "authentication_failed" { Self::AuthenticationFailed } else { Self::from_provider(&code) }
     }
 }

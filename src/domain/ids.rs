@@ -11,9 +11,7 @@ impl ClientId {
     pub fn parse(raw: &str) -> Result<Self, String> {
         let ok = !raw.is_empty()
             && raw.len() <= 128
-            && raw
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_.@:".contains(&b));
+            && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.@:".contains(&b));
         if ok {
             Ok(Self(raw.to_owned()))
         } else {
@@ -47,20 +45,13 @@ pub enum PaymentMethodError {
 impl PaymentMethodId {
     pub fn parse(raw: &str) -> Result<Self, PaymentMethodError> {
         let digits = raw.chars().filter(char::is_ascii_digit).count();
-        let only_card_chars = raw
-            .chars()
-            .all(|c| c.is_ascii_digit() || c == ' ' || c == '-');
+        let only_card_chars = raw.chars().all(|c| c.is_ascii_digit() || c == ' ' || c == '-');
         if only_card_chars && (12..=19).contains(&digits) {
             return Err(PaymentMethodError::CardData);
         }
-        let ok = raw.starts_with("pm_")
-            && raw.len() <= 255
-            && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-        if ok {
-            Ok(Self(raw.to_owned()))
-        } else {
-            Err(PaymentMethodError::Malformed)
-        }
+        let ok =
+            raw.starts_with("pm_") && raw.len() <= 255 && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if ok { Ok(Self(raw.to_owned())) } else { Err(PaymentMethodError::Malformed) }
     }
 
     pub fn as_str(&self) -> &str {
@@ -75,14 +66,9 @@ pub struct PaymentIntentId(String);
 
 impl PaymentIntentId {
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let ok = raw.starts_with("pi_")
-            && raw.len() <= 255
-            && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-        if ok {
-            Ok(Self(raw.to_owned()))
-        } else {
-            Err("paymentIntentId must be a `pi_…` id".into())
-        }
+        let ok =
+            raw.starts_with("pi_") && raw.len() <= 255 && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if ok { Ok(Self(raw.to_owned())) } else { Err("paymentIntentId must be a `pi_…` id".into()) }
     }
 
     pub fn as_str(&self) -> &str {
@@ -96,29 +82,16 @@ mod tests {
 
     #[test]
     fn card_numbers_are_refused_as_card_data() {
-        for pan in [
-            "4242424242424242",
-            "4242 4242 4242 4242",
-            "4000-0027-6000-3184",
-        ] {
-            assert_eq!(
-                PaymentMethodId::parse(pan),
-                Err(PaymentMethodError::CardData)
-            );
+        for pan in ["4242424242424242", "4242 4242 4242 4242", "4000-0027-6000-3184"] {
+            assert_eq!(PaymentMethodId::parse(pan), Err(PaymentMethodError::CardData));
         }
     }
 
     #[test]
     fn tokens_parse_and_junk_does_not() {
         assert!(PaymentMethodId::parse("pm_card_visa").is_ok());
-        assert_eq!(
-            PaymentMethodId::parse("tok_visa"),
-            Err(PaymentMethodError::Malformed)
-        );
-        assert_eq!(
-            PaymentMethodId::parse("pm_x; drop table"),
-            Err(PaymentMethodError::Malformed)
-        );
+        assert_eq!(PaymentMethodId::parse("tok_visa"), Err(PaymentMethodError::Malformed));
+        assert_eq!(PaymentMethodId::parse("pm_x; drop table"), Err(PaymentMethodError::Malformed));
         assert!(ClientId::parse("").is_err());
         assert!(ClientId::parse("user-42").is_ok());
         assert!(PaymentIntentId::parse("pi_123").is_ok());

@@ -16,10 +16,7 @@ impl Currency {
     pub fn parse(code: &str) -> Result<Self, String> {
         let upper = code.trim().to_ascii_uppercase();
         if !SUPPORTED.contains(&upper.as_str()) {
-            return Err(format!(
-                "unsupported currency `{code}`: expected one of {}",
-                SUPPORTED.join(", ")
-            ));
+            return Err(format!("unsupported currency `{code}`: expected one of {}", SUPPORTED.join(", ")));
         }
         let bytes = upper.as_bytes();
         Ok(Self([bytes[0], bytes[1], bytes[2]]))
@@ -64,9 +61,7 @@ pub struct Money {
 impl Money {
     pub fn new(minor: i64, currency: Currency) -> Result<Self, String> {
         if minor <= 0 {
-            return Err(format!(
-                "amount must be a positive number of minor units, got {minor}"
-            ));
+            return Err(format!("amount must be a positive number of minor units, got {minor}"));
         }
         Ok(Self { minor, currency })
     }

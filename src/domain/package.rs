@@ -10,15 +10,11 @@ impl PackageId {
     pub fn parse(raw: &str) -> Result<Self, String> {
         let ok = !raw.is_empty()
             && raw.len() <= 64
-            && raw
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            && raw.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         if ok {
             Ok(Self(raw.to_owned()))
         } else {
-            Err(format!(
-                "`{raw}` is not a package id (lower-case letters, digits and dashes)"
-            ))
+            Err(format!("`{raw}` is not a package id (lower-case letters, digits and dashes)"))
         }
     }
 
@@ -58,22 +54,12 @@ impl Catalogue {
             if packages.iter().any(|p| p.id == id) {
                 return Err(format!("package `{}` is listed twice", entry.id));
             }
-            let currency = Currency::parse(&entry.currency)
-                .map_err(|e| format!("package `{}`: {e}", entry.id))?;
-            let price = Money::new(entry.amount, currency)
-                .map_err(|e| format!("package `{}`: {e}", entry.id))?;
+            let currency = Currency::parse(&entry.currency).map_err(|e| format!("package `{}`: {e}", entry.id))?;
+            let price = Money::new(entry.amount, currency).map_err(|e| format!("package `{}`: {e}", entry.id))?;
             if entry.credits <= 0 {
-                return Err(format!(
-                    "package `{}` must grant a positive number of credits",
-                    entry.id
-                ));
+                return Err(format!("package `{}` must grant a positive number of credits", entry.id));
             }
-            packages.push(Package {
-                id,
-                name: entry.name.clone(),
-                price,
-                credits: Credits(entry.credits),
-            });
+            packages.push(Package { id, name: entry.name.clone(), price, credits: Credits(entry.credits) });
         }
         Ok(Self { packages })
     }

@@ -134,8 +134,11 @@ pub enum Input {
     IntentCreated(IntentUpdate),
     /// The provider refused to create the intent (an unknown payment method, say).
     IntentRefused(FailureCode),
+    /// The client's confirm. After a failure it only reports the failure, unless the client asks for another go:
+    /// `retry`, or a new payment method.
     Confirm {
         payment_method: Option<PaymentMethodId>,
+        retry: bool,
     },
     Provider(IntentUpdate),
     /// A provider call got no answer (network, timeout, 5xx): its outcome is unknown.
@@ -197,10 +200,7 @@ pub struct Step {
 
 impl Step {
     fn unchanged(purchase: &Purchase) -> Self {
-        Self {
-            purchase: purchase.clone(),
-            effects: vec![],
-        }
+        Self { purchase: purchase.clone(), effects: vec![] }
     }
 
     /// True when nothing needs persisting or doing.
@@ -253,13 +253,8 @@ impl Purchase {
             updated_at: now,
         };
         let effects = vec![
-            Effect::CreateIntent {
-                idempotency_key: format!("purchase-{id}-create"),
-            },
-            Effect::ArmTimer {
-                timer: Timer::Expiry,
-                at: expires_at,
-            },
+            Effect::CreateIntent { idempotency_key: format!("purchase-{id}-create") },
+            Effect::ArmTimer { timer: Timer::Expiry, at: expires_at },
         ];
         Step { purchase, effects }
     }
@@ -288,7 +283,7 @@ impl Purchase {
         let effects = match input {
             Input::IntentCreated(update) => next.on_intent_created(update),
             Input::IntentRefused(failure) => next.on_intent_refused(failure),
-            Input::Confirm { payment_method } => next.on_confirm(payment_method)?,
+            Input::Confirm { payment_method, retry } => next.on_confirm(payment_method, retry)?,
             Input::Provider(update) => next.on_provider(update, now, policy),
             Input::ProviderUnreachable => next.on_unreachable(now, policy),
             Input::Recovered => next.on_recovered(),
@@ -298,17 +293,11 @@ impl Purchase {
         if effects.is_empty() && next.same_state_as(self) {
             return Ok(Step::unchanged(self));
         }
-        Ok(Step {
-            purchase: next,
-            effects,
-        })
+        Ok(Step { purchase: next, effects })
     }
 
     fn same_state_as(&self, other: &Purchase) -> bool {
-        Purchase {
-            updated_at: other.updated_at,
-            ..self.clone()
-        } == *other
+        Purchase { updated_at: other.updated_at, ..self.clone() } == *other
     }
 
     fn on_intent_created(&mut self, update: IntentUpdate) -> Vec<Effect> {
@@ -317,11 +306,8 @@ impl Purchase {
         }
         self.intent_id = Some(update.intent_id);
         self.client_secret = update.client_secret;
-        self.status = if self.payment_method.is_some() {
-            Status::RequiresConfirmation
-        } else {
-            Status::RequiresPaymentMethod
-        };
+        self.status =
+            if self.payment_method.is_some() { Status::RequiresConfirmation } else { Status::RequiresPaymentMethod };
         vec![]
     }
 
@@ -333,26 +319,20 @@ impl Purchase {
         vec![]
     }
 
-    fn on_confirm(
-        &mut self,
-        payment_method: Option<PaymentMethodId>,
-    ) -> Result<Vec<Effect>, Rejected> {
+    fn on_confirm(&mut self, payment_method: Option<PaymentMethodId>, retry: bool) -> Result<Vec<Effect>, Rejected> {
         match self.status {
+            Status::Failed if !retry && payment_method.is_none() => Ok(vec![]),
             Status::Created => Err(Rejected::NotReady),
             Status::Processing => Ok(vec![]),
             // The client is back from the 3-D Secure modal: ask the provider how it went rather than wait for the
             // webhook.
-            Status::RequiresAction => Ok(self
-                .intent_id
-                .clone()
-                .map(|intent_id| Effect::RetrieveIntent { intent_id })
-                .into_iter()
-                .collect()),
+            Status::RequiresAction => {
+                Ok(self.intent_id.clone().map(|intent_id| Effect::RetrieveIntent { intent_id }).into_iter().collect())
+            }
             Status::RequiresPaymentMethod | Status::RequiresConfirmation | Status::Failed => {
                 let intent_id = self.intent_id.clone().ok_or(Rejected::NeverStarted)?;
-                let method = payment_method
-                    .or_else(|| self.payment_method.clone())
-                    .ok_or(Rejected::PaymentMethodRequired)?;
+                let method =
+                    payment_method.or_else(|| self.payment_method.clone()).ok_or(Rejected::PaymentMethodRequired)?;
                 self.auto_retries = 0;
                 Ok(vec![self.send_confirmation(intent_id, method)])
             }
@@ -375,17 +355,8 @@ impl Purchase {
         }
     }
 
-    fn on_provider(
-        &mut self,
-        update: IntentUpdate,
-        now: DateTime<Utc>,
-        policy: &Policy,
-    ) -> Vec<Effect> {
-        if self
-            .intent_id
-            .as_deref()
-            .is_some_and(|id| id != update.intent_id)
-        {
+    fn on_provider(&mut self, update: IntentUpdate, now: DateTime<Utc>, policy: &Policy) -> Vec<Effect> {
+        if self.intent_id.as_deref().is_some_and(|id| id != update.intent_id) {
             return vec![];
         }
         match update.status {
@@ -395,12 +366,7 @@ impl Purchase {
                 self.next_action = None;
                 self.next_retry = None;
                 self.credits_granted = true;
-                vec![
-                    Effect::GrantCredits {
-                        credits: self.credits,
-                    },
-                    Effect::QueueReceipt,
-                ]
+                vec![Effect::GrantCredits { credits: self.credits }, Effect::QueueReceipt]
             }
             IntentStatus::Canceled => {
                 self.status = Status::Expired;
@@ -408,10 +374,7 @@ impl Purchase {
                 vec![]
             }
             IntentStatus::RequiresAction => {
-                if matches!(
-                    self.status,
-                    Status::Processing | Status::RequiresConfirmation
-                ) && self.next_retry.is_none()
+                if matches!(self.status, Status::Processing | Status::RequiresConfirmation) && self.next_retry.is_none()
                 {
                     self.status = Status::RequiresAction;
                     self.next_action = update.next_action;
@@ -428,12 +391,10 @@ impl Purchase {
                 }
                 vec![]
             }
-            IntentStatus::RequiresPaymentMethod | IntentStatus::RequiresConfirmation => {
-                match update.failure {
-                    Some(failure) => self.on_attempt_failed(failure, update.charge, now, policy),
-                    None => vec![],
-                }
-            }
+            IntentStatus::RequiresPaymentMethod | IntentStatus::RequiresConfirmation => match update.failure {
+                Some(failure) => self.on_attempt_failed(failure, update.charge, now, policy),
+                None => vec![],
+            },
         }
     }
 
@@ -445,11 +406,8 @@ impl Purchase {
         policy: &Policy,
     ) -> Vec<Effect> {
         let attempt_outstanding =
-            matches!(self.status, Status::Processing | Status::RequiresAction)
-                && self.next_retry.is_none();
-        let already_settled = charge
-            .as_ref()
-            .is_some_and(|c| self.settled_charges.contains(c));
+            matches!(self.status, Status::Processing | Status::RequiresAction) && self.next_retry.is_none();
+        let already_settled = charge.as_ref().is_some_and(|c| self.settled_charges.contains(c));
         if !attempt_outstanding || already_settled {
             return vec![];
         }
@@ -460,14 +418,8 @@ impl Purchase {
             self.auto_retries += 1;
             self.status = Status::Processing;
             self.failure = Some(failure);
-            self.next_retry = Some(PendingRetry {
-                kind: RetryKind::Confirm,
-                at,
-            });
-            return vec![Effect::ArmTimer {
-                timer: Timer::Retry,
-                at,
-            }];
+            self.next_retry = Some(PendingRetry { kind: RetryKind::Confirm, at });
+            return vec![Effect::ArmTimer { timer: Timer::Retry, at }];
         }
         self.status = Status::Failed;
         self.failure = Some(failure);
@@ -478,20 +430,11 @@ impl Purchase {
         match self.status {
             Status::Processing if self.next_retry.is_none() => {
                 let at = now + policy.backoff(self.auto_retries);
-                self.next_retry = Some(PendingRetry {
-                    kind: RetryKind::Reconcile,
-                    at,
-                });
-                vec![Effect::ArmTimer {
-                    timer: Timer::Retry,
-                    at,
-                }]
+                self.next_retry = Some(PendingRetry { kind: RetryKind::Reconcile, at });
+                vec![Effect::ArmTimer { timer: Timer::Retry, at }]
             }
             // A cancel at expiry that got no answer is tried again later.
-            _ if now >= self.expires_at => vec![Effect::ArmTimer {
-                timer: Timer::Expiry,
-                at: now + policy.retry_base,
-            }],
+            _ if now >= self.expires_at => vec![Effect::ArmTimer { timer: Timer::Expiry, at: now + policy.retry_base }],
             _ => vec![],
         }
     }
@@ -500,17 +443,13 @@ impl Purchase {
         match (self.status, &self.intent_id) {
             // The create call may have reached the provider before the crash; its idempotency key returns the same
             // intent.
-            (Status::Created, _) => vec![Effect::CreateIntent {
-                idempotency_key: format!("purchase-{}-create", self.id),
-            }],
-            (Status::Processing, Some(intent_id)) if self.next_retry.is_none() => {
-                vec![Effect::RetrieveIntent {
-                    intent_id: intent_id.clone(),
-                }]
+            (Status::Created, _) => {
+                vec![Effect::CreateIntent { idempotency_key: format!("purchase-{}-create", self.id) }]
             }
-            (Status::RequiresAction, Some(intent_id)) => vec![Effect::RetrieveIntent {
-                intent_id: intent_id.clone(),
-            }],
+            (Status::Processing, Some(intent_id)) if self.next_retry.is_none() => {
+                vec![Effect::RetrieveIntent { intent_id: intent_id.clone() }]
+            }
+            (Status::RequiresAction, Some(intent_id)) => vec![Effect::RetrieveIntent { intent_id: intent_id.clone() }],
             _ => vec![],
         }
     }
@@ -522,8 +461,7 @@ impl Purchase {
         if self.status != Status::Processing || now < retry.at {
             return vec![];
         }
-        let (Some(intent_id), Some(method)) = (self.intent_id.clone(), self.payment_method.clone())
-        else {
+        let (Some(intent_id), Some(method)) = (self.intent_id.clone(), self.payment_method.clone()) else {
             return vec![];
         };
         self.next_retry = None;
@@ -539,18 +477,13 @@ impl Purchase {
         }
         match (&self.intent_id, self.status) {
             // Money may be moving: never expire under it. Look again once it settles.
-            (_, Status::Processing) => vec![Effect::ArmTimer {
-                timer: Timer::Expiry,
-                at: now + policy.retry_base,
-            }],
+            (_, Status::Processing) => vec![Effect::ArmTimer { timer: Timer::Expiry, at: now + policy.retry_base }],
             (None, _) => {
                 self.status = Status::Expired;
                 vec![]
             }
             // Expire only once the provider confirms the cancel, so a payment that won the race is not lost.
-            (Some(intent_id), _) => vec![Effect::CancelIntent {
-                intent_id: intent_id.clone(),
-            }],
+            (Some(intent_id), _) => vec![Effect::CancelIntent { intent_id: intent_id.clone() }],
         }
     }
 }
@@ -562,11 +495,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn policy() -> Policy {
-        Policy {
-            checkout_ttl: TimeDelta::minutes(30),
-            max_attempts: 3,
-            retry_base: TimeDelta::seconds(2),
-        }
+        Policy { checkout_ttl: TimeDelta::minutes(30), max_attempts: 3, retry_base: TimeDelta::seconds(2) }
     }
 
     fn package() -> Package {
@@ -582,11 +511,7 @@ mod tests {
         DateTime::from_timestamp(1_800_000_000, 0).unwrap()
     }
 
-    fn update(
-        status: IntentStatus,
-        failure: Option<FailureCode>,
-        charge: Option<&str>,
-    ) -> IntentUpdate {
+    fn update(status: IntentStatus, failure: Option<FailureCode>, charge: Option<&str>) -> IntentUpdate {
         IntentUpdate {
             intent_id: "pi_1".into(),
             status,
@@ -599,76 +524,36 @@ mod tests {
 
     fn ready() -> Purchase {
         let pm = PaymentMethodId::parse("pm_card_visa").ok();
-        let opened = Purchase::open(
-            Uuid::nil(),
-            ClientId::parse("c1").unwrap(),
-            &package(),
-            pm,
-            t0(),
-            &policy(),
-        );
+        let opened = Purchase::open(Uuid::nil(), ClientId::parse("c1").unwrap(), &package(), pm, t0(), &policy());
         let created = update(IntentStatus::RequiresConfirmation, None, None);
-        opened
-            .purchase
-            .on(Input::IntentCreated(created), t0(), &policy())
-            .unwrap()
-            .purchase
+        opened.purchase.on(Input::IntentCreated(created), t0(), &policy()).unwrap().purchase
     }
 
     fn grants(step: &Step) -> usize {
-        step.effects
-            .iter()
-            .filter(|e| matches!(e, Effect::GrantCredits { .. }))
-            .count()
+        step.effects.iter().filter(|e| matches!(e, Effect::GrantCredits { .. })).count()
     }
 
     #[test]
     fn success_grants_the_package_credits_once() {
-        let confirmed = ready()
-            .on(
-                Input::Confirm {
-                    payment_method: None,
-                },
-                t0(),
-                &policy(),
-            )
-            .unwrap();
+        let confirmed = ready().on(Input::Confirm { payment_method: None, retry: false }, t0(), &policy()).unwrap();
         assert_eq!(confirmed.purchase.status, Status::Processing);
         let paid = confirmed
             .purchase
-            .on(
-                Input::Provider(update(IntentStatus::Succeeded, None, Some("ch_1"))),
-                t0(),
-                &policy(),
-            )
+            .on(Input::Provider(update(IntentStatus::Succeeded, None, Some("ch_1"))), t0(), &policy())
             .unwrap();
         assert_eq!(paid.purchase.status, Status::Succeeded);
-        assert!(paid.effects.contains(&Effect::GrantCredits {
-            credits: Credits(240)
-        }));
+        assert!(paid.effects.contains(&Effect::GrantCredits { credits: Credits(240) }));
         let again = paid
             .purchase
-            .on(
-                Input::Provider(update(IntentStatus::Succeeded, None, Some("ch_1"))),
-                t0(),
-                &policy(),
-            )
+            .on(Input::Provider(update(IntentStatus::Succeeded, None, Some("ch_1"))), t0(), &policy())
             .unwrap();
         assert!(again.is_noop(&paid.purchase));
     }
 
     #[test]
     fn a_transient_failure_is_retried_with_backoff_then_gives_up() {
-        let mut p = ready()
-            .on(
-                Input::Confirm {
-                    payment_method: None,
-                },
-                t0(),
-                &policy(),
-            )
-            .unwrap()
-            .purchase;
+        let mut p =
+            ready().on(Input::Confirm { payment_method: None, retry: false }, t0(), &policy()).unwrap().purchase;
         let mut now = t0();
         for (i, charge) in ["ch_1", "ch_2"].iter().enumerate() {
             let step = p
@@ -685,11 +570,7 @@ mod tests {
             let retry = step.purchase.next_retry.expect("a retry is scheduled");
             assert_eq!(retry.at - now, TimeDelta::seconds(2 << i));
             now = retry.at;
-            p = step
-                .purchase
-                .on(Input::RetryDue, now, &policy())
-                .unwrap()
-                .purchase;
+            p = step.purchase.on(Input::RetryDue, now, &policy()).unwrap().purchase;
             assert_eq!(p.attempt, i as u32 + 2);
         }
         let last = p
@@ -709,31 +590,13 @@ mod tests {
 
     #[test]
     fn a_decline_fails_at_once_and_the_same_charge_counts_once() {
-        let p = ready()
-            .on(
-                Input::Confirm {
-                    payment_method: None,
-                },
-                t0(),
-                &policy(),
-            )
-            .unwrap()
-            .purchase;
-        let declined = update(
-            IntentStatus::RequiresPaymentMethod,
-            Some(FailureCode::CardDeclined),
-            Some("ch_1"),
-        );
-        let failed = p
-            .on(Input::Provider(declined.clone()), t0(), &policy())
-            .unwrap()
-            .purchase;
+        let p = ready().on(Input::Confirm { payment_method: None, retry: false }, t0(), &policy()).unwrap().purchase;
+        let declined = update(IntentStatus::RequiresPaymentMethod, Some(FailureCode::CardDeclined), Some("ch_1"));
+        let failed = p.on(Input::Provider(declined.clone()), t0(), &policy()).unwrap().purchase;
         assert_eq!(failed.status, Status::Failed);
         let retried = failed
             .on(
-                Input::Confirm {
-                    payment_method: PaymentMethodId::parse("pm_card_mastercard").ok(),
-                },
+                Input::Confirm { payment_method: PaymentMethodId::parse("pm_card_mastercard").ok(), retry: false },
                 t0(),
                 &policy(),
             )
@@ -741,9 +604,7 @@ mod tests {
             .purchase;
         assert_eq!(retried.status, Status::Processing);
         // The first attempt's webhook arrives late: it must not fail the second attempt.
-        let late = retried
-            .on(Input::Provider(declined), t0(), &policy())
-            .unwrap();
+        let late = retried.on(Input::Provider(declined), t0(), &policy()).unwrap();
         assert!(late.is_noop(&retried));
     }
 
@@ -751,36 +612,17 @@ mod tests {
     fn expiry_cancels_at_the_provider_before_expiring() {
         let p = ready();
         let due = p.expires_at;
-        assert!(
-            p.on(Input::ExpiryDue, due - TimeDelta::seconds(1), &policy())
-                .unwrap()
-                .is_noop(&p)
-        );
+        assert!(p.on(Input::ExpiryDue, due - TimeDelta::seconds(1), &policy()).unwrap().is_noop(&p));
         let step = p.on(Input::ExpiryDue, due, &policy()).unwrap();
-        assert_eq!(
-            step.effects,
-            vec![Effect::CancelIntent {
-                intent_id: "pi_1".into()
-            }]
-        );
+        assert_eq!(step.effects, vec![Effect::CancelIntent { intent_id: "pi_1".into() }]);
         let expired = step
             .purchase
-            .on(
-                Input::Provider(update(IntentStatus::Canceled, None, None)),
-                due,
-                &policy(),
-            )
+            .on(Input::Provider(update(IntentStatus::Canceled, None, None)), due, &policy())
             .unwrap()
             .purchase;
         assert_eq!(expired.status, Status::Expired);
         assert_eq!(
-            expired.on(
-                Input::Confirm {
-                    payment_method: None
-                },
-                due,
-                &policy()
-            ),
+            expired.on(Input::Confirm { payment_method: None, retry: false }, due, &policy()),
             Err(Rejected::Expired)
         );
     }
@@ -800,22 +642,14 @@ mod tests {
             Just(Some(FailureCode::ProcessingError)),
             Just(Some(FailureCode::InsufficientFunds)),
         ];
-        let charge = prop_oneof![
-            Just(None),
-            Just(Some("ch_1")),
-            Just(Some("ch_2")),
-            Just(Some("ch_3"))
-        ];
+        let charge = prop_oneof![Just(None), Just(Some("ch_1")), Just(Some("ch_2")), Just(Some("ch_3"))];
         let update = (status, failure, charge).prop_map(|(s, f, c)| update(s, f, c));
         prop_oneof![
             update.clone().prop_map(Input::IntentCreated),
             update.prop_map(Input::Provider),
-            Just(Input::Confirm {
-                payment_method: None
-            }),
-            Just(Input::Confirm {
-                payment_method: PaymentMethodId::parse("pm_card_amex").ok()
-            }),
+            Just(Input::Confirm { payment_method: None, retry: false }),
+            Just(Input::Confirm { payment_method: PaymentMethodId::parse("pm_card_amex").ok(), retry: false }),
+            Just(Input::Confirm { payment_method: None, retry: true }),
             Just(Input::ProviderUnreachable),
             Just(Input::Recovered),
             Just(Input::RetryDue),

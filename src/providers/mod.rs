@@ -41,14 +41,9 @@ impl CardGateway {
         }
     }
 
-    pub async fn create_intent(
-        &self,
-        request: NewIntent<'_>,
-    ) -> Result<IntentUpdate, ProviderError> {
+    pub async fn create_intent(&self, request: NewIntent<'_>) -> Result<IntentUpdate, ProviderError> {
         match self {
-            Self::Sandbox(sandbox) => {
-                stripe_event::parse_intent(&sandbox.create_intent(request).await?)
-            }
+            Self::Sandbox(sandbox) => stripe_event::parse_intent(&sandbox.create_intent(request).await?),
         }
     }
 
@@ -59,25 +54,21 @@ impl CardGateway {
         _idempotency_key: &str,
     ) -> Result<IntentUpdate, ProviderError> {
         match self {
-            Self::Sandbox(sandbox) => stripe_event::parse_intent(
-                &sandbox.confirm_intent(intent_id, payment_method).await?,
-            ),
+            Self::Sandbox(sandbox) => {
+                stripe_event::parse_intent(&sandbox.confirm_intent(intent_id, payment_method).await?)
+            }
         }
     }
 
     pub async fn retrieve_intent(&self, intent_id: &str) -> Result<IntentUpdate, ProviderError> {
         match self {
-            Self::Sandbox(sandbox) => {
-                stripe_event::parse_intent(&sandbox.retrieve_intent(intent_id).await?)
-            }
+            Self::Sandbox(sandbox) => stripe_event::parse_intent(&sandbox.retrieve_intent(intent_id).await?),
         }
     }
 
     pub async fn cancel_intent(&self, intent_id: &str) -> Result<IntentUpdate, ProviderError> {
         match self {
-            Self::Sandbox(sandbox) => {
-                stripe_event::parse_intent(&sandbox.cancel_intent(intent_id).await?)
-            }
+            Self::Sandbox(sandbox) => stripe_event::parse_intent(&sandbox.cancel_intent(intent_id).await?),
         }
     }
 }

@@ -27,16 +27,15 @@ enum Behaviour {
 /// Stripe's test payment methods, plus the sandbox-only transient failure.
 fn behaviour(payment_method: &str) -> Option<Behaviour> {
     Some(match payment_method {
-        "pm_card_visa" | "pm_card_mastercard" | "pm_card_amex" | "pm_card_visa_debit"
-        | "pm_card_discover" => Behaviour::Succeed,
+        "pm_card_visa" | "pm_card_mastercard" | "pm_card_amex" | "pm_card_visa_debit" | "pm_card_discover" => {
+            Behaviour::Succeed
+        }
         "pm_card_visa_chargeDeclined" => Behaviour::Decline("card_declined"),
         "pm_card_visa_chargeDeclinedInsufficientFunds" => Behaviour::Decline("insufficient_funds"),
         "pm_card_chargeDeclinedExpiredCard" => Behaviour::Decline("expired_card"),
         "pm_card_chargeDeclinedProcessingError" => Behaviour::ProcessingError,
         "pm_sandbox_transientProcessingError" => Behaviour::TransientProcessingError,
-        "pm_card_authenticationRequired" | "pm_card_threeDSecure2Required" => {
-            Behaviour::RequiresAuthentication
-        }
+        "pm_card_authenticationRequired" | "pm_card_threeDSecure2Required" => Behaviour::RequiresAuthentication,
         _ => return None,
     })
 }
@@ -50,10 +49,7 @@ pub struct Sandbox {
 }
 
 fn rejected(code: &str, message: impl Into<String>) -> ProviderError {
-    ProviderError::Rejected {
-        code: code.to_owned(),
-        message: message.into(),
-    }
+    ProviderError::Rejected { code: code.to_owned(), message: message.into() }
 }
 
 fn db_error(e: sea_orm::DbErr) -> ProviderError {
@@ -63,13 +59,7 @@ fn db_error(e: sea_orm::DbErr) -> ProviderError {
 impl Sandbox {
     pub fn new(db: DatabaseConnection, latency: Duration, webhook_secret: String) -> Self {
         tracing::warn!("payments run on the SANDBOX provider: no real money moves");
-        Self {
-            db,
-            latency,
-            webhook_secret,
-            webhook_url: OnceLock::new(),
-            http: reqwest::Client::new(),
-        }
+        Self { db, latency, webhook_secret, webhook_url: OnceLock::new(), http: reqwest::Client::new() }
     }
 
     /// Where the sandbox sends its webhooks: the service's own Stripe endpoint, known once the port is bound.
@@ -94,21 +84,13 @@ impl Sandbox {
             .one(&self.db)
             .await
             .map_err(db_error)?
-            .ok_or_else(|| {
-                rejected(
-                    "resource_missing",
-                    format!("No such payment_intent: '{id}'"),
-                )
-            })
+            .ok_or_else(|| rejected("resource_missing", format!("No such payment_intent: '{id}'")))
     }
 
     async fn store(&self, mut intent: intents::Model) -> Result<intents::Model, ProviderError> {
         intent.updated_at = Utc::now();
         let active: intents::ActiveModel = intent.clone().into();
-        intents::Entity::update(sea_orm::ActiveModelTrait::reset_all(active))
-            .exec(&self.db)
-            .await
-            .map_err(db_error)?;
+        intents::Entity::update(sea_orm::ActiveModelTrait::reset_all(active)).exec(&self.db).await.map_err(db_error)?;
         Ok(intent)
     }
 
@@ -135,12 +117,8 @@ impl Sandbox {
             amount: request.amount.minor,
             currency: request.amount.currency.lower(),
             payment_method: request.payment_method.map(|m| m.as_str().to_owned()),
-            status: if request.payment_method.is_some() {
-                "requires_confirmation"
-            } else {
-                "requires_payment_method"
-            }
-            .into(),
+            status: if request.payment_method.is_some() { "requires_confirmation" } else { "requires_payment_method" }
+                .into(),
             confirmations: 0,
             last_error: None,
             latest_charge: None,
@@ -154,23 +132,13 @@ impl Sandbox {
         Ok(render(&intent))
     }
 
-    pub async fn confirm_intent(
-        &self,
-        id: &str,
-        payment_method: &PaymentMethodId,
-    ) -> Result<Value, ProviderError> {
+    pub async fn confirm_intent(&self, id: &str, payment_method: &PaymentMethodId) -> Result<Value, ProviderError> {
         self.wait().await;
         let mut intent = self.load(id).await?;
-        if matches!(
-            intent.status.as_str(),
-            "succeeded" | "canceled" | "processing"
-        ) {
+        if matches!(intent.status.as_str(), "succeeded" | "canceled" | "processing") {
             return Err(rejected(
                 "payment_intent_unexpected_state",
-                format!(
-                    "This PaymentIntent's status is {}, so it cannot be confirmed",
-                    intent.status
-                ),
+                format!("This PaymentIntent's status is {}, so it cannot be confirmed", intent.status),
             ));
         }
         let behaviour = Self::known_method(payment_method.as_str())?;
@@ -180,9 +148,7 @@ impl Sandbox {
             Behaviour::Succeed => Ok(()),
             Behaviour::Decline(code) => Err(code),
             Behaviour::ProcessingError => Err("processing_error"),
-            Behaviour::TransientProcessingError if intent.confirmations == 1 => {
-                Err("processing_error")
-            }
+            Behaviour::TransientProcessingError if intent.confirmations == 1 => Err("processing_error"),
             Behaviour::TransientProcessingError => Ok(()),
             Behaviour::RequiresAuthentication => {
                 intent.status = "requires_action".into();
@@ -200,26 +166,15 @@ impl Sandbox {
         if intent.status != "requires_action" {
             return Err(rejected(
                 "payment_intent_unexpected_state",
-                format!(
-                    "This PaymentIntent's status is {}, not requires_action",
-                    intent.status
-                ),
+                format!("This PaymentIntent's status is {}, not requires_action", intent.status),
             ));
         }
-        let outcome = if success {
-            Ok(())
-        } else {
-            Err("payment_intent_authentication_failure")
-        };
+        let outcome = if success { Ok(()) } else { Err("payment_intent_authentication_failure") };
         self.settle(intent, outcome).await
     }
 
     /// Records a charge attempt's outcome and tells the service by webhook, as Stripe does.
-    async fn settle(
-        &self,
-        mut intent: intents::Model,
-        outcome: Result<(), &str>,
-    ) -> Result<Value, ProviderError> {
+    async fn settle(&self, mut intent: intents::Model, outcome: Result<(), &str>) -> Result<Value, ProviderError> {
         intent.latest_charge = Some(format!("ch_sbx_{}", Uuid::new_v4().simple()));
         let event_type = match outcome {
             Ok(()) => {
@@ -250,10 +205,7 @@ impl Sandbox {
         if matches!(intent.status.as_str(), "succeeded" | "processing") {
             return Err(rejected(
                 "payment_intent_unexpected_state",
-                format!(
-                    "You cannot cancel this PaymentIntent because it has a status of {}",
-                    intent.status
-                ),
+                format!("You cannot cancel this PaymentIntent because it has a status of {}", intent.status),
             ));
         }
         intent.status = "canceled".into();
@@ -281,8 +233,7 @@ impl Sandbox {
         tokio::spawn(async move {
             // Stripe retries undelivered events with backoff; the sandbox does the same, briefly.
             for attempt in 0..5u32 {
-                let header =
-                    stripe_signature::sign(body.as_bytes(), &secret, Utc::now().timestamp());
+                let header = stripe_signature::sign(body.as_bytes(), &secret, Utc::now().timestamp());
                 let sent = http
                     .post(&url)
                     .header("content-type", "application/json")

@@ -23,12 +23,7 @@ pub struct EventData {
 impl Event {
     /// The purchase this event is about, from the metadata Purser put on the intent.
     pub fn purchase_id(&self) -> Option<Uuid> {
-        self.data
-            .object
-            .pointer("/metadata/purchase_id")?
-            .as_str()?
-            .parse()
-            .ok()
+        self.data.object.pointer("/metadata/purchase_id")?.as_str()?.parse().ok()
     }
 
     pub fn is_payment_intent(&self) -> bool {
@@ -37,18 +32,9 @@ impl Event {
 }
 
 pub fn parse_intent(object: &Value) -> Result<IntentUpdate, ProviderError> {
-    let malformed = |what: &str| {
-        ProviderError::Unreachable(format!("provider sent a payment intent without {what}"))
-    };
-    let intent_id = object
-        .get("id")
-        .and_then(Value::as_str)
-        .ok_or_else(|| malformed("an id"))?;
-    let status = match object
-        .get("status")
-        .and_then(Value::as_str)
-        .ok_or_else(|| malformed("a status"))?
-    {
+    let malformed = |what: &str| ProviderError::Unreachable(format!("provider sent a payment intent without {what}"));
+    let intent_id = object.get("id").and_then(Value::as_str).ok_or_else(|| malformed("an id"))?;
+    let status = match object.get("status").and_then(Value::as_str).ok_or_else(|| malformed("a status"))? {
         "requires_payment_method" => IntentStatus::RequiresPaymentMethod,
         "requires_confirmation" => IntentStatus::RequiresConfirmation,
         "requires_action" => IntentStatus::RequiresAction,
@@ -61,9 +47,7 @@ pub fn parse_intent(object: &Value) -> Result<IntentUpdate, ProviderError> {
     let error = object.get("last_payment_error").filter(|e| !e.is_null());
     let failure = error.map(|e| {
         let field = |name: &str| e.get(name).and_then(Value::as_str);
-        let code = field("decline_code")
-            .or_else(|| field("code"))
-            .unwrap_or("card_declined");
+        let code = field("decline_code").or_else(|| field("code")).unwrap_or("card_declined");
         FailureCode::from_provider(code)
     });
     let charge = match object.get("latest_charge") {
@@ -74,10 +58,7 @@ pub fn parse_intent(object: &Value) -> Result<IntentUpdate, ProviderError> {
     Ok(IntentUpdate {
         intent_id: intent_id.to_owned(),
         status,
-        client_secret: object
-            .get("client_secret")
-            .and_then(Value::as_str)
-            .map(str::to_owned),
+        client_secret: object.get("client_secret").and_then(Value::as_str).map(str::to_owned),
         next_action: object.get("next_action").filter(|a| !a.is_null()).cloned(),
         charge,
         failure,

@@ -19,8 +19,7 @@ pub enum SignatureError {
 }
 
 fn mac(secret: &str, timestamp: i64, payload: &[u8]) -> Hmac<Sha256> {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(payload);
@@ -32,12 +31,7 @@ pub fn sign(payload: &[u8], secret: &str, timestamp: i64) -> String {
     format!("t={timestamp},v1={signature}")
 }
 
-pub fn verify(
-    payload: &[u8],
-    header: Option<&str>,
-    secrets: &[&str],
-    now: i64,
-) -> Result<(), SignatureError> {
+pub fn verify(payload: &[u8], header: Option<&str>, secrets: &[&str], now: i64) -> Result<(), SignatureError> {
     let header = header.ok_or(SignatureError::Missing)?;
     let mut timestamp = None;
     let mut signatures = Vec::new();
@@ -55,16 +49,10 @@ pub fn verify(
     if (now - timestamp).abs() > TOLERANCE_SECS {
         return Err(SignatureError::Stale);
     }
-    let matches = secrets.iter().any(|secret| {
-        signatures
-            .iter()
-            .any(|sig| mac(secret, timestamp, payload).verify_slice(sig).is_ok())
-    });
-    if matches {
-        Ok(())
-    } else {
-        Err(SignatureError::Mismatch)
-    }
+    let matches = secrets
+        .iter()
+        .any(|secret| signatures.iter().any(|sig| mac(secret, timestamp, payload).verify_slice(sig).is_ok()));
+    if matches { Ok(()) } else { Err(SignatureError::Mismatch) }
 }
 
 #[cfg(test)]
@@ -74,25 +62,10 @@ mod tests {
     #[test]
     fn a_signed_payload_verifies_and_tampering_does_not() {
         let header = sign(b"{\"id\":1}", "whsec_a", 1000);
-        assert_eq!(
-            verify(b"{\"id\":1}", Some(&header), &["whsec_b", "whsec_a"], 1010),
-            Ok(())
-        );
-        assert_eq!(
-            verify(b"{\"id\":2}", Some(&header), &["whsec_a"], 1010),
-            Err(SignatureError::Mismatch)
-        );
-        assert_eq!(
-            verify(b"{\"id\":1}", Some(&header), &["whsec_a"], 1301),
-            Err(SignatureError::Stale)
-        );
-        assert_eq!(
-            verify(b"{}", Some("v1=zz"), &["whsec_a"], 0),
-            Err(SignatureError::Malformed)
-        );
-        assert_eq!(
-            verify(b"{}", None, &["whsec_a"], 0),
-            Err(SignatureError::Missing)
-        );
+        assert_eq!(verify(b"{\"id\":1}", Some(&header), &["whsec_b", "whsec_a"], 1010), Ok(()));
+        assert_eq!(verify(b"{\"id\":2}", Some(&header), &["whsec_a"], 1010), Err(SignatureError::Mismatch));
+        assert_eq!(verify(b"{\"id\":1}", Some(&header), &["whsec_a"], 1301), Err(SignatureError::Stale));
+        assert_eq!(verify(b"{}", Some("v1=zz"), &["whsec_a"], 0), Err(SignatureError::Malformed));
+        assert_eq!(verify(b"{}", None, &["whsec_a"], 0), Err(SignatureError::Missing));
     }
 }

@@ -15,12 +15,7 @@ pub enum Claim {
     InProgress,
 }
 
-pub async fn claim(
-    db: &DatabaseConnection,
-    client: &str,
-    key: &str,
-    request_hash: &str,
-) -> Result<Claim, DbErr> {
+pub async fn claim(db: &DatabaseConnection, client: &str, key: &str, request_hash: &str) -> Result<Claim, DbErr> {
     let inserted = idempotency_keys::Entity::insert(idempotency_keys::ActiveModel {
         client_id: Set(client.to_owned()),
         key: Set(key.to_owned()),
@@ -36,9 +31,7 @@ pub async fn claim(
         Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {}
         Err(e) => return Err(e),
     }
-    let Some(existing) = idempotency_keys::Entity::find_by_id((client.to_owned(), key.to_owned()))
-        .one(db)
-        .await?
+    let Some(existing) = idempotency_keys::Entity::find_by_id((client.to_owned(), key.to_owned())).one(db).await?
     else {
         return Ok(Claim::InProgress);
     };
@@ -46,10 +39,7 @@ pub async fn claim(
         return Ok(Claim::DifferentRequest);
     }
     Ok(match (existing.response_status, existing.response_body) {
-        (Some(status), Some(body)) => Claim::Replay {
-            status: status as u16,
-            body,
-        },
+        (Some(status), Some(body)) => Claim::Replay { status: status as u16, body },
         _ => Claim::InProgress,
     })
 }
@@ -74,8 +64,5 @@ pub async fn complete(
 }
 
 pub async fn release(db: &DatabaseConnection, client: &str, key: &str) -> Result<(), DbErr> {
-    idempotency_keys::Entity::delete_by_id((client.to_owned(), key.to_owned()))
-        .exec(db)
-        .await
-        .map(|_| ())
+    idempotency_keys::Entity::delete_by_id((client.to_owned(), key.to_owned())).exec(db).await.map(|_| ())
 }

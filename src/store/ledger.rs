@@ -4,9 +4,7 @@ use crate::domain::ids::ClientId;
 use chrono::Utc;
 use entities::credit_ledger;
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
 
 pub async fn append<C: ConnectionTrait>(
     db: &C,
@@ -32,10 +30,7 @@ pub async fn balance<C: ConnectionTrait>(db: &C, client: &ClientId) -> Result<i6
     // SUM of a BIGINT is NUMERIC on PostgreSQL; the cast keeps both databases answering an i64.
     let sum: Option<i64> = credit_ledger::Entity::find()
         .select_only()
-        .column_as(
-            Expr::cust("CAST(COALESCE(SUM(credits), 0) AS BIGINT)"),
-            "balance",
-        )
+        .column_as(Expr::cust("CAST(COALESCE(SUM(credits), 0) AS BIGINT)"), "balance")
         .filter(credit_ledger::Column::ClientId.eq(client.as_str()))
         .into_tuple()
         .one(db)

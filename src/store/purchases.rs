@@ -4,8 +4,8 @@ use crate::domain::purchase::{Effect, Purchase, Status, Step};
 use chrono::Utc;
 use entities::{outbox, purchase_events, purchases};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -26,8 +26,7 @@ pub struct Stored {
 }
 
 fn row(purchase: &Purchase, provider: &str, version: i64) -> Result<purchases::ActiveModel, DbErr> {
-    let state = serde_json::to_value(purchase)
-        .map_err(|e| DbErr::Custom(format!("purchase state: {e}")))?;
+    let state = serde_json::to_value(purchase).map_err(|e| DbErr::Custom(format!("purchase state: {e}")))?;
     Ok(purchases::ActiveModel {
         id: Set(purchase.id),
         client_id: Set(purchase.client.as_str().to_owned()),
@@ -37,10 +36,7 @@ fn row(purchase: &Purchase, provider: &str, version: i64) -> Result<purchases::A
         credits: Set(purchase.credits.0),
         provider: Set(provider.to_owned()),
         provider_ref: Set(purchase.intent_id.clone()),
-        payment_method: Set(purchase
-            .payment_method
-            .as_ref()
-            .map(|m| m.as_str().to_owned())),
+        payment_method: Set(purchase.payment_method.as_ref().map(|m| m.as_str().to_owned())),
         status: Set(purchase.status.as_str().to_owned()),
         failure_code: Set(purchase.failure.as_ref().map(|f| f.code().to_owned())),
         state: Set(state),
@@ -50,12 +46,7 @@ fn row(purchase: &Purchase, provider: &str, version: i64) -> Result<purchases::A
     })
 }
 
-fn event(
-    purchase_id: Uuid,
-    kind: &str,
-    from: Status,
-    to: &Purchase,
-) -> purchase_events::ActiveModel {
+fn event(purchase_id: Uuid, kind: &str, from: Status, to: &Purchase) -> purchase_events::ActiveModel {
     let detail = json!({
         "attempt": to.attempt,
         "failure": to.failure.as_ref().map(|f| f.code().to_owned()),
@@ -72,15 +63,9 @@ fn event(
     }
 }
 
-pub async fn insert_opened(
-    db: &DatabaseConnection,
-    purchase: &Purchase,
-    provider: &str,
-) -> Result<(), DbErr> {
+pub async fn insert_opened(db: &DatabaseConnection, purchase: &Purchase, provider: &str) -> Result<(), DbErr> {
     let txn = db.begin().await?;
-    purchases::Entity::insert(row(purchase, provider, 0)?)
-        .exec_without_returning(&txn)
-        .await?;
+    purchases::Entity::insert(row(purchase, provider, 0)?).exec_without_returning(&txn).await?;
     purchase_events::Entity::insert(event(purchase.id, "opened", Status::Created, purchase))
         .exec_without_returning(&txn)
         .await?;
@@ -115,14 +100,8 @@ pub async fn save_step(
     for effect in &step.effects {
         match effect {
             Effect::GrantCredits { credits } => {
-                ledger::append(
-                    &txn,
-                    &next.client,
-                    &format!("purchase:{}", next.id),
-                    "purchase_grant",
-                    credits.0,
-                )
-                .await?
+                ledger::append(&txn, &next.client, &format!("purchase:{}", next.id), "purchase_grant", credits.0)
+                    .await?
             }
             Effect::QueueReceipt => queue_receipt(&txn, next).await?,
             _ => {}
@@ -156,24 +135,14 @@ async fn queue_receipt<C: ConnectionTrait>(db: &C, purchase: &Purchase) -> Resul
 fn decode(model: purchases::Model) -> Result<Stored, DbErr> {
     let purchase = serde_json::from_value(model.state)
         .map_err(|e| DbErr::Custom(format!("purchase {} has unreadable state: {e}", model.id)))?;
-    Ok(Stored {
-        purchase,
-        version: model.version,
-    })
+    Ok(Stored { purchase, version: model.version })
 }
 
 pub async fn load(db: &DatabaseConnection, id: Uuid) -> Result<Option<Stored>, DbErr> {
-    purchases::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .map(decode)
-        .transpose()
+    purchases::Entity::find_by_id(id).one(db).await?.map(decode).transpose()
 }
 
-pub async fn find_by_intent(
-    db: &DatabaseConnection,
-    intent_id: &str,
-) -> Result<Option<Stored>, DbErr> {
+pub async fn find_by_intent(db: &DatabaseConnection, intent_id: &str) -> Result<Option<Stored>, DbErr> {
     purchases::Entity::find()
         .filter(purchases::Column::ProviderRef.eq(intent_id))
         .one(db)
@@ -194,10 +163,7 @@ pub async fn unfinished_ids(db: &DatabaseConnection) -> Result<Vec<Uuid>, DbErr>
         .await
 }
 
-pub async fn history(
-    db: &DatabaseConnection,
-    id: Uuid,
-) -> Result<Vec<purchase_events::Model>, DbErr> {
+pub async fn history(db: &DatabaseConnection, id: Uuid) -> Result<Vec<purchase_events::Model>, DbErr> {
     purchase_events::Entity::find()
         .filter(purchase_events::Column::PurchaseId.eq(id))
         .order_by_asc(purchase_events::Column::Id)

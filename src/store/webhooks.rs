@@ -23,10 +23,7 @@ pub enum Recorded {
     Duplicate,
 }
 
-pub async fn record<C: ConnectionTrait>(
-    db: &C,
-    event: IncomingEvent<'_>,
-) -> Result<Recorded, DbErr> {
+pub async fn record<C: ConnectionTrait>(db: &C, event: IncomingEvent<'_>) -> Result<Recorded, DbErr> {
     let result = webhook_events::Entity::insert(webhook_events::ActiveModel {
         provider: Set(event.provider.to_owned()),
         event_id: Set(event.event_id.to_owned()),
@@ -43,19 +40,12 @@ pub async fn record<C: ConnectionTrait>(
     .await;
     match result {
         Ok(inserted) => Ok(Recorded::New(inserted.last_insert_id)),
-        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-            Ok(Recorded::Duplicate)
-        }
+        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => Ok(Recorded::Duplicate),
         Err(e) => Err(e),
     }
 }
 
-pub async fn mark<C: ConnectionTrait>(
-    db: &C,
-    id: i64,
-    status: &str,
-    error: Option<String>,
-) -> Result<(), DbErr> {
+pub async fn mark<C: ConnectionTrait>(db: &C, id: i64, status: &str, error: Option<String>) -> Result<(), DbErr> {
     webhook_events::Entity::update(webhook_events::ActiveModel {
         id: Set(id),
         status: Set(status.to_owned()),

@@ -1,0 +1,111 @@
+//! Bad input gets a clear error in the envelope, the right status, and nothing written.
+use crate::helpers::{Db, JWT_SECRET, spawn_app};
+use crate::on_both_databases;
+use purser::auth::Role;
+use reqwest::StatusCode;
+use serde_json::json;
+
+async fn bad_requests_get_clear_errors_and_write_nothing(db: Db) {
+    let app = spawn_app(db).await;
+    let client = app.client("bad-1");
+    let token = Some(client.token.as_str());
+    let path = "/api/v1/payments/stripe/intent";
+    let json_type = [("content-type", "application/json")];
+
+    let cases: Vec<(&str, reqwest::StatusCode, &str, String, &[(&str, &str)])> = vec![
+        (
+            "unknown package",
+            StatusCode::BAD_REQUEST,
+            "unknown_package",
+            json!({ "packageId": "gold-9000" }).to_string(),
+            &json_type,
+        ),
+        ("malformed JSON", StatusCode::BAD_REQUEST, "malformed_json", "{\"packageId\": ".into(), &json_type),
+        ("wrong type", StatusCode::BAD_REQUEST, "invalid_request", json!({ "packageId": 200 }).to_string(), &json_type),
+        ("missing field", StatusCode::BAD_REQUEST, "invalid_request", json!({}).to_string(), &json_type),
+        (
+            "unknown field",
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            json!({ "packageId": "pro-200", "amount": 1 }).to_string(),
+            &json_type,
+        ),
+        (
+            "a card number",
+            StatusCode::BAD_REQUEST,
+            "card_data_not_accepted",
+            json!({ "packageId": "pro-200", "paymentMethodId": "4242 4242 4242 4242" }).to_string(),
+            &json_type,
+        ),
+        (
+            "not a token",
+            StatusCode::BAD_REQUEST,
+            "invalid_payment_method",
+            json!({ "packageId": "pro-200", "paymentMethodId": "visa" }).to_string(),
+            &json_type,
+        ),
+        (
+            "2 MB body",
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("{{\"packageId\":\"{}\"}}", "x".repeat(2 * 1024 * 1024)),
+            &json_type,
+        ),
+        (
+            "no content type",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            json!({ "packageId": "pro-200" }).to_string(),
+            &[],
+        ),
+    ];
+    for (why, status, code, body, headers) in cases {
+        let answer = app.post_raw(path, token, headers, body).await;
+        assert_eq!(answer.status, status, "{why}: {}", answer.body);
+        assert_eq!(answer.error_code(), code, "{why}");
+        assert!(!answer.body["error"]["message"].as_str().unwrap().is_empty(), "{why}");
+    }
+    let confirm_junk = app
+        .post("/api/v1/payments/confirm", token, &json!({ "paymentIntentId": "nope", "packageId": "pro-200" }))
+        .await;
+    assert_eq!(confirm_junk.status, StatusCode::BAD_REQUEST);
+    let bad_id = app.get("/api/v1/payments/not-a-uuid", token).await;
+    assert_eq!(bad_id.error_code(), "invalid_transaction_id");
+    assert_eq!(app.count_rows("purchases").await, 0);
+    assert_eq!(app.count_rows("idempotency_keys").await, 0);
+    assert_eq!(client.balance().await, 0);
+}
+
+async fn missing_forged_and_expired_tokens_are_refused(db: Db) {
+    let app = spawn_app(db).await;
+    let body = json!({ "packageId": "pro-200", "paymentMethodId": "pm_card_visa" });
+    let claims = |exp: u64| json!({ "sub": "client-x", "role": "client", "exp": exp });
+    let key = |secret: &str| jsonwebtoken::EncodingKey::from_secret(secret.as_bytes());
+    let now = jsonwebtoken::get_current_timestamp();
+    let forged =
+        jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims(now + 600), &key("not-the-secret")).unwrap();
+    let expired = jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims(now - 60), &key(JWT_SECRET)).unwrap();
+    for (why, token) in [
+        ("missing", None),
+        ("malformed", Some("abc.def")),
+        ("forged", Some(forged.as_str())),
+        ("expired", Some(expired.as_str())),
+    ] {
+        let answer = app.post("/api/v1/payments/stripe/intent", token, &body).await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{why}");
+        assert_eq!(answer.error_code(), "unauthorized", "{why}");
+    }
+    let expired_message = app.post("/api/v1/payments/stripe/intent", Some(&expired), &body).await;
+    assert!(expired_message.body["error"]["message"].as_str().unwrap().contains("expired"));
+
+    let client = app.token("client-x", Role::Client);
+    let admin_path = app.get(&format!("/api/v1/admin/payments/{}", uuid::Uuid::new_v4()), Some(&client)).await;
+    assert_eq!(admin_path.status, StatusCode::FORBIDDEN);
+    assert_eq!(admin_path.error_code(), "forbidden");
+    let no_route = app.get("/api/v1/nothing-here", None).await;
+    assert_eq!(no_route.status, StatusCode::NOT_FOUND);
+    assert_eq!(no_route.error_code(), "not_found");
+    assert_eq!(app.count_rows("purchases").await, 0);
+}
+
+on_both_databases!(bad_requests_get_clear_errors_and_write_nothing, missing_forged_and_expired_tokens_are_refused);

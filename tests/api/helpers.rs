@@ -1,0 +1,293 @@
+//! Starting the service for a test, minting tokens, and the few direct database reads that prove "nothing written".
+use purser::auth::{Authenticator, Role};
+use purser::domain::ids::ClientId;
+use purser::settings::{Secret, Settings};
+use purser::startup::Application;
+use reqwest::StatusCode;
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use serde_json::{Value, json};
+use std::future::Future;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+#[derive(Clone, Copy, Debug)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// Generates one test per database from a `async fn name(db: Db)`.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $name() { super::$name($crate::helpers::Db::Sqlite).await } )*
+        }
+        mod postgres {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $name() { super::$name($crate::helpers::Db::Postgres).await } )*
+        }
+    };
+}
+
+pub const WEBHOOK_SECRET: &str = "whsec_test_integration";
+pub const JWT_SECRET: &str = "integration-test-jwt-secret";
+
+pub fn base_settings() -> Settings {
+    let mut settings = Settings::from_toml_str(include_str!("../../config.toml")).expect("config.toml parses");
+    settings.server.port = 0;
+    settings.auth.jwt_secret = Some(Secret::new(JWT_SECRET.into()));
+    settings.sandbox.webhook_secret = Some(Secret::new(WEBHOOK_SECRET.into()));
+    settings.payments.retry_base = Duration::from_millis(50);
+    settings
+}
+
+pub struct TestDatabase {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub async fn fresh_database(db: Db) -> TestDatabase {
+    match db {
+        Db::Sqlite => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let url = format!("sqlite://{}?mode=rwc", dir.path().join("purser.db").display());
+            TestDatabase { url, _dir: Some(dir) }
+        }
+        Db::Postgres => {
+            let admin = std::env::var("PURSER_TEST_POSTGRES_URL").expect(
+                "PURSER_TEST_POSTGRES_URL is not set: run the test suite with `scripts/test`, which starts PostgreSQL",
+            );
+            let name = format!("purser_test_{}", uuid::Uuid::new_v4().simple());
+            let conn = Database::connect(&admin).await.expect("connect to the PostgreSQL test server");
+            conn.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create test database");
+            conn.close().await.ok();
+            let (prefix, _) = admin.rsplit_once('/').expect("PURSER_TEST_POSTGRES_URL ends in /<database>");
+            TestDatabase { url: format!("{prefix}/{name}"), _dir: None }
+        }
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub database: TestDatabase,
+    auth: Authenticator,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub async fn spawn_app(db: Db) -> TestApp {
+    spawn_app_with(db, |_| {}).await
+}
+
+pub async fn spawn_app_with(db: Db, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let database = fresh_database(db).await;
+    let mut settings = base_settings();
+    settings.database.url = database.url.clone();
+    configure(&mut settings);
+    let auth = Authenticator::from_settings(&settings).expect("auth settings");
+    let app = Application::build(settings).await.expect("the service starts");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let (tx, rx) = oneshot::channel();
+    tokio::spawn(app.run_until(async move {
+        let _ = rx.await;
+    }));
+    TestApp { base, http: reqwest::Client::new(), database, auth, shutdown: Some(tx) }
+}
+
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: Value,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Answer {
+    pub fn data(&self) -> &Value {
+        assert_eq!(self.body["success"], true, "expected success, got {} {}", self.status, self.body);
+        &self.body["data"]
+    }
+
+    pub fn error_code(&self) -> &str {
+        assert_eq!(self.body["success"], false, "expected an error, got {} {}", self.status, self.body);
+        self.body["error"]["code"].as_str().expect("error.code is a string")
+    }
+}
+
+pub async fn answer(response: reqwest::Response) -> Answer {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let text = response.text().await.expect("body");
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    Answer { status, body, headers }
+}
+
+impl TestApp {
+    /// A handle on a service this test started some other way (a `purser serve` child process).
+    pub fn external(base: String, database: TestDatabase) -> Self {
+        let auth = Authenticator::from_settings(&base_settings()).expect("auth settings");
+        TestApp { base, http: reqwest::Client::new(), database, auth, shutdown: None }
+    }
+
+    pub fn token(&self, user: &str, role: Role) -> String {
+        self.auth.mint(&ClientId::parse(user).unwrap(), role, None, Duration::from_secs(600)).unwrap()
+    }
+
+    pub fn client(&self, user: &str) -> Client<'_> {
+        Client { app: self, token: self.token(user, Role::Client) }
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Answer {
+        let mut request = self.http.get(format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        answer(request.send().await.expect("GET")).await
+    }
+
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: impl Into<reqwest::Body>,
+    ) -> Answer {
+        let mut request = self.http.post(format!("{}{path}", self.base)).body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        answer(request.send().await.expect("POST")).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Answer {
+        self.post_raw(path, token, &[("content-type", "application/json")], body.to_string()).await
+    }
+
+    /// Sends a Stripe-shaped event signed with the sandbox's webhook secret, as Stripe would.
+    pub async fn send_stripe_event(&self, event: &Value) -> Answer {
+        let body = event.to_string();
+        let signature =
+            purser::providers::stripe_signature::sign(body.as_bytes(), WEBHOOK_SECRET, chrono::Utc::now().timestamp());
+        self.post_raw(
+            "/api/v1/webhooks/stripe",
+            None,
+            &[("content-type", "application/json"), ("stripe-signature", &signature)],
+            body,
+        )
+        .await
+    }
+
+    pub async fn authenticate_3ds(&self, intent_id: &str, success: bool) -> Answer {
+        self.post(
+            &format!("/sandbox/v1/payment_intents/{intent_id}/_authenticate"),
+            None,
+            &json!({ "success": success }),
+        )
+        .await
+    }
+
+    pub async fn count_rows(&self, table: &str) -> i64 {
+        count_rows(&self.database.url, table).await
+    }
+}
+
+pub async fn count_rows(url: &str, table: &str) -> i64 {
+    let db: DatabaseConnection = Database::connect(url).await.expect("connect for a check");
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            format!("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM {table}"),
+        ))
+        .await
+        .expect("count")
+        .expect("a row");
+    let n: i64 = row.try_get("", "n").expect("n");
+    db.close().await.ok();
+    n
+}
+
+/// A signed-in client and the calls a checkout page makes.
+pub struct Client<'a> {
+    pub app: &'a TestApp,
+    pub token: String,
+}
+
+impl Client<'_> {
+    pub async fn create_intent(&self, package: &str, method: Option<&str>) -> Answer {
+        let mut body = json!({ "packageId": package });
+        if let Some(method) = method {
+            body["paymentMethodId"] = json!(method);
+        }
+        self.app.post("/api/v1/payments/stripe/intent", Some(&self.token), &body).await
+    }
+
+    pub async fn confirm(&self, intent_id: &str, package: &str) -> Answer {
+        self.app
+            .post(
+                "/api/v1/payments/confirm",
+                Some(&self.token),
+                &json!({ "paymentIntentId": intent_id, "packageId": package }),
+            )
+            .await
+    }
+
+    /// The manual retry after a failure.
+    pub async fn retry(&self, intent_id: &str, package: &str) -> Answer {
+        let body = json!({ "paymentIntentId": intent_id, "packageId": package, "retry": true });
+        self.app.post("/api/v1/payments/confirm", Some(&self.token), &body).await
+    }
+
+    /// Opens a checkout with `method` and returns (transactionId, paymentIntentId).
+    pub async fn open(&self, package: &str, method: &str) -> (String, String) {
+        let intent = self.create_intent(package, Some(method)).await;
+        assert_eq!(intent.status, StatusCode::OK, "{}", intent.body);
+        let data = intent.data();
+        (data["transactionId"].as_str().unwrap().to_owned(), data["paymentIntentId"].as_str().unwrap().to_owned())
+    }
+
+    pub async fn balance(&self) -> i64 {
+        self.app.get("/api/v1/credits/balance", Some(&self.token)).await.data()["balance"].as_i64().unwrap()
+    }
+
+    pub async fn transaction(&self, id: &str) -> Answer {
+        self.app.get(&format!("/api/v1/payments/{id}"), Some(&self.token)).await
+    }
+
+    pub async fn wait_for_status(&self, id: &str, status: &str) -> Value {
+        eventually(Duration::from_secs(15), || async {
+            let tx = self.transaction(id).await;
+            (tx.data()["status"] == status).then(|| tx.data().clone())
+        })
+        .await
+        .unwrap_or_else(|| panic!("transaction {id} never reached {status}"))
+    }
+}
+
+/// Polls `check` until it yields a value or `limit` passes.
+pub async fn eventually<T, F, Fut>(limit: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return Some(value);
+        }
+        if start.elapsed() > limit {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,0 +1,7 @@
+//! Integration tests: the real service on 127.0.0.1 (port 0), spoken to over HTTP, on SQLite and on PostgreSQL.
+mod bad_input;
+mod helpers;
+mod idempotency;
+mod purchases;
+mod recovery;
+mod webhooks;

@@ -1,0 +1,78 @@
+//! `kill -9` in the middle of purchases, start again: every unfinished purchase has its actor and timers back,
+//! nothing is lost, nothing is credited twice.
+use crate::helpers::{Db, JWT_SECRET, TestApp, WEBHOOK_SECRET, eventually, fresh_database};
+use crate::on_both_databases;
+use reqwest::StatusCode;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Starts the real binary the way an operator does: the repository's config.toml plus environment overrides.
+async fn start_server(database_url: &str) -> (Child, String) {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_purser"))
+        .args(["--config", concat!(env!("CARGO_MANIFEST_DIR"), "/config.toml"), "serve"])
+        .env("PURSER_SERVER__PORT", port.to_string())
+        .env("PURSER_DATABASE__URL", database_url)
+        .env("PURSER_AUTH__JWT_SECRET", JWT_SECRET)
+        .env("PURSER_SANDBOX__WEBHOOK_SECRET", WEBHOOK_SECRET)
+        .env("PURSER_PAYMENTS__RETRY_BASE", "3s")
+        .env("PURSER_PAYMENTS__CHECKOUT_TTL", "8s")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start purser");
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let ready = eventually(Duration::from_secs(30), || async {
+        let response = http.get(format!("{base}/readyz")).send().await.ok()?;
+        (response.status() == StatusCode::OK).then_some(())
+    })
+    .await;
+    assert!(ready.is_some(), "purser did not become ready on {base}");
+    (child, base)
+}
+
+async fn a_killed_service_recovers_every_unfinished_purchase(db: Db) {
+    let database = fresh_database(db).await;
+    let url = database.url.clone();
+    let (mut first, base) = start_server(&url).await;
+    let app = TestApp::external(base, database);
+    let client = app.client("survivor");
+
+    let (paid, paid_intent) = client.open("pro-200", "pm_card_visa").await;
+    assert_eq!(client.confirm(&paid_intent, "pro-200").await.data()["status"], "succeeded");
+    let (retrying, retrying_intent) = client.open("pro-200", "pm_sandbox_transientProcessingError").await;
+    assert_eq!(client.confirm(&retrying_intent, "pro-200").await.status, StatusCode::ACCEPTED);
+    let (challenged, challenged_intent) = client.open("pro-200", "pm_card_authenticationRequired").await;
+    assert_eq!(client.confirm(&challenged_intent, "pro-200").await.data()["status"], "requires_action");
+    let unpaid = client.create_intent("starter-25", None).await.data()["transactionId"].as_str().unwrap().to_owned();
+
+    first.kill().expect("kill -9");
+    first.wait().ok();
+
+    let (mut second, base) = start_server(&url).await;
+    let mut app = app;
+    app.base = base;
+    let client = app.client("survivor");
+    // The retry timer armed before the crash fires after it.
+    client.wait_for_status(&retrying, "succeeded").await;
+    // The 3-D Secure purchase waits for its cardholder, who finishes after the restart.
+    assert_eq!(client.transaction(&challenged).await.data()["status"], "requires_action");
+    assert_eq!(app.authenticate_3ds(&challenged_intent, true).await.status, StatusCode::OK);
+    client.wait_for_status(&challenged, "succeeded").await;
+    // The expiry deadline survives too.
+    client.wait_for_status(&unpaid, "expired").await;
+    assert_eq!(client.transaction(&paid).await.data()["status"], "succeeded");
+
+    assert_eq!(client.balance().await, 3 * 240);
+    assert_eq!(app.count_rows("credit_ledger").await, 3);
+    second.kill().ok();
+    second.wait().ok();
+}
+
+on_both_databases!(a_killed_service_recovers_every_unfinished_purchase);

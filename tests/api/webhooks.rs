@@ -1,0 +1,86 @@
+//! Stripe-shaped webhooks: verified, stored once, routed to the purchase; duplicates and races credit once.
+use crate::helpers::{Db, WEBHOOK_SECRET, spawn_app};
+use crate::on_both_databases;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+fn succeeded_event(event_id: &str, intent_id: &str, transaction: &str) -> Value {
+    json!({
+        "id": event_id,
+        "object": "event",
+        "type": "payment_intent.succeeded",
+        "created": chrono::Utc::now().timestamp(),
+        "data": { "object": {
+            "id": intent_id, "object": "payment_intent", "status": "succeeded", "amount": 16000, "currency": "usd",
+            "latest_charge": "ch_test_1", "metadata": { "purchase_id": transaction }
+        }}
+    })
+}
+
+async fn a_duplicated_webhook_credits_once(db: Db) {
+    let app = spawn_app(db).await;
+    let client = app.client("hook-1");
+    let (transaction, intent) = client.open("pro-200", "pm_card_visa").await;
+    let event = succeeded_event("evt_dup_1", &intent, &transaction);
+    let first = app.send_stripe_event(&event).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    let second = app.send_stripe_event(&event).await;
+    assert_eq!(second.status, StatusCode::OK);
+    assert_eq!(second.body["duplicate"], true);
+    client.wait_for_status(&transaction, "succeeded").await;
+    // A different event about the same success (Stripe may send both) changes nothing either.
+    app.send_stripe_event(&succeeded_event("evt_dup_2", &intent, &transaction)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(client.balance().await, 240);
+    assert_eq!(app.count_rows("credit_ledger").await, 1);
+    assert_eq!(app.count_rows("webhook_events").await, 2);
+}
+
+async fn confirm_racing_the_webhook_credits_once(db: Db) {
+    let app = spawn_app(db).await;
+    let client = app.client("hook-2");
+    let (transaction, intent) = client.open("pro-200", "pm_card_visa").await;
+    let event = succeeded_event("evt_race_1", &intent, &transaction);
+    let (a, b, hook) = tokio::join!(
+        client.confirm(&intent, "pro-200"),
+        client.confirm(&intent, "pro-200"),
+        app.send_stripe_event(&event)
+    );
+    assert_eq!(hook.status, StatusCode::OK);
+    for confirmed in [a, b] {
+        assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.body);
+        assert_eq!(confirmed.data()["status"], "succeeded");
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(client.balance().await, 240);
+    assert_eq!(app.count_rows("credit_ledger").await, 1);
+}
+
+async fn an_unsigned_or_forged_webhook_is_refused_and_not_stored(db: Db) {
+    let app = spawn_app(db).await;
+    let client = app.client("hook-3");
+    let (transaction, intent) = client.open("pro-200", "pm_card_visa").await;
+    let body = succeeded_event("evt_forged", &intent, &transaction).to_string();
+    let now = chrono::Utc::now().timestamp();
+    let forged = purser::providers::stripe_signature::sign(body.as_bytes(), "whsec_attacker", now);
+    let stale = purser::providers::stripe_signature::sign(body.as_bytes(), WEBHOOK_SECRET, now - 301);
+    for (signature, why) in [(None, "missing"), (Some(forged.as_str()), "forged"), (Some(stale.as_str()), "stale")] {
+        let mut headers = vec![("content-type", "application/json")];
+        if let Some(signature) = signature {
+            headers.push(("stripe-signature", signature));
+        }
+        let refused = app.post_raw("/api/v1/webhooks/stripe", None, &headers, body.clone()).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{why}");
+        assert_eq!(refused.error_code(), "invalid_signature", "{why}");
+    }
+    assert_eq!(app.count_rows("webhook_events").await, 0);
+    assert_eq!(client.transaction(&transaction).await.data()["status"], "requires_confirmation");
+    assert_eq!(client.balance().await, 0);
+}
+
+on_both_databases!(
+    a_duplicated_webhook_credits_once,
+    confirm_racing_the_webhook_credits_once,
+    an_unsigned_or_forged_webhook_is_refused_and_not_stored,
+);
