@@ -29,8 +29,8 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        index(m, "idx_purchases_client", Purchases::Table, &[Purchases::ClientId, Purchases::CreatedAt]).await?;
-        index(m, "idx_purchases_status", Purchases::Table, &[Purchases::Status]).await?;
+        index(m, "idx_purchases_client", Purchases::Table, &[Purchases::ClientId, Purchases::CreatedAt], false).await?;
+        index(m, "idx_purchases_status", Purchases::Table, &[Purchases::Status], false).await?;
 
         m.create_table(
             Table::create()
@@ -45,7 +45,7 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        index(m, "idx_purchase_events_purchase", PurchaseEvents::Table, &[PurchaseEvents::PurchaseId]).await?;
+        index(m, "idx_purchase_events_purchase", PurchaseEvents::Table, &[PurchaseEvents::PurchaseId], false).await?;
 
         m.create_table(
             Table::create()
@@ -59,9 +59,15 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        unique(m, "uq_credit_ledger_source_kind", CreditLedger::Table, &[CreditLedger::Source, CreditLedger::Kind])
-            .await?;
-        index(m, "idx_credit_ledger_client", CreditLedger::Table, &[CreditLedger::ClientId]).await?;
+        index(
+            m,
+            "uq_credit_ledger_source_kind",
+            CreditLedger::Table,
+            &[CreditLedger::Source, CreditLedger::Kind],
+            true,
+        )
+        .await?;
+        index(m, "idx_credit_ledger_client", CreditLedger::Table, &[CreditLedger::ClientId], false).await?;
 
         m.create_table(
             Table::create()
@@ -79,13 +85,8 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        unique(
-            m,
-            "uq_webhook_events_provider_event",
-            WebhookEvents::Table,
-            &[WebhookEvents::Provider, WebhookEvents::EventId],
-        )
-        .await?;
+        let inbox_key = [WebhookEvents::Provider, WebhookEvents::EventId];
+        index(m, "uq_webhook_events_provider_event", WebhookEvents::Table, &inbox_key, true).await?;
 
         m.create_table(
             Table::create()
@@ -153,26 +154,18 @@ impl MigrationTrait for Migration {
     }
 }
 
+/// Creates an index (unique when `unique`) on `cols` of `table`.
 async fn index<T: Iden + Clone + 'static, C: Iden + Clone + 'static>(
     m: &SchemaManager<'_>,
     name: &str,
     table: T,
     cols: &[C],
+    unique: bool,
 ) -> Result<(), DbErr> {
     let mut stmt = Index::create().name(name).table(table).to_owned();
-    for col in cols {
-        stmt.col(col.clone());
+    if unique {
+        stmt.unique();
     }
-    m.create_index(stmt).await
-}
-
-async fn unique<T: Iden + Clone + 'static, C: Iden + Clone + 'static>(
-    m: &SchemaManager<'_>,
-    name: &str,
-    table: T,
-    cols: &[C],
-) -> Result<(), DbErr> {
-    let mut stmt = Index::create().name(name).table(table).unique().to_owned();
     for col in cols {
         stmt.col(col.clone());
     }
