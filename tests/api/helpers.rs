@@ -170,6 +170,32 @@ impl TestApp {
         answer(request.send().await.expect("POST")).await
     }
 
+    /// POSTs a JSON body of `size` bytes over a plain socket. The server may answer 413 and close before the body is
+    /// all sent; an HTTP client library reports that as a broken pipe, so this writes what it can and reads the
+    /// answer the way a browser does.
+    pub async fn post_oversized(&self, path: &str, token: &str, size: usize) -> Answer {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let address = self.base.trim_start_matches("http://");
+        let mut socket = tokio::net::TcpStream::connect(address).await.expect("connect");
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n"
+        );
+        socket.write_all(head.as_bytes()).await.expect("request head");
+        let body = format!("{{\"packageId\":\"{}\"}}", "x".repeat(size.saturating_sub(16)));
+        let _ = socket.write_all(&body.as_bytes()[..size.min(body.len())]).await;
+        let mut raw = Vec::new();
+        let _ = socket.read_to_end(&mut raw).await;
+        let text = String::from_utf8_lossy(&raw);
+        let status: u16 = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("a status line");
+        let (_, payload) = text.split_once("\r\n\r\n").expect("a response body");
+        let json = payload.find('{').map(|start| &payload[start..payload.rfind('}').unwrap() + 1]).unwrap_or("null");
+        Answer {
+            status: StatusCode::from_u16(status).unwrap(),
+            body: serde_json::from_str(json).unwrap_or(Value::Null),
+            headers: Default::default(),
+        }
+    }
+
     pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Answer {
         self.post_raw(path, token, &[("content-type", "application/json")], body.to_string()).await
     }
