@@ -19,6 +19,8 @@ pub struct Settings {
     pub payments: PaymentSettings,
     #[serde(default)]
     pub sandbox: SandboxSettings,
+    #[serde(default)]
+    pub stripe: StripeSettings,
     pub packages: Vec<PackageConfig>,
 }
 
@@ -91,6 +93,35 @@ pub struct SandboxSettings {
     pub webhook_secret: Option<Secret>,
     #[serde(default)]
     pub latency_ms: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct StripeSettings {
+    /// Ends in `/`; tests point it at localstripe.
+    #[serde(default = "default_stripe_api_base")]
+    pub api_base: String,
+    pub secret_key: Option<Secret>,
+    pub publishable_key: Option<String>,
+    /// Comma-separated: during a rotation both the old and the new secret verify.
+    pub webhook_secret: Option<Secret>,
+    /// Appended to the account's statement descriptor on the cardholder's statement (Stripe allows 22 characters).
+    pub statement_descriptor_suffix: Option<String>,
+}
+
+impl Default for StripeSettings {
+    fn default() -> Self {
+        Self {
+            api_base: default_stripe_api_base(),
+            secret_key: None,
+            publishable_key: None,
+            webhook_secret: None,
+            statement_descriptor_suffix: None,
+        }
+    }
+}
+
+fn default_stripe_api_base() -> String {
+    "https://api.stripe.com/".into()
 }
 
 /// A secret string whose `Debug` never prints it, so it cannot leak through a log line.

@@ -7,6 +7,7 @@ use crate::domain::package::Catalogue;
 use crate::domain::purchase::Policy;
 use crate::providers::CardGateway;
 use crate::providers::sandbox::Sandbox;
+use crate::providers::stripe::StripeProvider;
 use crate::settings::{CardProviderChoice, PaypalProviderChoice, Settings};
 use crate::store;
 use chrono::TimeDelta;
@@ -39,17 +40,51 @@ fn policy(settings: &Settings) -> Result<Policy, String> {
     })
 }
 
+/// The card provider `payments.card_provider` names, the sandbox when it is the one (its test routes are mounted),
+/// and the secrets that verify Stripe-shaped webhooks.
+fn card_gateway(
+    settings: &Settings,
+    db: &sea_orm::DatabaseConnection,
+    port: u16,
+) -> Result<(CardGateway, Option<Arc<Sandbox>>, Vec<String>), String> {
+    match settings.payments.card_provider {
+        CardProviderChoice::Sandbox => {
+            let secret = match &settings.sandbox.webhook_secret {
+                Some(secret) if !secret.is_empty() => secret.expose().to_owned(),
+                _ => format!("whsec_sandbox_{}", uuid::Uuid::new_v4().simple()),
+            };
+            let latency = Duration::from_millis(settings.sandbox.latency_ms);
+            let sandbox = Arc::new(Sandbox::new(db.clone(), latency, secret.clone()));
+            let own_host = if settings.server.host == "0.0.0.0" { "127.0.0.1" } else { settings.server.host.as_str() };
+            sandbox.deliver_webhooks_to(format!("http://{own_host}:{port}/api/v1/webhooks/stripe"));
+            Ok((CardGateway::Sandbox(sandbox.clone()), Some(sandbox), vec![secret]))
+        }
+        CardProviderChoice::Stripe => {
+            let secrets: Vec<String> = settings
+                .stripe
+                .webhook_secret
+                .as_ref()
+                .map(|s| s.expose().split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
+                .unwrap_or_default();
+            if secrets.is_empty() {
+                return Err(
+                    "stripe.webhook_secret (PURSER_STRIPE__WEBHOOK_SECRET) is required with the stripe provider: \
+                            unverified webhooks are never trusted"
+                        .into(),
+                );
+            }
+            let stripe = StripeProvider::new(&settings.stripe, db.clone())?;
+            Ok((CardGateway::Stripe(Arc::new(stripe)), None, secrets))
+        }
+    }
+}
+
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, String> {
         install_crypto();
         let catalogue = Catalogue::from_config(&settings.packages)?;
         let auth = Authenticator::from_settings(&settings)?;
         let policy = policy(&settings)?;
-        if settings.payments.card_provider == CardProviderChoice::Stripe {
-            return Err(
-                "payments.card_provider = \"stripe\" is not available in this build yet; use \"sandbox\"".into()
-            );
-        }
         if settings.payments.paypal_provider == PaypalProviderChoice::Paypal {
             return Err(
                 "payments.paypal_provider = \"paypal\" is not available in this build yet; use \"sandbox\"".into()
@@ -66,19 +101,8 @@ impl Application {
             .map_err(|e| format!("cannot listen on {}:{}: {e}", settings.server.host, settings.server.port))?;
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
 
-        let webhook_secret = match &settings.sandbox.webhook_secret {
-            Some(secret) if !secret.is_empty() => secret.expose().to_owned(),
-            _ => format!("whsec_sandbox_{}", uuid::Uuid::new_v4().simple()),
-        };
-        let sandbox = Arc::new(Sandbox::new(
-            db.clone(),
-            Duration::from_millis(settings.sandbox.latency_ms),
-            webhook_secret.clone(),
-        ));
-        let own_host = if settings.server.host == "0.0.0.0" { "127.0.0.1" } else { settings.server.host.as_str() };
-        sandbox.deliver_webhooks_to(format!("http://{own_host}:{port}/api/v1/webhooks/stripe"));
-
-        let ctx = Arc::new(Context { db: db.clone(), gateway: CardGateway::Sandbox(sandbox.clone()), policy });
+        let (gateway, sandbox, webhook_secrets) = card_gateway(&settings, &db, port)?;
+        let ctx = Arc::new(Context { db: db.clone(), gateway, policy });
         let purchases = Arc::new(PurchaseActors::start(ctx).await?);
         let recovered = purchases.recover().await.map_err(|e| format!("recovering purchases: {e}"))?;
         tracing::info!(recovered, "unfinished purchases back under their actors");
@@ -89,8 +113,8 @@ impl Application {
             catalogue: Arc::new(catalogue),
             policy,
             purchases: purchases.clone(),
-            sandbox: Some(sandbox),
-            webhook_secrets: Arc::new(vec![webhook_secret]),
+            sandbox,
+            webhook_secrets: Arc::new(webhook_secrets),
             body_limit: settings.server.body_limit_bytes,
         };
         Ok(Self { listener, port, router: api::router(state), purchases })

@@ -1,5 +1,6 @@
 //! SeaORM entities: the tables Purser persists. Domain types live in the `purser` crate; these are rows only.
 pub mod credit_ledger;
+pub mod customers;
 pub mod idempotency_keys;
 pub mod outbox;
 pub mod purchase_events;

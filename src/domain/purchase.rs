@@ -343,16 +343,22 @@ impl Purchase {
 
     fn send_confirmation(&mut self, intent_id: String, payment_method: PaymentMethodId) -> Effect {
         self.attempt += 1;
-        self.payment_method = Some(payment_method.clone());
+        self.intent_id = Some(intent_id);
+        self.payment_method = Some(payment_method);
         self.status = Status::Processing;
         self.failure = None;
         self.next_action = None;
         self.next_retry = None;
-        Effect::ConfirmIntent {
-            intent_id,
-            payment_method,
+        self.confirmation().expect("intent and method were just set")
+    }
+
+    /// The confirmation of the current attempt; its idempotency key names the purchase and the attempt.
+    fn confirmation(&self) -> Option<Effect> {
+        Some(Effect::ConfirmIntent {
+            intent_id: self.intent_id.clone()?,
+            payment_method: self.payment_method.clone()?,
             idempotency_key: format!("purchase-{}-confirm-{}", self.id, self.attempt),
-        }
+        })
     }
 
     fn on_provider(&mut self, update: IntentUpdate, now: DateTime<Utc>, policy: &Policy) -> Vec<Effect> {
@@ -393,6 +399,11 @@ impl Purchase {
             }
             IntentStatus::RequiresPaymentMethod | IntentStatus::RequiresConfirmation => match update.failure {
                 Some(failure) => self.on_attempt_failed(failure, update.charge, now, policy),
+                // Our confirmation never reached the provider (the call failed before it landed): send it again,
+                // under the same idempotency key so that it cannot count twice.
+                None if self.status == Status::Processing && self.next_retry.is_none() => {
+                    self.confirmation().into_iter().collect()
+                }
                 None => vec![],
             },
         }

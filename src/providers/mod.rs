@@ -1,6 +1,7 @@
 //! Payment providers behind one gateway. The purchase actor speaks only `CardGateway`; which provider answers is
 //! configuration (`payments.card_provider`).
 pub mod sandbox;
+pub mod stripe;
 pub mod stripe_event;
 pub mod stripe_signature;
 
@@ -9,6 +10,7 @@ use crate::domain::money::Money;
 use crate::domain::purchase::IntentUpdate;
 use sandbox::Sandbox;
 use std::sync::Arc;
+use stripe::StripeProvider;
 use uuid::Uuid;
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -32,18 +34,21 @@ pub struct NewIntent<'a> {
 #[derive(Clone)]
 pub enum CardGateway {
     Sandbox(Arc<Sandbox>),
+    Stripe(Arc<StripeProvider>),
 }
 
 impl CardGateway {
     pub fn name(&self) -> &'static str {
         match self {
             Self::Sandbox(_) => "sandbox",
+            Self::Stripe(_) => "stripe",
         }
     }
 
     pub async fn create_intent(&self, request: NewIntent<'_>) -> Result<IntentUpdate, ProviderError> {
         match self {
             Self::Sandbox(sandbox) => stripe_event::parse_intent(&sandbox.create_intent(request).await?),
+            Self::Stripe(stripe) => stripe.create_intent(request).await,
         }
     }
 
@@ -51,24 +56,27 @@ impl CardGateway {
         &self,
         intent_id: &str,
         payment_method: &PaymentMethodId,
-        _idempotency_key: &str,
+        idempotency_key: &str,
     ) -> Result<IntentUpdate, ProviderError> {
         match self {
             Self::Sandbox(sandbox) => {
                 stripe_event::parse_intent(&sandbox.confirm_intent(intent_id, payment_method).await?)
             }
+            Self::Stripe(stripe) => stripe.confirm_intent(intent_id, payment_method, idempotency_key).await,
         }
     }
 
     pub async fn retrieve_intent(&self, intent_id: &str) -> Result<IntentUpdate, ProviderError> {
         match self {
             Self::Sandbox(sandbox) => stripe_event::parse_intent(&sandbox.retrieve_intent(intent_id).await?),
+            Self::Stripe(stripe) => stripe.retrieve_intent(intent_id).await,
         }
     }
 
     pub async fn cancel_intent(&self, intent_id: &str) -> Result<IntentUpdate, ProviderError> {
         match self {
             Self::Sandbox(sandbox) => stripe_event::parse_intent(&sandbox.cancel_intent(intent_id).await?),
+            Self::Stripe(stripe) => stripe.cancel_intent(intent_id).await,
         }
     }
 }

@@ -31,36 +31,42 @@ impl Event {
     }
 }
 
-pub fn parse_intent(object: &Value) -> Result<IntentUpdate, ProviderError> {
-    let malformed = |what: &str| ProviderError::Unreachable(format!("provider sent a payment intent without {what}"));
-    let intent_id = object.get("id").and_then(Value::as_str).ok_or_else(|| malformed("an id"))?;
-    let status = match object.get("status").and_then(Value::as_str).ok_or_else(|| malformed("a status"))? {
+/// Stripe's PaymentIntent status names. `requires_capture` never occurs: Purser creates intents with automatic
+/// capture.
+pub fn intent_status(status: &str) -> Option<IntentStatus> {
+    Some(match status {
         "requires_payment_method" => IntentStatus::RequiresPaymentMethod,
         "requires_confirmation" => IntentStatus::RequiresConfirmation,
         "requires_action" => IntentStatus::RequiresAction,
         "processing" => IntentStatus::Processing,
         "succeeded" => IntentStatus::Succeeded,
         "canceled" => IntentStatus::Canceled,
-        // `requires_capture` does not occur: Purser creates intents with automatic capture.
-        _ => return Err(malformed("a known status")),
-    };
+        _ => return None,
+    })
+}
+
+/// Stripe reports most declines as `code: card_declined` with the finer reason in `decline_code`.
+pub fn failure(decline_code: Option<&str>, code: Option<&str>) -> FailureCode {
+    FailureCode::from_provider(decline_code.or(code).unwrap_or("card_declined"))
+}
+
+pub fn parse_intent(object: &Value) -> Result<IntentUpdate, ProviderError> {
+    let malformed = |what: &str| ProviderError::Unreachable(format!("provider sent a payment intent without {what}"));
+    let field = |value: &Value, name: &str| value.get(name).and_then(Value::as_str).map(str::to_owned);
+    let intent_id = field(object, "id").ok_or_else(|| malformed("an id"))?;
+    let status = field(object, "status").and_then(|s| intent_status(&s)).ok_or_else(|| malformed("a known status"))?;
     let error = object.get("last_payment_error").filter(|e| !e.is_null());
-    let failure = error.map(|e| {
-        let field = |name: &str| e.get(name).and_then(Value::as_str);
-        let code = field("decline_code").or_else(|| field("code")).unwrap_or("card_declined");
-        FailureCode::from_provider(code)
-    });
     let charge = match object.get("latest_charge") {
         Some(Value::String(id)) => Some(id.clone()),
-        Some(Value::Object(charge)) => charge.get("id").and_then(Value::as_str).map(str::to_owned),
+        Some(charge @ Value::Object(_)) => field(charge, "id"),
         _ => None,
     };
     Ok(IntentUpdate {
-        intent_id: intent_id.to_owned(),
+        intent_id,
         status,
-        client_secret: object.get("client_secret").and_then(Value::as_str).map(str::to_owned),
+        client_secret: field(object, "client_secret"),
         next_action: object.get("next_action").filter(|a| !a.is_null()).cloned(),
         charge,
-        failure,
+        failure: error.map(|e| failure(field(e, "decline_code").as_deref(), field(e, "code").as_deref())),
     })
 }

@@ -1,4 +1,5 @@
 //! SeaORM queries. Each function that changes state does it in one transaction.
+pub mod customers;
 pub mod idempotency;
 pub mod ledger;
 pub mod purchases;

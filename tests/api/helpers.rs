@@ -224,7 +224,11 @@ impl TestApp {
     }
 
     pub async fn count_rows(&self, table: &str) -> i64 {
-        count_rows(&self.database.url, table).await
+        self.count_where(table, "1 = 1").await
+    }
+
+    pub async fn count_where(&self, table: &str, condition: &str) -> i64 {
+        count_rows(&self.database.url, &format!("{table} WHERE {condition}")).await
     }
 }
 

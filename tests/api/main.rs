@@ -4,4 +4,6 @@ mod helpers;
 mod idempotency;
 mod purchases;
 mod recovery;
+mod stripe;
+mod stripe_proxy;
 mod webhooks;

@@ -1,0 +1,190 @@
+//! Stripe through async-stripe 1.0: a Customer per client, PaymentIntents carrying the purchase id in their metadata,
+//! an idempotency key per purchase and attempt on every call that creates or moves money.
+use super::stripe_event::{failure, intent_status};
+use super::{NewIntent, ProviderError};
+use crate::domain::ids::{ClientId, PaymentMethodId};
+use crate::domain::purchase::{IntentStatus, IntentUpdate};
+use crate::settings::StripeSettings;
+use crate::store::customers;
+use sea_orm::DatabaseConnection;
+use serde_json::json;
+use std::collections::HashMap;
+use std::time::Duration;
+use stripe::{IdempotencyKey, RequestStrategy, StripeError, StripeRequest};
+use stripe_core::customer::CreateCustomer;
+use stripe_core::payment_intent::{
+    CancelPaymentIntent, ConfirmPaymentIntent, CreatePaymentIntent, RetrievePaymentIntent,
+};
+use stripe_shared::PaymentIntent;
+
+const PROVIDER: &str = "stripe";
+/// Network errors and 5xx are retried this many times with the same idempotency key before the outcome is left to
+/// reconciliation.
+const ATTEMPTS: u32 = 3;
+
+pub struct StripeProvider {
+    client: stripe::Client,
+    db: DatabaseConnection,
+    statement_descriptor_suffix: Option<String>,
+}
+
+impl StripeProvider {
+    pub fn new(settings: &StripeSettings, db: DatabaseConnection) -> Result<Self, String> {
+        let key = settings.secret_key.as_ref().filter(|k| !k.is_empty()).ok_or(
+            "stripe.secret_key (PURSER_STRIPE__SECRET_KEY) is required when payments.card_provider = \"stripe\"",
+        )?;
+        let mut base = settings.api_base.clone();
+        if !base.ends_with('/') {
+            base.push('/');
+        }
+        let client = stripe::ClientBuilder::new(key.expose())
+            .url(base)
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| format!("stripe client: {e}"))?;
+        Ok(Self { client, db, statement_descriptor_suffix: settings.statement_descriptor_suffix.clone() })
+    }
+
+    /// Sends `request`, retrying transport failures and 5xx with the same idempotency key.
+    async fn send<R: StripeRequest>(&self, request: &R, key: Option<&str>) -> Result<R::Output, StripeError>
+    where
+        R::Output: miniserde::Deserialize,
+    {
+        let mut last = None;
+        for attempt in 0..ATTEMPTS {
+            let mut call = request.customize();
+            if let Some(key) = key {
+                let key = IdempotencyKey::new(key).map_err(|e| StripeError::ClientError(e.to_string()))?;
+                call = call.request_strategy(RequestStrategy::Idempotent(key));
+            }
+            match call.send(&self.client).await {
+                Err(e) if is_transient(&e) => {
+                    tracing::warn!(error = %e, attempt, "stripe call failed; retrying with the same idempotency key");
+                    last = Some(e);
+                    tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+                }
+                answer => return answer,
+            }
+        }
+        Err(last.unwrap_or(StripeError::Timeout))
+    }
+
+    async fn customer(&self, client: &ClientId) -> Result<String, ProviderError> {
+        let stored = customers::find(&self.db, client.as_str(), PROVIDER).await.map_err(store_error)?;
+        if let Some(id) = stored {
+            return Ok(id);
+        }
+        let create =
+            CreateCustomer::new().metadata(HashMap::from([("client_id".to_owned(), client.as_str().to_owned())]));
+        let customer = self
+            .send(&create, Some(&format!("customer-{}", client.as_str())))
+            .await
+            .map_err(|e| rejected_or_unreachable(&e))?;
+        customers::remember(&self.db, client.as_str(), PROVIDER, customer.id.as_str()).await.map_err(store_error)
+    }
+
+    pub async fn create_intent(&self, request: NewIntent<'_>) -> Result<IntentUpdate, ProviderError> {
+        let customer = self.customer(request.client).await?;
+        let currency =
+            request.amount.currency.lower().parse::<stripe_types::Currency>().map_err(|_| ProviderError::Rejected {
+                code: "invalid_currency".into(),
+                message: "Stripe does not take this currency".into(),
+            })?;
+        let mut create = CreatePaymentIntent::new(request.amount.minor, currency)
+            .customer(customer)
+            .metadata(HashMap::from([("purchase_id".to_owned(), request.purchase_id.to_string())]));
+        if let Some(method) = request.payment_method {
+            create = create.payment_method(method.as_str());
+        }
+        if let Some(suffix) = &self.statement_descriptor_suffix {
+            create = create.statement_descriptor_suffix(suffix.as_str());
+        }
+        match self.send(&create, Some(request.idempotency_key)).await {
+            Ok(intent) => Ok(to_update(&intent)),
+            Err(e) => Err(rejected_or_unreachable(&e)),
+        }
+    }
+
+    pub async fn confirm_intent(
+        &self,
+        intent_id: &str,
+        payment_method: &PaymentMethodId,
+        idempotency_key: &str,
+    ) -> Result<IntentUpdate, ProviderError> {
+        let confirm = ConfirmPaymentIntent::new(intent_id).payment_method(payment_method.as_str());
+        match self.send(&confirm, Some(idempotency_key)).await {
+            Ok(intent) => Ok(to_update(&intent)),
+            Err(e) => decline_or_error(e, intent_id),
+        }
+    }
+
+    pub async fn retrieve_intent(&self, intent_id: &str) -> Result<IntentUpdate, ProviderError> {
+        let retrieve = RetrievePaymentIntent::new(intent_id);
+        self.send(&retrieve, None).await.map(|intent| to_update(&intent)).map_err(|e| rejected_or_unreachable(&e))
+    }
+
+    pub async fn cancel_intent(&self, intent_id: &str) -> Result<IntentUpdate, ProviderError> {
+        let cancel = CancelPaymentIntent::new(intent_id);
+        self.send(&cancel, Some(&format!("{intent_id}-cancel")))
+            .await
+            .map(|intent| to_update(&intent))
+            .map_err(|e| rejected_or_unreachable(&e))
+    }
+}
+
+fn is_transient(error: &StripeError) -> bool {
+    match error {
+        StripeError::Stripe(_, status) => *status >= 500 || *status == 429,
+        StripeError::ClientError(_) | StripeError::Timeout => true,
+        _ => false,
+    }
+}
+
+fn store_error(e: sea_orm::DbErr) -> ProviderError {
+    ProviderError::Unreachable(format!("customer store: {e}"))
+}
+
+fn rejected_or_unreachable(error: &StripeError) -> ProviderError {
+    match error {
+        StripeError::Stripe(api, status) if *status < 500 && *status != 429 => ProviderError::Rejected {
+            code: api.code.as_ref().map(|c| c.as_str().to_owned()).unwrap_or_else(|| "invalid_request".into()),
+            message: api.message.clone().unwrap_or_else(|| format!("Stripe refused the request ({status})")),
+        },
+        // An unparseable answer is as good as none: what happened is left to reconciliation.
+        other => ProviderError::Unreachable(other.to_string()),
+    }
+}
+
+/// A card error (HTTP 402) is not a failed call but a failed payment: it becomes the attempt's outcome, keyed by its
+/// charge so the matching `payment_intent.payment_failed` webhook does not count it again.
+fn decline_or_error(error: StripeError, intent_id: &str) -> Result<IntentUpdate, ProviderError> {
+    match &error {
+        StripeError::Stripe(api, 402) => match &api.payment_intent {
+            Some(intent) => Ok(to_update(intent)),
+            None => Ok(IntentUpdate {
+                intent_id: intent_id.to_owned(),
+                status: IntentStatus::RequiresPaymentMethod,
+                client_secret: None,
+                next_action: None,
+                charge: api.charge.clone(),
+                failure: Some(failure(api.decline_code.as_deref(), api.code.as_ref().map(|c| c.as_str()))),
+            }),
+        },
+        _ => Err(rejected_or_unreachable(&error)),
+    }
+}
+
+fn to_update(intent: &PaymentIntent) -> IntentUpdate {
+    let status = intent_status(intent.status.as_str()).unwrap_or(IntentStatus::Processing);
+    let error = intent.last_payment_error.as_deref();
+    IntentUpdate {
+        intent_id: intent.id.as_str().to_owned(),
+        status,
+        client_secret: intent.client_secret.clone(),
+        next_action: intent.next_action.as_ref().map(|action| {
+            json!({ "type": action.type_, "redirect_to_url": action.redirect_to_url.as_ref().and_then(|r| r.url.clone()) })
+        }),
+        charge: intent.latest_charge.as_ref().map(|c| c.id().as_str().to_owned()),
+        failure: error.map(|e| failure(e.decline_code.as_deref(), e.code.as_ref().map(|c| c.as_str()))),
+    }
+}

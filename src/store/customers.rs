@@ -1,0 +1,29 @@
+//! Provider customer ids per client.
+use chrono::Utc;
+use entities::customers;
+use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr, EntityTrait};
+
+pub async fn find(db: &DatabaseConnection, client: &str, provider: &str) -> Result<Option<String>, DbErr> {
+    Ok(customers::Entity::find_by_id((client.to_owned(), provider.to_owned())).one(db).await?.map(|c| c.customer_id))
+}
+
+/// Records the customer unless one is already recorded (two first purchases racing); returns the one that stands.
+pub async fn remember(
+    db: &DatabaseConnection,
+    client: &str,
+    provider: &str,
+    customer_id: &str,
+) -> Result<String, DbErr> {
+    let row = customers::ActiveModel {
+        client_id: Set(client.to_owned()),
+        provider: Set(provider.to_owned()),
+        customer_id: Set(customer_id.to_owned()),
+        created_at: Set(Utc::now()),
+    };
+    let on_conflict =
+        sea_orm::sea_query::OnConflict::columns([customers::Column::ClientId, customers::Column::Provider])
+            .do_nothing()
+            .to_owned();
+    customers::Entity::insert(row).on_conflict(on_conflict).exec_without_returning(db).await?;
+    find(db, client, provider).await?.ok_or_else(|| DbErr::RecordNotFound("customer just recorded".into()))
+}

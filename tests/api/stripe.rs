@@ -1,0 +1,177 @@
+//! The Stripe provider against localstripe (through the compatibility proxy): a fake nobody here wrote.
+use crate::helpers::{Db, TestApp, eventually, spawn_app_with};
+use crate::on_both_databases;
+use crate::stripe_proxy::StripeProxy;
+use purser::settings::{CardProviderChoice, Secret};
+use reqwest::StatusCode;
+use serde_json::Value;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+const SECRET_KEY: &str = "sk_test_localstripe";
+const WEBHOOK_SECRET: &str = "whsec_localstripe_test";
+
+async fn stripe_app(db: Db) -> (TestApp, StripeProxy) {
+    let proxy = StripeProxy::start().await;
+    let api_base = format!("{}/", proxy.base);
+    let app = spawn_app_with(db, move |s| {
+        s.payments.card_provider = CardProviderChoice::Stripe;
+        s.stripe.api_base = api_base;
+        s.stripe.secret_key = Some(Secret::new(SECRET_KEY.into()));
+        // Two secrets, as during a rotation: localstripe signs with the second.
+        s.stripe.webhook_secret = Some(Secret::new(format!("whsec_old_one,{WEBHOOK_SECRET}")));
+    })
+    .await;
+    let hook_id = format!("purser{}", uuid::Uuid::new_v4().simple());
+    proxy.forward_webhooks(&hook_id, WEBHOOK_SECRET, format!("{}/api/v1/webhooks/stripe", app.base)).await;
+    (app, proxy)
+}
+
+/// What Stripe.js does in the browser: turn a test card into a PaymentMethod. Purser never sees the number.
+async fn tokenize(proxy: &StripeProxy, number: &str) -> String {
+    let form = [
+        ("type", "card"),
+        ("card[number]", number),
+        ("card[exp_month]", "12"),
+        ("card[exp_year]", "2034"),
+        ("card[cvc]", "123"),
+    ];
+    let answer: Value = reqwest::Client::new()
+        .post(format!("{}/v1/payment_methods", proxy.upstream))
+        .basic_auth(SECRET_KEY, Some(""))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    answer["id"].as_str().expect("a payment method id").to_owned()
+}
+
+async fn at_stripe(proxy: &StripeProxy, path: &str) -> Value {
+    reqwest::Client::new()
+        .get(format!("{}{path}", proxy.upstream))
+        .basic_auth(SECRET_KEY, Some(""))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+// AC9.1.3 against localstripe: a customer per client, the purchase id in the intent's metadata, credits once.
+async fn a_stripe_card_purchase_succeeds(db: Db) {
+    let (app, proxy) = stripe_app(db).await;
+    let client = app.client("stripe-1");
+    let (transaction, intent) = client.open("pro-200", "pm_card_visa").await;
+    assert!(intent.starts_with("pi_"));
+    let paid = client.confirm(&intent, "pro-200").await;
+    assert_eq!(paid.status, StatusCode::OK, "{}", paid.body);
+    assert_eq!(paid.data()["creditsAdded"], 240);
+    assert_eq!(paid.data()["newBalance"], 240);
+
+    let stripe_intent = at_stripe(&proxy, &format!("/v1/payment_intents/{intent}")).await;
+    assert_eq!(stripe_intent["metadata"]["purchase_id"], transaction.as_str());
+    assert_eq!(stripe_intent["amount"], 16000);
+    let customer = stripe_intent["customer"].as_str().expect("the intent has a customer").to_owned();
+    assert_eq!(at_stripe(&proxy, &format!("/v1/customers/{customer}")).await["metadata"]["client_id"], "stripe-1");
+
+    // A second purchase reuses the same Customer.
+    let (_, second) = client.open("starter-25", "pm_card_visa").await;
+    assert_eq!(at_stripe(&proxy, &format!("/v1/payment_intents/{second}")).await["customer"], customer.as_str());
+
+    // localstripe's signed payment_intent.succeeded arrives (after its one-second delay) and changes nothing.
+    let delivered = eventually(Duration::from_secs(10), || async {
+        (app.count_where("webhook_events", "event_type = 'payment_intent.succeeded' AND status = 'processed'").await
+            > 0)
+        .then_some(())
+    })
+    .await;
+    assert!(delivered.is_some(), "localstripe's webhook was not verified and applied");
+    assert_eq!(client.balance().await, 240);
+}
+
+// AC9.1.5: 3-D Secure through localstripe's authentication hook, both ways.
+async fn stripe_three_d_secure_approve_and_fail(db: Db) {
+    let (app, proxy) = stripe_app(db).await;
+    let client = app.client("stripe-2");
+    for (approve, expected) in [(true, "succeeded"), (false, "failed")] {
+        let method = tokenize(&proxy, "4000002760003184").await;
+        let (transaction, intent) = client.open("pro-200", &method).await;
+        let challenged = client.confirm(&intent, "pro-200").await;
+        assert_eq!(challenged.data()["status"], "requires_action", "{}", challenged.body);
+        let secret = challenged.data()["clientSecret"].as_str().unwrap().to_owned();
+        let form = [("client_secret", secret.as_str()), ("success", if approve { "true" } else { "false" })];
+        let authenticated = reqwest::Client::new()
+            .post(format!("{}/v1/payment_intents/{intent}/_authenticate", proxy.upstream))
+            .basic_auth(SECRET_KEY, Some(""))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert!(authenticated.status().is_success());
+        let after = client.confirm(&intent, "pro-200").await;
+        if approve {
+            assert_eq!(after.data()["status"], "succeeded", "{}", after.body);
+        } else {
+            assert_eq!(after.status, StatusCode::PAYMENT_REQUIRED, "{}", after.body);
+            assert_eq!(after.error_code(), "authentication_failed");
+        }
+        client.wait_for_status(&transaction, expected).await;
+    }
+    assert_eq!(client.balance().await, 240);
+}
+
+// AC9.1.4: a card that declines at charge time.
+async fn a_stripe_decline_shows_its_reason(db: Db) {
+    let (app, proxy) = stripe_app(db).await;
+    let client = app.client("stripe-3");
+    let method = tokenize(&proxy, "4000000000000341").await;
+    let (transaction, intent) = client.open("pro-200", &method).await;
+    let declined = client.confirm(&intent, "pro-200").await;
+    assert_eq!(declined.status, StatusCode::PAYMENT_REQUIRED, "{}", declined.body);
+    assert_eq!(declined.error_code(), "card_declined");
+    assert_eq!(declined.body["error"]["suggestedAction"], "Use a different card or another payment method.");
+    assert_eq!(client.transaction(&transaction).await.data()["failure"]["code"], "card_declined");
+    assert_eq!(client.balance().await, 0);
+}
+
+// Stripe answering 500 is retried with the same idempotency key; an outcome that stays unknown is reconciled.
+async fn stripe_faults_are_retried_then_reconciled(db: Db) {
+    let (app, proxy) = stripe_app(db).await;
+    let client = app.client("stripe-4");
+    let (_, intent) = client.open("pro-200", "pm_card_visa").await;
+    proxy.faults.fail_next.store(2, Ordering::SeqCst);
+    let paid = client.confirm(&intent, "pro-200").await;
+    assert_eq!(paid.data()["status"], "succeeded", "two 500s then success: {}", paid.body);
+
+    let (transaction, intent) = client.open("starter-25", "pm_card_visa").await;
+    proxy.faults.fail_next.store(3, Ordering::SeqCst);
+    let unknown = client.confirm(&intent, "starter-25").await;
+    assert_eq!(unknown.status, StatusCode::ACCEPTED, "the outcome is unknown: {}", unknown.body);
+    assert_eq!(unknown.data()["status"], "processing");
+    // Once Stripe answers again, reconciliation finds the intent unconfirmed and confirms it under the same key.
+    client.wait_for_status(&transaction, "succeeded").await;
+    assert_eq!(client.balance().await, 240 + 25);
+}
+
+// With webhooks dropped on the way, the client's confirm alone settles the purchase.
+async fn dropped_webhooks_lose_nothing(db: Db) {
+    let (app, proxy) = stripe_app(db).await;
+    proxy.faults.drop_webhooks.store(true, Ordering::SeqCst);
+    let client = app.client("stripe-5");
+    let (transaction, intent) = client.open("pro-200", "pm_card_visa").await;
+    assert_eq!(client.confirm(&intent, "pro-200").await.data()["status"], "succeeded");
+    assert_eq!(client.transaction(&transaction).await.data()["creditsGranted"], true);
+    assert_eq!(client.balance().await, 240);
+}
+
+on_both_databases!(
+    a_stripe_card_purchase_succeeds,
+    stripe_three_d_secure_approve_and_fail,
+    a_stripe_decline_shows_its_reason,
+    stripe_faults_are_retried_then_reconciled,
+    dropped_webhooks_lose_nothing,
+);
