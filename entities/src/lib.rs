@@ -3,6 +3,7 @@ pub mod credit_ledger;
 pub mod customers;
 pub mod idempotency_keys;
 pub mod outbox;
+pub mod payment_methods;
 pub mod purchase_events;
 pub mod purchases;
 pub mod sandbox_payment_intents;

@@ -15,6 +15,8 @@ pub struct Model {
     pub confirmations: i32,
     pub last_error: Option<String>,
     pub latest_charge: Option<String>,
+    pub customer_id: Option<String>,
+    pub setup_future_usage: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

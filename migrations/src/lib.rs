@@ -3,11 +3,16 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261127_000001_payments;
 mod m20261127_000002_customers;
+mod m20261127_000003_saved_methods;
 
 pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261127_000001_payments::Migration), Box::new(m20261127_000002_customers::Migration)]
+        vec![
+            Box::new(m20261127_000001_payments::Migration),
+            Box::new(m20261127_000002_customers::Migration),
+            Box::new(m20261127_000003_saved_methods::Migration),
+        ]
     }
 }

@@ -215,6 +215,7 @@ impl PurchaseActor {
                     client: &purchase.client,
                     amount: purchase.price,
                     payment_method: purchase.payment_method.as_ref(),
+                    save_method: purchase.save_method,
                     idempotency_key: &idempotency_key,
                 };
                 match gateway.create_intent(request).await {

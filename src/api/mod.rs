@@ -5,6 +5,7 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod idempotency;
+pub mod payment_methods;
 pub mod payments;
 pub mod sandbox;
 pub mod webhooks;
@@ -67,6 +68,9 @@ pub fn router(state: AppState) -> Router {
     let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(money_moving)
         .routes(routes!(payments::get_transaction))
+        .routes(routes!(payment_methods::list))
+        .routes(routes!(payment_methods::remove))
+        .routes(routes!(payment_methods::delete_account_data))
         .routes(routes!(catalogue::list_packages))
         .routes(routes!(catalogue::balance))
         .routes(routes!(webhooks::stripe))

@@ -20,8 +20,14 @@ use uuid::Uuid;
 pub struct IntentRequest {
     /// A package id from `GET /api/v1/packages`, e.g. `pro-200`.
     package_id: String,
-    /// A provider token (`pm_…`). Never a card number: those are refused.
+    /// A provider token (`pm_…`), new or saved. Never a card number: those are refused.
     payment_method_id: Option<String>,
+    /// "Save for future purchases": once it has paid, the method stays in the client's vault at the provider.
+    #[serde(default)]
+    save_payment_method: bool,
+    /// One-click: confirm at once (with a saved method) and answer as `POST /api/v1/payments/confirm` does.
+    #[serde(default)]
+    confirm: bool,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -141,7 +147,8 @@ fn parse_method(raw: Option<&str>) -> Result<Option<PaymentMethodId>, ApiError> 
     request_body = IntentRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "Replays the stored response for a repeated request")),
     responses(
-        (status = 200, description = "Purchase opened; `data` is an IntentResponse", body = IntentResponse),
+        (status = 200, description = "Purchase opened (an IntentResponse); with `confirm: true`, the ConfirmResponse of the one-click purchase", body = IntentResponse),
+        (status = 402, description = "One-click purchase declined", body = ErrorEnvelope),
         (status = 400, description = "Unknown package, malformed or unknown payment method, card data sent", body = ErrorEnvelope),
         (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope),
         (status = 409, description = "Idempotency-Key reused with another body", body = ErrorEnvelope),
@@ -156,8 +163,23 @@ pub async fn create_intent(
     let package_id = parse_package(&state, &request.package_id)?;
     let method = parse_method(request.payment_method_id.as_deref())?;
     let package = state.catalogue.get(&package_id).ok_or_else(|| ApiError::internal("package vanished"))?;
-    let step = Purchase::open(Uuid::new_v4(), caller.id, package, method, Utc::now(), &state.policy);
-    let purchase = state.purchases.open(step).await?;
+    if request.confirm && method.is_none() {
+        return Err(ApiError::bad_request("payment_method_required", "A one-click purchase needs a paymentMethodId."));
+    }
+    let step = Purchase::open(
+        Uuid::new_v4(),
+        caller.id,
+        package,
+        method,
+        request.save_payment_method,
+        Utc::now(),
+        &state.policy,
+    );
+    let mut purchase = state.purchases.open(step).await?;
+    if request.confirm && purchase.status == Status::RequiresConfirmation {
+        purchase = state.purchases.send(purchase.id, Input::Confirm { payment_method: None, retry: false }).await?;
+        return confirm_response(&state, &purchase).await;
+    }
     match (purchase.status, &purchase.failure) {
         (Status::Created, _) => Err(ApiError::new(
             StatusCode::BAD_GATEWAY,

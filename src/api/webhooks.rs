@@ -6,6 +6,7 @@ use super::extract::body_rejection;
 use crate::domain::purchase::Input;
 use crate::providers::{stripe_event, stripe_signature};
 use crate::store::webhooks::{self, IncomingEvent, Recorded};
+use crate::store::{customers, payment_methods};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
@@ -60,14 +61,43 @@ async fn route(
     row: i64,
     purchase_id: Option<uuid::Uuid>,
 ) -> Result<(), ApiError> {
-    if !(event.event_type.starts_with("payment_intent.") && event.is_payment_intent()) {
-        webhooks::mark(&state.db, row, webhooks::IGNORED, None).await?;
-        return Ok(());
+    match event.event_type.as_str() {
+        kind if kind.starts_with("payment_intent.") && event.is_payment_intent() => {
+            let (Some(id), Ok(update)) = (purchase_id, stripe_event::parse_intent(&event.data.object)) else {
+                webhooks::mark(&state.db, row, webhooks::UNROUTABLE, Some("no purchase_id in metadata".into())).await?;
+                return Ok(());
+            };
+            tokio::spawn(async move { state.purchases.deliver_webhook(id, Input::Provider(update), row).await });
+        }
+        "payment_method.attached" => remember_method(&state, &event, row).await?,
+        "payment_method.detached" => {
+            if let Some(id) = event.data.object.get("id").and_then(|id| id.as_str()) {
+                payment_methods::forget(&state.db, id).await?;
+            }
+            webhooks::mark(&state.db, row, webhooks::PROCESSED, None).await?;
+        }
+        // Stored and acknowledged; refunds and disputes act on them when they arrive.
+        _ => webhooks::mark(&state.db, row, webhooks::IGNORED, None).await?,
     }
-    let (Some(id), Ok(update)) = (purchase_id, stripe_event::parse_intent(&event.data.object)) else {
-        webhooks::mark(&state.db, row, webhooks::UNROUTABLE, Some("no purchase_id in metadata".into())).await?;
-        return Ok(());
+    Ok(())
+}
+
+/// AC9.1.6: a method attached to a client's customer (after "save for future") becomes a saved method.
+async fn remember_method(state: &AppState, event: &stripe_event::Event, row: i64) -> Result<(), ApiError> {
+    let method = stripe_event::parse_method(&event.data.object);
+    let owner = match &method {
+        Some(method) => customers::owner(&state.db, &method.customer).await?,
+        None => None,
     };
-    tokio::spawn(async move { state.purchases.deliver_webhook(id, Input::Provider(update), row).await });
+    match (method, owner) {
+        (Some(method), Some((client, provider))) => {
+            payment_methods::upsert(&state.db, &client, &provider, &method).await?;
+            webhooks::mark(&state.db, row, webhooks::PROCESSED, None).await?;
+        }
+        _ => {
+            webhooks::mark(&state.db, row, webhooks::UNROUTABLE, Some("no known customer for this method".into()))
+                .await?
+        }
+    }
     Ok(())
 }

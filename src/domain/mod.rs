@@ -5,3 +5,4 @@ pub mod ids;
 pub mod money;
 pub mod package;
 pub mod purchase;
+pub mod saved_method;

@@ -116,6 +116,9 @@ pub struct Purchase {
     pub client_secret: Option<String>,
     pub next_action: Option<serde_json::Value>,
     pub payment_method: Option<PaymentMethodId>,
+    /// "Save for future purchases": the provider keeps the method in the client's vault once it is paid with.
+    #[serde(default)]
+    pub save_method: bool,
     /// Confirmations sent to the provider, over the purchase's life; names the provider's idempotency key.
     pub attempt: u32,
     /// Automatic retries used in the current round; a client's confirm starts a new round.
@@ -227,6 +230,7 @@ impl Purchase {
         client: ClientId,
         package: &Package,
         payment_method: Option<PaymentMethodId>,
+        save_method: bool,
         now: DateTime<Utc>,
         policy: &Policy,
     ) -> Step {
@@ -242,6 +246,7 @@ impl Purchase {
             client_secret: None,
             next_action: None,
             payment_method,
+            save_method,
             attempt: 0,
             auto_retries: 0,
             failure: None,
@@ -535,7 +540,8 @@ mod tests {
 
     fn ready() -> Purchase {
         let pm = PaymentMethodId::parse("pm_card_visa").ok();
-        let opened = Purchase::open(Uuid::nil(), ClientId::parse("c1").unwrap(), &package(), pm, t0(), &policy());
+        let opened =
+            Purchase::open(Uuid::nil(), ClientId::parse("c1").unwrap(), &package(), pm, false, t0(), &policy());
         let created = update(IntentStatus::RequiresConfirmation, None, None);
         opened.purchase.on(Input::IntentCreated(created), t0(), &policy()).unwrap().purchase
     }
@@ -678,7 +684,7 @@ mod tests {
         ) {
             let pm = with_method.then(|| PaymentMethodId::parse("pm_card_visa").unwrap());
             let mut now = t0();
-            let mut p = Purchase::open(Uuid::nil(), ClientId::parse("c1").unwrap(), &package(), pm, now, &policy()).purchase;
+            let mut p = Purchase::open(Uuid::nil(), ClientId::parse("c1").unwrap(), &package(), pm, false, now, &policy()).purchase;
             let mut granted = 0;
             for (input, advance) in inputs {
                 now += TimeDelta::seconds(advance);

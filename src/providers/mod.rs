@@ -28,6 +28,8 @@ pub struct NewIntent<'a> {
     pub client: &'a ClientId,
     pub amount: Money,
     pub payment_method: Option<&'a PaymentMethodId>,
+    /// Keep the method in the client's vault once it has paid (Stripe's `setup_future_usage`).
+    pub save_method: bool,
     pub idempotency_key: &'a str,
 }
 
@@ -70,6 +72,22 @@ impl CardGateway {
         match self {
             Self::Sandbox(sandbox) => stripe_event::parse_intent(&sandbox.retrieve_intent(intent_id).await?),
             Self::Stripe(stripe) => stripe.retrieve_intent(intent_id).await,
+        }
+    }
+
+    /// Removes a saved method from the client's vault.
+    pub async fn detach_method(&self, method: &str) -> Result<(), ProviderError> {
+        match self {
+            Self::Sandbox(_) => Ok(()),
+            Self::Stripe(stripe) => stripe.detach_method(method).await,
+        }
+    }
+
+    /// Deletes the client's customer at the provider, with every method still attached to it.
+    pub async fn delete_customer(&self, customer: &str) -> Result<(), ProviderError> {
+        match self {
+            Self::Sandbox(_) => Ok(()),
+            Self::Stripe(stripe) => stripe.delete_customer(customer).await,
         }
     }
 

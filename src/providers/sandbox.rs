@@ -5,6 +5,7 @@
 use super::stripe_signature;
 use super::{NewIntent, ProviderError};
 use crate::domain::ids::PaymentMethodId;
+use crate::store::customers;
 use chrono::Utc;
 use entities::sandbox_payment_intents as intents;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
@@ -39,6 +40,8 @@ fn behaviour(payment_method: &str) -> Option<Behaviour> {
         _ => return None,
     })
 }
+
+pub const PROVIDER: &str = "sandbox";
 
 pub struct Sandbox {
     db: DatabaseConnection,
@@ -108,6 +111,7 @@ impl Sandbox {
         if let Some(method) = request.payment_method {
             Self::known_method(method.as_str())?;
         }
+        let customer = self.customer(request.client.as_str()).await?;
         let id = format!("pi_sbx_{}", Uuid::new_v4().simple());
         let now = Utc::now();
         let intent = intents::Model {
@@ -122,6 +126,8 @@ impl Sandbox {
             confirmations: 0,
             last_error: None,
             latest_charge: None,
+            customer_id: Some(customer),
+            setup_future_usage: request.save_method,
             created_at: now,
             updated_at: now,
         };
@@ -191,7 +197,22 @@ impl Sandbox {
         let intent = self.store(intent).await?;
         let rendered = render(&intent);
         self.send_webhook(event_type, rendered.clone());
+        // As Stripe does for `setup_future_usage`: a method that paid is attached to the customer.
+        if let (true, "succeeded", Some(method), Some(customer)) =
+            (intent.setup_future_usage, intent.status.as_str(), &intent.payment_method, &intent.customer_id)
+        {
+            self.send_webhook("payment_method.attached", render_method(method, customer));
+        }
         Ok(rendered)
+    }
+
+    /// The client's sandbox customer, made on first need like a Stripe Customer.
+    async fn customer(&self, client: &str) -> Result<String, ProviderError> {
+        if let Some(id) = customers::find(&self.db, client, PROVIDER).await.map_err(db_error)? {
+            return Ok(id);
+        }
+        let id = format!("cus_sbx_{}", Uuid::new_v4().simple());
+        customers::remember(&self.db, client, PROVIDER, &id).await.map_err(db_error)
     }
 
     pub async fn retrieve_intent(&self, id: &str) -> Result<Value, ProviderError> {
@@ -254,6 +275,26 @@ impl Sandbox {
     }
 }
 
+/// A test method as Stripe serialises a PaymentMethod, with the brand and last four digits of its test card.
+fn render_method(method: &str, customer: &str) -> Value {
+    let (brand, last4) = match method {
+        "pm_card_mastercard" => ("mastercard", "4444"),
+        "pm_card_amex" => ("amex", "8431"),
+        "pm_card_discover" => ("discover", "1117"),
+        "pm_card_visa_debit" => ("visa", "5556"),
+        "pm_card_authenticationRequired" | "pm_card_threeDSecure2Required" => ("visa", "3184"),
+        _ => ("visa", "4242"),
+    };
+    json!({
+        "id": method,
+        "object": "payment_method",
+        "type": "card",
+        "customer": customer,
+        "card": { "brand": brand, "last4": last4, "exp_month": 12, "exp_year": 2034, "wallet": null },
+        "livemode": false,
+    })
+}
+
 /// A sandbox intent as Stripe would serialise a PaymentIntent.
 fn render(intent: &intents::Model) -> Value {
     let next_action = (intent.status == "requires_action").then(|| {
@@ -282,6 +323,8 @@ fn render(intent: &intents::Model) -> Value {
         "last_payment_error": last_payment_error,
         "next_action": next_action,
         "metadata": { "purchase_id": intent.purchase_id.to_string() },
+        "customer": intent.customer_id,
+        "setup_future_usage": intent.setup_future_usage.then_some("on_session"),
         "created": intent.created_at.timestamp(),
         "livemode": false,
     })

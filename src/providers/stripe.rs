@@ -17,7 +17,7 @@ use stripe_core::payment_intent::{
 };
 use stripe_shared::PaymentIntent;
 
-const PROVIDER: &str = "stripe";
+pub const PROVIDER: &str = "stripe";
 /// Network errors and 5xx are retried this many times with the same idempotency key before the outcome is left to
 /// reconciliation.
 const ATTEMPTS: u32 = 3;
@@ -96,6 +96,9 @@ impl StripeProvider {
         if let Some(method) = request.payment_method {
             create = create.payment_method(method.as_str());
         }
+        if request.save_method {
+            create = create.setup_future_usage(stripe_shared::PaymentIntentSetupFutureUsage::OnSession);
+        }
         if let Some(suffix) = &self.statement_descriptor_suffix {
             create = create.statement_descriptor_suffix(suffix.as_str());
         }
@@ -121,6 +124,16 @@ impl StripeProvider {
     pub async fn retrieve_intent(&self, intent_id: &str) -> Result<IntentUpdate, ProviderError> {
         let retrieve = RetrievePaymentIntent::new(intent_id);
         self.send(&retrieve, None).await.map(|intent| to_update(&intent)).map_err(|e| rejected_or_unreachable(&e))
+    }
+
+    pub async fn detach_method(&self, method: &str) -> Result<(), ProviderError> {
+        let detach = stripe_payment::payment_method::DetachPaymentMethod::new(method);
+        self.send(&detach, None).await.map(|_| ()).map_err(|e| rejected_or_unreachable(&e))
+    }
+
+    pub async fn delete_customer(&self, customer: &str) -> Result<(), ProviderError> {
+        let delete = stripe_core::customer::DeleteCustomer::new(customer);
+        self.send(&delete, None).await.map(|_| ()).map_err(|e| rejected_or_unreachable(&e))
     }
 
     pub async fn cancel_intent(&self, intent_id: &str) -> Result<IntentUpdate, ProviderError> {

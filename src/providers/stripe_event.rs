@@ -1,7 +1,9 @@
 //! Reading Stripe-shaped JSON: webhook events and PaymentIntent objects. The sandbox speaks the same shapes, so one
 //! parser serves both and the sandbox exercises the real path.
 use crate::domain::failure::FailureCode;
+use crate::domain::ids::PaymentMethodId;
 use crate::domain::purchase::{IntentStatus, IntentUpdate};
+use crate::domain::saved_method::SavedMethod;
 use crate::providers::ProviderError;
 use serde::Deserialize;
 use serde_json::Value;
@@ -68,5 +70,24 @@ pub fn parse_intent(object: &Value) -> Result<IntentUpdate, ProviderError> {
         next_action: object.get("next_action").filter(|a| !a.is_null()).cloned(),
         charge,
         failure: error.map(|e| failure(field(e, "decline_code").as_deref(), field(e, "code").as_deref())),
+    })
+}
+
+/// A Stripe PaymentMethod attached to a Customer (`payment_method.attached`), as Purser keeps it.
+pub fn parse_method(object: &Value) -> Option<SavedMethod> {
+    let text = |value: Option<&Value>| value.and_then(Value::as_str).map(str::to_owned);
+    let number = |value: Option<&Value>| value.and_then(Value::as_i64).and_then(|n| i32::try_from(n).ok());
+    let kind = text(object.get("type"))?;
+    let details = object.get(&kind);
+    let detail = |name: &str| details.and_then(|d| d.get(name));
+    Some(SavedMethod {
+        id: PaymentMethodId::parse(object.get("id")?.as_str()?).ok()?,
+        customer: text(object.get("customer"))?,
+        brand: text(detail("brand")).or_else(|| text(detail("bank_name"))),
+        last4: text(detail("last4")),
+        exp_month: number(detail("exp_month")),
+        exp_year: number(detail("exp_year")),
+        wallet: text(detail("wallet").and_then(|w| w.get("type"))),
+        kind,
     })
 }

@@ -27,3 +27,14 @@ pub async fn remember(
     customers::Entity::insert(row).on_conflict(on_conflict).exec_without_returning(db).await?;
     find(db, client, provider).await?.ok_or_else(|| DbErr::RecordNotFound("customer just recorded".into()))
 }
+
+/// Whose customer this is, and at which provider.
+pub async fn owner(db: &DatabaseConnection, customer_id: &str) -> Result<Option<(String, String)>, DbErr> {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let row = customers::Entity::find().filter(customers::Column::CustomerId.eq(customer_id)).one(db).await?;
+    Ok(row.map(|c| (c.client_id, c.provider)))
+}
+
+pub async fn forget(db: &DatabaseConnection, client: &str, provider: &str) -> Result<(), DbErr> {
+    customers::Entity::delete_by_id((client.to_owned(), provider.to_owned())).exec(db).await.map(|_| ())
+}

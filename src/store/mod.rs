@@ -2,6 +2,7 @@
 pub mod customers;
 pub mod idempotency;
 pub mod ledger;
+pub mod payment_methods;
 pub mod purchases;
 pub mod webhooks;
 

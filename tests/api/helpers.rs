@@ -170,6 +170,10 @@ impl TestApp {
         answer(request.send().await.expect("POST")).await
     }
 
+    pub async fn delete(&self, path: &str, token: &str) -> Answer {
+        answer(self.http.delete(format!("{}{path}", self.base)).bearer_auth(token).send().await.expect("DELETE")).await
+    }
+
     /// POSTs a JSON body of `size` bytes over a plain socket. The server may answer 413 and close before the body is
     /// all sent; an HTTP client library reports that as a broken pipe, so this writes what it can and reads the
     /// answer the way a browser does.
@@ -202,9 +206,13 @@ impl TestApp {
 
     /// Sends a Stripe-shaped event signed with the sandbox's webhook secret, as Stripe would.
     pub async fn send_stripe_event(&self, event: &Value) -> Answer {
+        self.send_signed_event(event, WEBHOOK_SECRET).await
+    }
+
+    pub async fn send_signed_event(&self, event: &Value, secret: &str) -> Answer {
         let body = event.to_string();
         let signature =
-            purser::providers::stripe_signature::sign(body.as_bytes(), WEBHOOK_SECRET, chrono::Utc::now().timestamp());
+            purser::providers::stripe_signature::sign(body.as_bytes(), secret, chrono::Utc::now().timestamp());
         self.post_raw(
             "/api/v1/webhooks/stripe",
             None,

@@ -4,6 +4,7 @@ mod helpers;
 mod idempotency;
 mod purchases;
 mod recovery;
+mod saved_methods;
 mod stripe;
 mod stripe_proxy;
 mod webhooks;

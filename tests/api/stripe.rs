@@ -4,7 +4,7 @@ use crate::on_both_databases;
 use crate::stripe_proxy::StripeProxy;
 use purser::settings::{CardProviderChoice, Secret};
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -27,6 +27,19 @@ async fn stripe_app(db: Db) -> (TestApp, StripeProxy) {
     (app, proxy)
 }
 
+/// A call straight to localstripe, as the browser (Stripe.js) or the Stripe dashboard would make it.
+async fn stripe_post(proxy: &StripeProxy, path: &str, form: &[(&str, &str)]) -> Value {
+    let answer = reqwest::Client::new()
+        .post(format!("{}{path}", proxy.upstream))
+        .basic_auth(SECRET_KEY, Some(""))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    assert!(answer.status().is_success(), "localstripe refused {path}");
+    answer.json().await.unwrap()
+}
+
 /// What Stripe.js does in the browser: turn a test card into a PaymentMethod. Purser never sees the number.
 async fn tokenize(proxy: &StripeProxy, number: &str) -> String {
     let form = [
@@ -36,17 +49,7 @@ async fn tokenize(proxy: &StripeProxy, number: &str) -> String {
         ("card[exp_year]", "2034"),
         ("card[cvc]", "123"),
     ];
-    let answer: Value = reqwest::Client::new()
-        .post(format!("{}/v1/payment_methods", proxy.upstream))
-        .basic_auth(SECRET_KEY, Some(""))
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    answer["id"].as_str().expect("a payment method id").to_owned()
+    stripe_post(proxy, "/v1/payment_methods", &form).await["id"].as_str().expect("a payment method id").to_owned()
 }
 
 async fn at_stripe(proxy: &StripeProxy, path: &str) -> Value {
@@ -104,14 +107,7 @@ async fn stripe_three_d_secure_approve_and_fail(db: Db) {
         assert_eq!(challenged.data()["status"], "requires_action", "{}", challenged.body);
         let secret = challenged.data()["clientSecret"].as_str().unwrap().to_owned();
         let form = [("client_secret", secret.as_str()), ("success", if approve { "true" } else { "false" })];
-        let authenticated = reqwest::Client::new()
-            .post(format!("{}/v1/payment_intents/{intent}/_authenticate", proxy.upstream))
-            .basic_auth(SECRET_KEY, Some(""))
-            .form(&form)
-            .send()
-            .await
-            .unwrap();
-        assert!(authenticated.status().is_success());
+        stripe_post(&proxy, &format!("/v1/payment_intents/{intent}/_authenticate"), &form).await;
         let after = client.confirm(&intent, "pro-200").await;
         if approve {
             assert_eq!(after.data()["status"], "succeeded", "{}", after.body);
@@ -174,4 +170,56 @@ on_both_databases!(
     a_stripe_decline_shows_its_reason,
     stripe_faults_are_retried_then_reconciled,
     dropped_webhooks_lose_nothing,
+    stripe_saved_cards_one_click_and_account_deletion,
 );
+
+/// Stripe's `payment_method.attached`, which localstripe does not send: the test signs it, shaped as Stripe documents.
+async fn send_attached(app: &TestApp, method: &Value) {
+    let event = json!({
+        "id": format!("evt_{}", uuid::Uuid::new_v4().simple()),
+        "object": "event",
+        "type": "payment_method.attached",
+        "created": chrono::Utc::now().timestamp(),
+        "data": { "object": method },
+    });
+    assert_eq!(app.send_signed_event(&event, WEBHOOK_SECRET).await.status, StatusCode::OK);
+}
+
+// AC9.1.6, AC9.1.7, AC9.3.3, AC9.3.6 against localstripe.
+async fn stripe_saved_cards_one_click_and_account_deletion(db: Db) {
+    let (app, proxy) = stripe_app(db).await;
+    let client = app.client("stripe-6");
+    let method = tokenize(&proxy, "4242424242424242").await;
+    let body = json!({ "packageId": "pro-200", "paymentMethodId": method, "savePaymentMethod": true });
+    let intent = app.post("/api/v1/payments/stripe/intent", Some(&client.token), &body).await;
+    let intent_id = intent.data()["paymentIntentId"].as_str().unwrap().to_owned();
+    assert_eq!(client.confirm(&intent_id, "pro-200").await.data()["status"], "succeeded");
+
+    // Stripe attaches the method to the customer (setup_future_usage) and tells Purser.
+    let customer =
+        at_stripe(&proxy, &format!("/v1/payment_intents/{intent_id}")).await["customer"].as_str().unwrap().to_owned();
+    let attached =
+        stripe_post(&proxy, &format!("/v1/payment_methods/{method}/attach"), &[("customer", &customer)]).await;
+    assert_eq!(attached["customer"], customer.as_str());
+    send_attached(&app, &attached).await;
+    let saved = app.get("/api/v1/payments/methods", Some(&client.token)).await;
+    assert_eq!(saved.data()[0]["id"], method.as_str());
+    assert_eq!(saved.data()[0]["last4"], "4242");
+    assert_eq!(saved.data()[0]["brand"], "visa");
+
+    let one_click = json!({ "packageId": "starter-25", "paymentMethodId": method, "confirm": true });
+    let bought = app.post("/api/v1/payments/stripe/intent", Some(&client.token), &one_click).await;
+    assert_eq!(bought.data()["status"], "succeeded", "{}", bought.body);
+    assert_eq!(bought.data()["newBalance"], 265);
+
+    let deleted = app.delete("/api/v1/payments/account-data", &client.token).await;
+    assert_eq!(deleted.data()["methodsRemoved"], 1);
+    assert_eq!(deleted.data()["customerDeleted"], true);
+    assert!(
+        at_stripe(&proxy, &format!("/v1/payment_methods/{method}")).await["customer"].is_null(),
+        "detached at Stripe"
+    );
+    let gone = at_stripe(&proxy, &format!("/v1/customers/{customer}")).await;
+    assert!(gone.get("error").is_some() || gone["deleted"] == true, "customer deleted at Stripe: {gone}");
+    assert!(app.get("/api/v1/payments/methods", Some(&client.token)).await.data().as_array().unwrap().is_empty());
+}

@@ -1,0 +1,102 @@
+//! Saved payment methods (AC9.1.6, AC9.1.7, AC9.3.3, AC9.3.6): list them, remove one, remove all payment data.
+use super::AppState;
+use super::error::{ApiError, ErrorEnvelope, ok};
+use super::extract::ClientCaller;
+use crate::store::{customers, payment_methods};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SavedMethodView {
+    /// The provider's token; pass it as `paymentMethodId` with `confirm: true` for a one-click purchase.
+    id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    brand: Option<String>,
+    last4: Option<String>,
+    exp_month: Option<i32>,
+    exp_year: Option<i32>,
+    wallet: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeletedData {
+    methods_removed: usize,
+    customer_deleted: bool,
+}
+
+#[utoipa::path(get, path = "/api/v1/payments/methods", tag = "payment methods",
+    responses((status = 200, body = [SavedMethodView]), (status = 401, body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+pub async fn list(State(state): State<AppState>, ClientCaller(caller): ClientCaller) -> Result<Response, ApiError> {
+    let methods: Vec<SavedMethodView> = payment_methods::list(&state.db, caller.id.as_str())
+        .await?
+        .into_iter()
+        .map(|m| SavedMethodView {
+            id: m.id,
+            kind: m.kind,
+            brand: m.brand,
+            last4: m.last4,
+            exp_month: m.exp_month,
+            exp_year: m.exp_year,
+            wallet: m.wallet,
+        })
+        .collect();
+    Ok(ok(StatusCode::OK, methods))
+}
+
+fn provider_error(e: crate::providers::ProviderError) -> ApiError {
+    tracing::warn!(error = %e, "provider refused to remove payment data");
+    ApiError::new(
+        StatusCode::BAD_GATEWAY,
+        "provider_unavailable",
+        "The payment provider did not confirm the removal; try again.",
+    )
+}
+
+#[utoipa::path(delete, path = "/api/v1/payments/methods/{id}", tag = "payment methods",
+    params(("id" = String, Path, description = "A saved method's id")),
+    responses((status = 200, description = "Detached at the provider and forgotten"), (status = 401, body = ErrorEnvelope),
+        (status = 404, description = "Not one of this client's saved methods", body = ErrorEnvelope),
+        (status = 502, body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+pub async fn remove(
+    State(state): State<AppState>,
+    ClientCaller(caller): ClientCaller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let Some(method) = payment_methods::find(&state.db, caller.id.as_str(), &id).await? else {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "payment_method_not_found", "No such saved payment method."));
+    };
+    state.purchases.context().gateway.detach_method(&method.id).await.map_err(provider_error)?;
+    payment_methods::forget(&state.db, &method.id).await?;
+    Ok(ok(StatusCode::OK, serde_json::json!({ "id": method.id, "deleted": true })))
+}
+
+#[utoipa::path(delete, path = "/api/v1/payments/account-data", tag = "payment methods",
+    responses((status = 200, description = "Every saved method detached and the provider's customer deleted", body = DeletedData),
+        (status = 401, body = ErrorEnvelope), (status = 502, body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+pub async fn delete_account_data(
+    State(state): State<AppState>,
+    ClientCaller(caller): ClientCaller,
+) -> Result<Response, ApiError> {
+    let gateway = &state.purchases.context().gateway;
+    let client = caller.id.as_str();
+    let methods = payment_methods::list(&state.db, client).await?;
+    for method in &methods {
+        gateway.detach_method(&method.id).await.map_err(provider_error)?;
+        payment_methods::forget(&state.db, &method.id).await?;
+    }
+    let customer = customers::find(&state.db, client, gateway.name()).await?;
+    if let Some(customer) = &customer {
+        gateway.delete_customer(customer).await.map_err(provider_error)?;
+        customers::forget(&state.db, client, gateway.name()).await?;
+    }
+    Ok(ok(StatusCode::OK, DeletedData { methods_removed: methods.len(), customer_deleted: customer.is_some() }))
+}
