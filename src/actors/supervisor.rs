@@ -123,21 +123,43 @@ impl PurchaseActors {
     }
 
     async fn deliver(&self, id: Uuid, input: Input, webhook_event: Option<i64>) -> Reply {
-        // An actor that stops (finished, crashed) between lookup and delivery drops the message; one more try
-        // re-hydrates it.
+        // A finished purchase stops its actor, and messages queued behind the one that finished it are dropped. A
+        // finished purchase never changes again, so those inputs are answered from its persisted state; any other
+        // stop (a crash) is waited out until the supervisor or the next lookup brings the actor back.
         let mut last = PurchaseError::Unavailable("not attempted".into());
-        for _ in 0..3 {
+        for attempt in 0..50u64 {
             let actor = self.actor(id).await?;
-            let input = input.clone();
-            match outcome(
-                actor.call(|reply| PurchaseMsg::Apply { input, webhook_event, reply: Some(reply) }, None).await,
-            ) {
+            let message = input.clone();
+            let reply =
+                actor.call(|reply| PurchaseMsg::Apply { input: message, webhook_event, reply: Some(reply) }, None);
+            match outcome(reply.await) {
                 Err(PurchaseError::Unavailable(e)) => last = PurchaseError::Unavailable(e),
                 answered => return answered,
             }
-            tokio::task::yield_now().await;
+            if let Some(finished) = self.answer_finished(id, &input, webhook_event).await? {
+                return finished;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2 * attempt)).await;
         }
         Err(last)
+    }
+
+    /// The answer for a purchase in a terminal state, straight from the state machine: it never changes them.
+    async fn answer_finished(
+        &self,
+        id: Uuid,
+        input: &Input,
+        webhook_event: Option<i64>,
+    ) -> Result<Option<Reply>, PurchaseError> {
+        let Some(stored) = purchases::load(&self.ctx.db, id).await? else { return Err(PurchaseError::NotFound) };
+        if !stored.purchase.status.is_terminal() {
+            return Ok(None);
+        }
+        if let Some(row) = webhook_event {
+            webhooks::mark(&self.ctx.db, row, webhooks::PROCESSED, None).await?;
+        }
+        let answer = stored.purchase.on(input.clone(), chrono::Utc::now(), &self.ctx.policy);
+        Ok(Some(answer.map(|step| step.purchase).map_err(PurchaseError::from)))
     }
 
     async fn actor(&self, id: Uuid) -> Result<ActorRef<PurchaseMsg>, PurchaseError> {
