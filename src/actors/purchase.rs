@@ -240,6 +240,7 @@ impl PurchaseActor {
                         next_action: None,
                         charge: None,
                         failure: Some(FailureCode::from_provider(&code)),
+                        bank_debit: false,
                     })),
                     Err(ProviderError::Unreachable(e)) => unreachable_provider(e),
                 }

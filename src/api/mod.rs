@@ -78,7 +78,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz));
     if state.sandbox.is_some() {
-        api = api.routes(routes!(sandbox::authenticate));
+        api = api.routes(routes!(sandbox::authenticate)).routes(routes!(sandbox::settle));
     }
     let (router, openapi) = api.split_for_parts();
     let openapi = Arc::new(openapi);

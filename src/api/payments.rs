@@ -271,7 +271,11 @@ async fn confirm_response(state: &AppState, purchase: &Purchase) -> Result<Respo
             },
         )),
         Status::Processing => {
-            let wait = purchase.next_retry.map(|r| (r.at - Utc::now()).num_seconds().max(0) + 1).unwrap_or(5);
+            let wait = match (purchase.next_retry, purchase.settling) {
+                (Some(retry), _) => (retry.at - Utc::now()).num_seconds().max(0) + 1,
+                (None, Some(settlement)) => settlement.estimate_seconds(),
+                (None, None) => 5,
+            };
             Ok(ok(StatusCode::ACCEPTED, ConfirmResponse { estimated_completion_seconds: Some(wait), ..base }))
         }
         Status::Failed => {

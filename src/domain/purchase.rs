@@ -54,6 +54,9 @@ pub struct IntentUpdate {
     /// and must count once.
     pub charge: Option<String>,
     pub failure: Option<FailureCode>,
+    /// A bank debit (ACH): `processing` lasts days, until the bank clears or returns it.
+    #[serde(default)]
+    pub bank_debit: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,6 +101,24 @@ pub struct PendingRetry {
     pub at: DateTime<Utc>,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Settlement {
+    Card,
+    /// ACH: about four business days.
+    BankDebit,
+}
+
+impl Settlement {
+    /// What the client is told to expect, in seconds.
+    pub fn estimate_seconds(self) -> i64 {
+        match self {
+            Self::Card => 60,
+            Self::BankDebit => 4 * 24 * 3600,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Timer {
     Expiry,
@@ -119,6 +140,9 @@ pub struct Purchase {
     /// "Save for future purchases": the provider keeps the method in the client's vault once it is paid with.
     #[serde(default)]
     pub save_method: bool,
+    /// The provider has the payment and settles it later; credits wait for its success.
+    #[serde(default)]
+    pub settling: Option<Settlement>,
     /// Confirmations sent to the provider, over the purchase's life; names the provider's idempotency key.
     pub attempt: u32,
     /// Automatic retries used in the current round; a client's confirm starts a new round.
@@ -247,6 +271,7 @@ impl Purchase {
             next_action: None,
             payment_method,
             save_method,
+            settling: None,
             attempt: 0,
             auto_retries: 0,
             failure: None,
@@ -354,6 +379,7 @@ impl Purchase {
         self.failure = None;
         self.next_action = None;
         self.next_retry = None;
+        self.settling = None;
         self.confirmation().expect("intent and method were just set")
     }
 
@@ -396,9 +422,10 @@ impl Purchase {
                 vec![]
             }
             IntentStatus::Processing => {
-                if self.status == Status::RequiresAction {
+                if matches!(self.status, Status::RequiresAction | Status::Processing) && self.next_retry.is_none() {
                     self.status = Status::Processing;
                     self.next_action = None;
+                    self.settling = Some(if update.bank_debit { Settlement::BankDebit } else { Settlement::Card });
                 }
                 vec![]
             }
@@ -493,7 +520,11 @@ impl Purchase {
         }
         match (&self.intent_id, self.status) {
             // Money may be moving: never expire under it. Look again once it settles.
-            (_, Status::Processing) => vec![Effect::ArmTimer { timer: Timer::Expiry, at: now + policy.retry_base }],
+            (_, Status::Processing) => {
+                // A bank debit settles over days: look again much later rather than every few seconds.
+                let later = if self.settling.is_some() { policy.checkout_ttl } else { policy.retry_base };
+                vec![Effect::ArmTimer { timer: Timer::Expiry, at: now + later }]
+            }
             (None, _) => {
                 self.status = Status::Expired;
                 vec![]
@@ -535,6 +566,7 @@ mod tests {
             next_action: None,
             charge: charge.map(str::to_owned),
             failure,
+            bank_debit: false,
         }
     }
 

@@ -23,6 +23,8 @@ enum Behaviour {
     /// Fails with `processing_error` on the first attempt only.
     TransientProcessingError,
     RequiresAuthentication,
+    /// ACH: `processing` until the bank clears or returns the debit (the `_settle` hook).
+    BankDebit,
 }
 
 /// Stripe's test payment methods, plus the sandbox-only transient failure.
@@ -37,11 +39,14 @@ fn behaviour(payment_method: &str) -> Option<Behaviour> {
         "pm_card_chargeDeclinedProcessingError" => Behaviour::ProcessingError,
         "pm_sandbox_transientProcessingError" => Behaviour::TransientProcessingError,
         "pm_card_authenticationRequired" | "pm_card_threeDSecure2Required" => Behaviour::RequiresAuthentication,
+        BANK_ACCOUNT => Behaviour::BankDebit,
         _ => return None,
     })
 }
 
 pub const PROVIDER: &str = "sandbox";
+/// A sandbox-only US bank account (Stripe's test mode needs a bank-account form for one).
+const BANK_ACCOUNT: &str = "pm_sandbox_usBankAccount";
 
 pub struct Sandbox {
     db: DatabaseConnection,
@@ -156,11 +161,16 @@ impl Sandbox {
             Behaviour::ProcessingError => Err("processing_error"),
             Behaviour::TransientProcessingError if intent.confirmations == 1 => Err("processing_error"),
             Behaviour::TransientProcessingError => Ok(()),
-            Behaviour::RequiresAuthentication => {
-                intent.status = "requires_action".into();
+            Behaviour::RequiresAuthentication | Behaviour::BankDebit => {
+                let waiting = if behaviour == Behaviour::BankDebit { "processing" } else { "requires_action" };
+                intent.status = waiting.into();
                 intent.last_error = None;
                 let intent = self.store(intent).await?;
-                return Ok(render(&intent));
+                let rendered = render(&intent);
+                if behaviour == Behaviour::BankDebit {
+                    self.send_webhook("payment_intent.processing", rendered.clone());
+                }
+                return Ok(rendered);
             }
         };
         self.settle(intent, outcome).await
@@ -168,14 +178,23 @@ impl Sandbox {
 
     /// Completes 3-D Secure the way the cardholder would in the bank's modal (localstripe has the same hook).
     pub async fn authenticate(&self, id: &str, success: bool) -> Result<Value, ProviderError> {
+        self.finish(id, "requires_action", if success { Ok(()) } else { Err("payment_intent_authentication_failure") })
+            .await
+    }
+
+    /// Clears a bank debit, or returns it for lack of funds, as the bank does days later.
+    pub async fn clear_bank_debit(&self, id: &str, success: bool) -> Result<Value, ProviderError> {
+        self.finish(id, "processing", if success { Ok(()) } else { Err("insufficient_funds") }).await
+    }
+
+    async fn finish(&self, id: &str, waiting: &str, outcome: Result<(), &str>) -> Result<Value, ProviderError> {
         let intent = self.load(id).await?;
-        if intent.status != "requires_action" {
+        if intent.status != waiting {
             return Err(rejected(
                 "payment_intent_unexpected_state",
-                format!("This PaymentIntent's status is {}, not requires_action", intent.status),
+                format!("This PaymentIntent's status is {}, not {waiting}", intent.status),
             ));
         }
-        let outcome = if success { Ok(()) } else { Err("payment_intent_authentication_failure") };
         self.settle(intent, outcome).await
     }
 
@@ -319,6 +338,7 @@ fn render(intent: &intents::Model) -> Value {
         "status": intent.status,
         "client_secret": intent.client_secret,
         "payment_method": intent.payment_method,
+        "payment_method_types": [if intent.payment_method.as_deref() == Some(BANK_ACCOUNT) { "us_bank_account" } else { "card" }],
         "latest_charge": intent.latest_charge,
         "last_payment_error": last_payment_error,
         "next_action": next_action,

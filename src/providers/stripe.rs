@@ -18,6 +18,7 @@ use stripe_core::payment_intent::{
 use stripe_shared::PaymentIntent;
 
 pub const PROVIDER: &str = "stripe";
+const BANK_DEBIT: &str = "us_bank_account";
 /// Network errors and 5xx are retried this many times with the same idempotency key before the outcome is left to
 /// reconciliation.
 const ATTEMPTS: u32 = 3;
@@ -181,6 +182,7 @@ fn decline_or_error(error: StripeError, intent_id: &str) -> Result<IntentUpdate,
                 next_action: None,
                 charge: api.charge.clone(),
                 failure: Some(failure(api.decline_code.as_deref(), api.code.as_ref().map(|c| c.as_str()))),
+                bank_debit: false,
             }),
         },
         _ => Err(rejected_or_unreachable(&error)),
@@ -199,5 +201,6 @@ fn to_update(intent: &PaymentIntent) -> IntentUpdate {
         }),
         charge: intent.latest_charge.as_ref().map(|c| c.id().as_str().to_owned()),
         failure: error.map(|e| failure(e.decline_code.as_deref(), e.code.as_ref().map(|c| c.as_str()))),
+        bank_debit: intent.payment_method_types.iter().any(|t| t == BANK_DEBIT),
     }
 }

@@ -70,6 +70,10 @@ pub fn parse_intent(object: &Value) -> Result<IntentUpdate, ProviderError> {
         next_action: object.get("next_action").filter(|a| !a.is_null()).cloned(),
         charge,
         failure: error.map(|e| failure(field(e, "decline_code").as_deref(), field(e, "code").as_deref())),
+        bank_debit: object
+            .get("payment_method_types")
+            .and_then(Value::as_array)
+            .is_some_and(|types| types.iter().any(|t| t == "us_bank_account")),
     })
 }
 

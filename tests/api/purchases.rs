@@ -3,6 +3,7 @@ use crate::helpers::{Db, spawn_app, spawn_app_with};
 use crate::on_both_databases;
 use purser::auth::Role;
 use reqwest::StatusCode;
+use serde_json::json;
 use std::time::Duration;
 
 // AC9.1.3: a valid payment adds the package's credits.
@@ -137,6 +138,30 @@ async fn a_permanent_processing_error_runs_out_of_retries(db: Db) {
     assert_eq!(retry.status, StatusCode::ACCEPTED);
 }
 
+// ACH: `processing` for days, with the estimate shown; credits only once the bank clears the debit.
+async fn a_bank_debit_credits_only_when_it_clears(db: Db) {
+    let app = spawn_app(db).await;
+    let client = app.client("ach-1");
+    for (clears, expected) in [(true, "succeeded"), (false, "failed")] {
+        let (transaction, intent) = client.open("pro-200", "pm_sandbox_usBankAccount").await;
+        let pending = client.confirm(&intent, "pro-200").await;
+        assert_eq!(pending.status, StatusCode::ACCEPTED, "{}", pending.body);
+        assert_eq!(pending.data()["status"], "processing");
+        assert_eq!(pending.data()["estimatedCompletionSeconds"], 4 * 24 * 3600);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(client.transaction(&transaction).await.data()["creditsGranted"], false);
+        let cleared = app
+            .post(&format!("/sandbox/v1/payment_intents/{intent}/_settle"), None, &json!({ "success": clears }))
+            .await;
+        assert_eq!(cleared.status, StatusCode::OK);
+        let view = client.wait_for_status(&transaction, expected).await;
+        if !clears {
+            assert_eq!(view["failure"]["code"], "insufficient_funds");
+        }
+    }
+    assert_eq!(client.balance().await, 240);
+}
+
 async fn an_unpaid_checkout_expires(db: Db) {
     let app = spawn_app_with(db, |s| s.payments.checkout_ttl = Duration::from_millis(700)).await;
     let client = app.client("client-7");
@@ -202,6 +227,7 @@ on_both_databases!(
     a_transient_processing_error_is_retried_until_it_succeeds,
     a_permanent_processing_error_runs_out_of_retries,
     an_unpaid_checkout_expires,
+    a_bank_debit_credits_only_when_it_clears,
     a_client_sees_only_its_own_transactions,
     packages_and_the_openapi_document_are_served,
 );
