@@ -21,6 +21,8 @@ pub struct Settings {
     pub sandbox: SandboxSettings,
     #[serde(default)]
     pub stripe: StripeSettings,
+    #[serde(default)]
+    pub paypal: PaypalSettings,
     pub packages: Vec<PackageConfig>,
 }
 
@@ -36,6 +38,8 @@ pub enum Environment {
 pub struct ServerSettings {
     pub host: String,
     pub port: u16,
+    /// Where browsers reach this service (PayPal's return and cancel URLs); `http://<host>:<port>` when unset.
+    pub public_url: Option<String>,
     /// Largest request body accepted, in bytes; anything bigger gets 413.
     #[serde(default = "default_body_limit")]
     pub body_limit_bytes: usize,
@@ -122,6 +126,38 @@ impl Default for StripeSettings {
 
 fn default_stripe_api_base() -> String {
     "https://api.stripe.com/".into()
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct PaypalSettings {
+    #[serde(default = "default_paypal_api_base")]
+    pub api_base: String,
+    pub client_id: Option<String>,
+    pub client_secret: Option<Secret>,
+    /// The id PayPal gave the webhook subscription; verify-webhook-signature needs it.
+    pub webhook_id: Option<String>,
+    #[serde(default = "default_paypal_timeout", deserialize_with = "human_duration")]
+    pub timeout: Duration,
+}
+
+impl Default for PaypalSettings {
+    fn default() -> Self {
+        Self {
+            api_base: default_paypal_api_base(),
+            client_id: None,
+            client_secret: None,
+            webhook_id: None,
+            timeout: default_paypal_timeout(),
+        }
+    }
+}
+
+fn default_paypal_api_base() -> String {
+    "https://api-m.sandbox.paypal.com".into()
+}
+
+fn default_paypal_timeout() -> Duration {
+    Duration::from_secs(20)
 }
 
 /// A secret string whose `Debug` never prints it, so it cannot leak through a log line.

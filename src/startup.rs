@@ -5,9 +5,10 @@ use crate::api::{self, AppState};
 use crate::auth::Authenticator;
 use crate::domain::package::Catalogue;
 use crate::domain::purchase::Policy;
-use crate::providers::CardGateway;
+use crate::providers::paypal::PaypalProvider;
 use crate::providers::sandbox::Sandbox;
 use crate::providers::stripe::StripeProvider;
+use crate::providers::{CardGateway, Gateways, PaypalGateway};
 use crate::settings::{CardProviderChoice, PaypalProviderChoice, Settings};
 use crate::store;
 use chrono::TimeDelta;
@@ -40,25 +41,30 @@ fn policy(settings: &Settings) -> Result<Policy, String> {
     })
 }
 
-/// The card provider `payments.card_provider` names, the sandbox when it is the one (its test routes are mounted),
-/// and the secrets that verify Stripe-shaped webhooks.
-fn card_gateway(
+/// The providers the configuration names, the sandbox when either rail uses it (its pages and hooks are then
+/// mounted), and the secrets that verify Stripe-shaped webhooks.
+struct Providers {
+    gateways: Gateways,
+    sandbox: Option<Arc<Sandbox>>,
+    stripe_secrets: Vec<String>,
+}
+
+fn providers(
     settings: &Settings,
     db: &sea_orm::DatabaseConnection,
-    port: u16,
-) -> Result<(CardGateway, Option<Arc<Sandbox>>, Vec<String>), String> {
-    match settings.payments.card_provider {
-        CardProviderChoice::Sandbox => {
-            let secret = match &settings.sandbox.webhook_secret {
-                Some(secret) if !secret.is_empty() => secret.expose().to_owned(),
-                _ => format!("whsec_sandbox_{}", uuid::Uuid::new_v4().simple()),
-            };
-            let latency = Duration::from_millis(settings.sandbox.latency_ms);
-            let sandbox = Arc::new(Sandbox::new(db.clone(), latency, secret.clone()));
-            let own_host = if settings.server.host == "0.0.0.0" { "127.0.0.1" } else { settings.server.host.as_str() };
-            sandbox.deliver_webhooks_to(format!("http://{own_host}:{port}/api/v1/webhooks/stripe"));
-            Ok((CardGateway::Sandbox(sandbox.clone()), Some(sandbox), vec![secret]))
-        }
+    service_url: &str,
+    public_url: &str,
+) -> Result<Providers, String> {
+    let sandbox_secret = match &settings.sandbox.webhook_secret {
+        Some(secret) if !secret.is_empty() => secret.expose().to_owned(),
+        _ => format!("whsec_sandbox_{}", uuid::Uuid::new_v4().simple()),
+    };
+    let latency = Duration::from_millis(settings.sandbox.latency_ms);
+    let sandbox = Arc::new(Sandbox::new(db.clone(), latency, sandbox_secret.clone()));
+    sandbox.attach(service_url.to_owned(), public_url.to_owned());
+
+    let (card, stripe_secrets) = match settings.payments.card_provider {
+        CardProviderChoice::Sandbox => (CardGateway::Sandbox(sandbox.clone()), vec![sandbox_secret]),
         CardProviderChoice::Stripe => {
             let secrets: Vec<String> = settings
                 .stripe
@@ -73,10 +79,19 @@ fn card_gateway(
                         .into(),
                 );
             }
-            let stripe = StripeProvider::new(&settings.stripe, db.clone())?;
-            Ok((CardGateway::Stripe(Arc::new(stripe)), None, secrets))
+            (CardGateway::Stripe(Arc::new(StripeProvider::new(&settings.stripe, db.clone())?)), secrets)
         }
-    }
+    };
+    let paypal = match settings.payments.paypal_provider {
+        PaypalProviderChoice::Sandbox => PaypalGateway::Sandbox(sandbox.clone()),
+        PaypalProviderChoice::Paypal => {
+            let return_url = format!("{public_url}/api/v1/payments/paypal/return");
+            let cancel_url = format!("{public_url}/api/v1/payments/paypal/cancel");
+            PaypalGateway::Paypal(Arc::new(PaypalProvider::new(&settings.paypal, return_url, cancel_url)?))
+        }
+    };
+    let uses_sandbox = matches!(card, CardGateway::Sandbox(_)) || matches!(paypal, PaypalGateway::Sandbox(_));
+    Ok(Providers { gateways: Gateways { card, paypal }, sandbox: uses_sandbox.then_some(sandbox), stripe_secrets })
 }
 
 impl Application {
@@ -85,11 +100,6 @@ impl Application {
         let catalogue = Catalogue::from_config(&settings.packages)?;
         let auth = Authenticator::from_settings(&settings)?;
         let policy = policy(&settings)?;
-        if settings.payments.paypal_provider == PaypalProviderChoice::Paypal {
-            return Err(
-                "payments.paypal_provider = \"paypal\" is not available in this build yet; use \"sandbox\"".into()
-            );
-        }
 
         let db = store::connect(&settings.database.url, settings.database.max_connections)
             .await
@@ -101,8 +111,12 @@ impl Application {
             .map_err(|e| format!("cannot listen on {}:{}: {e}", settings.server.host, settings.server.port))?;
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
 
-        let (gateway, sandbox, webhook_secrets) = card_gateway(&settings, &db, port)?;
-        let ctx = Arc::new(Context { db: db.clone(), gateway, policy });
+        let own_host = if settings.server.host == "0.0.0.0" { "127.0.0.1" } else { settings.server.host.as_str() };
+        let service_url = format!("http://{own_host}:{port}");
+        let public_url = settings.server.public_url.clone().unwrap_or_else(|| service_url.clone());
+        let public_url = public_url.trim_end_matches('/').to_owned();
+        let Providers { gateways, sandbox, stripe_secrets } = providers(&settings, &db, &service_url, &public_url)?;
+        let ctx = Arc::new(Context { db: db.clone(), gateways, policy });
         let purchases = Arc::new(PurchaseActors::start(ctx).await?);
         let recovered = purchases.recover().await.map_err(|e| format!("recovering purchases: {e}"))?;
         tracing::info!(recovered, "unfinished purchases back under their actors");
@@ -114,7 +128,8 @@ impl Application {
             policy,
             purchases: purchases.clone(),
             sandbox,
-            webhook_secrets: Arc::new(webhook_secrets),
+            webhook_secrets: Arc::new(stripe_secrets),
+            public_url,
             body_limit: settings.server.body_limit_bytes,
         };
         Ok(Self { listener, port, router: api::router(state), purchases })

@@ -1,10 +1,12 @@
 //! SeaORM entities: the tables Purser persists. Domain types live in the `purser` crate; these are rows only.
 pub mod credit_ledger;
 pub mod customers;
+pub mod disputes;
 pub mod idempotency_keys;
 pub mod outbox;
 pub mod payment_methods;
 pub mod purchase_events;
 pub mod purchases;
 pub mod sandbox_payment_intents;
+pub mod sandbox_paypal_orders;
 pub mod webhook_events;

@@ -15,6 +15,8 @@ pub struct Model {
     #[sea_orm(unique)]
     pub provider_ref: Option<String>,
     pub payment_method: Option<String>,
+    /// The provider's charge or capture that paid the purchase; disputes name it.
+    pub charge_ref: Option<String>,
     pub status: String,
     pub failure_code: Option<String>,
     pub state: Json,

@@ -4,6 +4,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261127_000001_payments;
 mod m20261127_000002_customers;
 mod m20261127_000003_saved_methods;
+mod m20261127_000004_paypal;
 
 pub struct Migrator;
 
@@ -13,6 +14,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000001_payments::Migration),
             Box::new(m20261127_000002_customers::Migration),
             Box::new(m20261127_000003_saved_methods::Migration),
+            Box::new(m20261127_000004_paypal::Migration),
         ]
     }
 }

@@ -6,12 +6,12 @@ pub mod supervisor;
 pub use supervisor::PurchaseActors;
 
 use crate::domain::purchase::Policy;
-use crate::providers::CardGateway;
+use crate::providers::Gateways;
 use sea_orm::DatabaseConnection;
 
 /// What every purchase actor needs, shared.
 pub struct Context {
     pub db: DatabaseConnection,
-    pub gateway: CardGateway,
+    pub gateways: Gateways,
     pub policy: Policy,
 }

@@ -130,7 +130,8 @@ fn arm(myself: &ActorRef<PurchaseMsg>, timer: Timer, at: DateTime<Utc>) {
 
 impl PurchaseActor {
     async fn open(&self, myself: &ActorRef<PurchaseMsg>, state: &mut State, step: Step) -> Reply {
-        purchases::insert_opened(&self.ctx.db, &step.purchase, self.ctx.gateway.name()).await?;
+        let provider = self.ctx.gateways.name(step.purchase.rail);
+        purchases::insert_opened(&self.ctx.db, &step.purchase, provider).await?;
         state.stored = Some(Stored { purchase: step.purchase, version: 0 });
         self.execute_all(myself, state, step.effects).await
     }
@@ -181,7 +182,7 @@ impl PurchaseActor {
                 stored,
                 &step,
                 input.name(),
-                self.ctx.gateway.name(),
+                self.ctx.gateways.name(stored.purchase.rail),
                 webhook_event,
             )
             .await
@@ -201,7 +202,8 @@ impl PurchaseActor {
     }
 
     async fn execute(&self, myself: &ActorRef<PurchaseMsg>, purchase: &Purchase, effect: Effect) -> Next {
-        let gateway = &self.ctx.gateway;
+        let gateways = &self.ctx.gateways;
+        let rail = purchase.rail;
         match effect {
             Effect::ArmTimer { timer, at } => {
                 arm(myself, timer, at);
@@ -218,7 +220,7 @@ impl PurchaseActor {
                     save_method: purchase.save_method,
                     idempotency_key: &idempotency_key,
                 };
-                match gateway.create_intent(request).await {
+                match gateways.create_intent(rail, request).await {
                     Ok(update) => Next::Input(Input::IntentCreated(update)),
                     Err(ProviderError::Rejected { code, .. }) => {
                         Next::Input(Input::IntentRefused(FailureCode::from_provider(&code)))
@@ -227,7 +229,7 @@ impl PurchaseActor {
                 }
             }
             Effect::ConfirmIntent { intent_id, payment_method, idempotency_key } => {
-                match gateway.confirm_intent(&intent_id, &payment_method, &idempotency_key).await {
+                match gateways.confirm_intent(rail, &intent_id, payment_method.as_ref(), &idempotency_key).await {
                     Ok(update) => Next::Input(Input::Provider(update)),
                     // The intent moved on without us (a webhook, a restart): ask where it is.
                     Err(ProviderError::Rejected { code, .. }) if code == "payment_intent_unexpected_state" => {
@@ -241,15 +243,16 @@ impl PurchaseActor {
                         charge: None,
                         failure: Some(FailureCode::from_provider(&code)),
                         bank_debit: false,
+                        funding_source: None,
                     })),
                     Err(ProviderError::Unreachable(e)) => unreachable_provider(e),
                 }
             }
-            Effect::RetrieveIntent { intent_id } => match gateway.retrieve_intent(&intent_id).await {
+            Effect::RetrieveIntent { intent_id } => match gateways.retrieve_intent(rail, &intent_id).await {
                 Ok(update) => Next::Input(Input::Provider(update)),
                 Err(e) => unreachable_provider(e.to_string()),
             },
-            Effect::CancelIntent { intent_id } => match gateway.cancel_intent(&intent_id).await {
+            Effect::CancelIntent { intent_id } => match gateways.cancel_intent(rail, &intent_id).await {
                 Ok(update) => Next::Input(Input::Provider(update)),
                 // Refused because it already succeeded or is processing: learn which.
                 Err(ProviderError::Rejected { .. }) => Next::Effect(Effect::RetrieveIntent { intent_id }),

@@ -118,6 +118,7 @@ impl From<PurchaseError> for ApiError {
                     Rejected::NotReady => "checkout_not_ready",
                     Rejected::PaymentMethodRequired => "payment_method_required",
                     Rejected::NeverStarted => "checkout_not_started",
+                    Rejected::NewCheckoutNeeded => "new_checkout_needed",
                 };
                 let status = if rejected == Rejected::PaymentMethodRequired {
                     StatusCode::BAD_REQUEST

@@ -36,6 +36,8 @@ pub struct AppState {
     pub purchases: Arc<PurchaseActors>,
     pub sandbox: Option<Arc<Sandbox>>,
     pub webhook_secrets: Arc<Vec<String>>,
+    /// Where browsers reach this service.
+    pub public_url: String,
     pub body_limit: usize,
 }
 

@@ -4,7 +4,7 @@ use super::error::{ApiError, ErrorEnvelope, ok};
 use super::extract::{ApiJson, ClientCaller};
 use crate::domain::ids::{PaymentIntentId, PaymentMethodError, PaymentMethodId};
 use crate::domain::package::PackageId;
-use crate::domain::purchase::{Input, Purchase, Status};
+use crate::domain::purchase::{Checkout, Input, Purchase, Rail, Status};
 use crate::store::{ledger, purchases};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -87,6 +87,12 @@ pub struct TransactionView {
     credits: i64,
     credits_granted: bool,
     provider: String,
+    /// `card` or `paypal`.
+    #[schema(value_type = String)]
+    rail: crate::domain::purchase::Rail,
+    /// What the payer paid with, when the provider says: `paypal`, `venmo`, `card`…
+    funding_source: Option<String>,
+    /// The card PaymentIntent or the PayPal order.
     payment_intent_id: Option<String>,
     payment_method: Option<String>,
     attempts: u32,
@@ -166,15 +172,8 @@ pub async fn create_intent(
     if request.confirm && method.is_none() {
         return Err(ApiError::bad_request("payment_method_required", "A one-click purchase needs a paymentMethodId."));
     }
-    let step = Purchase::open(
-        Uuid::new_v4(),
-        caller.id,
-        package,
-        method,
-        request.save_payment_method,
-        Utc::now(),
-        &state.policy,
-    );
+    let checkout = Checkout { rail: Rail::Card, payment_method: method, save_method: request.save_payment_method };
+    let step = Purchase::open(Uuid::new_v4(), caller.id, package, checkout, Utc::now(), &state.policy);
     let mut purchase = state.purchases.open(step).await?;
     if request.confirm && purchase.status == Status::RequiresConfirmation {
         purchase = state.purchases.send(purchase.id, Input::Confirm { payment_method: None, retry: false }).await?;
@@ -312,7 +311,9 @@ pub async fn transaction_view(state: &AppState, id: Uuid) -> Result<Option<(Purc
         currency: p.price.currency.lower(),
         credits: p.credits.0,
         credits_granted: p.credits_granted,
-        provider: state.purchases.context().gateway.name().to_owned(),
+        provider: state.purchases.context().gateways.name(p.rail).to_owned(),
+        rail: p.rail,
+        funding_source: p.funding_source.clone(),
         payment_intent_id: p.intent_id.clone(),
         payment_method: p.payment_method.as_ref().map(|m| m.as_str().to_owned()),
         attempts: p.attempt,

@@ -11,6 +11,8 @@ pub enum FailureCode {
     AuthenticationFailed,
     /// The provider does not know the payment method (Stripe's `resource_missing`).
     InvalidPaymentMethod,
+    /// The payer turned back at PayPal.
+    PayerCancelled,
     /// A decline code this table does not know; shown as a generic decline but recorded verbatim.
     Other(String),
 }
@@ -26,6 +28,8 @@ impl FailureCode {
             "processing_error" => Self::ProcessingError,
             "payment_intent_authentication_failure" | "authentication_required" => Self::AuthenticationFailed,
             "resource_missing" | "invalid_payment_method" => Self::InvalidPaymentMethod,
+            "INSTRUMENT_DECLINED" | "DECLINED" | "PAYEE_BLOCKED_TRANSACTION" => Self::CardDeclined,
+            "payment_cancelled" => Self::PayerCancelled,
             other => Self::Other(other.to_owned()),
         }
     }
@@ -38,6 +42,7 @@ impl FailureCode {
             Self::ProcessingError => "processing_error",
             Self::AuthenticationFailed => "authentication_failed",
             Self::InvalidPaymentMethod => "invalid_payment_method",
+            Self::PayerCancelled => "payment_cancelled",
             Self::Other(code) => code,
         }
     }
@@ -50,6 +55,7 @@ impl FailureCode {
             Self::ProcessingError => "A temporary error occurred while processing your card.",
             Self::AuthenticationFailed => "Card authentication (3-D Secure) failed or was cancelled.",
             Self::InvalidPaymentMethod => "The payment method does not exist or cannot be used.",
+            Self::PayerCancelled => "You cancelled the payment at PayPal; nothing was charged.",
             Self::Other(_) => "The payment was declined.",
         }
     }
@@ -62,6 +68,7 @@ impl FailureCode {
             Self::ProcessingError => "Nothing was charged. Try again in a moment.",
             Self::AuthenticationFailed => "Try again and complete the bank's authentication, or use another card.",
             Self::InvalidPaymentMethod => "Enter the card again or choose another payment method.",
+            Self::PayerCancelled => "Start the PayPal checkout again, or pay by card.",
             Self::Other(_) => "Use a different card or contact your bank.",
         }
     }

@@ -67,6 +67,29 @@ impl Money {
     }
 }
 
+impl Money {
+    /// The decimal string PayPal's API uses (`"160.00"`), exact: integer arithmetic only.
+    pub fn decimal(&self) -> String {
+        format!("{}.{:02}", self.minor / 100, self.minor % 100)
+    }
+}
+
+/// Minor units from a decimal string with at most two decimals (`"160"`, `"160.5"`, `"160.00"`), exactly.
+pub fn minor_from_decimal(value: &str) -> Result<i64, String> {
+    let invalid = || format!("`{value}` is not an amount with at most two decimals");
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let (whole, fraction) = match value.split_once('.') {
+        Some((whole, fraction)) if digits(fraction) => (whole, fraction),
+        Some(_) => return Err(invalid()),
+        None => (value, ""),
+    };
+    if !digits(whole) || fraction.len() > 2 {
+        return Err(invalid());
+    }
+    let cents: i64 = format!("{fraction:0<2}").parse().map_err(|_| invalid())?;
+    whole.parse::<i64>().ok().and_then(|w| w.checked_mul(100)).and_then(|w| w.checked_add(cents)).ok_or_else(invalid)
+}
+
 /// A whole number of credits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -81,6 +104,19 @@ mod tests {
         let usd = Currency::parse("usd").unwrap();
         assert_eq!(usd.code(), "USD");
         assert_eq!(usd.lower(), "usd");
+    }
+
+    #[test]
+    fn decimals_round_trip_exactly() {
+        let usd = Currency::parse("USD").unwrap();
+        assert_eq!(Money::new(16000, usd).unwrap().decimal(), "160.00");
+        assert_eq!(Money::new(5, usd).unwrap().decimal(), "0.05");
+        assert_eq!(minor_from_decimal("160.00"), Ok(16000));
+        assert_eq!(minor_from_decimal("0.5"), Ok(50));
+        assert_eq!(minor_from_decimal("12"), Ok(1200));
+        for bad in ["1.234", "-1.00", "1e3", "", ".5", "1.", "abc"] {
+            assert!(minor_from_decimal(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -57,6 +57,9 @@ pub struct IntentUpdate {
     /// A bank debit (ACH): `processing` lasts days, until the bank clears or returns it.
     #[serde(default)]
     pub bank_debit: bool,
+    /// What the payer paid with, when the provider says (PayPal: `paypal`, `paypal_credit`, `venmo`, `card`).
+    #[serde(default)]
+    pub funding_source: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,6 +104,25 @@ pub struct PendingRetry {
     pub at: DateTime<Utc>,
 }
 
+/// How the client pays: which provider family runs the purchase.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rail {
+    /// Stripe or the sandbox's card side: PaymentIntents confirmed with a payment method.
+    #[default]
+    Card,
+    /// PayPal Orders v2 or the sandbox's PayPal side: the payer approves at PayPal, Purser captures.
+    Paypal,
+}
+
+/// What the client asked for when opening the checkout.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Checkout {
+    pub rail: Rail,
+    pub payment_method: Option<PaymentMethodId>,
+    pub save_method: bool,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Settlement {
@@ -133,6 +155,8 @@ pub struct Purchase {
     pub price: Money,
     pub credits: Credits,
     pub status: Status,
+    #[serde(default)]
+    pub rail: Rail,
     pub intent_id: Option<String>,
     pub client_secret: Option<String>,
     pub next_action: Option<serde_json::Value>,
@@ -140,6 +164,11 @@ pub struct Purchase {
     /// "Save for future purchases": the provider keeps the method in the client's vault once it is paid with.
     #[serde(default)]
     pub save_method: bool,
+    #[serde(default)]
+    pub funding_source: Option<String>,
+    /// The charge (Stripe) or capture (PayPal) that paid; disputes and refunds name it.
+    #[serde(default)]
+    pub charge: Option<String>,
     /// The provider has the payment and settles it later; credits wait for its success.
     #[serde(default)]
     pub settling: Option<Settlement>,
@@ -170,6 +199,8 @@ pub enum Input {
     Provider(IntentUpdate),
     /// A provider call got no answer (network, timeout, 5xx): its outcome is unknown.
     ProviderUnreachable,
+    /// The payer turned back at the provider's approval page (PayPal's cancel URL).
+    PayerCancelled,
     /// The actor came back after a restart or passivation.
     Recovered,
     RetryDue,
@@ -184,6 +215,7 @@ impl Input {
             Self::Confirm { .. } => "confirm_requested",
             Self::Provider(_) => "provider_update",
             Self::ProviderUnreachable => "provider_unreachable",
+            Self::PayerCancelled => "payer_cancelled",
             Self::Recovered => "recovered",
             Self::RetryDue => "retry_due",
             Self::ExpiryDue => "expiry_due",
@@ -196,9 +228,10 @@ pub enum Effect {
     CreateIntent {
         idempotency_key: String,
     },
+    /// Confirm a card intent with its method, or capture an approved PayPal order.
     ConfirmIntent {
         intent_id: String,
-        payment_method: PaymentMethodId,
+        payment_method: Option<PaymentMethodId>,
         idempotency_key: String,
     },
     RetrieveIntent {
@@ -246,6 +279,8 @@ pub enum Rejected {
     PaymentMethodRequired,
     #[error("this checkout could not be started at the provider; start a new one")]
     NeverStarted,
+    #[error("PayPal did not take this order; start a new PayPal checkout")]
+    NewCheckoutNeeded,
 }
 
 impl Purchase {
@@ -253,8 +288,7 @@ impl Purchase {
         id: Uuid,
         client: ClientId,
         package: &Package,
-        payment_method: Option<PaymentMethodId>,
-        save_method: bool,
+        checkout: Checkout,
         now: DateTime<Utc>,
         policy: &Policy,
     ) -> Step {
@@ -266,11 +300,14 @@ impl Purchase {
             price: package.price,
             credits: package.credits,
             status: Status::Created,
+            rail: checkout.rail,
             intent_id: None,
             client_secret: None,
             next_action: None,
-            payment_method,
-            save_method,
+            payment_method: checkout.payment_method,
+            save_method: checkout.save_method,
+            funding_source: None,
+            charge: None,
             settling: None,
             attempt: 0,
             auto_retries: 0,
@@ -316,6 +353,7 @@ impl Purchase {
             Input::Confirm { payment_method, retry } => next.on_confirm(payment_method, retry)?,
             Input::Provider(update) => next.on_provider(update, now, policy),
             Input::ProviderUnreachable => next.on_unreachable(now, policy),
+            Input::PayerCancelled => next.on_payer_cancelled(),
             Input::Recovered => next.on_recovered(),
             Input::RetryDue => next.on_retry_due(now),
             Input::ExpiryDue => next.on_expiry_due(now, policy),
@@ -336,8 +374,25 @@ impl Purchase {
         }
         self.intent_id = Some(update.intent_id);
         self.client_secret = update.client_secret;
-        self.status =
-            if self.payment_method.is_some() { Status::RequiresConfirmation } else { Status::RequiresPaymentMethod };
+        self.status = match update.status {
+            // PayPal: the payer must approve the order at PayPal first.
+            IntentStatus::RequiresAction => {
+                self.next_action = update.next_action;
+                Status::RequiresAction
+            }
+            _ if self.payment_method.is_some() => Status::RequiresConfirmation,
+            _ => Status::RequiresPaymentMethod,
+        };
+        vec![]
+    }
+
+    fn on_payer_cancelled(&mut self) -> Vec<Effect> {
+        if matches!(self.status, Status::RequiresAction | Status::RequiresConfirmation | Status::RequiresPaymentMethod)
+        {
+            self.status = Status::Failed;
+            self.failure = Some(FailureCode::PayerCancelled);
+            self.next_action = None;
+        }
         vec![]
     }
 
@@ -359,35 +414,42 @@ impl Purchase {
             Status::RequiresAction => {
                 Ok(self.intent_id.clone().map(|intent_id| Effect::RetrieveIntent { intent_id }).into_iter().collect())
             }
+            Status::Failed if self.rail == Rail::Paypal => Err(Rejected::NewCheckoutNeeded),
             Status::RequiresPaymentMethod | Status::RequiresConfirmation | Status::Failed => {
                 let intent_id = self.intent_id.clone().ok_or(Rejected::NeverStarted)?;
-                let method =
-                    payment_method.or_else(|| self.payment_method.clone()).ok_or(Rejected::PaymentMethodRequired)?;
+                let method = payment_method.or_else(|| self.payment_method.clone());
+                if self.rail == Rail::Card && method.is_none() {
+                    return Err(Rejected::PaymentMethodRequired);
+                }
                 self.auto_retries = 0;
-                Ok(vec![self.send_confirmation(intent_id, method)])
+                Ok(self.send_confirmation(intent_id, method))
             }
             // Terminal states never reach here: `on` answers them first.
             Status::Succeeded | Status::Expired => Ok(vec![]),
         }
     }
 
-    fn send_confirmation(&mut self, intent_id: String, payment_method: PaymentMethodId) -> Effect {
+    fn send_confirmation(&mut self, intent_id: String, payment_method: Option<PaymentMethodId>) -> Vec<Effect> {
         self.attempt += 1;
         self.intent_id = Some(intent_id);
-        self.payment_method = Some(payment_method);
+        self.payment_method = payment_method;
         self.status = Status::Processing;
         self.failure = None;
         self.next_action = None;
         self.next_retry = None;
         self.settling = None;
-        self.confirmation().expect("intent and method were just set")
+        self.confirmation().into_iter().collect()
     }
 
     /// The confirmation of the current attempt; its idempotency key names the purchase and the attempt.
     fn confirmation(&self) -> Option<Effect> {
+        let payment_method = match self.rail {
+            Rail::Card => Some(self.payment_method.clone()?),
+            Rail::Paypal => None,
+        };
         Some(Effect::ConfirmIntent {
             intent_id: self.intent_id.clone()?,
-            payment_method: self.payment_method.clone()?,
+            payment_method,
             idempotency_key: format!("purchase-{}-confirm-{}", self.id, self.attempt),
         })
     }
@@ -396,9 +458,13 @@ impl Purchase {
         if self.intent_id.as_deref().is_some_and(|id| id != update.intent_id) {
             return vec![];
         }
+        if update.funding_source.is_some() {
+            self.funding_source = update.funding_source.clone();
+        }
         match update.status {
             IntentStatus::Succeeded => {
                 self.status = Status::Succeeded;
+                self.charge = update.charge;
                 self.failure = None;
                 self.next_action = None;
                 self.next_retry = None;
@@ -435,6 +501,15 @@ impl Purchase {
                 // under the same idempotency key so that it cannot count twice.
                 None if self.status == Status::Processing && self.next_retry.is_none() => {
                     self.confirmation().into_iter().collect()
+                }
+                // Approved at the provider (a PayPal order), ready for the capture.
+                None if self.status == Status::RequiresAction
+                    && update.status == IntentStatus::RequiresConfirmation =>
+                {
+                    match self.intent_id.clone() {
+                        Some(intent_id) => self.send_confirmation(intent_id, self.payment_method.clone()),
+                        None => vec![],
+                    }
                 }
                 None => vec![],
             },
@@ -504,12 +579,10 @@ impl Purchase {
         if self.status != Status::Processing || now < retry.at {
             return vec![];
         }
-        let (Some(intent_id), Some(method)) = (self.intent_id.clone(), self.payment_method.clone()) else {
-            return vec![];
-        };
+        let Some(intent_id) = self.intent_id.clone() else { return vec![] };
         self.next_retry = None;
         match retry.kind {
-            RetryKind::Confirm => vec![self.send_confirmation(intent_id, method)],
+            RetryKind::Confirm => self.send_confirmation(intent_id, self.payment_method.clone()),
             RetryKind::Reconcile => vec![Effect::RetrieveIntent { intent_id }],
         }
     }
@@ -567,13 +640,20 @@ mod tests {
             charge: charge.map(str::to_owned),
             failure,
             bank_debit: false,
+            funding_source: None,
         }
     }
 
     fn ready() -> Purchase {
         let pm = PaymentMethodId::parse("pm_card_visa").ok();
-        let opened =
-            Purchase::open(Uuid::nil(), ClientId::parse("c1").unwrap(), &package(), pm, false, t0(), &policy());
+        let opened = Purchase::open(
+            Uuid::nil(),
+            ClientId::parse("c1").unwrap(),
+            &package(),
+            Checkout { payment_method: pm, ..Checkout::default() },
+            t0(),
+            &policy(),
+        );
         let created = update(IntentStatus::RequiresConfirmation, None, None);
         opened.purchase.on(Input::IntentCreated(created), t0(), &policy()).unwrap().purchase
     }
@@ -716,7 +796,7 @@ mod tests {
         ) {
             let pm = with_method.then(|| PaymentMethodId::parse("pm_card_visa").unwrap());
             let mut now = t0();
-            let mut p = Purchase::open(Uuid::nil(), ClientId::parse("c1").unwrap(), &package(), pm, false, now, &policy()).purchase;
+            let mut p = Purchase::open(Uuid::nil(), ClientId::parse("c1").unwrap(), &package(), Checkout { payment_method: pm, ..Checkout::default() }, now, &policy()).purchase;
             let mut granted = 0;
             for (input, advance) in inputs {
                 now += TimeDelta::seconds(advance);

@@ -1,5 +1,7 @@
-//! Payment providers behind one gateway. The purchase actor speaks only `CardGateway`; which provider answers is
-//! configuration (`payments.card_provider`).
+//! Payment providers behind two gateways, one per rail: cards (the sandbox or Stripe) and PayPal (the sandbox or
+//! PayPal). The purchase actor speaks only `Gateways`; which provider answers is configuration.
+pub mod paypal;
+pub mod paypal_order;
 pub mod sandbox;
 pub mod stripe;
 pub mod stripe_event;
@@ -7,7 +9,8 @@ pub mod stripe_signature;
 
 use crate::domain::ids::{ClientId, PaymentMethodId};
 use crate::domain::money::Money;
-use crate::domain::purchase::IntentUpdate;
+use crate::domain::purchase::{IntentStatus, IntentUpdate, Rail};
+use paypal::PaypalProvider;
 use sandbox::Sandbox;
 use std::sync::Arc;
 use stripe::StripeProvider;
@@ -39,39 +42,23 @@ pub enum CardGateway {
     Stripe(Arc<StripeProvider>),
 }
 
+#[derive(Clone)]
+pub enum PaypalGateway {
+    Sandbox(Arc<Sandbox>),
+    Paypal(Arc<PaypalProvider>),
+}
+
+#[derive(Clone)]
+pub struct Gateways {
+    pub card: CardGateway,
+    pub paypal: PaypalGateway,
+}
+
 impl CardGateway {
     pub fn name(&self) -> &'static str {
         match self {
-            Self::Sandbox(_) => "sandbox",
-            Self::Stripe(_) => "stripe",
-        }
-    }
-
-    pub async fn create_intent(&self, request: NewIntent<'_>) -> Result<IntentUpdate, ProviderError> {
-        match self {
-            Self::Sandbox(sandbox) => stripe_event::parse_intent(&sandbox.create_intent(request).await?),
-            Self::Stripe(stripe) => stripe.create_intent(request).await,
-        }
-    }
-
-    pub async fn confirm_intent(
-        &self,
-        intent_id: &str,
-        payment_method: &PaymentMethodId,
-        idempotency_key: &str,
-    ) -> Result<IntentUpdate, ProviderError> {
-        match self {
-            Self::Sandbox(sandbox) => {
-                stripe_event::parse_intent(&sandbox.confirm_intent(intent_id, payment_method).await?)
-            }
-            Self::Stripe(stripe) => stripe.confirm_intent(intent_id, payment_method, idempotency_key).await,
-        }
-    }
-
-    pub async fn retrieve_intent(&self, intent_id: &str) -> Result<IntentUpdate, ProviderError> {
-        match self {
-            Self::Sandbox(sandbox) => stripe_event::parse_intent(&sandbox.retrieve_intent(intent_id).await?),
-            Self::Stripe(stripe) => stripe.retrieve_intent(intent_id).await,
+            Self::Sandbox(_) => sandbox::PROVIDER,
+            Self::Stripe(_) => stripe::PROVIDER,
         }
     }
 
@@ -90,11 +77,110 @@ impl CardGateway {
             Self::Stripe(stripe) => stripe.delete_customer(customer).await,
         }
     }
+}
 
-    pub async fn cancel_intent(&self, intent_id: &str) -> Result<IntentUpdate, ProviderError> {
+impl PaypalGateway {
+    pub fn name(&self) -> &'static str {
         match self {
-            Self::Sandbox(sandbox) => stripe_event::parse_intent(&sandbox.cancel_intent(intent_id).await?),
-            Self::Stripe(stripe) => stripe.cancel_intent(intent_id).await,
+            Self::Sandbox(_) => sandbox::PROVIDER,
+            Self::Paypal(_) => "paypal",
+        }
+    }
+
+    pub async fn verify_webhook(&self, headers: &axum::http::HeaderMap, body: &[u8]) -> Result<(), String> {
+        match self {
+            Self::Sandbox(sandbox) => sandbox.verify_paypal_webhook(headers, body),
+            Self::Paypal(paypal) => paypal.verify_webhook(headers, body).await,
+        }
+    }
+
+    async fn read(&self, order_id: &str) -> Result<IntentUpdate, ProviderError> {
+        match self {
+            Self::Sandbox(sandbox) => paypal_order::parse_order(&sandbox.read_order(order_id).await?),
+            Self::Paypal(paypal) => paypal.order(order_id).await,
+        }
+    }
+}
+
+impl Gateways {
+    pub fn name(&self, rail: Rail) -> &'static str {
+        match rail {
+            Rail::Card => self.card.name(),
+            Rail::Paypal => self.paypal.name(),
+        }
+    }
+
+    pub async fn create_intent(&self, rail: Rail, request: NewIntent<'_>) -> Result<IntentUpdate, ProviderError> {
+        match (rail, &self.card, &self.paypal) {
+            (Rail::Card, CardGateway::Sandbox(sandbox), _) => {
+                stripe_event::parse_intent(&sandbox.create_intent(request).await?)
+            }
+            (Rail::Card, CardGateway::Stripe(stripe), _) => stripe.create_intent(request).await,
+            (Rail::Paypal, _, PaypalGateway::Sandbox(sandbox)) => {
+                paypal_order::parse_order(&sandbox.create_order(request).await?)
+            }
+            (Rail::Paypal, _, PaypalGateway::Paypal(paypal)) => paypal.create_order(request).await,
+        }
+    }
+
+    /// Confirms a card intent with its method, or captures an approved PayPal order.
+    pub async fn confirm_intent(
+        &self,
+        rail: Rail,
+        intent_id: &str,
+        payment_method: Option<&PaymentMethodId>,
+        idempotency_key: &str,
+    ) -> Result<IntentUpdate, ProviderError> {
+        let method = || {
+            payment_method.ok_or_else(|| ProviderError::Rejected {
+                code: "payment_method_required".into(),
+                message: "a card payment needs a payment method".into(),
+            })
+        };
+        match (rail, &self.card, &self.paypal) {
+            (Rail::Card, CardGateway::Sandbox(sandbox), _) => {
+                stripe_event::parse_intent(&sandbox.confirm_intent(intent_id, method()?).await?)
+            }
+            (Rail::Card, CardGateway::Stripe(stripe), _) => {
+                stripe.confirm_intent(intent_id, method()?, idempotency_key).await
+            }
+            (Rail::Paypal, _, PaypalGateway::Sandbox(sandbox)) => match sandbox.capture_order(intent_id).await {
+                Ok(order) => paypal_order::parse_order(&order),
+                Err(ProviderError::Rejected { code, .. }) if code == "INSTRUMENT_DECLINED" => {
+                    Ok(paypal_order::refused_capture(intent_id, idempotency_key, &code))
+                }
+                Err(ProviderError::Rejected { .. }) => self.paypal.read(intent_id).await,
+                Err(e) => Err(e),
+            },
+            (Rail::Paypal, _, PaypalGateway::Paypal(paypal)) => paypal.capture(intent_id, idempotency_key).await,
+        }
+    }
+
+    pub async fn retrieve_intent(&self, rail: Rail, intent_id: &str) -> Result<IntentUpdate, ProviderError> {
+        match (rail, &self.card) {
+            (Rail::Card, CardGateway::Sandbox(sandbox)) => {
+                stripe_event::parse_intent(&sandbox.retrieve_intent(intent_id).await?)
+            }
+            (Rail::Card, CardGateway::Stripe(stripe)) => stripe.retrieve_intent(intent_id).await,
+            (Rail::Paypal, _) => self.paypal.read(intent_id).await,
+        }
+    }
+
+    /// Cancels an unpaid intent. A PayPal order cannot be voided before capture; an uncaptured one simply lapses, so
+    /// this reads it and reports it cancelled unless it was paid after all.
+    pub async fn cancel_intent(&self, rail: Rail, intent_id: &str) -> Result<IntentUpdate, ProviderError> {
+        match (rail, &self.card) {
+            (Rail::Card, CardGateway::Sandbox(sandbox)) => {
+                stripe_event::parse_intent(&sandbox.cancel_intent(intent_id).await?)
+            }
+            (Rail::Card, CardGateway::Stripe(stripe)) => stripe.cancel_intent(intent_id).await,
+            (Rail::Paypal, _) => {
+                let order = self.paypal.read(intent_id).await?;
+                Ok(match order.status {
+                    IntentStatus::Succeeded | IntentStatus::Processing => order,
+                    _ => IntentUpdate { status: IntentStatus::Canceled, next_action: None, ..order },
+                })
+            }
         }
     }
 }

@@ -183,6 +183,7 @@ fn decline_or_error(error: StripeError, intent_id: &str) -> Result<IntentUpdate,
                 charge: api.charge.clone(),
                 failure: Some(failure(api.decline_code.as_deref(), api.code.as_ref().map(|c| c.as_str()))),
                 bank_debit: false,
+                funding_source: None,
             }),
         },
         _ => Err(rejected_or_unreachable(&error)),
@@ -202,5 +203,6 @@ fn to_update(intent: &PaymentIntent) -> IntentUpdate {
         charge: intent.latest_charge.as_ref().map(|c| c.id().as_str().to_owned()),
         failure: error.map(|e| failure(e.decline_code.as_deref(), e.code.as_ref().map(|c| c.as_str()))),
         bank_debit: intent.payment_method_types.iter().any(|t| t == BANK_DEBIT),
+        funding_source: None,
     }
 }

@@ -74,6 +74,7 @@ pub fn parse_intent(object: &Value) -> Result<IntentUpdate, ProviderError> {
             .get("payment_method_types")
             .and_then(Value::as_array)
             .is_some_and(|types| types.iter().any(|t| t == "us_bank_account")),
+        funding_source: None,
     })
 }
 

@@ -37,6 +37,7 @@ fn row(purchase: &Purchase, provider: &str, version: i64) -> Result<purchases::A
         provider: Set(provider.to_owned()),
         provider_ref: Set(purchase.intent_id.clone()),
         payment_method: Set(purchase.payment_method.as_ref().map(|m| m.as_str().to_owned())),
+        charge_ref: Set(purchase.charge.clone()),
         status: Set(purchase.status.as_str().to_owned()),
         failure_code: Set(purchase.failure.as_ref().map(|f| f.code().to_owned())),
         state: Set(state),
@@ -169,4 +170,8 @@ pub async fn history(db: &DatabaseConnection, id: Uuid) -> Result<Vec<purchase_e
         .order_by_asc(purchase_events::Column::Id)
         .all(db)
         .await
+}
+
+pub async fn find_by_charge(db: &DatabaseConnection, charge: &str) -> Result<Option<Stored>, DbErr> {
+    purchases::Entity::find().filter(purchases::Column::ChargeRef.eq(charge)).one(db).await?.map(decode).transpose()
 }

@@ -1,7 +1,9 @@
 //! The sandbox: an in-process stand-in for Stripe's test mode, so Purser runs with no account anywhere. It honours
 //! Stripe's test payment methods (`pm_card_visa` succeeds, `pm_card_visa_chargeDeclined` declines…), keeps its
 //! intents in the database so a restart loses nothing, and signs Stripe-shaped webhooks to the service's own
-//! endpoint so the real verification and routing path runs.
+//! endpoint so the real verification and routing path runs. `paypal` plays PayPal's Orders v2 the same way.
+mod paypal;
+
 use super::stripe_signature;
 use super::{NewIntent, ProviderError};
 use crate::domain::ids::PaymentMethodId;
@@ -52,7 +54,9 @@ pub struct Sandbox {
     db: DatabaseConnection,
     latency: Duration,
     webhook_secret: String,
-    webhook_url: OnceLock<String>,
+    /// Where the service listens, for webhooks to itself; and where browsers reach it, for the PayPal pages.
+    service_url: OnceLock<String>,
+    public_url: OnceLock<String>,
     http: reqwest::Client,
 }
 
@@ -67,12 +71,21 @@ fn db_error(e: sea_orm::DbErr) -> ProviderError {
 impl Sandbox {
     pub fn new(db: DatabaseConnection, latency: Duration, webhook_secret: String) -> Self {
         tracing::warn!("payments run on the SANDBOX provider: no real money moves");
-        Self { db, latency, webhook_secret, webhook_url: OnceLock::new(), http: reqwest::Client::new() }
+        Self {
+            db,
+            latency,
+            webhook_secret,
+            service_url: OnceLock::new(),
+            public_url: OnceLock::new(),
+            http: reqwest::Client::new(),
+        }
     }
 
-    /// Where the sandbox sends its webhooks: the service's own Stripe endpoint, known once the port is bound.
-    pub fn deliver_webhooks_to(&self, url: String) {
-        let _ = self.webhook_url.set(url);
+    /// Where the service is, known once its port is bound: `service_url` for webhooks to itself, `public_url` for
+    /// the links browsers follow.
+    pub fn attach(&self, service_url: String, public_url: String) {
+        let _ = self.service_url.set(service_url);
+        let _ = self.public_url.set(public_url);
     }
 
     async fn wait(&self) {
@@ -256,9 +269,6 @@ impl Sandbox {
     }
 
     fn send_webhook(&self, event_type: &str, object: Value) {
-        let Some(url) = self.webhook_url.get().cloned() else {
-            return;
-        };
         let event = json!({
             "id": format!("evt_sbx_{}", Uuid::new_v4().simple()),
             "object": "event",
@@ -267,26 +277,29 @@ impl Sandbox {
             "livemode": false,
             "data": { "object": object },
         });
-        let body = event.to_string();
+        self.deliver("/api/v1/webhooks/stripe", event.to_string(), |secret, body| {
+            vec![("stripe-signature", stripe_signature::sign(body, secret, Utc::now().timestamp()))]
+        });
+    }
+
+    /// Posts an event to the service's own webhook endpoint, signing every attempt afresh (a signature carries its
+    /// time), and retries undelivered events with backoff as the providers do, briefly.
+    fn deliver(&self, path: &'static str, body: String, sign: fn(&str, &[u8]) -> Vec<(&'static str, String)>) {
+        let Some(base) = self.service_url.get().cloned() else { return };
         let http = self.http.clone();
         let secret = self.webhook_secret.clone();
         tokio::spawn(async move {
-            // Stripe retries undelivered events with backoff; the sandbox does the same, briefly.
             for attempt in 0..5u32 {
-                let header = stripe_signature::sign(body.as_bytes(), &secret, Utc::now().timestamp());
-                let sent = http
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .header("stripe-signature", header)
-                    .body(body.clone())
-                    .send()
-                    .await;
-                match sent {
+                let mut request = http.post(format!("{base}{path}")).header("content-type", "application/json");
+                for (name, value) in sign(&secret, body.as_bytes()) {
+                    request = request.header(name, value);
+                }
+                match request.body(body.clone()).send().await {
                     Ok(response) if response.status().is_success() => return,
                     Ok(response) => {
-                        tracing::warn!(status = %response.status(), attempt, "sandbox webhook refused")
+                        tracing::warn!(status = %response.status(), attempt, path, "sandbox webhook refused")
                     }
-                    Err(e) => tracing::warn!(error = %e, attempt, "sandbox webhook not delivered"),
+                    Err(e) => tracing::warn!(error = %e, attempt, path, "sandbox webhook not delivered"),
                 }
                 tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
             }

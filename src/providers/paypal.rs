@@ -1,0 +1,217 @@
+//! PayPal REST through reqwest: OAuth2 client credentials (token cached until shortly before it expires), Orders v2
+//! create, capture and read, each money-moving call under a `PayPal-Request-Id` derived from the purchase and attempt,
+//! and webhook verification by PayPal's verify-webhook-signature postback.
+use super::paypal_order::{parse_order, refused_capture};
+use super::{NewIntent, ProviderError};
+use crate::domain::purchase::IntentUpdate;
+use crate::settings::{PaypalSettings, Secret};
+use axum::http::HeaderMap;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
+
+/// Transport failures and 5xx are retried this many times under the same `PayPal-Request-Id`.
+const ATTEMPTS: u32 = 3;
+
+pub struct PaypalProvider {
+    http: reqwest::Client,
+    base: String,
+    client_id: String,
+    client_secret: Secret,
+    webhook_id: String,
+    return_url: String,
+    cancel_url: String,
+    token: Mutex<Option<(String, Instant)>>,
+}
+
+enum Failure {
+    /// A 4xx with PayPal's error body: `name`, `message`, `details[].issue`.
+    Refused {
+        status: StatusCode,
+        issue: String,
+        message: String,
+    },
+    Unreachable(String),
+}
+
+impl From<Failure> for ProviderError {
+    fn from(failure: Failure) -> Self {
+        match failure {
+            Failure::Refused { issue, message, .. } => ProviderError::Rejected { code: issue, message },
+            Failure::Unreachable(e) => ProviderError::Unreachable(e),
+        }
+    }
+}
+
+impl PaypalProvider {
+    pub fn new(settings: &PaypalSettings, return_url: String, cancel_url: String) -> Result<Self, String> {
+        let required = |value: &Option<String>, key: &str| {
+            value.clone().filter(|v| !v.is_empty()).ok_or(format!(
+                "paypal.{key} (PURSER_PAYPAL__{}) is required when payments.paypal_provider = \"paypal\"",
+                key.to_uppercase()
+            ))
+        };
+        let client_secret = settings
+            .client_secret
+            .clone()
+            .filter(|s| !s.is_empty())
+            .ok_or("paypal.client_secret (PURSER_PAYPAL__CLIENT_SECRET) is required when payments.paypal_provider = \"paypal\"")?;
+        let http = reqwest::Client::builder().timeout(settings.timeout).build().map_err(|e| e.to_string())?;
+        Ok(Self {
+            http,
+            base: settings.api_base.trim_end_matches('/').to_owned(),
+            client_id: required(&settings.client_id, "client_id")?,
+            client_secret,
+            webhook_id: required(&settings.webhook_id, "webhook_id")?,
+            return_url,
+            cancel_url,
+            token: Mutex::new(None),
+        })
+    }
+
+    async fn token(&self) -> Result<String, Failure> {
+        let mut cached = self.token.lock().await;
+        if let Some((token, until)) = cached.as_ref().filter(|(_, until)| *until > Instant::now()) {
+            let _ = until;
+            return Ok(token.clone());
+        }
+        let response = self
+            .http
+            .post(format!("{}/v1/oauth2/token", self.base))
+            .basic_auth(&self.client_id, Some(self.client_secret.expose()))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials")
+            .send()
+            .await
+            .map_err(|e| Failure::Unreachable(format!("PayPal OAuth: {e}")))?;
+        let status = response.status();
+        let body: Value = response.json().await.map_err(|e| Failure::Unreachable(format!("PayPal OAuth: {e}")))?;
+        let token =
+            body.get("access_token").and_then(Value::as_str).filter(|_| status.is_success()).ok_or_else(|| {
+                Failure::Refused {
+                    status,
+                    issue: "AUTHENTICATION_FAILURE".into(),
+                    message: "PayPal refused the client credentials".into(),
+                }
+            })?;
+        // Refresh a minute early so a call never goes out with a token about to lapse.
+        let lifetime = body.get("expires_in").and_then(Value::as_u64).unwrap_or(300).saturating_sub(60);
+        *cached = Some((token.to_owned(), Instant::now() + Duration::from_secs(lifetime)));
+        Ok(token.to_owned())
+    }
+
+    /// One API call, retried on transport failure and 5xx under the same request id.
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        request_id: Option<&str>,
+    ) -> Result<Value, Failure> {
+        let mut last = String::new();
+        for attempt in 0..ATTEMPTS {
+            let token = self.token().await?;
+            let mut request = self.http.request(method.clone(), format!("{}{path}", self.base)).bearer_auth(token);
+            if let Some(id) = request_id {
+                request = request.header("PayPal-Request-Id", id).header("Prefer", "return=representation");
+            }
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            match request.send().await {
+                Ok(response) if response.status().is_server_error() => {
+                    last = format!("PayPal answered {}", response.status())
+                }
+                Ok(response) => return read(response).await,
+                Err(e) => last = format!("PayPal unreachable: {e}"),
+            }
+            tracing::warn!(error = %last, attempt, "paypal call failed; retrying with the same PayPal-Request-Id");
+            tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+        }
+        Err(Failure::Unreachable(last))
+    }
+
+    pub async fn create_order(&self, request: NewIntent<'_>) -> Result<IntentUpdate, ProviderError> {
+        let body = json!({
+            "intent": "CAPTURE",
+            "purchase_units": [{
+                "reference_id": request.purchase_id.to_string(),
+                "custom_id": request.purchase_id.to_string(),
+                "amount": { "currency_code": request.amount.currency.code(), "value": request.amount.decimal() },
+            }],
+            "payment_source": { "paypal": { "experience_context": {
+                "user_action": "PAY_NOW",
+                "shipping_preference": "NO_SHIPPING",
+                "return_url": self.return_url,
+                "cancel_url": self.cancel_url,
+            }}},
+        });
+        let order = self.call(Method::POST, "/v2/checkout/orders", Some(&body), Some(request.idempotency_key)).await?;
+        parse_order(&order)
+    }
+
+    pub async fn capture(&self, order_id: &str, request_id: &str) -> Result<IntentUpdate, ProviderError> {
+        let path = format!("/v2/checkout/orders/{order_id}/capture");
+        match self.call(Method::POST, &path, Some(&json!({})), Some(request_id)).await {
+            Ok(order) => parse_order(&order),
+            // The payer's funding source refused: a failed attempt, not a failed call.
+            Err(Failure::Refused { issue, .. }) if issue == "INSTRUMENT_DECLINED" || issue == "TRANSACTION_REFUSED" => {
+                Ok(refused_capture(order_id, request_id, &issue))
+            }
+            // Captured already, or not approved yet: the order itself says where things stand.
+            Err(Failure::Refused { status: StatusCode::UNPROCESSABLE_ENTITY, .. }) => self.order(order_id).await,
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    pub async fn order(&self, order_id: &str) -> Result<IntentUpdate, ProviderError> {
+        let order = self.call(Method::GET, &format!("/v2/checkout/orders/{order_id}"), None, None).await?;
+        parse_order(&order)
+    }
+
+    /// PayPal's verify-webhook-signature postback: PayPal checks its own certificate chain and signature, which
+    /// spares Purser a certificate store and follows PayPal's key rotation for free.
+    pub async fn verify_webhook(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), String> {
+        let header = |name: &str| {
+            headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned).ok_or(format!("missing {name}"))
+        };
+        let event: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+        let request = json!({
+            "auth_algo": header("paypal-auth-algo")?,
+            "cert_url": header("paypal-cert-url")?,
+            "transmission_id": header("paypal-transmission-id")?,
+            "transmission_sig": header("paypal-transmission-sig")?,
+            "transmission_time": header("paypal-transmission-time")?,
+            "webhook_id": self.webhook_id,
+            "webhook_event": event,
+        });
+        let answer = self
+            .call(Method::POST, "/v1/notifications/verify-webhook-signature", Some(&request), None)
+            .await
+            .map_err(|e| match e {
+                Failure::Refused { message, .. } => message,
+                Failure::Unreachable(e) => e,
+            })?;
+        match answer.get("verification_status").and_then(Value::as_str) {
+            Some("SUCCESS") => Ok(()),
+            other => Err(format!("PayPal says the signature is {}", other.unwrap_or("unknown"))),
+        }
+    }
+}
+
+async fn read(response: reqwest::Response) -> Result<Value, Failure> {
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    if status.is_success() {
+        return Ok(body);
+    }
+    let issue = body
+        .pointer("/details/0/issue")
+        .or_else(|| body.get("name"))
+        .and_then(Value::as_str)
+        .unwrap_or("UNKNOWN_ERROR")
+        .to_owned();
+    let message = body.get("message").and_then(Value::as_str).unwrap_or("PayPal refused the request").to_owned();
+    Err(Failure::Refused { status, issue, message })
+}
