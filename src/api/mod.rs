@@ -5,8 +5,10 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod idempotency;
+pub mod pages;
 pub mod payment_methods;
 pub mod payments;
+pub mod paypal;
 pub mod sandbox;
 pub mod webhooks;
 
@@ -66,6 +68,7 @@ pub fn router(state: AppState) -> Router {
     let money_moving = OpenApiRouter::new()
         .routes(routes!(payments::create_intent))
         .routes(routes!(payments::confirm))
+        .routes(routes!(paypal::create_order))
         .layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::layer));
     let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(money_moving)
@@ -76,11 +79,22 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(catalogue::list_packages))
         .routes(routes!(catalogue::balance))
         .routes(routes!(webhooks::stripe))
+        .routes(routes!(webhooks::paypal))
+        .routes(routes!(paypal::paypal_return))
+        .routes(routes!(paypal::paypal_cancel))
+        .routes(routes!(paypal::paypal_retry))
+        .routes(routes!(admin::list_disputes))
+        .routes(routes!(admin::get_dispute))
         .routes(routes!(admin::get_payment))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz));
     if state.sandbox.is_some() {
-        api = api.routes(routes!(sandbox::authenticate)).routes(routes!(sandbox::settle));
+        api = api
+            .routes(routes!(sandbox::authenticate))
+            .routes(routes!(sandbox::settle))
+            .routes(routes!(sandbox::paypal_checkout))
+            .routes(routes!(sandbox::paypal_approve))
+            .routes(routes!(sandbox::paypal_turn_back));
     }
     let (router, openapi) = api.split_for_parts();
     let openapi = Arc::new(openapi);

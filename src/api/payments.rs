@@ -121,7 +121,7 @@ pub struct EventView {
     at: DateTime<Utc>,
 }
 
-fn parse_package(state: &AppState, raw: &str) -> Result<PackageId, ApiError> {
+pub(super) fn parse_package(state: &AppState, raw: &str) -> Result<PackageId, ApiError> {
     let id = PackageId::parse(raw).map_err(|e| ApiError::bad_request("invalid_package", e))?;
     if state.catalogue.get(&id).is_none() {
         let known: Vec<&str> = state.catalogue.all().iter().map(|p| p.id.as_str()).collect();

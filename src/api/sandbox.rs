@@ -2,8 +2,10 @@
 use super::AppState;
 use super::error::{ApiError, ErrorEnvelope};
 use super::extract::ApiJson;
+use super::pages::{escape, page};
 use crate::providers::ProviderError;
-use axum::extract::{Path, State};
+use crate::providers::sandbox::FUNDING_SOURCES;
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -60,4 +62,80 @@ fn answer(result: Result<serde_json::Value, ProviderError>) -> Result<Response, 
         }
         Err(e) => Err(ApiError::internal(e)),
     }
+}
+
+/// The sandbox's stand-in for PayPal's approval page (`approvalUrl` of a sandbox order).
+#[utoipa::path(get, path = "/sandbox/paypal/checkoutnow", tag = "sandbox",
+    params(("token" = String, Query, description = "The sandbox order id")),
+    responses((status = 200, description = "HTML: approve (choosing a funding source) or cancel"), (status = 404, description = "HTML: no such order")))]
+pub async fn paypal_checkout(
+    State(state): State<AppState>,
+    Query(order): Query<OrderToken>,
+) -> Result<Response, ApiError> {
+    let sandbox = sandbox(&state)?;
+    let Ok(found) = sandbox.read_order(&order.token).await else {
+        return Ok(page(StatusCode::NOT_FOUND, "Order not found", "<p>No such sandbox PayPal order.</p>"));
+    };
+    let amount = found.pointer("/purchase_units/0/amount").cloned().unwrap_or_default();
+    let value = amount.get("value").and_then(|v| v.as_str()).unwrap_or_default();
+    let currency = amount.get("currency_code").and_then(|v| v.as_str()).unwrap_or_default();
+    let token = escape(&order.token);
+    let choices: String = FUNDING_SOURCES
+        .iter()
+        .enumerate()
+        .map(|(i, (key, label))| {
+            let checked = if i == 0 { " checked" } else { "" };
+            format!("<p><label><input type=\"radio\" name=\"funding\" value=\"{key}\"{checked}> {label}</label></p>")
+        })
+        .collect();
+    let body = format!(
+        "<p class=\"sandbox\" role=\"note\"><strong>Sandbox:</strong> this page stands in for PayPal. No money moves.</p>\
+         <p>Pay <strong>{} {}</strong> to Purser.</p>\
+         <form method=\"post\" action=\"/sandbox/paypal/checkoutnow/{token}/approve\"><fieldset><legend>Pay with</legend>{choices}\
+         </fieldset><p><button type=\"submit\">Approve payment</button></p></form>\
+         <form method=\"post\" action=\"/sandbox/paypal/checkoutnow/{token}/cancel\"><p><button type=\"submit\">Cancel and return</button></p></form>",
+        escape(value),
+        escape(currency),
+    );
+    Ok(page(StatusCode::OK, "Sandbox PayPal", &body))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct OrderToken {
+    token: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct Approval {
+    /// `paypal`, `venmo`, `card`, or `declined` (a source whose capture PayPal refuses).
+    funding: String,
+}
+
+/// The payer approves on the sandbox page: back to Purser's return URL, as PayPal redirects.
+#[utoipa::path(post, path = "/sandbox/paypal/checkoutnow/{id}/approve", tag = "sandbox",
+    params(("id" = String, Path, description = "The sandbox order id")),
+    request_body(content = Approval, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 303, description = "To /api/v1/payments/paypal/return?token=…"), (status = 400, body = ErrorEnvelope)))]
+pub async fn paypal_approve(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    axum::Form(approval): axum::Form<Approval>,
+) -> Result<Response, ApiError> {
+    let sandbox = sandbox(&state)?;
+    if let Err(e) = sandbox.approve_order(&id, &approval.funding).await {
+        return answer(Err(e));
+    }
+    Ok(redirect(&format!("{}/api/v1/payments/paypal/return?token={id}&PayerID=SBXPAYER", state.public_url)))
+}
+
+/// The payer cancels on the sandbox page: back to Purser's cancel URL.
+#[utoipa::path(post, path = "/sandbox/paypal/checkoutnow/{id}/cancel", tag = "sandbox",
+    params(("id" = String, Path, description = "The sandbox order id")),
+    responses((status = 303, description = "To /api/v1/payments/paypal/cancel?token=…")))]
+pub async fn paypal_turn_back(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    redirect(&format!("{}/api/v1/payments/paypal/cancel?token={id}", state.public_url))
+}
+
+fn redirect(location: &str) -> Response {
+    (StatusCode::SEE_OTHER, [(axum::http::header::LOCATION, location.to_owned())]).into_response()
 }

@@ -3,15 +3,20 @@
 use super::AppState;
 use super::error::{ApiError, ErrorEnvelope};
 use super::extract::body_rejection;
+use crate::domain::money::minor_from_decimal;
 use crate::domain::purchase::Input;
+use crate::domain::purchase::IntentUpdate;
+use crate::providers::paypal_order;
 use crate::providers::{stripe_event, stripe_signature};
+use crate::store::disputes::{self, Dispute};
 use crate::store::webhooks::{self, IncomingEvent, Recorded};
-use crate::store::{customers, payment_methods};
+use crate::store::{customers, payment_methods, purchases};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use serde_json::Value;
 use serde_json::json;
 
 #[utoipa::path(post, path = "/api/v1/webhooks/stripe", tag = "webhooks",
@@ -70,6 +75,27 @@ async fn route(
             tokio::spawn(async move { state.purchases.deliver_webhook(id, Input::Provider(update), row).await });
         }
         "payment_method.attached" => remember_method(&state, &event, row).await?,
+        "charge.dispute.created" | "charge.dispute.updated" | "charge.dispute.closed" => {
+            let dispute = &event.data.object;
+            let stored = match dispute.get("payment_intent").and_then(Value::as_str) {
+                Some(intent) => purchases::find_by_intent(&state.db, intent).await?,
+                None => None,
+            };
+            let text = |name: &str| dispute.get(name).and_then(Value::as_str).unwrap_or("unknown").to_owned();
+            let record = Dispute {
+                id: text("id"),
+                provider: "stripe",
+                purchase_id: stored.as_ref().map(|s| s.purchase.id),
+                client_id: stored.as_ref().map(|s| s.purchase.client.as_str().to_owned()),
+                reason: text("reason"),
+                status: text("status"),
+                amount: dispute.get("amount").and_then(Value::as_i64),
+                currency: dispute.get("currency").and_then(Value::as_str).map(str::to_ascii_uppercase),
+                details: dispute.clone(),
+            };
+            disputes::record(&state.db, record).await?;
+            webhooks::mark(&state.db, row, webhooks::PROCESSED, None).await?;
+        }
         "payment_method.detached" => {
             if let Some(id) = event.data.object.get("id").and_then(|id| id.as_str()) {
                 payment_methods::forget(&state.db, id).await?;
@@ -100,4 +126,102 @@ async fn remember_method(state: &AppState, event: &stripe_event::Event, row: i64
         }
     }
     Ok(())
+}
+
+/// `POST /api/v1/webhooks/paypal`: verified (PayPal's verify-webhook-signature, or the sandbox's own check), stored
+/// once per event id, answered at once, then routed.
+#[utoipa::path(post, path = "/api/v1/webhooks/paypal", tag = "webhooks",
+    request_body(content = String, description = "A PayPal webhook event, exactly as sent", content_type = "application/json"),
+    params(("PAYPAL-TRANSMISSION-SIG" = String, Header, description = "With PAYPAL-TRANSMISSION-ID, -TIME, PAYPAL-CERT-URL and PAYPAL-AUTH-ALGO")),
+    responses((status = 200, description = "Stored (or a duplicate, acknowledged and dropped)"),
+        (status = 400, description = "Signature not verified, or not an event", body = ErrorEnvelope)))]
+pub async fn paypal(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body.map_err(|e| body_rejection(e.status()))?;
+    if let Err(reason) = state.purchases.context().gateways.paypal.verify_webhook(&headers, &body).await {
+        tracing::warn!(%reason, "paypal webhook refused");
+        return Err(ApiError::bad_request(
+            "invalid_signature",
+            format!("The webhook signature was not verified: {reason}"),
+        ));
+    }
+    let event: paypal_order::Event = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request("malformed_event", format!("Not a PayPal event: {e}")))?;
+    let payload = String::from_utf8_lossy(&body);
+    let target = paypal_target(&state, &event).await?;
+    let recorded = webhooks::record(
+        &state.db,
+        IncomingEvent {
+            provider: "paypal",
+            event_id: &event.id,
+            event_type: &event.event_type,
+            payload: &payload,
+            purchase_id: target.as_ref().map(|(id, _)| *id),
+        },
+    )
+    .await?;
+    let Recorded::New(row) = recorded else {
+        return Ok((StatusCode::OK, axum::Json(json!({ "received": true, "duplicate": true }))).into_response());
+    };
+    match (event.event_type.as_str(), target) {
+        (kind, _) if kind.starts_with("CUSTOMER.DISPUTE.") => {
+            disputes::record(&state.db, paypal_dispute(&state, &event.resource).await?).await?;
+            webhooks::mark(&state.db, row, webhooks::PROCESSED, None).await?;
+        }
+        (_, Some((id, update))) => {
+            tokio::spawn(async move { state.purchases.deliver_webhook(id, Input::Provider(update), row).await });
+        }
+        _ => webhooks::mark(&state.db, row, webhooks::IGNORED, None).await?,
+    }
+    Ok((StatusCode::OK, axum::Json(json!({ "received": true }))).into_response())
+}
+
+/// The purchase a PayPal order or capture event is about, and what it says.
+async fn paypal_target(
+    state: &AppState,
+    event: &paypal_order::Event,
+) -> Result<Option<(uuid::Uuid, IntentUpdate)>, ApiError> {
+    let (purchase, update) = match event.event_type.as_str() {
+        "CHECKOUT.ORDER.APPROVED" | "CHECKOUT.ORDER.COMPLETED" => {
+            let Ok(update) = paypal_order::parse_order(&event.resource) else { return Ok(None) };
+            (paypal_order::order_purchase(&event.resource), update)
+        }
+        "PAYMENT.CAPTURE.COMPLETED"
+        | "PAYMENT.CAPTURE.PENDING"
+        | "PAYMENT.CAPTURE.DENIED"
+        | "PAYMENT.CAPTURE.DECLINED" => {
+            let Some((purchase, update)) = paypal_order::parse_capture(&event.resource) else { return Ok(None) };
+            (purchase, update)
+        }
+        _ => return Ok(None),
+    };
+    let purchase = match purchase {
+        Some(id) => Some(id),
+        None => purchases::find_by_intent(&state.db, &update.intent_id).await?.map(|s| s.purchase.id),
+    };
+    Ok(purchase.map(|id| (id, update)))
+}
+
+/// A PayPal dispute (AC9.2.5), tied to the purchase whose capture it disputes.
+async fn paypal_dispute(state: &AppState, resource: &Value) -> Result<Dispute, ApiError> {
+    let text = |pointer: &str| resource.pointer(pointer).and_then(Value::as_str).map(str::to_owned);
+    let capture = text("/disputed_transactions/0/seller_transaction_id");
+    let stored = match &capture {
+        Some(capture) => purchases::find_by_charge(&state.db, capture).await?,
+        None => None,
+    };
+    Ok(Dispute {
+        id: text("/dispute_id").unwrap_or_else(|| "unknown".into()),
+        provider: "paypal",
+        purchase_id: stored.as_ref().map(|s| s.purchase.id),
+        client_id: stored.as_ref().map(|s| s.purchase.client.as_str().to_owned()),
+        reason: text("/reason").unwrap_or_else(|| "UNKNOWN".into()),
+        status: text("/status").unwrap_or_else(|| "OPEN".into()),
+        amount: text("/dispute_amount/value").and_then(|v| minor_from_decimal(&v).ok()),
+        currency: text("/dispute_amount/currency_code"),
+        details: resource.clone(),
+    })
 }

@@ -1,0 +1,22 @@
+//! The few HTML pages the payment flow itself needs (PayPal's return and cancel landings, the sandbox's approval
+//! page): plain, accessible, no scripts.
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+
+pub fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+}
+
+/// A page; `body` is trusted markup built by the caller from escaped parts.
+pub fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" \
+         content=\"width=device-width,initial-scale=1\"><title>{title} · Purser</title><style>body{{font:16px/1.5 \
+         system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem;color:#1a1a1a}}a.button,button{{display:inline-block;\
+         padding:.6rem 1.2rem;border-radius:.4rem;border:0;background:#0b5cad;color:#fff;font:inherit;text-decoration:none;\
+         cursor:pointer}}fieldset{{border:1px solid #999;border-radius:.4rem}}.sandbox{{background:#fff3cd;padding:.5rem;\
+         border-radius:.4rem}}</style></head><body><main><h1>{title}</h1>{body}</main></body></html>",
+        title = escape(title),
+    );
+    (status, Html(html)).into_response()
+}

@@ -1,0 +1,209 @@
+//! PayPal checkout (AC9.2.1–AC9.2.4): create an order, send the payer to PayPal, and land them back on the return or
+//! cancel URL, where the capture happens and the outcome is shown, with a retry when it failed.
+use super::AppState;
+use super::error::{ApiError, ErrorEnvelope, ok};
+use super::extract::{ApiJson, ClientCaller};
+use super::pages::{escape, page};
+use super::payments::parse_package;
+use crate::domain::purchase::{Checkout, Input, Purchase, Rail, Status};
+use crate::providers::paypal_order::approval_url;
+use crate::store::{ledger, purchases};
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateOrderRequest {
+    package_id: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateOrderResponse {
+    order_id: String,
+    /// Send the payer's browser here (PayPal's approval page).
+    approval_url: String,
+    transaction_id: Uuid,
+}
+
+/// What PayPal appends to the return and cancel URLs.
+#[derive(Deserialize, IntoParams)]
+pub struct Landing {
+    /// The order id.
+    token: String,
+    #[serde(rename = "PayerID")]
+    #[allow(dead_code)]
+    payer_id: Option<String>,
+}
+
+async fn open(
+    state: &AppState,
+    client: crate::domain::ids::ClientId,
+    package: &crate::domain::package::Package,
+) -> Result<Purchase, ApiError> {
+    let checkout = Checkout { rail: Rail::Paypal, ..Checkout::default() };
+    let step = Purchase::open(Uuid::new_v4(), client, package, checkout, Utc::now(), &state.policy);
+    let purchase = state.purchases.open(step).await?;
+    match (purchase.status, &purchase.failure) {
+        (Status::RequiresAction, _) if approval_url(purchase.next_action.as_ref()).is_some() => Ok(purchase),
+        (Status::Failed, Some(failure)) => Err(ApiError::payment_failed(failure, purchase.id)),
+        _ => Err(ApiError::new(StatusCode::BAD_GATEWAY, "provider_unavailable", "PayPal did not answer; try again.")),
+    }
+}
+
+#[utoipa::path(post, path = "/api/v1/payments/paypal/create-order", tag = "paypal",
+    request_body = CreateOrderRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the stored response for a repeated request")),
+    responses((status = 200, body = CreateOrderResponse), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
+        (status = 409, body = ErrorEnvelope), (status = 502, description = "PayPal did not answer", body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+pub async fn create_order(
+    State(state): State<AppState>,
+    ClientCaller(caller): ClientCaller,
+    ApiJson(request): ApiJson<CreateOrderRequest>,
+) -> Result<Response, ApiError> {
+    let package_id = parse_package(&state, &request.package_id)?;
+    let package = state.catalogue.get(&package_id).ok_or_else(|| ApiError::internal("package vanished"))?;
+    let purchase = open(&state, caller.id, package).await?;
+    Ok(ok(
+        StatusCode::OK,
+        CreateOrderResponse {
+            order_id: purchase.intent_id.clone().unwrap_or_default(),
+            approval_url: approval_url(purchase.next_action.as_ref()).unwrap_or_default(),
+            transaction_id: purchase.id,
+        },
+    ))
+}
+
+fn not_found() -> Response {
+    page(
+        StatusCode::NOT_FOUND,
+        "Payment not found",
+        "<p>We could not find this PayPal payment. Nothing was charged.</p>",
+    )
+}
+
+fn retry_link(state: &AppState, order: &str) -> String {
+    format!(
+        "<p><a class=\"button\" href=\"{}/api/v1/payments/paypal/retry?token={}\">Try again with PayPal</a></p>",
+        escape(&state.public_url),
+        escape(order)
+    )
+}
+
+/// The page a purchase's outcome shows to the payer.
+async fn outcome_page(state: &AppState, order: &str, purchase: &Purchase) -> Result<Response, ApiError> {
+    Ok(match purchase.status {
+        Status::Succeeded => {
+            let balance = ledger::balance(&state.db, &purchase.client).await?;
+            page(
+                StatusCode::OK,
+                "Payment complete",
+                &format!(
+                    "<p role=\"status\">{} credits were added to your account. Your balance is now <strong>{balance} \
+                     credits</strong>.</p><p>Transaction {}</p>",
+                    purchase.credits.0, purchase.id
+                ),
+            )
+        }
+        Status::Processing => page(
+            StatusCode::ACCEPTED,
+            "Payment pending",
+            "<p role=\"status\">PayPal is still processing this payment. Your credits are added as soon as it completes.</p>",
+        ),
+        Status::Failed => {
+            let failure = purchase.failure.clone().unwrap_or(crate::domain::failure::FailureCode::CardDeclined);
+            page(
+                StatusCode::PAYMENT_REQUIRED,
+                "Payment not completed",
+                &format!(
+                    "<p role=\"alert\"><strong>{}</strong> {}</p>{}",
+                    escape(failure.message()),
+                    escape(failure.suggested_action()),
+                    retry_link(state, order)
+                ),
+            )
+        }
+        Status::Expired => page(
+            StatusCode::GONE,
+            "Checkout expired",
+            &format!(
+                "<p role=\"alert\">This checkout expired before it was paid. Nothing was charged.</p>{}",
+                retry_link(state, order)
+            ),
+        ),
+        _ => {
+            let link = approval_url(purchase.next_action.as_ref()).unwrap_or_default();
+            page(
+                StatusCode::OK,
+                "Waiting for PayPal",
+                &format!(
+                    "<p>PayPal has not approved this payment yet.</p><p><a class=\"button\" href=\"{}\">Continue at PayPal</a></p>",
+                    escape(&link)
+                ),
+            )
+        }
+    })
+}
+
+async fn land(state: &AppState, order: &str, input: Input) -> Result<Response, ApiError> {
+    let Some(stored) = purchases::find_by_intent(&state.db, order).await?.filter(|s| s.purchase.rail == Rail::Paypal)
+    else {
+        return Ok(not_found());
+    };
+    let purchase = match state.purchases.send(stored.purchase.id, input).await {
+        Ok(purchase) => purchase,
+        Err(crate::actors::purchase::PurchaseError::Rejected(_)) => {
+            purchases::load(&state.db, stored.purchase.id).await?.map(|s| s.purchase).unwrap_or(stored.purchase)
+        }
+        Err(e) => return Err(e.into()),
+    };
+    outcome_page(state, order, &purchase).await
+}
+
+/// PayPal's return URL (AC9.2.2): capture the approved order, grant the credits once, show the confirmation.
+#[utoipa::path(get, path = "/api/v1/payments/paypal/return", tag = "paypal", params(Landing),
+    responses((status = 200, description = "HTML: payment complete with the credits added and the new balance"),
+        (status = 402, description = "HTML: the capture was declined, with the reason and a retry"),
+        (status = 404, description = "HTML: no such PayPal payment")))]
+pub async fn paypal_return(
+    State(state): State<AppState>,
+    Query(landing): Query<Landing>,
+) -> Result<Response, ApiError> {
+    land(&state, &landing.token, Input::Confirm { payment_method: None, retry: false }).await
+}
+
+/// PayPal's cancel URL (AC9.2.3): the payer turned back; record why and offer a retry.
+#[utoipa::path(get, path = "/api/v1/payments/paypal/cancel", tag = "paypal", params(Landing),
+    responses((status = 402, description = "HTML: cancelled, nothing charged, with a retry"), (status = 404, description = "HTML: no such PayPal payment")))]
+pub async fn paypal_cancel(
+    State(state): State<AppState>,
+    Query(landing): Query<Landing>,
+) -> Result<Response, ApiError> {
+    land(&state, &landing.token, Input::PayerCancelled).await
+}
+
+/// The retry a failed PayPal landing offers: a new order for the same client and package, straight to PayPal. The
+/// failed order's id is the capability: it only ever leads the same payer back to PayPal's own approval.
+#[utoipa::path(get, path = "/api/v1/payments/paypal/retry", tag = "paypal", params(Landing),
+    responses((status = 303, description = "To PayPal's approval page for a new order"), (status = 404, description = "HTML: no such PayPal payment")))]
+pub async fn paypal_retry(State(state): State<AppState>, Query(landing): Query<Landing>) -> Result<Response, ApiError> {
+    let Some(stored) =
+        purchases::find_by_intent(&state.db, &landing.token).await?.filter(|s| s.purchase.rail == Rail::Paypal)
+    else {
+        return Ok(not_found());
+    };
+    let failed = stored.purchase;
+    if failed.status == Status::Succeeded {
+        return outcome_page(&state, &landing.token, &failed).await;
+    }
+    let package = state.catalogue.get(&failed.package).ok_or_else(|| ApiError::internal("package no longer sold"))?;
+    let purchase = open(&state, failed.client.clone(), package).await?;
+    let link = approval_url(purchase.next_action.as_ref()).unwrap_or_default();
+    Ok((StatusCode::SEE_OTHER, [(header::LOCATION, link)]).into_response())
+}
