@@ -2,6 +2,8 @@
 mod bad_input;
 mod helpers;
 mod idempotency;
+mod paypal;
+mod paypal_fake;
 mod purchases;
 mod recovery;
 mod saved_methods;

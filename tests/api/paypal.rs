@@ -1,0 +1,276 @@
+//! PayPal Orders v2 against the PayPal fake (AC9.2.1–AC9.2.5), on SQLite and PostgreSQL.
+use crate::helpers::{Client, Db, TestApp, eventually, spawn_app_with};
+use crate::on_both_databases;
+use crate::paypal_fake::{CLIENT_ID, CLIENT_SECRET, PaypalFake, WEBHOOK_ID};
+use purser::auth::Role;
+use purser::settings::{PaypalProviderChoice, Secret, Settings};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+async fn paypal_app(db: Db, configure: impl FnOnce(&mut Settings) + Send + 'static) -> (TestApp, PaypalFake) {
+    let fake = PaypalFake::start().await;
+    let base = fake.base.clone();
+    let app = spawn_app_with(db, move |s| {
+        s.payments.paypal_provider = PaypalProviderChoice::Paypal;
+        s.paypal.api_base = base;
+        s.paypal.client_id = Some(CLIENT_ID.into());
+        s.paypal.client_secret = Some(Secret::new(CLIENT_SECRET.into()));
+        s.paypal.webhook_id = Some(WEBHOOK_ID.into());
+        s.paypal.timeout = Duration::from_secs(1);
+        configure(s);
+    })
+    .await;
+    fake.deliver_webhooks_to(format!("{}/api/v1/webhooks/paypal", app.base));
+    (app, fake)
+}
+
+/// AC9.2.1: the client asks for an order and gets PayPal's approval page. Returns (transaction, order).
+async fn create_order(client: &Client<'_>, fake: &PaypalFake) -> (String, String) {
+    let created = client
+        .app
+        .post("/api/v1/payments/paypal/create-order", Some(&client.token), &json!({ "packageId": "pro-200" }))
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+    let data = created.data();
+    let order = data["orderId"].as_str().unwrap().to_owned();
+    assert_eq!(data["approvalUrl"], format!("{}/checkoutnow?token={order}", fake.base));
+    let unit = &fake.order(&order)["purchase_units"][0];
+    assert_eq!(unit["amount"], json!({ "currency_code": "USD", "value": "160.00" }));
+    assert_eq!(unit["custom_id"], data["transactionId"]);
+    (data["transactionId"].as_str().unwrap().to_owned(), order)
+}
+
+/// The browser landing on a return or cancel URL.
+async fn land(app: &TestApp, url: &str) -> (StatusCode, String) {
+    let response = app.http.get(url).send().await.unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+// AC9.2.2, AC9.2.4: approve, come back, credits once, whichever of the return URL and the webhook is first.
+async fn an_approved_order_is_captured_once(db: Db) {
+    let (app, fake) = paypal_app(db, |_| {}).await;
+    let client = app.client("pp-1");
+    let (transaction, order) = create_order(&client, &fake).await;
+    let return_url = fake.approve(&order, "venmo").await;
+    let (status, page) = land(&app, &return_url).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("240 credits were added"), "{page}");
+    assert!(page.contains("<strong>240 credits</strong>"), "{page}");
+    // Landing again (a reload) captures nothing more.
+    assert_eq!(land(&app, &return_url).await.0, StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(fake.captures_of(&order), 1);
+    assert_eq!(client.balance().await, 240);
+    let view = client.transaction(&transaction).await;
+    assert_eq!(view.data()["status"], "succeeded");
+    assert_eq!(view.data()["rail"], "paypal");
+    assert_eq!(view.data()["fundingSource"], "venmo");
+    assert_eq!(view.data()["provider"], "paypal");
+}
+
+// The payer never comes back: CHECKOUT.ORDER.APPROVED alone captures.
+async fn the_approval_webhook_captures_when_the_payer_never_returns(db: Db) {
+    let (app, fake) = paypal_app(db, |_| {}).await;
+    let client = app.client("pp-2");
+    let (transaction, order) = create_order(&client, &fake).await;
+    fake.approve(&order, "paypal").await;
+    client.wait_for_status(&transaction, "succeeded").await;
+    assert_eq!(fake.captures_of(&order), 1);
+    assert_eq!(client.balance().await, 240);
+}
+
+// AC9.2.3: cancelled at PayPal: back with the reason and a retry, nothing charged.
+async fn a_cancelled_payment_comes_back_with_a_retry(db: Db) {
+    let (app, fake) = paypal_app(db, |_| {}).await;
+    let client = app.client("pp-3");
+    let (transaction, order) = create_order(&client, &fake).await;
+    let (status, page) = land(&app, &fake.cancel_url(&order)).await;
+    assert_eq!(status, StatusCode::PAYMENT_REQUIRED);
+    assert!(page.contains("You cancelled the payment at PayPal; nothing was charged."), "{page}");
+    assert!(page.contains(&format!("/api/v1/payments/paypal/retry?token={order}")), "{page}");
+    assert_eq!(client.transaction(&transaction).await.data()["failure"]["code"], "payment_cancelled");
+    assert_eq!(fake.captures_of(&order), 0);
+
+    let retry = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let again = retry.get(format!("{}/api/v1/payments/paypal/retry?token={order}", app.base)).send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::SEE_OTHER);
+    let location = again.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with(&format!("{}/checkoutnow?token=", fake.base)));
+    assert!(!location.ends_with(&order), "a new order");
+}
+
+// AC9.2.3: PayPal declines the funding source at capture.
+async fn a_declined_capture_shows_the_reason(db: Db) {
+    let (app, fake) = paypal_app(db, |_| {}).await;
+    let client = app.client("pp-4");
+    let (transaction, order) = create_order(&client, &fake).await;
+    fake.decline_capture_of(&order);
+    let return_url = fake.approve(&order, "paypal").await;
+    let (status, page) = land(&app, &return_url).await;
+    assert_eq!(status, StatusCode::PAYMENT_REQUIRED, "{page}");
+    assert!(page.contains("declined"), "{page}");
+    assert!(page.contains("Try again with PayPal"));
+    assert_eq!(client.transaction(&transaction).await.data()["failure"]["code"], "card_declined");
+    assert_eq!(client.balance().await, 0);
+}
+
+// PayPal answering 500, then slower than the timeout: retried under the same PayPal-Request-Id, captured once.
+async fn paypal_faults_are_retried_without_a_double_capture(db: Db) {
+    let (app, fake) = paypal_app(db, |_| {}).await;
+    let client = app.client("pp-5");
+    let (transaction, order) = create_order(&client, &fake).await;
+    fake.fail_next_captures(1);
+    fake.answer_next_captures_slowly(1);
+    let return_url = fake.approve(&order, "paypal").await;
+    client.wait_for_status(&transaction, "succeeded").await;
+    let (status, page) = land(&app, &return_url).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(fake.capture_calls() >= 3, "a 500, a timeout, then the replayed answer");
+    assert_eq!(fake.captures_of(&order), 1, "the timed-out capture was replayed, not repeated");
+    assert_eq!(client.balance().await, 240);
+}
+
+// Duplicate and out-of-order webhooks; a forged one is refused and not stored.
+async fn webhooks_are_verified_deduplicated_and_order_independent(db: Db) {
+    let (app, fake) = paypal_app(db, |_| {}).await;
+    let client = app.client("pp-6");
+    let (transaction, order) = create_order(&client, &fake).await;
+    let capture = json!({
+        "id": "CAPOUTOFORDER1", "status": "COMPLETED", "custom_id": transaction,
+        "amount": { "currency_code": "USD", "value": "160.00" },
+        "supplementary_data": { "related_ids": { "order_id": order } },
+    });
+    let event = json!({ "id": "WH-DUP-1", "event_version": "1.0", "event_type": "PAYMENT.CAPTURE.COMPLETED",
+        "resource_type": "capture", "resource": capture });
+    let forged = json!({ "id": "WH-FORGED", "event_type": "PAYMENT.CAPTURE.COMPLETED", "resource": capture });
+    assert_eq!(fake.deliver(&forged, false).await, 400);
+    assert_eq!(app.count_rows("webhook_events").await, 0);
+    // The capture's news arrives before the approval's, and twice.
+    assert_eq!(fake.deliver(&event, true).await, 200);
+    assert_eq!(fake.deliver(&event, true).await, 200);
+    client.wait_for_status(&transaction, "succeeded").await;
+    fake.send(
+        "CHECKOUT.ORDER.APPROVED",
+        "checkout-order",
+        json!({ "id": order, "status": "APPROVED",
+        "purchase_units": [{ "custom_id": transaction }] }),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(client.balance().await, 240);
+    assert_eq!(app.count_rows("credit_ledger").await, 1);
+    assert_eq!(app.count_where("webhook_events", "event_id = 'WH-DUP-1'").await, 1);
+}
+
+// AC9.2.5: a dispute raised at PayPal reaches the admins with its details.
+async fn a_dispute_alerts_admins_with_its_details(db: Db) {
+    let (app, fake) = paypal_app(db, |_| {}).await;
+    let client = app.client("pp-7");
+    let (transaction, order) = create_order(&client, &fake).await;
+    let return_url = fake.approve(&order, "paypal").await;
+    assert_eq!(land(&app, &return_url).await.0, StatusCode::OK);
+    let capture = fake.order(&order)["purchase_units"][0]["payments"]["captures"][0]["id"].as_str().unwrap().to_owned();
+    let dispute = fake.raise_dispute(&capture, "160.00").await;
+
+    let admin = app.token("admin-1", Role::Admin);
+    let listed: Value = eventually(Duration::from_secs(5), || async {
+        let list = app.get("/api/v1/admin/disputes", Some(&admin)).await;
+        list.data().as_array().and_then(|l| l.first().cloned())
+    })
+    .await
+    .expect("the dispute is listed");
+    assert_eq!(listed["id"], dispute.as_str());
+    assert_eq!(listed["provider"], "paypal");
+    assert_eq!(listed["transactionId"], transaction.as_str());
+    assert_eq!(listed["clientId"], "pp-7");
+    assert_eq!(listed["amount"], 16000);
+    assert_eq!(listed["reason"], "MERCHANDISE_OR_SERVICE_NOT_RECEIVED");
+    assert_eq!(listed["status"], "OPEN");
+    let one = app.get(&format!("/api/v1/admin/disputes/{dispute}"), Some(&admin)).await;
+    assert_eq!(one.data()["details"]["dispute_life_cycle_stage"], "INQUIRY");
+    assert_eq!(app.count_where("outbox", "kind = 'admin_alert'").await, 1);
+    let client_peek = app.get("/api/v1/admin/disputes", Some(&client.token)).await;
+    assert_eq!(client_peek.status, StatusCode::FORBIDDEN);
+}
+
+// An order the payer never approves expires; coming back afterwards says so.
+async fn an_unapproved_order_expires(db: Db) {
+    let (app, fake) = paypal_app(db, |s| s.payments.checkout_ttl = Duration::from_millis(700)).await;
+    let client = app.client("pp-8");
+    let (transaction, order) = create_order(&client, &fake).await;
+    client.wait_for_status(&transaction, "expired").await;
+    let late = fake.approve(&order, "paypal").await;
+    let (status, page) = land(&app, &late).await;
+    assert_eq!(status, StatusCode::GONE, "{page}");
+    assert!(page.contains("expired"));
+    assert_eq!(fake.captures_of(&order), 0);
+}
+
+// The default configuration: the sandbox plays PayPal, approval page and webhooks included, with no account.
+async fn the_sandbox_plays_paypal_end_to_end(db: Db) {
+    let app = crate::helpers::spawn_app(db).await;
+    let client = app.client("pp-9");
+    let created =
+        app.post("/api/v1/payments/paypal/create-order", Some(&client.token), &json!({ "packageId": "pro-200" })).await;
+    let approval = created.data()["approvalUrl"].as_str().unwrap().to_owned();
+    let order = created.data()["orderId"].as_str().unwrap().to_owned();
+    assert_eq!(approval, format!("{}/sandbox/paypal/checkoutnow?token={order}", app.base));
+    let (status, page) = land(&app, &approval).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Sandbox") && page.contains("160.00 USD") && page.contains("Approve payment"), "{page}");
+
+    let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let approved = browser
+        .post(format!("{}/sandbox/paypal/checkoutnow/{order}/approve", app.base))
+        .form(&[("funding", "venmo")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(approved.status(), StatusCode::SEE_OTHER);
+    let back = approved.headers()["location"].to_str().unwrap().to_owned();
+    assert!(back.starts_with(&format!("{}/api/v1/payments/paypal/return?token={order}", app.base)));
+    let (status, page) = land(&app, &back).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("240 credits were added"));
+    assert_eq!(client.balance().await, 240);
+    let transaction = created.data()["transactionId"].as_str().unwrap();
+    assert_eq!(client.transaction(transaction).await.data()["fundingSource"], "venmo");
+}
+
+/// Checks the adapter against PayPal's real sandbox; runs only with `PAYPAL_CLIENT_ID` and `PAYPAL_CLIENT_SECRET`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_paypal_sandbox_smoke() {
+    let (Ok(id), Ok(secret)) = (std::env::var("PAYPAL_CLIENT_ID"), std::env::var("PAYPAL_CLIENT_SECRET")) else {
+        println!(
+            "skipped: set PAYPAL_CLIENT_ID and PAYPAL_CLIENT_SECRET (a PayPal sandbox app) to run this smoke test"
+        );
+        return;
+    };
+    let app = spawn_app_with(Db::Sqlite, move |s| {
+        s.payments.paypal_provider = PaypalProviderChoice::Paypal;
+        s.paypal.client_id = Some(id);
+        s.paypal.client_secret = Some(Secret::new(secret));
+        s.paypal.webhook_id =
+            Some(std::env::var("PAYPAL_WEBHOOK_ID").unwrap_or_else(|_| "not-used-by-this-test".into()));
+    })
+    .await;
+    let client = app.client("live-1");
+    let created = app
+        .post("/api/v1/payments/paypal/create-order", Some(&client.token), &json!({ "packageId": "starter-25" }))
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+    assert!(created.data()["approvalUrl"].as_str().unwrap().contains("paypal.com"), "{}", created.body);
+}
+
+on_both_databases!(
+    the_sandbox_plays_paypal_end_to_end,
+    an_approved_order_is_captured_once,
+    the_approval_webhook_captures_when_the_payer_never_returns,
+    a_cancelled_payment_comes_back_with_a_retry,
+    a_declined_capture_shows_the_reason,
+    paypal_faults_are_retried_without_a_double_capture,
+    webhooks_are_verified_deduplicated_and_order_independent,
+    a_dispute_alerts_admins_with_its_details,
+    an_unapproved_order_expires,
+);

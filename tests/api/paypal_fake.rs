@@ -1,0 +1,389 @@
+//! A PayPal fake, test code only: no public one exists. It follows PayPal's OpenAPI documents in
+//! `shared/vendor-specs/paypal/`: OAuth2 client credentials (`/v1/oauth2/token`), Orders v2 (create, read, capture,
+//! with `PayPal-Request-Id` replaying the first answer), verify-webhook-signature, and error bodies with `name`,
+//! `message`, `debug_id` and `details[].issue`. The test drives the payer's side (approve, cancel), injects faults
+//! (500s, slow answers, a declined capture), raises disputes, and the fake delivers signed webhooks as PayPal does.
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub const CLIENT_ID: &str = "fake-client-id";
+pub const CLIENT_SECRET: &str = "fake-client-secret";
+pub const WEBHOOK_ID: &str = "WH-FAKE-0001";
+const SIGNING_KEY: &str = "fake-paypal-signing-key";
+const ACCESS_TOKEN: &str = "A21AA-fake-access-token";
+
+#[derive(Default)]
+struct World {
+    orders: HashMap<String, Value>,
+    /// The first answer given for each `PayPal-Request-Id`.
+    replies: HashMap<String, (u16, Value)>,
+    captures: HashMap<String, u32>,
+    capture_calls: u32,
+    declined: Vec<String>,
+    fail_next: u32,
+    slow_next: u32,
+    webhook_target: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct PaypalFake {
+    pub base: String,
+    world: Arc<Mutex<World>>,
+    http: reqwest::Client,
+}
+
+fn error(status: StatusCode, name: &str, issue: &str, message: &str) -> Response {
+    let body = json!({
+        "name": name,
+        "message": message,
+        "debug_id": format!("{:x}", rand_id()),
+        "details": [{ "issue": issue, "description": message }],
+    });
+    (status, Json(body)).into_response()
+}
+
+fn rand_id() -> u64 {
+    uuid::Uuid::new_v4().as_u64_pair().0
+}
+
+fn signature(transmission_id: &str, time: &str, body: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(SIGNING_KEY.as_bytes()).unwrap();
+    mac.update(
+        format!("{transmission_id}|{time}|{WEBHOOK_ID}|{}", hex::encode(Sha256::digest(body.as_bytes()))).as_bytes(),
+    );
+    hex::encode(mac.finalize().into_bytes())
+}
+
+impl PaypalFake {
+    pub async fn start() -> Self {
+        purser::startup::install_crypto();
+        let world = Arc::new(Mutex::new(World::default()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let fake = Self { base, world, http: reqwest::Client::new() };
+        let app = axum::Router::new()
+            .route("/v1/oauth2/token", post(token))
+            .route("/v2/checkout/orders", post(create_order))
+            .route("/v2/checkout/orders/{id}", get(read_order))
+            .route("/v2/checkout/orders/{id}/capture", post(capture))
+            .route("/v1/notifications/verify-webhook-signature", post(verify))
+            .with_state(fake.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        fake
+    }
+
+    pub fn deliver_webhooks_to(&self, url: String) {
+        self.world.lock().unwrap().webhook_target = Some(url);
+    }
+
+    /// The next `calls` captures answer 500 without doing anything.
+    pub fn fail_next_captures(&self, calls: u32) {
+        self.world.lock().unwrap().fail_next = calls;
+    }
+
+    /// The next `calls` captures are done but answered after the client has given up waiting.
+    pub fn answer_next_captures_slowly(&self, calls: u32) {
+        self.world.lock().unwrap().slow_next = calls;
+    }
+
+    /// How many capture requests arrived, retries included.
+    pub fn capture_calls(&self) -> u32 {
+        self.world.lock().unwrap().capture_calls
+    }
+
+    pub fn decline_capture_of(&self, order: &str) {
+        self.world.lock().unwrap().declined.push(order.to_owned());
+    }
+
+    pub fn captures_of(&self, order: &str) -> u32 {
+        self.world.lock().unwrap().captures.get(order).copied().unwrap_or(0)
+    }
+
+    pub fn order(&self, id: &str) -> Value {
+        self.world.lock().unwrap().orders.get(id).cloned().expect("a known order")
+    }
+
+    fn landing(&self, order: &str, which: &str) -> String {
+        let url = self.order(order)["_urls"][which].as_str().unwrap().to_owned();
+        format!("{url}?token={order}&PayerID=FAKEPAYER")
+    }
+
+    /// The payer approves at PayPal with `funding` (`paypal`, `venmo`…); PayPal sends CHECKOUT.ORDER.APPROVED and
+    /// redirects to the return URL, which this returns.
+    pub async fn approve(&self, order: &str, funding: &str) -> String {
+        let approved = {
+            let mut world = self.world.lock().unwrap();
+            let stored = world.orders.get_mut(order).expect("a known order");
+            stored["status"] = json!("APPROVED");
+            stored["payment_source"] = json!({ funding: { "email_address": "payer@example.com" } });
+            public(stored)
+        };
+        self.send("CHECKOUT.ORDER.APPROVED", "checkout-order", approved).await;
+        self.landing(order, "return_url")
+    }
+
+    /// The payer turns back at PayPal: the cancel URL.
+    pub fn cancel_url(&self, order: &str) -> String {
+        self.landing(order, "cancel_url")
+    }
+
+    /// A buyer opens a dispute on a capture, as PayPal's CUSTOMER.DISPUTE.CREATED reports it.
+    pub async fn raise_dispute(&self, capture_id: &str, value: &str) -> String {
+        let id = format!("PP-D-{}", rand_id() % 100_000);
+        let resource = json!({
+            "dispute_id": id,
+            "create_time": chrono::Utc::now().to_rfc3339(),
+            "reason": "MERCHANDISE_OR_SERVICE_NOT_RECEIVED",
+            "status": "OPEN",
+            "dispute_amount": { "currency_code": "USD", "value": value },
+            "disputed_transactions": [{ "seller_transaction_id": capture_id }],
+            "dispute_life_cycle_stage": "INQUIRY",
+            "dispute_channel": "INTERNAL",
+        });
+        self.send("CUSTOMER.DISPUTE.CREATED", "dispute", resource).await;
+        id
+    }
+
+    /// Delivers a webhook event signed as PayPal signs it; returns the HTTP status Purser answered.
+    pub async fn send(&self, event_type: &str, resource_type: &str, resource: Value) -> u16 {
+        let event = json!({
+            "id": format!("WH-{}", rand_id()),
+            "event_version": "1.0",
+            "create_time": chrono::Utc::now().to_rfc3339(),
+            "resource_type": resource_type,
+            "event_type": event_type,
+            "summary": event_type,
+            "resource": resource,
+        });
+        self.deliver(&event, true).await
+    }
+
+    /// Delivers `event` as is; `genuine: false` signs it with the wrong key, as a forger would.
+    pub async fn deliver(&self, event: &Value, genuine: bool) -> u16 {
+        let target = self.world.lock().unwrap().webhook_target.clone().expect("a webhook target");
+        let body = event.to_string();
+        let transmission_id = uuid::Uuid::new_v4().to_string();
+        let time = chrono::Utc::now().to_rfc3339();
+        let sig = if genuine { signature(&transmission_id, &time, &body) } else { "00".repeat(32) };
+        self.http
+            .post(target)
+            .header("content-type", "application/json")
+            .header("paypal-transmission-id", transmission_id)
+            .header("paypal-transmission-time", time)
+            .header("paypal-transmission-sig", sig)
+            .header("paypal-cert-url", format!("{}/v1/notifications/certs/CERT-fake", self.base))
+            .header("paypal-auth-algo", "SHA256withRSA")
+            .body(body)
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
+    }
+
+    /// Faults first (for captures), then the answer already given for this request id, then the work.
+    async fn guarded(
+        &self,
+        headers: &HeaderMap,
+        faulty: bool,
+        work: impl FnOnce(&mut World) -> (u16, Value),
+    ) -> Response {
+        let (fail, slow) = {
+            let mut world = self.world.lock().unwrap();
+            if faulty {
+                world.capture_calls += 1;
+                let fail = world.fail_next > 0;
+                world.fail_next = world.fail_next.saturating_sub(1);
+                let slow = !fail && world.slow_next > 0;
+                if slow {
+                    world.slow_next -= 1;
+                }
+                (fail, slow)
+            } else {
+                (false, false)
+            }
+        };
+        if fail {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL_SERVER_ERROR",
+                "INTERNAL_SERVICE_ERROR",
+                "An internal service error has occurred.",
+            );
+        }
+        let request_id = headers.get("paypal-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let (status, body) = {
+            let mut world = self.world.lock().unwrap();
+            match request_id.as_ref().and_then(|id| world.replies.get(id).cloned()) {
+                Some(reply) => reply,
+                None => {
+                    let reply = work(&mut world);
+                    if let Some(id) = request_id {
+                        world.replies.insert(id, reply.clone());
+                    }
+                    reply
+                }
+            }
+        };
+        if slow {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+        }
+        (StatusCode::from_u16(status).unwrap(), Json(body)).into_response()
+    }
+}
+
+/// An order as PayPal shows it: without the fake's bookkeeping.
+fn public(order: &Value) -> Value {
+    let mut shown = order.clone();
+    shown.as_object_mut().unwrap().remove("_urls");
+    shown
+}
+
+fn authorised(headers: &HeaderMap) -> bool {
+    headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(&format!("Bearer {ACCESS_TOKEN}"))
+}
+
+async fn token(headers: HeaderMap, body: String) -> Response {
+    if basic(&headers) != Some((CLIENT_ID.into(), CLIENT_SECRET.into())) || body != "grant_type=client_credentials" {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({ "error": "invalid_client", "error_description": "Client Authentication failed" })),
+        )
+            .into_response();
+    }
+    Json(json!({ "scope": "https://uri.paypal.com/services/payments/payment", "access_token": ACCESS_TOKEN,
+        "token_type": "Bearer", "app_id": "APP-FAKE", "expires_in": 32400, "nonce": "fake" }))
+    .into_response()
+}
+
+async fn create_order(State(fake): State<PaypalFake>, headers: HeaderMap, Json(request): Json<Value>) -> Response {
+    if !authorised(&headers) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "AUTHENTICATION_FAILURE",
+            "INVALID_TOKEN",
+            "Authentication failed due to invalid authentication credentials or a missing Authorization header.",
+        );
+    }
+    let unit = request.pointer("/purchase_units/0").cloned().unwrap_or_default();
+    let valid_amount = unit.pointer("/amount/value").and_then(Value::as_str).is_some_and(|v| v.contains('.'))
+        && unit.pointer("/amount/currency_code").and_then(Value::as_str).is_some_and(|c| c.len() == 3);
+    if request["intent"] != "CAPTURE" || !valid_amount {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_REQUEST",
+            "INVALID_PARAMETER_VALUE",
+            "Request is not well-formed, syntactically incorrect, or violates schema.",
+        );
+    }
+    let base = fake.base.clone();
+    let context = request.pointer("/payment_source/paypal/experience_context").cloned().unwrap_or_default();
+    fake.guarded(&headers, false, move |world| {
+        let id = format!("{:017X}", rand_id() % 0xFFFF_FFFF_FFFF_FFF)[..17].to_owned();
+        let order = json!({
+            "id": id,
+            "intent": "CAPTURE",
+            "status": "PAYER_ACTION_REQUIRED",
+            "purchase_units": [unit],
+            "create_time": chrono::Utc::now().to_rfc3339(),
+            "links": [
+                { "href": format!("{base}/v2/checkout/orders/{id}"), "rel": "self", "method": "GET" },
+                { "href": format!("{base}/checkoutnow?token={id}"), "rel": "payer-action", "method": "GET" },
+            ],
+            "_urls": { "return_url": context["return_url"], "cancel_url": context["cancel_url"] },
+        });
+        world.orders.insert(id, order.clone());
+        (200, public(&order))
+    })
+    .await
+}
+
+async fn read_order(State(fake): State<PaypalFake>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    if !authorised(&headers) {
+        return error(StatusCode::UNAUTHORIZED, "AUTHENTICATION_FAILURE", "INVALID_TOKEN", "Authentication failed.");
+    }
+    fake.guarded(&headers, false, move |world| match world.orders.get(&id) {
+        Some(order) => (200, public(order)),
+        None => (
+            404,
+            json!({ "name": "RESOURCE_NOT_FOUND", "message": "The specified resource does not exist.",
+            "debug_id": "fake", "details": [{ "issue": "INVALID_RESOURCE_ID" }] }),
+        ),
+    })
+    .await
+}
+
+async fn capture(State(fake): State<PaypalFake>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    if !authorised(&headers) {
+        return error(StatusCode::UNAUTHORIZED, "AUTHENTICATION_FAILURE", "INVALID_TOKEN", "Authentication failed.");
+    }
+    let unprocessable = |issue: &str, message: &str| {
+        (
+            422,
+            json!({ "name": "UNPROCESSABLE_ENTITY", "message": "The requested action could not be performed, semantically incorrect, or failed business validation.",
+            "debug_id": "fake", "details": [{ "issue": issue, "description": message }] }),
+        )
+    };
+    let mut completed = None;
+    let response = fake
+        .guarded(&headers, true, |world| {
+            let declined = world.declined.contains(&id);
+            let Some(order) = world.orders.get_mut(&id) else {
+                return (404, json!({ "name": "RESOURCE_NOT_FOUND", "message": "The specified resource does not exist.", "debug_id": "fake" }));
+            };
+            match order["status"].as_str() {
+                Some("APPROVED") if declined => unprocessable("INSTRUMENT_DECLINED", "The instrument presented was either declined by the processor or bank."),
+                Some("APPROVED") => {
+                    let capture = json!({
+                        "id": format!("CAP{:014X}", rand_id() % 0xFFFF_FFFF_FFFF),
+                        "status": "COMPLETED",
+                        "amount": order.pointer("/purchase_units/0/amount").cloned(),
+                        "custom_id": order.pointer("/purchase_units/0/custom_id").cloned(),
+                        "final_capture": true,
+                        "supplementary_data": { "related_ids": { "order_id": id } },
+                    });
+                    order["status"] = json!("COMPLETED");
+                    order["purchase_units"][0]["payments"] = json!({ "captures": [capture.clone()] });
+                    completed = Some(capture);
+                    let shown = public(order);
+                    *world.captures.entry(id.clone()).or_default() += 1;
+                    (201, shown)
+                }
+                Some("COMPLETED") => unprocessable("ORDER_ALREADY_CAPTURED", "Order already captured."),
+                _ => unprocessable("ORDER_NOT_APPROVED", "Payer has not yet approved the Order for payment."),
+            }
+        })
+        .await;
+    if let Some(capture) = completed {
+        let fake = fake.clone();
+        tokio::spawn(async move { fake.send("PAYMENT.CAPTURE.COMPLETED", "capture", capture).await });
+    }
+    response
+}
+
+async fn verify(headers: HeaderMap, Json(request): Json<Value>) -> Response {
+    if !authorised(&headers) {
+        return error(StatusCode::UNAUTHORIZED, "AUTHENTICATION_FAILURE", "INVALID_TOKEN", "Authentication failed.");
+    }
+    let field = |name: &str| request.get(name).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let expected =
+        signature(&field("transmission_id"), &field("transmission_time"), &request["webhook_event"].to_string());
+    let genuine = field("webhook_id") == WEBHOOK_ID && field("transmission_sig") == expected;
+    Json(json!({ "verification_status": if genuine { "SUCCESS" } else { "FAILURE" } })).into_response()
+}
+
+fn basic(headers: &HeaderMap) -> Option<(String, String)> {
+    use base64::Engine;
+    let encoded = headers.get("authorization")?.to_str().ok()?.strip_prefix("Basic ")?;
+    let decoded = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(encoded).ok()?).ok()?;
+    let (user, password) = decoded.split_once(':')?;
+    Some((user.to_owned(), password.to_owned()))
+}
