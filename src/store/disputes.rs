@@ -1,7 +1,8 @@
 //! Disputes, from PayPal and Stripe alike. Each new dispute or change of status is recorded with an admin alert in
 //! the outbox, in one transaction, so an alert is neither lost nor sent twice.
+use super::outbox;
 use chrono::Utc;
-use entities::{disputes, outbox};
+use entities::disputes;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr, EntityTrait, QueryOrder, TransactionTrait};
 use serde_json::{Value, json};
@@ -38,32 +39,19 @@ pub async fn record(db: &DatabaseConnection, dispute: Dispute) -> Result<(), DbE
     };
     let refresh = OnConflict::column(C::Id).update_columns([C::Status, C::Reason, C::Details, C::UpdatedAt]).to_owned();
     disputes::Entity::insert(row).on_conflict(refresh).exec_without_returning(&txn).await?;
-    let alert = outbox::ActiveModel {
-        kind: Set("admin_alert".into()),
-        dedupe_key: Set(format!("dispute:{}:{}", dispute.id, dispute.status)),
-        payload: Set(json!({
-            "alert": "dispute",
-            "disputeId": dispute.id,
-            "provider": dispute.provider,
-            "status": dispute.status,
-            "reason": dispute.reason,
-            "purchaseId": dispute.purchase_id,
-            "clientId": dispute.client_id,
-            "amount": dispute.amount,
-            "currency": dispute.currency,
-        })),
-        attempts: Set(0),
-        last_error: Set(None),
-        created_at: Set(now),
-        available_at: Set(now),
-        sent_at: Set(None),
-        ..Default::default()
-    };
+    let alert = json!({
+        "alert": "dispute",
+        "disputeId": dispute.id,
+        "provider": dispute.provider,
+        "status": dispute.status,
+        "reason": dispute.reason,
+        "purchaseId": dispute.purchase_id,
+        "clientId": dispute.client_id,
+        "amount": dispute.amount,
+        "currency": dispute.currency,
+    });
     // The same status reported twice alerts once.
-    outbox::Entity::insert(alert)
-        .on_conflict(OnConflict::column(outbox::Column::DedupeKey).do_nothing().to_owned())
-        .exec_without_returning(&txn)
-        .await?;
+    outbox::enqueue(&txn, "admin_alert", format!("dispute:{}:{}", dispute.id, dispute.status), alert).await?;
     txn.commit().await
 }
 

@@ -3,6 +3,7 @@ pub mod customers;
 pub mod disputes;
 pub mod idempotency;
 pub mod ledger;
+pub mod outbox;
 pub mod payment_methods;
 pub mod purchases;
 pub mod webhooks;

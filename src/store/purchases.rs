@@ -1,8 +1,8 @@
 //! Purchases: the actor's state, its audit trail, and everything a transition writes, in one transaction per step.
-use super::{ledger, webhooks};
+use super::{ledger, outbox, webhooks};
 use crate::domain::purchase::{Effect, Purchase, Status, Step};
 use chrono::Utc;
-use entities::{outbox, purchase_events, purchases};
+use entities::{purchase_events, purchases};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, TransactionTrait,
@@ -116,21 +116,8 @@ pub async fn save_step(
 }
 
 async fn queue_receipt<C: ConnectionTrait>(db: &C, purchase: &Purchase) -> Result<(), DbErr> {
-    let now = Utc::now();
-    outbox::Entity::insert(outbox::ActiveModel {
-        kind: Set("receipt_email".into()),
-        dedupe_key: Set(format!("receipt:{}", purchase.id)),
-        payload: Set(json!({ "purchaseId": purchase.id, "clientId": purchase.client })),
-        attempts: Set(0),
-        last_error: Set(None),
-        created_at: Set(now),
-        available_at: Set(now),
-        sent_at: Set(None),
-        ..Default::default()
-    })
-    .exec_without_returning(db)
-    .await
-    .map(|_| ())
+    let payload = json!({ "purchaseId": purchase.id, "clientId": purchase.client });
+    outbox::enqueue(db, "receipt_email", format!("receipt:{}", purchase.id), payload).await
 }
 
 fn decode(model: purchases::Model) -> Result<Stored, DbErr> {
