@@ -79,7 +79,30 @@ async fn an_unsigned_or_forged_webhook_is_refused_and_not_stored(db: Db) {
     assert_eq!(client.balance().await, 0);
 }
 
+// AC9.2.5 for cards: Stripe's `charge.dispute.created` (self-signed; localstripe has no disputes) feeds the same
+// dispute model, tied to the purchase by its PaymentIntent.
+async fn a_stripe_dispute_reaches_the_admins(db: Db) {
+    let app = spawn_app(db).await;
+    let client = app.client("hook-4");
+    let (transaction, intent) = client.open("pro-200", "pm_card_visa").await;
+    assert_eq!(client.confirm(&intent, "pro-200").await.data()["status"], "succeeded");
+    let event = json!({
+        "id": "evt_dispute_1", "object": "event", "type": "charge.dispute.created",
+        "data": { "object": { "id": "dp_test_1", "object": "dispute", "amount": 16000, "currency": "usd",
+            "reason": "fraudulent", "status": "needs_response", "charge": "ch_test_1", "payment_intent": intent } }
+    });
+    assert_eq!(app.send_stripe_event(&event).await.status, StatusCode::OK);
+    let admin = app.token("admin-2", purser::auth::Role::Admin);
+    let dispute = app.get("/api/v1/admin/disputes/dp_test_1", Some(&admin)).await;
+    assert_eq!(dispute.data()["transactionId"], transaction.as_str());
+    assert_eq!(dispute.data()["reason"], "fraudulent");
+    assert_eq!(dispute.data()["amount"], 16000);
+    assert_eq!(dispute.data()["currency"], "USD");
+    assert_eq!(app.count_where("outbox", "kind = 'admin_alert'").await, 1);
+}
+
 on_both_databases!(
+    a_stripe_dispute_reaches_the_admins,
     a_duplicated_webhook_credits_once,
     confirm_racing_the_webhook_credits_once,
     an_unsigned_or_forged_webhook_is_refused_and_not_stored,
