@@ -23,6 +23,8 @@ pub struct Settings {
     pub stripe: StripeSettings,
     #[serde(default)]
     pub paypal: PaypalSettings,
+    #[serde(default)]
+    pub email: EmailSettings,
     pub packages: Vec<PackageConfig>,
 }
 
@@ -158,6 +160,85 @@ fn default_paypal_api_base() -> String {
 
 fn default_paypal_timeout() -> Duration {
     Duration::from_secs(20)
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTransport {
+    /// One `.eml` file per message in `email.dir`.
+    #[default]
+    File,
+    Smtp,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain SMTP: only for a relay on the same host.
+    #[default]
+    None,
+    Starttls,
+    Tls,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct EmailSettings {
+    #[serde(default)]
+    pub transport: MailTransport,
+    #[serde(default = "default_mail_dir")]
+    pub dir: String,
+    #[serde(default = "default_smtp_host")]
+    pub smtp_host: String,
+    #[serde(default = "default_smtp_port")]
+    pub smtp_port: u16,
+    #[serde(default)]
+    pub smtp_tls: SmtpTls,
+    pub smtp_username: Option<String>,
+    pub smtp_password: Option<Secret>,
+    #[serde(default = "default_mail_from")]
+    pub from: String,
+    /// Where admin alerts (disputes) go; none are mailed when unset.
+    pub admin_address: Option<String>,
+    /// How often the mailer looks at the outbox.
+    #[serde(default = "default_mail_poll", deserialize_with = "human_duration")]
+    pub poll_interval: Duration,
+}
+
+impl Default for EmailSettings {
+    fn default() -> Self {
+        Self {
+            transport: MailTransport::File,
+            dir: default_mail_dir(),
+            smtp_host: default_smtp_host(),
+            smtp_port: default_smtp_port(),
+            smtp_tls: SmtpTls::None,
+            smtp_username: None,
+            smtp_password: None,
+            from: default_mail_from(),
+            admin_address: None,
+            poll_interval: default_mail_poll(),
+        }
+    }
+}
+
+fn default_mail_dir() -> String {
+    "data/mail".into()
+}
+
+fn default_smtp_host() -> String {
+    "127.0.0.1".into()
+}
+
+fn default_smtp_port() -> u16 {
+    25
+}
+
+fn default_mail_from() -> String {
+    "Purser <billing@purser.invalid>".into()
+}
+
+fn default_mail_poll() -> Duration {
+    Duration::from_millis(500)
 }
 
 /// A secret string whose `Debug` never prints it, so it cannot leak through a log line.

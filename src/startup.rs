@@ -5,6 +5,7 @@ use crate::api::{self, AppState};
 use crate::auth::Authenticator;
 use crate::domain::package::Catalogue;
 use crate::domain::purchase::Policy;
+use crate::notify::mailer::Mailer;
 use crate::providers::paypal::PaypalProvider;
 use crate::providers::sandbox::Sandbox;
 use crate::providers::stripe::StripeProvider;
@@ -12,6 +13,7 @@ use crate::providers::{CardGateway, Gateways, PaypalGateway};
 use crate::settings::{CardProviderChoice, PaypalProviderChoice, Settings};
 use crate::store;
 use chrono::TimeDelta;
+use ractor::{Actor, ActorRef};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +24,7 @@ pub struct Application {
     port: u16,
     router: axum::Router,
     purchases: Arc<PurchaseActors>,
+    mailer: ActorRef<crate::notify::mailer::Tick>,
 }
 
 /// Call once before any TLS client is built: the dependency tree is ring-only, and rustls wants it named.
@@ -119,6 +122,8 @@ impl Application {
         let ctx = Arc::new(Context { db: db.clone(), gateways, policy });
         let purchases = Arc::new(PurchaseActors::start(ctx).await?);
         let recovered = purchases.recover().await.map_err(|e| format!("recovering purchases: {e}"))?;
+        let mailer = Mailer::new(db.clone(), &settings.email)?;
+        let (mailer, _) = Actor::spawn(None, mailer, ()).await.map_err(|e| format!("mailer: {e}"))?;
         tracing::info!(recovered, "unfinished purchases back under their actors");
 
         let state = AppState {
@@ -132,7 +137,7 @@ impl Application {
             public_url,
             body_limit: settings.server.body_limit_bytes,
         };
-        Ok(Self { listener, port, router: api::router(state), purchases })
+        Ok(Self { listener, port, router: api::router(state), purchases, mailer })
     }
 
     pub fn port(&self) -> u16 {
@@ -144,6 +149,7 @@ impl Application {
         tracing::info!(port = self.port, "purser listening");
         let served = axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await;
         self.purchases.shutdown().await;
+        self.mailer.stop(None);
         served
     }
 

@@ -172,7 +172,12 @@ pub async fn create_intent(
     if request.confirm && method.is_none() {
         return Err(ApiError::bad_request("payment_method_required", "A one-click purchase needs a paymentMethodId."));
     }
-    let checkout = Checkout { rail: Rail::Card, payment_method: method, save_method: request.save_payment_method };
+    let checkout = Checkout {
+        rail: Rail::Card,
+        payment_method: method,
+        save_method: request.save_payment_method,
+        receipt_email: caller.email.clone(),
+    };
     let step = Purchase::open(Uuid::new_v4(), caller.id, package, checkout, Utc::now(), &state.policy);
     let mut purchase = state.purchases.open(step).await?;
     if request.confirm && purchase.status == Status::RequiresConfirmation {

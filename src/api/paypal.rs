@@ -31,22 +31,20 @@ pub struct CreateOrderResponse {
     transaction_id: Uuid,
 }
 
-/// What PayPal appends to the return and cancel URLs.
+/// What PayPal appends to the return and cancel URLs (its `PayerID` is not needed: the order knows its payer).
 #[derive(Deserialize, IntoParams)]
 pub struct Landing {
     /// The order id.
     token: String,
-    #[serde(rename = "PayerID")]
-    #[allow(dead_code)]
-    payer_id: Option<String>,
 }
 
 async fn open(
     state: &AppState,
     client: crate::domain::ids::ClientId,
+    receipt_email: Option<String>,
     package: &crate::domain::package::Package,
 ) -> Result<Purchase, ApiError> {
-    let checkout = Checkout { rail: Rail::Paypal, ..Checkout::default() };
+    let checkout = Checkout { rail: Rail::Paypal, receipt_email, ..Checkout::default() };
     let step = Purchase::open(Uuid::new_v4(), client, package, checkout, Utc::now(), &state.policy);
     let purchase = state.purchases.open(step).await?;
     match (purchase.status, &purchase.failure) {
@@ -69,7 +67,7 @@ pub async fn create_order(
 ) -> Result<Response, ApiError> {
     let package_id = parse_package(&state, &request.package_id)?;
     let package = state.catalogue.get(&package_id).ok_or_else(|| ApiError::internal("package vanished"))?;
-    let purchase = open(&state, caller.id, package).await?;
+    let purchase = open(&state, caller.id, caller.email, package).await?;
     Ok(ok(
         StatusCode::OK,
         CreateOrderResponse {
@@ -203,7 +201,7 @@ pub async fn paypal_retry(State(state): State<AppState>, Query(landing): Query<L
         return outcome_page(&state, &landing.token, &failed).await;
     }
     let package = state.catalogue.get(&failed.package).ok_or_else(|| ApiError::internal("package no longer sold"))?;
-    let purchase = open(&state, failed.client.clone(), package).await?;
+    let purchase = open(&state, failed.client.clone(), failed.receipt_email.clone(), package).await?;
     let link = approval_url(purchase.next_action.as_ref()).unwrap_or_default();
     Ok((StatusCode::SEE_OTHER, [(header::LOCATION, link)]).into_response())
 }

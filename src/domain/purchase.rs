@@ -121,6 +121,8 @@ pub struct Checkout {
     pub rail: Rail,
     pub payment_method: Option<PaymentMethodId>,
     pub save_method: bool,
+    /// Where the receipt goes: the email in the client's token.
+    pub receipt_email: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -157,6 +159,8 @@ pub struct Purchase {
     pub status: Status,
     #[serde(default)]
     pub rail: Rail,
+    #[serde(default)]
+    pub receipt_email: Option<String>,
     pub intent_id: Option<String>,
     pub client_secret: Option<String>,
     pub next_action: Option<serde_json::Value>,
@@ -301,6 +305,7 @@ impl Purchase {
             credits: package.credits,
             status: Status::Created,
             rail: checkout.rail,
+            receipt_email: checkout.receipt_email,
             intent_id: None,
             client_secret: None,
             next_action: None,

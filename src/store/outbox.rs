@@ -3,7 +3,10 @@
 use chrono::Utc;
 use entities::outbox;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
 use serde_json::Value;
 
 pub async fn enqueue<C: ConnectionTrait>(db: &C, kind: &str, dedupe_key: String, payload: Value) -> Result<(), DbErr> {
@@ -24,4 +27,43 @@ pub async fn enqueue<C: ConnectionTrait>(db: &C, kind: &str, dedupe_key: String,
         .exec_without_returning(db)
         .await
         .map(|_| ())
+}
+
+/// Messages due now, oldest first.
+pub async fn due(db: &DatabaseConnection, limit: u64) -> Result<Vec<outbox::Model>, DbErr> {
+    outbox::Entity::find()
+        .filter(outbox::Column::SentAt.is_null())
+        .filter(outbox::Column::AvailableAt.lte(Utc::now()))
+        .order_by_asc(outbox::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+pub async fn mark_sent(db: &DatabaseConnection, id: i64, note: Option<String>) -> Result<(), DbErr> {
+    outbox::Entity::update(outbox::ActiveModel {
+        id: Set(id),
+        sent_at: Set(Some(Utc::now())),
+        last_error: Set(note),
+        ..Default::default()
+    })
+    .exec(db)
+    .await
+    .map(|_| ())
+}
+
+/// A failed send: tried again after an exponential backoff (2 s, 4 s… capped at ten minutes), never dropped.
+pub async fn mark_failed(db: &DatabaseConnection, message: &outbox::Model, error: String) -> Result<(), DbErr> {
+    let attempts = message.attempts + 1;
+    let wait = chrono::TimeDelta::seconds((1_i64 << attempts.clamp(1, 9)).min(600));
+    outbox::Entity::update(outbox::ActiveModel {
+        id: Set(message.id),
+        attempts: Set(attempts),
+        last_error: Set(Some(error)),
+        available_at: Set(Utc::now() + wait),
+        ..Default::default()
+    })
+    .exec(db)
+    .await
+    .map(|_| ())
 }

@@ -145,6 +145,15 @@ impl TestApp {
         Client { app: self, token: self.token(user, Role::Client) }
     }
 
+    /// A client whose token carries an email address, where receipts go.
+    pub fn client_with_email(&self, user: &str, email: &str) -> Client<'_> {
+        let token = self
+            .auth
+            .mint(&ClientId::parse(user).unwrap(), Role::Client, Some(email.into()), Duration::from_secs(600))
+            .unwrap();
+        Client { app: self, token }
+    }
+
     pub async fn get(&self, path: &str, token: Option<&str>) -> Answer {
         let mut request = self.http.get(format!("{}{path}", self.base));
         if let Some(token) = token {

@@ -5,6 +5,7 @@ mod idempotency;
 mod paypal;
 mod paypal_fake;
 mod purchases;
+mod receipts;
 mod recovery;
 mod saved_methods;
 mod stripe;

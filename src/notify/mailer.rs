@@ -1,0 +1,143 @@
+//! The mailer actor: every poll interval it takes the due messages from the outbox, renders and sends each, and marks
+//! it sent or schedules a retry with backoff. Messages are written by the transactions that cause them, so a crash
+//! or an SMTP outage delays mail but never loses it; a message that fails to render is retried the same way.
+use super::receipt::{Email, receipt};
+use crate::settings::{EmailSettings, MailTransport, SmtpTls};
+use crate::store::{ledger, outbox, purchases};
+use entities::outbox::Model as Message;
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use sea_orm::DatabaseConnection;
+use serde_json::Value;
+
+enum Transport {
+    File(AsyncFileTransport<Tokio1Executor>),
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+}
+
+pub struct Mailer {
+    db: DatabaseConnection,
+    transport: Transport,
+    from: Mailbox,
+    admin: Option<Mailbox>,
+    settings: EmailSettings,
+}
+
+pub struct Tick;
+
+impl Mailer {
+    pub fn new(db: DatabaseConnection, settings: &EmailSettings) -> Result<Self, String> {
+        let from: Mailbox = settings.from.parse().map_err(|e| format!("email.from `{}`: {e}", settings.from))?;
+        let admin = match &settings.admin_address {
+            Some(address) => Some(address.parse().map_err(|e| format!("email.admin_address: {e}"))?),
+            None => None,
+        };
+        let transport = match settings.transport {
+            MailTransport::File => {
+                std::fs::create_dir_all(&settings.dir).map_err(|e| format!("email.dir {}: {e}", settings.dir))?;
+                Transport::File(AsyncFileTransport::new(&settings.dir))
+            }
+            MailTransport::Smtp => {
+                let builder = match settings.smtp_tls {
+                    SmtpTls::None => {
+                        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(settings.smtp_host.as_str())
+                    }
+                    SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&settings.smtp_host)
+                        .map_err(|e| format!("email.smtp_host: {e}"))?,
+                    SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&settings.smtp_host)
+                        .map_err(|e| format!("email.smtp_host: {e}"))?,
+                };
+                let mut builder = builder.port(settings.smtp_port).timeout(Some(std::time::Duration::from_secs(10)));
+                if let (Some(user), Some(password)) = (&settings.smtp_username, &settings.smtp_password) {
+                    builder = builder.credentials(Credentials::new(user.clone(), password.expose().to_owned()));
+                }
+                Transport::Smtp(builder.build())
+            }
+        };
+        Ok(Self { db, transport, from, admin, settings: settings.clone() })
+    }
+
+    /// What a message says and to whom; `None` when it has no one to go to.
+    async fn render(&self, message: &Message) -> Result<Option<(Mailbox, Email)>, String> {
+        match message.kind.as_str() {
+            "receipt_email" => {
+                let id = message.payload.get("purchaseId").and_then(Value::as_str).and_then(|id| id.parse().ok());
+                let id = id.ok_or("receipt without a purchase id")?;
+                let stored =
+                    purchases::load(&self.db, id).await.map_err(|e| e.to_string())?.ok_or("purchase not found")?;
+                let Some(address) = &stored.purchase.receipt_email else { return Ok(None) };
+                let to = address.parse().map_err(|e| format!("receipt address {address}: {e}"))?;
+                let balance = ledger::balance(&self.db, &stored.purchase.client).await.map_err(|e| e.to_string())?;
+                Ok(Some((to, receipt(&stored.purchase, balance))))
+            }
+            "admin_alert" => {
+                let Some(to) = self.admin.clone() else { return Ok(None) };
+                let details = serde_json::to_string_pretty(&message.payload).unwrap_or_default();
+                let what = message.payload.get("alert").and_then(Value::as_str).unwrap_or("alert");
+                Ok(Some((
+                    to,
+                    Email {
+                        subject: format!("Purser admin alert: {what}"),
+                        html: format!("<pre>{}</pre>", crate::api::pages::escape(&details)),
+                        text: details,
+                    },
+                )))
+            }
+            other => Err(format!("no mail for outbox messages of kind {other}")),
+        }
+    }
+
+    async fn send(&self, to: Mailbox, email: Email) -> Result<(), String> {
+        let message = lettre::Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(email.subject)
+            .multipart(MultiPart::alternative_plain_html(email.text, email.html))
+            .map_err(|e| e.to_string())?;
+        match &self.transport {
+            Transport::File(file) => file.send(message).await.map(|_| ()).map_err(|e| e.to_string()),
+            Transport::Smtp(smtp) => smtp.send(message).await.map(|_| ()).map_err(|e| e.to_string()),
+        }
+    }
+
+    async fn drain(&self) -> Result<(), sea_orm::DbErr> {
+        for message in outbox::due(&self.db, 50).await? {
+            let sent = match self.render(&message).await {
+                Ok(Some((to, email))) => self.send(to, email).await,
+                Ok(None) => {
+                    outbox::mark_sent(&self.db, message.id, Some("no recipient".into())).await?;
+                    continue;
+                }
+                Err(e) => Err(e),
+            };
+            match sent {
+                Ok(()) => outbox::mark_sent(&self.db, message.id, None).await?,
+                Err(error) => {
+                    tracing::warn!(id = message.id, kind = %message.kind, %error, "mail not sent; will retry");
+                    outbox::mark_failed(&self.db, &message, error).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Actor for Mailer {
+    type Msg = Tick;
+    type State = ();
+    type Arguments = ();
+
+    async fn pre_start(&self, myself: ActorRef<Tick>, _: ()) -> Result<(), ActorProcessingErr> {
+        myself.send_interval(self.settings.poll_interval, || Tick);
+        Ok(())
+    }
+
+    async fn handle(&self, _myself: ActorRef<Tick>, _tick: Tick, _: &mut ()) -> Result<(), ActorProcessingErr> {
+        if let Err(e) = self.drain().await {
+            tracing::warn!(error = %e, "mailer could not read the outbox");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,3 @@
+//! Messages that leave Purser: the mailer actor draining the outbox, and what the emails say.
+pub mod mailer;
+pub mod receipt;
