@@ -90,6 +90,20 @@ pub struct PaymentSettings {
     pub max_attempts: u32,
     #[serde(deserialize_with = "human_duration")]
     pub retry_base: Duration,
+    /// Refunds may be asked for this long after the purchase (AC9.5.1).
+    #[serde(default = "default_refund_window", deserialize_with = "human_duration")]
+    pub refund_window: Duration,
+    /// How many times a client may appeal a denied refund.
+    #[serde(default = "default_refund_appeals")]
+    pub refund_appeals: u32,
+}
+
+fn default_refund_window() -> Duration {
+    Duration::from_secs(30 * 24 * 3600)
+}
+
+fn default_refund_appeals() -> u32 {
+    1
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

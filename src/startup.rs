@@ -1,10 +1,12 @@
 //! Builds the whole service from `Settings`: database, migrations, providers, actors (with recovery), HTTP. `main`
 //! and every integration test go through `Application::build`, so tests run exactly what users run.
+use crate::actors::refund::RefundActors;
 use crate::actors::{Context, PurchaseActors};
 use crate::api::{self, AppState};
 use crate::auth::Authenticator;
 use crate::domain::package::Catalogue;
 use crate::domain::purchase::Policy;
+use crate::domain::refund::RefundPolicy;
 use crate::notify::mailer::Mailer;
 use crate::providers::paypal::PaypalProvider;
 use crate::providers::sandbox::Sandbox;
@@ -122,6 +124,15 @@ impl Application {
         let ctx = Arc::new(Context { db: db.clone(), gateways, policy });
         let purchases = Arc::new(PurchaseActors::start(ctx).await?);
         let recovered = purchases.recover().await.map_err(|e| format!("recovering purchases: {e}"))?;
+        let refund_policy = RefundPolicy {
+            window: TimeDelta::from_std(settings.payments.refund_window)
+                .map_err(|_| "payments.refund_window is too large")?,
+            appeals: settings.payments.refund_appeals,
+            retry_base: policy.retry_base,
+        };
+        let refunds = Arc::new(RefundActors::new(purchases.context_arc(), refund_policy, purchases.supervisor()));
+        let recovered_refunds = refunds.recover().await.map_err(|e| format!("recovering refunds: {e}"))?;
+        tracing::info!(recovered_refunds, "approved refunds back under their actors");
         let mailer = Mailer::new(db.clone(), &settings.email)?;
         let (mailer, _) = Actor::spawn(None, mailer, ()).await.map_err(|e| format!("mailer: {e}"))?;
         tracing::info!(recovered, "unfinished purchases back under their actors");
@@ -132,6 +143,7 @@ impl Application {
             catalogue: Arc::new(catalogue),
             policy,
             purchases: purchases.clone(),
+            refunds,
             sandbox,
             webhook_secrets: Arc::new(stripe_secrets),
             public_url,

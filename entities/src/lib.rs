@@ -7,6 +7,7 @@ pub mod outbox;
 pub mod payment_methods;
 pub mod purchase_events;
 pub mod purchases;
+pub mod refund_requests;
 pub mod sandbox_payment_intents;
 pub mod sandbox_paypal_orders;
 pub mod webhook_events;

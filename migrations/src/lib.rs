@@ -5,6 +5,7 @@ mod m20261127_000001_payments;
 mod m20261127_000002_customers;
 mod m20261127_000003_saved_methods;
 mod m20261127_000004_paypal;
+mod m20261127_000005_refunds;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000002_customers::Migration),
             Box::new(m20261127_000003_saved_methods::Migration),
             Box::new(m20261127_000004_paypal::Migration),
+            Box::new(m20261127_000005_refunds::Migration),
         ]
     }
 }

@@ -85,6 +85,14 @@ impl PurchaseActors {
         Ok(Self { ctx, supervisor })
     }
 
+    pub fn supervisor(&self) -> ActorCell {
+        self.supervisor.get_cell()
+    }
+
+    pub fn context_arc(&self) -> Arc<Context> {
+        self.ctx.clone()
+    }
+
     pub fn context(&self) -> &Context {
         &self.ctx
     }

@@ -9,6 +9,7 @@ pub mod pages;
 pub mod payment_methods;
 pub mod payments;
 pub mod paypal;
+pub mod refunds;
 pub mod sandbox;
 pub mod webhooks;
 
@@ -36,6 +37,7 @@ pub struct AppState {
     pub catalogue: Arc<Catalogue>,
     pub policy: Policy,
     pub purchases: Arc<PurchaseActors>,
+    pub refunds: Arc<crate::actors::refund::RefundActors>,
     pub sandbox: Option<Arc<Sandbox>>,
     pub webhook_secrets: Arc<Vec<String>>,
     /// Where browsers reach this service.
@@ -69,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(payments::create_intent))
         .routes(routes!(payments::confirm))
         .routes(routes!(paypal::create_order))
+        .routes(routes!(refunds::request))
         .layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::layer));
     let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(money_moving)
@@ -84,6 +87,14 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(paypal::paypal_cancel))
         .routes(routes!(paypal::paypal_retry))
         .routes(routes!(admin::list_disputes))
+        .routes(routes!(refunds::policy))
+        .routes(routes!(refunds::list_own))
+        .routes(routes!(refunds::get_own))
+        .routes(routes!(refunds::appeal))
+        .routes(routes!(refunds::queue))
+        .routes(routes!(refunds::approve))
+        .routes(routes!(refunds::deny))
+        .routes(routes!(refunds::adjust_credits))
         .routes(routes!(admin::get_dispute))
         .routes(routes!(admin::get_payment))
         .routes(routes!(health::healthz))

@@ -6,11 +6,12 @@ use super::extract::body_rejection;
 use crate::domain::money::minor_from_decimal;
 use crate::domain::purchase::Input;
 use crate::domain::purchase::IntentUpdate;
+use crate::domain::refund::RefundInput;
 use crate::providers::paypal_order;
 use crate::providers::{stripe_event, stripe_signature};
 use crate::store::disputes::{self, Dispute};
 use crate::store::webhooks::{self, IncomingEvent, Recorded};
-use crate::store::{customers, payment_methods, purchases};
+use crate::store::{customers, payment_methods, purchases, refunds};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
@@ -75,6 +76,15 @@ async fn route(
             tokio::spawn(async move { state.purchases.deliver_webhook(id, Input::Provider(update), row).await });
         }
         "payment_method.attached" => remember_method(&state, &event, row).await?,
+        "charge.refunded" => {
+            let charge = &event.data.object;
+            let stored = match charge.get("payment_intent").and_then(Value::as_str) {
+                Some(intent) => purchases::find_by_intent(&state.db, intent).await?,
+                None => None,
+            };
+            let refund_id = charge.pointer("/refunds/data/0/id").or_else(|| charge.get("id")).and_then(Value::as_str);
+            settle_refund(&state, stored.map(|s| s.purchase.id), refund_id.unwrap_or("charge.refunded"), row).await?;
+        }
         "charge.dispute.created" | "charge.dispute.updated" | "charge.dispute.closed" => {
             let dispute = &event.data.object;
             let stored = match dispute.get("payment_intent").and_then(Value::as_str) {
@@ -167,6 +177,27 @@ pub async fn paypal(
         return Ok((StatusCode::OK, axum::Json(json!({ "received": true, "duplicate": true }))).into_response());
     };
     match (event.event_type.as_str(), target) {
+        ("PAYMENT.CAPTURE.REFUNDED", _) => {
+            let resource = &event.resource;
+            let mut purchase = resource.get("custom_id").and_then(Value::as_str).and_then(|id| id.parse().ok());
+            if purchase.is_none() {
+                let capture = resource.pointer("/links").and_then(Value::as_array).and_then(|links| {
+                    links
+                        .iter()
+                        .find(|l| l["rel"] == "up")?
+                        .get("href")?
+                        .as_str()?
+                        .rsplit('/')
+                        .next()
+                        .map(str::to_owned)
+                });
+                if let Some(capture) = capture {
+                    purchase = purchases::find_by_charge(&state.db, &capture).await?.map(|s| s.purchase.id);
+                }
+            }
+            let refund_id = resource.get("id").and_then(Value::as_str).unwrap_or("PAYMENT.CAPTURE.REFUNDED");
+            settle_refund(&state, purchase, refund_id, row).await?;
+        }
         (kind, _) if kind.starts_with("CUSTOMER.DISPUTE.") => {
             disputes::record(&state.db, paypal_dispute(&state, &event.resource).await?).await?;
             webhooks::mark(&state.db, row, webhooks::PROCESSED, None).await?;
@@ -224,4 +255,27 @@ async fn paypal_dispute(state: &AppState, resource: &Value) -> Result<Dispute, A
         currency: text("/dispute_amount/currency_code"),
         details: resource.clone(),
     })
+}
+
+/// The provider reports a refund paid: the purchase's refund waiting on it is done. A refund already settled (by the
+/// call's own answer) or made outside Purser changes nothing.
+async fn settle_refund(
+    state: &AppState,
+    purchase: Option<uuid::Uuid>,
+    provider_refund: &str,
+    row: i64,
+) -> Result<(), ApiError> {
+    let waiting = match purchase {
+        Some(purchase) => refunds::processing_for(&state.db, purchase).await?,
+        None => None,
+    };
+    if let Some(id) = waiting {
+        let input = RefundInput::Refunded { provider_refund: provider_refund.to_owned() };
+        if let Err(e) = state.refunds.send(id, input).await {
+            webhooks::mark(&state.db, row, webhooks::FAILED, Some(e.to_string())).await?;
+            return Ok(());
+        }
+    }
+    webhooks::mark(&state.db, row, webhooks::PROCESSED, None).await?;
+    Ok(())
 }

@@ -5,4 +5,5 @@ pub mod ids;
 pub mod money;
 pub mod package;
 pub mod purchase;
+pub mod refund;
 pub mod saved_method;

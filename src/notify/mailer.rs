@@ -1,9 +1,9 @@
 //! The mailer actor: every poll interval it takes the due messages from the outbox, renders and sends each, and marks
 //! it sent or schedules a retry with backoff. Messages are written by the transactions that cause them, so a crash
 //! or an SMTP outage delays mail but never loses it; a message that fails to render is retried the same way.
-use super::receipt::{Email, receipt};
+use super::receipt::{Email, receipt, refund_notice};
 use crate::settings::{EmailSettings, MailTransport, SmtpTls};
-use crate::store::{ledger, outbox, purchases};
+use crate::store::{ledger, outbox, purchases, refunds};
 use entities::outbox::Model as Message;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
@@ -71,6 +71,23 @@ impl Mailer {
                 let to = address.parse().map_err(|e| format!("receipt address {address}: {e}"))?;
                 let balance = ledger::balance(&self.db, &stored.purchase.client).await.map_err(|e| e.to_string())?;
                 Ok(Some((to, receipt(&stored.purchase, balance))))
+            }
+            "refund_email" => {
+                let id = message.payload.get("refundId").and_then(Value::as_str).and_then(|id| id.parse().ok());
+                let refund = refunds::load(&self.db, id.ok_or("refund email without a refund id")?)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .ok_or("refund not found")?
+                    .refund;
+                let purchase = purchases::load(&self.db, refund.purchase_id)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .ok_or("purchase not found")?
+                    .purchase;
+                let Some(address) = &purchase.receipt_email else { return Ok(None) };
+                let to = address.parse().map_err(|e| format!("refund address {address}: {e}"))?;
+                let notice = message.payload.get("notice").and_then(Value::as_str).unwrap_or_default();
+                Ok(Some((to, refund_notice(&refund, &purchase, notice))))
             }
             "admin_alert" => {
                 let Some(to) = self.admin.clone() else { return Ok(None) };

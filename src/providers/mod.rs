@@ -36,6 +36,23 @@ pub struct NewIntent<'a> {
     pub idempotency_key: &'a str,
 }
 
+/// What the provider did with a refund.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RefundOutcome {
+    /// Paid back (or accepted and on its way): the provider's refund id.
+    Refunded(String),
+    /// The original method cannot take the money back.
+    Refused(String),
+}
+
+/// A refund of (part of) a paid purchase.
+pub struct NewRefund<'a> {
+    pub intent_id: &'a str,
+    pub charge: Option<&'a str>,
+    pub amount: Money,
+    pub idempotency_key: &'a str,
+}
+
 #[derive(Clone)]
 pub enum CardGateway {
     Sandbox(Arc<Sandbox>),
@@ -163,6 +180,17 @@ impl Gateways {
             }
             (Rail::Card, CardGateway::Stripe(stripe)) => stripe.retrieve_intent(intent_id).await,
             (Rail::Paypal, _) => self.paypal.read(intent_id).await,
+        }
+    }
+
+    pub async fn refund(&self, rail: Rail, refund: NewRefund<'_>) -> Result<RefundOutcome, ProviderError> {
+        match (rail, &self.card, &self.paypal) {
+            (Rail::Card, CardGateway::Sandbox(sandbox), _) => sandbox.refund_intent(refund.intent_id).await,
+            (Rail::Card, CardGateway::Stripe(stripe), _) => stripe.refund(&refund).await,
+            (Rail::Paypal, _, PaypalGateway::Sandbox(_)) => {
+                Ok(RefundOutcome::Refunded(format!("SBXREF-{}", refund.idempotency_key)))
+            }
+            (Rail::Paypal, _, PaypalGateway::Paypal(paypal)) => paypal.refund(&refund).await,
         }
     }
 

@@ -2,7 +2,7 @@
 //! create, capture and read, each money-moving call under a `PayPal-Request-Id` derived from the purchase and attempt,
 //! and webhook verification by PayPal's verify-webhook-signature postback.
 use super::paypal_order::{parse_order, refused_capture};
-use super::{NewIntent, ProviderError};
+use super::{NewIntent, NewRefund, ProviderError, RefundOutcome};
 use crate::domain::purchase::IntentUpdate;
 use crate::settings::{PaypalSettings, Secret};
 use axum::http::HeaderMap;
@@ -162,6 +162,27 @@ impl PaypalProvider {
             // Captured already, or not approved yet: the order itself says where things stand.
             Err(Failure::Refused { status: StatusCode::UNPROCESSABLE_ENTITY, .. }) => self.order(order_id).await,
             Err(other) => Err(other.into()),
+        }
+    }
+
+    /// Refunds (part of) the order's capture; the capture is found on the order.
+    pub async fn refund(&self, refund: &NewRefund<'_>) -> Result<RefundOutcome, ProviderError> {
+        let capture = match refund.charge {
+            Some(capture) => capture.to_owned(),
+            None => self.order(refund.intent_id).await?.charge.ok_or_else(|| ProviderError::Rejected {
+                code: "NO_CAPTURE".into(),
+                message: "this order has no capture to refund".into(),
+            })?,
+        };
+        let body =
+            json!({ "amount": { "value": refund.amount.decimal(), "currency_code": refund.amount.currency.code() } });
+        let path = format!("/v2/payments/captures/{capture}/refund");
+        match self.call(Method::POST, &path, Some(&body), Some(refund.idempotency_key)).await {
+            Ok(made) => {
+                Ok(RefundOutcome::Refunded(made.get("id").and_then(Value::as_str).unwrap_or_default().to_owned()))
+            }
+            Err(Failure::Refused { issue, .. }) => Ok(RefundOutcome::Refused(issue)),
+            Err(e) => Err(e.into()),
         }
     }
 

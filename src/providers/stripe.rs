@@ -1,7 +1,7 @@
 //! Stripe through async-stripe 1.0: a Customer per client, PaymentIntents carrying the purchase id in their metadata,
 //! an idempotency key per purchase and attempt on every call that creates or moves money.
 use super::stripe_event::{failure, intent_status};
-use super::{NewIntent, ProviderError};
+use super::{NewIntent, NewRefund, ProviderError, RefundOutcome};
 use crate::domain::ids::{ClientId, PaymentMethodId};
 use crate::domain::purchase::{IntentStatus, IntentUpdate};
 use crate::settings::StripeSettings;
@@ -15,6 +15,7 @@ use stripe_core::customer::CreateCustomer;
 use stripe_core::payment_intent::{
     CancelPaymentIntent, ConfirmPaymentIntent, CreatePaymentIntent, RetrievePaymentIntent,
 };
+use stripe_core::refund::CreateRefund;
 use stripe_shared::PaymentIntent;
 
 pub const PROVIDER: &str = "stripe";
@@ -125,6 +126,24 @@ impl StripeProvider {
     pub async fn retrieve_intent(&self, intent_id: &str) -> Result<IntentUpdate, ProviderError> {
         let retrieve = RetrievePaymentIntent::new(intent_id);
         self.send(&retrieve, None).await.map(|intent| to_update(&intent)).map_err(|e| rejected_or_unreachable(&e))
+    }
+
+    pub async fn refund(&self, refund: &NewRefund<'_>) -> Result<RefundOutcome, ProviderError> {
+        let create = CreateRefund::new()
+            .payment_intent(refund.intent_id)
+            .amount(refund.amount.minor)
+            .reason(stripe_core::refund::CreateRefundReason::RequestedByCustomer);
+        match self.send(&create, Some(refund.idempotency_key)).await {
+            Ok(made) if made.status.as_deref() == Some("failed") => {
+                Ok(RefundOutcome::Refused(made.failure_reason.unwrap_or_else(|| "refund_failed".into())))
+            }
+            Ok(made) => Ok(RefundOutcome::Refunded(made.id.as_str().to_owned())),
+            // Stripe refuses up front when the charge can no longer be refunded to its method.
+            Err(StripeError::Stripe(api, status)) if status < 500 && status != 429 => Ok(RefundOutcome::Refused(
+                api.code.as_ref().map(|c| c.as_str().to_owned()).unwrap_or_else(|| "refund_refused".into()),
+            )),
+            Err(e) => Err(rejected_or_unreachable(&e)),
+        }
     }
 
     pub async fn detach_method(&self, method: &str) -> Result<(), ProviderError> {

@@ -6,6 +6,7 @@ pub mod ledger;
 pub mod outbox;
 pub mod payment_methods;
 pub mod purchases;
+pub mod refunds;
 pub mod webhooks;
 
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};

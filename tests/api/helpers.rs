@@ -73,6 +73,9 @@ pub struct TestApp {
     pub base: String,
     pub http: reqwest::Client,
     pub database: TestDatabase,
+    /// Where the file mail transport writes this app's email.
+    pub mail_dir: std::path::PathBuf,
+    _mail: Option<tempfile::TempDir>,
     auth: Authenticator,
     shutdown: Option<oneshot::Sender<()>>,
 }
@@ -93,6 +96,9 @@ pub async fn spawn_app_with(db: Db, configure: impl FnOnce(&mut Settings)) -> Te
     let database = fresh_database(db).await;
     let mut settings = base_settings();
     settings.database.url = database.url.clone();
+    let mail = tempfile::tempdir().expect("mail dir");
+    settings.email.dir = mail.path().display().to_string();
+    settings.email.poll_interval = Duration::from_millis(100);
     configure(&mut settings);
     let auth = Authenticator::from_settings(&settings).expect("auth settings");
     let app = Application::build(settings).await.expect("the service starts");
@@ -101,7 +107,15 @@ pub async fn spawn_app_with(db: Db, configure: impl FnOnce(&mut Settings)) -> Te
     tokio::spawn(app.run_until(async move {
         let _ = rx.await;
     }));
-    TestApp { base, http: reqwest::Client::new(), database, auth, shutdown: Some(tx) }
+    TestApp {
+        base,
+        http: reqwest::Client::new(),
+        database,
+        mail_dir: mail.path().to_path_buf(),
+        _mail: Some(mail),
+        auth,
+        shutdown: Some(tx),
+    }
 }
 
 pub struct Answer {
@@ -134,7 +148,15 @@ impl TestApp {
     /// A handle on a service this test started some other way (a `purser serve` child process).
     pub fn external(base: String, database: TestDatabase) -> Self {
         let auth = Authenticator::from_settings(&base_settings()).expect("auth settings");
-        TestApp { base, http: reqwest::Client::new(), database, auth, shutdown: None }
+        TestApp {
+            base,
+            http: reqwest::Client::new(),
+            database,
+            mail_dir: "data/mail".into(),
+            _mail: None,
+            auth,
+            shutdown: None,
+        }
     }
 
     pub fn token(&self, user: &str, role: Role) -> String {
@@ -237,6 +259,17 @@ impl TestApp {
             None,
             &json!({ "success": success }),
         )
+        .await
+    }
+
+    /// The emails this app wrote with the file transport whose text contains `needle`, once there is one.
+    pub async fn mail_containing(&self, needle: &str) -> Option<String> {
+        eventually(Duration::from_secs(10), || async {
+            std::fs::read_dir(&self.mail_dir).ok()?.flatten().find_map(|file| {
+                let text = std::fs::read_to_string(file.path()).ok()?;
+                text.contains(needle).then_some(text)
+            })
+        })
         .await
     }
 

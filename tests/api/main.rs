@@ -7,6 +7,7 @@ mod paypal_fake;
 mod purchases;
 mod receipts;
 mod recovery;
+mod refunds;
 mod saved_methods;
 mod stripe;
 mod stripe_proxy;

@@ -6,7 +6,7 @@ mod paypal;
 pub use paypal::FUNDING_SOURCES;
 
 use super::stripe_signature;
-use super::{NewIntent, ProviderError};
+use super::{NewIntent, ProviderError, RefundOutcome};
 use crate::domain::ids::PaymentMethodId;
 use crate::store::customers;
 use chrono::Utc;
@@ -33,9 +33,12 @@ enum Behaviour {
 /// Stripe's test payment methods, plus the sandbox-only transient failure.
 fn behaviour(payment_method: &str) -> Option<Behaviour> {
     Some(match payment_method {
-        "pm_card_visa" | "pm_card_mastercard" | "pm_card_amex" | "pm_card_visa_debit" | "pm_card_discover" => {
-            Behaviour::Succeed
-        }
+        "pm_card_visa"
+        | "pm_card_mastercard"
+        | "pm_card_amex"
+        | "pm_card_visa_debit"
+        | "pm_card_discover"
+        | EXPIRES_BEFORE_REFUND => Behaviour::Succeed,
         "pm_card_visa_chargeDeclined" => Behaviour::Decline("card_declined"),
         "pm_card_visa_chargeDeclinedInsufficientFunds" => Behaviour::Decline("insufficient_funds"),
         "pm_card_chargeDeclinedExpiredCard" => Behaviour::Decline("expired_card"),
@@ -48,6 +51,8 @@ fn behaviour(payment_method: &str) -> Option<Behaviour> {
 }
 
 pub const PROVIDER: &str = "sandbox";
+/// A sandbox-only card that pays, then expires before a refund can reach it (AC9.5.7).
+const EXPIRES_BEFORE_REFUND: &str = "pm_sandbox_expiresBeforeRefund";
 /// A sandbox-only US bank account (Stripe's test mode needs a bank-account form for one).
 const BANK_ACCOUNT: &str = "pm_sandbox_usBankAccount";
 
@@ -251,6 +256,19 @@ impl Sandbox {
     pub async fn retrieve_intent(&self, id: &str) -> Result<Value, ProviderError> {
         self.wait().await;
         Ok(render(&self.load(id).await?))
+    }
+
+    /// Refunds a paid intent, as Stripe does; a card that has since expired refuses it.
+    pub async fn refund_intent(&self, id: &str) -> Result<RefundOutcome, ProviderError> {
+        self.wait().await;
+        let intent = self.load(id).await?;
+        if intent.status != "succeeded" {
+            return Err(rejected("charge_not_refundable", format!("PaymentIntent {id} has not been paid")));
+        }
+        if intent.payment_method.as_deref() == Some(EXPIRES_BEFORE_REFUND) {
+            return Ok(RefundOutcome::Refused("expired_or_canceled_card".into()));
+        }
+        Ok(RefundOutcome::Refunded(format!("re_sbx_{}", Uuid::new_v4().simple())))
     }
 
     pub async fn cancel_intent(&self, id: &str) -> Result<Value, ProviderError> {

@@ -1,0 +1,185 @@
+//! The refund actor: a thin shell around `domain::refund`, like the purchase actor. It lives while a refund has work
+//! (an admin decision to apply, a provider refund to make) and stops otherwise; the next message re-hydrates it.
+use super::Context;
+use crate::domain::refund::{Refund, RefundEffect, RefundInput, RefundPolicy, RefundRejected};
+use crate::providers::{NewRefund, ProviderError, RefundOutcome};
+use crate::store::purchases;
+use crate::store::refunds::{self, RefundStoreError, StoredRefund};
+use chrono::{DateTime, Utc};
+use ractor::rpc::CallResult;
+use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RefundError {
+    #[error(transparent)]
+    Rejected(#[from] RefundRejected),
+    #[error("refund request not found")]
+    NotFound,
+    #[error("{0}")]
+    Other(String),
+}
+
+impl From<sea_orm::DbErr> for RefundError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        Self::Other(e.to_string())
+    }
+}
+
+impl From<RefundStoreError> for RefundError {
+    fn from(e: RefundStoreError) -> Self {
+        Self::Other(e.to_string())
+    }
+}
+
+pub type RefundReply = Result<Refund, RefundError>;
+
+pub struct Apply {
+    input: RefundInput,
+    reply: Option<RpcReplyPort<RefundReply>>,
+}
+
+struct RefundActor {
+    ctx: Arc<Context>,
+    policy: RefundPolicy,
+}
+
+impl Actor for RefundActor {
+    type Msg = Apply;
+    type State = StoredRefund;
+    type Arguments = Uuid;
+
+    async fn pre_start(&self, myself: ActorRef<Apply>, id: Uuid) -> Result<StoredRefund, ActorProcessingErr> {
+        let stored = refunds::load(&self.ctx.db, id).await?.ok_or(RefundError::NotFound)?;
+        if let Some(at) = stored.refund.retry_at {
+            arm(&myself, at);
+        }
+        Ok(stored)
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Apply>,
+        msg: Apply,
+        state: &mut StoredRefund,
+    ) -> Result<(), ActorProcessingErr> {
+        let result = self.run(&myself, state, msg.input).await;
+        if let Some(reply) = msg.reply {
+            let _ = reply.send(result);
+        }
+        // Work left only when a retry of the provider call is pending; otherwise rest until the next message.
+        if state.refund.retry_at.is_none() {
+            myself.stop(None);
+        }
+        Ok(())
+    }
+}
+
+fn arm(myself: &ActorRef<Apply>, at: DateTime<Utc>) {
+    let delay = (at - Utc::now()).to_std().unwrap_or_default();
+    myself.send_after(delay, || Apply { input: RefundInput::RetryDue, reply: None });
+}
+
+impl RefundActor {
+    async fn run(&self, myself: &ActorRef<Apply>, state: &mut StoredRefund, input: RefundInput) -> RefundReply {
+        let mut queue = VecDeque::from([input]);
+        while let Some(input) = queue.pop_front() {
+            let step = state.refund.on(input, Utc::now(), &self.policy)?;
+            if step.refund == state.refund && step.effects.is_empty() {
+                continue;
+            }
+            let version = refunds::save_step(&self.ctx.db, state, &step).await?;
+            *state = StoredRefund { refund: step.refund, version };
+            for effect in step.effects {
+                match effect {
+                    RefundEffect::ArmRetry { at } => arm(myself, at),
+                    RefundEffect::RefundAtProvider { idempotency_key } => {
+                        queue.push_back(self.pay_back(&state.refund, &idempotency_key).await)
+                    }
+                    RefundEffect::DebitCredits { .. } | RefundEffect::Notify(_) => {}
+                }
+            }
+        }
+        Ok(state.refund.clone())
+    }
+
+    async fn pay_back(&self, refund: &Refund, idempotency_key: &str) -> RefundInput {
+        let Ok(Some(purchase)) = purchases::load(&self.ctx.db, refund.purchase_id).await else {
+            return RefundInput::ProviderUnreachable;
+        };
+        let purchase = purchase.purchase;
+        let Some(intent_id) = purchase.intent_id.as_deref() else {
+            return RefundInput::MethodRefused { code: "nothing_to_refund".into() };
+        };
+        let request =
+            NewRefund { intent_id, charge: purchase.charge.as_deref(), amount: refund.amount, idempotency_key };
+        match self.ctx.gateways.refund(purchase.rail, request).await {
+            Ok(RefundOutcome::Refunded(id)) => RefundInput::Refunded { provider_refund: id },
+            Ok(RefundOutcome::Refused(code)) | Err(ProviderError::Rejected { code, .. }) => {
+                RefundInput::MethodRefused { code }
+            }
+            Err(ProviderError::Unreachable(e)) => {
+                tracing::warn!(error = %e, refund = %refund.id, "provider refund not confirmed; will retry");
+                RefundInput::ProviderUnreachable
+            }
+        }
+    }
+}
+
+/// The API's handle on refund actors.
+pub struct RefundActors {
+    ctx: Arc<Context>,
+    policy: RefundPolicy,
+    supervisor: ActorCell,
+}
+
+impl RefundActors {
+    pub fn new(ctx: Arc<Context>, policy: RefundPolicy, supervisor: ActorCell) -> Self {
+        Self { ctx, policy, supervisor }
+    }
+
+    pub fn policy(&self) -> &RefundPolicy {
+        &self.policy
+    }
+
+    async fn actor(&self, id: Uuid) -> Result<ActorRef<Apply>, RefundError> {
+        let name = format!("refund:{id}");
+        if let Some(actor) = ActorRef::where_is(name.clone()) {
+            return Ok(actor);
+        }
+        let actor = RefundActor { ctx: self.ctx.clone(), policy: self.policy };
+        match Actor::spawn_linked(Some(name), actor, id, self.supervisor.clone()).await {
+            Ok((actor, _)) => Ok(actor),
+            Err(SpawnErr::ActorAlreadyRegistered(name)) => {
+                ActorRef::where_is(name).ok_or(RefundError::Other("actor vanished".into()))
+            }
+            Err(SpawnErr::StartupFailed(e)) if e.downcast_ref::<RefundError>().is_some() => Err(RefundError::NotFound),
+            Err(e) => Err(RefundError::Other(e.to_string())),
+        }
+    }
+
+    pub async fn send(&self, id: Uuid, input: RefundInput) -> RefundReply {
+        for attempt in 0..20u64 {
+            let actor = self.actor(id).await?;
+            let message = input.clone();
+            match actor.call(|reply| Apply { input: message, reply: Some(reply) }, None).await {
+                Ok(CallResult::Success(reply)) => return reply,
+                // Stopped between lookup and delivery: wait for it to go, then start a fresh one.
+                _ => tokio::time::sleep(std::time::Duration::from_millis(2 * attempt)).await,
+            }
+        }
+        Err(RefundError::Other("the refund actor is unavailable".into()))
+    }
+
+    /// Restarts refunds whose provider call may not have happened before a crash.
+    pub async fn recover(&self) -> Result<usize, RefundError> {
+        let ids = refunds::processing_ids(&self.ctx.db).await?;
+        for id in &ids {
+            let actor = self.actor(*id).await?;
+            let _ = actor.cast(Apply { input: RefundInput::Recovered, reply: None });
+        }
+        Ok(ids.len())
+    }
+}

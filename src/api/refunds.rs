@@ -1,0 +1,331 @@
+//! Refunds (AC9.5.1–AC9.5.7): the policy, a client's request and appeal, and the admin's decision, each through the
+//! refund's actor.
+use super::AppState;
+use super::error::{ApiError, ErrorEnvelope, ok};
+use super::extract::{AdminCaller, ApiJson, ClientCaller};
+use super::payments::parse_transaction_id;
+use crate::actors::refund::RefundError;
+use crate::domain::money::Credits;
+use crate::domain::purchase::Status;
+use crate::domain::refund::{Refund, RefundInput, RefundStatus, refundable};
+use crate::store::refunds::{self, RefundStoreError};
+use crate::store::{ledger, purchases};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+impl From<RefundError> for ApiError {
+    fn from(e: RefundError) -> Self {
+        match e {
+            RefundError::Rejected(rejected) => {
+                Self::new(StatusCode::CONFLICT, "refund_not_allowed", rejected.to_string())
+            }
+            RefundError::NotFound => Self::new(StatusCode::NOT_FOUND, "refund_not_found", "No such refund request."),
+            RefundError::Other(e) => Self::internal(e),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyView {
+    window_days: i64,
+    admin_approval_required: bool,
+    unused_credits_only: bool,
+    partial_refunds: &'static str,
+    appeals: u32,
+    estimated_processing: &'static str,
+    refund_timeline: &'static str,
+}
+
+#[utoipa::path(get, path = "/api/v1/payments/refund-policy", tag = "refunds",
+    responses((status = 200, description = "Shown to clients before they ask (AC9.5.1)", body = PolicyView)))]
+pub async fn policy(State(state): State<AppState>) -> Response {
+    let policy = state.refunds.policy();
+    ok(
+        StatusCode::OK,
+        PolicyView {
+            window_days: policy.window.num_days(),
+            admin_approval_required: true,
+            unused_credits_only: true,
+            partial_refunds: "in proportion to the unused credits of the purchase, rounded down to the cent",
+            appeals: policy.appeals,
+            estimated_processing: "1-2 business days",
+            refund_timeline: "5-10 business days after approval, to the original payment method",
+        },
+    )
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RefundRequest {
+    transaction_id: String,
+    reason: String,
+    #[serde(default)]
+    details: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RefundView {
+    refund_request_id: Uuid,
+    transaction_id: Uuid,
+    status: String,
+    credits: i64,
+    /// Minor units.
+    amount: i64,
+    currency: String,
+    reason: String,
+    details: String,
+    denial_reason: Option<String>,
+    appeal_available: bool,
+    provider_refund: Option<String>,
+    failure: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+fn view(state: &AppState, refund: &Refund) -> RefundView {
+    RefundView {
+        refund_request_id: refund.id,
+        transaction_id: refund.purchase_id,
+        status: refund.status.as_str().to_owned(),
+        credits: refund.credits.0,
+        amount: refund.amount.minor,
+        currency: refund.amount.currency.lower(),
+        reason: refund.reason.clone(),
+        details: refund.details.clone(),
+        denial_reason: refund.denial_reason.clone(),
+        appeal_available: refund.status == RefundStatus::Denied && refund.appeals_used < state.refunds.policy().appeals,
+        provider_refund: refund.provider_refund.clone(),
+        failure: refund.failure.clone(),
+        created_at: refund.created_at,
+        updated_at: refund.updated_at,
+    }
+}
+
+#[utoipa::path(post, path = "/api/v1/payments/refund", tag = "refunds", request_body = RefundRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the stored response for a repeated request")),
+    responses((status = 202, description = "`{refundRequestId, status: \"pending_review\", estimatedProcessing}` and the refund's credits and amount"),
+        (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
+        (status = 404, description = "Not this client's transaction", body = ErrorEnvelope),
+        (status = 409, description = "Not paid, outside the window, already refunded, no unused credits, or a request already open", body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+pub async fn request(
+    State(state): State<AppState>,
+    ClientCaller(caller): ClientCaller,
+    ApiJson(request): ApiJson<RefundRequest>,
+) -> Result<Response, ApiError> {
+    let id = parse_transaction_id(&request.transaction_id)?;
+    let reason = request.reason.trim();
+    if reason.is_empty() || reason.len() > 500 || request.details.len() > 2000 {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            "Give a reason (up to 500 characters) and at most 2000 characters of details.",
+        ));
+    }
+    let purchase =
+        purchases::load(&state.db, id).await?.map(|s| s.purchase).filter(|p| p.client == caller.id).ok_or_else(
+            || ApiError::new(StatusCode::NOT_FOUND, "transaction_not_found", "No such transaction for this account."),
+        )?;
+    let conflict = |code, message: &str| ApiError::new(StatusCode::CONFLICT, code, message);
+    if purchase.status != Status::Succeeded {
+        return Err(conflict("not_refundable", "Only a paid purchase can be refunded."));
+    }
+    if Utc::now() - purchase.created_at > state.refunds.policy().window {
+        return Err(conflict("refund_window_closed", "Refunds can be requested within 30 days of the purchase."));
+    }
+    let already = refunds::credits_refunded(&state.db, purchase.id, Uuid::nil()).await?;
+    let balance = ledger::balance(&state.db, &purchase.client).await?;
+    let Some(amount) = refundable(purchase.price, purchase.credits, Credits(already), balance) else {
+        return Err(if already >= purchase.credits.0 {
+            conflict("already_refunded", "This purchase has already been refunded.")
+        } else {
+            conflict("no_unused_credits", "There are no unused credits from this purchase to refund.")
+        });
+    };
+    let refund = Refund::request(
+        Uuid::new_v4(),
+        (purchase.id, purchase.client.clone(), purchase.price, purchase.credits),
+        reason.to_owned(),
+        request.details,
+        amount,
+        Utc::now(),
+    );
+    match refunds::insert_requested(&state.db, &refund).await {
+        Ok(()) => {}
+        Err(RefundStoreError::AlreadyOpen) => {
+            return Err(conflict("refund_already_requested", "A refund request for this purchase is already open."));
+        }
+        Err(e) => return Err(ApiError::internal(e)),
+    }
+    Ok(ok(
+        StatusCode::ACCEPTED,
+        serde_json::json!({
+            "refundRequestId": refund.id,
+            "status": refund.status.as_str(),
+            "estimatedProcessing": "1-2 business days",
+            "credits": refund.credits.0,
+            "amount": refund.amount.minor,
+            "currency": refund.amount.currency.lower(),
+        }),
+    ))
+}
+
+async fn own(state: &AppState, client: &str, id: &str) -> Result<Refund, ApiError> {
+    let id: Uuid =
+        id.parse().map_err(|_| ApiError::bad_request("invalid_refund_id", "A refund request id is a UUID."))?;
+    refunds::load(&state.db, id).await?.map(|s| s.refund).filter(|r| r.client.as_str() == client).ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, "refund_not_found", "No such refund request for this account.")
+    })
+}
+
+#[utoipa::path(get, path = "/api/v1/payments/refunds", tag = "refunds",
+    responses((status = 200, body = [RefundView]), (status = 401, body = ErrorEnvelope)), security(("bearer" = [])))]
+pub async fn list_own(State(state): State<AppState>, ClientCaller(caller): ClientCaller) -> Result<Response, ApiError> {
+    let list: Vec<RefundView> =
+        refunds::list(&state.db, Some(caller.id.as_str()), None).await?.iter().map(|r| view(&state, r)).collect();
+    Ok(ok(StatusCode::OK, list))
+}
+
+#[utoipa::path(get, path = "/api/v1/payments/refunds/{id}", tag = "refunds",
+    params(("id" = String, Path, description = "The refund request id")),
+    responses((status = 200, body = RefundView), (status = 404, body = ErrorEnvelope)), security(("bearer" = [])))]
+pub async fn get_own(
+    State(state): State<AppState>,
+    ClientCaller(caller): ClientCaller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let refund = own(&state, caller.id.as_str(), &id).await?;
+    Ok(ok(StatusCode::OK, view(&state, &refund)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AppealRequest {
+    message: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/payments/refunds/{id}/appeal", tag = "refunds", request_body = AppealRequest,
+    params(("id" = String, Path, description = "The denied refund request")),
+    responses((status = 200, body = RefundView), (status = 404, body = ErrorEnvelope), (status = 409, description = "Not denied, or the appeal was used", body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+pub async fn appeal(
+    State(state): State<AppState>,
+    ClientCaller(caller): ClientCaller,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<AppealRequest>,
+) -> Result<Response, ApiError> {
+    let refund = own(&state, caller.id.as_str(), &id).await?;
+    let refund = state.refunds.send(refund.id, RefundInput::Appeal { message: request.message }).await?;
+    Ok(ok(StatusCode::OK, view(&state, &refund)))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct QueueFilter {
+    /// `pending_review`, `appealed`, `processing`, `refunded`, `denied` or `needs_alternative_method`.
+    status: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/admin/refunds", tag = "admin", params(QueueFilter),
+    responses((status = 200, body = [RefundView]), (status = 403, body = ErrorEnvelope)), security(("bearer" = [])))]
+pub async fn queue(
+    State(state): State<AppState>,
+    AdminCaller(_admin): AdminCaller,
+    Query(filter): Query<QueueFilter>,
+) -> Result<Response, ApiError> {
+    let list: Vec<RefundView> =
+        refunds::list(&state.db, None, filter.status.as_deref()).await?.iter().map(|r| view(&state, r)).collect();
+    Ok(ok(StatusCode::OK, list))
+}
+
+async fn load_any(state: &AppState, id: &str) -> Result<Refund, ApiError> {
+    let id: Uuid =
+        id.parse().map_err(|_| ApiError::bad_request("invalid_refund_id", "A refund request id is a UUID."))?;
+    Ok(refunds::load(&state.db, id).await?.ok_or(RefundError::NotFound)?.refund)
+}
+
+#[utoipa::path(post, path = "/api/v1/admin/refunds/{id}/approve", tag = "admin",
+    params(("id" = String, Path, description = "The refund request")),
+    responses((status = 200, description = "Approved: credits debited, the provider refund made or on its way", body = RefundView),
+        (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+pub async fn approve(
+    State(state): State<AppState>,
+    AdminCaller(admin): AdminCaller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let refund = load_any(&state, &id).await?;
+    let balance = ledger::balance(&state.db, &refund.client).await?;
+    let already = Credits(refunds::credits_refunded(&state.db, refund.purchase_id, refund.id).await?);
+    let input = RefundInput::Approve { admin: admin.id.as_str().to_owned(), already_refunded: already, balance };
+    let refund = state.refunds.send(refund.id, input).await?;
+    Ok(ok(StatusCode::OK, view(&state, &refund)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DenyRequest {
+    /// Sent to the client.
+    reason: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/admin/refunds/{id}/deny", tag = "admin", request_body = DenyRequest,
+    params(("id" = String, Path, description = "The refund request")),
+    responses((status = 200, body = RefundView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
+        (status = 409, body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+pub async fn deny(
+    State(state): State<AppState>,
+    AdminCaller(admin): AdminCaller,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<DenyRequest>,
+) -> Result<Response, ApiError> {
+    let refund = load_any(&state, &id).await?;
+    let refund = state
+        .refunds
+        .send(refund.id, RefundInput::Deny { admin: admin.id.as_str().to_owned(), reason: request.reason })
+        .await?;
+    Ok(ok(StatusCode::OK, view(&state, &refund)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Adjustment {
+    client_id: String,
+    /// Negative to take credits (the platform's usage), positive to give.
+    credits: i64,
+    reason: String,
+}
+
+/// The platform's use of credits, or an admin's correction: never below zero.
+#[utoipa::path(post, path = "/api/v1/admin/credits/adjust", tag = "admin", request_body = Adjustment,
+    responses((status = 200, description = "`{balance}` after the adjustment"), (status = 400, body = ErrorEnvelope),
+        (status = 403, body = ErrorEnvelope), (status = 409, description = "Would go below zero", body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+pub async fn adjust_credits(
+    State(state): State<AppState>,
+    AdminCaller(_admin): AdminCaller,
+    ApiJson(request): ApiJson<Adjustment>,
+) -> Result<Response, ApiError> {
+    let client = crate::domain::ids::ClientId::parse(&request.client_id)
+        .map_err(|e| ApiError::bad_request("invalid_client_id", e))?;
+    if request.credits == 0 || request.reason.trim().is_empty() {
+        return Err(ApiError::bad_request("invalid_request", "Give a non-zero number of credits and a reason."));
+    }
+    let balance = ledger::balance(&state.db, &client).await?;
+    if balance + request.credits < 0 {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "insufficient_credits",
+            format!("The balance is {balance} credits."),
+        ));
+    }
+    ledger::append(&state.db, &client, &format!("adjustment:{}", Uuid::new_v4()), "adjustment", request.credits)
+        .await?;
+    Ok(ok(StatusCode::OK, serde_json::json!({ "balance": balance + request.credits })))
+}

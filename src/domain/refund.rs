@@ -1,0 +1,337 @@
+//! The refund state machine, sans-IO like the purchase's. A client asks; an admin approves or denies (the client may
+//! appeal a denial once); an approved refund debits the unused credits and is paid back through the provider, or
+//! needs another method when the original cannot take money back (AC9.5.1–AC9.5.7).
+use super::ids::ClientId;
+use super::money::{Credits, Money};
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundStatus {
+    PendingReview,
+    Appealed,
+    /// Approved; the provider refund is being made.
+    Processing,
+    Refunded,
+    Denied,
+    /// The original method cannot take the money back (expired card, closed account): the client is asked for
+    /// another.
+    NeedsAlternativeMethod,
+}
+
+impl RefundStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PendingReview => "pending_review",
+            Self::Appealed => "appealed",
+            Self::Processing => "processing",
+            Self::Refunded => "refunded",
+            Self::Denied => "denied",
+            Self::NeedsAlternativeMethod => "needs_alternative_method",
+        }
+    }
+
+    /// Waiting for an admin or for the provider: a purchase has at most one open refund.
+    pub fn is_open(self) -> bool {
+        matches!(self, Self::PendingReview | Self::Appealed | Self::Processing)
+    }
+}
+
+/// Operator-set refund policy, shown to clients before they ask (AC9.5.1).
+#[derive(Clone, Copy, Debug)]
+pub struct RefundPolicy {
+    pub window: TimeDelta,
+    pub appeals: u32,
+    pub retry_base: TimeDelta,
+}
+
+/// What a purchase may still have refunded: its unused credits, and the money they are worth.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Refundable {
+    pub credits: Credits,
+    pub amount: Money,
+}
+
+/// Credits still unused out of a purchase, and their proportional price (AC9.5.5). Spent credits are not refunded:
+/// the client's balance caps what can come back. Rounding is down to the minor unit, so a refund never exceeds the
+/// share paid, and the sum of a purchase's refunds never exceeds its price.
+pub fn refundable(price: Money, bought: Credits, already_refunded: Credits, balance: i64) -> Option<Refundable> {
+    let left = bought.0 - already_refunded.0;
+    let credits = left.min(balance).max(0);
+    if credits == 0 || bought.0 <= 0 {
+        return None;
+    }
+    let minor = i64::try_from(i128::from(price.minor) * i128::from(credits) / i128::from(bought.0)).ok()?;
+    let amount = Money::new(minor, price.currency).ok()?;
+    Some(Refundable { credits: Credits(credits), amount })
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Refund {
+    pub id: Uuid,
+    pub purchase_id: Uuid,
+    pub client: ClientId,
+    pub reason: String,
+    pub details: String,
+    /// What the purchase cost and granted: the base of the proportional amount.
+    pub price: Money,
+    pub bought: Credits,
+    pub credits: Credits,
+    pub amount: Money,
+    pub status: RefundStatus,
+    pub decided_by: Option<String>,
+    pub denial_reason: Option<String>,
+    pub appeal: Option<String>,
+    pub appeals_used: u32,
+    pub provider_refund: Option<String>,
+    pub failure: Option<String>,
+    pub attempt: u32,
+    pub retry_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum RefundInput {
+    /// An admin approves; `balance` is the client's balance now, since credits spent since the request are not
+    /// refunded either, and `already_refunded` what earlier refunds of the purchase took back.
+    Approve {
+        admin: String,
+        already_refunded: Credits,
+        balance: i64,
+    },
+    Deny {
+        admin: String,
+        reason: String,
+    },
+    Appeal {
+        message: String,
+    },
+    /// The provider paid the money back.
+    Refunded {
+        provider_refund: String,
+    },
+    /// The provider refused: the original method cannot receive money.
+    MethodRefused {
+        code: String,
+    },
+    ProviderUnreachable,
+    RetryDue,
+    Recovered,
+}
+
+impl RefundInput {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Approve { .. } => "approved",
+            Self::Deny { .. } => "denied",
+            Self::Appeal { .. } => "appealed",
+            Self::Refunded { .. } => "refunded",
+            Self::MethodRefused { .. } => "method_refused",
+            Self::ProviderUnreachable => "provider_unreachable",
+            Self::RetryDue => "retry_due",
+            Self::Recovered => "recovered",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Notice {
+    Approved,
+    Denied,
+    Refunded,
+    NeedsAlternativeMethod,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum RefundEffect {
+    /// In the step's transaction: take the refunded credits back through the ledger.
+    DebitCredits {
+        credits: Credits,
+    },
+    /// In the step's transaction: an email to the client.
+    Notify(Notice),
+    /// After the commit: pay the money back, under an idempotency key per refund and attempt.
+    RefundAtProvider {
+        idempotency_key: String,
+    },
+    ArmRetry {
+        at: DateTime<Utc>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RefundRejected {
+    #[error("this refund request is {0}, so it cannot be {1}")]
+    WrongState(&'static str, &'static str),
+    #[error("the appeal was already used; the denial stands")]
+    NoAppealLeft,
+    #[error("a denial needs a reason for the client")]
+    ReasonRequired,
+    #[error("the client has no unused credits left from this purchase")]
+    NothingLeft,
+}
+
+pub struct RefundStep {
+    pub refund: Refund,
+    pub effects: Vec<RefundEffect>,
+}
+
+impl Refund {
+    pub fn request(
+        id: Uuid,
+        purchase: (Uuid, ClientId, Money, Credits),
+        reason: String,
+        details: String,
+        refundable: Refundable,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let (purchase_id, client, price, bought) = purchase;
+        Refund {
+            id,
+            purchase_id,
+            client,
+            reason,
+            details,
+            price,
+            bought,
+            credits: refundable.credits,
+            amount: refundable.amount,
+            status: RefundStatus::PendingReview,
+            decided_by: None,
+            denial_reason: None,
+            appeal: None,
+            appeals_used: 0,
+            provider_refund: None,
+            failure: None,
+            attempt: 0,
+            retry_at: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    fn refund_call(&mut self) -> RefundEffect {
+        self.attempt += 1;
+        RefundEffect::RefundAtProvider { idempotency_key: format!("refund-{}", self.id) }
+    }
+
+    pub fn on(
+        &self,
+        input: RefundInput,
+        now: DateTime<Utc>,
+        policy: &RefundPolicy,
+    ) -> Result<RefundStep, RefundRejected> {
+        use RefundStatus::*;
+        let mut next = self.clone();
+        next.updated_at = now;
+        let effects = match (self.status, input) {
+            (PendingReview | Appealed, RefundInput::Approve { admin, already_refunded, balance }) => {
+                // Re-priced at approval: what was spent since the request stays spent.
+                let now = refundable(self.price, self.bought, already_refunded, balance.min(self.credits.0))
+                    .ok_or(RefundRejected::NothingLeft)?;
+                next.credits = now.credits;
+                next.amount = now.amount;
+                next.status = Processing;
+                next.decided_by = Some(admin);
+                vec![
+                    RefundEffect::DebitCredits { credits: next.credits },
+                    RefundEffect::Notify(Notice::Approved),
+                    next.refund_call(),
+                ]
+            }
+            (PendingReview | Appealed, RefundInput::Deny { admin, reason }) => {
+                if reason.trim().is_empty() {
+                    return Err(RefundRejected::ReasonRequired);
+                }
+                next.status = Denied;
+                next.decided_by = Some(admin);
+                next.denial_reason = Some(reason);
+                vec![RefundEffect::Notify(Notice::Denied)]
+            }
+            (Denied, RefundInput::Appeal { message }) => {
+                if self.appeals_used >= policy.appeals {
+                    return Err(RefundRejected::NoAppealLeft);
+                }
+                next.status = Appealed;
+                next.appeal = Some(message);
+                next.appeals_used += 1;
+                vec![]
+            }
+            (Processing, RefundInput::Refunded { provider_refund }) => {
+                next.status = Refunded;
+                next.provider_refund = Some(provider_refund);
+                next.retry_at = None;
+                vec![RefundEffect::Notify(Notice::Refunded)]
+            }
+            (Processing, RefundInput::MethodRefused { code }) => {
+                next.status = NeedsAlternativeMethod;
+                next.failure = Some(code);
+                next.retry_at = None;
+                vec![RefundEffect::Notify(Notice::NeedsAlternativeMethod)]
+            }
+            (Processing, RefundInput::ProviderUnreachable) => {
+                let at = now + policy.retry_base * 2_i32.saturating_pow(self.attempt.min(10));
+                next.retry_at = Some(at);
+                vec![RefundEffect::ArmRetry { at }]
+            }
+            (Processing, RefundInput::RetryDue) if self.retry_at.is_some_and(|at| now >= at) => {
+                next.retry_at = None;
+                vec![next.refund_call()]
+            }
+            // After a restart, an approved refund whose provider call may not have happened is made again: the
+            // idempotency key makes a second call harmless.
+            (Processing, RefundInput::Recovered) if self.retry_at.is_none() => vec![next.refund_call()],
+            (status, RefundInput::Approve { .. }) => {
+                return Err(RefundRejected::WrongState(status.as_str(), "approved"));
+            }
+            (status, RefundInput::Deny { .. }) => return Err(RefundRejected::WrongState(status.as_str(), "denied")),
+            (status, RefundInput::Appeal { .. }) => {
+                return Err(RefundRejected::WrongState(status.as_str(), "appealed"));
+            }
+            // Late or repeated provider news (a webhook after the call's answer) changes nothing.
+            _ => return Ok(RefundStep { refund: self.clone(), effects: vec![] }),
+        };
+        Ok(RefundStep { refund: next, effects })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::money::Currency;
+    use proptest::prelude::*;
+
+    fn usd(minor: i64) -> Money {
+        Money::new(minor, Currency::parse("USD").unwrap()).unwrap()
+    }
+
+    #[test]
+    fn unused_credits_are_refunded_in_proportion_rounded_down() {
+        let r = refundable(usd(16000), Credits(240), Credits(0), 100).unwrap();
+        assert_eq!((r.credits, r.amount.minor), (Credits(100), 6666)); // 16000 × 100 / 240 = 6666.67 → 6666
+        assert_eq!(refundable(usd(16000), Credits(240), Credits(0), 1000).unwrap().amount.minor, 16000);
+        assert_eq!(refundable(usd(16000), Credits(240), Credits(240), 500), None);
+        assert_eq!(refundable(usd(16000), Credits(240), Credits(0), 0), None);
+    }
+
+    proptest! {
+        // Whatever the order of partial refunds, together they never take back more money or credits than the
+        // purchase paid and granted.
+        #[test]
+        fn refunds_never_exceed_what_was_paid(price in 1i64..10_000_000, bought in 1i64..100_000, balances in proptest::collection::vec(0i64..200_000, 1..6)) {
+            let mut refunded_credits = 0;
+            let mut refunded_money = 0;
+            for balance in balances {
+                if let Some(r) = refundable(usd(price), Credits(bought), Credits(refunded_credits), balance) {
+                    refunded_credits += r.credits.0;
+                    refunded_money += r.amount.minor;
+                }
+            }
+            prop_assert!(refunded_credits <= bought);
+            prop_assert!(refunded_money <= price);
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! Refund requests: the actor's state and what each step writes (the ledger debit, the client's email), in one
+//! transaction per step.
+use super::{ledger, outbox};
+use crate::domain::refund::{Notice, Refund, RefundEffect, RefundStatus, RefundStep};
+use entities::refund_requests as rows;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    TransactionTrait,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+#[derive(Clone, Debug)]
+pub struct StoredRefund {
+    pub refund: Refund,
+    pub version: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RefundStoreError {
+    #[error("this purchase already has an open refund request")]
+    AlreadyOpen,
+    #[error("refund {0} was changed by someone else (version conflict)")]
+    Conflict(Uuid),
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+fn row(refund: &Refund, version: i64) -> Result<rows::ActiveModel, DbErr> {
+    Ok(rows::ActiveModel {
+        id: Set(refund.id),
+        purchase_id: Set(refund.purchase_id),
+        client_id: Set(refund.client.as_str().to_owned()),
+        status: Set(refund.status.as_str().to_owned()),
+        credits: Set(refund.credits.0),
+        amount: Set(refund.amount.minor),
+        currency: Set(refund.amount.currency.code().to_owned()),
+        state: Set(serde_json::to_value(refund).map_err(|e| DbErr::Custom(format!("refund state: {e}")))?),
+        version: Set(version),
+        created_at: Set(refund.created_at),
+        updated_at: Set(refund.updated_at),
+    })
+}
+
+fn decode(model: rows::Model) -> Result<StoredRefund, DbErr> {
+    let refund = serde_json::from_value(model.state).map_err(|e| DbErr::Custom(format!("refund {}: {e}", model.id)))?;
+    Ok(StoredRefund { refund, version: model.version })
+}
+
+const OPEN: [&str; 3] = ["pending_review", "appealed", "processing"];
+
+/// Records a new request unless the purchase already has an open one, in one transaction.
+pub async fn insert_requested(db: &DatabaseConnection, refund: &Refund) -> Result<(), RefundStoreError> {
+    let txn = db.begin().await?;
+    let open = rows::Entity::find()
+        .filter(rows::Column::PurchaseId.eq(refund.purchase_id))
+        .filter(rows::Column::Status.is_in(OPEN))
+        .one(&txn)
+        .await?;
+    if open.is_some() {
+        return Err(RefundStoreError::AlreadyOpen);
+    }
+    rows::Entity::insert(row(refund, 0)?).exec_without_returning(&txn).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+pub async fn save_step(
+    db: &DatabaseConnection,
+    before: &StoredRefund,
+    step: &RefundStep,
+) -> Result<i64, RefundStoreError> {
+    let next = &step.refund;
+    let version = before.version + 1;
+    let txn = db.begin().await?;
+    let updated = rows::Entity::update_many()
+        .set(row(next, version)?)
+        .filter(rows::Column::Id.eq(next.id))
+        .filter(rows::Column::Version.eq(before.version))
+        .exec(&txn)
+        .await?;
+    if updated.rows_affected != 1 {
+        return Err(RefundStoreError::Conflict(next.id));
+    }
+    for effect in &step.effects {
+        match effect {
+            RefundEffect::DebitCredits { credits } => {
+                ledger::append(&txn, &next.client, &format!("refund:{}", next.id), "refund_debit", -credits.0).await?
+            }
+            RefundEffect::Notify(notice) => notify(&txn, next, notice).await?,
+            _ => {}
+        }
+    }
+    txn.commit().await?;
+    Ok(version)
+}
+
+async fn notify<C: ConnectionTrait>(db: &C, refund: &Refund, notice: &Notice) -> Result<(), DbErr> {
+    let name = match notice {
+        Notice::Approved => "approved",
+        Notice::Denied => "denied",
+        Notice::Refunded => "refunded",
+        Notice::NeedsAlternativeMethod => "needs_alternative_method",
+    };
+    // A second denial (after an appeal) is a second email.
+    let key = format!("refund:{}:{name}:{}", refund.id, refund.appeals_used);
+    outbox::enqueue(db, "refund_email", key, json!({ "refundId": refund.id, "notice": name })).await
+}
+
+pub async fn load(db: &DatabaseConnection, id: Uuid) -> Result<Option<StoredRefund>, DbErr> {
+    rows::Entity::find_by_id(id).one(db).await?.map(decode).transpose()
+}
+
+pub async fn list(db: &DatabaseConnection, client: Option<&str>, status: Option<&str>) -> Result<Vec<Refund>, DbErr> {
+    let mut query = rows::Entity::find().order_by_asc(rows::Column::CreatedAt);
+    if let Some(client) = client {
+        query = query.filter(rows::Column::ClientId.eq(client));
+    }
+    if let Some(status) = status {
+        query = query.filter(rows::Column::Status.eq(status));
+    }
+    query.all(db).await?.into_iter().map(|m| decode(m).map(|s| s.refund)).collect()
+}
+
+/// Credits already taken back from a purchase by refunds other than `except`.
+pub async fn credits_refunded(db: &DatabaseConnection, purchase: Uuid, except: Uuid) -> Result<i64, DbErr> {
+    let taken =
+        [RefundStatus::Processing, RefundStatus::Refunded, RefundStatus::NeedsAlternativeMethod].map(|s| s.as_str());
+    let refunds = rows::Entity::find()
+        .filter(rows::Column::PurchaseId.eq(purchase))
+        .filter(rows::Column::Id.ne(except))
+        .filter(rows::Column::Status.is_in(taken))
+        .all(db)
+        .await?;
+    Ok(refunds.iter().map(|r| r.credits).sum())
+}
+
+/// The refund waiting on the provider for a purchase, for webhooks that report it.
+pub async fn processing_for(db: &DatabaseConnection, purchase: Uuid) -> Result<Option<Uuid>, DbErr> {
+    Ok(rows::Entity::find()
+        .filter(rows::Column::PurchaseId.eq(purchase))
+        .filter(rows::Column::Status.eq(RefundStatus::Processing.as_str()))
+        .one(db)
+        .await?
+        .map(|r| r.id))
+}
+
+pub async fn processing_ids(db: &DatabaseConnection) -> Result<Vec<Uuid>, DbErr> {
+    let rows = rows::Entity::find().filter(rows::Column::Status.eq(RefundStatus::Processing.as_str())).all(db).await?;
+    Ok(rows.into_iter().map(|r| r.id).collect())
+}

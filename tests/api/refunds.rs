@@ -1,0 +1,166 @@
+//! Refunds through admin approval (AC9.5.1–AC9.5.7), on the sandbox, with the client's emails.
+use crate::helpers::{Answer, Client, Db, TestApp, spawn_app};
+use crate::on_both_databases;
+use purser::auth::Role;
+use reqwest::StatusCode;
+use serde_json::json;
+
+async fn paid(client: &Client<'_>, method: &str) -> String {
+    let (transaction, intent) = client.open("pro-200", method).await;
+    assert_eq!(client.confirm(&intent, "pro-200").await.data()["status"], "succeeded");
+    transaction
+}
+
+async fn ask(client: &Client<'_>, transaction: &str) -> Answer {
+    let body = json!({ "transactionId": transaction, "reason": "Unused credits", "details": "No longer need service" });
+    client.app.post("/api/v1/payments/refund", Some(&client.token), &body).await
+}
+
+async fn decide(app: &TestApp, refund: &str, verdict: &str, body: serde_json::Value) -> Answer {
+    let admin = app.token("admin-9", Role::Admin);
+    app.post(&format!("/api/v1/admin/refunds/{refund}/{verdict}"), Some(&admin), &body).await
+}
+
+// AC9.5.1, AC9.5.2, AC9.5.3, AC9.5.6: the policy, the request, approval, the money back and the receipt.
+async fn an_approved_refund_pays_back_and_sends_a_receipt(db: Db) {
+    let app = spawn_app(db).await;
+    let policy = app.get("/api/v1/payments/refund-policy", None).await;
+    assert_eq!(policy.data()["windowDays"], 30);
+    assert_eq!(policy.data()["adminApprovalRequired"], true);
+    let client = app.client_with_email("refund-1", "refund-1@example.com");
+    let transaction = paid(&client, "pm_card_visa").await;
+
+    let asked = ask(&client, &transaction).await;
+    assert_eq!(asked.status, StatusCode::ACCEPTED, "{}", asked.body);
+    assert_eq!(asked.data()["status"], "pending_review");
+    assert_eq!(asked.data()["estimatedProcessing"], "1-2 business days");
+    assert_eq!((asked.data()["credits"].as_i64(), asked.data()["amount"].as_i64()), (Some(240), Some(16000)));
+    let refund = asked.data()["refundRequestId"].as_str().unwrap().to_owned();
+    let admin = app.token("admin-9", Role::Admin);
+    let queue = app.get("/api/v1/admin/refunds?status=pending_review", Some(&admin)).await;
+    assert_eq!(queue.data()[0]["refundRequestId"], refund.as_str());
+    assert_eq!(client.balance().await, 240, "nothing moves before approval");
+
+    let approved = decide(&app, &refund, "approve", json!({})).await;
+    assert_eq!(approved.status, StatusCode::OK, "{}", approved.body);
+    assert_eq!(approved.data()["status"], "refunded");
+    assert!(approved.data()["providerRefund"].as_str().unwrap().starts_with("re_sbx_"));
+    assert_eq!(client.balance().await, 0);
+    assert_eq!(app.count_where("credit_ledger", "kind = 'refund_debit' AND credits = -240").await, 1);
+    let receipt = app.mail_containing("Subject: Refund receipt: 160.00 USD").await.expect("the refund receipt");
+    assert!(receipt.contains("5-10 business days") && receipt.contains("To: refund-1@example.com"), "{receipt}");
+    assert!(app.mail_containing("was approved").await.is_some());
+
+    let again = ask(&client, &transaction).await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert_eq!(again.error_code(), "already_refunded");
+}
+
+// AC9.5.5: only the unused credits come back, in proportion, rounded down.
+async fn a_partial_refund_is_proportional_to_unused_credits(db: Db) {
+    let app = spawn_app(db).await;
+    let client = app.client("refund-2");
+    let transaction = paid(&client, "pm_card_visa").await;
+    let admin = app.token("admin-9", Role::Admin);
+    let used = app
+        .post(
+            "/api/v1/admin/credits/adjust",
+            Some(&admin),
+            &json!({ "clientId": "refund-2", "credits": -140, "reason": "usage" }),
+        )
+        .await;
+    assert_eq!(used.data()["balance"], 100);
+    let asked = ask(&client, &transaction).await;
+    assert_eq!((asked.data()["credits"].as_i64(), asked.data()["amount"].as_i64()), (Some(100), Some(6666)));
+    let refund = asked.data()["refundRequestId"].as_str().unwrap().to_owned();
+    let done = decide(&app, &refund, "approve", json!({})).await;
+    assert_eq!((done.data()["status"].as_str(), done.data()["amount"].as_i64()), (Some("refunded"), Some(6666)));
+    assert_eq!(client.balance().await, 0);
+}
+
+// AC9.5.4: a denial comes with its reason and one appeal.
+async fn a_denied_refund_can_be_appealed_once(db: Db) {
+    let app = spawn_app(db).await;
+    let client = app.client_with_email("refund-3", "refund-3@example.com");
+    let transaction = paid(&client, "pm_card_visa").await;
+    let refund = ask(&client, &transaction).await.data()["refundRequestId"].as_str().unwrap().to_owned();
+    let no_reason = decide(&app, &refund, "deny", json!({ "reason": " " })).await;
+    assert_eq!(no_reason.status, StatusCode::CONFLICT);
+    let denied = decide(&app, &refund, "deny", json!({ "reason": "Credits were used for a campaign" })).await;
+    assert_eq!(denied.data()["status"], "denied");
+    assert_eq!(denied.data()["appealAvailable"], true);
+    let mail = app.mail_containing("Reason: Credits were used for a campaign").await.expect("the denial email");
+    assert!(mail.contains("appeal"));
+
+    let path = format!("/api/v1/payments/refunds/{refund}/appeal");
+    let appealed = app.post(&path, Some(&client.token), &json!({ "message": "They were not used" })).await;
+    assert_eq!(appealed.data()["status"], "appealed");
+    assert_eq!(
+        decide(&app, &refund, "deny", json!({ "reason": "Checked again" })).await.data()["appealAvailable"],
+        false
+    );
+    let second = app.post(&path, Some(&client.token), &json!({ "message": "Please" })).await;
+    assert_eq!(second.status, StatusCode::CONFLICT);
+    assert_eq!(client.balance().await, 240);
+}
+
+// AC9.5.7: the card expired before the refund: the client is asked for another method.
+async fn an_expired_card_asks_for_another_method(db: Db) {
+    let app = spawn_app(db).await;
+    let client = app.client_with_email("refund-4", "refund-4@example.com");
+    let transaction = paid(&client, "pm_sandbox_expiresBeforeRefund").await;
+    let refund = ask(&client, &transaction).await.data()["refundRequestId"].as_str().unwrap().to_owned();
+    let approved = decide(&app, &refund, "approve", json!({})).await;
+    assert_eq!(approved.data()["status"], "needs_alternative_method");
+    assert_eq!(approved.data()["failure"], "expired_or_canceled_card");
+    assert!(app.mail_containing("We need another way to refund you").await.is_some());
+}
+
+async fn bad_refund_requests_get_clear_errors(db: Db) {
+    let app = spawn_app(db).await;
+    let owner = app.client("refund-5");
+    let transaction = paid(&owner, "pm_card_visa").await;
+    let stranger = app.client("refund-6");
+    assert_eq!(ask(&stranger, &transaction).await.error_code(), "transaction_not_found");
+    let (unpaid, _) = owner.open("starter-25", "pm_card_visa").await;
+    assert_eq!(ask(&owner, &unpaid).await.error_code(), "not_refundable");
+    assert_eq!(ask(&owner, &transaction).await.status, StatusCode::ACCEPTED);
+    assert_eq!(ask(&owner, &transaction).await.error_code(), "refund_already_requested");
+    let refund = owner.app.get("/api/v1/payments/refunds", Some(&owner.token)).await.data()[0]["refundRequestId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let client_approving =
+        app.post(&format!("/api/v1/admin/refunds/{refund}/approve"), Some(&owner.token), &json!({})).await;
+    assert_eq!(client_approving.status, StatusCode::FORBIDDEN);
+    let empty = app
+        .post("/api/v1/payments/refund", Some(&owner.token), &json!({ "transactionId": transaction, "reason": "" }))
+        .await;
+    assert_eq!(empty.error_code(), "invalid_request");
+    assert_eq!(app.count_rows("refund_requests").await, 1);
+}
+
+// A duplicated `charge.refunded` (self-signed; Stripe may send it more than once) changes nothing twice.
+async fn a_duplicated_refund_webhook_is_harmless(db: Db) {
+    let app = spawn_app(db).await;
+    let client = app.client("refund-7");
+    let (transaction, intent) = client.open("pro-200", "pm_card_visa").await;
+    client.confirm(&intent, "pro-200").await;
+    let refund = ask(&client, &transaction).await.data()["refundRequestId"].as_str().unwrap().to_owned();
+    assert_eq!(decide(&app, &refund, "approve", json!({})).await.data()["status"], "refunded");
+    let event = json!({ "id": "evt_refunded_1", "object": "event", "type": "charge.refunded",
+        "data": { "object": { "id": "ch_1", "object": "charge", "payment_intent": intent, "refunds": { "data": [{ "id": "re_1" }] } } } });
+    assert_eq!(app.send_stripe_event(&event).await.status, StatusCode::OK);
+    assert_eq!(app.send_stripe_event(&event).await.body["duplicate"], true);
+    assert_eq!(app.count_where("credit_ledger", "kind = 'refund_debit'").await, 1);
+    assert_eq!(client.balance().await, 0);
+}
+
+on_both_databases!(
+    an_approved_refund_pays_back_and_sends_a_receipt,
+    a_partial_refund_is_proportional_to_unused_credits,
+    a_denied_refund_can_be_appealed_once,
+    an_expired_card_asks_for_another_method,
+    bad_refund_requests_get_clear_errors,
+    a_duplicated_refund_webhook_is_harmless,
+);
