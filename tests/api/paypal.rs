@@ -263,7 +263,36 @@ async fn live_paypal_sandbox_smoke() {
     assert!(created.data()["approvalUrl"].as_str().unwrap().contains("paypal.com"), "{}", created.body);
 }
 
+// AC9.5.3 for PayPal: an approved refund refunds the capture, for the refunded amount.
+async fn a_paypal_refund_refunds_the_capture(db: Db) {
+    let (app, fake) = paypal_app(db, |_| {}).await;
+    let client = app.client("pp-10");
+    let (transaction, order) = create_order(&client, &fake).await;
+    let return_url = fake.approve(&order, "paypal").await;
+    assert_eq!(land(&app, &return_url).await.0, StatusCode::OK);
+    let admin = app.token("admin-p", Role::Admin);
+    app.post(
+        "/api/v1/admin/credits/adjust",
+        Some(&admin),
+        &json!({ "clientId": "pp-10", "credits": -120, "reason": "usage" }),
+    )
+    .await;
+    let asked = app
+        .post(
+            "/api/v1/payments/refund",
+            Some(&client.token),
+            &json!({ "transactionId": transaction, "reason": "Unused" }),
+        )
+        .await;
+    let refund = asked.data()["refundRequestId"].as_str().unwrap().to_owned();
+    let approved = app.post(&format!("/api/v1/admin/refunds/{refund}/approve"), Some(&admin), &json!({})).await;
+    assert_eq!(approved.data()["status"], "refunded", "{}", approved.body);
+    let capture = fake.order(&order)["purchase_units"][0]["payments"]["captures"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(fake.refunds(), vec![(capture, "80.00".to_owned())], "120 of 240 credits unused: half of 160.00");
+}
+
 on_both_databases!(
+    a_paypal_refund_refunds_the_capture,
     the_sandbox_plays_paypal_end_to_end,
     an_approved_order_is_captured_once,
     the_approval_webhook_captures_when_the_payer_never_returns,

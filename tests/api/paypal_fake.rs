@@ -32,6 +32,7 @@ struct World {
     fail_next: u32,
     slow_next: u32,
     webhook_target: Option<String>,
+    refunds: Vec<(String, String)>,
 }
 
 #[derive(Clone)]
@@ -75,6 +76,7 @@ impl PaypalFake {
             .route("/v2/checkout/orders", post(create_order))
             .route("/v2/checkout/orders/{id}", get(read_order))
             .route("/v2/checkout/orders/{id}/capture", post(capture))
+            .route("/v2/payments/captures/{id}/refund", post(refund_capture))
             .route("/v1/notifications/verify-webhook-signature", post(verify))
             .with_state(fake.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
@@ -93,6 +95,11 @@ impl PaypalFake {
     /// The next `calls` captures are done but answered after the client has given up waiting.
     pub fn answer_next_captures_slowly(&self, calls: u32) {
         self.world.lock().unwrap().slow_next = calls;
+    }
+
+    /// The refunds made, as (capture id, amount value).
+    pub fn refunds(&self) -> Vec<(String, String)> {
+        self.world.lock().unwrap().refunds.clone()
     }
 
     /// How many capture requests arrived, retries included.
@@ -367,6 +374,28 @@ async fn capture(State(fake): State<PaypalFake>, headers: HeaderMap, Path(id): P
         tokio::spawn(async move { fake.send("PAYMENT.CAPTURE.COMPLETED", "capture", capture).await });
     }
     response
+}
+
+async fn refund_capture(
+    State(fake): State<PaypalFake>,
+    headers: HeaderMap,
+    Path(capture): Path<String>,
+    Json(request): Json<Value>,
+) -> Response {
+    if !authorised(&headers) {
+        return error(StatusCode::UNAUTHORIZED, "AUTHENTICATION_FAILURE", "INVALID_TOKEN", "Authentication failed.");
+    }
+    let value = request.pointer("/amount/value").and_then(Value::as_str).unwrap_or_default().to_owned();
+    fake.guarded(&headers, false, move |world| {
+        let known = world.orders.values().any(|o| o.pointer("/purchase_units/0/payments/captures/0/id").and_then(Value::as_str) == Some(&capture));
+        if !known {
+            return (404, json!({ "name": "RESOURCE_NOT_FOUND", "message": "The specified resource does not exist.", "debug_id": "fake" }));
+        }
+        world.refunds.push((capture.clone(), value.clone()));
+        (201, json!({ "id": format!("REF{:014X}", rand_id() % 0xFFFF_FFFF_FFFF), "status": "COMPLETED",
+            "amount": request["amount"], "links": [{ "rel": "up", "href": format!("/v2/payments/captures/{capture}") }] }))
+    })
+    .await
 }
 
 async fn verify(headers: HeaderMap, Json(request): Json<Value>) -> Response {

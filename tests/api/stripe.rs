@@ -164,7 +164,26 @@ async fn dropped_webhooks_lose_nothing(db: Db) {
     assert_eq!(client.balance().await, 240);
 }
 
+// AC9.5.3 against localstripe: an approved refund is a Stripe Refund on the PaymentIntent, for the refunded amount.
+async fn a_stripe_refund_is_made_at_stripe(db: Db) {
+    let (app, proxy) = stripe_app(db).await;
+    let client = app.client("stripe-7");
+    let (transaction, intent) = client.open("pro-200", "pm_card_visa").await;
+    assert_eq!(client.confirm(&intent, "pro-200").await.data()["status"], "succeeded");
+    let body = json!({ "transactionId": transaction, "reason": "Unused credits" });
+    let asked = app.post("/api/v1/payments/refund", Some(&client.token), &body).await;
+    let refund = asked.data()["refundRequestId"].as_str().unwrap().to_owned();
+    let admin = app.token("admin-s", purser::auth::Role::Admin);
+    let approved = app.post(&format!("/api/v1/admin/refunds/{refund}/approve"), Some(&admin), &json!({})).await;
+    assert_eq!(approved.data()["status"], "refunded", "{}", approved.body);
+    let at_stripe_id = approved.data()["providerRefund"].as_str().unwrap().to_owned();
+    let made = at_stripe(&proxy, &format!("/v1/refunds/{at_stripe_id}")).await;
+    assert_eq!(made["amount"], 16000, "{made}");
+    assert_eq!(client.balance().await, 0);
+}
+
 on_both_databases!(
+    a_stripe_refund_is_made_at_stripe,
     a_stripe_card_purchase_succeeds,
     stripe_three_d_secure_approve_and_fail,
     a_stripe_decline_shows_its_reason,

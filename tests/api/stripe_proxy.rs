@@ -2,7 +2,7 @@
 //! than async-stripe 1.0 parses strictly, so the proxy fills the fields Stripe's API reference documents
 //! (`amount_capturable`, `amount_received`, `confirmation_method`, `payment_method_types`, an unexpanded
 //! `latest_charge`, `last_payment_error.type`). It also turns a confirm with `payment_method` (which localstripe does
-//! not implement) into the update-then-confirm Stripe performs, drops `setup_future_usage` (which it refuses), injects provider faults on demand, and forwards
+//! not implement) into the update-then-confirm Stripe performs, drops `setup_future_usage` and a refund's `reason` (which it refuses), injects provider faults on demand, and forwards
 //! localstripe's signed webhooks untouched, or drops them.
 use axum::body::Bytes;
 use axum::extract::{Request, State};
@@ -79,6 +79,10 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
     // localstripe refuses `setup_future_usage`; the test attaches the method and signs `payment_method.attached`
     // itself, as Stripe would after the payment.
     form.retain(|(key, _)| key != "setup_future_usage");
+    // Nor does it know a refund's `reason`.
+    if path.starts_with("/v1/refunds") {
+        form.retain(|(key, _)| key != "reason");
+    }
     if parts.method == Method::POST && path.ends_with("/confirm") {
         if let Some(position) = form.iter().position(|(k, _)| k == "payment_method") {
             let (_, method) = form.remove(position);
