@@ -2,8 +2,9 @@
 //! than async-stripe 1.0 parses strictly, so the proxy fills the fields Stripe's API reference documents
 //! (`amount_capturable`, `amount_received`, `confirmation_method`, `payment_method_types`, an unexpanded
 //! `latest_charge`, `last_payment_error.type`). It also turns a confirm with `payment_method` (which localstripe does
-//! not implement) into the update-then-confirm Stripe performs, drops `setup_future_usage` and a refund's `reason` (which it refuses), injects provider faults on demand, and forwards
-//! localstripe's signed webhooks untouched, or drops them.
+//! not implement) into the update-then-confirm Stripe performs, drops `setup_future_usage` and a refund's `reason`
+//! (which it refuses), injects provider faults on demand, and forwards localstripe's signed webhooks untouched, or
+//! drops them.
 use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode};
