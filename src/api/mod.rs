@@ -1,5 +1,6 @@
 //! HTTP only: parse, call an actor or a query, render. Routes, shared state and the OpenAPI document.
 pub mod admin;
+pub mod billing;
 pub mod catalogue;
 pub mod error;
 pub mod extract;
@@ -87,6 +88,10 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(paypal::paypal_cancel))
         .routes(routes!(paypal::paypal_retry))
         .routes(routes!(admin::list_disputes))
+        .routes(routes!(billing::history))
+        .routes(routes!(billing::export))
+        .routes(routes!(billing::resend_receipt))
+        .routes(routes!(billing::admin_resend_receipt))
         .routes(routes!(refunds::policy))
         .routes(routes!(refunds::list_own))
         .routes(routes!(refunds::get_own))

@@ -4,8 +4,8 @@ use crate::domain::purchase::{Effect, Purchase, Status, Step};
 use chrono::Utc;
 use entities::{purchase_events, purchases};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -161,4 +161,32 @@ pub async fn history(db: &DatabaseConnection, id: Uuid) -> Result<Vec<purchase_e
 
 pub async fn find_by_charge(db: &DatabaseConnection, charge: &str) -> Result<Option<Stored>, DbErr> {
     purchases::Entity::find().filter(purchases::Column::ChargeRef.eq(charge)).one(db).await?.map(decode).transpose()
+}
+
+/// A client's purchases, newest first, a page at a time; `year` keeps those of one calendar year.
+pub async fn for_client(
+    db: &DatabaseConnection,
+    client: &str,
+    year: Option<i32>,
+    page: u64,
+    per_page: u64,
+) -> Result<Vec<Purchase>, DbErr> {
+    use chrono::{NaiveDate, TimeZone};
+    let mut query = purchases::Entity::find().filter(purchases::Column::ClientId.eq(client));
+    if let Some(year) = year {
+        let start = |y| {
+            NaiveDate::from_ymd_opt(y, 1, 1).and_then(|d| d.and_hms_opt(0, 0, 0)).map(|d| Utc.from_utc_datetime(&d))
+        };
+        if let (Some(from), Some(to)) = (start(year), start(year + 1)) {
+            query = query.filter(purchases::Column::CreatedAt.gte(from)).filter(purchases::Column::CreatedAt.lt(to));
+        }
+    }
+    query
+        .order_by_desc(purchases::Column::CreatedAt)
+        .paginate(db, per_page)
+        .fetch_page(page)
+        .await?
+        .into_iter()
+        .map(|m| decode(m).map(|s| s.purchase))
+        .collect()
 }

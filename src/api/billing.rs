@@ -1,0 +1,180 @@
+//! Billing (AC9.4.4–AC9.4.6): the client's payment history, the annual CSV export, and receipts sent again.
+use super::AppState;
+use super::error::{ApiError, ErrorEnvelope, ok};
+use super::extract::{AdminCaller, ClientCaller};
+use super::payments::parse_transaction_id;
+use crate::domain::purchase::{Purchase, Rail, Status};
+use crate::store::{outbox, purchases, refunds};
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Datelike, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+#[derive(Deserialize, IntoParams)]
+pub struct Page {
+    /// From 1.
+    page: Option<u64>,
+    /// Up to 100; 25 by default.
+    per_page: Option<u64>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryEntry {
+    transaction_id: Uuid,
+    date: DateTime<Utc>,
+    package_id: String,
+    credits: i64,
+    /// Minor units.
+    amount: i64,
+    currency: String,
+    method: String,
+    status: String,
+    receipt_url: String,
+}
+
+fn method(purchase: &Purchase) -> String {
+    match (purchase.rail, &purchase.funding_source, &purchase.payment_method) {
+        (Rail::Paypal, Some(source), _) => format!("paypal/{source}"),
+        (Rail::Paypal, None, _) => "paypal".into(),
+        (Rail::Card, _, Some(method)) => method.as_str().to_owned(),
+        (Rail::Card, _, None) => "card".into(),
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/billing/history", tag = "billing", params(Page),
+    responses((status = 200, description = "`{items, page, perPage}`, newest first", body = [HistoryEntry]), (status = 401, body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+pub async fn history(
+    State(state): State<AppState>,
+    ClientCaller(caller): ClientCaller,
+    Query(page): Query<Page>,
+) -> Result<Response, ApiError> {
+    let number = page.page.unwrap_or(1).max(1);
+    let per_page = page.per_page.unwrap_or(25).clamp(1, 100);
+    let items: Vec<HistoryEntry> = purchases::for_client(&state.db, caller.id.as_str(), None, number - 1, per_page)
+        .await?
+        .iter()
+        .map(|p| HistoryEntry {
+            transaction_id: p.id,
+            date: p.created_at,
+            package_id: p.package.as_str().to_owned(),
+            credits: p.credits.0,
+            amount: p.price.minor,
+            currency: p.price.currency.lower(),
+            method: method(p),
+            status: p.status.as_str().to_owned(),
+            receipt_url: format!("/api/v1/payments/{}", p.id),
+        })
+        .collect();
+    Ok(ok(StatusCode::OK, json!({ "items": items, "page": number, "perPage": per_page })))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct Year {
+    /// The calendar year, e.g. 2026.
+    year: i32,
+}
+
+/// AC9.4.5: the year's paid purchases and what was refunded of each, for tax reporting.
+#[utoipa::path(get, path = "/api/v1/billing/export", tag = "billing", params(Year),
+    responses((status = 200, description = "text/csv: date, transaction_id, package, credits, amount, currency, method, refunded_amount"),
+        (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+pub async fn export(
+    State(state): State<AppState>,
+    ClientCaller(caller): ClientCaller,
+    Query(year): Query<Year>,
+) -> Result<Response, ApiError> {
+    if !(2000..=Utc::now().year() + 1).contains(&year.year) {
+        return Err(ApiError::bad_request("invalid_year", "Give a year such as 2026."));
+    }
+    let paid: Vec<Purchase> = purchases::for_client(&state.db, caller.id.as_str(), Some(year.year), 0, u64::MAX / 2)
+        .await?
+        .into_iter()
+        .filter(|p| p.status == Status::Succeeded)
+        .collect();
+    let refunded = refunds::list(&state.db, Some(caller.id.as_str()), Some("refunded")).await?;
+    let mut csv = csv::Writer::from_writer(Vec::new());
+    let write = |csv: &mut csv::Writer<Vec<u8>>, row: &[String]| csv.write_record(row).map_err(ApiError::internal);
+    let header_row =
+        ["date", "transaction_id", "package", "credits", "amount", "currency", "method", "refunded_amount"];
+    write(&mut csv, &header_row.map(str::to_owned))?;
+    for purchase in paid.iter().rev() {
+        let back: i64 = refunded.iter().filter(|r| r.purchase_id == purchase.id).map(|r| r.amount.minor).sum();
+        let back = crate::domain::money::Money { minor: back, currency: purchase.price.currency };
+        write(
+            &mut csv,
+            &[
+                purchase.created_at.format("%Y-%m-%d").to_string(),
+                purchase.id.to_string(),
+                purchase.package.as_str().to_owned(),
+                purchase.credits.0.to_string(),
+                purchase.price.decimal(),
+                purchase.price.currency.code().to_owned(),
+                method(purchase),
+                back.decimal(),
+            ],
+        )?;
+    }
+    let body = csv.into_inner().map_err(ApiError::internal)?;
+    let disposition = format!("attachment; filename=\"purchases-{}.csv\"", year.year);
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()), (header::CONTENT_DISPOSITION, disposition)],
+        body,
+    )
+        .into_response())
+}
+
+async fn resend(state: &AppState, id: Uuid, client: Option<&str>) -> Result<Response, ApiError> {
+    let purchase = purchases::load(&state.db, id)
+        .await?
+        .map(|s| s.purchase)
+        .filter(|p| client.is_none_or(|c| p.client.as_str() == c))
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "transaction_not_found", "No such transaction."))?;
+    if purchase.status != Status::Succeeded {
+        return Err(ApiError::new(StatusCode::CONFLICT, "not_paid", "Only a paid purchase has a receipt."));
+    }
+    if purchase.receipt_email.is_none() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "no_email",
+            "This purchase has no email address to send the receipt to.",
+        ));
+    }
+    let payload = json!({ "purchaseId": purchase.id, "clientId": purchase.client });
+    outbox::enqueue(&state.db, "receipt_email", format!("receipt:{}:again:{}", purchase.id, Uuid::new_v4()), payload)
+        .await?;
+    Ok(ok(StatusCode::ACCEPTED, json!({ "transactionId": purchase.id, "queued": true })))
+}
+
+/// AC9.4.6: a lost receipt, regenerated from the purchase and sent again.
+#[utoipa::path(post, path = "/api/v1/billing/receipts/{transactionId}/resend", tag = "billing",
+    params(("transactionId" = String, Path, description = "A paid transaction")),
+    responses((status = 202, description = "Queued"), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+pub async fn resend_receipt(
+    State(state): State<AppState>,
+    ClientCaller(caller): ClientCaller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    resend(&state, parse_transaction_id(&id)?, Some(caller.id.as_str())).await
+}
+
+/// AC9.4.6 for support: regenerate and resend any client's receipt.
+#[utoipa::path(post, path = "/api/v1/admin/payments/{transactionId}/resend-receipt", tag = "admin",
+    params(("transactionId" = String, Path, description = "A paid transaction")),
+    responses((status = 202, description = "Queued"), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+pub async fn admin_resend_receipt(
+    State(state): State<AppState>,
+    AdminCaller(_admin): AdminCaller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    resend(&state, parse_transaction_id(&id)?, None).await
+}

@@ -1,0 +1,85 @@
+//! Billing history, the annual CSV export and receipts sent again (AC9.4.4–AC9.4.6).
+use crate::helpers::{Db, spawn_app};
+use crate::on_both_databases;
+use chrono::Datelike;
+use purser::auth::Role;
+use reqwest::StatusCode;
+use serde_json::json;
+
+async fn history_export_and_receipts_again(db: Db) {
+    let app = spawn_app(db).await;
+    let client = app.client_with_email("billing-1", "billing-1@example.com");
+    let (first, intent) = client.open("pro-200", "pm_card_visa").await;
+    client.confirm(&intent, "pro-200").await;
+    let (second, intent) = client.open("starter-25", "pm_card_mastercard").await;
+    client.confirm(&intent, "starter-25").await;
+    let (_, _) = client.open("scale-1000", "pm_card_visa").await; // opened, never paid
+
+    let history = app.get("/api/v1/billing/history?per_page=2", Some(&client.token)).await;
+    let items = history.data()["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 2, "a page of two");
+    assert_eq!(items[1]["transactionId"], second.as_str());
+    assert_eq!((items[1]["amount"].as_i64(), items[1]["method"].as_str()), (Some(2500), Some("pm_card_mastercard")));
+    let next = app.get("/api/v1/billing/history?per_page=2&page=2", Some(&client.token)).await;
+    assert_eq!(next.data()["items"][0]["transactionId"], first.as_str());
+
+    // Half of the first purchase's credits refunded, to see it in the export.
+    let admin = app.token("admin-b", Role::Admin);
+    app.post(
+        "/api/v1/admin/credits/adjust",
+        Some(&admin),
+        &json!({ "clientId": "billing-1", "credits": -145, "reason": "usage" }),
+    )
+    .await;
+    let asked = app
+        .post("/api/v1/payments/refund", Some(&client.token), &json!({ "transactionId": first, "reason": "Unused" }))
+        .await;
+    let refund = asked.data()["refundRequestId"].as_str().unwrap().to_owned();
+    assert_eq!(asked.data()["credits"], 120);
+    app.post(&format!("/api/v1/admin/refunds/{refund}/approve"), Some(&admin), &json!({})).await;
+
+    let year = chrono::Utc::now().year();
+    let response = app
+        .http
+        .get(format!("{}/api/v1/billing/export?year={year}", app.base))
+        .bearer_auth(&client.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    let text = response.text().await.unwrap();
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 2, "paid purchases only: {text}");
+    assert_eq!(&rows[0][1], first.as_str());
+    assert_eq!((&rows[0][4], &rows[0][5], &rows[0][7]), ("160.00", "USD", "80.00"));
+    assert_eq!((&rows[1][4], &rows[1][7]), ("25.00", "0.00"));
+    let last_year = app
+        .http
+        .get(format!("{}/api/v1/billing/export?year={}", app.base, year - 1))
+        .bearer_auth(&client.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv::Reader::from_reader(last_year.text().await.unwrap().as_bytes()).records().count(), 0);
+
+    let again = app.post(&format!("/api/v1/billing/receipts/{second}/resend"), Some(&client.token), &json!({})).await;
+    assert_eq!(again.status, StatusCode::ACCEPTED);
+    let mails = crate::helpers::eventually(std::time::Duration::from_secs(10), || async {
+        let count = std::fs::read_dir(&app.mail_dir)
+            .ok()?
+            .flatten()
+            .filter(|f| std::fs::read_to_string(f.path()).is_ok_and(|t| t.contains("Your receipt: 25 credits")))
+            .count();
+        (count == 2).then_some(count)
+    })
+    .await;
+    assert_eq!(mails, Some(2), "the receipt went out again");
+    let stranger = app.client("billing-2");
+    let theirs =
+        app.post(&format!("/api/v1/billing/receipts/{second}/resend"), Some(&stranger.token), &json!({})).await;
+    assert_eq!(theirs.status, StatusCode::NOT_FOUND);
+}
+
+on_both_databases!(history_export_and_receipts_again);
