@@ -25,6 +25,8 @@ pub struct Settings {
     pub paypal: PaypalSettings,
     #[serde(default)]
     pub email: EmailSettings,
+    #[serde(default)]
+    pub invoice: InvoiceSettings,
     pub packages: Vec<PackageConfig>,
 }
 
@@ -253,6 +255,24 @@ fn default_mail_from() -> String {
 
 fn default_mail_poll() -> Duration {
     Duration::from_millis(500)
+}
+
+/// The seller printed on invoices.
+#[derive(Clone, Debug, Deserialize)]
+pub struct InvoiceSettings {
+    pub seller_name: String,
+    pub seller_address: String,
+    pub seller_tax_id: Option<String>,
+}
+
+impl Default for InvoiceSettings {
+    fn default() -> Self {
+        Self {
+            seller_name: "Purser Demo Seller".into(),
+            seller_address: "1 Example Street, Springfield".into(),
+            seller_tax_id: None,
+        }
+    }
 }
 
 /// A secret string whose `Debug` never prints it, so it cannot leak through a log line.

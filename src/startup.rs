@@ -4,6 +4,7 @@ use crate::actors::refund::RefundActors;
 use crate::actors::{Context, PurchaseActors};
 use crate::api::{self, AppState};
 use crate::auth::Authenticator;
+use crate::domain::invoice::Seller;
 use crate::domain::package::Catalogue;
 use crate::domain::purchase::Policy;
 use crate::domain::refund::RefundPolicy;
@@ -121,7 +122,12 @@ impl Application {
         let public_url = settings.server.public_url.clone().unwrap_or_else(|| service_url.clone());
         let public_url = public_url.trim_end_matches('/').to_owned();
         let Providers { gateways, sandbox, stripe_secrets } = providers(&settings, &db, &service_url, &public_url)?;
-        let ctx = Arc::new(Context { db: db.clone(), gateways, policy });
+        let seller = Seller {
+            name: settings.invoice.seller_name.clone(),
+            address: settings.invoice.seller_address.clone(),
+            tax_id: settings.invoice.seller_tax_id.clone(),
+        };
+        let ctx = Arc::new(Context { db: db.clone(), gateways, policy, seller });
         let purchases = Arc::new(PurchaseActors::start(ctx).await?);
         let recovered = purchases.recover().await.map_err(|e| format!("recovering purchases: {e}"))?;
         let refund_policy = RefundPolicy {

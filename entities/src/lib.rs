@@ -3,6 +3,7 @@ pub mod credit_ledger;
 pub mod customers;
 pub mod disputes;
 pub mod idempotency_keys;
+pub mod invoices;
 pub mod outbox;
 pub mod payment_methods;
 pub mod purchase_events;

@@ -6,6 +6,7 @@ mod m20261127_000002_customers;
 mod m20261127_000003_saved_methods;
 mod m20261127_000004_paypal;
 mod m20261127_000005_refunds;
+mod m20261127_000006_invoices;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000003_saved_methods::Migration),
             Box::new(m20261127_000004_paypal::Migration),
             Box::new(m20261127_000005_refunds::Migration),
+            Box::new(m20261127_000006_invoices::Migration),
         ]
     }
 }

@@ -4,7 +4,8 @@ use super::error::{ApiError, ErrorEnvelope, ok};
 use super::extract::{AdminCaller, ClientCaller};
 use super::payments::parse_transaction_id;
 use crate::domain::purchase::{Purchase, Rail, Status};
-use crate::store::{outbox, purchases, refunds};
+use crate::notify::invoice_pdf;
+use crate::store::{invoices, outbox, purchases, refunds};
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -35,6 +36,8 @@ pub struct HistoryEntry {
     method: String,
     status: String,
     receipt_url: String,
+    /// The invoice PDF, once the purchase is paid.
+    invoice_url: Option<String>,
 }
 
 fn method(purchase: &Purchase) -> String {
@@ -69,6 +72,7 @@ pub async fn history(
             method: method(p),
             status: p.status.as_str().to_owned(),
             receipt_url: format!("/api/v1/payments/{}", p.id),
+            invoice_url: (p.status == Status::Succeeded).then(|| format!("/api/v1/billing/invoices/{}.pdf", p.id)),
         })
         .collect();
     Ok(ok(StatusCode::OK, json!({ "items": items, "page": number, "perPage": per_page })))
@@ -177,4 +181,29 @@ pub async fn admin_resend_receipt(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     resend(&state, parse_transaction_id(&id)?, None).await
+}
+
+/// AC9.4.2: the purchase's invoice as a PDF, rendered from the invoice as issued.
+#[utoipa::path(get, path = "/api/v1/billing/invoices/{file}", tag = "billing",
+    params(("file" = String, Path, description = "`<transactionId>.pdf`")),
+    responses((status = 200, description = "application/pdf"), (status = 404, description = "No invoice for this client and transaction", body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+pub async fn invoice(
+    State(state): State<AppState>,
+    ClientCaller(caller): ClientCaller,
+    Path(file): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = parse_transaction_id(file.strip_suffix(".pdf").unwrap_or(&file))?;
+    let not_found = || ApiError::new(StatusCode::NOT_FOUND, "invoice_not_found", "No invoice for this transaction.");
+    let invoice = invoices::for_purchase(&state.db, id)
+        .await?
+        .filter(|i| i.buyer_id == caller.id.as_str())
+        .ok_or_else(not_found)?;
+    let disposition = format!("inline; filename=\"invoice-{:06}.pdf\"", invoice.number);
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/pdf".to_owned()), (header::CONTENT_DISPOSITION, disposition)],
+        invoice_pdf::render(&invoice),
+    )
+        .into_response())
 }

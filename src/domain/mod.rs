@@ -2,6 +2,7 @@
 //! Nothing in here does IO or reads a clock.
 pub mod failure;
 pub mod ids;
+pub mod invoice;
 pub mod money;
 pub mod package;
 pub mod purchase;

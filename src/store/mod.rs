@@ -2,6 +2,7 @@
 pub mod customers;
 pub mod disputes;
 pub mod idempotency;
+pub mod invoices;
 pub mod ledger;
 pub mod outbox;
 pub mod payment_methods;

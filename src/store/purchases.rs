@@ -1,5 +1,6 @@
 //! Purchases: the actor's state, its audit trail, and everything a transition writes, in one transaction per step.
-use super::{ledger, outbox, webhooks};
+use super::{invoices, ledger, outbox, webhooks};
+use crate::domain::invoice::Seller;
 use crate::domain::purchase::{Effect, Purchase, Status, Step};
 use chrono::Utc;
 use entities::{purchase_events, purchases};
@@ -82,6 +83,7 @@ pub async fn save_step(
     cause: &str,
     provider: &str,
     webhook_event: Option<i64>,
+    seller: &Seller,
 ) -> Result<i64, SaveError> {
     let next = &step.purchase;
     let version = before.version + 1;
@@ -102,7 +104,8 @@ pub async fn save_step(
         match effect {
             Effect::GrantCredits { credits } => {
                 ledger::append(&txn, &next.client, &format!("purchase:{}", next.id), "purchase_grant", credits.0)
-                    .await?
+                    .await?;
+                invoices::issue(&txn, seller, next).await?;
             }
             Effect::QueueReceipt => queue_receipt(&txn, next).await?,
             _ => {}

@@ -82,4 +82,79 @@ async fn history_export_and_receipts_again(db: Db) {
     assert_eq!(theirs.status, StatusCode::NOT_FOUND);
 }
 
-on_both_databases!(history_export_and_receipts_again);
+/// The text of a PDF, as `pdftotext` (poppler-utils) extracts it: what any viewer would show.
+fn pdf_text(pdf: &[u8]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("invoice.pdf");
+    std::fs::write(&path, pdf).unwrap();
+    let out = std::process::Command::new("pdftotext")
+        .arg(&path)
+        .arg("-")
+        .output()
+        .expect("pdftotext (poppler-utils) is installed");
+    assert!(out.status.success(), "pdftotext could not read the invoice");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+// AC9.4.2: every paid purchase has a PDF invoice, numbered without gaps, with the seller, buyer, item and total.
+async fn paid_purchases_get_gapless_pdf_invoices(db: Db) {
+    let app = spawn_app(db).await;
+    let alice = app.client_with_email("invoice-a", "a@example.com");
+    let bob = app.client("invoice-b");
+    let (declined, intent) = alice.open("pro-200", "pm_card_visa_chargeDeclined").await;
+    alice.confirm(&intent, "pro-200").await;
+    let buy = |client: &crate::helpers::Client<'_>, package: &'static str| {
+        let body = json!({ "packageId": package, "paymentMethodId": "pm_card_visa", "confirm": true });
+        let token = client.token.clone();
+        let app = &app;
+        async move {
+            app.post("/api/v1/payments/stripe/intent", Some(&token), &body).await.data()["transactionId"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let (a1, b1, a2) = tokio::join!(buy(&alice, "pro-200"), buy(&bob, "starter-25"), buy(&alice, "scale-1000"));
+    let mut numbers = Vec::new();
+    for (client, transaction) in [(&alice, &a1), (&bob, &b1), (&alice, &a2)] {
+        let response = app
+            .http
+            .get(format!("{}/api/v1/billing/invoices/{transaction}.pdf", app.base))
+            .bearer_auth(&client.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["content-type"], "application/pdf");
+        let text = pdf_text(&response.bytes().await.unwrap());
+        assert!(text.contains("Purser Demo Seller") && text.contains(transaction.as_str()), "{text}");
+        let number: i64 = text.lines().find_map(|l| l.strip_prefix("Invoice ")).unwrap().trim().parse().unwrap();
+        numbers.push(number);
+        if transaction == &a1 {
+            assert!(
+                text.contains("Total: 160.00 USD") && text.contains("Credits: 240") && text.contains("a@example.com"),
+                "{text}"
+            );
+        }
+    }
+    numbers.sort();
+    assert_eq!(numbers, vec![1, 2, 3], "no gaps, no repeats, the declined purchase has none");
+    let none = app
+        .http
+        .get(format!("{}/api/v1/billing/invoices/{declined}.pdf", app.base))
+        .bearer_auth(&alice.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(none.status(), StatusCode::NOT_FOUND);
+    let theirs = app
+        .http
+        .get(format!("{}/api/v1/billing/invoices/{b1}.pdf", app.base))
+        .bearer_auth(&alice.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(theirs.status(), StatusCode::NOT_FOUND);
+}
+
+on_both_databases!(history_export_and_receipts_again, paid_purchases_get_gapless_pdf_invoices);

@@ -1,0 +1,44 @@
+//! Invoices: issued in the transaction that grants the credits, numbered by a counter row that the transaction
+//! holds, so numbers have no gaps (a rolled-back purchase rolls its number back too) and never repeat.
+use crate::domain::invoice::{InvoiceDocument, Seller};
+use crate::domain::purchase::Purchase;
+use chrono::Utc;
+use entities::invoices;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Statement,
+};
+
+pub async fn issue<C: ConnectionTrait>(db: &C, seller: &Seller, purchase: &Purchase) -> Result<(), DbErr> {
+    let backend = db.get_database_backend();
+    db.execute_raw(Statement::from_string(
+        backend,
+        "UPDATE invoice_counters SET next = next + 1 WHERE name = 'invoice'",
+    ))
+    .await?;
+    let row = db
+        .query_one_raw(Statement::from_string(
+            backend,
+            "SELECT next - 1 AS number FROM invoice_counters WHERE name = 'invoice'",
+        ))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("invoice counter".into()))?;
+    let number: i64 = row.try_get("", "number")?;
+    let now = Utc::now();
+    let document = InvoiceDocument::for_purchase(number, seller, purchase, now);
+    invoices::Entity::insert(invoices::ActiveModel {
+        number: Set(number),
+        purchase_id: Set(purchase.id),
+        client_id: Set(purchase.client.as_str().to_owned()),
+        issued_at: Set(now),
+        document: Set(serde_json::to_value(&document).map_err(|e| DbErr::Custom(e.to_string()))?),
+    })
+    .exec_without_returning(db)
+    .await
+    .map(|_| ())
+}
+
+pub async fn for_purchase(db: &DatabaseConnection, purchase: uuid::Uuid) -> Result<Option<InvoiceDocument>, DbErr> {
+    let row = invoices::Entity::find().filter(invoices::Column::PurchaseId.eq(purchase)).one(db).await?;
+    row.map(|r| serde_json::from_value(r.document).map_err(|e| DbErr::Custom(format!("invoice {}: {e}", r.number))))
+        .transpose()
+}
