@@ -27,6 +27,9 @@ pub struct Settings {
     pub email: EmailSettings,
     #[serde(default)]
     pub invoice: InvoiceSettings,
+    /// Tax in the price, by the buyer's country, for business invoices.
+    #[serde(default)]
+    pub tax_rates: Vec<crate::domain::invoice::TaxRate>,
     pub packages: Vec<PackageConfig>,
 }
 
@@ -263,6 +266,8 @@ pub struct InvoiceSettings {
     pub seller_name: String,
     pub seller_address: String,
     pub seller_tax_id: Option<String>,
+    #[serde(default)]
+    pub seller_country: String,
 }
 
 impl Default for InvoiceSettings {
@@ -271,6 +276,7 @@ impl Default for InvoiceSettings {
             seller_name: "Purser Demo Seller".into(),
             seller_address: "1 Example Street, Springfield".into(),
             seller_tax_id: None,
+            seller_country: "US".into(),
         }
     }
 }

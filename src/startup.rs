@@ -4,7 +4,7 @@ use crate::actors::refund::RefundActors;
 use crate::actors::{Context, PurchaseActors};
 use crate::api::{self, AppState};
 use crate::auth::Authenticator;
-use crate::domain::invoice::Seller;
+use crate::domain::invoice::{Issuer, Seller};
 use crate::domain::package::Catalogue;
 use crate::domain::purchase::Policy;
 use crate::domain::refund::RefundPolicy;
@@ -126,8 +126,10 @@ impl Application {
             name: settings.invoice.seller_name.clone(),
             address: settings.invoice.seller_address.clone(),
             tax_id: settings.invoice.seller_tax_id.clone(),
+            country: settings.invoice.seller_country.clone(),
         };
-        let ctx = Arc::new(Context { db: db.clone(), gateways, policy, seller });
+        let issuer = Issuer { seller, rates: settings.tax_rates.clone() };
+        let ctx = Arc::new(Context { db: db.clone(), gateways, policy, issuer });
         let purchases = Arc::new(PurchaseActors::start(ctx).await?);
         let recovered = purchases.recover().await.map_err(|e| format!("recovering purchases: {e}"))?;
         let refund_policy = RefundPolicy {

@@ -1,4 +1,5 @@
 //! SeaORM entities: the tables Purser persists. Domain types live in the `purser` crate; these are rows only.
+pub mod billing_profiles;
 pub mod credit_ledger;
 pub mod customers;
 pub mod disputes;

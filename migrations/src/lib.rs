@@ -7,6 +7,7 @@ mod m20261127_000003_saved_methods;
 mod m20261127_000004_paypal;
 mod m20261127_000005_refunds;
 mod m20261127_000006_invoices;
+mod m20261127_000007_billing_profiles;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000004_paypal::Migration),
             Box::new(m20261127_000005_refunds::Migration),
             Box::new(m20261127_000006_invoices::Migration),
+            Box::new(m20261127_000007_billing_profiles::Migration),
         ]
     }
 }

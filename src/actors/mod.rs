@@ -6,7 +6,7 @@ pub mod supervisor;
 
 pub use supervisor::PurchaseActors;
 
-use crate::domain::invoice::Seller;
+use crate::domain::invoice::Issuer;
 use crate::domain::purchase::Policy;
 use crate::providers::Gateways;
 use sea_orm::DatabaseConnection;
@@ -16,6 +16,6 @@ pub struct Context {
     pub db: DatabaseConnection,
     pub gateways: Gateways,
     pub policy: Policy,
-    /// Who sells, as printed on invoices.
-    pub seller: Seller,
+    /// Who sells and the tax rates, for invoices.
+    pub issuer: Issuer,
 }

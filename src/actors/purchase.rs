@@ -184,7 +184,7 @@ impl PurchaseActor {
                 input.name(),
                 self.ctx.gateways.name(stored.purchase.rail),
                 webhook_event,
-                &self.ctx.seller,
+                &self.ctx.issuer,
             )
             .await
             {

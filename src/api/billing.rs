@@ -3,9 +3,10 @@ use super::AppState;
 use super::error::{ApiError, ErrorEnvelope, ok};
 use super::extract::{AdminCaller, ClientCaller};
 use super::payments::parse_transaction_id;
+use crate::domain::invoice::BillingProfile;
 use crate::domain::purchase::{Purchase, Rail, Status};
 use crate::notify::invoice_pdf;
-use crate::store::{invoices, outbox, purchases, refunds};
+use crate::store::{billing_profiles, invoices, outbox, purchases, refunds};
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -206,4 +207,71 @@ pub async fn invoice(
         invoice_pdf::render(&invoice),
     )
         .into_response())
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProfileBody {
+    company_name: String,
+    address: String,
+    /// ISO 3166-1 alpha-2, e.g. `DE`: the jurisdiction of the tax on the invoice.
+    country: String,
+    /// A VAT or other tax id; with one, a business in another country than the seller is reverse-charged.
+    tax_id: Option<String>,
+}
+
+/// AC9.4.3: a business account's billing profile; invoices issued after it is set carry it and a tax breakdown.
+#[utoipa::path(put, path = "/api/v1/billing/profile", tag = "billing", request_body = ProfileBody,
+    responses((status = 200, body = ProfileBody), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+pub async fn save_profile(
+    State(state): State<AppState>,
+    ClientCaller(caller): ClientCaller,
+    super::extract::ApiJson(body): super::extract::ApiJson<ProfileBody>,
+) -> Result<Response, ApiError> {
+    let country = body.country.trim().to_ascii_uppercase();
+    if body.company_name.trim().is_empty()
+        || body.address.trim().is_empty()
+        || country.len() != 2
+        || !country.bytes().all(|b| b.is_ascii_uppercase())
+    {
+        return Err(ApiError::bad_request(
+            "invalid_profile",
+            "Give a company name, an address and a two-letter country code.",
+        ));
+    }
+    let profile = BillingProfile {
+        company_name: body.company_name.trim().to_owned(),
+        address: body.address.trim().to_owned(),
+        country,
+        tax_id: body.tax_id.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()),
+    };
+    billing_profiles::save(&state.db, caller.id.as_str(), &profile).await?;
+    Ok(ok(
+        StatusCode::OK,
+        ProfileBody {
+            company_name: profile.company_name,
+            address: profile.address,
+            country: profile.country,
+            tax_id: profile.tax_id,
+        },
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/billing/profile", tag = "billing",
+    responses((status = 200, body = ProfileBody), (status = 404, description = "Not a business account", body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+pub async fn profile(State(state): State<AppState>, ClientCaller(caller): ClientCaller) -> Result<Response, ApiError> {
+    let profile = billing_profiles::find(&state.db, caller.id.as_str()).await?.ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, "no_billing_profile", "No business billing profile for this account.")
+    })?;
+    Ok(ok(
+        StatusCode::OK,
+        ProfileBody {
+            company_name: profile.company_name,
+            address: profile.address,
+            country: profile.country,
+            tax_id: profile.tax_id,
+        },
+    ))
 }

@@ -91,6 +91,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(billing::history))
         .routes(routes!(billing::export))
         .routes(routes!(billing::invoice))
+        .routes(routes!(billing::save_profile, billing::profile))
         .routes(routes!(billing::resend_receipt))
         .routes(routes!(billing::admin_resend_receipt))
         .routes(routes!(refunds::policy))

@@ -39,11 +39,36 @@ pub fn render(invoice: &InvoiceDocument) -> Vec<u8> {
         (true, 11.0, "Buyer".into()),
         (false, 11.0, format!("Account: {}", invoice.buyer_id)),
         (false, 11.0, invoice.buyer_email.clone().unwrap_or_default()),
+    ]);
+    if let Some(business) = &invoice.business {
+        lines.push((false, 11.0, business.company_name.clone()));
+        lines.push((false, 11.0, format!("{}, {}", business.address, business.country)));
+        if let Some(tax_id) = &business.tax_id {
+            lines.push((false, 11.0, format!("Tax id: {tax_id}")));
+        }
+    }
+    lines.extend([
         (false, 11.0, String::new()),
         (true, 11.0, "Item".into()),
         (false, 11.0, invoice.description.clone()),
         (false, 11.0, format!("Credits: {}", invoice.credits)),
         (false, 11.0, String::new()),
+    ]);
+    if let Some(tax) = &invoice.tax {
+        let money = |minor: i64| format!("{}.{:02} {}", minor / 100, minor % 100, invoice.currency);
+        let rate = format!("{}.{:02}%", tax.rate_bp / 100, tax.rate_bp % 100);
+        lines.extend([
+            (true, 11.0, format!("Tax breakdown ({})", tax.jurisdiction)),
+            (false, 11.0, format!("Net: {}", money(tax.net))),
+            (false, 11.0, format!("{} {rate}: {}", tax.tax_name, money(tax.tax))),
+            (false, 11.0, format!("Gross: {}", money(tax.gross))),
+        ]);
+        if tax.reverse_charge {
+            lines.push((false, 11.0, "Reverse charge: the recipient accounts for the tax.".into()));
+        }
+        lines.push((false, 11.0, String::new()));
+    }
+    lines.extend([
         (true, 13.0, format!("Total: {} {}", invoice.amount, invoice.currency)),
         (false, 11.0, format!("Paid with: {}", invoice.method)),
         (false, 11.0, format!("Transaction: {}", invoice.transaction_id)),

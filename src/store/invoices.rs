@@ -1,6 +1,7 @@
 //! Invoices: issued in the transaction that grants the credits, numbered by a counter row that the transaction
 //! holds, so numbers have no gaps (a rolled-back purchase rolls its number back too) and never repeat.
-use crate::domain::invoice::{InvoiceDocument, Seller};
+use super::billing_profiles;
+use crate::domain::invoice::{InvoiceDocument, Issuer};
 use crate::domain::purchase::Purchase;
 use chrono::Utc;
 use entities::invoices;
@@ -8,7 +9,7 @@ use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Statement,
 };
 
-pub async fn issue<C: ConnectionTrait>(db: &C, seller: &Seller, purchase: &Purchase) -> Result<(), DbErr> {
+pub async fn issue<C: ConnectionTrait>(db: &C, issuer: &Issuer, purchase: &Purchase) -> Result<(), DbErr> {
     let backend = db.get_database_backend();
     db.execute_raw(Statement::from_string(
         backend,
@@ -24,7 +25,8 @@ pub async fn issue<C: ConnectionTrait>(db: &C, seller: &Seller, purchase: &Purch
         .ok_or_else(|| DbErr::RecordNotFound("invoice counter".into()))?;
     let number: i64 = row.try_get("", "number")?;
     let now = Utc::now();
-    let document = InvoiceDocument::for_purchase(number, seller, purchase, now);
+    let business = billing_profiles::find(db, purchase.client.as_str()).await?;
+    let document = InvoiceDocument::for_purchase(number, &issuer.seller, &issuer.rates, business, purchase, now);
     invoices::Entity::insert(invoices::ActiveModel {
         number: Set(number),
         purchase_id: Set(purchase.id),

@@ -1,4 +1,5 @@
 //! SeaORM queries. Each function that changes state does it in one transaction.
+pub mod billing_profiles;
 pub mod customers;
 pub mod disputes;
 pub mod idempotency;

@@ -1,6 +1,6 @@
 //! Purchases: the actor's state, its audit trail, and everything a transition writes, in one transaction per step.
 use super::{invoices, ledger, outbox, webhooks};
-use crate::domain::invoice::Seller;
+use crate::domain::invoice::Issuer;
 use crate::domain::purchase::{Effect, Purchase, Status, Step};
 use chrono::Utc;
 use entities::{purchase_events, purchases};
@@ -83,7 +83,7 @@ pub async fn save_step(
     cause: &str,
     provider: &str,
     webhook_event: Option<i64>,
-    seller: &Seller,
+    issuer: &Issuer,
 ) -> Result<i64, SaveError> {
     let next = &step.purchase;
     let version = before.version + 1;
@@ -105,7 +105,7 @@ pub async fn save_step(
             Effect::GrantCredits { credits } => {
                 ledger::append(&txn, &next.client, &format!("purchase:{}", next.id), "purchase_grant", credits.0)
                     .await?;
-                invoices::issue(&txn, seller, next).await?;
+                invoices::issue(&txn, issuer, next).await?;
             }
             Effect::QueueReceipt => queue_receipt(&txn, next).await?,
             _ => {}

@@ -157,4 +157,58 @@ async fn paid_purchases_get_gapless_pdf_invoices(db: Db) {
     assert_eq!(theirs.status(), StatusCode::NOT_FOUND);
 }
 
-on_both_databases!(history_export_and_receipts_again, paid_purchases_get_gapless_pdf_invoices);
+// AC9.4.3: a business account's invoice names the company and breaks the tax down by its jurisdiction.
+async fn business_invoices_carry_a_tax_breakdown(db: Db) {
+    let app = spawn_app(db).await;
+    for (user, country, vat, expected) in [
+        (
+            "biz-de",
+            "DE",
+            Some("DE999999999"),
+            vec!["Tax breakdown (DE)", "Net: 134.45 USD", "VAT 19.00%: 25.55 USD", "Gross: 160.00 USD"],
+        ),
+        ("biz-fr", "fr", Some("FR12345678901"), vec!["Tax breakdown (FR)", "TVA 0.00%: 0.00 USD", "Reverse charge"]),
+    ] {
+        let client = app.client(user);
+        let profile = json!({ "companyName": format!("{user} GmbH"), "address": "Hauptstrasse 1, Berlin", "country": country, "taxId": vat });
+        let saved = app
+            .http
+            .put(format!("{}/api/v1/billing/profile", app.base))
+            .bearer_auth(&client.token)
+            .json(&profile)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(saved.status(), StatusCode::OK);
+        let body = json!({ "packageId": "pro-200", "paymentMethodId": "pm_card_visa", "confirm": true });
+        let bought = app.post("/api/v1/payments/stripe/intent", Some(&client.token), &body).await;
+        let transaction = bought.data()["transactionId"].as_str().unwrap().to_owned();
+        let pdf = app
+            .http
+            .get(format!("{}/api/v1/billing/invoices/{transaction}.pdf", app.base))
+            .bearer_auth(&client.token)
+            .send()
+            .await
+            .unwrap();
+        let text = pdf_text(&pdf.bytes().await.unwrap());
+        assert!(text.contains(&format!("{user} GmbH")), "{text}");
+        for line in expected {
+            assert!(text.contains(line), "{line} missing from:\n{text}");
+        }
+    }
+    let bad = app
+        .http
+        .put(format!("{}/api/v1/billing/profile", app.base))
+        .bearer_auth(&app.client("biz-x").token)
+        .json(&json!({ "companyName": "X", "address": "Y", "country": "Germany" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+}
+
+on_both_databases!(
+    history_export_and_receipts_again,
+    paid_purchases_get_gapless_pdf_invoices,
+    business_invoices_carry_a_tax_breakdown
+);
