@@ -3,6 +3,7 @@ pub mod actors;
 pub mod api;
 pub mod auth;
 pub mod domain;
+pub mod guards;
 pub mod notify;
 pub mod providers;
 pub mod settings;

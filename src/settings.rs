@@ -27,6 +27,8 @@ pub struct Settings {
     pub email: EmailSettings,
     #[serde(default)]
     pub invoice: InvoiceSettings,
+    #[serde(default)]
+    pub limits: LimitSettings,
     /// Tax in the price, by the buyer's country, for business invoices.
     #[serde(default)]
     pub tax_rates: Vec<crate::domain::invoice::TaxRate>,
@@ -258,6 +260,39 @@ fn default_mail_from() -> String {
 
 fn default_mail_poll() -> Duration {
     Duration::from_millis(500)
+}
+
+/// Rate limits on starting payments and refunds.
+#[derive(Clone, Debug, Deserialize)]
+pub struct LimitSettings {
+    #[serde(default = "default_per_client")]
+    pub checkout_per_client_per_minute: u32,
+    #[serde(default = "default_per_ip")]
+    pub checkout_per_ip_per_minute: u32,
+    #[serde(default = "default_global")]
+    pub checkout_global_per_minute: u32,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        Self {
+            checkout_per_client_per_minute: default_per_client(),
+            checkout_per_ip_per_minute: default_per_ip(),
+            checkout_global_per_minute: default_global(),
+        }
+    }
+}
+
+fn default_per_client() -> u32 {
+    30
+}
+
+fn default_per_ip() -> u32 {
+    300
+}
+
+fn default_global() -> u32 {
+    100_000
 }
 
 /// The seller printed on invoices.

@@ -8,6 +8,8 @@ use crate::domain::invoice::{Issuer, Seller};
 use crate::domain::package::Catalogue;
 use crate::domain::purchase::Policy;
 use crate::domain::refund::RefundPolicy;
+use crate::guards::pause::Pauses;
+use crate::guards::rate_limit::Limits;
 use crate::notify::mailer::Mailer;
 use crate::providers::paypal::PaypalProvider;
 use crate::providers::sandbox::Sandbox;
@@ -129,7 +131,8 @@ impl Application {
             country: settings.invoice.seller_country.clone(),
         };
         let issuer = Issuer { seller, rates: settings.tax_rates.clone() };
-        let ctx = Arc::new(Context { db: db.clone(), gateways, policy, issuer });
+        let pauses = Arc::new(Pauses::load(db.clone()).await.map_err(|e| format!("pauses: {e}"))?);
+        let ctx = Arc::new(Context { db: db.clone(), gateways, policy, issuer, pauses: pauses.clone() });
         let purchases = Arc::new(PurchaseActors::start(ctx).await?);
         let recovered = purchases.recover().await.map_err(|e| format!("recovering purchases: {e}"))?;
         let refund_policy = RefundPolicy {
@@ -152,6 +155,8 @@ impl Application {
             policy,
             purchases: purchases.clone(),
             refunds,
+            pauses,
+            limits: Arc::new(Limits::new(&settings.limits)),
             sandbox,
             webhook_secrets: Arc::new(stripe_secrets),
             public_url,
@@ -167,7 +172,8 @@ impl Application {
     /// Serves until `shutdown` completes, then lets in-flight requests finish and stops the actors.
     pub async fn run_until<F: Future<Output = ()> + Send + 'static>(self, shutdown: F) -> std::io::Result<()> {
         tracing::info!(port = self.port, "purser listening");
-        let served = axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await;
+        let service = self.router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let served = axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await;
         self.purchases.shutdown().await;
         self.mailer.stop(None);
         served

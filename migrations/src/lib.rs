@@ -8,6 +8,7 @@ mod m20261127_000004_paypal;
 mod m20261127_000005_refunds;
 mod m20261127_000006_invoices;
 mod m20261127_000007_billing_profiles;
+mod m20261127_000008_controls;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000005_refunds::Migration),
             Box::new(m20261127_000006_invoices::Migration),
             Box::new(m20261127_000007_billing_profiles::Migration),
+            Box::new(m20261127_000008_controls::Migration),
         ]
     }
 }

@@ -18,4 +18,6 @@ pub struct Context {
     pub policy: Policy,
     /// Who sells and the tax rates, for invoices.
     pub issuer: Issuer,
+    /// While a rail is paused, its provider calls wait.
+    pub pauses: std::sync::Arc<crate::guards::pause::Pauses>,
 }

@@ -205,6 +205,9 @@ impl PurchaseActor {
     async fn execute(&self, myself: &ActorRef<PurchaseMsg>, purchase: &Purchase, effect: Effect) -> Next {
         let gateways = &self.ctx.gateways;
         let rail = purchase.rail;
+        if matches!(effect, Effect::CreateIntent { .. } | Effect::ConfirmIntent { .. } | Effect::CancelIntent { .. }) {
+            self.ctx.pauses.wait_open(rail).await;
+        }
         match effect {
             Effect::ArmTimer { timer, at } => {
                 arm(myself, timer, at);

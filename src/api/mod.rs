@@ -2,8 +2,10 @@
 pub mod admin;
 pub mod billing;
 pub mod catalogue;
+pub mod controls;
 pub mod error;
 pub mod extract;
+pub mod guard;
 pub mod health;
 pub mod idempotency;
 pub mod pages;
@@ -39,6 +41,8 @@ pub struct AppState {
     pub policy: Policy,
     pub purchases: Arc<PurchaseActors>,
     pub refunds: Arc<crate::actors::refund::RefundActors>,
+    pub pauses: Arc<crate::guards::pause::Pauses>,
+    pub limits: Arc<crate::guards::rate_limit::Limits>,
     pub sandbox: Option<Arc<Sandbox>>,
     pub webhook_secrets: Arc<Vec<String>>,
     /// Where browsers reach this service.
@@ -73,7 +77,8 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(payments::confirm))
         .routes(routes!(paypal::create_order))
         .routes(routes!(refunds::request))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::layer));
+        .layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::layer))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard::rate_limit));
     let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(money_moving)
         .routes(routes!(payments::get_transaction))
@@ -94,6 +99,9 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(billing::save_profile, billing::profile))
         .routes(routes!(billing::resend_receipt))
         .routes(routes!(billing::admin_resend_receipt))
+        .routes(routes!(controls::list))
+        .routes(routes!(controls::pause))
+        .routes(routes!(controls::resume))
         .routes(routes!(refunds::policy))
         .routes(routes!(refunds::list_own))
         .routes(routes!(refunds::get_own))

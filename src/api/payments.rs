@@ -168,6 +168,7 @@ pub async fn create_intent(
 ) -> Result<Response, ApiError> {
     let package_id = parse_package(&state, &request.package_id)?;
     let method = parse_method(request.payment_method_id.as_deref())?;
+    super::controls::ensure_open(&state, Rail::Card)?;
     let package = state.catalogue.get(&package_id).ok_or_else(|| ApiError::internal("package vanished"))?;
     if request.confirm && method.is_none() {
         return Err(ApiError::bad_request("payment_method_required", "A one-click purchase needs a paymentMethodId."));
@@ -232,6 +233,7 @@ pub async fn confirm(
         .ok_or_else(|| {
             ApiError::new(StatusCode::NOT_FOUND, "transaction_not_found", "No such payment intent for this account.")
         })?;
+    super::controls::ensure_open(&state, stored.purchase.rail)?;
     if stored.purchase.package != package_id {
         return Err(ApiError::bad_request(
             "package_mismatch",

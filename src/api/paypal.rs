@@ -66,6 +66,7 @@ pub async fn create_order(
     ApiJson(request): ApiJson<CreateOrderRequest>,
 ) -> Result<Response, ApiError> {
     let package_id = parse_package(&state, &request.package_id)?;
+    super::controls::ensure_open(&state, Rail::Paypal)?;
     let package = state.catalogue.get(&package_id).ok_or_else(|| ApiError::internal("package vanished"))?;
     let purchase = open(&state, caller.id, caller.email, package).await?;
     Ok(ok(

@@ -1,5 +1,6 @@
 //! SeaORM queries. Each function that changes state does it in one transaction.
 pub mod billing_profiles;
+pub mod controls;
 pub mod customers;
 pub mod disputes;
 pub mod idempotency;

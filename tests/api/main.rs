@@ -1,6 +1,7 @@
 //! Integration tests: the real service on 127.0.0.1 (port 0), spoken to over HTTP, on SQLite and on PostgreSQL.
 mod bad_input;
 mod billing;
+mod guards;
 mod helpers;
 mod idempotency;
 mod paypal;

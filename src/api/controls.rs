@@ -1,0 +1,79 @@
+//! Pausing and resuming payment processing (admin), platform-wide or for one rail, with who and why.
+use super::AppState;
+use super::error::{ApiError, ErrorEnvelope, ok};
+use super::extract::{AdminCaller, ApiJson};
+use crate::domain::purchase::Rail;
+use crate::guards::pause::{Pause, Scope};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ControlRequest {
+    /// `platform`, `card` or `paypal`.
+    scope: Scope,
+    /// Recorded with the admin's id, and shown to clients while paused.
+    reason: String,
+}
+
+#[utoipa::path(get, path = "/api/v1/admin/controls", tag = "admin",
+    responses((status = 200, description = "The pauses in force", body = [Pause]), (status = 403, body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+pub async fn list(State(state): State<AppState>, AdminCaller(_admin): AdminCaller) -> Response {
+    ok(StatusCode::OK, serde_json::json!({ "paused": state.pauses.current() }))
+}
+
+async fn change(state: &AppState, admin: &str, request: ControlRequest, paused: bool) -> Result<Response, ApiError> {
+    if request.reason.trim().is_empty() {
+        return Err(ApiError::bad_request("reason_required", "Say why: the reason is recorded and shown to clients."));
+    }
+    state.pauses.set(request.scope, paused, request.reason.trim(), admin).await?;
+    Ok(ok(StatusCode::OK, serde_json::json!({ "paused": state.pauses.current() })))
+}
+
+#[utoipa::path(post, path = "/api/v1/admin/controls/pause", tag = "admin", request_body = ControlRequest,
+    responses((status = 200, description = "The pauses in force"), (status = 400, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+pub async fn pause(
+    State(state): State<AppState>,
+    AdminCaller(admin): AdminCaller,
+    ApiJson(request): ApiJson<ControlRequest>,
+) -> Result<Response, ApiError> {
+    change(&state, admin.id.as_str(), request, true).await
+}
+
+#[utoipa::path(post, path = "/api/v1/admin/controls/resume", tag = "admin", request_body = ControlRequest,
+    responses((status = 200, description = "The pauses in force"), (status = 400, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+pub async fn resume(
+    State(state): State<AppState>,
+    AdminCaller(admin): AdminCaller,
+    ApiJson(request): ApiJson<ControlRequest>,
+) -> Result<Response, ApiError> {
+    change(&state, admin.id.as_str(), request, false).await
+}
+
+/// 503 `payments_paused` when `rail` is paused, naming what is still open.
+pub fn ensure_open(state: &AppState, rail: Rail) -> Result<(), ApiError> {
+    let Some(pause) = state.pauses.blocking(rail) else { return Ok(()) };
+    let other = match rail {
+        Rail::Card => Rail::Paypal,
+        Rail::Paypal => Rail::Card,
+    };
+    let alternative = if state.pauses.blocking(other).is_none() {
+        match other {
+            Rail::Card => " Card payments are still available.",
+            Rail::Paypal => " PayPal is still available.",
+        }
+    } else {
+        ""
+    };
+    Err(ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "payments_paused",
+        format!("Payments are paused ({}); nothing was charged. Try again later.{alternative}", pause.reason),
+    ))
+}

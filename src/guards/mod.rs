@@ -1,0 +1,3 @@
+//! Guards that can stop payments: pauses (platform-wide or per rail) and rate limits.
+pub mod pause;
+pub mod rate_limit;

@@ -1,0 +1,57 @@
+//! Pauses and the admin audit trail. A pause and its audit row are written in one transaction.
+use chrono::{DateTime, Utc};
+use entities::{admin_actions, platform_controls as controls};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    TransactionTrait,
+};
+
+pub async fn paused(db: &DatabaseConnection) -> Result<Vec<controls::Model>, DbErr> {
+    controls::Entity::find().filter(controls::Column::Paused.eq(true)).all(db).await
+}
+
+pub async fn set(
+    db: &DatabaseConnection,
+    scope: &str,
+    paused: bool,
+    reason: &str,
+    by: &str,
+    at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    use controls::Column as C;
+    let txn = db.begin().await?;
+    let row = controls::ActiveModel {
+        scope: Set(scope.to_owned()),
+        paused: Set(paused),
+        reason: Set(reason.to_owned()),
+        changed_by: Set(by.to_owned()),
+        changed_at: Set(at),
+    };
+    let replace =
+        OnConflict::column(C::Scope).update_columns([C::Paused, C::Reason, C::ChangedBy, C::ChangedAt]).to_owned();
+    controls::Entity::insert(row).on_conflict(replace).exec_without_returning(&txn).await?;
+    audit(&txn, by, if paused { "pause" } else { "resume" }, scope, reason).await?;
+    txn.commit().await
+}
+
+/// One line of the admin audit trail.
+pub async fn audit<C: ConnectionTrait>(
+    db: &C,
+    admin: &str,
+    action: &str,
+    target: &str,
+    reason: &str,
+) -> Result<(), DbErr> {
+    admin_actions::Entity::insert(admin_actions::ActiveModel {
+        admin: Set(admin.to_owned()),
+        action: Set(action.to_owned()),
+        target: Set(target.to_owned()),
+        reason: Set(reason.to_owned()),
+        at: Set(Utc::now()),
+        ..Default::default()
+    })
+    .exec_without_returning(db)
+    .await
+    .map(|_| ())
+}

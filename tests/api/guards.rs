@@ -1,0 +1,77 @@
+//! Pauses and rate limits (issue 6): what stops payments, and that it stops nothing else.
+use crate::helpers::{Db, spawn_app, spawn_app_with};
+use crate::on_both_databases;
+use purser::auth::Role;
+use reqwest::StatusCode;
+use serde_json::json;
+use std::time::Duration;
+
+async fn a_pause_stops_new_checkouts_survives_a_restart_and_resumes(db: Db) {
+    let app = spawn_app(db).await;
+    let admin = app.token("admin-g", Role::Admin);
+    let client = app.client("guarded-1");
+    let not_admin =
+        app.post("/api/v1/admin/controls/pause", Some(&client.token), &json!({ "scope": "card", "reason": "x" })).await;
+    assert_eq!(not_admin.status, StatusCode::FORBIDDEN);
+    let paused = app
+        .post("/api/v1/admin/controls/pause", Some(&admin), &json!({ "scope": "card", "reason": "Card testing wave" }))
+        .await;
+    assert_eq!(paused.data()["paused"][0]["scope"], "card");
+
+    let refused = client.create_intent("pro-200", Some("pm_card_visa")).await;
+    assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(refused.error_code(), "payments_paused");
+    let message = refused.body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("Card testing wave") && message.contains("PayPal is still available"), "{message}");
+    let paypal =
+        app.post("/api/v1/payments/paypal/create-order", Some(&client.token), &json!({ "packageId": "pro-200" })).await;
+    assert_eq!(paypal.status, StatusCode::OK, "the other rail stays open");
+    assert_eq!(app.count_where("admin_actions", "action = 'pause' AND admin = 'admin-g'").await, 1);
+
+    // A second process on the same database sees the pause.
+    let url = app.database.url.clone();
+    let restarted = spawn_app_with(db, move |s| s.database.url = url).await;
+    let client = restarted.client("guarded-1");
+    assert_eq!(client.create_intent("pro-200", Some("pm_card_visa")).await.status, StatusCode::SERVICE_UNAVAILABLE);
+    let admin = restarted.token("admin-g", Role::Admin);
+    restarted
+        .post("/api/v1/admin/controls/resume", Some(&admin), &json!({ "scope": "card", "reason": "Wave over" }))
+        .await;
+    assert_eq!(client.create_intent("pro-200", Some("pm_card_visa")).await.status, StatusCode::OK);
+}
+
+// In-flight payments wait through a pause; they do not fail.
+async fn an_in_flight_payment_waits_for_the_resume(db: Db) {
+    let app = spawn_app_with(db, |s| s.payments.retry_base = Duration::from_millis(300)).await;
+    let admin = app.token("admin-g", Role::Admin);
+    let client = app.client("guarded-2");
+    let (transaction, intent) = client.open("pro-200", "pm_sandbox_transientProcessingError").await;
+    assert_eq!(client.confirm(&intent, "pro-200").await.status, StatusCode::ACCEPTED);
+    app.post("/api/v1/admin/controls/pause", Some(&admin), &json!({ "scope": "platform", "reason": "Maintenance" }))
+        .await;
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert_eq!(client.transaction(&transaction).await.data()["status"], "processing", "held, not failed");
+    app.post("/api/v1/admin/controls/resume", Some(&admin), &json!({ "scope": "platform", "reason": "Done" })).await;
+    client.wait_for_status(&transaction, "succeeded").await;
+    assert_eq!(client.balance().await, 240);
+}
+
+async fn a_client_over_its_rate_gets_429_and_others_do_not(db: Db) {
+    let app = spawn_app_with(db, |s| s.limits.checkout_per_client_per_minute = 3).await;
+    let greedy = app.client("greedy");
+    for _ in 0..3 {
+        assert_eq!(greedy.create_intent("starter-25", None).await.status, StatusCode::OK);
+    }
+    let limited = greedy.create_intent("starter-25", None).await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(limited.error_code(), "rate_limited");
+    let retry_after: u64 = limited.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=21).contains(&retry_after), "{retry_after}");
+    assert_eq!(app.client("patient").create_intent("starter-25", None).await.status, StatusCode::OK);
+}
+
+on_both_databases!(
+    a_pause_stops_new_checkouts_survives_a_restart_and_resumes,
+    an_in_flight_payment_waits_for_the_resume,
+    a_client_over_its_rate_gets_429_and_others_do_not,
+);
