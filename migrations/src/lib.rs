@@ -9,6 +9,7 @@ mod m20261127_000005_refunds;
 mod m20261127_000006_invoices;
 mod m20261127_000007_billing_profiles;
 mod m20261127_000008_controls;
+mod m20261127_000009_admin_indexes;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000006_invoices::Migration),
             Box::new(m20261127_000007_billing_profiles::Migration),
             Box::new(m20261127_000008_controls::Migration),
+            Box::new(m20261127_000009_admin_indexes::Migration),
         ]
     }
 }

@@ -4,10 +4,19 @@ use super::AppState;
 use super::error::{ApiError, ErrorEnvelope, ok};
 use super::extract::AdminCaller;
 use super::payments::{TransactionView, parse_transaction_id, transaction_view};
-use crate::store::disputes;
-use axum::extract::{Path, State};
+use crate::domain::purchase::{Input, Purchase, Rail, Status};
+use crate::store::purchases::{self as purchase_store, Filter};
+use crate::store::{controls, disputes, refunds};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::http::header;
+use axum::response::IntoResponse;
 use axum::response::Response;
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
 
 #[utoipa::path(get, path = "/api/v1/admin/payments/{transactionId}", tag = "admin",
     params(("transactionId" = String, Path, description = "The transaction (purchase) id")),
@@ -89,4 +98,238 @@ pub async fn get_dispute(
         Some(dispute) => Ok(ok(StatusCode::OK, DisputeView::from(dispute))),
         None => Err(ApiError::new(StatusCode::NOT_FOUND, "dispute_not_found", "No such dispute.")),
     }
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentQuery {
+    status: Option<String>,
+    /// `sandbox`, `stripe` or `paypal`.
+    provider: Option<String>,
+    client_id: Option<String>,
+    /// RFC 3339; inclusive.
+    from: Option<DateTime<Utc>>,
+    /// RFC 3339; exclusive.
+    to: Option<DateTime<Utc>>,
+    min_amount: Option<i64>,
+    max_amount: Option<i64>,
+    /// `nextCursor` of the previous page.
+    cursor: Option<String>,
+    /// Up to 200; 50 by default.
+    limit: Option<u64>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentRow {
+    transaction_id: Uuid,
+    client_id: String,
+    status: String,
+    amount: i64,
+    currency: String,
+    provider: String,
+    method: Option<String>,
+    failure_code: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+fn parse_cursor(cursor: &str) -> Result<(DateTime<Utc>, Uuid), ApiError> {
+    let invalid = || ApiError::bad_request("invalid_cursor", "Pass the nextCursor of the previous page.");
+    let (at, id) = cursor.split_once('_').ok_or_else(invalid)?;
+    let at = at.parse::<i64>().ok().and_then(DateTime::from_timestamp_micros).ok_or_else(invalid)?;
+    Ok((at, id.parse().map_err(|_| invalid())?))
+}
+
+/// AC9.6.1: every transaction with status, amount, method and time; filtered, newest first, by cursor.
+#[utoipa::path(get, path = "/api/v1/admin/payments", tag = "admin", params(PaymentQuery),
+    responses((status = 200, description = "`{items: [PaymentRow], nextCursor}`"), (status = 400, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+pub async fn list_payments(
+    State(state): State<AppState>,
+    AdminCaller(_admin): AdminCaller,
+    Query(query): Query<PaymentQuery>,
+) -> Result<Response, ApiError> {
+    let limit = query.limit.unwrap_or(50).clamp(1, 200);
+    let filter = Filter {
+        status: query.status,
+        provider: query.provider,
+        client: query.client_id,
+        from: query.from,
+        to: query.to,
+        min_amount: query.min_amount,
+        max_amount: query.max_amount,
+        after: query.cursor.as_deref().map(parse_cursor).transpose()?,
+    };
+    let rows = purchase_store::search(&state.db, &filter, limit).await?;
+    let next = (rows.len() as u64 == limit)
+        .then(|| rows.last().map(|r| format!("{}_{}", r.created_at.timestamp_micros(), r.id)))
+        .flatten();
+    let items: Vec<PaymentRow> = rows
+        .into_iter()
+        .map(|r| PaymentRow {
+            transaction_id: r.id,
+            client_id: r.client_id,
+            status: r.status,
+            amount: r.amount,
+            currency: r.currency.to_ascii_lowercase(),
+            provider: r.provider,
+            method: r.payment_method,
+            failure_code: r.failure_code,
+            created_at: r.created_at,
+        })
+        .collect();
+    Ok(ok(StatusCode::OK, serde_json::json!({ "items": items, "nextCursor": next })))
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ActionReason {
+    /// Recorded in the audit trail.
+    #[serde(default)]
+    reason: String,
+}
+
+async fn act(
+    state: &AppState,
+    admin: &str,
+    id: &str,
+    action: &str,
+    reason: &str,
+    input: Input,
+) -> Result<Response, ApiError> {
+    let id = parse_transaction_id(id)?;
+    controls::audit(&state.db, admin, action, &id.to_string(), reason).await?;
+    let purchase = state.purchases.send(id, input).await?;
+    match transaction_view(state, purchase.id).await? {
+        Some((_, view)) => Ok(ok(StatusCode::OK, view)),
+        None => Err(ApiError::new(StatusCode::NOT_FOUND, "transaction_not_found", "No such transaction.")),
+    }
+}
+
+/// AC9.6.3: a failed card payment confirmed again with the same method, with a fresh budget of automatic retries.
+#[utoipa::path(post, path = "/api/v1/admin/payments/{transactionId}/retry", tag = "admin", request_body = ActionReason,
+    params(("transactionId" = String, Path, description = "A failed transaction")),
+    responses((status = 200, body = TransactionView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
+        (status = 409, description = "Not retryable (expired, paid, or PayPal, which needs the payer)", body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+pub async fn retry_payment(
+    State(state): State<AppState>,
+    AdminCaller(admin): AdminCaller,
+    Path(id): Path<String>,
+    body: Option<axum::Json<ActionReason>>,
+) -> Result<Response, ApiError> {
+    let reason = body.map(|b| b.0.reason).unwrap_or_default();
+    act(&state, admin.id.as_str(), &id, "retry", &reason, Input::Confirm { payment_method: None, retry: true }).await
+}
+
+/// AC9.6.7: read the provider's object and move the purchase to it (a webhook that never arrived).
+#[utoipa::path(post, path = "/api/v1/admin/payments/{transactionId}/sync", tag = "admin", request_body = ActionReason,
+    params(("transactionId" = String, Path, description = "Any transaction")),
+    responses((status = 200, body = TransactionView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+pub async fn sync_payment(
+    State(state): State<AppState>,
+    AdminCaller(admin): AdminCaller,
+    Path(id): Path<String>,
+    body: Option<axum::Json<ActionReason>>,
+) -> Result<Response, ApiError> {
+    let reason = body.map(|b| b.0.reason).unwrap_or_default();
+    act(&state, admin.id.as_str(), &id, "sync", &reason, Input::Sync).await
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ReportQuery {
+    /// `day`, `week` (ISO weeks, from Monday) or `month`.
+    period: String,
+    /// RFC 3339; inclusive. Defaults to 30 days ago.
+    from: Option<DateTime<Utc>>,
+    /// RFC 3339; exclusive. Defaults to now.
+    to: Option<DateTime<Utc>>,
+    /// `json` (default) or `csv`.
+    format: Option<String>,
+}
+
+#[derive(Serialize, ToSchema, Default, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct RevenueRow {
+    period_start: String,
+    method: String,
+    currency: String,
+    /// Minor units, all three.
+    gross: i64,
+    refunded: i64,
+    net: i64,
+    payments: i64,
+}
+
+fn period_start(at: DateTime<Utc>, period: &str) -> Option<NaiveDate> {
+    let day = at.date_naive();
+    match period {
+        "day" => Some(day),
+        "week" => day.checked_sub_days(chrono::Days::new(u64::from(day.weekday().num_days_from_monday()))),
+        "month" => day.with_day(1),
+        _ => None,
+    }
+}
+
+fn method_of(purchase: &Purchase) -> String {
+    match purchase.rail {
+        Rail::Paypal => format!("paypal/{}", purchase.funding_source.as_deref().unwrap_or("paypal")),
+        Rail::Card
+            if purchase.settling.is_some()
+                || purchase.payment_method.as_ref().is_some_and(|m| m.as_str().contains("usBankAccount")) =>
+        {
+            "ach".into()
+        }
+        Rail::Card => "card".into(),
+    }
+}
+
+/// AC9.6.5: revenue per day, week or month, by payment method and currency: gross, refunded and net.
+#[utoipa::path(get, path = "/api/v1/admin/reports/revenue", tag = "admin", params(ReportQuery),
+    responses((status = 200, description = "`[RevenueRow]` as JSON, or CSV with `format=csv`", body = [RevenueRow]), (status = 400, body = ErrorEnvelope),
+        (status = 403, body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+pub async fn revenue(
+    State(state): State<AppState>,
+    AdminCaller(_admin): AdminCaller,
+    Query(query): Query<ReportQuery>,
+) -> Result<Response, ApiError> {
+    if period_start(Utc::now(), &query.period).is_none() {
+        return Err(ApiError::bad_request("invalid_period", "period is day, week or month."));
+    }
+    let to = query.to.unwrap_or_else(Utc::now);
+    let from = query.from.unwrap_or(to - chrono::TimeDelta::days(30));
+    let filter =
+        Filter { status: Some(Status::Succeeded.as_str().into()), from: Some(from), to: Some(to), ..Filter::default() };
+    let paid = purchase_store::search(&state.db, &filter, u64::MAX / 2).await?;
+    let refunded = refunds::list(&state.db, None, Some("refunded")).await?;
+    let mut rows: BTreeMap<(String, String, String), RevenueRow> = BTreeMap::new();
+    for model in paid {
+        let Some(stored) = purchase_store::load(&state.db, model.id).await? else { continue };
+        let purchase = stored.purchase;
+        let start = period_start(purchase.created_at, &query.period).map(|d| d.to_string()).unwrap_or_default();
+        let key = (start.clone(), method_of(&purchase), purchase.price.currency.code().to_owned());
+        let row = rows.entry(key.clone()).or_insert_with(|| RevenueRow {
+            period_start: key.0,
+            method: key.1,
+            currency: key.2,
+            ..RevenueRow::default()
+        });
+        let back: i64 = refunded.iter().filter(|r| r.purchase_id == purchase.id).map(|r| r.amount.minor).sum();
+        row.gross += purchase.price.minor;
+        row.refunded += back;
+        row.net = row.gross - row.refunded;
+        row.payments += 1;
+    }
+    let rows: Vec<RevenueRow> = rows.into_values().collect();
+    if query.format.as_deref() == Some("csv") {
+        let mut csv = csv::Writer::from_writer(Vec::new());
+        for row in &rows {
+            csv.serialize(row).map_err(ApiError::internal)?;
+        }
+        let body = csv.into_inner().map_err(ApiError::internal)?;
+        return Ok((StatusCode::OK, [(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response());
+    }
+    Ok(ok(StatusCode::OK, rows))
 }

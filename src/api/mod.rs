@@ -112,6 +112,10 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(refunds::adjust_credits))
         .routes(routes!(admin::get_dispute))
         .routes(routes!(admin::get_payment))
+        .routes(routes!(admin::list_payments))
+        .routes(routes!(admin::retry_payment))
+        .routes(routes!(admin::sync_payment))
+        .routes(routes!(admin::revenue))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz));
     if state.sandbox.is_some() {

@@ -94,6 +94,8 @@ pub struct TransactionView {
     funding_source: Option<String>,
     /// The card PaymentIntent or the PayPal order.
     payment_intent_id: Option<String>,
+    /// The payment at the provider, for admins (AC9.6.2).
+    dashboard_url: Option<String>,
     payment_method: Option<String>,
     attempts: u32,
     failure: Option<FailureView>,
@@ -321,6 +323,7 @@ pub async fn transaction_view(state: &AppState, id: Uuid) -> Result<Option<(Purc
         provider: state.purchases.context().gateways.name(p.rail).to_owned(),
         rail: p.rail,
         funding_source: p.funding_source.clone(),
+        dashboard_url: dashboard_url(state.purchases.context().gateways.name(p.rail), &p),
         payment_intent_id: p.intent_id.clone(),
         payment_method: p.payment_method.as_ref().map(|m| m.as_str().to_owned()),
         attempts: p.attempt,
@@ -335,6 +338,18 @@ pub async fn transaction_view(state: &AppState, id: Uuid) -> Result<Option<(Purc
         events,
     };
     Ok(Some((p, view)))
+}
+
+/// Where the provider shows this payment: Stripe's dashboard (test mode for test intents, which is all Stripe lets a
+/// test key create), PayPal's activity page for the capture.
+fn dashboard_url(provider: &str, purchase: &Purchase) -> Option<String> {
+    match provider {
+        "stripe" => purchase.intent_id.as_ref().map(|pi| format!("https://dashboard.stripe.com/test/payments/{pi}")),
+        "paypal" => {
+            purchase.charge.as_ref().map(|capture| format!("https://www.paypal.com/activity/payment/{capture}"))
+        }
+        _ => None,
+    }
 }
 
 pub fn parse_transaction_id(raw: &str) -> Result<Uuid, ApiError> {

@@ -207,6 +207,8 @@ pub enum Input {
     PayerCancelled,
     /// The actor came back after a restart or passivation.
     Recovered,
+    /// An admin asks to align the purchase with the provider's truth (a webhook that never came).
+    Sync,
     RetryDue,
     ExpiryDue,
 }
@@ -221,6 +223,7 @@ impl Input {
             Self::ProviderUnreachable => "provider_unreachable",
             Self::PayerCancelled => "payer_cancelled",
             Self::Recovered => "recovered",
+            Self::Sync => "manual_sync",
             Self::RetryDue => "retry_due",
             Self::ExpiryDue => "expiry_due",
         }
@@ -360,6 +363,9 @@ impl Purchase {
             Input::ProviderUnreachable => next.on_unreachable(now, policy),
             Input::PayerCancelled => next.on_payer_cancelled(),
             Input::Recovered => next.on_recovered(),
+            Input::Sync => {
+                next.intent_id.clone().map(|intent_id| Effect::RetrieveIntent { intent_id }).into_iter().collect()
+            }
             Input::RetryDue => next.on_retry_due(now),
             Input::ExpiryDue => next.on_expiry_due(now, policy),
         };
@@ -786,6 +792,7 @@ mod tests {
             Just(Input::Confirm { payment_method: None, retry: true }),
             Just(Input::ProviderUnreachable),
             Just(Input::Recovered),
+            Just(Input::Sync),
             Just(Input::RetryDue),
             Just(Input::ExpiryDue),
         ]

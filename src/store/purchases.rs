@@ -193,3 +193,52 @@ pub async fn for_client(
         .map(|m| decode(m).map(|s| s.purchase))
         .collect()
 }
+
+/// What the admin transaction list filters on.
+#[derive(Default)]
+pub struct Filter {
+    pub status: Option<String>,
+    pub provider: Option<String>,
+    pub client: Option<String>,
+    pub from: Option<chrono::DateTime<Utc>>,
+    pub to: Option<chrono::DateTime<Utc>>,
+    pub min_amount: Option<i64>,
+    pub max_amount: Option<i64>,
+    /// Continue after this (created_at, id), newest first.
+    pub after: Option<(chrono::DateTime<Utc>, Uuid)>,
+}
+
+/// All purchases matching `filter`, newest first, `limit` at a time (keyset pagination: as fast on the last page of
+/// 100k rows as on the first).
+pub async fn search(db: &DatabaseConnection, filter: &Filter, limit: u64) -> Result<Vec<purchases::Model>, DbErr> {
+    use purchases::Column as C;
+    use sea_orm::Condition;
+    let mut query = purchases::Entity::find();
+    if let Some(status) = &filter.status {
+        query = query.filter(C::Status.eq(status.as_str()));
+    }
+    if let Some(provider) = &filter.provider {
+        query = query.filter(C::Provider.eq(provider.as_str()));
+    }
+    if let Some(client) = &filter.client {
+        query = query.filter(C::ClientId.eq(client.as_str()));
+    }
+    if let Some(from) = filter.from {
+        query = query.filter(C::CreatedAt.gte(from));
+    }
+    if let Some(to) = filter.to {
+        query = query.filter(C::CreatedAt.lt(to));
+    }
+    if let Some(min) = filter.min_amount {
+        query = query.filter(C::Amount.gte(min));
+    }
+    if let Some(max) = filter.max_amount {
+        query = query.filter(C::Amount.lte(max));
+    }
+    if let Some((at, id)) = filter.after {
+        query = query.filter(
+            Condition::any().add(C::CreatedAt.lt(at)).add(Condition::all().add(C::CreatedAt.eq(at)).add(C::Id.lt(id))),
+        );
+    }
+    query.order_by_desc(C::CreatedAt).order_by_desc(C::Id).limit(limit).all(db).await
+}

@@ -1,4 +1,5 @@
 //! Integration tests: the real service on 127.0.0.1 (port 0), spoken to over HTTP, on SQLite and on PostgreSQL.
+mod admin;
 mod bad_input;
 mod billing;
 mod guards;

@@ -182,7 +182,38 @@ async fn a_stripe_refund_is_made_at_stripe(db: Db) {
     assert_eq!(client.balance().await, 0);
 }
 
+// AC9.6.7: the webhook never came; an admin's manual sync reads the intent at Stripe and settles the purchase.
+async fn a_manual_sync_settles_a_purchase_whose_webhook_was_lost(db: Db) {
+    let (app, proxy) = stripe_app(db).await;
+    proxy.faults.drop_webhooks.store(true, Ordering::SeqCst);
+    let client = app.client("stripe-8");
+    let method = tokenize(&proxy, "4000002760003184").await;
+    let (transaction, intent) = client.open("pro-200", &method).await;
+    let challenged = client.confirm(&intent, "pro-200").await;
+    let secret = challenged.data()["clientSecret"].as_str().unwrap().to_owned();
+    stripe_post(
+        &proxy,
+        &format!("/v1/payment_intents/{intent}/_authenticate"),
+        &[("client_secret", &secret), ("success", "true")],
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(client.transaction(&transaction).await.data()["status"], "requires_action", "no webhook, no news");
+    let admin = app.token("admin-sync", purser::auth::Role::Admin);
+    let synced = app
+        .post(
+            &format!("/api/v1/admin/payments/{transaction}/sync"),
+            Some(&admin),
+            &json!({ "reason": "missed webhook" }),
+        )
+        .await;
+    assert_eq!(synced.data()["status"], "succeeded", "{}", synced.body);
+    assert_eq!(synced.data()["dashboardUrl"], format!("https://dashboard.stripe.com/test/payments/{intent}"));
+    assert_eq!(client.balance().await, 240);
+}
+
 on_both_databases!(
+    a_manual_sync_settles_a_purchase_whose_webhook_was_lost,
     a_stripe_refund_is_made_at_stripe,
     a_stripe_card_purchase_succeeds,
     stripe_three_d_secure_approve_and_fail,
