@@ -29,6 +29,8 @@ pub struct Settings {
     pub invoice: InvoiceSettings,
     #[serde(default)]
     pub limits: LimitSettings,
+    #[serde(default)]
+    pub fraud: FraudSettings,
     /// Tax in the price, by the buyer's country, for business invoices.
     #[serde(default)]
     pub tax_rates: Vec<crate::domain::invoice::TaxRate>,
@@ -260,6 +262,23 @@ fn default_mail_from() -> String {
 
 fn default_mail_poll() -> Duration {
     Duration::from_millis(500)
+}
+
+/// The fraud monitor's rules.
+#[derive(Clone, Debug, Deserialize)]
+pub struct FraudSettings {
+    /// Minor units; no single checkout above it.
+    pub max_amount: i64,
+    pub checkouts_per_hour: usize,
+    pub declines_per_hour: usize,
+    /// Declines across the platform in one minute that pause payments (a card-testing wave).
+    pub breach_declines_per_minute: usize,
+}
+
+impl Default for FraudSettings {
+    fn default() -> Self {
+        Self { max_amount: 1_000_000, checkouts_per_hour: 20, declines_per_hour: 5, breach_declines_per_minute: 50 }
+    }
 }
 
 /// Rate limits on starting payments and refunds.

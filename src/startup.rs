@@ -4,10 +4,12 @@ use crate::actors::refund::RefundActors;
 use crate::actors::{Context, PurchaseActors};
 use crate::api::{self, AppState};
 use crate::auth::Authenticator;
+use crate::domain::fraud::FraudRules;
 use crate::domain::invoice::{Issuer, Seller};
 use crate::domain::package::Catalogue;
 use crate::domain::purchase::Policy;
 use crate::domain::refund::RefundPolicy;
+use crate::guards::fraud::FraudMonitor;
 use crate::guards::pause::Pauses;
 use crate::guards::rate_limit::Limits;
 use crate::notify::mailer::Mailer;
@@ -132,7 +134,15 @@ impl Application {
         };
         let issuer = Issuer { seller, rates: settings.tax_rates.clone() };
         let pauses = Arc::new(Pauses::load(db.clone()).await.map_err(|e| format!("pauses: {e}"))?);
-        let ctx = Arc::new(Context { db: db.clone(), gateways, policy, issuer, pauses: pauses.clone() });
+        let rules = FraudRules {
+            max_amount: settings.fraud.max_amount,
+            checkouts_per_hour: settings.fraud.checkouts_per_hour,
+            declines_per_hour: settings.fraud.declines_per_hour,
+            breach_declines_per_minute: settings.fraud.breach_declines_per_minute,
+        };
+        let monitor = FraudMonitor { rules, db: db.clone(), pauses: pauses.clone() };
+        let (fraud, _) = Actor::spawn(None, monitor, ()).await.map_err(|e| format!("fraud monitor: {e}"))?;
+        let ctx = Arc::new(Context { db: db.clone(), gateways, policy, issuer, pauses: pauses.clone(), fraud });
         let purchases = Arc::new(PurchaseActors::start(ctx).await?);
         let recovered = purchases.recover().await.map_err(|e| format!("recovering purchases: {e}"))?;
         let refund_policy = RefundPolicy {

@@ -20,4 +20,6 @@ pub struct Context {
     pub issuer: Issuer,
     /// While a rail is paused, its provider calls wait.
     pub pauses: std::sync::Arc<crate::guards::pause::Pauses>,
+    /// Hears every decline (card testing, breach detection).
+    pub fraud: ractor::ActorRef<crate::guards::fraud::FraudMsg>,
 }

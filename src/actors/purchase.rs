@@ -2,7 +2,8 @@
 //! happen after the commit and their answers come back as the next input.
 use super::Context;
 use crate::domain::failure::FailureCode;
-use crate::domain::purchase::{Effect, Input, IntentStatus, IntentUpdate, Purchase, Rejected, Step, Timer};
+use crate::domain::purchase::{Effect, Input, IntentStatus, IntentUpdate, Purchase, Rejected, Status, Step, Timer};
+use crate::guards::fraud::FraudMsg;
 use crate::providers::{NewIntent, ProviderError};
 use crate::store::purchases::{self, SaveError, Stored};
 use crate::store::webhooks;
@@ -189,6 +190,18 @@ impl PurchaseActor {
             .await
             {
                 Ok(version) => {
+                    let declined =
+                        step.purchase.status == Status::Failed
+                            && stored.purchase.status != Status::Failed
+                            && step.purchase.failure.as_ref().is_some_and(|f| {
+                                !matches!(f, FailureCode::ProcessingError | FailureCode::PayerCancelled)
+                            });
+                    if declined {
+                        let _ = self
+                            .ctx
+                            .fraud
+                            .cast(FraudMsg::Declined { client: step.purchase.client.as_str().to_owned() });
+                    }
                     state.stored = Some(Stored { purchase: step.purchase, version });
                     return Ok(step.effects);
                 }

@@ -2,11 +2,14 @@
 use super::AppState;
 use super::error::{ApiError, ErrorEnvelope, ok};
 use super::extract::{AdminCaller, ApiJson};
+use crate::domain::fraud::Verdict;
 use crate::domain::purchase::Rail;
+use crate::guards::fraud::FraudMsg;
 use crate::guards::pause::{Pause, Scope};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
+use ractor::rpc::CallResult;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -76,4 +79,22 @@ pub fn ensure_open(state: &AppState, rail: Rail) -> Result<(), ApiError> {
         "payments_paused",
         format!("Payments are paused ({}); nothing was charged. Try again later.{alternative}", pause.reason),
     ))
+}
+
+/// Asks the fraud monitor about a checkout; a blocked one is refused with 403 `payment_blocked` (AC9.6.6).
+pub async fn screen(state: &AppState, client: &str, amount: i64, method: Option<&str>) -> Result<(), ApiError> {
+    let monitor = &state.purchases.context().fraud;
+    let message =
+        |reply| FraudMsg::Assess { client: client.to_owned(), amount, method: method.map(str::to_owned), reply };
+    match monitor.call(message, Some(std::time::Duration::from_secs(5))).await {
+        Ok(CallResult::Success(Verdict::Allow)) => Ok(()),
+        Ok(CallResult::Success(Verdict::Block(reason))) => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "payment_blocked",
+            format!(
+                "This payment was blocked by our fraud checks: {reason}. Nothing was charged; contact support to verify your account."
+            ),
+        )),
+        other => Err(ApiError::internal(format!("fraud monitor did not answer: {:?}", other.is_ok()))),
+    }
 }

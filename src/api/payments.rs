@@ -172,6 +172,8 @@ pub async fn create_intent(
     let method = parse_method(request.payment_method_id.as_deref())?;
     super::controls::ensure_open(&state, Rail::Card)?;
     let package = state.catalogue.get(&package_id).ok_or_else(|| ApiError::internal("package vanished"))?;
+    let method_name = method.as_ref().map(|m| m.as_str().to_owned());
+    super::controls::screen(&state, caller.id.as_str(), package.price.minor, method_name.as_deref()).await?;
     if request.confirm && method.is_none() {
         return Err(ApiError::bad_request("payment_method_required", "A one-click purchase needs a paymentMethodId."));
     }

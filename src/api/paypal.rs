@@ -68,6 +68,7 @@ pub async fn create_order(
     let package_id = parse_package(&state, &request.package_id)?;
     super::controls::ensure_open(&state, Rail::Paypal)?;
     let package = state.catalogue.get(&package_id).ok_or_else(|| ApiError::internal("package vanished"))?;
+    super::controls::screen(&state, caller.id.as_str(), package.price.minor, None).await?;
     let purchase = open(&state, caller.id, caller.email, package).await?;
     Ok(ok(
         StatusCode::OK,

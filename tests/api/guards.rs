@@ -70,7 +70,70 @@ async fn a_client_over_its_rate_gets_429_and_others_do_not(db: Db) {
     assert_eq!(app.client("patient").create_intent("starter-25", None).await.status, StatusCode::OK);
 }
 
+// AC9.3.4, AC9.6.6: the fraud monitor blocks what its rules catch, and only that client.
+async fn the_fraud_monitor_blocks_velocity_amount_and_radar(db: Db) {
+    let app = spawn_app_with(db, |s| {
+        s.fraud.checkouts_per_hour = 2;
+        s.fraud.max_amount = 50_000;
+    })
+    .await;
+    let fast = app.client("fast");
+    for _ in 0..2 {
+        assert_eq!(fast.create_intent("starter-25", None).await.status, StatusCode::OK);
+    }
+    let blocked = fast.create_intent("starter-25", None).await;
+    assert_eq!(blocked.status, StatusCode::FORBIDDEN);
+    assert_eq!(blocked.error_code(), "payment_blocked");
+    assert!(blocked.body["error"]["message"].as_str().unwrap().contains("too many payments"));
+    let other = app.client("calm");
+    assert_eq!(
+        other.create_intent("scale-1000", None).await.error_code(),
+        "payment_blocked",
+        "70000 is over the 50000 limit"
+    );
+    assert_eq!(other.create_intent("pro-200", Some("pm_card_radarBlock")).await.error_code(), "payment_blocked");
+    assert_eq!(other.create_intent("pro-200", Some("pm_card_visa")).await.status, StatusCode::OK);
+    assert_eq!(app.count_rows("purchases").await, 3, "blocked checkouts write nothing");
+}
+
+// AC9.3.7: a wave of declines (card testing) alerts the admins and pauses payments until an admin resumes them.
+async fn a_decline_wave_pauses_payments_until_an_admin_resumes(db: Db) {
+    let app = spawn_app_with(db, |s| {
+        s.fraud.declines_per_hour = 2;
+        s.fraud.breach_declines_per_minute = 3;
+    })
+    .await;
+    let tester = app.client("card-tester");
+    for _ in 0..2 {
+        let (_, intent) = tester.open("starter-25", "pm_card_visa_chargeDeclined").await;
+        assert_eq!(tester.confirm(&intent, "starter-25").await.status, StatusCode::PAYMENT_REQUIRED);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(tester.create_intent("starter-25", Some("pm_card_visa")).await.error_code(), "payment_blocked");
+    let accomplice = app.client("accomplice");
+    let (_, intent) = accomplice.open("starter-25", "pm_card_visa_chargeDeclined").await;
+    accomplice.confirm(&intent, "starter-25").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let bystander = app.client("bystander");
+    let paused = bystander.create_intent("starter-25", Some("pm_card_visa")).await;
+    assert_eq!(paused.error_code(), "payments_paused", "{}", paused.body);
+    assert_eq!(app.count_where("outbox", "kind = 'admin_alert'").await, 1);
+    let admin = app.token("admin-g", Role::Admin);
+    let controls = app.get("/api/v1/admin/controls", Some(&admin)).await;
+    assert_eq!(controls.data()["paused"][0]["by"], "fraud-monitor");
+    app.post(
+        "/api/v1/admin/controls/resume",
+        Some(&admin),
+        &json!({ "scope": "platform", "reason": "Blocked the testers" }),
+    )
+    .await;
+    assert_eq!(bystander.create_intent("starter-25", Some("pm_card_visa")).await.status, StatusCode::OK);
+}
+
 on_both_databases!(
+    the_fraud_monitor_blocks_velocity_amount_and_radar,
+    a_decline_wave_pauses_payments_until_an_admin_resumes,
     a_pause_stops_new_checkouts_survives_a_restart_and_resumes,
     an_in_flight_payment_waits_for_the_resume,
     a_client_over_its_rate_gets_429_and_others_do_not,
