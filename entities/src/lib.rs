@@ -1,5 +1,6 @@
 //! SeaORM entities: the tables Purser persists. Domain types live in the `purser` crate; these are rows only.
 pub mod admin_actions;
+pub mod alerts;
 pub mod billing_profiles;
 pub mod credit_ledger;
 pub mod customers;

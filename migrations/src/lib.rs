@@ -10,6 +10,7 @@ mod m20261127_000006_invoices;
 mod m20261127_000007_billing_profiles;
 mod m20261127_000008_controls;
 mod m20261127_000009_admin_indexes;
+mod m20261127_000010_alerts;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000007_billing_profiles::Migration),
             Box::new(m20261127_000008_controls::Migration),
             Box::new(m20261127_000009_admin_indexes::Migration),
+            Box::new(m20261127_000010_alerts::Migration),
         ]
     }
 }

@@ -116,6 +116,8 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(admin::retry_payment))
         .routes(routes!(admin::sync_payment))
         .routes(routes!(admin::revenue))
+        .routes(routes!(admin::list_alerts))
+        .routes(routes!(admin::acknowledge_alert))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz));
     if state.sandbox.is_some() {

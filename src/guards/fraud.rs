@@ -3,7 +3,7 @@
 //! pauses payment processing until an admin resumes it (AC9.3.4, AC9.3.7).
 use super::pause::{Pauses, Scope};
 use crate::domain::fraud::{FraudRules, Verdict, Window, assess};
-use crate::store::outbox;
+use crate::store::alerts;
 use chrono::{TimeDelta, Utc};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use sea_orm::DatabaseConnection;
@@ -68,7 +68,7 @@ impl Actor for FraudMonitor {
                     let reason = format!("{wave} declines in a minute: card testing suspected");
                     self.pauses.set(Scope::Platform, true, &reason, "fraud-monitor").await?;
                     let alert = json!({ "alert": "breach", "reason": reason });
-                    outbox::enqueue(&self.db, "admin_alert", format!("breach:{}", now.timestamp()), alert).await?;
+                    alerts::raise(&self.db, "breach", format!("breach:{}", now.timestamp()), alert).await?;
                 }
             }
         }

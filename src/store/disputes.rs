@@ -1,6 +1,6 @@
 //! Disputes, from PayPal and Stripe alike. Each new dispute or change of status is recorded with an admin alert in
 //! the outbox, in one transaction, so an alert is neither lost nor sent twice.
-use super::outbox;
+use super::alerts;
 use chrono::Utc;
 use entities::disputes;
 use sea_orm::sea_query::OnConflict;
@@ -51,7 +51,7 @@ pub async fn record(db: &DatabaseConnection, dispute: Dispute) -> Result<(), DbE
         "currency": dispute.currency,
     });
     // The same status reported twice alerts once.
-    outbox::enqueue(&txn, "admin_alert", format!("dispute:{}:{}", dispute.id, dispute.status), alert).await?;
+    alerts::raise(&txn, "dispute", format!("dispute:{}:{}", dispute.id, dispute.status), alert).await?;
     txn.commit().await
 }
 

@@ -1,4 +1,5 @@
 //! SeaORM queries. Each function that changes state does it in one transaction.
+pub mod alerts;
 pub mod billing_profiles;
 pub mod controls;
 pub mod customers;

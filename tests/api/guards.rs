@@ -122,6 +122,12 @@ async fn a_decline_wave_pauses_payments_until_an_admin_resumes(db: Db) {
     let admin = app.token("admin-g", Role::Admin);
     let controls = app.get("/api/v1/admin/controls", Some(&admin)).await;
     assert_eq!(controls.data()["paused"][0]["by"], "fraud-monitor");
+    let alerts = app.get("/api/v1/admin/alerts", Some(&admin)).await;
+    assert_eq!(alerts.data()[0]["kind"], "breach");
+    let key = alerts.data()[0]["key"].as_str().unwrap().to_owned();
+    let acknowledged = app.post(&format!("/api/v1/admin/alerts/{key}/acknowledge"), Some(&admin), &json!({})).await;
+    assert_eq!(acknowledged.data()["acknowledged"], true);
+    assert!(app.get("/api/v1/admin/alerts", Some(&admin)).await.data().as_array().unwrap().is_empty());
     app.post(
         "/api/v1/admin/controls/resume",
         Some(&admin),
