@@ -31,6 +31,8 @@ pub struct Settings {
     pub limits: LimitSettings,
     #[serde(default)]
     pub fraud: FraudSettings,
+    #[serde(default)]
+    pub circuit: CircuitSettings,
     /// Tax in the price, by the buyer's country, for business invoices.
     #[serde(default)]
     pub tax_rates: Vec<crate::domain::invoice::TaxRate>,
@@ -262,6 +264,24 @@ fn default_mail_from() -> String {
 
 fn default_mail_poll() -> Duration {
     Duration::from_millis(500)
+}
+
+/// When a provider's circuit opens and for how long.
+#[derive(Clone, Debug, Deserialize)]
+pub struct CircuitSettings {
+    /// Failed calls (no answer, 5xx, timeouts) within `window` that open the circuit.
+    pub failures: usize,
+    #[serde(deserialize_with = "human_duration")]
+    pub window: Duration,
+    /// How long it stays open before one probe may try.
+    #[serde(deserialize_with = "human_duration")]
+    pub cooldown: Duration,
+}
+
+impl Default for CircuitSettings {
+    fn default() -> Self {
+        Self { failures: 5, window: Duration::from_secs(60), cooldown: Duration::from_secs(30) }
+    }
 }
 
 /// The fraud monitor's rules.

@@ -4,11 +4,13 @@ use crate::actors::refund::RefundActors;
 use crate::actors::{Context, PurchaseActors};
 use crate::api::{self, AppState};
 use crate::auth::Authenticator;
+use crate::domain::circuit::CircuitRules;
 use crate::domain::fraud::FraudRules;
 use crate::domain::invoice::{Issuer, Seller};
 use crate::domain::package::Catalogue;
 use crate::domain::purchase::Policy;
 use crate::domain::refund::RefundPolicy;
+use crate::guards::circuit::CircuitBreaker;
 use crate::guards::fraud::FraudMonitor;
 use crate::guards::pause::Pauses;
 use crate::guards::rate_limit::Limits;
@@ -142,7 +144,16 @@ impl Application {
         };
         let monitor = FraudMonitor { rules, db: db.clone(), pauses: pauses.clone() };
         let (fraud, _) = Actor::spawn(None, monitor, ()).await.map_err(|e| format!("fraud monitor: {e}"))?;
-        let ctx = Arc::new(Context { db: db.clone(), gateways, policy, issuer, pauses: pauses.clone(), fraud });
+        let delta = |d: Duration, key: &str| TimeDelta::from_std(d).map_err(|_| format!("circuit.{key} is too large"));
+        let circuit_rules = CircuitRules {
+            failures: settings.circuit.failures.max(1),
+            window: delta(settings.circuit.window, "window")?,
+            cooldown: delta(settings.circuit.cooldown, "cooldown")?,
+        };
+        let breaker = CircuitBreaker { rules: circuit_rules, db: db.clone() };
+        let (circuit, _) = Actor::spawn(None, breaker, ()).await.map_err(|e| format!("circuit breaker: {e}"))?;
+        let ctx =
+            Arc::new(Context { db: db.clone(), gateways, policy, issuer, pauses: pauses.clone(), fraud, circuit });
         let purchases = Arc::new(PurchaseActors::start(ctx).await?);
         let recovered = purchases.recover().await.map_err(|e| format!("recovering purchases: {e}"))?;
         let refund_policy = RefundPolicy {

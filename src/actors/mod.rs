@@ -20,6 +20,8 @@ pub struct Context {
     pub issuer: Issuer,
     /// While a rail is paused, its provider calls wait.
     pub pauses: std::sync::Arc<crate::guards::pause::Pauses>,
+    /// Hears every provider call's outcome, and refuses new checkouts while a provider is down.
+    pub circuit: ractor::ActorRef<crate::guards::circuit::CircuitMsg>,
     /// Hears every decline (card testing, breach detection).
     pub fraud: ractor::ActorRef<crate::guards::fraud::FraudMsg>,
 }

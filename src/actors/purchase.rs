@@ -2,7 +2,9 @@
 //! happen after the commit and their answers come back as the next input.
 use super::Context;
 use crate::domain::failure::FailureCode;
+use crate::domain::purchase::Rail;
 use crate::domain::purchase::{Effect, Input, IntentStatus, IntentUpdate, Purchase, Rejected, Status, Step, Timer};
+use crate::guards::circuit::CircuitMsg;
 use crate::guards::fraud::FraudMsg;
 use crate::providers::{NewIntent, ProviderError};
 use crate::store::purchases::{self, SaveError, Stored};
@@ -237,7 +239,7 @@ impl PurchaseActor {
                     save_method: purchase.save_method,
                     idempotency_key: &idempotency_key,
                 };
-                match gateways.create_intent(rail, request).await {
+                match self.observe(rail, gateways.create_intent(rail, request).await) {
                     Ok(update) => Next::Input(Input::IntentCreated(update)),
                     Err(ProviderError::Rejected { code, .. }) => {
                         Next::Input(Input::IntentRefused(FailureCode::from_provider(&code)))
@@ -246,7 +248,10 @@ impl PurchaseActor {
                 }
             }
             Effect::ConfirmIntent { intent_id, payment_method, idempotency_key } => {
-                match gateways.confirm_intent(rail, &intent_id, payment_method.as_ref(), &idempotency_key).await {
+                match self.observe(
+                    rail,
+                    gateways.confirm_intent(rail, &intent_id, payment_method.as_ref(), &idempotency_key).await,
+                ) {
                     Ok(update) => Next::Input(Input::Provider(update)),
                     // The intent moved on without us (a webhook, a restart): ask where it is.
                     Err(ProviderError::Rejected { code, .. }) if code == "payment_intent_unexpected_state" => {
@@ -265,17 +270,30 @@ impl PurchaseActor {
                     Err(ProviderError::Unreachable(e)) => unreachable_provider(e),
                 }
             }
-            Effect::RetrieveIntent { intent_id } => match gateways.retrieve_intent(rail, &intent_id).await {
-                Ok(update) => Next::Input(Input::Provider(update)),
-                Err(e) => unreachable_provider(e.to_string()),
-            },
-            Effect::CancelIntent { intent_id } => match gateways.cancel_intent(rail, &intent_id).await {
-                Ok(update) => Next::Input(Input::Provider(update)),
-                // Refused because it already succeeded or is processing: learn which.
-                Err(ProviderError::Rejected { .. }) => Next::Effect(Effect::RetrieveIntent { intent_id }),
-                Err(ProviderError::Unreachable(e)) => unreachable_provider(e),
-            },
+            Effect::RetrieveIntent { intent_id } => {
+                match self.observe(rail, gateways.retrieve_intent(rail, &intent_id).await) {
+                    Ok(update) => Next::Input(Input::Provider(update)),
+                    Err(e) => unreachable_provider(e.to_string()),
+                }
+            }
+            Effect::CancelIntent { intent_id } => {
+                match self.observe(rail, gateways.cancel_intent(rail, &intent_id).await) {
+                    Ok(update) => Next::Input(Input::Provider(update)),
+                    // Refused because it already succeeded or is processing: learn which.
+                    Err(ProviderError::Rejected { .. }) => Next::Effect(Effect::RetrieveIntent { intent_id }),
+                    Err(ProviderError::Unreachable(e)) => unreachable_provider(e),
+                }
+            }
         }
+    }
+}
+
+impl PurchaseActor {
+    /// Tells the circuit breaker how the provider answered: only no answer at all counts against it.
+    fn observe<T>(&self, rail: Rail, result: Result<T, ProviderError>) -> Result<T, ProviderError> {
+        let success = !matches!(result, Err(ProviderError::Unreachable(_)));
+        let _ = self.ctx.circuit.cast(CircuitMsg::Outcome { rail, success });
+        result
     }
 }
 

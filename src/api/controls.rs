@@ -4,6 +4,7 @@ use super::error::{ApiError, ErrorEnvelope, ok};
 use super::extract::{AdminCaller, ApiJson};
 use crate::domain::fraud::Verdict;
 use crate::domain::purchase::Rail;
+use crate::guards::circuit::CircuitMsg;
 use crate::guards::fraud::FraudMsg;
 use crate::guards::pause::{Pause, Scope};
 use axum::extract::State;
@@ -59,26 +60,44 @@ pub async fn resume(
     change(&state, admin.id.as_str(), request, false).await
 }
 
-/// 503 `payments_paused` when `rail` is paused, naming what is still open.
-pub fn ensure_open(state: &AppState, rail: Rail) -> Result<(), ApiError> {
-    let Some(pause) = state.pauses.blocking(rail) else { return Ok(()) };
+fn other_rail(state: &AppState, rail: Rail) -> &'static str {
     let other = match rail {
         Rail::Card => Rail::Paypal,
         Rail::Paypal => Rail::Card,
     };
-    let alternative = if state.pauses.blocking(other).is_none() {
-        match other {
-            Rail::Card => " Card payments are still available.",
-            Rail::Paypal => " PayPal is still available.",
-        }
-    } else {
-        ""
-    };
-    Err(ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "payments_paused",
-        format!("Payments are paused ({}); nothing was charged. Try again later.{alternative}", pause.reason),
-    ))
+    match (state.pauses.blocking(other).is_none(), other) {
+        (true, Rail::Card) => " Card payments are still available.",
+        (true, Rail::Paypal) => " PayPal is still available.",
+        (false, _) => "",
+    }
+}
+
+/// 503 `payments_paused` when `rail` is paused, or `provider_unavailable` while its provider's circuit is open;
+/// either names what is still open.
+pub async fn ensure_open(state: &AppState, rail: Rail) -> Result<(), ApiError> {
+    if let Some(pause) = state.pauses.blocking(rail) {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "payments_paused",
+            format!(
+                "Payments are paused ({}); nothing was charged. Try again later.{}",
+                pause.reason,
+                other_rail(state, rail)
+            ),
+        ));
+    }
+    let circuit = &state.purchases.context().circuit;
+    match circuit.call(|reply| CircuitMsg::Allow { rail, reply }, Some(std::time::Duration::from_secs(5))).await {
+        Ok(CallResult::Success(false)) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "provider_unavailable",
+            format!(
+                "The payment provider is not answering; nothing was charged. Try again in a minute.{}",
+                other_rail(state, rail)
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Asks the fraud monitor about a checkout; a blocked one is refused with 403 `payment_blocked` (AC9.6.6).

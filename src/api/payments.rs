@@ -170,7 +170,7 @@ pub async fn create_intent(
 ) -> Result<Response, ApiError> {
     let package_id = parse_package(&state, &request.package_id)?;
     let method = parse_method(request.payment_method_id.as_deref())?;
-    super::controls::ensure_open(&state, Rail::Card)?;
+    super::controls::ensure_open(&state, Rail::Card).await?;
     let package = state.catalogue.get(&package_id).ok_or_else(|| ApiError::internal("package vanished"))?;
     let method_name = method.as_ref().map(|m| m.as_str().to_owned());
     super::controls::screen(&state, caller.id.as_str(), package.price.minor, method_name.as_deref()).await?;
@@ -237,7 +237,7 @@ pub async fn confirm(
         .ok_or_else(|| {
             ApiError::new(StatusCode::NOT_FOUND, "transaction_not_found", "No such payment intent for this account.")
         })?;
-    super::controls::ensure_open(&state, stored.purchase.rail)?;
+    super::controls::ensure_open(&state, stored.purchase.rail).await?;
     if stored.purchase.package != package_id {
         return Err(ApiError::bad_request(
             "package_mismatch",

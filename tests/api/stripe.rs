@@ -12,9 +12,17 @@ const SECRET_KEY: &str = "sk_test_localstripe";
 const WEBHOOK_SECRET: &str = "whsec_localstripe_test";
 
 async fn stripe_app(db: Db) -> (TestApp, StripeProxy) {
+    stripe_app_with(db, |_| {}).await
+}
+
+async fn stripe_app_with(
+    db: Db,
+    configure: impl FnOnce(&mut purser::settings::Settings) + Send + 'static,
+) -> (TestApp, StripeProxy) {
     let proxy = StripeProxy::start().await;
     let api_base = format!("{}/", proxy.base);
     let app = spawn_app_with(db, move |s| {
+        configure(s);
         s.payments.card_provider = CardProviderChoice::Stripe;
         s.stripe.api_base = api_base;
         s.stripe.secret_key = Some(Secret::new(SECRET_KEY.into()));
@@ -212,7 +220,43 @@ async fn a_manual_sync_settles_a_purchase_whose_webhook_was_lost(db: Db) {
     assert_eq!(client.balance().await, 240);
 }
 
+// A provider that stops answering opens its circuit: new checkouts get 503 at once, the payment in flight waits and
+// succeeds once Stripe is back, and a probe after the cooldown closes the circuit.
+async fn a_sick_provider_opens_the_circuit_and_no_payment_fails(db: Db) {
+    let (app, proxy) = stripe_app_with(db, |s| {
+        s.circuit.failures = 2;
+        s.circuit.cooldown = Duration::from_secs(1);
+    })
+    .await;
+    let client = app.client("stripe-9");
+    let (in_flight, intent) = client.open("pro-200", "pm_card_visa").await;
+    proxy.faults.fail_next.store(10_000, Ordering::SeqCst);
+    assert_eq!(client.confirm(&intent, "pro-200").await.status, StatusCode::ACCEPTED);
+    let opened = eventually(Duration::from_secs(20), || async {
+        let refused = client.create_intent("starter-25", Some("pm_card_visa")).await;
+        (refused.status == StatusCode::SERVICE_UNAVAILABLE).then_some(refused)
+    })
+    .await
+    .expect("the circuit opened");
+    assert_eq!(opened.error_code(), "provider_unavailable");
+    assert!(opened.body["error"]["message"].as_str().unwrap().contains("PayPal is still available"));
+    let admin = app.token("admin-c", purser::auth::Role::Admin);
+    assert_eq!(app.get("/api/v1/admin/alerts", Some(&admin)).await.data()[0]["kind"], "circuit_opened");
+
+    proxy.faults.fail_next.store(0, Ordering::SeqCst);
+    client.wait_for_status(&in_flight, "succeeded").await;
+    let closed = eventually(Duration::from_secs(10), || async {
+        let probe = client.create_intent("starter-25", Some("pm_card_visa")).await;
+        (probe.status == StatusCode::OK).then_some(())
+    })
+    .await;
+    assert!(closed.is_some(), "a probe after the cooldown closes the circuit");
+    assert_eq!(client.create_intent("starter-25", Some("pm_card_visa")).await.status, StatusCode::OK);
+    assert_eq!(app.count_where("purchases", "status = 'failed'").await, 0, "no payment failed");
+}
+
 on_both_databases!(
+    a_sick_provider_opens_the_circuit_and_no_payment_fails,
     a_manual_sync_settles_a_purchase_whose_webhook_was_lost,
     a_stripe_refund_is_made_at_stripe,
     a_stripe_card_purchase_succeeds,

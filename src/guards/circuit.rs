@@ -1,0 +1,82 @@
+//! The circuit-breaker actor: one circuit per rail, fed by every provider call's outcome. While a circuit is open,
+//! new checkouts on that rail get 503 `provider_unavailable` (the other rail still offered); purchases already in
+//! flight keep reconciling on their own backoff and do not fail. An opening raises an admin alert.
+use crate::domain::circuit::{Circuit, CircuitRules, CircuitState};
+use crate::domain::purchase::Rail;
+use crate::store::alerts;
+use chrono::Utc;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use sea_orm::DatabaseConnection;
+use serde_json::json;
+
+pub enum CircuitMsg {
+    Allow { rail: Rail, reply: RpcReplyPort<bool> },
+    Outcome { rail: Rail, success: bool },
+}
+
+pub struct CircuitBreaker {
+    pub rules: CircuitRules,
+    pub db: DatabaseConnection,
+}
+
+#[derive(Default)]
+pub struct Circuits {
+    card: Circuit,
+    paypal: Circuit,
+}
+
+impl Circuits {
+    fn of(&mut self, rail: Rail) -> &mut Circuit {
+        match rail {
+            Rail::Card => &mut self.card,
+            Rail::Paypal => &mut self.paypal,
+        }
+    }
+}
+
+impl Actor for CircuitBreaker {
+    type Msg = CircuitMsg;
+    type State = Circuits;
+    type Arguments = ();
+
+    async fn pre_start(&self, _myself: ActorRef<CircuitMsg>, _: ()) -> Result<Circuits, ActorProcessingErr> {
+        Ok(Circuits::default())
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<CircuitMsg>,
+        msg: CircuitMsg,
+        circuits: &mut Circuits,
+    ) -> Result<(), ActorProcessingErr> {
+        let now = Utc::now();
+        match msg {
+            CircuitMsg::Allow { rail, reply } => {
+                let _ = reply.send(circuits.of(rail).allow(now));
+            }
+            CircuitMsg::Outcome { rail, success } => {
+                let circuit = circuits.of(rail);
+                let was_half_open = circuit.state == CircuitState::HalfOpen;
+                if circuit.record(success, now, &self.rules) {
+                    let rail_name = match rail {
+                        Rail::Card => "card",
+                        Rail::Paypal => "paypal",
+                    };
+                    tracing::error!(
+                        rail = rail_name,
+                        "provider circuit opened: new checkouts refused until it recovers"
+                    );
+                    let details = json!({ "alert": "circuit_opened", "rail": rail_name, "probeFailed": was_half_open });
+                    alerts::raise(
+                        &self.db,
+                        "circuit_opened",
+                        format!("circuit:{rail_name}:{}", now.timestamp_millis()),
+                        details,
+                    )
+                    .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
