@@ -117,6 +117,8 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(admin::sync_payment))
         .routes(routes!(admin::revenue))
         .routes(routes!(admin::list_alerts))
+        .routes(routes!(admin::webhook_health))
+        .routes(routes!(admin::replay_webhook))
         .routes(routes!(admin::acknowledge_alert))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz));

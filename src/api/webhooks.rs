@@ -69,7 +69,16 @@ async fn route(
 ) -> Result<(), ApiError> {
     match event.event_type.as_str() {
         kind if kind.starts_with("payment_intent.") && event.is_payment_intent() => {
-            let (Some(id), Ok(update)) = (purchase_id, stripe_event::parse_intent(&event.data.object)) else {
+            let update = stripe_event::parse_intent(&event.data.object);
+            let purchase_id = match (purchase_id, &update) {
+                (Some(id), _) => Some(id),
+                // An intent made without Purser's metadata (or an older event): its id still names the purchase.
+                (None, Ok(update)) => {
+                    purchases::find_by_intent(&state.db, &update.intent_id).await?.map(|s| s.purchase.id)
+                }
+                (None, Err(_)) => None,
+            };
+            let (Some(id), Ok(update)) = (purchase_id, update) else {
                 webhooks::mark(&state.db, row, webhooks::UNROUTABLE, Some("no purchase_id in metadata".into())).await?;
                 return Ok(());
             };
@@ -176,6 +185,13 @@ pub async fn paypal(
     let Recorded::New(row) = recorded else {
         return Ok((StatusCode::OK, axum::Json(json!({ "received": true, "duplicate": true }))).into_response());
     };
+    route_paypal(state, event, row).await?;
+    Ok((StatusCode::OK, axum::Json(json!({ "received": true }))).into_response())
+}
+
+/// Acts on a stored PayPal event (on receipt, or replayed by an admin).
+async fn route_paypal(state: AppState, event: paypal_order::Event, row: i64) -> Result<(), ApiError> {
+    let target = paypal_target(&state, &event).await?;
     match (event.event_type.as_str(), target) {
         ("PAYMENT.CAPTURE.REFUNDED", _) => {
             let resource = &event.resource;
@@ -207,7 +223,21 @@ pub async fn paypal(
         }
         _ => webhooks::mark(&state.db, row, webhooks::IGNORED, None).await?,
     }
-    Ok((StatusCode::OK, axum::Json(json!({ "received": true }))).into_response())
+    Ok(())
+}
+
+/// Runs a stored event through routing again: for events that failed or found no purchase (AC9.6.7). Its signature
+/// was verified when it arrived; the inbox keeps it exactly as sent.
+pub async fn replay(state: &AppState, row: &entities::webhook_events::Model) -> Result<(), ApiError> {
+    let invalid = |e: serde_json::Error| ApiError::internal(format!("stored event {} is unreadable: {e}", row.id));
+    match row.provider.as_str() {
+        "paypal" => route_paypal(state.clone(), serde_json::from_str(&row.payload).map_err(invalid)?, row.id).await,
+        _ => {
+            let event: stripe_event::Event = serde_json::from_str(&row.payload).map_err(invalid)?;
+            let purchase_id = event.purchase_id();
+            route(state.clone(), event, row.id, purchase_id).await
+        }
+    }
 }
 
 /// The purchase a PayPal order or capture event is about, and what it says.

@@ -57,3 +57,25 @@ pub async fn mark<C: ConnectionTrait>(db: &C, id: i64, status: &str, error: Opti
     .await
     .map(|_| ())
 }
+
+/// Events that need an admin's eye: failed, unroutable, or never applied.
+pub async fn troubled(
+    db: &sea_orm::DatabaseConnection,
+    status: Option<&str>,
+) -> Result<Vec<webhook_events::Model>, DbErr> {
+    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
+    let statuses: Vec<&str> = match status {
+        Some(status) => vec![status],
+        None => vec![FAILED, UNROUTABLE, RECEIVED],
+    };
+    webhook_events::Entity::find()
+        .filter(webhook_events::Column::Status.is_in(statuses))
+        .order_by_desc(webhook_events::Column::Id)
+        .limit(500)
+        .all(db)
+        .await
+}
+
+pub async fn find(db: &sea_orm::DatabaseConnection, id: i64) -> Result<Option<webhook_events::Model>, DbErr> {
+    webhook_events::Entity::find_by_id(id).one(db).await
+}

@@ -101,7 +101,44 @@ async fn a_stripe_dispute_reaches_the_admins(db: Db) {
     assert_eq!(app.count_where("outbox", "kind = 'admin_alert'").await, 1);
 }
 
+// AC9.6.7: webhook health lists events that found no purchase; an admin can replay them (audited); events without
+// Purser's metadata still find their purchase by the intent.
+async fn webhook_health_lists_trouble_and_replays_it(db: Db) {
+    let app = spawn_app(db).await;
+    let client = app.client("hook-5");
+    let (transaction, intent) = client.open("pro-200", "pm_card_visa").await;
+    let mut bare = succeeded_event("evt_bare_1", &intent, &transaction);
+    bare["data"]["object"]["metadata"] = json!({});
+    assert_eq!(app.send_stripe_event(&bare).await.status, StatusCode::OK);
+    client.wait_for_status(&transaction, "succeeded").await;
+
+    let stray = succeeded_event("evt_stray_1", "pi_nobody", &uuid::Uuid::new_v4().to_string());
+    assert_eq!(app.send_stripe_event(&stray).await.status, StatusCode::OK);
+    let admin = app.token("admin-w", purser::auth::Role::Admin);
+    let listed = crate::helpers::eventually(Duration::from_secs(5), || async {
+        let health = app.get("/api/v1/admin/webhooks?status=unroutable", Some(&admin)).await;
+        health.data().as_array().and_then(|l| l.iter().find(|e| e["eventId"] == "evt_stray_1").cloned())
+    })
+    .await
+    .expect("the stray event is listed");
+    assert!(listed["error"].as_str().is_some());
+    let id = listed["id"].as_i64().unwrap();
+    let replayed =
+        app.post(&format!("/api/v1/admin/webhooks/{id}/replay"), Some(&admin), &json!({ "reason": "check" })).await;
+    assert_eq!(replayed.status, StatusCode::ACCEPTED);
+    assert_eq!(app.count_where("admin_actions", "action = 'replay_webhook'").await, 1);
+    let processed = app.count_where("webhook_events", "event_id = 'evt_bare_1' AND status = 'processed'").await;
+    assert_eq!(processed, 1);
+    let bare_id = app.get("/api/v1/admin/webhooks?status=processed", Some(&admin)).await;
+    let bare_id = bare_id.data().as_array().unwrap().iter().find(|e| e["eventId"] == "evt_bare_1").unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let again = app.post(&format!("/api/v1/admin/webhooks/{bare_id}/replay"), Some(&admin), &json!({})).await;
+    assert_eq!(again.error_code(), "already_processed");
+}
+
 on_both_databases!(
+    webhook_health_lists_trouble_and_replays_it,
     a_stripe_dispute_reaches_the_admins,
     a_duplicated_webhook_credits_once,
     confirm_racing_the_webhook_credits_once,
