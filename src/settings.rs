@@ -101,12 +101,26 @@ pub struct PaymentSettings {
     pub max_attempts: u32,
     #[serde(deserialize_with = "human_duration")]
     pub retry_base: Duration,
+    /// How often the reconciler looks for purchases waiting on a provider with no news.
+    #[serde(default = "default_reconcile_every", deserialize_with = "human_duration")]
+    pub reconcile_every: Duration,
+    /// How long without news before such a purchase is synced with the provider.
+    #[serde(default = "default_reconcile_after", deserialize_with = "human_duration")]
+    pub reconcile_after: Duration,
     /// Refunds may be asked for this long after the purchase (AC9.5.1).
     #[serde(default = "default_refund_window", deserialize_with = "human_duration")]
     pub refund_window: Duration,
     /// How many times a client may appeal a denied refund.
     #[serde(default = "default_refund_appeals")]
     pub refund_appeals: u32,
+}
+
+fn default_reconcile_every() -> Duration {
+    Duration::from_secs(60)
+}
+
+fn default_reconcile_after() -> Duration {
+    Duration::from_secs(15 * 60)
 }
 
 fn default_refund_window() -> Duration {

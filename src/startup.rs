@@ -1,5 +1,6 @@
 //! Builds the whole service from `Settings`: database, migrations, providers, actors (with recovery), HTTP. `main`
 //! and every integration test go through `Application::build`, so tests run exactly what users run.
+use crate::actors::reconciler::Reconciler;
 use crate::actors::refund::RefundActors;
 use crate::actors::{Context, PurchaseActors};
 use crate::api::{self, AppState};
@@ -165,6 +166,13 @@ impl Application {
         let refunds = Arc::new(RefundActors::new(purchases.context_arc(), refund_policy, purchases.supervisor()));
         let recovered_refunds = refunds.recover().await.map_err(|e| format!("recovering refunds: {e}"))?;
         tracing::info!(recovered_refunds, "approved refunds back under their actors");
+        let reconciler = Reconciler {
+            purchases: purchases.clone(),
+            every: settings.payments.reconcile_every,
+            after: TimeDelta::from_std(settings.payments.reconcile_after)
+                .map_err(|_| "payments.reconcile_after is too large")?,
+        };
+        Actor::spawn(None, reconciler, ()).await.map_err(|e| format!("reconciler: {e}"))?;
         let mailer = Mailer::new(db.clone(), &settings.email)?;
         let (mailer, _) = Actor::spawn(None, mailer, ()).await.map_err(|e| format!("mailer: {e}"))?;
         tracing::info!(recovered, "unfinished purchases back under their actors");

@@ -1,10 +1,13 @@
 //! The actor shells: one ractor actor per live purchase under a supervisor. They load, call the pure state machine,
 //! persist its step, and carry out its effects; the rules live in `domain`.
 pub mod purchase;
+pub mod reconciler;
 pub mod refund;
 pub mod supervisor;
 
 pub use supervisor::PurchaseActors;
+
+use crate::domain::purchase::Input;
 
 use crate::domain::invoice::Issuer;
 use crate::domain::purchase::Policy;

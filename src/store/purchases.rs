@@ -242,3 +242,18 @@ pub async fn search(db: &DatabaseConnection, filter: &Filter, limit: u64) -> Res
     }
     query.order_by_desc(C::CreatedAt).order_by_desc(C::Id).limit(limit).all(db).await
 }
+
+/// Purchases waiting on a provider (3-D Secure, processing) with no change since `before`: candidates for the
+/// reconciler, since a webhook may have been lost.
+pub async fn stale(db: &DatabaseConnection, before: chrono::DateTime<Utc>, limit: u64) -> Result<Vec<Uuid>, DbErr> {
+    let waiting = [Status::RequiresAction.as_str(), Status::Processing.as_str()];
+    purchases::Entity::find()
+        .select_only()
+        .column(purchases::Column::Id)
+        .filter(purchases::Column::Status.is_in(waiting))
+        .filter(purchases::Column::UpdatedAt.lt(before))
+        .limit(limit)
+        .into_tuple()
+        .all(db)
+        .await
+}

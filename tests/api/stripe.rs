@@ -255,7 +255,31 @@ async fn a_sick_provider_opens_the_circuit_and_no_payment_fails(db: Db) {
     assert_eq!(app.count_where("purchases", "status = 'failed'").await, 0, "no payment failed");
 }
 
+// The scheduled reconciler does on its own what the manual sync does: a lost webhook is found and settled.
+async fn the_reconciler_settles_a_purchase_whose_webhook_was_lost(db: Db) {
+    let (app, proxy) = stripe_app_with(db, |s| {
+        s.payments.reconcile_every = Duration::from_millis(200);
+        s.payments.reconcile_after = Duration::from_millis(500);
+    })
+    .await;
+    proxy.faults.drop_webhooks.store(true, Ordering::SeqCst);
+    let client = app.client("stripe-10");
+    let method = tokenize(&proxy, "4000002760003184").await;
+    let (transaction, intent) = client.open("pro-200", &method).await;
+    let secret = client.confirm(&intent, "pro-200").await.data()["clientSecret"].as_str().unwrap().to_owned();
+    stripe_post(
+        &proxy,
+        &format!("/v1/payment_intents/{intent}/_authenticate"),
+        &[("client_secret", &secret), ("success", "true")],
+    )
+    .await;
+    let view = client.wait_for_status(&transaction, "succeeded").await;
+    assert!(view["events"].as_array().unwrap().iter().any(|e| e["kind"] == "manual_sync"), "settled by a sync");
+    assert_eq!(client.balance().await, 240);
+}
+
 on_both_databases!(
+    the_reconciler_settles_a_purchase_whose_webhook_was_lost,
     a_sick_provider_opens_the_circuit_and_no_payment_fails,
     a_manual_sync_settles_a_purchase_whose_webhook_was_lost,
     a_stripe_refund_is_made_at_stripe,
