@@ -8,6 +8,7 @@ pub mod extract;
 pub mod guard;
 pub mod health;
 pub mod idempotency;
+pub mod metrics;
 pub mod pages;
 pub mod payment_methods;
 pub mod payments;
@@ -85,6 +86,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(payment_methods::list))
         .routes(routes!(payment_methods::remove))
         .routes(routes!(payment_methods::delete_account_data))
+        .routes(routes!(payment_methods::delete_payment_data))
         .routes(routes!(catalogue::list_packages))
         .routes(routes!(catalogue::balance))
         .routes(routes!(webhooks::stripe))
@@ -121,7 +123,8 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(admin::replay_webhook))
         .routes(routes!(admin::acknowledge_alert))
         .routes(routes!(health::healthz))
-        .routes(routes!(health::readyz));
+        .routes(routes!(health::readyz))
+        .routes(routes!(metrics::metrics));
     if state.sandbox.is_some() {
         api = api
             .routes(routes!(sandbox::authenticate))

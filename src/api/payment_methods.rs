@@ -78,6 +78,15 @@ pub async fn remove(
     Ok(ok(StatusCode::OK, serde_json::json!({ "id": method.id, "deleted": true })))
 }
 
+/// The same, under the account path the admin issue names.
+#[utoipa::path(delete, path = "/api/v1/account/payment-data", tag = "payment methods",
+    responses((status = 200, description = "Every saved method detached and the provider's customer deleted", body = DeletedData),
+        (status = 401, body = ErrorEnvelope), (status = 502, body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+pub async fn delete_payment_data(state: State<AppState>, caller: ClientCaller) -> Result<Response, ApiError> {
+    delete_account_data(state, caller).await
+}
+
 #[utoipa::path(delete, path = "/api/v1/payments/account-data", tag = "payment methods",
     responses((status = 200, description = "Every saved method detached and the provider's customer deleted", body = DeletedData),
         (status = 401, body = ErrorEnvelope), (status = 502, body = ErrorEnvelope)),

@@ -7,6 +7,7 @@ pub mod disputes;
 pub mod idempotency;
 pub mod invoices;
 pub mod ledger;
+pub mod metrics;
 pub mod outbox;
 pub mod payment_methods;
 pub mod purchases;

@@ -93,4 +93,28 @@ async fn the_revenue_report_matches_payments_and_refunds(db: Db) {
     assert_eq!(app.get("/api/v1/admin/reports/revenue?period=year", Some(&admin)).await.error_code(), "invalid_period");
 }
 
-on_both_databases!(admins_page_through_filtered_transactions, the_revenue_report_matches_payments_and_refunds);
+async fn metrics_count_what_happened(db: Db) {
+    let app = spawn_app(db).await;
+    let client = app.client("metered");
+    for method in ["pm_card_visa", "pm_card_visa_chargeDeclined"] {
+        let (_, intent) = client.open("starter-25", method).await;
+        client.confirm(&intent, "starter-25").await;
+    }
+    let response = app.http.get(format!("{}/metrics", app.base)).send().await.unwrap();
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    let text = response.text().await.unwrap();
+    for line in [
+        "purser_purchases{status=\"succeeded\"} 1",
+        "purser_purchases{status=\"failed\"} 1",
+        "# TYPE purser_outbox_pending gauge",
+    ] {
+        assert!(text.contains(line), "{line} missing from:\n{text}");
+    }
+    assert!(!text.contains("metered"), "no client ids in metrics");
+}
+
+on_both_databases!(
+    admins_page_through_filtered_transactions,
+    the_revenue_report_matches_payments_and_refunds,
+    metrics_count_what_happened
+);

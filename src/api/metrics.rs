@@ -1,0 +1,49 @@
+//! `GET /metrics` in Prometheus's text format: purchases and refunds by state, webhook events by outcome, outbox
+//! depth, pauses, live purchase actors. Aggregates only: no client, amount or token appears.
+use super::AppState;
+use super::error::ApiError;
+use crate::store::metrics::{count_by, outbox_pending};
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use std::fmt::Write;
+
+fn family(out: &mut String, name: &str, help: &str, label: &str, values: &[(String, i64)]) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+    for (value, count) in values {
+        let _ = writeln!(out, "{name}{{{label}=\"{}\"}} {count}", value.replace('"', ""));
+    }
+}
+
+#[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, description = "Prometheus text format")))]
+pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let db = &state.db;
+    let mut out = String::new();
+    family(&mut out, "purser_purchases", "Purchases by status.", "status", &count_by(db, "purchases", "status").await?);
+    family(
+        &mut out,
+        "purser_refunds",
+        "Refund requests by status.",
+        "status",
+        &count_by(db, "refund_requests", "status").await?,
+    );
+    family(
+        &mut out,
+        "purser_webhook_events",
+        "Stored webhook events by outcome.",
+        "status",
+        &count_by(db, "webhook_events", "status").await?,
+    );
+    let pauses: Vec<(String, i64)> = state.pauses.current().iter().map(|p| (p.scope.as_str().to_owned(), 1)).collect();
+    family(&mut out, "purser_paused", "Pauses in force, by scope.", "scope", &pauses);
+    let _ =
+        writeln!(out, "# HELP purser_outbox_pending Messages waiting to be sent.\n# TYPE purser_outbox_pending gauge");
+    let _ = writeln!(out, "purser_outbox_pending {}", outbox_pending(db).await?);
+    let live = ractor::registry::registered().iter().filter(|name| name.starts_with("purchase:")).count();
+    let _ = writeln!(
+        out,
+        "# HELP purser_live_purchase_actors Purchase actors running now.\n# TYPE purser_live_purchase_actors gauge"
+    );
+    let _ = writeln!(out, "purser_live_purchase_actors {live}");
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
+}
