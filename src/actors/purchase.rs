@@ -43,7 +43,7 @@ impl From<SaveError> for PurchaseError {
 
 pub enum PurchaseMsg {
     /// Persist a freshly opened purchase and start it.
-    Open { step: Step, reply: RpcReplyPort<Reply> },
+    Open { step: Box<Step>, reply: RpcReplyPort<Reply> },
     /// Feed one input (API command, webhook, timer) to the state machine. `webhook_event` is the inbox row to mark
     /// processed in the same transaction.
     Apply { input: Input, webhook_event: Option<i64>, reply: Option<RpcReplyPort<Reply>> },
@@ -101,7 +101,7 @@ impl Actor for PurchaseActor {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             PurchaseMsg::Open { step, reply } => {
-                let result = self.open(&myself, state, step).await;
+                let result = self.open(&myself, state, *step).await;
                 let _ = reply.send(result);
             }
             PurchaseMsg::Apply { input, webhook_event, reply } => {

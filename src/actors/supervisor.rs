@@ -114,7 +114,7 @@ impl PurchaseActors {
     pub async fn open(&self, step: Step) -> Reply {
         let id = step.purchase.id;
         let actor = spawn(&self.ctx, self.supervisor.get_cell(), Start::New, Some(id)).await?;
-        outcome(actor.call(|reply| PurchaseMsg::Open { step, reply }, None).await)
+        outcome(actor.call(|reply| PurchaseMsg::Open { step: Box::new(step), reply }, None).await)
     }
 
     pub async fn send(&self, id: Uuid, input: Input) -> Reply {

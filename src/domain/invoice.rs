@@ -4,7 +4,7 @@ use super::purchase::{Purchase, Rail};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Seller {
     pub name: String,
     pub address: String,
@@ -19,12 +19,6 @@ pub struct Seller {
 pub struct Issuer {
     pub seller: Seller,
     pub rates: Vec<TaxRate>,
-}
-
-impl Default for Seller {
-    fn default() -> Self {
-        Seller { name: String::new(), address: String::new(), tax_id: None, country: String::new() }
-    }
 }
 
 /// A tax rate for one jurisdiction, in basis points (1900 = 19 %): integers only, as for money.

@@ -12,7 +12,9 @@ async fn bad_requests_get_clear_errors_and_write_nothing(db: Db) {
     let path = "/api/v1/payments/stripe/intent";
     let json_type = [("content-type", "application/json")];
 
-    let cases: Vec<(&str, reqwest::StatusCode, &str, String, &[(&str, &str)])> = vec![
+    // (why, expected status, expected code, body, headers)
+    type Case<'a> = (&'a str, reqwest::StatusCode, &'a str, String, &'a [(&'a str, &'a str)]);
+    let cases: Vec<Case> = vec![
         (
             "unknown package",
             StatusCode::BAD_REQUEST,

@@ -294,7 +294,7 @@ async fn create_order(State(fake): State<PaypalFake>, headers: HeaderMap, Json(r
     let base = fake.base.clone();
     let context = request.pointer("/payment_source/paypal/experience_context").cloned().unwrap_or_default();
     fake.guarded(&headers, false, move |world| {
-        let id = format!("{:017X}", rand_id() % 0xFFFF_FFFF_FFFF_FFF)[..17].to_owned();
+        let id = format!("{:017X}", rand_id() % 0x0FFF_FFFF_FFFF_FFFF)[..17].to_owned();
         let order = json!({
             "id": id,
             "intent": "CAPTURE",

@@ -84,15 +84,13 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
     if path.starts_with("/v1/refunds") {
         form.retain(|(key, _)| key != "reason");
     }
-    if parts.method == Method::POST && path.ends_with("/confirm") {
-        if let Some(position) = form.iter().position(|(k, _)| k == "payment_method") {
-            let (_, method) = form.remove(position);
-            let intent = path.trim_end_matches("/confirm");
-            let update =
-                send(&shared, Method::POST, intent, &parts.headers, &[("payment_method".into(), method)]).await;
-            if !update.status().is_success() {
-                return translate(update).await;
-            }
+    let confirm_with_method = form.iter().position(|(k, _)| k == "payment_method");
+    if let (true, Some(position)) = (parts.method == Method::POST && path.ends_with("/confirm"), confirm_with_method) {
+        let (_, method) = form.remove(position);
+        let intent = path.trim_end_matches("/confirm");
+        let update = send(&shared, Method::POST, intent, &parts.headers, &[("payment_method".into(), method)]).await;
+        if !update.status().is_success() {
+            return translate(update).await;
         }
     }
     translate(send(&shared, parts.method.clone(), &path, &parts.headers, &form).await).await

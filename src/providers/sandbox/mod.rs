@@ -51,6 +51,9 @@ fn behaviour(payment_method: &str) -> Option<Behaviour> {
 }
 
 pub const PROVIDER: &str = "sandbox";
+
+/// Signs a webhook body with a secret: the headers to send with it.
+type Signer = fn(&str, &[u8]) -> Vec<(&'static str, String)>;
 /// A sandbox-only card that pays, then expires before a refund can reach it (AC9.5.7).
 const EXPIRES_BEFORE_REFUND: &str = "pm_sandbox_expiresBeforeRefund";
 /// A sandbox-only US bank account (Stripe's test mode needs a bank-account form for one).
@@ -303,7 +306,7 @@ impl Sandbox {
 
     /// Posts an event to the service's own webhook endpoint, signing every attempt afresh (a signature carries its
     /// time), and retries undelivered events with backoff as the providers do, briefly.
-    fn deliver(&self, path: &'static str, body: String, sign: fn(&str, &[u8]) -> Vec<(&'static str, String)>) {
+    fn deliver(&self, path: &'static str, body: String, sign: Signer) {
         let Some(base) = self.service_url.get().cloned() else { return };
         let http = self.http.clone();
         let secret = self.webhook_secret.clone();
