@@ -185,13 +185,17 @@ pub async fn paypal(
     let Recorded::New(row) = recorded else {
         return Ok((StatusCode::OK, axum::Json(json!({ "received": true, "duplicate": true }))).into_response());
     };
-    route_paypal(state, event, row).await?;
+    route_paypal(state, event, row, target).await?;
     Ok((StatusCode::OK, axum::Json(json!({ "received": true }))).into_response())
 }
 
 /// Acts on a stored PayPal event (on receipt, or replayed by an admin).
-async fn route_paypal(state: AppState, event: paypal_order::Event, row: i64) -> Result<(), ApiError> {
-    let target = paypal_target(&state, &event).await?;
+async fn route_paypal(
+    state: AppState,
+    event: paypal_order::Event,
+    row: i64,
+    target: Option<(uuid::Uuid, IntentUpdate)>,
+) -> Result<(), ApiError> {
     match (event.event_type.as_str(), target) {
         ("PAYMENT.CAPTURE.REFUNDED", _) => {
             let resource = &event.resource;
@@ -231,7 +235,11 @@ async fn route_paypal(state: AppState, event: paypal_order::Event, row: i64) -> 
 pub async fn replay(state: &AppState, row: &entities::webhook_events::Model) -> Result<(), ApiError> {
     let invalid = |e: serde_json::Error| ApiError::internal(format!("stored event {} is unreadable: {e}", row.id));
     match row.provider.as_str() {
-        "paypal" => route_paypal(state.clone(), serde_json::from_str(&row.payload).map_err(invalid)?, row.id).await,
+        "paypal" => {
+            let event: paypal_order::Event = serde_json::from_str(&row.payload).map_err(invalid)?;
+            let target = paypal_target(state, &event).await?;
+            route_paypal(state.clone(), event, row.id, target).await
+        }
         _ => {
             let event: stripe_event::Event = serde_json::from_str(&row.payload).map_err(invalid)?;
             let purchase_id = event.purchase_id();
