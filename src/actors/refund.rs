@@ -30,7 +30,10 @@ impl From<sea_orm::DbErr> for RefundError {
 
 impl From<RefundStoreError> for RefundError {
     fn from(e: RefundStoreError) -> Self {
-        Self::Other(e.to_string())
+        match e {
+            RefundStoreError::CreditsSpent => Self::Rejected(RefundRejected::NothingLeft),
+            other => Self::Other(other.to_string()),
+        }
     }
 }
 

@@ -14,6 +14,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
+use sea_orm::TransactionTrait;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -317,15 +318,21 @@ pub async fn adjust_credits(
     if request.credits == 0 || request.reason.trim().is_empty() {
         return Err(ApiError::bad_request("invalid_request", "Give a non-zero number of credits and a reason."));
     }
-    let balance = ledger::balance(&state.db, &client).await?;
-    if balance + request.credits < 0 {
+    let source = format!("adjustment:{}", Uuid::new_v4());
+    let txn = state.db.begin().await?;
+    let applied = if request.credits < 0 {
+        ledger::take(&txn, &client, &source, "adjustment", -request.credits).await?
+    } else {
+        ledger::append(&txn, &client, &source, "adjustment", request.credits).await.map(|_| true)?
+    };
+    let balance = ledger::balance(&txn, &client).await?;
+    txn.commit().await?;
+    if !applied {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "insufficient_credits",
             format!("The balance is {balance} credits."),
         ));
     }
-    ledger::append(&state.db, &client, &format!("adjustment:{}", Uuid::new_v4()), "adjustment", request.credits)
-        .await?;
-    Ok(ok(StatusCode::OK, serde_json::json!({ "balance": balance + request.credits })))
+    Ok(ok(StatusCode::OK, serde_json::json!({ "balance": balance })))
 }

@@ -37,3 +37,20 @@ pub async fn balance<C: ConnectionTrait>(db: &C, client: &ClientId) -> Result<i6
         .await?;
     Ok(sum.unwrap_or(0))
 }
+
+/// Takes `credits` from the client's balance inside the caller's transaction, unless the balance is smaller:
+/// returns false then, and writes nothing. (On PostgreSQL two transactions may still both read the old balance; the
+/// window is a statement wide instead of a request wide.)
+pub async fn take<C: ConnectionTrait>(
+    db: &C,
+    client: &ClientId,
+    source: &str,
+    kind: &str,
+    credits: i64,
+) -> Result<bool, DbErr> {
+    if balance(db, client).await? < credits {
+        return Ok(false);
+    }
+    append(db, client, source, kind, -credits).await?;
+    Ok(true)
+}

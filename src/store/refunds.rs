@@ -20,6 +20,8 @@ pub struct StoredRefund {
 pub enum RefundStoreError {
     #[error("this purchase already has an open refund request")]
     AlreadyOpen,
+    #[error("the client spent some of these credits meanwhile; approve again to refund what is left")]
+    CreditsSpent,
     #[error("refund {0} was changed by someone else (version conflict)")]
     Conflict(Uuid),
     #[error(transparent)]
@@ -85,7 +87,9 @@ pub async fn save_step(
     for effect in &step.effects {
         match effect {
             RefundEffect::DebitCredits { credits } => {
-                ledger::append(&txn, &next.client, &format!("refund:{}", next.id), "refund_debit", -credits.0).await?
+                if !ledger::take(&txn, &next.client, &format!("refund:{}", next.id), "refund_debit", credits.0).await? {
+                    return Err(RefundStoreError::CreditsSpent);
+                }
             }
             RefundEffect::Notify(notice) => notify(&txn, next, notice).await?,
             _ => {}

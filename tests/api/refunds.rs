@@ -70,6 +70,14 @@ async fn a_partial_refund_is_proportional_to_unused_credits(db: Db) {
         )
         .await;
     assert_eq!(used.data()["balance"], 100);
+    let too_much = app
+        .post(
+            "/api/v1/admin/credits/adjust",
+            Some(&admin),
+            &json!({ "clientId": "refund-2", "credits": -101, "reason": "usage" }),
+        )
+        .await;
+    assert_eq!(too_much.error_code(), "insufficient_credits", "a balance never goes below zero");
     let asked = ask(&client, &transaction).await;
     assert_eq!((asked.data()["credits"].as_i64(), asked.data()["amount"].as_i64()), (Some(100), Some(6666)));
     let refund = asked.data()["refundRequestId"].as_str().unwrap().to_owned();
