@@ -14,6 +14,7 @@ pub mod payment_methods;
 pub mod payments;
 pub mod paypal;
 pub mod refunds;
+pub mod request_id;
 pub mod sandbox;
 pub mod webhooks;
 
@@ -147,5 +148,6 @@ pub fn router(state: AppState) -> Router {
             .into_response()
         })
         .layer(DefaultBodyLimit::max(state.body_limit))
+        .layer(axum::middleware::from_fn(request_id::layer))
         .with_state(state)
 }

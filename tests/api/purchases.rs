@@ -216,7 +216,12 @@ async fn packages_and_the_openapi_document_are_served(db: Db) {
     ] {
         assert!(doc.body["paths"].get(path).is_some(), "{path} missing from the OpenAPI document");
     }
-    assert_eq!(app.get("/readyz", None).await.status, StatusCode::OK);
+    let ready = app.get("/readyz", None).await;
+    assert_eq!(ready.status, StatusCode::OK);
+    let generated = ready.headers["x-request-id"].to_str().unwrap();
+    assert_eq!(generated.len(), 32, "a request id is made up when none is sent");
+    let echoed = app.http.get(format!("{}/healthz", app.base)).header("x-request-id", "trace-42").send().await.unwrap();
+    assert_eq!(echoed.headers()["x-request-id"], "trace-42", "a proxy's request id is kept");
 }
 
 on_both_databases!(
