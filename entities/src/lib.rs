@@ -5,6 +5,7 @@ pub mod billing_profiles;
 pub mod credit_ledger;
 pub mod customers;
 pub mod disputes;
+pub mod fraud_flags;
 pub mod idempotency_keys;
 pub mod invoices;
 pub mod outbox;

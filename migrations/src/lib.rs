@@ -11,6 +11,7 @@ mod m20261127_000007_billing_profiles;
 mod m20261127_000008_controls;
 mod m20261127_000009_admin_indexes;
 mod m20261127_000010_alerts;
+mod m20261127_000011_fraud_flags;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000008_controls::Migration),
             Box::new(m20261127_000009_admin_indexes::Migration),
             Box::new(m20261127_000010_alerts::Migration),
+            Box::new(m20261127_000011_fraud_flags::Migration),
         ]
     }
 }

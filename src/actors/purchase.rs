@@ -230,6 +230,10 @@ impl PurchaseActor {
             }
             // Already written in the step's transaction.
             Effect::GrantCredits { .. } | Effect::QueueReceipt => Next::Nothing,
+            Effect::ReversePayment => {
+                self.reverse(purchase).await;
+                Next::Nothing
+            }
             Effect::CreateIntent { idempotency_key } => {
                 let request = NewIntent {
                     purchase_id: purchase.id,
@@ -289,6 +293,25 @@ impl PurchaseActor {
 }
 
 impl PurchaseActor {
+    /// Gives a fraudulent payment back in full, under a key of its own so a repeat cannot pay twice.
+    async fn reverse(&self, purchase: &Purchase) {
+        let Some(intent_id) = purchase.intent_id.as_deref() else { return };
+        self.ctx.pauses.wait_open(purchase.rail).await;
+        let key = format!("purchase-{}-reverse", purchase.id);
+        let request = crate::providers::NewRefund {
+            intent_id,
+            charge: purchase.charge.as_deref(),
+            amount: purchase.price,
+            idempotency_key: &key,
+        };
+        match self.observe(purchase.rail, self.ctx.gateways.refund(purchase.rail, request).await) {
+            Ok(outcome) => tracing::warn!(purchase = %purchase.id, ?outcome, "fraudulent payment reversed"),
+            Err(e) => {
+                tracing::error!(purchase = %purchase.id, error = %e, "reversal not confirmed: reverse it by hand at the provider")
+            }
+        }
+    }
+
     /// Tells the circuit breaker how the provider answered: only no answer at all counts against it.
     fn observe<T>(&self, rail: Rail, result: Result<T, ProviderError>) -> Result<T, ProviderError> {
         let success = !matches!(result, Err(ProviderError::Unreachable(_)));

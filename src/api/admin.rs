@@ -237,6 +237,48 @@ pub async fn sync_payment(
     act(&state, admin.id.as_str(), &id, "sync", &reason, Input::Sync).await
 }
 
+/// AC9.3.4: a held payment looked at and let through: its credits are granted.
+#[utoipa::path(post, path = "/api/v1/admin/payments/{transactionId}/release", tag = "admin", request_body = ActionReason,
+    params(("transactionId" = String, Path, description = "A transaction `under_review`")),
+    responses((status = 200, body = TransactionView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+pub async fn release_payment(
+    State(state): State<AppState>,
+    AdminCaller(admin): AdminCaller,
+    Path(id): Path<String>,
+    body: Option<axum::Json<ActionReason>>,
+) -> Result<Response, ApiError> {
+    let reason = body.map(|b| b.0.reason).unwrap_or_default();
+    act(&state, admin.id.as_str(), &id, "release_review", &reason, Input::Release).await
+}
+
+/// AC9.3.5, AC9.6.6: a held payment confirmed as fraud: given back in full, no credits, the account flagged, and
+/// the client told how to get in touch.
+#[utoipa::path(post, path = "/api/v1/admin/payments/{transactionId}/confirm-fraud", tag = "admin", request_body = ActionReason,
+    params(("transactionId" = String, Path, description = "A transaction `under_review`")),
+    responses((status = 200, body = TransactionView), (status = 400, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope),
+        (status = 404, body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+pub async fn confirm_fraud(
+    State(state): State<AppState>,
+    AdminCaller(admin): AdminCaller,
+    Path(id): Path<String>,
+    axum::Json(body): axum::Json<ActionReason>,
+) -> Result<Response, ApiError> {
+    if body.reason.trim().is_empty() {
+        return Err(ApiError::bad_request("reason_required", "Say why: it is recorded with the flag."));
+    }
+    let transaction = parse_transaction_id(&id)?;
+    let stored =
+        purchase_store::load(&state.db, transaction).await?.ok_or(crate::actors::purchase::PurchaseError::NotFound)?;
+    let response = act(&state, admin.id.as_str(), &id, "confirm_fraud", &body.reason, Input::ConfirmFraud).await?;
+    let client = stored.purchase.client.as_str();
+    crate::store::fraud_flags::flag(&state.db, client, &body.reason, admin.id.as_str()).await?;
+    let notice = serde_json::json!({ "purchaseId": transaction, "clientId": client });
+    crate::store::outbox::enqueue(&state.db, "fraud_notice", format!("fraud:{transaction}"), notice).await?;
+    Ok(response)
+}
+
 #[derive(Deserialize, IntoParams)]
 pub struct ReportQuery {
     /// `day`, `week` (ISO weeks, from Monday) or `month`.

@@ -100,13 +100,27 @@ pub async fn ensure_open(state: &AppState, rail: Rail) -> Result<(), ApiError> {
     }
 }
 
-/// Asks the fraud monitor about a checkout; a blocked one is refused with 403 `payment_blocked` (AC9.6.6).
-pub async fn screen(state: &AppState, client: &str, amount: i64, method: Option<&str>) -> Result<(), ApiError> {
+/// Asks the fraud monitor about a checkout; a blocked one is refused with 403 `payment_blocked` (AC9.6.6). A
+/// checkout to review goes ahead with the reason, and its credits are held until an admin looks (AC9.3.4).
+pub async fn screen(
+    state: &AppState,
+    client: &str,
+    amount: i64,
+    method: Option<&str>,
+) -> Result<Option<String>, ApiError> {
+    if crate::store::fraud_flags::is_flagged(&state.db, client).await? {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "account_flagged",
+            "This account cannot make payments while a fraud review is open; contact support.",
+        ));
+    }
     let monitor = &state.purchases.context().fraud;
     let message =
         |reply| FraudMsg::Assess { client: client.to_owned(), amount, method: method.map(str::to_owned), reply };
     match monitor.call(message, Some(std::time::Duration::from_secs(5))).await {
-        Ok(CallResult::Success(Verdict::Allow)) => Ok(()),
+        Ok(CallResult::Success(Verdict::Allow)) => Ok(None),
+        Ok(CallResult::Success(Verdict::Review(reason))) => Ok(Some(reason)),
         Ok(CallResult::Success(Verdict::Block(reason))) => Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "payment_blocked",

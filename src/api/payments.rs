@@ -173,7 +173,8 @@ pub async fn create_intent(
     super::controls::ensure_open(&state, Rail::Card).await?;
     let package = state.catalogue.get(&package_id).ok_or_else(|| ApiError::internal("package vanished"))?;
     let method_name = method.as_ref().map(|m| m.as_str().to_owned());
-    super::controls::screen(&state, caller.id.as_str(), package.price.minor, method_name.as_deref()).await?;
+    let review =
+        super::controls::screen(&state, caller.id.as_str(), package.price.minor, method_name.as_deref()).await?;
     if request.confirm && method.is_none() {
         return Err(ApiError::bad_request("payment_method_required", "A one-click purchase needs a paymentMethodId."));
     }
@@ -182,6 +183,7 @@ pub async fn create_intent(
         payment_method: method,
         save_method: request.save_payment_method,
         receipt_email: caller.email.clone(),
+        review,
     };
     let step = Purchase::open(Uuid::new_v4(), caller.id, package, checkout, Utc::now(), &state.policy);
     let mut purchase = state.purchases.open(step).await?;
@@ -288,6 +290,13 @@ async fn confirm_response(state: &AppState, purchase: &Purchase) -> Result<Respo
             };
             Ok(ok(StatusCode::ACCEPTED, ConfirmResponse { estimated_completion_seconds: Some(wait), ..base }))
         }
+        // Paid; the credits wait for an admin's look (AC9.3.4).
+        Status::UnderReview => Ok(ok(StatusCode::ACCEPTED, base)),
+        Status::Reversed => Err(ApiError::new(
+            StatusCode::PAYMENT_REQUIRED,
+            "payment_reversed",
+            "This payment was reversed after review; nothing was kept. Contact support.",
+        )),
         Status::Failed => {
             let failure =
                 purchase.failure.as_ref().ok_or_else(|| ApiError::internal("failed purchase without a reason"))?;

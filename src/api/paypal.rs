@@ -68,6 +68,7 @@ pub async fn create_order(
     let package_id = parse_package(&state, &request.package_id)?;
     super::controls::ensure_open(&state, Rail::Paypal).await?;
     let package = state.catalogue.get(&package_id).ok_or_else(|| ApiError::internal("package vanished"))?;
+    // PayPal screens its own payers; Purser's rules still block (velocity, amount, decline bursts).
     super::controls::screen(&state, caller.id.as_str(), package.price.minor, None).await?;
     let purchase = open(&state, caller.id, caller.email, package).await?;
     Ok(ok(

@@ -18,6 +18,8 @@ pub struct FraudRules {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
     Allow,
+    /// Let the payment happen, but hold its credits until an admin has looked (AC9.3.4).
+    Review(String),
     Block(String),
 }
 
@@ -40,6 +42,8 @@ impl Window {
 
 /// A sandbox test method that plays Stripe Radar's block (`pm_card_radarBlock`).
 pub const RADAR_BLOCK: &str = "pm_card_radarBlock";
+/// A sandbox test method that plays Radar's elevated risk level (`pm_card_riskLevelElevated`).
+pub const RISK_ELEVATED: &str = "pm_card_riskLevelElevated";
 
 pub fn assess(
     rules: &FraudRules,
@@ -60,6 +64,9 @@ pub fn assess(
     if recent_checkouts >= rules.checkouts_per_hour {
         return Verdict::Block("too many payments started in the last hour".into());
     }
+    if method == Some(RISK_ELEVATED) {
+        return Verdict::Review("the payment provider rates this card's risk as elevated".into());
+    }
     Verdict::Allow
 }
 
@@ -78,6 +85,7 @@ mod tests {
         assert!(matches!(assess(&rules(), 100_001, None, 0, 0), Verdict::Block(_)));
         assert!(matches!(assess(&rules(), 100, None, 0, 2), Verdict::Block(_)));
         assert!(matches!(assess(&rules(), 100, None, 3, 0), Verdict::Block(_)));
+        assert!(matches!(assess(&rules(), 100, Some(RISK_ELEVATED), 0, 0), Verdict::Review(_)));
     }
 
     #[test]

@@ -20,13 +20,17 @@ pub enum Status {
     Succeeded,
     Failed,
     Expired,
+    /// Paid, but the fraud monitor asked for a person's look: credits wait for an admin's release (AC9.3.4).
+    UnderReview,
+    /// Confirmed fraud: the payment is given back and no credits were granted (AC9.3.5).
+    Reversed,
 }
 
 impl Status {
     /// Terminal states never change again. `Failed` is not one: like a Stripe PaymentIntent after a decline, the
     /// client may confirm again (another card, or a manual retry) until the checkout expires.
     pub fn is_terminal(self) -> bool {
-        matches!(self, Self::Succeeded | Self::Expired)
+        matches!(self, Self::Succeeded | Self::Expired | Self::Reversed)
     }
 
     pub fn as_str(self) -> &'static str {
@@ -39,6 +43,8 @@ impl Status {
             Self::Succeeded => "succeeded",
             Self::Failed => "failed",
             Self::Expired => "expired",
+            Self::UnderReview => "under_review",
+            Self::Reversed => "reversed",
         }
     }
 }
@@ -123,6 +129,8 @@ pub struct Checkout {
     pub save_method: bool,
     /// Where the receipt goes: the email in the client's token.
     pub receipt_email: Option<String>,
+    /// Why the fraud monitor wants a person to look before credits are granted.
+    pub review: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,6 +169,9 @@ pub struct Purchase {
     pub rail: Rail,
     #[serde(default)]
     pub receipt_email: Option<String>,
+    /// Set by the fraud monitor: a successful payment waits for an admin before its credits are granted.
+    #[serde(default)]
+    pub review: Option<String>,
     pub intent_id: Option<String>,
     pub client_secret: Option<String>,
     pub next_action: Option<serde_json::Value>,
@@ -209,6 +220,10 @@ pub enum Input {
     Recovered,
     /// An admin asks to align the purchase with the provider's truth (a webhook that never came).
     Sync,
+    /// An admin looked at a held payment and lets it through.
+    Release,
+    /// An admin confirms a held payment is fraud: give the money back, grant nothing.
+    ConfirmFraud,
     RetryDue,
     ExpiryDue,
 }
@@ -224,6 +239,8 @@ impl Input {
             Self::PayerCancelled => "payer_cancelled",
             Self::Recovered => "recovered",
             Self::Sync => "manual_sync",
+            Self::Release => "review_released",
+            Self::ConfirmFraud => "fraud_confirmed",
             Self::RetryDue => "retry_due",
             Self::ExpiryDue => "expiry_due",
         }
@@ -253,6 +270,8 @@ pub enum Effect {
     },
     /// Written in the same transaction: an outbox row for the receipt email.
     QueueReceipt,
+    /// After the commit: give a fraudulent payment back in full.
+    ReversePayment,
     ArmTimer {
         timer: Timer,
         at: DateTime<Utc>,
@@ -309,6 +328,7 @@ impl Purchase {
             status: Status::Created,
             rail: checkout.rail,
             receipt_email: checkout.receipt_email,
+            review: checkout.review,
             intent_id: None,
             client_secret: None,
             next_action: None,
@@ -366,6 +386,12 @@ impl Purchase {
             Input::Sync => {
                 next.intent_id.clone().map(|intent_id| Effect::RetrieveIntent { intent_id }).into_iter().collect()
             }
+            Input::Release if next.status == Status::UnderReview => next.grant(),
+            Input::ConfirmFraud if next.status == Status::UnderReview => {
+                next.status = Status::Reversed;
+                vec![Effect::ReversePayment]
+            }
+            Input::Release | Input::ConfirmFraud => vec![],
             Input::RetryDue => next.on_retry_due(now),
             Input::ExpiryDue => next.on_expiry_due(now, policy),
         };
@@ -377,6 +403,12 @@ impl Purchase {
 
     fn same_state_as(&self, other: &Purchase) -> bool {
         Purchase { updated_at: other.updated_at, ..self.clone() } == *other
+    }
+
+    fn grant(&mut self) -> Vec<Effect> {
+        self.status = Status::Succeeded;
+        self.credits_granted = true;
+        vec![Effect::GrantCredits { credits: self.credits }, Effect::QueueReceipt]
     }
 
     fn on_intent_created(&mut self, update: IntentUpdate) -> Vec<Effect> {
@@ -435,8 +467,8 @@ impl Purchase {
                 self.auto_retries = 0;
                 Ok(self.send_confirmation(intent_id, method))
             }
-            // Terminal states never reach here: `on` answers them first.
-            Status::Succeeded | Status::Expired => Ok(vec![]),
+            // Held for review: nothing to confirm; terminal states never reach here (`on` answers them first).
+            Status::UnderReview | Status::Succeeded | Status::Expired | Status::Reversed => Ok(vec![]),
         }
     }
 
@@ -473,14 +505,18 @@ impl Purchase {
             self.funding_source = update.funding_source.clone();
         }
         match update.status {
+            // Already paid and held: the same success again changes nothing.
+            IntentStatus::Succeeded if self.status == Status::UnderReview => vec![],
             IntentStatus::Succeeded => {
-                self.status = Status::Succeeded;
                 self.charge = update.charge;
                 self.failure = None;
                 self.next_action = None;
                 self.next_retry = None;
-                self.credits_granted = true;
-                vec![Effect::GrantCredits { credits: self.credits }, Effect::QueueReceipt]
+                if self.review.is_some() {
+                    self.status = Status::UnderReview;
+                    return vec![];
+                }
+                self.grant()
             }
             IntentStatus::Canceled => {
                 self.status = Status::Expired;
@@ -793,6 +829,8 @@ mod tests {
             Just(Input::ProviderUnreachable),
             Just(Input::Recovered),
             Just(Input::Sync),
+            Just(Input::Release),
+            Just(Input::ConfirmFraud),
             Just(Input::RetryDue),
             Just(Input::ExpiryDue),
         ]

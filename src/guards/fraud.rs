@@ -51,7 +51,7 @@ impl Actor for FraudMonitor {
                 let checkouts = windows.checkouts.entry(client.clone()).or_default().count_since(now, hour);
                 let declines = windows.declines.entry(client.clone()).or_default().count_since(now, hour);
                 let verdict = assess(&self.rules, amount, method.as_deref(), checkouts, declines);
-                if verdict == Verdict::Allow {
+                if !matches!(verdict, Verdict::Block(_)) {
                     windows.checkouts.entry(client.clone()).or_default().push(now);
                 } else {
                     tracing::warn!(%client, ?verdict, "checkout blocked by the fraud monitor");

@@ -89,6 +89,23 @@ impl Mailer {
                 let notice = message.payload.get("notice").and_then(Value::as_str).unwrap_or_default();
                 Ok(Some((to, refund_notice(&refund, &purchase, notice))))
             }
+            "fraud_notice" => {
+                let id = message.payload.get("purchaseId").and_then(Value::as_str).and_then(|id| id.parse().ok());
+                let stored = purchases::load(&self.db, id.ok_or("fraud notice without a purchase id")?)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .ok_or("purchase not found")?;
+                let Some(address) = &stored.purchase.receipt_email else { return Ok(None) };
+                let to = address.parse().map_err(|e| format!("address {address}: {e}"))?;
+                let text = format!(
+                    "We reversed your payment for transaction {} after a security review, and paused purchases on your \
+                     account.\n\nThe money is on its way back to the original payment method. If this was you, reply to \
+                     this email so we can verify your account and lift the pause.",
+                    stored.purchase.id
+                );
+                let html = format!("<p>{}</p>", crate::api::pages::escape(&text).replace("\n\n", "</p><p>"));
+                Ok(Some((to, Email { subject: "Please verify your recent payment".into(), text, html })))
+            }
             "admin_alert" => {
                 let Some(to) = self.admin.clone() else { return Ok(None) };
                 let details = serde_json::to_string_pretty(&message.payload).unwrap_or_default();

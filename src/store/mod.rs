@@ -4,6 +4,7 @@ pub mod billing_profiles;
 pub mod controls;
 pub mod customers;
 pub mod disputes;
+pub mod fraud_flags;
 pub mod idempotency;
 pub mod invoices;
 pub mod ledger;

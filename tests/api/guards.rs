@@ -137,7 +137,48 @@ async fn a_decline_wave_pauses_payments_until_an_admin_resumes(db: Db) {
     assert_eq!(bystander.create_intent("starter-25", Some("pm_card_visa")).await.status, StatusCode::OK);
 }
 
+// AC9.3.4, AC9.3.5, AC9.6.6: a risky payment is held for review; released, its credits come; confirmed as fraud,
+// it is given back, the account is flagged and the client is asked to verify.
+async fn a_risky_payment_is_held_then_released_or_reversed(db: Db) {
+    let app = spawn_app(db).await;
+    let admin = app.token("admin-f", Role::Admin);
+    for (user, verdict) in [("risky-ok", "release"), ("risky-bad", "confirm-fraud")] {
+        let client = app.client_with_email(user, &format!("{user}@example.com"));
+        let (transaction, intent) = client.open("pro-200", "pm_card_riskLevelElevated").await;
+        let held = client.confirm(&intent, "pro-200").await;
+        assert_eq!(held.status, StatusCode::ACCEPTED, "{}", held.body);
+        assert_eq!(held.data()["status"], "under_review");
+        assert_eq!(client.balance().await, 0, "no credits while held");
+        let queue = app.get("/api/v1/admin/payments?status=under_review", Some(&admin)).await;
+        assert!(queue.data()["items"].as_array().unwrap().iter().any(|i| i["transactionId"] == transaction.as_str()));
+        let decided = app
+            .post(
+                &format!("/api/v1/admin/payments/{transaction}/{verdict}"),
+                Some(&admin),
+                &json!({ "reason": "checked the card" }),
+            )
+            .await;
+        assert_eq!(decided.status, StatusCode::OK, "{}", decided.body);
+        if verdict == "release" {
+            assert_eq!(decided.data()["status"], "succeeded");
+            assert_eq!(client.balance().await, 240);
+        } else {
+            assert_eq!(decided.data()["status"], "reversed");
+            assert_eq!(client.balance().await, 0);
+            let next = client.create_intent("starter-25", Some("pm_card_visa")).await;
+            assert_eq!(next.error_code(), "account_flagged");
+            let mail = app
+                .mail_containing("Subject: Please verify your recent payment")
+                .await
+                .expect("the client is contacted");
+            assert!(mail.contains("To: risky-bad@example.com"));
+        }
+    }
+    assert_eq!(app.count_where("admin_actions", "action IN ('release_review', 'confirm_fraud')").await, 2);
+}
+
 on_both_databases!(
+    a_risky_payment_is_held_then_released_or_reversed,
     the_fraud_monitor_blocks_velocity_amount_and_radar,
     a_decline_wave_pauses_payments_until_an_admin_resumes,
     a_pause_stops_new_checkouts_survives_a_restart_and_resumes,

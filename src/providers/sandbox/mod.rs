@@ -38,7 +38,9 @@ fn behaviour(payment_method: &str) -> Option<Behaviour> {
         | "pm_card_amex"
         | "pm_card_visa_debit"
         | "pm_card_discover"
-        | EXPIRES_BEFORE_REFUND => Behaviour::Succeed,
+        | EXPIRES_BEFORE_REFUND
+        // Stripe's Radar test methods: the charge itself succeeds; Purser's fraud monitor acts on them.
+        | "pm_card_riskLevelElevated" | "pm_card_radarBlock" => Behaviour::Succeed,
         "pm_card_visa_chargeDeclined" => Behaviour::Decline("card_declined"),
         "pm_card_visa_chargeDeclinedInsufficientFunds" => Behaviour::Decline("insufficient_funds"),
         "pm_card_chargeDeclinedExpiredCard" => Behaviour::Decline("expired_card"),
