@@ -837,24 +837,34 @@ mod tests {
     }
 
     proptest! {
-        // ARCHITECTURE.md invariants: credits at most once and only on a provider's success; terminal states
-        // never change; every failure carries its reason.
+        // ARCHITECTURE.md invariants: credits at most once and only on a provider's success (for a payment held
+        // for review, only on its release); terminal states never change; every failure carries its reason.
         #[test]
         fn invariants_hold_for_any_event_sequence(
             inputs in proptest::collection::vec((arb_input(), 0i64..1200), 1..40),
             with_method in any::<bool>(),
+            held in any::<bool>(),
         ) {
             let pm = with_method.then(|| PaymentMethodId::parse("pm_card_visa").unwrap());
+            let review = held.then(|| "elevated risk".to_owned());
             let mut now = t0();
-            let mut p = Purchase::open(Uuid::nil(), ClientId::parse("c1").unwrap(), &package(), Checkout { payment_method: pm, ..Checkout::default() }, now, &policy()).purchase;
+            let checkout = Checkout { payment_method: pm, review, ..Checkout::default() };
+            let mut p = Purchase::open(Uuid::nil(), ClientId::parse("c1").unwrap(), &package(), checkout, now, &policy()).purchase;
+            let mut paid = false;
             let mut granted = 0;
             for (input, advance) in inputs {
                 now += TimeDelta::seconds(advance);
                 let was = p.clone();
                 let was_success = matches!(&input, Input::Provider(u) if u.status == IntentStatus::Succeeded);
+                let was_release = input == Input::Release;
                 let Ok(step) = p.on(input, now, &policy()) else { continue };
                 let g = grants(&step);
-                prop_assert!(g == 0 || was_success, "credits granted without a provider success");
+                // Credits follow a provider's success at once, or, for a held payment, an admin's release of it.
+                prop_assert!(g == 0 || (was_success && !held) || (was_release && paid), "credits granted without a paid success");
+                paid |= step.purchase.status == Status::UnderReview;
+                if step.purchase.status == Status::Reversed {
+                    prop_assert!(granted == 0, "a reversed payment granted credits");
+                }
                 granted += g;
                 prop_assert!(granted <= 1, "credits granted twice");
                 if was.status.is_terminal() {
