@@ -348,8 +348,7 @@ pub async fn revenue(
     let refunded = refunds::list(&state.db, None, Some("refunded")).await?;
     let mut rows: BTreeMap<(String, String, String), RevenueRow> = BTreeMap::new();
     for model in paid {
-        let Some(stored) = purchase_store::load(&state.db, model.id).await? else { continue };
-        let purchase = stored.purchase;
+        let purchase = purchase_store::decode(model)?.purchase;
         let start = period_start(purchase.created_at, &query.period).map(|d| d.to_string()).unwrap_or_default();
         let key = (start.clone(), method_of(&purchase), purchase.price.currency.code().to_owned());
         let row = rows.entry(key.clone()).or_insert_with(|| RevenueRow {

@@ -123,7 +123,7 @@ async fn queue_receipt<C: ConnectionTrait>(db: &C, purchase: &Purchase) -> Resul
     outbox::enqueue(db, "receipt_email", format!("receipt:{}", purchase.id), payload).await
 }
 
-fn decode(model: purchases::Model) -> Result<Stored, DbErr> {
+pub fn decode(model: purchases::Model) -> Result<Stored, DbErr> {
     let purchase = serde_json::from_value(model.state)
         .map_err(|e| DbErr::Custom(format!("purchase {} has unreadable state: {e}", model.id)))?;
     Ok(Stored { purchase, version: model.version })
