@@ -30,7 +30,7 @@ pub struct Settings {
     #[serde(default)]
     pub limits: LimitSettings,
     #[serde(default)]
-    pub fraud: FraudSettings,
+    pub fraud: crate::domain::fraud::FraudRules,
     #[serde(default)]
     pub circuit: CircuitSettings,
     /// Tax in the price, by the buyer's country, for business invoices.
@@ -298,23 +298,6 @@ impl Default for CircuitSettings {
     }
 }
 
-/// The fraud monitor's rules.
-#[derive(Clone, Debug, Deserialize)]
-pub struct FraudSettings {
-    /// Minor units; no single checkout above it.
-    pub max_amount: i64,
-    pub checkouts_per_hour: usize,
-    pub declines_per_hour: usize,
-    /// Declines across the platform in one minute that pause payments (a card-testing wave).
-    pub breach_declines_per_minute: usize,
-}
-
-impl Default for FraudSettings {
-    fn default() -> Self {
-        Self { max_amount: 1_000_000, checkouts_per_hour: 20, declines_per_hour: 5, breach_declines_per_minute: 50 }
-    }
-}
-
 /// Rate limits on starting payments and refunds.
 #[derive(Clone, Debug, Deserialize)]
 pub struct LimitSettings {
@@ -324,6 +307,8 @@ pub struct LimitSettings {
     pub checkout_per_ip_per_minute: u32,
     #[serde(default = "default_global")]
     pub checkout_global_per_minute: u32,
+    #[serde(default = "default_bad_webhooks")]
+    pub bad_webhooks_per_ip_per_minute: u32,
 }
 
 impl Default for LimitSettings {
@@ -332,6 +317,7 @@ impl Default for LimitSettings {
             checkout_per_client_per_minute: default_per_client(),
             checkout_per_ip_per_minute: default_per_ip(),
             checkout_global_per_minute: default_global(),
+            bad_webhooks_per_ip_per_minute: default_bad_webhooks(),
         }
     }
 }
@@ -346,6 +332,10 @@ fn default_per_ip() -> u32 {
 
 fn default_global() -> u32 {
     100_000
+}
+
+fn default_bad_webhooks() -> u32 {
+    20
 }
 
 /// The seller printed on invoices.

@@ -6,7 +6,6 @@ use crate::actors::{Context, PurchaseActors};
 use crate::api::{self, AppState};
 use crate::auth::Authenticator;
 use crate::domain::circuit::CircuitRules;
-use crate::domain::fraud::FraudRules;
 use crate::domain::invoice::{Issuer, Seller};
 use crate::domain::package::Catalogue;
 use crate::domain::purchase::Policy;
@@ -137,13 +136,7 @@ impl Application {
         };
         let issuer = Issuer { seller, rates: settings.tax_rates.clone() };
         let pauses = Arc::new(Pauses::load(db.clone()).await.map_err(|e| format!("pauses: {e}"))?);
-        let rules = FraudRules {
-            max_amount: settings.fraud.max_amount,
-            checkouts_per_hour: settings.fraud.checkouts_per_hour,
-            declines_per_hour: settings.fraud.declines_per_hour,
-            breach_declines_per_minute: settings.fraud.breach_declines_per_minute,
-        };
-        let monitor = FraudMonitor { rules, db: db.clone(), pauses: pauses.clone() };
+        let monitor = FraudMonitor { rules: settings.fraud, db: db.clone(), pauses: pauses.clone() };
         let (fraud, _) = Actor::spawn(None, monitor, ()).await.map_err(|e| format!("fraud monitor: {e}"))?;
         let delta = |d: Duration, key: &str| TimeDelta::from_std(d).map_err(|_| format!("circuit.{key} is too large"));
         let circuit_rules = CircuitRules {
@@ -153,8 +146,16 @@ impl Application {
         };
         let breaker = CircuitBreaker { rules: circuit_rules, db: db.clone() };
         let (circuit, _) = Actor::spawn(None, breaker, ()).await.map_err(|e| format!("circuit breaker: {e}"))?;
-        let ctx =
-            Arc::new(Context { db: db.clone(), gateways, policy, issuer, pauses: pauses.clone(), fraud, circuit });
+        let ctx = Arc::new(Context {
+            db: db.clone(),
+            gateways,
+            policy,
+            issuer,
+            pauses: pauses.clone(),
+            fraud,
+            circuit,
+            timings: Default::default(),
+        });
         let purchases = Arc::new(PurchaseActors::start(ctx).await?);
         let recovered = purchases.recover().await.map_err(|e| format!("recovering purchases: {e}"))?;
         let refund_policy = RefundPolicy {

@@ -27,4 +27,24 @@ pub struct Context {
     pub circuit: ractor::ActorRef<crate::guards::circuit::CircuitMsg>,
     /// Hears every decline (card testing, breach detection).
     pub fraud: ractor::ActorRef<crate::guards::fraud::FraudMsg>,
+    /// Provider call latency and errors, for `/metrics`.
+    pub timings: crate::providers::timings::ProviderTimings,
+}
+
+impl Context {
+    /// Makes one provider call: timed for `/metrics`, and its outcome told to the circuit breaker, where only no
+    /// answer at all counts against the provider.
+    pub async fn provider_call<T>(
+        &self,
+        rail: crate::domain::purchase::Rail,
+        operation: &'static str,
+        call: impl std::future::Future<Output = Result<T, crate::providers::ProviderError>>,
+    ) -> Result<T, crate::providers::ProviderError> {
+        let started = std::time::Instant::now();
+        let result = call.await;
+        let unreachable = matches!(result, Err(crate::providers::ProviderError::Unreachable(_)));
+        self.timings.record(rail.as_str(), operation, started.elapsed(), unreachable);
+        let _ = self.circuit.cast(crate::guards::circuit::CircuitMsg::Outcome { rail, success: !unreachable });
+        result
+    }
 }

@@ -2,9 +2,7 @@
 //! happen after the commit and their answers come back as the next input.
 use super::Context;
 use crate::domain::failure::FailureCode;
-use crate::domain::purchase::Rail;
 use crate::domain::purchase::{Effect, Input, IntentStatus, IntentUpdate, Purchase, Rejected, Status, Step, Timer};
-use crate::guards::circuit::CircuitMsg;
 use crate::guards::fraud::FraudMsg;
 use crate::providers::{NewIntent, ProviderError};
 use crate::store::purchases::{self, SaveError, Stored};
@@ -243,7 +241,7 @@ impl PurchaseActor {
                     save_method: purchase.save_method,
                     idempotency_key: &idempotency_key,
                 };
-                match self.observe(rail, gateways.create_intent(rail, request).await) {
+                match self.ctx.provider_call(rail, "create_intent", gateways.create_intent(rail, request)).await {
                     Ok(update) => Next::Input(Input::IntentCreated(update)),
                     Err(ProviderError::Rejected { code, .. }) => {
                         Next::Input(Input::IntentRefused(FailureCode::from_provider(&code)))
@@ -252,10 +250,8 @@ impl PurchaseActor {
                 }
             }
             Effect::ConfirmIntent { intent_id, payment_method, idempotency_key } => {
-                match self.observe(
-                    rail,
-                    gateways.confirm_intent(rail, &intent_id, payment_method.as_ref(), &idempotency_key).await,
-                ) {
+                let confirm = gateways.confirm_intent(rail, &intent_id, payment_method.as_ref(), &idempotency_key);
+                match self.ctx.provider_call(rail, "confirm_intent", confirm).await {
                     Ok(update) => Next::Input(Input::Provider(update)),
                     // The intent moved on without us (a webhook, a restart): ask where it is.
                     Err(ProviderError::Rejected { code, .. }) if code == "payment_intent_unexpected_state" => {
@@ -275,13 +271,14 @@ impl PurchaseActor {
                 }
             }
             Effect::RetrieveIntent { intent_id } => {
-                match self.observe(rail, gateways.retrieve_intent(rail, &intent_id).await) {
+                match self.ctx.provider_call(rail, "retrieve_intent", gateways.retrieve_intent(rail, &intent_id)).await
+                {
                     Ok(update) => Next::Input(Input::Provider(update)),
                     Err(e) => unreachable_provider(e.to_string()),
                 }
             }
             Effect::CancelIntent { intent_id } => {
-                match self.observe(rail, gateways.cancel_intent(rail, &intent_id).await) {
+                match self.ctx.provider_call(rail, "cancel_intent", gateways.cancel_intent(rail, &intent_id)).await {
                     Ok(update) => Next::Input(Input::Provider(update)),
                     // Refused because it already succeeded or is processing: learn which.
                     Err(ProviderError::Rejected { .. }) => Next::Effect(Effect::RetrieveIntent { intent_id }),
@@ -304,19 +301,12 @@ impl PurchaseActor {
             amount: purchase.price,
             idempotency_key: &key,
         };
-        match self.observe(purchase.rail, self.ctx.gateways.refund(purchase.rail, request).await) {
+        match self.ctx.provider_call(purchase.rail, "refund", self.ctx.gateways.refund(purchase.rail, request)).await {
             Ok(outcome) => tracing::warn!(purchase = %purchase.id, ?outcome, "fraudulent payment reversed"),
             Err(e) => {
                 tracing::error!(purchase = %purchase.id, error = %e, "reversal not confirmed: reverse it by hand at the provider")
             }
         }
-    }
-
-    /// Tells the circuit breaker how the provider answered: only no answer at all counts against it.
-    fn observe<T>(&self, rail: Rail, result: Result<T, ProviderError>) -> Result<T, ProviderError> {
-        let success = !matches!(result, Err(ProviderError::Unreachable(_)));
-        let _ = self.ctx.circuit.cast(CircuitMsg::Outcome { rail, success });
-        result
     }
 }
 

@@ -5,7 +5,7 @@ use super::extract::{AdminCaller, ApiJson};
 use crate::domain::fraud::Verdict;
 use crate::domain::purchase::Rail;
 use crate::guards::circuit::CircuitMsg;
-use crate::guards::fraud::FraudMsg;
+use crate::guards::fraud::{FraudMsg, Screening};
 use crate::guards::pause::{Pause, Scope};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -102,13 +102,8 @@ pub async fn ensure_open(state: &AppState, rail: Rail) -> Result<(), ApiError> {
 
 /// Asks the fraud monitor about a checkout; a blocked one is refused with 403 `payment_blocked` (AC9.6.6). A
 /// checkout to review goes ahead with the reason, and its credits are held until an admin looks (AC9.3.4).
-pub async fn screen(
-    state: &AppState,
-    client: &str,
-    amount: i64,
-    method: Option<&str>,
-) -> Result<Option<String>, ApiError> {
-    if crate::store::fraud_flags::is_flagged(&state.db, client).await? {
+pub async fn screen(state: &AppState, checkout: Screening) -> Result<Option<String>, ApiError> {
+    if crate::store::fraud_flags::is_flagged(&state.db, &checkout.client).await? {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "account_flagged",
@@ -116,8 +111,7 @@ pub async fn screen(
         ));
     }
     let monitor = &state.purchases.context().fraud;
-    let message =
-        |reply| FraudMsg::Assess { client: client.to_owned(), amount, method: method.map(str::to_owned), reply };
+    let message = |reply| FraudMsg::Assess { checkout, reply };
     match monitor.call(message, Some(std::time::Duration::from_secs(5))).await {
         Ok(CallResult::Success(Verdict::Allow)) => Ok(None),
         Ok(CallResult::Success(Verdict::Review(reason))) => Ok(Some(reason)),

@@ -6,6 +6,7 @@ use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::net::SocketAddr;
+use std::time::Duration;
 
 pub async fn rate_limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let authorization = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
@@ -13,16 +14,19 @@ pub async fn rate_limit(State(state): State<AppState>, request: Request, next: N
     let ip = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
     match state.limits.check(client.as_deref(), ip) {
         Ok(()) => next.run(request).await,
-        Err(wait) => {
-            let seconds = wait.as_secs() + 1;
-            let error = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                format!("Too many payment requests; try again in {seconds} s."),
-            );
-            let mut response = error.into_response();
-            response.headers_mut().insert(header::RETRY_AFTER, seconds.into());
-            response
-        }
+        Err(wait) => too_many(wait, "payment requests"),
     }
+}
+
+/// 429 in the envelope, with `Retry-After` in whole seconds.
+pub fn too_many(wait: Duration, what: &str) -> Response {
+    let seconds = wait.as_secs() + 1;
+    let error = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        format!("Too many {what}; try again in {seconds} s."),
+    );
+    let mut response = error.into_response();
+    response.headers_mut().insert(header::RETRY_AFTER, seconds.into());
+    response
 }

@@ -2,11 +2,14 @@
 //! depth, pauses, live purchase actors. Aggregates only: no client, amount or token appears.
 use super::AppState;
 use super::error::ApiError;
+use crate::guards::circuit::CircuitMsg;
 use crate::store::metrics::{count_by, outbox_pending};
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use ractor::rpc::CallResult;
 use std::fmt::Write;
+use std::time::Duration;
 
 fn family(out: &mut String, name: &str, help: &str, label: &str, values: &[(String, i64)]) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
@@ -45,5 +48,12 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
         "# HELP purser_live_purchase_actors Purchase actors running now.\n# TYPE purser_live_purchase_actors gauge"
     );
     let _ = writeln!(out, "purser_live_purchase_actors {live}");
+    let circuit = &state.purchases.context().circuit;
+    let states = circuit.call(|reply| CircuitMsg::States { reply }, Some(Duration::from_secs(2))).await;
+    if let Ok(CallResult::Success(states)) = states {
+        let states: Vec<(String, i64)> = states.into_iter().map(|(rail, level)| (rail.to_owned(), level)).collect();
+        family(&mut out, "purser_circuit_state", "Provider circuits: 0 closed, 1 half-open, 2 open.", "rail", &states);
+    }
+    state.purchases.context().timings.render(&mut out);
     Ok((StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
 }

@@ -120,6 +120,8 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(admin::sync_payment))
         .routes(routes!(admin::release_payment))
         .routes(routes!(admin::confirm_fraud))
+        .routes(routes!(admin::list_flags))
+        .routes(routes!(admin::lift_flag))
         .routes(routes!(admin::revenue))
         .routes(routes!(admin::list_alerts))
         .routes(routes!(admin::webhook_health))

@@ -5,13 +5,15 @@ use super::extract::{ApiJson, ClientCaller};
 use crate::domain::ids::{PaymentIntentId, PaymentMethodError, PaymentMethodId};
 use crate::domain::package::PackageId;
 use crate::domain::purchase::{Checkout, Input, Purchase, Rail, Status};
+use crate::guards::fraud::Screening;
 use crate::store::{ledger, purchases};
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::net::SocketAddr;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -165,6 +167,7 @@ fn parse_method(raw: Option<&str>) -> Result<Option<PaymentMethodId>, ApiError> 
     security(("bearer" = [])))]
 pub async fn create_intent(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ClientCaller(caller): ClientCaller,
     ApiJson(request): ApiJson<IntentRequest>,
 ) -> Result<Response, ApiError> {
@@ -172,9 +175,13 @@ pub async fn create_intent(
     let method = parse_method(request.payment_method_id.as_deref())?;
     super::controls::ensure_open(&state, Rail::Card).await?;
     let package = state.catalogue.get(&package_id).ok_or_else(|| ApiError::internal("package vanished"))?;
-    let method_name = method.as_ref().map(|m| m.as_str().to_owned());
-    let review =
-        super::controls::screen(&state, caller.id.as_str(), package.price.minor, method_name.as_deref()).await?;
+    let screening = Screening {
+        client: caller.id.as_str().to_owned(),
+        amount: package.price.minor,
+        method: method.as_ref().map(|m| m.as_str().to_owned()),
+        ip: Some(peer.ip()),
+    };
+    let review = super::controls::screen(&state, screening).await?;
     if request.confirm && method.is_none() {
         return Err(ApiError::bad_request("payment_method_required", "A one-click purchase needs a paymentMethodId."));
     }

@@ -6,13 +6,15 @@ use super::extract::{ApiJson, ClientCaller};
 use super::pages::{escape, page};
 use super::payments::parse_package;
 use crate::domain::purchase::{Checkout, Input, Purchase, Rail, Status};
+use crate::guards::fraud::Screening;
 use crate::providers::paypal_order::approval_url;
 use crate::store::{ledger, purchases};
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -62,6 +64,7 @@ async fn open(
     security(("bearer" = [])))]
 pub async fn create_order(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ClientCaller(caller): ClientCaller,
     ApiJson(request): ApiJson<CreateOrderRequest>,
 ) -> Result<Response, ApiError> {
@@ -69,7 +72,13 @@ pub async fn create_order(
     super::controls::ensure_open(&state, Rail::Paypal).await?;
     let package = state.catalogue.get(&package_id).ok_or_else(|| ApiError::internal("package vanished"))?;
     // PayPal screens its own payers; Purser's rules still block (velocity, amount, decline bursts).
-    super::controls::screen(&state, caller.id.as_str(), package.price.minor, None).await?;
+    let screening = Screening {
+        client: caller.id.as_str().to_owned(),
+        amount: package.price.minor,
+        method: None,
+        ip: Some(peer.ip()),
+    };
+    super::controls::screen(&state, screening).await?;
     let purchase = open(&state, caller.id, caller.email, package).await?;
     Ok(ok(
         StatusCode::OK,

@@ -7,18 +7,20 @@ use crate::domain::money::minor_from_decimal;
 use crate::domain::purchase::Input;
 use crate::domain::purchase::IntentUpdate;
 use crate::domain::refund::RefundInput;
+use crate::guards::fraud::FraudMsg;
 use crate::providers::paypal_order;
 use crate::providers::{stripe_event, stripe_signature};
 use crate::store::disputes::{self, Dispute};
 use crate::store::webhooks::{self, IncomingEvent, Recorded};
 use crate::store::{customers, payment_methods, purchases, refunds};
 use axum::body::Bytes;
-use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use serde_json::json;
+use std::net::SocketAddr;
 
 #[utoipa::path(post, path = "/api/v1/webhooks/stripe", tag = "webhooks",
     request_body(content = String, description = "A Stripe event, exactly as sent", content_type = "application/json"),
@@ -26,9 +28,11 @@ use serde_json::json;
     responses(
         (status = 200, description = "Stored (or a duplicate, acknowledged and dropped)"),
         (status = 400, description = "Bad or missing signature, or not an event", body = ErrorEnvelope),
+        (status = 429, description = "This sender sent too many webhooks that failed verification", body = ErrorEnvelope),
     ))]
 pub async fn stripe(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -36,8 +40,7 @@ pub async fn stripe(
     let signature = headers.get("stripe-signature").and_then(|v| v.to_str().ok());
     let secrets: Vec<&str> = state.webhook_secrets.iter().map(String::as_str).collect();
     if let Err(e) = stripe_signature::verify(&body, signature, &secrets, chrono::Utc::now().timestamp()) {
-        tracing::warn!(reason = %e, "stripe webhook refused");
-        return Err(ApiError::bad_request("invalid_signature", e.to_string()));
+        return Ok(refuse(&state, peer, "stripe", e.to_string()));
     }
     let event: stripe_event::Event = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request("malformed_event", format!("Not a Stripe event: {e}")))?;
@@ -59,6 +62,17 @@ pub async fn stripe(
     };
     route(state, event, row, purchase_id).await?;
     Ok((StatusCode::OK, axum::Json(json!({ "received": true }))).into_response())
+}
+
+/// A webhook that failed verification: 400, or 429 once its sender has spent its budget of failures. The fraud
+/// monitor counts every one: a burst across the platform is a breach (AC9.3.7).
+fn refuse(state: &AppState, peer: SocketAddr, provider: &'static str, reason: String) -> Response {
+    tracing::warn!(%reason, %provider, sender = %peer.ip(), "webhook refused");
+    let _ = state.purchases.context().fraud.cast(FraudMsg::SignatureFailed { provider });
+    match state.limits.bad_webhook(peer.ip()) {
+        Ok(()) => ApiError::bad_request("invalid_signature", reason).into_response(),
+        Err(wait) => super::guard::too_many(wait, "webhooks that failed verification"),
+    }
 }
 
 async fn route(
@@ -153,19 +167,17 @@ async fn remember_method(state: &AppState, event: &stripe_event::Event, row: i64
     request_body(content = String, description = "A PayPal webhook event, exactly as sent", content_type = "application/json"),
     params(("PAYPAL-TRANSMISSION-SIG" = String, Header, description = "With PAYPAL-TRANSMISSION-ID, -TIME, PAYPAL-CERT-URL and PAYPAL-AUTH-ALGO")),
     responses((status = 200, description = "Stored (or a duplicate, acknowledged and dropped)"),
-        (status = 400, description = "Signature not verified, or not an event", body = ErrorEnvelope)))]
+        (status = 400, description = "Signature not verified, or not an event", body = ErrorEnvelope),
+        (status = 429, description = "This sender sent too many webhooks that failed verification", body = ErrorEnvelope)))]
 pub async fn paypal(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = body.map_err(|e| body_rejection(e.status()))?;
     if let Err(reason) = state.purchases.context().gateways.paypal.verify_webhook(&headers, &body).await {
-        tracing::warn!(%reason, "paypal webhook refused");
-        return Err(ApiError::bad_request(
-            "invalid_signature",
-            format!("The webhook signature was not verified: {reason}"),
-        ));
+        return Ok(refuse(&state, peer, "paypal", format!("The webhook signature was not verified: {reason}")));
     }
     let event: paypal_order::Event = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request("malformed_event", format!("Not a PayPal event: {e}")))?;

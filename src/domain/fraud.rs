@@ -1,18 +1,60 @@
 //! Fraud rules, pure: the signals around a checkout in, a verdict out. The monitor actor keeps the windows of recent
 //! events; the rules live here so they are tested without a clock or a database.
 use chrono::{DateTime, TimeDelta, Utc};
+use serde::Deserialize;
 use std::collections::VecDeque;
 
-#[derive(Clone, Copy, Debug)]
+/// The fraud monitor's rules, as configured in `[fraud]`; a missing key keeps its default.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(default)]
 pub struct FraudRules {
     /// No single checkout above this many minor units.
     pub max_amount: i64,
     /// Checkouts one client may start in an hour.
     pub checkouts_per_hour: usize,
+    /// Checkouts one IP address may start in an hour, whoever is signed in.
+    pub checkouts_per_ip_per_hour: usize,
+    /// Checkouts with one card (the provider's payment method) in an hour, whoever uses it.
+    pub checkouts_per_card_per_hour: usize,
+    /// Distinct cards one client may try in an hour: more looks like a list of stolen cards being tested.
+    pub cards_per_client_per_hour: usize,
     /// Declines after which a client is stopped for the rest of the hour (card testing).
     pub declines_per_hour: usize,
     /// Declines across the platform in a minute that look like an attack: processing is paused.
     pub breach_declines_per_minute: usize,
+    /// Checkouts blocked across the platform in a minute that look like an attack: processing is paused.
+    pub breach_blocks_per_minute: usize,
+    /// Webhooks failing signature verification in a minute that look like forgery attempts: processing is paused.
+    pub breach_signature_failures_per_minute: usize,
+}
+
+impl Default for FraudRules {
+    fn default() -> Self {
+        Self {
+            max_amount: 1_000_000,
+            checkouts_per_hour: 20,
+            checkouts_per_ip_per_hour: 200,
+            checkouts_per_card_per_hour: 10,
+            cards_per_client_per_hour: 5,
+            declines_per_hour: 5,
+            breach_declines_per_minute: 50,
+            breach_blocks_per_minute: 100,
+            breach_signature_failures_per_minute: 30,
+        }
+    }
+}
+
+/// What the monitor knows about one checkout, counted before it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Signals<'a> {
+    pub amount: i64,
+    pub method: Option<&'a str>,
+    pub client_checkouts: usize,
+    pub client_declines: usize,
+    pub ip_checkouts: usize,
+    pub card_checkouts: usize,
+    /// Distinct cards the client used in the hour, this one included.
+    pub client_cards: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,26 +87,30 @@ pub const RADAR_BLOCK: &str = "pm_card_radarBlock";
 /// A sandbox test method that plays Radar's elevated risk level (`pm_card_riskLevelElevated`).
 pub const RISK_ELEVATED: &str = "pm_card_riskLevelElevated";
 
-pub fn assess(
-    rules: &FraudRules,
-    amount: i64,
-    method: Option<&str>,
-    recent_checkouts: usize,
-    recent_declines: usize,
-) -> Verdict {
-    if method == Some(RADAR_BLOCK) {
-        return Verdict::Block("the payment provider's risk check blocked this card".into());
+pub fn assess(rules: &FraudRules, signals: &Signals) -> Verdict {
+    let block = |reason: &str| Verdict::Block(reason.to_owned());
+    if signals.method == Some(RADAR_BLOCK) {
+        return block("the payment provider's risk check blocked this card");
     }
-    if amount > rules.max_amount {
+    if signals.amount > rules.max_amount {
         return Verdict::Block(format!("the amount is above the {} limit for one payment", rules.max_amount));
     }
-    if recent_declines >= rules.declines_per_hour {
-        return Verdict::Block("too many declined payments in the last hour".into());
+    if signals.client_declines >= rules.declines_per_hour {
+        return block("too many declined payments in the last hour");
     }
-    if recent_checkouts >= rules.checkouts_per_hour {
-        return Verdict::Block("too many payments started in the last hour".into());
+    if signals.client_checkouts >= rules.checkouts_per_hour {
+        return block("too many payments started in the last hour");
     }
-    if method == Some(RISK_ELEVATED) {
+    if signals.ip_checkouts >= rules.checkouts_per_ip_per_hour {
+        return block("too many payments started from this network in the last hour");
+    }
+    if signals.card_checkouts >= rules.checkouts_per_card_per_hour {
+        return block("this card was used for too many payments in the last hour");
+    }
+    if signals.client_cards > rules.cards_per_client_per_hour {
+        return block("too many different cards tried in the last hour");
+    }
+    if signals.method == Some(RISK_ELEVATED) {
         return Verdict::Review("the payment provider rates this card's risk as elevated".into());
     }
     Verdict::Allow
@@ -75,17 +121,38 @@ mod tests {
     use super::*;
 
     fn rules() -> FraudRules {
-        FraudRules { max_amount: 100_000, checkouts_per_hour: 3, declines_per_hour: 2, breach_declines_per_minute: 10 }
+        FraudRules {
+            max_amount: 100_000,
+            checkouts_per_hour: 3,
+            checkouts_per_ip_per_hour: 4,
+            checkouts_per_card_per_hour: 2,
+            cards_per_client_per_hour: 2,
+            declines_per_hour: 2,
+            ..FraudRules::default()
+        }
+    }
+
+    fn ordinary() -> Signals<'static> {
+        Signals { amount: 16000, method: Some("pm_card_visa"), client_cards: 1, ..Signals::default() }
     }
 
     #[test]
     fn each_rule_blocks_and_an_ordinary_checkout_passes() {
-        assert_eq!(assess(&rules(), 16000, Some("pm_card_visa"), 0, 0), Verdict::Allow);
-        assert!(matches!(assess(&rules(), 16000, Some(RADAR_BLOCK), 0, 0), Verdict::Block(_)));
-        assert!(matches!(assess(&rules(), 100_001, None, 0, 0), Verdict::Block(_)));
-        assert!(matches!(assess(&rules(), 100, None, 0, 2), Verdict::Block(_)));
-        assert!(matches!(assess(&rules(), 100, None, 3, 0), Verdict::Block(_)));
-        assert!(matches!(assess(&rules(), 100, Some(RISK_ELEVATED), 0, 0), Verdict::Review(_)));
+        let rules = rules();
+        assert_eq!(assess(&rules, &ordinary()), Verdict::Allow);
+        let blocked = [
+            Signals { method: Some(RADAR_BLOCK), ..ordinary() },
+            Signals { amount: 100_001, ..ordinary() },
+            Signals { client_declines: 2, ..ordinary() },
+            Signals { client_checkouts: 3, ..ordinary() },
+            Signals { ip_checkouts: 4, ..ordinary() },
+            Signals { card_checkouts: 2, ..ordinary() },
+            Signals { client_cards: 3, ..ordinary() },
+        ];
+        for signals in blocked {
+            assert!(matches!(assess(&rules, &signals), Verdict::Block(_)), "{signals:?}");
+        }
+        assert!(matches!(assess(&rules, &Signals { method: Some(RISK_ELEVATED), ..ordinary() }), Verdict::Review(_)));
     }
 
     #[test]

@@ -121,6 +121,15 @@ pub enum Rail {
     Paypal,
 }
 
+impl Rail {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Card => "card",
+            Self::Paypal => "paypal",
+        }
+    }
+}
+
 /// What the client asked for when opening the checkout.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Checkout {

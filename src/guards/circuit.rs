@@ -10,8 +10,18 @@ use sea_orm::DatabaseConnection;
 use serde_json::json;
 
 pub enum CircuitMsg {
-    Allow { rail: Rail, reply: RpcReplyPort<bool> },
-    Outcome { rail: Rail, success: bool },
+    Allow {
+        rail: Rail,
+        reply: RpcReplyPort<bool>,
+    },
+    Outcome {
+        rail: Rail,
+        success: bool,
+    },
+    /// For `/metrics`: per rail, 0 closed, 1 half-open, 2 open.
+    States {
+        reply: RpcReplyPort<Vec<(&'static str, i64)>>,
+    },
 }
 
 pub struct CircuitBreaker {
@@ -51,6 +61,14 @@ impl Actor for CircuitBreaker {
     ) -> Result<(), ActorProcessingErr> {
         let now = Utc::now();
         match msg {
+            CircuitMsg::States { reply } => {
+                let level = |circuit: &Circuit| match circuit.state {
+                    CircuitState::Closed => 0,
+                    CircuitState::HalfOpen => 1,
+                    CircuitState::Open { .. } => 2,
+                };
+                let _ = reply.send(vec![("card", level(&circuits.card)), ("paypal", level(&circuits.paypal))]);
+            }
             CircuitMsg::Allow { rail, reply } => {
                 let _ = reply.send(circuits.of(rail).allow(now));
             }
@@ -58,10 +76,7 @@ impl Actor for CircuitBreaker {
                 let circuit = circuits.of(rail);
                 let was_half_open = circuit.state == CircuitState::HalfOpen;
                 if circuit.record(success, now, &self.rules) {
-                    let rail_name = match rail {
-                        Rail::Card => "card",
-                        Rail::Paypal => "paypal",
-                    };
+                    let rail_name = rail.as_str();
                     tracing::error!(
                         rail = rail_name,
                         "provider circuit opened: new checkouts refused until it recovers"

@@ -1,19 +1,33 @@
-//! The fraud monitor actor: it scores every checkout before a provider is called and hears every decline. A client
-//! over a rule is blocked; a burst of declines across the platform (a card-testing wave) raises an admin alert and
-//! pauses payment processing until an admin resumes it (AC9.3.4, AC9.3.7).
+//! The fraud monitor actor: it scores every checkout before a provider is called and hears every decline and every
+//! webhook that fails verification. A checkout over a rule is blocked; a burst across the platform (a card-testing
+//! wave, a spike of blocked checkouts, forged webhooks) raises an admin alert and pauses payment processing until an
+//! admin resumes it (AC9.3.4, AC9.3.7).
 use super::pause::{Pauses, Scope};
-use crate::domain::fraud::{FraudRules, Verdict, Window, assess};
+use crate::domain::fraud::{FraudRules, Signals, Verdict, Window, assess};
+use crate::domain::purchase::Rail;
 use crate::store::alerts;
-use chrono::{TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use sea_orm::DatabaseConnection;
 use serde_json::json;
 use std::collections::HashMap;
+use std::hash::Hash;
+use std::net::IpAddr;
 use std::sync::Arc;
 
+/// A checkout about to reach a provider.
+pub struct Screening {
+    pub client: String,
+    pub amount: i64,
+    /// The provider's payment method id; a saved card keeps its id, so it stands for the card.
+    pub method: Option<String>,
+    pub ip: Option<IpAddr>,
+}
+
 pub enum FraudMsg {
-    Assess { client: String, amount: i64, method: Option<String>, reply: RpcReplyPort<Verdict> },
+    Assess { checkout: Screening, reply: RpcReplyPort<Verdict> },
     Declined { client: String },
+    SignatureFailed { provider: &'static str },
 }
 
 pub struct FraudMonitor {
@@ -26,7 +40,88 @@ pub struct FraudMonitor {
 pub struct Windows {
     checkouts: HashMap<String, Window>,
     declines: HashMap<String, Window>,
+    by_ip: HashMap<IpAddr, Window>,
+    by_card: HashMap<String, Window>,
+    /// Per client, the cards used and when each was last used.
+    cards: HashMap<String, HashMap<String, DateTime<Utc>>>,
     platform_declines: Window,
+    platform_blocks: Window,
+    signature_failures: Window,
+    messages: u64,
+}
+
+fn count<K: Eq + Hash>(windows: &mut HashMap<K, Window>, key: Option<K>, now: DateTime<Utc>) -> usize {
+    key.map_or(0, |key| windows.entry(key).or_default().count_since(now, TimeDelta::hours(1)))
+}
+
+fn push<K: Eq + Hash>(windows: &mut HashMap<K, Window>, key: Option<K>, now: DateTime<Utc>) {
+    if let Some(key) = key {
+        windows.entry(key).or_default().push(now);
+    }
+}
+
+impl Windows {
+    fn assess(&mut self, rules: &FraudRules, checkout: &Screening, now: DateTime<Utc>) -> Verdict {
+        let hour = TimeDelta::hours(1);
+        let client = Some(checkout.client.clone());
+        let card = checkout.method.clone();
+        let cards = self.cards.entry(checkout.client.clone()).or_default();
+        cards.retain(|_, last| now - *last < hour);
+        let signals = Signals {
+            amount: checkout.amount,
+            method: checkout.method.as_deref(),
+            client_checkouts: count(&mut self.checkouts, client.clone(), now),
+            client_declines: count(&mut self.declines, client.clone(), now),
+            ip_checkouts: count(&mut self.by_ip, checkout.ip, now),
+            card_checkouts: count(&mut self.by_card, card.clone(), now),
+            client_cards: cards.len() + usize::from(card.as_ref().is_some_and(|c| !cards.contains_key(c))),
+        };
+        let verdict = assess(rules, &signals);
+        if matches!(verdict, Verdict::Block(_)) {
+            self.platform_blocks.push(now);
+        } else {
+            push(&mut self.checkouts, client, now);
+            push(&mut self.by_ip, checkout.ip, now);
+            if let Some(card) = card {
+                cards.insert(card.clone(), now);
+                push(&mut self.by_card, Some(card), now);
+            }
+        }
+        verdict
+    }
+
+    /// Forgets keys with no event left in their window, so a long run does not keep every client ever seen.
+    fn prune(&mut self, now: DateTime<Utc>) {
+        let hour = TimeDelta::hours(1);
+        self.checkouts.retain(|_, w| w.count_since(now, hour) > 0);
+        self.declines.retain(|_, w| w.count_since(now, hour) > 0);
+        self.by_ip.retain(|_, w| w.count_since(now, hour) > 0);
+        self.by_card.retain(|_, w| w.count_since(now, hour) > 0);
+        self.cards.retain(|_, cards| {
+            cards.retain(|_, last| now - *last < hour);
+            !cards.is_empty()
+        });
+    }
+}
+
+impl FraudMonitor {
+    /// A wave across the platform: pause everything (unless already paused) and tell the admins.
+    async fn breach(
+        &self,
+        kind: &str,
+        wave: usize,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<(), ActorProcessingErr> {
+        if wave < limit || self.pauses.blocking(Rail::Card).is_some() {
+            return Ok(());
+        }
+        let reason = format!("{wave} {kind} in a minute: an attack is suspected");
+        self.pauses.set(Scope::Platform, true, &reason, "fraud-monitor").await?;
+        let alert = json!({ "alert": "breach", "reason": reason });
+        alerts::raise(&self.db, "breach", format!("breach:{kind}:{}", now.timestamp()), alert).await?;
+        Ok(())
+    }
 }
 
 impl Actor for FraudMonitor {
@@ -45,31 +140,32 @@ impl Actor for FraudMonitor {
         windows: &mut Windows,
     ) -> Result<(), ActorProcessingErr> {
         let now = Utc::now();
-        let hour = TimeDelta::hours(1);
+        let minute = TimeDelta::minutes(1);
+        windows.messages += 1;
+        if windows.messages % 4096 == 0 {
+            windows.prune(now);
+        }
         match msg {
-            FraudMsg::Assess { client, amount, method, reply } => {
-                let checkouts = windows.checkouts.entry(client.clone()).or_default().count_since(now, hour);
-                let declines = windows.declines.entry(client.clone()).or_default().count_since(now, hour);
-                let verdict = assess(&self.rules, amount, method.as_deref(), checkouts, declines);
-                if !matches!(verdict, Verdict::Block(_)) {
-                    windows.checkouts.entry(client.clone()).or_default().push(now);
-                } else {
-                    tracing::warn!(%client, ?verdict, "checkout blocked by the fraud monitor");
+            FraudMsg::Assess { checkout, reply } => {
+                let verdict = windows.assess(&self.rules, &checkout, now);
+                if let Verdict::Block(reason) = &verdict {
+                    tracing::warn!(client = %checkout.client, %reason, "checkout blocked by the fraud monitor");
+                    let wave = windows.platform_blocks.count_since(now, minute);
+                    self.breach("blocked checkouts", wave, self.rules.breach_blocks_per_minute, now).await?;
                 }
                 let _ = reply.send(verdict);
             }
             FraudMsg::Declined { client } => {
                 windows.declines.entry(client).or_default().push(now);
                 windows.platform_declines.push(now);
-                let wave = windows.platform_declines.count_since(now, TimeDelta::minutes(1));
-                if wave >= self.rules.breach_declines_per_minute
-                    && self.pauses.blocking(crate::domain::purchase::Rail::Card).is_none()
-                {
-                    let reason = format!("{wave} declines in a minute: card testing suspected");
-                    self.pauses.set(Scope::Platform, true, &reason, "fraud-monitor").await?;
-                    let alert = json!({ "alert": "breach", "reason": reason });
-                    alerts::raise(&self.db, "breach", format!("breach:{}", now.timestamp()), alert).await?;
-                }
+                let wave = windows.platform_declines.count_since(now, minute);
+                self.breach("declines", wave, self.rules.breach_declines_per_minute, now).await?;
+            }
+            FraudMsg::SignatureFailed { provider } => {
+                windows.signature_failures.push(now);
+                let wave = windows.signature_failures.count_since(now, minute);
+                let kind = format!("{provider} webhooks with bad signatures");
+                self.breach(&kind, wave, self.rules.breach_signature_failures_per_minute, now).await?;
             }
         }
         Ok(())

@@ -11,6 +11,8 @@ pub struct Limits {
     per_client: DefaultKeyedRateLimiter<String>,
     per_ip: DefaultKeyedRateLimiter<IpAddr>,
     global: DefaultDirectRateLimiter,
+    /// Webhooks that failed verification, per sender: past it a sender gets 429 instead of another try.
+    bad_webhooks: DefaultKeyedRateLimiter<IpAddr>,
     clock: DefaultClock,
 }
 
@@ -24,6 +26,7 @@ impl Limits {
             per_client: RateLimiter::keyed(quota(settings.checkout_per_client_per_minute)),
             per_ip: RateLimiter::keyed(quota(settings.checkout_per_ip_per_minute)),
             global: RateLimiter::direct(quota(settings.checkout_global_per_minute)),
+            bad_webhooks: RateLimiter::keyed(quota(settings.bad_webhooks_per_ip_per_minute)),
             clock: DefaultClock::default(),
         }
     }
@@ -38,5 +41,10 @@ impl Limits {
             self.per_ip.check_key(&ip).map_err(|wait| wait.wait_time_from(now))?;
         }
         self.global.check().map_err(|wait| wait.wait_time_from(now))
+    }
+
+    /// Spends one failed verification from the sender's budget; `Err(wait)` once it is spent.
+    pub fn bad_webhook(&self, ip: IpAddr) -> Result<(), Duration> {
+        self.bad_webhooks.check_key(&ip).map_err(|wait| wait.wait_time_from(self.clock.now()))
     }
 }

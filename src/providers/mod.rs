@@ -6,6 +6,7 @@ pub mod sandbox;
 pub mod stripe;
 pub mod stripe_event;
 pub mod stripe_signature;
+pub mod timings;
 
 use crate::domain::ids::{ClientId, PaymentMethodId};
 use crate::domain::money::Money;

@@ -2,7 +2,9 @@
 use chrono::Utc;
 use entities::fraud_flags as flags;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait};
+use sea_orm::{
+    ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryOrder, TransactionTrait,
+};
 
 pub async fn flag<C: ConnectionTrait>(db: &C, client: &str, reason: &str, by: &str) -> Result<(), DbErr> {
     let row = flags::ActiveModel {
@@ -20,4 +22,19 @@ pub async fn flag<C: ConnectionTrait>(db: &C, client: &str, reason: &str, by: &s
 
 pub async fn is_flagged<C: ConnectionTrait>(db: &C, client: &str) -> Result<bool, DbErr> {
     Ok(flags::Entity::find_by_id(client.to_owned()).one(db).await?.is_some())
+}
+
+pub async fn list(db: &DatabaseConnection) -> Result<Vec<flags::Model>, DbErr> {
+    flags::Entity::find().order_by_desc(flags::Column::FlaggedAt).all(db).await
+}
+
+/// Lifts a flag and audits who lifted it and why, in one transaction. `false` when the account was not flagged.
+pub async fn lift(db: &DatabaseConnection, client: &str, reason: &str, by: &str) -> Result<bool, DbErr> {
+    let txn = db.begin().await?;
+    let lifted = flags::Entity::delete_by_id(client.to_owned()).exec(&txn).await?.rows_affected > 0;
+    if lifted {
+        super::controls::audit(&txn, by, "lift_fraud_flag", client, reason).await?;
+    }
+    txn.commit().await?;
+    Ok(lifted)
 }

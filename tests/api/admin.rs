@@ -107,6 +107,10 @@ async fn metrics_count_what_happened(db: Db) {
         "purser_purchases{status=\"succeeded\"} 1",
         "purser_purchases{status=\"failed\"} 1",
         "# TYPE purser_outbox_pending gauge",
+        "purser_provider_call_seconds_count{rail=\"card\",operation=\"create_intent\"} 2",
+        "purser_provider_call_seconds_count{rail=\"card\",operation=\"confirm_intent\"} 2",
+        "purser_provider_call_errors_total{rail=\"card\",operation=\"confirm_intent\"} 0",
+        "purser_circuit_state{rail=\"card\"} 0",
     ] {
         assert!(text.contains(line), "{line} missing from:\n{text}");
     }

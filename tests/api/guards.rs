@@ -96,6 +96,61 @@ async fn the_fraud_monitor_blocks_velocity_amount_and_radar(db: Db) {
     assert_eq!(app.count_rows("purchases").await, 3, "blocked checkouts write nothing");
 }
 
+// Velocity per IP address and per card, and many cards for one client, each stop a checkout.
+async fn the_fraud_monitor_counts_networks_cards_and_card_hopping(db: Db) {
+    let app = spawn_app_with(db, |s| {
+        s.fraud.checkouts_per_card_per_hour = 2;
+        s.fraud.cards_per_client_per_hour = 2;
+        s.fraud.checkouts_per_ip_per_hour = 6;
+    })
+    .await;
+    let message = |answer: &crate::helpers::Answer| answer.body["error"]["message"].as_str().unwrap_or("").to_owned();
+    for user in ["first", "second"] {
+        assert_eq!(app.client(user).create_intent("starter-25", Some("pm_card_visa")).await.status, StatusCode::OK);
+    }
+    let third = app.client("third").create_intent("starter-25", Some("pm_card_visa")).await;
+    assert_eq!(third.error_code(), "payment_blocked");
+    assert!(message(&third).contains("this card was used for too many payments"), "{}", third.body);
+
+    let hopper = app.client("hopper");
+    for card in ["pm_card_mastercard", "pm_card_amex"] {
+        assert_eq!(hopper.create_intent("starter-25", Some(card)).await.status, StatusCode::OK);
+    }
+    assert_eq!(hopper.create_intent("starter-25", Some("pm_card_amex")).await.status, StatusCode::OK, "a card reused");
+    let hopping = hopper.create_intent("starter-25", Some("pm_card_discover")).await;
+    assert!(message(&hopping).contains("too many different cards"), "{}", hopping.body);
+
+    // Five checkouts from 127.0.0.1 so far: one more passes, the seventh is refused whoever asks.
+    assert_eq!(app.client("fourth").create_intent("starter-25", None).await.status, StatusCode::OK);
+    let crowded = app.client("fifth").create_intent("starter-25", None).await;
+    assert!(message(&crowded).contains("from this network"), "{}", crowded.body);
+    assert_eq!(app.count_rows("purchases").await, 6, "blocked checkouts write nothing");
+}
+
+// AC9.3.7: webhooks failing verification spend their sender's budget (then 429), and a burst of them is a breach.
+async fn forged_webhooks_are_limited_and_a_burst_pauses_payments(db: Db) {
+    let app = spawn_app_with(db, |s| {
+        s.limits.bad_webhooks_per_ip_per_minute = 3;
+        s.fraud.breach_signature_failures_per_minute = 5;
+    })
+    .await;
+    let forged = json!({ "id": "evt_forged", "type": "payment_intent.succeeded", "data": { "object": {} } });
+    let mut statuses = vec![];
+    for _ in 0..5 {
+        statuses.push(app.send_signed_event(&forged, "whsec_not_ours").await);
+    }
+    let codes: Vec<&str> = statuses.iter().map(|a| a.error_code()).collect();
+    assert_eq!(codes, ["invalid_signature", "invalid_signature", "invalid_signature", "rate_limited", "rate_limited"]);
+    assert!(statuses[3].headers.contains_key("retry-after"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let paused = app.client("bystander").create_intent("starter-25", Some("pm_card_visa")).await;
+    assert_eq!(paused.error_code(), "payments_paused", "{}", paused.body);
+    let admin = app.token("admin-w", Role::Admin);
+    let alerts = app.get("/api/v1/admin/alerts", Some(&admin)).await;
+    assert_eq!(alerts.data()[0]["kind"], "breach");
+    assert!(alerts.data()[0]["details"]["reason"].as_str().unwrap().contains("bad signatures"), "{}", alerts.body);
+}
+
 // AC9.3.7: a wave of declines (card testing) alerts the admins and pauses payments until an admin resumes them.
 async fn a_decline_wave_pauses_payments_until_an_admin_resumes(db: Db) {
     let app = spawn_app_with(db, |s| {
@@ -172,13 +227,29 @@ async fn a_risky_payment_is_held_then_released_or_reversed(db: Db) {
                 .await
                 .expect("the client is contacted");
             assert!(mail.contains("To: risky-bad@example.com"));
+            let flagged = app.get("/api/v1/admin/accounts/flagged", Some(&admin)).await;
+            assert_eq!(flagged.data()[0]["clientId"], "risky-bad");
+            assert_eq!(flagged.data()[0]["flaggedBy"], "admin-f");
+            let lift = "/api/v1/admin/accounts/risky-bad/unflag";
+            let by_client = app.post(lift, Some(&client.token), &json!({ "reason": "me" })).await;
+            assert_eq!(by_client.status, StatusCode::FORBIDDEN);
+            assert_eq!(app.post(lift, Some(&admin), &json!({ "reason": " " })).await.error_code(), "reason_required");
+            let lifted = app.post(lift, Some(&admin), &json!({ "reason": "identity verified by phone" })).await;
+            assert_eq!(lifted.status, StatusCode::OK, "{}", lifted.body);
+            assert_eq!(client.create_intent("starter-25", Some("pm_card_visa")).await.status, StatusCode::OK);
+            assert_eq!(app.post(lift, Some(&admin), &json!({ "reason": "again" })).await.error_code(), "not_flagged");
         }
     }
-    assert_eq!(app.count_where("admin_actions", "action IN ('release_review', 'confirm_fraud')").await, 2);
+    assert_eq!(
+        app.count_where("admin_actions", "action IN ('release_review', 'confirm_fraud', 'lift_fraud_flag')").await,
+        3
+    );
 }
 
 on_both_databases!(
     a_risky_payment_is_held_then_released_or_reversed,
+    the_fraud_monitor_counts_networks_cards_and_card_hopping,
+    forged_webhooks_are_limited_and_a_burst_pauses_payments,
     the_fraud_monitor_blocks_velocity_amount_and_radar,
     a_decline_wave_pauses_payments_until_an_admin_resumes,
     a_pause_stops_new_checkouts_survives_a_restart_and_resumes,
