@@ -4,6 +4,7 @@ pub mod api;
 pub mod auth;
 pub mod domain;
 pub mod guards;
+pub mod harness;
 pub mod notify;
 pub mod providers;
 pub mod settings;

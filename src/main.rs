@@ -1,7 +1,10 @@
-//! The `purser` binary: `serve` (the default), `migrate`, and `token` for development and tests.
+//! The `purser` binary: `serve` (the default), `migrate`, `token` for development and tests, and the `bench` and
+//! `chaos` harnesses.
 use clap::{Parser, Subcommand, ValueEnum};
 use purser::auth::{Authenticator, Role};
 use purser::domain::ids::ClientId;
+use purser::harness::bench::{self, BenchOptions};
+use purser::harness::workspace::Workspace;
 use purser::settings::Settings;
 use purser::startup::{Application, install_crypto, redact_url};
 use std::path::PathBuf;
@@ -34,6 +37,26 @@ enum Command {
         /// Lifetime, e.g. 1h, 30m, 7d.
         #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
         ttl: std::time::Duration,
+    },
+    /// Start a fresh service (this executable, on a new database) and measure complete purchases through its API.
+    Bench {
+        #[arg(long, default_value_t = 2000)]
+        purchases: usize,
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Added to every sandbox provider call; 300 models Stripe's real round trip.
+        #[arg(long, default_value_t = 0)]
+        provider_latency_ms: u64,
+        /// A PostgreSQL server URL (postgres://user:pass@host/db); a new database is made on it for the run.
+        /// Default: a SQLite file in a temporary directory.
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Then leave this many purchases waiting for 3-D Secure, kill -9 the service and time their recovery.
+        #[arg(long, default_value_t = 0)]
+        in_flight: usize,
+        /// Print the report as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -80,6 +103,24 @@ fn run(cli: Cli) -> Result<(), String> {
             eprintln!("migrations applied to {}", redact_url(&settings.database.url));
             Ok(())
         }),
+        Command::Bench { purchases, concurrency, provider_latency_ms, database_url, in_flight, json } => runtime
+            .block_on(async {
+                let latency = vec![("PURSER_SANDBOX__LATENCY_MS".to_owned(), provider_latency_ms.to_string())];
+                let mut workspace = Workspace::open(&cli.config, database_url.as_deref(), latency).await?;
+                let options = BenchOptions { purchases, concurrency, provider_latency_ms, in_flight };
+                let report = bench::run(&mut workspace, &options).await;
+                workspace.close().await;
+                let report = report?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
+                } else {
+                    print!("{}", report.table());
+                }
+                match report.errors() {
+                    0 => Ok(()),
+                    n => Err(format!("{n} purchases went wrong")),
+                }
+            }),
         Command::Token { user, role, email, ttl } => {
             let auth = Authenticator::from_settings(&settings)?;
             let user = ClientId::parse(&user)?;

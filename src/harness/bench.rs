@@ -1,0 +1,314 @@
+//! `purser bench`: how fast is a complete purchase, measured through the public API against a fresh service.
+use super::driver::{DECLINES, Driver, NEEDS_3DS, SUCCEEDS};
+use super::stats::{Samples, Summary};
+use super::workspace::Workspace;
+use crate::auth::Role;
+use serde::Serialize;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+pub struct BenchOptions {
+    pub purchases: usize,
+    pub concurrency: usize,
+    pub provider_latency_ms: u64,
+    pub in_flight: usize,
+}
+
+#[derive(Serialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Outcomes {
+    succeeded: usize,
+    declined: usize,
+    three_d_secure: usize,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InFlight {
+    waiting: usize,
+    rss_before_bytes: u64,
+    rss_after_bytes: u64,
+    bytes_per_waiting_purchase: u64,
+    restart_seconds: f64,
+    actors_after_restart: usize,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BenchReport {
+    database: &'static str,
+    purchases: usize,
+    concurrency: usize,
+    provider_latency_ms: u64,
+    seconds: f64,
+    purchases_per_second: f64,
+    outcomes: Outcomes,
+    /// Milliseconds, each.
+    intent: Summary,
+    confirm: Summary,
+    webhook_ack: Summary,
+    /// From the sandbox's 3-D Secure success to the purchase showing `succeeded` with its credits.
+    success_to_credits: Summary,
+    errors: usize,
+    first_errors: Vec<String>,
+    peak_rss_bytes: u64,
+    raw_commits_per_second: f64,
+    ratio_to_raw_commits: f64,
+    in_flight: Option<InFlight>,
+}
+
+#[derive(Default)]
+struct Tally {
+    intent: Samples,
+    confirm: Samples,
+    webhook: Samples,
+    credits: Samples,
+    outcomes: Outcomes,
+    errors: Vec<String>,
+}
+
+impl Tally {
+    fn merge(&mut self, other: Tally) {
+        self.intent.extend(other.intent);
+        self.confirm.extend(other.confirm);
+        self.webhook.extend(other.webhook);
+        self.credits.extend(other.credits);
+        self.outcomes.succeeded += other.outcomes.succeeded;
+        self.outcomes.declined += other.outcomes.declined;
+        self.outcomes.three_d_secure += other.outcomes.three_d_secure;
+        self.errors.extend(other.errors);
+    }
+}
+
+/// Every twentieth purchase declines and every twentieth needs 3-D Secure; the rest succeed at once.
+fn method_for(n: usize) -> &'static str {
+    match n % 20 {
+        7 => DECLINES,
+        13 => NEEDS_3DS,
+        _ => SUCCEEDS,
+    }
+}
+
+/// One complete purchase, as a client's browser and the provider would make it.
+async fn purchase(
+    driver: &Driver,
+    run: &str,
+    n: usize,
+    package: &(String, i64),
+    tally: &mut Tally,
+) -> Result<(), String> {
+    let (package, credits) = package;
+    let client = format!("bench-{run}-{n}");
+    let token = driver.token(&client, Role::Client)?;
+    let method = method_for(n);
+    let intent = driver.intent(&token, package, method).await?;
+    if intent.status != 200 {
+        return Err(format!("intent: {} {}", intent.status, intent.body));
+    }
+    tally.intent.push(intent.took);
+    let (intent_id, transaction) = (intent.data("paymentIntentId").to_owned(), intent.data("transactionId").to_owned());
+    let confirm = driver.confirm(&token, package, &intent_id).await?;
+    tally.confirm.push(confirm.took);
+    let expected = match (method, confirm.status, confirm.data("status")) {
+        (SUCCEEDS, 200, "succeeded") => {
+            tally.outcomes.succeeded += 1;
+            *credits
+        }
+        (DECLINES, 402, _) => {
+            tally.outcomes.declined += 1;
+            0
+        }
+        (NEEDS_3DS, _, "requires_action") => {
+            let authenticated = driver.authenticate(&intent_id, true).await?;
+            if authenticated.status != 200 {
+                return Err(format!("3-D Secure: {} {}", authenticated.status, authenticated.body));
+            }
+            let succeeded_at = Instant::now();
+            driver.wait_for(&token, &transaction, "succeeded", Duration::from_secs(60)).await?;
+            tally.credits.push(succeeded_at.elapsed());
+            tally.outcomes.three_d_secure += 1;
+            *credits
+        }
+        _ => return Err(format!("confirm with {method}: {} {}", confirm.status, confirm.body)),
+    };
+    if expected > 0 {
+        let ack = driver.succeeded_webhook(&format!("evt_bench_{run}_{n}"), &intent_id, &transaction).await?;
+        if ack.status != 200 {
+            return Err(format!("webhook: {} {}", ack.status, ack.body));
+        }
+        tally.webhook.push(ack.took);
+    }
+    let balance = driver.balance(&token).await?;
+    if balance != expected {
+        return Err(format!("{client} has {balance} credits, expected {expected}"));
+    }
+    Ok(())
+}
+
+async fn drive(driver: &Arc<Driver>, run: &str, count: usize, concurrency: usize, package: (String, i64)) -> Tally {
+    let next = Arc::new(AtomicUsize::new(0));
+    let workers: Vec<_> = (0..concurrency.max(1))
+        .map(|_| {
+            let (driver, next, run, package) = (driver.clone(), next.clone(), run.to_owned(), package.clone());
+            tokio::spawn(async move {
+                let mut tally = Tally::default();
+                loop {
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    if n >= count {
+                        return tally;
+                    }
+                    if let Err(e) = purchase(&driver, &run, n, &package, &mut tally).await {
+                        tally.errors.push(e);
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut total = Tally::default();
+    for worker in workers {
+        if let Ok(tally) = worker.await {
+            total.merge(tally);
+        }
+    }
+    total
+}
+
+/// Leaves `count` purchases waiting for 3-D Secure, then kills the service and times their recovery.
+async fn in_flight(
+    workspace: &mut Workspace,
+    count: usize,
+    concurrency: usize,
+    package: &str,
+) -> Result<InFlight, String> {
+    let before = workspace.service.memory().map_or(0, |m| m.0);
+    let driver = workspace.driver.clone();
+    let opened = Arc::new(AtomicUsize::new(0));
+    let workers: Vec<_> = (0..concurrency.max(1))
+        .map(|_| {
+            let (driver, opened, package) = (driver.clone(), opened.clone(), package.to_owned());
+            tokio::spawn(async move {
+                loop {
+                    let n = opened.fetch_add(1, Ordering::Relaxed);
+                    if n >= count {
+                        return Ok::<(), String>(());
+                    }
+                    let token = driver.token(&format!("waiting-{n}"), Role::Client)?;
+                    let intent = driver.intent(&token, &package, NEEDS_3DS).await?;
+                    let confirm = driver.confirm(&token, &package, intent.data("paymentIntentId")).await?;
+                    if confirm.data("status") != "requires_action" {
+                        return Err(format!("a waiting purchase is {}: {}", confirm.status, confirm.body));
+                    }
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.await.map_err(|e| e.to_string())??;
+    }
+    let after = workspace.service.memory().map_or(0, |m| m.0);
+    workspace.service.kill();
+    let restart = workspace.service.start(&workspace.driver.http).await?;
+    let actors = workspace.live_actors().await?;
+    Ok(InFlight {
+        waiting: count,
+        rss_before_bytes: before,
+        rss_after_bytes: after,
+        bytes_per_waiting_purchase: after.saturating_sub(before) / count.max(1) as u64,
+        restart_seconds: restart.as_secs_f64(),
+        actors_after_restart: actors,
+    })
+}
+
+pub async fn run(workspace: &mut Workspace, options: &BenchOptions) -> Result<BenchReport, String> {
+    let run = format!("{:x}", chrono::Utc::now().timestamp_millis());
+    let package = workspace.first_package();
+    let started = Instant::now();
+    let mut tally = drive(&workspace.driver, &run, options.purchases, options.concurrency, package.clone()).await;
+    let seconds = started.elapsed().as_secs_f64();
+    let peak_rss = workspace.service.memory().map_or(0, |m| m.1);
+    let raw = workspace.raw_commit_rate(Duration::from_secs(3)).await?;
+    let in_flight = match options.in_flight {
+        0 => None,
+        n => Some(in_flight(workspace, n, options.concurrency, &package.0).await?),
+    };
+    let purchases_per_second = options.purchases as f64 / seconds;
+    Ok(BenchReport {
+        database: workspace.backend(),
+        purchases: options.purchases,
+        concurrency: options.concurrency,
+        provider_latency_ms: options.provider_latency_ms,
+        seconds: (seconds * 1000.0).round() / 1000.0,
+        purchases_per_second: purchases_per_second.round(),
+        intent: tally.intent.summary(),
+        confirm: tally.confirm.summary(),
+        webhook_ack: tally.webhook.summary(),
+        success_to_credits: tally.credits.summary(),
+        outcomes: tally.outcomes,
+        errors: tally.errors.len(),
+        first_errors: tally.errors.into_iter().take(5).collect(),
+        peak_rss_bytes: peak_rss,
+        raw_commits_per_second: raw.round(),
+        ratio_to_raw_commits: (purchases_per_second / raw * 1000.0).round() / 1000.0,
+        in_flight,
+    })
+}
+
+impl BenchReport {
+    pub fn errors(&self) -> usize {
+        self.errors
+    }
+
+    /// The human-readable table.
+    pub fn table(&self) -> String {
+        let mib = |bytes: u64| bytes as f64 / 1_048_576.0;
+        let row = |name: &str, s: &Summary| {
+            format!("{name:<26} {:>8} {:>9.2} {:>9.2} {:>9.2} {:>9.2}\n", s.count, s.p50, s.p95, s.p99, s.max)
+        };
+        let mut out = format!(
+            "purser bench: {} purchases at concurrency {} on {}, provider latency {} ms\n\
+             purchases/s {:.0} ({:.2} s); succeeded {}, declined {}, 3-D Secure {}; errors {}\n\
+             raw durable commits/s {:.0}; ratio purchases/raw {:.3}; server peak RSS {:.1} MiB\n\n\
+             {:<26} {:>8} {:>9} {:>9} {:>9} {:>9}\n",
+            self.purchases,
+            self.concurrency,
+            self.database,
+            self.provider_latency_ms,
+            self.purchases_per_second,
+            self.seconds,
+            self.outcomes.succeeded,
+            self.outcomes.declined,
+            self.outcomes.three_d_secure,
+            self.errors,
+            self.raw_commits_per_second,
+            self.ratio_to_raw_commits,
+            mib(self.peak_rss_bytes),
+            "latency (ms)",
+            "count",
+            "p50",
+            "p95",
+            "p99",
+            "max",
+        );
+        out += &row("intent", &self.intent);
+        out += &row("confirm", &self.confirm);
+        out += &row("webhook ack", &self.webhook_ack);
+        out += &row("3DS success -> credits", &self.success_to_credits);
+        if let Some(f) = &self.in_flight {
+            out += &format!(
+                "\nin flight: {} waiting for 3-D Secure; RSS {:.1} -> {:.1} MiB ({} bytes each); \
+                 restart after kill -9: {:.2} s, {} actors back\n",
+                f.waiting,
+                mib(f.rss_before_bytes),
+                mib(f.rss_after_bytes),
+                f.bytes_per_waiting_purchase,
+                f.restart_seconds,
+                f.actors_after_restart
+            );
+        }
+        for error in &self.first_errors {
+            out += &format!("error: {error}\n");
+        }
+        out
+    }
+}

@@ -1,0 +1,135 @@
+//! What a platform does with Purser over HTTP, one purchase at a time: mint a client's token, open a checkout,
+//! confirm it, pass 3-D Secure in the sandbox, play the provider's webhook, and read the balance back.
+use crate::auth::{Authenticator, Role};
+use crate::domain::ids::ClientId;
+use crate::providers::stripe_signature;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+/// Stripe's test methods the sandbox honours, by outcome.
+pub const SUCCEEDS: &str = "pm_card_visa";
+pub const DECLINES: &str = "pm_card_visa_chargeDeclined";
+pub const NEEDS_3DS: &str = "pm_card_authenticationRequired";
+
+pub struct Driver {
+    pub http: reqwest::Client,
+    pub base: String,
+    auth: Authenticator,
+    webhook_secret: String,
+}
+
+/// One HTTP answer: its status, its JSON body (`Null` when not JSON) and how long it took.
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+    pub took: Duration,
+}
+
+impl Answer {
+    pub fn data(&self, field: &str) -> &str {
+        self.body["data"][field].as_str().unwrap_or_default()
+    }
+}
+
+impl Driver {
+    pub fn new(http: reqwest::Client, base: String, auth: Authenticator, webhook_secret: String) -> Self {
+        Self { http, base, auth, webhook_secret }
+    }
+
+    pub fn token(&self, client: &str, role: Role) -> Result<String, String> {
+        self.auth.mint(
+            &ClientId::parse(client)?,
+            role,
+            Some(format!("{client}@bench.invalid")),
+            Duration::from_secs(86_400),
+        )
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<Answer, String> {
+        let started = Instant::now();
+        let response = request.send().await.map_err(|e| format!("request failed: {e}"))?;
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.map_err(|e| format!("reading the answer: {e}"))?;
+        let took = started.elapsed();
+        Ok(Answer { status, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null), took })
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Result<Answer, String> {
+        let mut request = self.http.post(format!("{}{path}", self.base)).json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        self.send(request).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Result<Answer, String> {
+        self.send(self.http.get(format!("{}{path}", self.base)).bearer_auth(token)).await
+    }
+
+    pub async fn intent(&self, token: &str, package: &str, method: &str) -> Result<Answer, String> {
+        self.post(
+            "/api/v1/payments/stripe/intent",
+            Some(token),
+            &json!({ "packageId": package, "paymentMethodId": method }),
+        )
+        .await
+    }
+
+    pub async fn confirm(&self, token: &str, package: &str, intent: &str) -> Result<Answer, String> {
+        self.post("/api/v1/payments/confirm", Some(token), &json!({ "paymentIntentId": intent, "packageId": package }))
+            .await
+    }
+
+    /// The sandbox's 3-D Secure page, answered.
+    pub async fn authenticate(&self, intent: &str, success: bool) -> Result<Answer, String> {
+        self.post(&format!("/sandbox/v1/payment_intents/{intent}/_authenticate"), None, &json!({ "success": success }))
+            .await
+    }
+
+    /// Stripe's `payment_intent.succeeded` for a purchase, signed as the provider signs it.
+    pub async fn succeeded_webhook(&self, event_id: &str, intent: &str, purchase: &str) -> Result<Answer, String> {
+        let event = json!({
+            "id": event_id,
+            "object": "event",
+            "type": "payment_intent.succeeded",
+            "data": { "object": {
+                "id": intent, "object": "payment_intent", "status": "succeeded",
+                "metadata": { "purchase_id": purchase },
+            } },
+        });
+        let body = event.to_string();
+        let signature = stripe_signature::sign(body.as_bytes(), &self.webhook_secret, chrono::Utc::now().timestamp());
+        let request = self
+            .http
+            .post(format!("{}/api/v1/webhooks/stripe", self.base))
+            .header("content-type", "application/json")
+            .header("stripe-signature", signature)
+            .body(body);
+        self.send(request).await
+    }
+
+    pub async fn balance(&self, token: &str) -> Result<i64, String> {
+        let answer = self.get("/api/v1/credits/balance", token).await?;
+        answer.body["data"]["balance"].as_i64().ok_or_else(|| format!("no balance in {}", answer.body))
+    }
+
+    pub async fn status(&self, token: &str, transaction: &str) -> Result<String, String> {
+        let answer = self.get(&format!("/api/v1/payments/{transaction}"), token).await?;
+        Ok(answer.data("status").to_owned())
+    }
+
+    /// Polls until the transaction reaches `status`; `Err` after `limit`.
+    pub async fn wait_for(&self, token: &str, transaction: &str, status: &str, limit: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let now = self.status(token, transaction).await?;
+            if now == status {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!("transaction {transaction} stayed {now}, never {status}"));
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! A fresh place for one harness run: its own database (a SQLite file in a temporary directory, or a new database
+//! on the PostgreSQL server given), its own mail directory and secrets, and the service started on them.
+use super::driver::Driver;
+use super::service::Service;
+use crate::auth::Authenticator;
+use crate::settings::{Secret, Settings};
+use sea_orm::{ConnectionTrait, Database};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub struct Workspace {
+    pub service: Service,
+    pub driver: Arc<Driver>,
+    pub database_url: String,
+    pub dir: PathBuf,
+    settings: Settings,
+    /// (server URL, database name) of a PostgreSQL database made for this run, dropped at the end.
+    made_database: Option<(String, String)>,
+}
+
+/// What every harness run sets: limits a load test would trip are lifted, since every purchase comes from one
+/// address and the same few test cards.
+fn harness_env(dir: &Path, database_url: &str, jwt: &str, webhook_secret: &str) -> Vec<(String, String)> {
+    let huge = "1000000000".to_owned();
+    let mut env: Vec<(String, String)> = [
+        ("DATABASE__URL", database_url.to_owned()),
+        ("AUTH__JWT_SECRET", jwt.to_owned()),
+        ("SANDBOX__WEBHOOK_SECRET", webhook_secret.to_owned()),
+        ("PAYMENTS__CARD_PROVIDER", "sandbox".to_owned()),
+        ("PAYMENTS__PAYPAL_PROVIDER", "sandbox".to_owned()),
+        ("EMAIL__TRANSPORT", "file".to_owned()),
+        ("EMAIL__DIR", dir.join("mail").display().to_string()),
+        ("LIMITS__CHECKOUT_PER_CLIENT_PER_MINUTE", huge.clone()),
+        ("LIMITS__CHECKOUT_PER_IP_PER_MINUTE", huge.clone()),
+        ("LIMITS__CHECKOUT_GLOBAL_PER_MINUTE", huge.clone()),
+        ("FRAUD__CHECKOUTS_PER_IP_PER_HOUR", huge.clone()),
+        ("FRAUD__CHECKOUTS_PER_CARD_PER_HOUR", huge.clone()),
+        ("FRAUD__BREACH_DECLINES_PER_MINUTE", huge.clone()),
+        ("FRAUD__BREACH_BLOCKS_PER_MINUTE", huge.clone()),
+        ("CIRCUIT__FAILURES", huge),
+    ]
+    .into_iter()
+    .map(|(k, v)| (format!("PURSER_{k}"), v))
+    .collect();
+    env.push(("PURSER_ENVIRONMENT".into(), "development".into()));
+    env
+}
+
+impl Workspace {
+    /// `extra_env` adds or overrides `PURSER_*` settings for this run (provider latency, faults).
+    pub async fn open(
+        config: &Path,
+        database_url: Option<&str>,
+        extra_env: Vec<(String, String)>,
+    ) -> Result<Self, String> {
+        let mut settings = Settings::load(config)?;
+        let dir = std::env::temp_dir().join(format!("purser-harness-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let (url, made_database) = match database_url {
+            None => (format!("sqlite://{}?mode=rwc", dir.join("purser.db").display()), None),
+            Some(server) => {
+                let name = format!("purser_harness_{}", uuid::Uuid::new_v4().simple());
+                let admin = Database::connect(server).await.map_err(|e| format!("PostgreSQL: {e}"))?;
+                admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.map_err(|e| e.to_string())?;
+                admin.close().await.ok();
+                let (prefix, _) = server.rsplit_once('/').ok_or("--database-url must end in /<database>")?;
+                (format!("{prefix}/{name}"), Some((server.to_owned(), name)))
+            }
+        };
+        let jwt = uuid::Uuid::new_v4().simple().to_string();
+        let webhook_secret = format!("whsec_{}", uuid::Uuid::new_v4().simple());
+        settings.auth.jwt_secret = Some(Secret::new(jwt.clone()));
+        let mut env = harness_env(&dir, &url, &jwt, &webhook_secret);
+        env.extend(extra_env);
+        let mut service = Service::new(config, env)?;
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(4096)
+            .timeout(Duration::from_secs(120))
+            .build()
+            .map_err(|e| e.to_string())?;
+        service.start(&http).await?;
+        let driver = Driver::new(http, service.base.clone(), Authenticator::from_settings(&settings)?, webhook_secret);
+        Ok(Self { service, driver: Arc::new(driver), database_url: url, dir, settings, made_database })
+    }
+
+    pub fn backend(&self) -> &'static str {
+        if self.made_database.is_some() { "postgres" } else { "sqlite" }
+    }
+
+    /// The first package of the configuration: (id, credits).
+    pub fn first_package(&self) -> (String, i64) {
+        self.settings.packages.first().map(|p| (p.id.clone(), p.credits)).unwrap_or_default()
+    }
+
+    /// Single-row insert-and-commit, one after another, for `span`, on the same database settings the service
+    /// uses (SQLite WAL with synchronous=FULL; PostgreSQL as configured, synchronous_commit on by default).
+    pub async fn raw_commit_rate(&self, span: Duration) -> Result<f64, String> {
+        let url = match self.made_database {
+            None => format!("sqlite://{}?mode=rwc", self.dir.join("raw-commits.db").display()),
+            Some(_) => self.database_url.clone(),
+        };
+        let db = crate::store::connect(&url, 1).await.map_err(|e| e.to_string())?;
+        let create = "CREATE TABLE IF NOT EXISTS bench_raw_commits (id BIGINT PRIMARY KEY, payload TEXT NOT NULL)";
+        db.execute_unprepared(create).await.map_err(|e| e.to_string())?;
+        let started = Instant::now();
+        let mut commits = 0u64;
+        while started.elapsed() < span {
+            let insert = format!("INSERT INTO bench_raw_commits (id, payload) VALUES ({commits}, 'x')");
+            db.execute_unprepared(&insert).await.map_err(|e| e.to_string())?;
+            commits += 1;
+        }
+        let rate = commits as f64 / started.elapsed().as_secs_f64();
+        db.execute_unprepared("DROP TABLE bench_raw_commits").await.map_err(|e| e.to_string())?;
+        db.close().await.ok();
+        Ok(rate)
+    }
+
+    /// Purchase actors alive in the service now, from `/metrics`.
+    pub async fn live_actors(&self) -> Result<usize, String> {
+        let text = self
+            .driver
+            .http
+            .get(format!("{}/metrics", self.service.base))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .text()
+            .await
+            .map_err(|e| e.to_string())?;
+        text.lines()
+            .find_map(|line| line.strip_prefix("purser_live_purchase_actors "))
+            .and_then(|n| n.trim().parse().ok())
+            .ok_or_else(|| "no purser_live_purchase_actors in /metrics".into())
+    }
+
+    /// Stops the service and removes what the run made.
+    pub async fn close(mut self) {
+        self.service.kill();
+        if let Some((server, name)) = self.made_database.take()
+            && let Ok(admin) = Database::connect(&server).await
+        {
+            let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+            admin.close().await.ok();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
