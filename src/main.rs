@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use purser::auth::{Authenticator, Role};
 use purser::domain::ids::ClientId;
 use purser::harness::bench::{self, BenchOptions};
+use purser::harness::chaos::{self, ChaosOptions};
 use purser::harness::workspace::Workspace;
 use purser::settings::Settings;
 use purser::startup::{Application, install_crypto, redact_url};
@@ -57,6 +58,35 @@ enum Command {
         /// Print the report as JSON instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// Drive purchases and refunds under injected faults, kill -9 the service at random moments, then check that
+    /// every charge is credited once, every refund debited once, and balances and receipts match.
+    Chaos {
+        #[arg(long, default_value_t = 1)]
+        runs: usize,
+        /// Kills per run.
+        #[arg(long, default_value_t = 3)]
+        kills: usize,
+        /// Purchases per run.
+        #[arg(long, default_value_t = 300)]
+        purchases: usize,
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// A PostgreSQL server URL; a new database is made on it for each run. Default: SQLite files.
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Share of provider calls answered with a 500 before the provider acts.
+        #[arg(long, default_value_t = 0.05)]
+        error_rate: f64,
+        /// Share of provider calls that act, then time out.
+        #[arg(long, default_value_t = 0.05)]
+        timeout_rate: f64,
+        #[arg(long, default_value_t = 0.1)]
+        webhook_drop_rate: f64,
+        #[arg(long, default_value_t = 0.2)]
+        webhook_duplicate_rate: f64,
+        #[arg(long, default_value_t = 500)]
+        webhook_max_delay_ms: u64,
     },
 }
 
@@ -121,6 +151,47 @@ fn run(cli: Cli) -> Result<(), String> {
                     n => Err(format!("{n} purchases went wrong")),
                 }
             }),
+        Command::Chaos {
+            runs,
+            kills,
+            purchases,
+            concurrency,
+            database_url,
+            error_rate,
+            timeout_rate,
+            webhook_drop_rate,
+            webhook_duplicate_rate,
+            webhook_max_delay_ms,
+        } => runtime.block_on(async {
+            let options = ChaosOptions {
+                runs,
+                kills,
+                purchases,
+                concurrency,
+                error_rate,
+                timeout_rate,
+                webhook_drop_rate,
+                webhook_duplicate_rate,
+                webhook_max_delay_ms,
+            };
+            let open = async |env| Workspace::open(&cli.config, database_url.as_deref(), env).await;
+            let results = chaos::run(&options, open).await?;
+            let total = |f: fn(&chaos::RunResult) -> usize| results.iter().map(f).sum::<usize>();
+            let violations: Vec<&String> = results.iter().flat_map(|r| &r.violations).collect();
+            for violation in &violations {
+                println!("violation: {violation}");
+            }
+            println!(
+                "chaos: runs={} kills={} purchases={} charged={} refunded={} violations={}",
+                results.len(),
+                total(|r| r.kills),
+                total(|r| r.purchases),
+                total(|r| r.charged),
+                total(|r| r.refunded),
+                violations.len()
+            );
+            if violations.is_empty() { Ok(()) } else { Err(format!("{} violations", violations.len())) }
+        }),
         Command::Token { user, role, email, ttl } => {
             let auth = Authenticator::from_settings(&settings)?;
             let user = ClientId::parse(&user)?;

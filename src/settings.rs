@@ -138,6 +138,9 @@ pub struct SandboxSettings {
     pub webhook_secret: Option<Secret>,
     #[serde(default)]
     pub latency_ms: u64,
+    /// Provider errors, timeouts and webhook trouble to inject (the chaos harness); none by default.
+    #[serde(default)]
+    pub faults: crate::providers::sandbox::SandboxFaults,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -72,7 +72,7 @@ fn providers(
         _ => format!("whsec_sandbox_{}", uuid::Uuid::new_v4().simple()),
     };
     let latency = Duration::from_millis(settings.sandbox.latency_ms);
-    let sandbox = Arc::new(Sandbox::new(db.clone(), latency, sandbox_secret.clone()));
+    let sandbox = Arc::new(Sandbox::new(db.clone(), latency, settings.sandbox.faults, sandbox_secret.clone()));
     sandbox.attach(service_url.to_owned(), public_url.to_owned());
 
     let (card, stripe_secrets) = match settings.payments.card_provider {

@@ -17,6 +17,8 @@ pub struct Model {
     pub latest_charge: Option<String>,
     pub customer_id: Option<String>,
     pub setup_future_usage: bool,
+    /// The refund made for this intent, once: a repeated refund answers it again.
+    pub refund_id: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -12,6 +12,7 @@ mod m20261127_000008_controls;
 mod m20261127_000009_admin_indexes;
 mod m20261127_000010_alerts;
 mod m20261127_000011_fraud_flags;
+mod m20261127_000012_sandbox_refunds;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000009_admin_indexes::Migration),
             Box::new(m20261127_000010_alerts::Migration),
             Box::new(m20261127_000011_fraud_flags::Migration),
+            Box::new(m20261127_000012_sandbox_refunds::Migration),
         ]
     }
 }

@@ -64,6 +64,7 @@ const BANK_ACCOUNT: &str = "pm_sandbox_usBankAccount";
 pub struct Sandbox {
     db: DatabaseConnection,
     latency: Duration,
+    faults: SandboxFaults,
     webhook_secret: String,
     /// Where the service listens, for webhooks to itself; and where browsers reach it, for the PayPal pages.
     service_url: OnceLock<String>,
@@ -80,11 +81,15 @@ fn db_error(e: sea_orm::DbErr) -> ProviderError {
 }
 
 impl Sandbox {
-    pub fn new(db: DatabaseConnection, latency: Duration, webhook_secret: String) -> Self {
+    pub fn new(db: DatabaseConnection, latency: Duration, faults: SandboxFaults, webhook_secret: String) -> Self {
         tracing::warn!("payments run on the SANDBOX provider: no real money moves");
+        if faults != SandboxFaults::default() {
+            tracing::warn!(?faults, "the sandbox injects faults");
+        }
         Self {
             db,
             latency,
+            faults,
             webhook_secret,
             service_url: OnceLock::new(),
             public_url: OnceLock::new(),
@@ -99,10 +104,20 @@ impl Sandbox {
         let _ = self.public_url.set(public_url);
     }
 
-    async fn wait(&self) {
+    /// One provider call as the network delivers it: after the configured latency, and with the configured faults,
+    /// a 500 before the provider acts or a timeout after it acted (the caller cannot tell whether it charged).
+    async fn call<T>(&self, call: impl Future<Output = Result<T, ProviderError>>) -> Result<T, ProviderError> {
         if !self.latency.is_zero() {
             tokio::time::sleep(self.latency).await;
         }
+        if roll(self.faults.error_rate) {
+            return Err(ProviderError::Unreachable("sandbox fault: 500 Internal Server Error".into()));
+        }
+        let result = call.await;
+        if result.is_ok() && roll(self.faults.timeout_rate) {
+            return Err(ProviderError::Unreachable("sandbox fault: timed out after the provider acted".into()));
+        }
+        result
     }
 
     fn known_method(payment_method: &str) -> Result<Behaviour, ProviderError> {
@@ -127,7 +142,10 @@ impl Sandbox {
     }
 
     pub async fn create_intent(&self, request: NewIntent<'_>) -> Result<Value, ProviderError> {
-        self.wait().await;
+        self.call(Box::pin(self.make_intent(request))).await
+    }
+
+    async fn make_intent(&self, request: NewIntent<'_>) -> Result<Value, ProviderError> {
         // Idempotent per purchase, as Stripe is per idempotency key.
         let existing = intents::Entity::find()
             .filter(intents::Column::PurchaseId.eq(request.purchase_id))
@@ -157,6 +175,7 @@ impl Sandbox {
             latest_charge: None,
             customer_id: Some(customer),
             setup_future_usage: request.save_method,
+            refund_id: None,
             created_at: now,
             updated_at: now,
         };
@@ -168,7 +187,10 @@ impl Sandbox {
     }
 
     pub async fn confirm_intent(&self, id: &str, payment_method: &PaymentMethodId) -> Result<Value, ProviderError> {
-        self.wait().await;
+        self.call(Box::pin(self.charge(id, payment_method))).await
+    }
+
+    async fn charge(&self, id: &str, payment_method: &PaymentMethodId) -> Result<Value, ProviderError> {
         let mut intent = self.load(id).await?;
         if matches!(intent.status.as_str(), "succeeded" | "canceled" | "processing") {
             return Err(rejected(
@@ -259,25 +281,37 @@ impl Sandbox {
     }
 
     pub async fn retrieve_intent(&self, id: &str) -> Result<Value, ProviderError> {
-        self.wait().await;
-        Ok(render(&self.load(id).await?))
+        self.call(Box::pin(async { Ok(render(&self.load(id).await?)) })).await
     }
 
-    /// Refunds a paid intent, as Stripe does; a card that has since expired refuses it.
+    /// Refunds a paid intent in full, once, as Stripe does; asked again, it answers the same refund. A card that has
+    /// since expired refuses it.
     pub async fn refund_intent(&self, id: &str) -> Result<RefundOutcome, ProviderError> {
-        self.wait().await;
-        let intent = self.load(id).await?;
+        self.call(Box::pin(self.refund(id))).await
+    }
+
+    async fn refund(&self, id: &str) -> Result<RefundOutcome, ProviderError> {
+        let mut intent = self.load(id).await?;
         if intent.status != "succeeded" {
             return Err(rejected("charge_not_refundable", format!("PaymentIntent {id} has not been paid")));
         }
         if intent.payment_method.as_deref() == Some(EXPIRES_BEFORE_REFUND) {
             return Ok(RefundOutcome::Refused("expired_or_canceled_card".into()));
         }
-        Ok(RefundOutcome::Refunded(format!("re_sbx_{}", Uuid::new_v4().simple())))
+        if let Some(refund) = &intent.refund_id {
+            return Ok(RefundOutcome::Refunded(refund.clone()));
+        }
+        let refund = format!("re_sbx_{}", Uuid::new_v4().simple());
+        intent.refund_id = Some(refund.clone());
+        self.store(intent).await?;
+        Ok(RefundOutcome::Refunded(refund))
     }
 
     pub async fn cancel_intent(&self, id: &str) -> Result<Value, ProviderError> {
-        self.wait().await;
+        self.call(Box::pin(self.cancel(id))).await
+    }
+
+    async fn cancel(&self, id: &str) -> Result<Value, ProviderError> {
         let mut intent = self.load(id).await?;
         if matches!(intent.status.as_str(), "succeeded" | "processing") {
             return Err(rejected(
@@ -310,25 +344,61 @@ impl Sandbox {
     /// time), and retries undelivered events with backoff as the providers do, briefly.
     fn deliver(&self, path: &'static str, body: String, sign: Signer) {
         let Some(base) = self.service_url.get().cloned() else { return };
-        let http = self.http.clone();
-        let secret = self.webhook_secret.clone();
-        tokio::spawn(async move {
-            for attempt in 0..5u32 {
-                let mut request = http.post(format!("{base}{path}")).header("content-type", "application/json");
-                for (name, value) in sign(&secret, body.as_bytes()) {
-                    request = request.header(name, value);
-                }
-                match request.body(body.clone()).send().await {
-                    Ok(response) if response.status().is_success() => return,
-                    Ok(response) => {
-                        tracing::warn!(status = %response.status(), attempt, path, "sandbox webhook refused")
+        let faults = self.faults;
+        if roll(faults.webhook_drop_rate) {
+            tracing::warn!(path, "sandbox fault: webhook never delivered");
+            return;
+        }
+        // Up to three copies, each after its own random delay, so they also arrive out of order.
+        let copies = 1 + usize::from(roll(faults.webhook_duplicate_rate)) * (1 + usize::from(roll(0.5)));
+        for _ in 0..copies {
+            let (http, secret, base, body) =
+                (self.http.clone(), self.webhook_secret.clone(), base.clone(), body.clone());
+            let delay = Duration::from_millis((fraction() * faults.webhook_max_delay_ms as f64) as u64);
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                for attempt in 0..5u32 {
+                    let mut request = http.post(format!("{base}{path}")).header("content-type", "application/json");
+                    for (name, value) in sign(&secret, body.as_bytes()) {
+                        request = request.header(name, value);
                     }
-                    Err(e) => tracing::warn!(error = %e, attempt, path, "sandbox webhook not delivered"),
+                    match request.body(body.clone()).send().await {
+                        Ok(response) if response.status().is_success() => return,
+                        Ok(response) => {
+                            tracing::warn!(status = %response.status(), attempt, path, "sandbox webhook refused")
+                        }
+                        Err(e) => tracing::warn!(error = %e, attempt, path, "sandbox webhook not delivered"),
+                    }
+                    tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
                 }
-                tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
-            }
-        });
+            });
+        }
     }
+}
+
+/// Faults the sandbox injects, for the chaos harness; all off by default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Deserialize)]
+#[serde(default)]
+pub struct SandboxFaults {
+    /// Share of provider calls answered with a 500 before the provider acts.
+    pub error_rate: f64,
+    /// Share of provider calls that act, then time out: the outcome is unknown to the caller.
+    pub timeout_rate: f64,
+    /// Share of webhooks never delivered.
+    pub webhook_drop_rate: f64,
+    /// Share of webhooks delivered two or three times.
+    pub webhook_duplicate_rate: f64,
+    /// Each webhook copy waits up to this long, so events arrive late and out of order.
+    pub webhook_max_delay_ms: u64,
+}
+
+/// A uniform number in [0, 1) from the operating system's randomness (via a v4 UUID).
+pub fn fraction() -> f64 {
+    (Uuid::new_v4().as_u128() as u64 >> 11) as f64 / (1u64 << 53) as f64
+}
+
+fn roll(rate: f64) -> bool {
+    rate > 0.0 && fraction() < rate
 }
 
 /// A test method as Stripe serialises a PaymentMethod, with the brand and last four digits of its test card.

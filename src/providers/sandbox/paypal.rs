@@ -65,7 +65,10 @@ impl Sandbox {
     }
 
     pub async fn create_order(&self, request: NewIntent<'_>) -> Result<Value, ProviderError> {
-        self.wait().await;
+        self.call(Box::pin(self.open_order(request))).await
+    }
+
+    async fn open_order(&self, request: NewIntent<'_>) -> Result<Value, ProviderError> {
         let existing = orders::Entity::find()
             .filter(orders::Column::PurchaseId.eq(request.purchase_id))
             .one(&self.db)
@@ -112,7 +115,10 @@ impl Sandbox {
     }
 
     pub async fn capture_order(&self, id: &str) -> Result<Value, ProviderError> {
-        self.wait().await;
+        self.call(Box::pin(self.capture(id))).await
+    }
+
+    async fn capture(&self, id: &str) -> Result<Value, ProviderError> {
         let mut order = self.paypal_order(id).await?;
         match order.status.as_str() {
             "COMPLETED" => return Ok(self.render_order(&order)),
@@ -134,7 +140,10 @@ impl Sandbox {
     }
 
     pub async fn read_order(&self, id: &str) -> Result<Value, ProviderError> {
-        self.wait().await;
+        self.call(Box::pin(self.read(id))).await
+    }
+
+    async fn read(&self, id: &str) -> Result<Value, ProviderError> {
         Ok(self.render_order(&self.paypal_order(id).await?))
     }
 

@@ -1,0 +1,255 @@
+//! `purser chaos`: purchases and refunds under injected provider faults and webhook trouble, with the service
+//! killed with SIGKILL at random moments; then, once everything has settled, the money is checked against the
+//! sandbox provider's own record of what it charged and refunded.
+use super::driver::{DECLINES, Driver, NEEDS_3DS, SUCCEEDS};
+use super::workspace::Workspace;
+use crate::auth::Role;
+use crate::providers::sandbox::fraction;
+use crate::store;
+use entities::{credit_ledger, outbox, purchases, refund_requests, sandbox_payment_intents as intents};
+use sea_orm::EntityTrait;
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+pub struct ChaosOptions {
+    pub runs: usize,
+    pub kills: usize,
+    pub purchases: usize,
+    pub concurrency: usize,
+    pub error_rate: f64,
+    pub timeout_rate: f64,
+    pub webhook_drop_rate: f64,
+    pub webhook_duplicate_rate: f64,
+    pub webhook_max_delay_ms: u64,
+}
+
+/// What one run did and found.
+#[derive(Default)]
+pub struct RunResult {
+    pub kills: usize,
+    pub purchases: usize,
+    pub charged: usize,
+    pub refunded: usize,
+    pub driver_errors: usize,
+    /// The first few errors the driver saw, for the curious: most are the service being down.
+    pub driver_error_samples: Vec<String>,
+    pub violations: Vec<String>,
+}
+
+fn fault_env(options: &ChaosOptions) -> Vec<(String, String)> {
+    [
+        ("SANDBOX__FAULTS__ERROR_RATE", options.error_rate.to_string()),
+        ("SANDBOX__FAULTS__TIMEOUT_RATE", options.timeout_rate.to_string()),
+        ("SANDBOX__FAULTS__WEBHOOK_DROP_RATE", options.webhook_drop_rate.to_string()),
+        ("SANDBOX__FAULTS__WEBHOOK_DUPLICATE_RATE", options.webhook_duplicate_rate.to_string()),
+        ("SANDBOX__FAULTS__WEBHOOK_MAX_DELAY_MS", options.webhook_max_delay_ms.to_string()),
+        // Quick retries and a reconciler that looks often, so a run settles in seconds rather than minutes.
+        ("PAYMENTS__RETRY_BASE", "100ms".into()),
+        ("PAYMENTS__RECONCILE_EVERY", "1s".into()),
+        ("PAYMENTS__RECONCILE_AFTER", "2s".into()),
+        ("EMAIL__POLL_INTERVAL", "100ms".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (format!("PURSER_{k}"), v))
+    .collect()
+}
+
+/// One client's purchase, then sometimes its refund, as far as the service lets it go; errors are expected while
+/// the service is down and only counted.
+async fn shop(driver: &Driver, admin: &str, run: usize, n: usize, package: &str) -> Result<(), String> {
+    let token = driver.token(&format!("chaos-{run}-{}", n / 3), Role::Client)?;
+    let method = match n % 10 {
+        3 => DECLINES,
+        6 => NEEDS_3DS,
+        _ => SUCCEEDS,
+    };
+    let intent = driver.intent(&token, package, method).await?;
+    let (intent_id, transaction) = (intent.data("paymentIntentId").to_owned(), intent.data("transactionId").to_owned());
+    if intent_id.is_empty() {
+        return Err(format!("intent: {}", intent.status));
+    }
+    let confirm = driver.confirm(&token, package, &intent_id).await?;
+    if confirm.data("status") == "requires_action" && n % 20 != 6 {
+        driver.authenticate(&intent_id, true).await?;
+    }
+    if n % 4 == 0 && method == SUCCEEDS {
+        driver.wait_for(&token, &transaction, "succeeded", Duration::from_secs(20)).await?;
+        let body =
+            json!({ "transactionId": transaction, "reason": "chaos", "details": "checking refunds under faults" });
+        let asked = driver.post("/api/v1/payments/refund", Some(&token), &body).await?;
+        let refund = asked.data("refundRequestId").to_owned();
+        if refund.is_empty() {
+            return Err(format!("refund request: {} {}", asked.status, asked.body));
+        }
+        driver.post(&format!("/api/v1/admin/refunds/{refund}/approve"), Some(admin), &json!({})).await?;
+    }
+    Ok(())
+}
+
+async fn run_once(workspace: &mut Workspace, options: &ChaosOptions, run: usize) -> Result<RunResult, String> {
+    let (package, _) = workspace.first_package();
+    let admin = workspace.driver.token("chaos-admin", Role::Admin)?;
+    let next = Arc::new(AtomicUsize::new(0));
+    let errors = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let workers: Vec<_> = (0..options.concurrency.max(1))
+        .map(|_| {
+            let (driver, next, errors) = (workspace.driver.clone(), next.clone(), errors.clone());
+            let (admin, package, total) = (admin.clone(), package.clone(), options.purchases);
+            tokio::spawn(async move {
+                loop {
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    if n >= total {
+                        return;
+                    }
+                    if let Err(e) = shop(&driver, &admin, run, n, &package).await {
+                        errors.lock().map(|mut errors| errors.push(e)).ok();
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut result = RunResult { purchases: options.purchases, ..RunResult::default() };
+    for _ in 0..options.kills {
+        tokio::time::sleep(Duration::from_millis(200 + (fraction() * 1300.0) as u64)).await;
+        workspace.service.kill();
+        result.kills += 1;
+        workspace.service.start(&workspace.driver.http).await?;
+    }
+    for worker in workers {
+        worker.await.map_err(|e| e.to_string())?;
+    }
+    let errors = std::mem::take(&mut *errors.lock().map_err(|e| e.to_string())?);
+    result.driver_errors = errors.len();
+    result.driver_error_samples = errors.into_iter().take(5).collect();
+    settle(workspace).await?;
+    check(workspace, &mut result).await?;
+    Ok(result)
+}
+
+/// Waits until no purchase or refund is in the provider's hands and the outbox is empty (two minutes at most; what
+/// is still moving then is reported by the checks).
+async fn settle(workspace: &Workspace) -> Result<(), String> {
+    let db = store::connect(&workspace.database_url, 2).await.map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        let moving = store::metrics::count_by(&db, "purchases", "status").await.map_err(|e| e.to_string())?;
+        let refunds = store::metrics::count_by(&db, "refund_requests", "status").await.map_err(|e| e.to_string())?;
+        let busy =
+            |rows: &[(String, i64)], states: &[&str]| rows.iter().any(|(s, n)| *n > 0 && states.contains(&s.as_str()));
+        let outbox = store::metrics::outbox_pending(&db).await.map_err(|e| e.to_string())?;
+        if !busy(&moving, &["processing"]) && !busy(&refunds, &["processing"]) && outbox == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    db.close().await.ok();
+    Ok(())
+}
+
+/// The invariants, against the sandbox's record of what it charged and refunded.
+async fn check(workspace: &Workspace, result: &mut RunResult) -> Result<(), String> {
+    let db = store::connect(&workspace.database_url, 2).await.map_err(|e| e.to_string())?;
+    let e = |e: sea_orm::DbErr| e.to_string();
+    let intents = intents::Entity::find().all(&db).await.map_err(e)?;
+    let purchases: HashMap<Uuid, purchases::Model> =
+        purchases::Entity::find().all(&db).await.map_err(e)?.into_iter().map(|p| (p.id, p)).collect();
+    let ledger = credit_ledger::Entity::find().all(&db).await.map_err(e)?;
+    let refunds = refund_requests::Entity::find().all(&db).await.map_err(e)?;
+    let outbox = outbox::Entity::find().all(&db).await.map_err(e)?;
+    db.close().await.ok();
+    let violations = &mut result.violations;
+
+    let mut entries: HashMap<(&str, &str), usize> = HashMap::new();
+    for row in &ledger {
+        *entries.entry((row.source.as_str(), row.kind.as_str())).or_default() += 1;
+    }
+    let grants = |purchase: &Uuid| entries.get(&(format!("purchase:{purchase}").as_str(), "purchase_grant")).copied();
+    let charged: HashMap<Uuid, &intents::Model> =
+        intents.iter().filter(|i| i.status == "succeeded").map(|i| (i.purchase_id, i)).collect();
+    result.charged = charged.len();
+    for (purchase, intent) in &charged {
+        match (purchases.get(purchase).map(|p| p.status.as_str()), grants(purchase).unwrap_or(0)) {
+            (Some("succeeded"), 1) => {}
+            (status, n) => {
+                violations.push(format!("charged {} but purchase {purchase} is {status:?} with {n} grants", intent.id))
+            }
+        }
+    }
+    for (id, purchase) in &purchases {
+        if grants(id).unwrap_or(0) > 0 && !charged.contains_key(id) {
+            violations.push(format!("purchase {id} granted credits the provider never charged"));
+        }
+        let waiting = ["requires_payment_method", "requires_confirmation", "requires_action", "failed", "expired"];
+        let uncharged_start = purchase.status == "created" && !intents.iter().any(|i| i.purchase_id == *id);
+        if purchase.status != "succeeded" && !waiting.contains(&purchase.status.as_str()) && !uncharged_start {
+            violations.push(format!("purchase {id} stuck in {}", purchase.status));
+        }
+        let receipts = outbox.iter().filter(|o| o.dedupe_key == format!("receipt:{id}")).collect::<Vec<_>>();
+        let wanted = usize::from(purchase.status == "succeeded");
+        if receipts.len() != wanted || receipts.iter().any(|r| r.sent_at.is_none()) {
+            violations.push(format!("purchase {id} ({}) has {} receipts queued", purchase.status, receipts.len()));
+        }
+    }
+    let refunded_at_provider: HashMap<Uuid, &str> =
+        intents.iter().filter_map(|i| i.refund_id.as_deref().map(|r| (i.purchase_id, r))).collect();
+    for refund in &refunds {
+        let debits = entries.get(&(format!("refund:{}", refund.id).as_str(), "refund_debit")).copied().unwrap_or(0);
+        let at_provider = refunded_at_provider.contains_key(&refund.purchase_id);
+        match (refund.status.as_str(), debits, at_provider) {
+            ("refunded", 1, true) => result.refunded += 1,
+            ("pending_review" | "denied" | "needs_alternative_method", 0, false) => {}
+            (status, n, provider) => violations.push(format!(
+                "refund {} is {status} with {n} debits; refunded at the provider: {provider}",
+                refund.id
+            )),
+        }
+    }
+    // Balances as a client sees them, against what the provider says each client paid and got back.
+    let mut expected: HashMap<&str, i64> = HashMap::new();
+    for (id, purchase) in &purchases {
+        let kept = charged.contains_key(id) as i64 - refunded_at_provider.contains_key(id) as i64;
+        *expected.entry(purchase.client_id.as_str()).or_default() += kept * purchase.credits;
+    }
+    for (client, credits) in expected {
+        let token = workspace.driver.token(client, Role::Client)?;
+        let balance = workspace.driver.balance(&token).await?;
+        if balance != credits {
+            violations.push(format!("{client} has a balance of {balance}; the provider's record gives {credits}"));
+        }
+    }
+    Ok(())
+}
+
+/// Runs `options.runs` runs, each on a fresh database; the summary line and every violation are printed.
+pub async fn run(
+    options: &ChaosOptions,
+    open: impl AsyncFn(Vec<(String, String)>) -> Result<Workspace, String>,
+) -> Result<Vec<RunResult>, String> {
+    let mut results = vec![];
+    for run in 0..options.runs {
+        let mut workspace = open(fault_env(options)).await?;
+        let result = run_once(&mut workspace, options, run).await;
+        workspace.close().await;
+        let result = result?;
+        eprintln!(
+            "chaos run {}: kills={} purchases={} charged={} refunded={} driver_errors={} violations={}",
+            run + 1,
+            result.kills,
+            result.purchases,
+            result.charged,
+            result.refunded,
+            result.driver_errors,
+            result.violations.len()
+        );
+        for sample in &result.driver_error_samples {
+            eprintln!("  driver error (expected while the service is down or a provider fails): {sample}");
+        }
+        results.push(result);
+    }
+    Ok(results)
+}
