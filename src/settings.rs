@@ -113,6 +113,13 @@ pub struct PaymentSettings {
     /// How many times a client may appeal a denied refund.
     #[serde(default = "default_refund_appeals")]
     pub refund_appeals: u32,
+    /// An actor whose purchase waits on a person stops after this long idle; the next message wakes it.
+    #[serde(default = "default_passivate_after", deserialize_with = "human_duration")]
+    pub passivate_after: Duration,
+}
+
+fn default_passivate_after() -> Duration {
+    Duration::from_secs(2)
 }
 
 fn default_reconcile_every() -> Duration {

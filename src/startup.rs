@@ -146,6 +146,7 @@ impl Application {
         };
         let breaker = CircuitBreaker { rules: circuit_rules, db: db.clone() };
         let (circuit, _) = Actor::spawn(None, breaker, ()).await.map_err(|e| format!("circuit breaker: {e}"))?;
+        let (deadlines, deadline_queue) = crate::actors::deadlines::deadlines();
         let ctx = Arc::new(Context {
             db: db.clone(),
             gateways,
@@ -155,9 +156,12 @@ impl Application {
             fraud,
             circuit,
             timings: Default::default(),
+            deadlines,
+            passivate_after: settings.payments.passivate_after,
         });
         let purchases = Arc::new(PurchaseActors::start(ctx).await?);
-        let recovered = purchases.recover().await.map_err(|e| format!("recovering purchases: {e}"))?;
+        tokio::spawn(deadline_queue.run(purchases.clone()));
+        let (recovered, actors) = purchases.recover().await.map_err(|e| format!("recovering purchases: {e}"))?;
         let refund_policy = RefundPolicy {
             window: TimeDelta::from_std(settings.payments.refund_window)
                 .map_err(|_| "payments.refund_window is too large")?,
@@ -176,7 +180,11 @@ impl Application {
         Actor::spawn(None, reconciler, ()).await.map_err(|e| format!("reconciler: {e}"))?;
         let mailer = Mailer::new(db.clone(), &settings.email)?;
         let (mailer, _) = Actor::spawn(None, mailer, ()).await.map_err(|e| format!("mailer: {e}"))?;
-        tracing::info!(recovered, "unfinished purchases back under their actors");
+        tracing::info!(
+            recovered,
+            actors,
+            "unfinished purchases back: deadlines scheduled, actors for those a provider holds"
+        );
 
         let state = AppState {
             db,

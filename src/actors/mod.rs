@@ -1,5 +1,6 @@
 //! The actor shells: one ractor actor per live purchase under a supervisor. They load, call the pure state machine,
 //! persist its step, and carry out its effects; the rules live in `domain`.
+pub mod deadlines;
 pub mod purchase;
 pub mod reconciler;
 pub mod refund;
@@ -29,6 +30,10 @@ pub struct Context {
     pub fraud: ractor::ActorRef<crate::guards::fraud::FraudMsg>,
     /// Provider call latency and errors, for `/metrics`.
     pub timings: crate::providers::timings::ProviderTimings,
+    /// Every purchase's timers, kept outside the actors so idle ones can stop.
+    pub deadlines: deadlines::Deadlines,
+    /// How long an actor whose purchase waits on a person stays up before it passivates.
+    pub passivate_after: std::time::Duration,
 }
 
 impl Context {

@@ -2,12 +2,12 @@
 //! happen after the commit and their answers come back as the next input.
 use super::Context;
 use crate::domain::failure::FailureCode;
-use crate::domain::purchase::{Effect, Input, IntentStatus, IntentUpdate, Purchase, Rejected, Status, Step, Timer};
+use crate::domain::purchase::{Effect, Input, IntentStatus, IntentUpdate, Purchase, Rejected, Status, Step};
 use crate::guards::fraud::FraudMsg;
 use crate::providers::{NewIntent, ProviderError};
 use crate::store::purchases::{self, SaveError, Stored};
 use crate::store::webhooks;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -45,6 +45,9 @@ pub enum PurchaseMsg {
     /// Feed one input (API command, webhook, timer) to the state machine. `webhook_event` is the inbox row to mark
     /// processed in the same transaction.
     Apply { input: Input, webhook_event: Option<i64>, reply: Option<RpcReplyPort<Reply>> },
+    /// Stop if nothing happened since `version` was saved: the purchase waits on a person, its state and
+    /// deadlines are persisted, and the next message re-hydrates it.
+    Passivate { version: i64 },
 }
 
 pub enum Start {
@@ -83,7 +86,7 @@ impl Actor for PurchaseActor {
     async fn post_start(&self, myself: ActorRef<PurchaseMsg>, state: &mut State) -> Result<(), ActorProcessingErr> {
         if let Some(stored) = &state.stored {
             for (timer, at) in stored.purchase.deadlines() {
-                arm(&myself, timer, at);
+                self.ctx.deadlines.schedule(stored.purchase.id, timer, at);
             }
             let _ =
                 myself.send_message(PurchaseMsg::Apply { input: Input::Recovered, webhook_event: None, reply: None });
@@ -99,11 +102,11 @@ impl Actor for PurchaseActor {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             PurchaseMsg::Open { step, reply } => {
-                let result = self.open(&myself, state, *step).await;
+                let result = self.open(state, *step).await;
                 let _ = reply.send(result);
             }
             PurchaseMsg::Apply { input, webhook_event, reply } => {
-                let result = self.run(&myself, state, input, webhook_event).await;
+                let result = self.run(state, input, webhook_event).await;
                 if let Err(e) = &result {
                     tracing::warn!(error = %e, "purchase input not applied");
                 }
@@ -111,49 +114,46 @@ impl Actor for PurchaseActor {
                     let _ = reply.send(result);
                 }
             }
+            PurchaseMsg::Passivate { version } => {
+                if state.stored.as_ref().is_some_and(|s| s.version == version && s.purchase.status.waits_on_a_person())
+                {
+                    myself.stop(Some("idle".into()));
+                }
+                return Ok(());
+            }
         }
-        // Finished purchases need no actor: stop, and a later message re-hydrates from the database.
-        if state.stored.as_ref().is_some_and(|s| s.purchase.status.is_terminal()) {
-            myself.stop(Some("terminal".into()));
+        match &state.stored {
+            // Finished purchases need no actor: stop, and a later message re-hydrates from the database.
+            Some(stored) if stored.purchase.status.is_terminal() => myself.stop(Some("terminal".into())),
+            Some(stored) if stored.purchase.status.waits_on_a_person() => {
+                let version = stored.version;
+                myself.send_after(self.ctx.passivate_after, move || PurchaseMsg::Passivate { version });
+            }
+            _ => {}
         }
         Ok(())
     }
 }
 
-fn arm(myself: &ActorRef<PurchaseMsg>, timer: Timer, at: DateTime<Utc>) {
-    let delay = (at - Utc::now()).to_std().unwrap_or_default();
-    let input = match timer {
-        Timer::Expiry => Input::ExpiryDue,
-        Timer::Retry => Input::RetryDue,
-    };
-    myself.send_after(delay, move || PurchaseMsg::Apply { input, webhook_event: None, reply: None });
-}
-
 impl PurchaseActor {
-    async fn open(&self, myself: &ActorRef<PurchaseMsg>, state: &mut State, step: Step) -> Reply {
+    async fn open(&self, state: &mut State, step: Step) -> Reply {
         let provider = self.ctx.gateways.name(step.purchase.rail);
         purchases::insert_opened(&self.ctx.db, &step.purchase, provider).await?;
         state.stored = Some(Stored { purchase: step.purchase, version: 0 });
-        self.execute_all(myself, state, step.effects).await
+        self.execute_all(state, step.effects).await
     }
 
-    async fn run(
-        &self,
-        myself: &ActorRef<PurchaseMsg>,
-        state: &mut State,
-        input: Input,
-        webhook_event: Option<i64>,
-    ) -> Reply {
+    async fn run(&self, state: &mut State, input: Input, webhook_event: Option<i64>) -> Reply {
         let effects = self.apply(state, input, webhook_event).await?;
-        self.execute_all(myself, state, effects).await
+        self.execute_all(state, effects).await
     }
 
     /// Runs effects in order; a provider's answer is applied as the next input, whose effects join the queue.
-    async fn execute_all(&self, myself: &ActorRef<PurchaseMsg>, state: &mut State, effects: Vec<Effect>) -> Reply {
+    async fn execute_all(&self, state: &mut State, effects: Vec<Effect>) -> Reply {
         let mut queue = VecDeque::from(effects);
         while let Some(effect) = queue.pop_front() {
             let purchase = &state.stored.as_ref().ok_or(PurchaseError::NotFound)?.purchase;
-            match self.execute(myself, purchase, effect).await {
+            match self.execute(purchase, effect).await {
                 Next::Nothing => {}
                 Next::Effect(effect) => queue.push_back(effect),
                 Next::Input(input) => queue.extend(self.apply(state, input, None).await?),
@@ -215,7 +215,7 @@ impl PurchaseActor {
         Err(PurchaseError::Store("the purchase keeps changing under its actor".into()))
     }
 
-    async fn execute(&self, myself: &ActorRef<PurchaseMsg>, purchase: &Purchase, effect: Effect) -> Next {
+    async fn execute(&self, purchase: &Purchase, effect: Effect) -> Next {
         let gateways = &self.ctx.gateways;
         let rail = purchase.rail;
         if matches!(effect, Effect::CreateIntent { .. } | Effect::ConfirmIntent { .. } | Effect::CancelIntent { .. }) {
@@ -223,7 +223,7 @@ impl PurchaseActor {
         }
         match effect {
             Effect::ArmTimer { timer, at } => {
-                arm(myself, timer, at);
+                self.ctx.deadlines.schedule(purchase.id, timer, at);
                 Next::Nothing
             }
             // Already written in the step's transaction.

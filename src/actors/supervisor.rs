@@ -101,14 +101,24 @@ impl PurchaseActors {
         self.supervisor.get_status() == ractor::ActorStatus::Running
     }
 
-    /// Starts an actor for every unfinished purchase: timers re-armed from their persisted deadlines, unknown
-    /// provider outcomes reconciled. Returns how many.
-    pub async fn recover(&self) -> Result<usize, PurchaseError> {
-        let ids = purchases::unfinished_ids(&self.ctx.db).await?;
-        for id in &ids {
-            self.actor(*id).await?;
+    /// Brings every unfinished purchase back: its deadlines re-scheduled from their persisted times, and an actor
+    /// started for each one a provider holds (unknown outcomes are reconciled). Purchases waiting on a person get
+    /// their actor when something happens to them. Returns (unfinished, actors started).
+    pub async fn recover(&self) -> Result<(usize, usize), PurchaseError> {
+        let unfinished = purchases::unfinished(&self.ctx.db).await?;
+        let mut started = 0;
+        for stored in &unfinished {
+            let purchase = &stored.purchase;
+            if purchase.status.waits_on_a_person() {
+                for (timer, at) in purchase.deadlines() {
+                    self.ctx.deadlines.schedule(purchase.id, timer, at);
+                }
+            } else {
+                self.actor(purchase.id).await?;
+                started += 1;
+            }
         }
-        Ok(ids.len())
+        Ok((unfinished.len(), started))
     }
 
     pub async fn open(&self, step: Step) -> Reply {

@@ -48,6 +48,11 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
         "# HELP purser_live_purchase_actors Purchase actors running now.\n# TYPE purser_live_purchase_actors gauge"
     );
     let _ = writeln!(out, "purser_live_purchase_actors {live}");
+    let _ = writeln!(
+        out,
+        "# HELP purser_scheduled_deadlines Purchase timers waiting to fall due.\n# TYPE purser_scheduled_deadlines gauge"
+    );
+    let _ = writeln!(out, "purser_scheduled_deadlines {}", state.purchases.context().deadlines.pending());
     let circuit = &state.purchases.context().circuit;
     let states = circuit.call(|reply| CircuitMsg::States { reply }, Some(Duration::from_secs(2))).await;
     if let Ok(CallResult::Success(states)) = states {

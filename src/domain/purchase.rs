@@ -33,6 +33,19 @@ impl Status {
         matches!(self, Self::Succeeded | Self::Expired | Self::Reversed)
     }
 
+    /// Waiting for the client (or an admin) to act, not for a provider: nothing will happen to it but a person's
+    /// move or its deadline.
+    pub fn waits_on_a_person(self) -> bool {
+        matches!(
+            self,
+            Self::RequiresPaymentMethod
+                | Self::RequiresConfirmation
+                | Self::RequiresAction
+                | Self::Failed
+                | Self::UnderReview
+        )
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Created => "created",

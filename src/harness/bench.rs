@@ -30,8 +30,11 @@ pub struct InFlight {
     rss_before_bytes: u64,
     rss_after_bytes: u64,
     bytes_per_waiting_purchase: u64,
+    /// Purchase actors alive once the waiting ones had time to passivate.
+    live_actors_before_kill: usize,
+    /// From the restart to every waiting purchase having its deadline scheduled again.
     restart_seconds: f64,
-    actors_after_restart: usize,
+    deadlines_after_restart: usize,
 }
 
 #[derive(Serialize)]
@@ -206,17 +209,26 @@ async fn in_flight(
     for worker in workers {
         worker.await.map_err(|e| e.to_string())??;
     }
+    // Idle actors passivate after `payments.passivate_after` (2 s by default).
+    tokio::time::sleep(Duration::from_secs(3)).await;
     let after = workspace.service.memory().map_or(0, |m| m.0);
+    let live = workspace.gauge("purser_live_purchase_actors").await?;
     workspace.service.kill();
-    let restart = workspace.service.start(&workspace.driver.http).await?;
-    let actors = workspace.live_actors().await?;
+    let restarted = Instant::now();
+    workspace.service.start(&workspace.driver.http).await?;
+    let mut deadlines = workspace.gauge("purser_scheduled_deadlines").await?;
+    while deadlines < count && restarted.elapsed() < Duration::from_secs(600) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        deadlines = workspace.gauge("purser_scheduled_deadlines").await?;
+    }
     Ok(InFlight {
         waiting: count,
         rss_before_bytes: before,
         rss_after_bytes: after,
         bytes_per_waiting_purchase: after.saturating_sub(before) / count.max(1) as u64,
-        restart_seconds: restart.as_secs_f64(),
-        actors_after_restart: actors,
+        live_actors_before_kill: live,
+        restart_seconds: restarted.elapsed().as_secs_f64(),
+        deadlines_after_restart: deadlines,
     })
 }
 
@@ -296,14 +308,15 @@ impl BenchReport {
         out += &row("3DS success -> credits", &self.success_to_credits);
         if let Some(f) = &self.in_flight {
             out += &format!(
-                "\nin flight: {} waiting for 3-D Secure; RSS {:.1} -> {:.1} MiB ({} bytes each); \
-                 restart after kill -9: {:.2} s, {} actors back\n",
+                "\nin flight: {} waiting for 3-D Secure; RSS {:.1} -> {:.1} MiB ({} bytes each), {} actors alive; \
+                 after kill -9, {} deadlines back in {:.2} s\n",
                 f.waiting,
                 mib(f.rss_before_bytes),
                 mib(f.rss_after_bytes),
                 f.bytes_per_waiting_purchase,
+                f.live_actors_before_kill,
+                f.deadlines_after_restart,
                 f.restart_seconds,
-                f.actors_after_restart
             );
         }
         for error in &self.first_errors {

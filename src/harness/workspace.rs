@@ -116,8 +116,8 @@ impl Workspace {
         Ok(rate)
     }
 
-    /// Purchase actors alive in the service now, from `/metrics`.
-    pub async fn live_actors(&self) -> Result<usize, String> {
+    /// A gauge from the service's `/metrics`.
+    pub async fn gauge(&self, name: &str) -> Result<usize, String> {
         let text = self
             .driver
             .http
@@ -129,9 +129,9 @@ impl Workspace {
             .await
             .map_err(|e| e.to_string())?;
         text.lines()
-            .find_map(|line| line.strip_prefix("purser_live_purchase_actors "))
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
             .and_then(|n| n.trim().parse().ok())
-            .ok_or_else(|| "no purser_live_purchase_actors in /metrics".into())
+            .ok_or_else(|| format!("no {name} in /metrics"))
     }
 
     /// Stops the service and removes what the run made.

@@ -142,16 +142,12 @@ pub async fn find_by_intent(db: &DatabaseConnection, intent_id: &str) -> Result<
         .transpose()
 }
 
-/// Purchases whose actor must be running: everything not yet in a terminal state.
-pub async fn unfinished_ids(db: &DatabaseConnection) -> Result<Vec<Uuid>, DbErr> {
-    let terminal = [Status::Succeeded.as_str(), Status::Expired.as_str()];
-    purchases::Entity::find()
-        .select_only()
-        .column(purchases::Column::Id)
-        .filter(purchases::Column::Status.is_not_in(terminal))
-        .into_tuple()
-        .all(db)
-        .await
+/// Purchases not yet in a terminal state: after a restart each needs its deadlines back, and an actor if a
+/// provider holds it.
+pub async fn unfinished(db: &DatabaseConnection) -> Result<Vec<Stored>, DbErr> {
+    let terminal = [Status::Succeeded.as_str(), Status::Expired.as_str(), Status::Reversed.as_str()];
+    let rows = purchases::Entity::find().filter(purchases::Column::Status.is_not_in(terminal)).all(db).await?;
+    rows.into_iter().map(decode).collect()
 }
 
 pub async fn history(db: &DatabaseConnection, id: Uuid) -> Result<Vec<purchase_events::Model>, DbErr> {

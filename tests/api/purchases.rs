@@ -175,6 +175,30 @@ async fn an_unpaid_checkout_expires(db: Db) {
     assert_eq!(late.error_code(), "checkout_expired");
 }
 
+// Purchases waiting on a person hold no actor: it passivates, the deadline still fires, and the next move wakes it.
+async fn idle_purchases_passivate_and_wake_on_the_next_move(db: Db) {
+    let app = spawn_app_with(db, |s| {
+        s.payments.passivate_after = Duration::from_millis(100);
+        s.payments.checkout_ttl = Duration::from_millis(1500);
+    })
+    .await;
+    let live_actors = || async {
+        let text = app.http.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+        let line = text.lines().find_map(|l| l.strip_prefix("purser_live_purchase_actors ")).unwrap().to_owned();
+        line.parse::<usize>().unwrap()
+    };
+    let client = app.client("idle-client");
+    let (paid, intent) = client.open("pro-200", "pm_card_authenticationRequired").await;
+    assert_eq!(client.confirm(&intent, "pro-200").await.data()["status"], "requires_action");
+    let abandoned = client.create_intent("starter-25", None).await.data()["transactionId"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(live_actors().await, 0, "both purchases wait on the client with no actor");
+    assert_eq!(app.authenticate_3ds(&intent, true).await.status, StatusCode::OK);
+    client.wait_for_status(&paid, "succeeded").await;
+    assert_eq!(client.balance().await, 240);
+    client.wait_for_status(&abandoned, "expired").await;
+}
+
 async fn a_client_sees_only_its_own_transactions(db: Db) {
     let app = spawn_app(db).await;
     let owner = app.client("owner");
@@ -226,6 +250,7 @@ async fn packages_and_the_openapi_document_are_served(db: Db) {
 
 on_both_databases!(
     a_card_purchase_grants_the_package_credits_once,
+    idle_purchases_passivate_and_wake_on_the_next_move,
     each_decline_shows_its_reason_and_action,
     three_d_secure_success_grants_credits,
     three_d_secure_failure_is_a_clear_error_with_a_retry,
