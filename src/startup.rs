@@ -199,6 +199,7 @@ impl Application {
             webhook_secrets: Arc::new(stripe_secrets),
             public_url,
             body_limit: settings.server.body_limit_bytes,
+            development: settings.environment == crate::settings::Environment::Development,
         };
         Ok(Self { listener, port, router: api::router(state), purchases, mailer })
     }

@@ -16,6 +16,7 @@ pub mod paypal;
 pub mod refunds;
 pub mod request_id;
 pub mod sandbox;
+pub mod web;
 pub mod webhooks;
 
 use crate::actors::PurchaseActors;
@@ -50,6 +51,8 @@ pub struct AppState {
     /// Where browsers reach this service.
     pub public_url: String,
     pub body_limit: usize,
+    /// Development mode: the `/login` page and `/dev/token` exist.
+    pub development: bool,
 }
 
 #[derive(OpenApi)]
@@ -136,11 +139,16 @@ pub fn router(state: AppState) -> Router {
             .routes(routes!(sandbox::settle))
             .routes(routes!(sandbox::paypal_checkout))
             .routes(routes!(sandbox::paypal_approve))
-            .routes(routes!(sandbox::paypal_turn_back));
+            .routes(routes!(sandbox::paypal_turn_back))
+            .routes(routes!(sandbox::tokenize));
     }
     let (router, openapi) = api.split_for_parts();
     let openapi = Arc::new(openapi);
     router
+        .route("/", axum::routing::get(web::home))
+        .route("/{page}", axum::routing::get(web::page))
+        .route("/assets/{name}", axum::routing::get(web::asset))
+        .route("/dev/token", axum::routing::post(web::dev_token))
         .route("/api/v1/openapi.json", axum::routing::get(move || async move { axum::Json(openapi.as_ref().clone()) }))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "No such endpoint.").into_response() })
         .method_not_allowed_fallback(|| async {

@@ -75,6 +75,7 @@ pub struct RefundRequest {
 pub struct RefundView {
     refund_request_id: Uuid,
     transaction_id: Uuid,
+    client_id: String,
     status: String,
     credits: i64,
     /// Minor units.
@@ -94,6 +95,7 @@ fn view(state: &AppState, refund: &Refund) -> RefundView {
     RefundView {
         refund_request_id: refund.id,
         transaction_id: refund.purchase_id,
+        client_id: refund.client.as_str().to_owned(),
         status: refund.status.as_str().to_owned(),
         credits: refund.credits.0,
         amount: refund.amount.minor,

@@ -139,3 +139,33 @@ pub async fn paypal_turn_back(State(state): State<AppState>, Path(id): Path<Stri
 fn redirect(location: &str) -> Response {
     (StatusCode::SEE_OTHER, [(axum::http::header::LOCATION, location.to_owned())]).into_response()
 }
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CardDetails {
+    number: String,
+    exp_month: u32,
+    exp_year: u32,
+    cvc: String,
+}
+
+/// The sandbox's tokenizer, standing in for Stripe.js: Stripe's test card numbers in, the test payment method out.
+/// Only the sandbox's card form calls it; Purser's API never takes card numbers.
+#[utoipa::path(post, path = "/sandbox/v1/tokens", tag = "sandbox", request_body = CardDetails,
+    responses((status = 200, description = "`{id, brand, last4}`: the test payment method for that card"),
+        (status = 400, description = "Not a valid card, or not one of Stripe's test cards", body = ErrorEnvelope)))]
+pub async fn tokenize(ApiJson(card): ApiJson<CardDetails>) -> Result<Response, ApiError> {
+    use chrono::Datelike;
+    let today = chrono::Utc::now().date_naive();
+    let method = crate::providers::sandbox::tokens::tokenize(
+        &card.number,
+        card.exp_month,
+        card.exp_year,
+        &card.cvc,
+        (today.year() as u32, today.month()),
+    )
+    .map_err(|e| ApiError::bad_request(e.code(), e.message()))?;
+    let last4: String =
+        card.number.chars().filter(char::is_ascii_digit).rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+    Ok(super::error::ok(StatusCode::OK, serde_json::json!({ "id": method, "last4": last4 })))
+}

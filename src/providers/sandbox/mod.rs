@@ -3,6 +3,7 @@
 //! intents in the database so a restart loses nothing, and signs Stripe-shaped webhooks to the service's own
 //! endpoint so the real verification and routing path runs. `paypal` plays PayPal's Orders v2 the same way.
 mod paypal;
+pub mod tokens;
 pub use paypal::FUNDING_SOURCES;
 
 use super::stripe_signature;

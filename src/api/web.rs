@@ -1,0 +1,103 @@
+//! The pages people use: `/checkout` and `/billing` for clients, `/admin` for admins, and `/login` in development.
+//! Plain HTML, CSS and JavaScript modules compiled into the binary (no build step, no CDN); the pages call the same
+//! JSON API as any client, with the bearer token the platform passes them.
+use super::AppState;
+use super::error::{ApiError, ok};
+use super::extract::ApiJson;
+use super::pages::escape;
+use crate::auth::Role;
+use crate::domain::ids::ClientId;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use serde::Deserialize;
+
+const ASSETS: [(&str, &str, &str); 7] = [
+    ("app.css", "text/css", include_str!("../web/app.css")),
+    ("app.js", "text/javascript", include_str!("../web/app.js")),
+    ("checkout.js", "text/javascript", include_str!("../web/checkout.js")),
+    ("billing.js", "text/javascript", include_str!("../web/billing.js")),
+    ("admin.js", "text/javascript", include_str!("../web/admin.js")),
+    ("login.js", "text/javascript", include_str!("../web/login.js")),
+    (
+        "favicon.svg",
+        "image/svg+xml",
+        "<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'><circle cx='8' cy='8' r='7' fill='#0b5cad'/></svg>",
+    ),
+];
+
+/// (path, title, body, script)
+const PAGES: [(&str, &str, &str, &str); 4] = [
+    ("checkout", "Buy credits", include_str!("../web/checkout.html"), "checkout.js"),
+    ("billing", "Billing", include_str!("../web/billing.html"), "billing.js"),
+    ("admin", "Admin console", include_str!("../web/admin.html"), "admin.js"),
+    ("login", "Sign in", include_str!("../web/login.html"), "login.js"),
+];
+
+fn mode(state: &AppState) -> &'static str {
+    if state.purchases.context().gateways.card.name() == crate::providers::sandbox::PROVIDER {
+        "sandbox"
+    } else {
+        "stripe"
+    }
+}
+
+pub async fn page(State(state): State<AppState>, Path(name): Path<String>) -> Response {
+    let Some((path, title, body, script)) = PAGES.iter().find(|(path, ..)| *path == name) else {
+        return ApiError::new(StatusCode::NOT_FOUND, "not_found", "No such page.").into_response();
+    };
+    if *path == "login" && !state.development {
+        return ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "The development sign-in exists in development only.",
+        )
+        .into_response();
+    }
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{title} · Purser</title>\
+         <link rel=\"icon\" href=\"/assets/favicon.svg\"><link rel=\"stylesheet\" href=\"/assets/app.css\">\
+         <script type=\"module\" src=\"/assets/{script}\"></script></head><body data-mode=\"{mode}\">\
+         <header><strong>Purser</strong><nav aria-label=\"Pages\"><a href=\"/checkout\">Buy credits</a>\
+         <a href=\"/billing\">Billing</a><a href=\"/admin\">Admin</a></nav></header><main>{body}</main></body></html>",
+        title = escape(title),
+        mode = mode(&state),
+    );
+    ([(header::CACHE_CONTROL, "no-store")], Html(html)).into_response()
+}
+
+pub async fn asset(Path(name): Path<String>) -> Response {
+    match ASSETS.iter().find(|(file, ..)| *file == name) {
+        Some((_, content_type, text)) => {
+            ([(header::CONTENT_TYPE, *content_type), (header::CACHE_CONTROL, "max-age=300")], *text).into_response()
+        }
+        None => ApiError::new(StatusCode::NOT_FOUND, "not_found", "No such asset.").into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DevLogin {
+    user: String,
+    role: Role,
+    email: Option<String>,
+}
+
+/// Development only: a token for whoever asks, so the pages can be tried without the platform's sign-in.
+pub async fn dev_token(State(state): State<AppState>, ApiJson(login): ApiJson<DevLogin>) -> Result<Response, ApiError> {
+    if !state.development {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "No such endpoint."));
+    }
+    let user = ClientId::parse(&login.user).map_err(|e| ApiError::bad_request("invalid_user", e))?;
+    let token = state
+        .auth
+        .mint(&user, login.role, login.email.filter(|e| !e.is_empty()), std::time::Duration::from_secs(8 * 3600))
+        .map_err(ApiError::internal)?;
+    Ok(ok(StatusCode::OK, serde_json::json!({ "token": token })))
+}
+
+/// `/` sends a visitor to the checkout.
+pub async fn home() -> Response {
+    (StatusCode::SEE_OTHER, [(header::LOCATION, "/checkout")]).into_response()
+}

@@ -1,0 +1,136 @@
+// The admin console: pauses, the refund queue, revenue drawn as SVG, transactions with their history and actions,
+// alerts, disputes and webhook health. Every action sends a reason, which the audit trail keeps.
+import { $, api, el, money, requireToken, say, table } from "/assets/app.js";
+
+requireToken();
+const result = $("#result");
+const failed = (e) => say(result, "error", e.message);
+const act = (label, path, body, done, kind = "secondary") =>
+  el("button", { type: "button", class: kind, onclick: async () => {
+    try {
+      await api("POST", path, body ?? { reason: prompt(`Reason for "${label}" (recorded):`) ?? "" });
+      say(result, "ok", `${label}: done.`);
+      await done();
+    } catch (e) {
+      failed(e);
+    }
+  } }, label);
+
+async function controls() {
+  const { data } = await api("GET", "/api/v1/admin/controls");
+  $("#paused").replaceChildren(data.paused.length
+    ? el("span", { class: "error" }, "Paused: " + data.paused.map((p) => `${p.scope} by ${p.by} (${p.reason})`).join("; "))
+    : el("span", { class: "ok" }, "Payments are running."));
+}
+
+async function control(action) {
+  try {
+    await api("POST", `/api/v1/admin/controls/${action}`, { scope: $("#scope").value, reason: $("#control-reason").value });
+    say(result, "ok", action === "pause" ? "Paused." : "Resumed.");
+    await controls();
+  } catch (e) {
+    failed(e);
+  }
+}
+
+async function refundQueue() {
+  const { data } = await api("GET", "/api/v1/admin/refunds");
+  const items = (data.items ?? data).filter((r) => ["pending_review", "appealed"].includes(r.status));
+  $("#refund-queue").replaceChildren(items.length ? table(["Requested", "Client", "Credits", "Amount", "Reason", "Status", ""],
+    items.map((r) => [new Date(r.createdAt).toLocaleString(), r.clientId ?? "", r.credits, money(r.amount, r.currency),
+      `${r.reason}${r.details ? ": " + r.details : ""}`, r.status.replaceAll("_", " "),
+      el("span", {}, act("Approve", `/api/v1/admin/refunds/${r.refundRequestId}/approve`, {}, refreshAll, "primary"),
+        act("Deny", `/api/v1/admin/refunds/${r.refundRequestId}/deny`, null, refreshAll, "danger"))]))
+    : el("p", { class: "muted" }, "Nothing to review."));
+}
+
+// Revenue as grouped bars per period: net per payment method, with the figures in a table for screen readers.
+async function revenue() {
+  const { data } = await api("GET", `/api/v1/admin/reports/revenue?period=${$("#period").value}`);
+  const periods = [...new Set(data.map((r) => r.periodStart))].sort();
+  const methods = [...new Set(data.map((r) => r.method))].sort();
+  const colours = ["#0b5cad", "#b35c00", "#1b6e3a", "#7a1fa2", "#a4161a"];
+  const max = Math.max(1, ...data.map((r) => r.net));
+  const width = Math.max(640, periods.length * (methods.length * 18 + 24) + 60), height = 200;
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  const node = (tag, attributes, text) => {
+    const n = document.createElementNS(ns, tag);
+    Object.entries(attributes).forEach(([k, v]) => n.setAttribute(k, v));
+    if (text !== undefined) n.textContent = text;
+    svg.append(n);
+  };
+  svg.setAttribute("viewBox", `0 0 ${width} ${height + 40}`);
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", `Net revenue per ${$("#period").value} by payment method`);
+  svg.setAttribute("style", "width: 100%; max-width: 40rem; height: auto");
+  node("line", { x1: 40, y1: height, x2: width, y2: height, stroke: "#555" });
+  periods.forEach((period, i) => {
+    const x0 = 50 + i * (methods.length * 18 + 24);
+    methods.forEach((method, j) => {
+      const row = data.find((r) => r.periodStart === period && r.method === method);
+      const h = row ? (Math.max(0, row.net) / max) * (height - 20) : 0;
+      node("rect", { x: x0 + j * 18, y: height - h, width: 14, height: h, fill: colours[j % colours.length] },);
+    });
+    node("text", { x: x0, y: height + 16 }, period);
+  });
+  methods.forEach((method, j) => node("text", { x: 50 + j * 110, y: height + 34, fill: colours[j % colours.length] }, `■ ${method}`));
+  $("#chart").replaceChildren(data.length ? svg : el("p", { class: "muted" }, "No revenue in the last 30 days."),
+    data.length ? table(["From", "Method", "Gross", "Refunded", "Net"], data.map((r) =>
+      [r.periodStart, r.method, money(r.gross, r.currency), money(r.refunded, r.currency), money(r.net, r.currency)])) : "");
+}
+
+async function payments() {
+  const status = $("#status-filter").value;
+  const { data } = await api("GET", `/api/v1/admin/payments?limit=50${status ? "&status=" + status : ""}`);
+  $("#payments").replaceChildren(table(["Created", "Client", "Status", "Amount", "Method", "Failure", ""], data.items.map((p) => [
+    new Date(p.createdAt).toLocaleString(), p.clientId, p.status, money(p.amount, p.currency), p.method ?? p.provider,
+    p.failureCode ?? "", el("span", {},
+      el("button", { type: "button", class: "secondary", onclick: () => detail(p.transactionId).catch(failed) }, "Details"),
+      p.status === "failed" ? act("Retry", `/api/v1/admin/payments/${p.transactionId}/retry`, null, refreshAll) : "",
+      p.status === "under_review" ? act("Release", `/api/v1/admin/payments/${p.transactionId}/release`, null, refreshAll) : "",
+      p.status === "under_review" ? act("Confirm fraud", `/api/v1/admin/payments/${p.transactionId}/confirm-fraud`, null, refreshAll, "danger") : "",
+      ["processing", "requires_action"].includes(p.status) ? act("Sync", `/api/v1/admin/payments/${p.transactionId}/sync`, {}, refreshAll) : "")])));
+}
+
+async function detail(id) {
+  const { data } = await api("GET", `/api/v1/admin/payments/${id}`);
+  const events = data.history ?? data.events ?? [];
+  $("#detail").replaceChildren(el("h3", {}, `Transaction ${id}`),
+    el("p", {}, `${data.status} · ${money(data.amount, data.currency)} · ${data.provider} `,
+      data.dashboardUrl ? el("a", { href: data.dashboardUrl, target: "_blank", rel: "noopener" }, "Open at the provider") : ""),
+    table(["When", "What", "From", "To"], events.map((e) => [new Date(e.at ?? e.createdAt).toLocaleString(), e.input ?? e.kind ?? "", e.from ?? "", e.to ?? ""])));
+}
+
+async function alerts() {
+  const [open, disputes] = await Promise.all([api("GET", "/api/v1/admin/alerts"), api("GET", "/api/v1/admin/disputes")]);
+  $("#alerts").replaceChildren(open.data.length ? table(["Raised", "Kind", "Details", ""], open.data.map((a) => [
+    new Date(a.createdAt).toLocaleString(), a.kind, a.details.reason ?? JSON.stringify(a.details),
+    act("Acknowledge", `/api/v1/admin/alerts/${encodeURIComponent(a.key)}/acknowledge`, {}, alerts)]))
+    : el("p", { class: "muted" }, "No open alerts."));
+  const items = disputes.data.items ?? disputes.data;
+  $("#disputes").replaceChildren(items.length ? table(["Dispute", "Reason", "Status", "Amount"], items.map((d) =>
+    [d.id, d.reason, d.status, d.amount != null ? money(d.amount, d.currency ?? "USD") : ""])) : el("p", { class: "muted" }, "No disputes."));
+}
+
+async function webhooks() {
+  const { data } = await api("GET", "/api/v1/admin/webhooks");
+  const items = data.items ?? data;
+  $("#webhooks").replaceChildren(items.length ? table(["Received", "Provider", "Event", "Status", "Error", ""], items.map((w) => [
+    new Date(w.receivedAt).toLocaleString(), w.provider, w.eventType, w.status, w.error ?? "",
+    act("Replay", `/api/v1/admin/webhooks/${w.id}/replay`, {}, webhooks)]))
+    : el("p", { class: "muted" }, "Every webhook was processed."));
+}
+
+async function refreshAll() {
+  await Promise.all([controls(), refundQueue(), revenue(), payments(), alerts(), webhooks()]);
+}
+
+$("#control-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  control("pause");
+});
+$("#resume").addEventListener("click", () => control("resume"));
+$("#period").addEventListener("change", () => revenue().catch(failed));
+$("#status-filter").addEventListener("change", () => payments().catch(failed));
+refreshAll().catch(failed);

@@ -1,0 +1,188 @@
+// Purser's pages in a real browser: headless Chromium (Debian's) driven by playwright-core, against the real
+// service started from target/debug/purser on a fresh SQLite file with the sandbox provider. Each test acts as a
+// client or an admin would, checks what they would see, and saves a screenshot under target/screenshots/.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { chromium } from "playwright-core";
+
+const root = resolve(import.meta.dirname, "../..");
+const shots = join(root, "target", "screenshots");
+const work = mkdtempSync(join(tmpdir(), "purser-browser-"));
+let service, browser, base;
+/** Every request the pages made, to prove no card number reached Purser's API. */
+const requests = [];
+
+const freePort = () => new Promise((done) => {
+  const server = createServer().listen(0, "127.0.0.1", () => {
+    const { port } = server.address();
+    server.close(() => done(port));
+  });
+});
+
+before(async () => {
+  mkdirSync(shots, { recursive: true });
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  service = spawn(join(root, "target/debug/purser"), ["--config", join(root, "config.toml"), "serve"], {
+    env: {
+      ...process.env,
+      PURSER_SERVER__PORT: String(port),
+      PURSER_DATABASE__URL: `sqlite://${join(work, "purser.db")}?mode=rwc`,
+      PURSER_EMAIL__DIR: join(work, "mail"),
+      PURSER_EMAIL__TRANSPORT: "file",
+      PURSER_PAYMENTS__CARD_PROVIDER: "sandbox",
+      PURSER_PAYMENTS__PAYPAL_PROVIDER: "sandbox",
+      PURSER_ENVIRONMENT: "development",
+      RUST_LOG: "warn",
+    },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  for (let i = 0; ; i++) {
+    const ready = await fetch(`${base}/readyz`).then((r) => r.ok, () => false);
+    if (ready) break;
+    if (i > 300) throw new Error("purser did not start");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", args: ["--no-sandbox"] });
+});
+
+after(async () => {
+  await browser?.close();
+  service?.kill("SIGTERM");
+  rmSync(work, { recursive: true, force: true });
+});
+
+async function signedIn(user, role = "client", viewport = { width: 1100, height: 900 }) {
+  const context = await browser.newContext({ viewport, acceptDownloads: true });
+  const page = await context.newPage();
+  page.on("request", (r) => requests.push({ url: r.url(), body: r.postData() ?? "" }));
+  page.on("dialog", (d) => d.accept("checked by the browser test"));
+  await page.goto(`${base}/login?next=/${role === "admin" ? "admin" : "checkout"}`);
+  await page.getByLabel("User id").fill(user);
+  await page.getByLabel("Email").fill(`${user}@example.com`);
+  await page.getByLabel("Role").selectOption(role);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForURL(/\/(checkout|admin)$/);
+  return page;
+}
+
+async function payByCard(page, number, { save = false, packageName = "Pro" } = {}) {
+  await page.getByRole("radio", { name: new RegExp(packageName) }).check();
+  await page.getByLabel("Card number").fill(number);
+  await page.getByLabel("Expiry (MM/YY)").fill("12/34");
+  await page.getByLabel("CVC").fill("123");
+  if (save) await page.getByLabel("Save for future purchases").check();
+  await page.getByRole("button", { name: "Pay by card" }).click();
+}
+
+const text = (page, selector) => page.locator(selector).innerText();
+
+test("a client buys credits with a card, sees the new balance, then buys again in one click", async () => {
+  const page = await signedIn("browser-card");
+  await page.getByText("Sandbox:").first().waitFor();
+  await page.getByLabel("Card number").fill("4242 4242 4242 4241");
+  await page.getByLabel("Card number").blur();
+  assert.match(await text(page, "#number-error"), /not valid/);
+  await payByCard(page, "4242 4242 4242 4242", { save: true });
+  await page.getByText("Payment complete").waitFor();
+  assert.match(await text(page, "#result"), /240 credits were added\. Your balance is now 240 credits/);
+  await page.screenshot({ path: join(shots, "checkout-success.png"), fullPage: true });
+
+  await page.reload();
+  const saved = page.getByRole("button", { name: /Pay with visa •••• 4242/ });
+  await saved.waitFor();
+  await page.getByRole("radio", { name: /Starter/ }).check();
+  await saved.click();
+  await page.getByText("Payment complete").waitFor();
+  assert.match(await text(page, "#result"), /25 credits were added\. Your balance is now 265 credits/);
+});
+
+test("a declined card shows why and what to do, and the client can try again", async () => {
+  const page = await signedIn("browser-declined");
+  await payByCard(page, "4000 0000 0000 0002");
+  const alert = page.getByRole("alert");
+  await alert.waitFor();
+  assert.match(await alert.innerText(), /declined/i);
+  await page.screenshot({ path: join(shots, "checkout-declined.png"), fullPage: true });
+  await page.getByRole("button", { name: "Try again" }).click();
+  await payByCard(page, "4242 4242 4242 4242");
+  await page.getByText("Payment complete").waitFor();
+});
+
+test("3-D Secure opens the bank's window; approving it completes the payment", async () => {
+  const page = await signedIn("browser-3ds");
+  await payByCard(page, "4000 0025 0000 3155");
+  const modal = page.getByRole("dialog");
+  await modal.waitFor();
+  await page.screenshot({ path: join(shots, "checkout-3ds.png") });
+  await modal.getByRole("button", { name: "Approve payment" }).click();
+  await page.getByText("Payment complete").waitFor();
+  assert.match(await text(page, "#result"), /Your balance is now 240 credits/);
+});
+
+test("PayPal: cancel and try again, then approve and come back to the confirmation", async () => {
+  const page = await signedIn("browser-paypal");
+  await page.getByRole("button", { name: "Pay with PayPal" }).click();
+  await page.waitForURL(/\/sandbox\/paypal\/checkoutnow/);
+  await page.getByRole("button", { name: "Cancel and return" }).click();
+  await page.getByRole("link", { name: "Try again with PayPal" }).click();
+  await page.waitForURL(/\/sandbox\/paypal\/checkoutnow/);
+  await page.getByLabel("Venmo").check();
+  await page.screenshot({ path: join(shots, "paypal-approval.png"), fullPage: true });
+  await page.getByRole("button", { name: "Approve payment" }).click();
+  await page.getByRole("heading", { name: "Payment complete" }).waitFor();
+  assert.match(await page.locator("main").innerText(), /240 credits were added/);
+});
+
+test("billing: history, the invoice PDF, a refund request; the admin approves it, pauses, resumes and sees revenue", async () => {
+  const client = await signedIn("browser-billing");
+  await payByCard(client, "4242 4242 4242 4242");
+  await client.getByText("Payment complete").waitFor();
+  await client.goto(`${base}/billing`);
+  await client.getByRole("cell", { name: "pro-200" }).waitFor();
+  assert.equal(await text(client, "#balance"), "240");
+  const [invoice] = await Promise.all([client.waitForEvent("download"), client.getByRole("button", { name: "Invoice PDF" }).click()]);
+  assert.equal(readFileSync(await invoice.path()).subarray(0, 5).toString(), "%PDF-");
+  assert.match(await text(client, "#policy"), /within 30 days/);
+  await client.getByRole("button", { name: "Ask for a refund" }).click();
+  await client.getByText("Refund requested: pending review").waitFor();
+  await client.screenshot({ path: join(shots, "billing.png"), fullPage: true });
+
+  const admin = await signedIn("browser-admin", "admin");
+  await admin.getByRole("cell", { name: "browser-billing" }).first().waitFor();
+  await admin.locator("#refund-queue").getByRole("button", { name: "Approve" }).click();
+  await admin.getByText("Approve: done.").waitFor();
+  await admin.getByLabel("Reason (recorded)").fill("Maintenance window");
+  await admin.getByRole("button", { name: "Pause" }).click();
+  await admin.getByText(/Paused: platform by browser-admin \(Maintenance window\)/).waitFor();
+  await admin.getByRole("button", { name: "Resume" }).click();
+  await admin.getByText("Payments are running.").waitFor();
+  await admin.locator("#chart svg rect").first().waitFor();
+  await admin.screenshot({ path: join(shots, "admin.png"), fullPage: true });
+
+  await client.reload();
+  await client.getByRole("cell", { name: "refunded" }).waitFor();
+  assert.equal(await text(client, "#balance"), "0");
+});
+
+test("the checkout fits a phone's width", async () => {
+  const page = await signedIn("browser-phone", "client", { width: 375, height: 740 });
+  await page.getByRole("button", { name: "Pay by card" }).waitFor();
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `the page is ${overflow}px wider than the phone`);
+  await page.screenshot({ path: join(shots, "checkout-phone.png"), fullPage: true });
+});
+
+test("no card number ever reached Purser's API", () => {
+  const api = requests.filter((r) => new URL(r.url).pathname.startsWith("/api/"));
+  assert.ok(api.length > 20, "the pages called the API");
+  for (const r of api) {
+    assert.doesNotMatch(r.body.replace(/\D/g, ""), /4242424242424242|4000000000000002|4000002500003155/, r.url);
+  }
+  assert.ok(requests.some((r) => r.url.endsWith("/sandbox/v1/tokens")), "card numbers went to the sandbox's tokenizer");
+});
