@@ -116,7 +116,8 @@ async fn outcome_page(state: &AppState, order: &str, purchase: &Purchase) -> Res
                 "Payment complete",
                 &format!(
                     "<p role=\"status\">{} credits were added to your account. Your balance is now <strong>{balance} \
-                     credits</strong>.</p><p>Transaction {}</p>",
+                     credits</strong>.</p><p>Transaction {}</p><p><a href=\"/billing\">Your billing</a> · \
+                     <a href=\"/checkout\">Buy more credits</a></p>",
                     purchase.credits.0, purchase.id
                 ),
             )
