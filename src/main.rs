@@ -87,6 +87,9 @@ enum Command {
         webhook_duplicate_rate: f64,
         #[arg(long, default_value_t = 500)]
         webhook_max_delay_ms: u64,
+        /// The SMTP server is down (refuses connections) for this long at the start of each run.
+        #[arg(long, default_value_t = 3000)]
+        smtp_down_ms: u64,
     },
 }
 
@@ -162,6 +165,7 @@ fn run(cli: Cli) -> Result<(), String> {
             webhook_drop_rate,
             webhook_duplicate_rate,
             webhook_max_delay_ms,
+            smtp_down_ms,
         } => runtime.block_on(async {
             let options = ChaosOptions {
                 runs,
@@ -173,6 +177,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 webhook_drop_rate,
                 webhook_duplicate_rate,
                 webhook_max_delay_ms,
+                smtp_down_ms,
             };
             let open = async |env| Workspace::open(&cli.config, database_url.as_deref(), env).await;
             let results = chaos::run(&options, open).await?;

@@ -2,6 +2,8 @@
 //! killed with SIGKILL at random moments; then, once everything has settled, the money is checked against the
 //! sandbox provider's own record of what it charged and refunded.
 use super::driver::{DECLINES, Driver, NEEDS_3DS, SUCCEEDS};
+use super::service::free_port;
+use super::smtp::SmtpSink;
 use super::workspace::Workspace;
 use crate::auth::Role;
 use crate::providers::sandbox::fraction;
@@ -25,6 +27,8 @@ pub struct ChaosOptions {
     pub webhook_drop_rate: f64,
     pub webhook_duplicate_rate: f64,
     pub webhook_max_delay_ms: u64,
+    /// The SMTP server refuses connections for this long at the start of each run.
+    pub smtp_down_ms: u64,
 }
 
 /// What one run did and found.
@@ -34,6 +38,9 @@ pub struct RunResult {
     pub purchases: usize,
     pub charged: usize,
     pub refunded: usize,
+    /// Messages the SMTP server accepted, and receipts the outbox marked sent (at least once each).
+    pub mails_received: usize,
+    pub receipts_sent: usize,
     pub driver_errors: usize,
     /// The first few errors the driver saw, for the curious: most are the service being down.
     pub driver_error_samples: Vec<String>,
@@ -90,7 +97,12 @@ async fn shop(driver: &Driver, admin: &str, run: usize, n: usize, package: &str)
     Ok(())
 }
 
-async fn run_once(workspace: &mut Workspace, options: &ChaosOptions, run: usize) -> Result<RunResult, String> {
+async fn run_once(
+    workspace: &mut Workspace,
+    smtp: &SmtpSink,
+    options: &ChaosOptions,
+    run: usize,
+) -> Result<RunResult, String> {
     let (package, _) = workspace.first_package();
     let admin = workspace.driver.token("chaos-admin", Role::Admin)?;
     let next = Arc::new(AtomicUsize::new(0));
@@ -133,6 +145,13 @@ async fn run_once(workspace: &mut Workspace, options: &ChaosOptions, run: usize)
     loop {
         result.violations.clear();
         check(workspace, &mut result).await?;
+        result.mails_received = smtp.received();
+        if result.mails_received < result.receipts_sent {
+            result.violations.push(format!(
+                "the outbox marked {} receipts sent, the SMTP server received {} messages",
+                result.receipts_sent, result.mails_received
+            ));
+        }
         if result.violations.is_empty() || Instant::now() > deadline {
             return Ok(result);
         }
@@ -182,6 +201,7 @@ async fn check(workspace: &Workspace, result: &mut RunResult) -> Result<(), Stri
         intents.iter().filter(|i| i.status == "succeeded").map(|i| (i.purchase_id, i)).collect();
     result.charged = charged.len();
     result.refunded = 0;
+    result.receipts_sent = 0;
     for (purchase, intent) in &charged {
         match (purchases.get(purchase).map(|p| p.status.as_str()), grants(purchase).unwrap_or(0)) {
             (Some("succeeded"), 1) => {}
@@ -200,6 +220,7 @@ async fn check(workspace: &Workspace, result: &mut RunResult) -> Result<(), Stri
             violations.push(format!("purchase {id} stuck in {}", purchase.status));
         }
         let receipts = outbox.iter().filter(|o| o.dedupe_key == format!("receipt:{id}")).collect::<Vec<_>>();
+        result.receipts_sent += receipts.iter().filter(|r| r.sent_at.is_some()).count();
         let wanted = usize::from(purchase.status == "succeeded");
         if receipts.len() != wanted || receipts.iter().any(|r| r.sent_at.is_none()) {
             violations.push(format!("purchase {id} ({}) has {} receipts queued", purchase.status, receipts.len()));
@@ -242,17 +263,27 @@ pub async fn run(
 ) -> Result<Vec<RunResult>, String> {
     let mut results = vec![];
     for run in 0..options.runs {
-        let mut workspace = open(fault_env(options)).await?;
-        let result = run_once(&mut workspace, options, run).await;
+        let smtp = SmtpSink::start(free_port()?, Duration::from_millis(options.smtp_down_ms));
+        let mut env = fault_env(options);
+        env.extend([
+            ("PURSER_EMAIL__TRANSPORT".to_owned(), "smtp".to_owned()),
+            ("PURSER_EMAIL__SMTP_HOST".to_owned(), "127.0.0.1".to_owned()),
+            ("PURSER_EMAIL__SMTP_PORT".to_owned(), smtp.port.to_string()),
+            ("PURSER_EMAIL__SMTP_TLS".to_owned(), "none".to_owned()),
+        ]);
+        let mut workspace = open(env).await?;
+        let result = run_once(&mut workspace, &smtp, options, run).await;
         workspace.close().await;
         let result = result?;
         eprintln!(
-            "chaos run {}: kills={} purchases={} charged={} refunded={} driver_errors={} violations={}",
+            "chaos run {}: kills={} purchases={} charged={} refunded={} receipts={} mails={} driver_errors={} violations={}",
             run + 1,
             result.kills,
             result.purchases,
             result.charged,
             result.refunded,
+            result.receipts_sent,
+            result.mails_received,
             result.driver_errors,
             result.violations.len()
         );

@@ -4,5 +4,6 @@ pub mod bench;
 pub mod chaos;
 pub mod driver;
 pub mod service;
+pub mod smtp;
 pub mod stats;
 pub mod workspace;
