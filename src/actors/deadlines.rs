@@ -13,14 +13,17 @@ use uuid::Uuid;
 /// (when, which purchase, which timer: 0 expiry, 1 retry). Scheduling the same deadline twice keeps one.
 type Entry = (DateTime<Utc>, Uuid, u8);
 
+/// `true` adds the deadline, `false` forgets it (its purchase finished first).
+type Change = (Entry, bool);
+
 #[derive(Clone)]
 pub struct Deadlines {
-    schedule: mpsc::UnboundedSender<Entry>,
+    schedule: mpsc::UnboundedSender<Change>,
     pending: Arc<AtomicUsize>,
 }
 
 pub struct DeadlineQueue {
-    receive: mpsc::UnboundedReceiver<Entry>,
+    receive: mpsc::UnboundedReceiver<Change>,
     pending: Arc<AtomicUsize>,
 }
 
@@ -32,17 +35,26 @@ pub fn deadlines() -> (Deadlines, DeadlineQueue) {
 
 impl Deadlines {
     pub fn schedule(&self, purchase: Uuid, timer: Timer, at: DateTime<Utc>) {
-        let kind = match timer {
-            Timer::Expiry => 0,
-            Timer::Retry => 1,
-        };
-        let _ = self.schedule.send((at, purchase, kind));
+        let _ = self.schedule.send((entry(purchase, timer, at), true));
+    }
+
+    /// Drops a deadline that can no longer matter, so a finished purchase is not woken for nothing.
+    pub fn forget(&self, purchase: Uuid, timer: Timer, at: DateTime<Utc>) {
+        let _ = self.schedule.send((entry(purchase, timer, at), false));
     }
 
     /// Deadlines waiting to fall due, for `/metrics`.
     pub fn pending(&self) -> usize {
         self.pending.load(Ordering::Relaxed)
     }
+}
+
+fn entry(purchase: Uuid, timer: Timer, at: DateTime<Utc>) -> Entry {
+    let kind = match timer {
+        Timer::Expiry => 0,
+        Timer::Retry => 1,
+    };
+    (at, purchase, kind)
 }
 
 impl DeadlineQueue {
@@ -53,9 +65,12 @@ impl DeadlineQueue {
             let next = queue.first().map(|(at, _, _)| (*at - Utc::now()).to_std().unwrap_or_default());
             let sleep = tokio::time::sleep(next.unwrap_or(std::time::Duration::from_secs(3600)));
             tokio::select! {
-                entry = self.receive.recv() => match entry {
-                    Some(entry) => {
+                change = self.receive.recv() => match change {
+                    Some((entry, true)) => {
                         queue.insert(entry);
+                    }
+                    Some((entry, false)) => {
+                        queue.remove(&entry);
                     }
                     None => return,
                 },

@@ -124,7 +124,11 @@ impl Actor for PurchaseActor {
         }
         match &state.stored {
             // Finished purchases need no actor: stop, and a later message re-hydrates from the database.
-            Some(stored) if stored.purchase.status.is_terminal() => myself.stop(Some("terminal".into())),
+            Some(stored) if stored.purchase.status.is_terminal() => {
+                let purchase = &stored.purchase;
+                self.ctx.deadlines.forget(purchase.id, crate::domain::purchase::Timer::Expiry, purchase.expires_at);
+                myself.stop(Some("terminal".into()));
+            }
             Some(stored) if stored.purchase.status.waits_on_a_person() => {
                 let version = stored.version;
                 myself.send_after(self.ctx.passivate_after, move || PurchaseMsg::Passivate { version });

@@ -111,6 +111,8 @@ async fn metrics_count_what_happened(db: Db) {
         "purser_provider_call_seconds_count{rail=\"card\",operation=\"confirm_intent\"} 2",
         "purser_provider_call_errors_total{rail=\"card\",operation=\"confirm_intent\"} 0",
         "purser_circuit_state{rail=\"card\"} 0",
+        // The declined purchase may still be retried until it expires; the paid one needs no deadline.
+        "purser_scheduled_deadlines 1",
     ] {
         assert!(text.contains(line), "{line} missing from:\n{text}");
     }
