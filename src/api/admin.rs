@@ -128,6 +128,8 @@ pub struct PaymentRow {
     amount: i64,
     currency: String,
     provider: String,
+    /// `card` or `paypal`: a failed PayPal payment needs the payer again, so only card payments can be retried.
+    rail: String,
     method: Option<String>,
     failure_code: Option<String>,
     created_at: DateTime<Utc>,
@@ -173,6 +175,7 @@ pub async fn list_payments(
             amount: r.amount,
             currency: r.currency.to_ascii_lowercase(),
             provider: r.provider,
+            rail: r.state.get("rail").and_then(|rail| rail.as_str()).unwrap_or("card").to_owned(),
             method: r.payment_method,
             failure_code: r.failure_code,
             created_at: r.created_at,

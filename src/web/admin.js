@@ -87,7 +87,7 @@ async function payments() {
     new Date(p.createdAt).toLocaleString(), p.clientId, p.status, money(p.amount, p.currency), p.method ?? p.provider,
     p.failureCode ?? "", el("span", {},
       el("button", { type: "button", class: "secondary", onclick: () => detail(p.transactionId).catch(failed) }, "Details"),
-      p.status === "failed" ? act("Retry", `/api/v1/admin/payments/${p.transactionId}/retry`, null, refreshAll) : "",
+      p.status === "failed" && p.rail === "card" ? act("Retry", `/api/v1/admin/payments/${p.transactionId}/retry`, null, refreshAll) : "",
       p.status === "under_review" ? act("Release", `/api/v1/admin/payments/${p.transactionId}/release`, null, refreshAll) : "",
       p.status === "under_review" ? act("Confirm fraud", `/api/v1/admin/payments/${p.transactionId}/confirm-fraud`, null, refreshAll, "danger") : "",
       ["processing", "requires_action"].includes(p.status) ? act("Sync", `/api/v1/admin/payments/${p.transactionId}/sync`, {}, refreshAll) : "")])));

@@ -163,6 +163,10 @@ test("billing: history, the invoice PDF, a refund request; the admin approves it
   await admin.getByRole("button", { name: "Resume" }).click();
   await admin.getByText("Payments are running.").waitFor();
   await admin.locator("#chart svg rect").first().waitFor();
+  // A failed card payment can be retried by an admin; a cancelled PayPal one needs the payer, so it offers no retry.
+  const failedRow = (client) => admin.locator("#payments tr", { hasText: client }).filter({ hasText: "failed" });
+  assert.equal(await failedRow("browser-declined").getByRole("button", { name: "Retry" }).count(), 1);
+  assert.equal(await failedRow("browser-paypal").getByRole("button", { name: "Retry" }).count(), 0);
   await admin.screenshot({ path: join(shots, "admin.png"), fullPage: true });
 
   await client.reload();
