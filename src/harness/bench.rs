@@ -1,11 +1,11 @@
 //! `purser bench`: how fast is a complete purchase, measured through the public API against a fresh service.
 use super::driver::{DECLINES, Driver, NEEDS_3DS, SUCCEEDS};
 use super::stats::{Samples, Summary};
+use super::workers::spawn_jobs;
 use super::workspace::Workspace;
 use crate::auth::Role;
 use serde::Serialize;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub struct BenchOptions {
@@ -150,30 +150,21 @@ async fn purchase(
 }
 
 async fn drive(driver: &Arc<Driver>, run: &str, count: usize, concurrency: usize, package: (String, i64)) -> Tally {
-    let next = Arc::new(AtomicUsize::new(0));
-    let workers: Vec<_> = (0..concurrency.max(1))
-        .map(|_| {
-            let (driver, next, run, package) = (driver.clone(), next.clone(), run.to_owned(), package.clone());
-            tokio::spawn(async move {
-                let mut tally = Tally::default();
-                loop {
-                    let n = next.fetch_add(1, Ordering::Relaxed);
-                    if n >= count {
-                        return tally;
-                    }
-                    if let Err(e) = purchase(&driver, &run, n, &package, &mut tally).await {
-                        tally.errors.push(e);
-                    }
-                }
-            })
-        })
-        .collect();
-    let mut total = Tally::default();
-    for worker in workers {
-        if let Ok(tally) = worker.await {
-            total.merge(tally);
+    let total = Arc::new(Mutex::new(Tally::default()));
+    let (driver, run, package, shared) = (driver.clone(), run.to_owned(), Arc::new(package), total.clone());
+    let errors = spawn_jobs(count, concurrency, move |n| {
+        let (driver, run, package, shared) = (driver.clone(), run.clone(), package.clone(), shared.clone());
+        async move {
+            let mut tally = Tally::default();
+            let result = purchase(&driver, &run, n, &package, &mut tally).await;
+            shared.lock().map(|mut total| total.merge(tally)).map_err(|e| e.to_string())?;
+            result
         }
-    }
+    })
+    .await
+    .unwrap_or_else(|e| vec![e.to_string()]);
+    let mut total = std::mem::take(&mut *total.lock().unwrap_or_else(|e| e.into_inner()));
+    total.errors.extend(errors);
     total
 }
 
@@ -185,29 +176,23 @@ async fn in_flight(
     package: &str,
 ) -> Result<InFlight, String> {
     let before = workspace.service.memory().map_or(0, |m| m.0);
-    let driver = workspace.driver.clone();
-    let opened = Arc::new(AtomicUsize::new(0));
-    let workers: Vec<_> = (0..concurrency.max(1))
-        .map(|_| {
-            let (driver, opened, package) = (driver.clone(), opened.clone(), package.to_owned());
-            tokio::spawn(async move {
-                loop {
-                    let n = opened.fetch_add(1, Ordering::Relaxed);
-                    if n >= count {
-                        return Ok::<(), String>(());
-                    }
-                    let token = driver.token(&format!("waiting-{n}"), Role::Client)?;
-                    let intent = driver.intent(&token, &package, NEEDS_3DS).await?;
-                    let confirm = driver.confirm(&token, &package, intent.data("paymentIntentId")).await?;
-                    if confirm.data("status") != "requires_action" {
-                        return Err(format!("a waiting purchase is {}: {}", confirm.status, confirm.body));
-                    }
-                }
-            })
-        })
-        .collect();
-    for worker in workers {
-        worker.await.map_err(|e| e.to_string())??;
+    let (driver, package) = (workspace.driver.clone(), package.to_owned());
+    let errors = spawn_jobs(count, concurrency, move |n| {
+        let (driver, package) = (driver.clone(), package.clone());
+        async move {
+            let token = driver.token(&format!("waiting-{n}"), Role::Client)?;
+            let intent = driver.intent(&token, &package, NEEDS_3DS).await?;
+            let confirm = driver.confirm(&token, &package, intent.data("paymentIntentId")).await?;
+            if confirm.data("status") != "requires_action" {
+                return Err(format!("a waiting purchase is {}: {}", confirm.status, confirm.body));
+            }
+            Ok(())
+        }
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    if let Some(first) = errors.first() {
+        return Err(format!("{} purchases could not be left waiting; the first: {first}", errors.len()));
     }
     // Idle actors passivate after `payments.passivate_after` (2 s by default).
     tokio::time::sleep(Duration::from_secs(3)).await;

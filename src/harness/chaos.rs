@@ -4,6 +4,7 @@
 use super::driver::{DECLINES, Driver, NEEDS_3DS, SUCCEEDS};
 use super::service::free_port;
 use super::smtp::SmtpSink;
+use super::workers::spawn_jobs;
 use super::workspace::Workspace;
 use crate::auth::Role;
 use crate::providers::sandbox::fraction;
@@ -12,8 +13,6 @@ use entities::{credit_ledger, outbox, purchases, refund_requests, sandbox_paymen
 use sea_orm::EntityTrait;
 use serde_json::json;
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -105,26 +104,18 @@ async fn run_once(
 ) -> Result<RunResult, String> {
     let (package, _) = workspace.first_package();
     let admin = workspace.driver.token("chaos-admin", Role::Admin)?;
-    let next = Arc::new(AtomicUsize::new(0));
-    let errors = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let workers: Vec<_> = (0..options.concurrency.max(1))
-        .map(|_| {
-            let (driver, next, errors) = (workspace.driver.clone(), next.clone(), errors.clone());
-            let (admin, package, total) = (admin.clone(), package.clone(), options.purchases);
-            tokio::spawn(async move {
-                loop {
-                    let n = next.fetch_add(1, Ordering::Relaxed);
-                    if n >= total {
-                        return;
-                    }
-                    if let Err(e) = shop(&driver, &admin, run, n, &package).await {
-                        errors.lock().map(|mut errors| errors.push(e)).ok();
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                }
-            })
-        })
-        .collect();
+    let driver = workspace.driver.clone();
+    let shoppers = spawn_jobs(options.purchases, options.concurrency, move |n| {
+        let (driver, admin, package) = (driver.clone(), admin.clone(), package.clone());
+        async move {
+            let shopped = shop(&driver, &admin, run, n, &package).await;
+            if shopped.is_err() {
+                // Most likely the service is down: a client would wait a moment before the next try.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            shopped
+        }
+    });
     let mut result = RunResult { purchases: options.purchases, ..RunResult::default() };
     for _ in 0..options.kills {
         tokio::time::sleep(Duration::from_millis(200 + (fraction() * 1300.0) as u64)).await;
@@ -132,10 +123,7 @@ async fn run_once(
         result.kills += 1;
         workspace.service.start(&workspace.driver.http).await?;
     }
-    for worker in workers {
-        worker.await.map_err(|e| e.to_string())?;
-    }
-    let errors = std::mem::take(&mut *errors.lock().map_err(|e| e.to_string())?);
+    let errors = shoppers.await.map_err(|e| e.to_string())?;
     result.driver_errors = errors.len();
     result.driver_error_samples = errors.into_iter().take(5).collect();
     settle(workspace).await?;

@@ -6,4 +6,5 @@ pub mod driver;
 pub mod service;
 pub mod smtp;
 pub mod stats;
+pub mod workers;
 pub mod workspace;

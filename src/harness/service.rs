@@ -5,7 +5,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub struct Service {
-    command: Vec<(String, String)>,
+    env: Vec<(String, String)>,
     config: PathBuf,
     pub base: String,
     child: Option<Child>,
@@ -23,7 +23,7 @@ impl Service {
         let port = free_port()?;
         env.push(("PURSER_SERVER__HOST".into(), "127.0.0.1".into()));
         env.push(("PURSER_SERVER__PORT".into(), port.to_string()));
-        Ok(Self { command: env, config: config.to_owned(), base: format!("http://127.0.0.1:{port}"), child: None })
+        Ok(Self { env, config: config.to_owned(), base: format!("http://127.0.0.1:{port}"), child: None })
     }
 
     /// Starts the service and waits until `/readyz` answers 200: migrations run and unfinished purchases are back
@@ -35,7 +35,7 @@ impl Service {
             .arg("--config")
             .arg(&self.config)
             .arg("serve")
-            .envs(self.command.iter().map(|(k, v)| (k, v)))
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("RUST_LOG", std::env::var("PURSER_HARNESS_LOG").unwrap_or_else(|_| "error".into()))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
