@@ -156,7 +156,14 @@ pub struct StripeSettings {
     #[serde(default = "default_stripe_api_base")]
     pub api_base: String,
     pub secret_key: Option<Secret>,
+    /// Stripe.js on the checkout page uses it; without it the page cannot take cards.
     pub publishable_key: Option<String>,
+    /// Where the checkout page loads Stripe.js from; tests point it at localstripe's fake.
+    #[serde(default = "default_stripe_js_url")]
+    pub js_url: String,
+    /// The Stripe account's country (ISO 3166-1 alpha-2), which the Apple Pay / Google Pay button must be given.
+    #[serde(default = "default_stripe_country")]
+    pub country: String,
     /// Comma-separated: during a rotation both the old and the new secret verify.
     pub webhook_secret: Option<Secret>,
     /// Appended to the account's statement descriptor on the cardholder's statement (Stripe allows 22 characters).
@@ -169,6 +176,8 @@ impl Default for StripeSettings {
             api_base: default_stripe_api_base(),
             secret_key: None,
             publishable_key: None,
+            js_url: default_stripe_js_url(),
+            country: default_stripe_country(),
             webhook_secret: None,
             statement_descriptor_suffix: None,
         }
@@ -179,6 +188,14 @@ fn default_stripe_api_base() -> String {
     "https://api.stripe.com/".into()
 }
 
+fn default_stripe_country() -> String {
+    "US".into()
+}
+
+fn default_stripe_js_url() -> String {
+    "https://js.stripe.com/v3/".into()
+}
+
 #[derive(Clone, Debug, Deserialize)]
 pub struct PaypalSettings {
     #[serde(default = "default_paypal_api_base")]
@@ -187,6 +204,9 @@ pub struct PaypalSettings {
     pub client_secret: Option<Secret>,
     /// The id PayPal gave the webhook subscription; verify-webhook-signature needs it.
     pub webhook_id: Option<String>,
+    /// PayPal's JS SDK, which draws the Smart Payment Buttons on the checkout page; tests point it at the fake.
+    #[serde(default = "default_paypal_sdk_url")]
+    pub sdk_url: String,
     #[serde(default = "default_paypal_timeout", deserialize_with = "human_duration")]
     pub timeout: Duration,
 }
@@ -198,6 +218,7 @@ impl Default for PaypalSettings {
             client_id: None,
             client_secret: None,
             webhook_id: None,
+            sdk_url: default_paypal_sdk_url(),
             timeout: default_paypal_timeout(),
         }
     }
@@ -205,6 +226,10 @@ impl Default for PaypalSettings {
 
 fn default_paypal_api_base() -> String {
     "https://api-m.sandbox.paypal.com".into()
+}
+
+fn default_paypal_sdk_url() -> String {
+    "https://www.paypal.com/sdk/js".into()
 }
 
 fn default_paypal_timeout() -> Duration {

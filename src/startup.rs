@@ -200,6 +200,7 @@ impl Application {
             public_url,
             body_limit: settings.server.body_limit_bytes,
             development: settings.environment == crate::settings::Environment::Development,
+            page_providers: Arc::new(api::web::PageProviders::from_settings(&settings)),
         };
         Ok(Self { listener, port, router: api::router(state), purchases, mailer })
     }

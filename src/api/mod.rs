@@ -53,6 +53,7 @@ pub struct AppState {
     pub body_limit: usize,
     /// Development mode: the `/login` page and `/dev/token` exist.
     pub development: bool,
+    pub page_providers: Arc<web::PageProviders>,
 }
 
 #[derive(OpenApi)]
@@ -81,6 +82,9 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(payments::create_intent))
         .routes(routes!(payments::confirm))
         .routes(routes!(paypal::create_order))
+        .routes(routes!(payment_methods::create_from_token))
+        .routes(routes!(paypal::capture_order))
+        .routes(routes!(paypal::cancel_order))
         .routes(routes!(refunds::request))
         .layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::layer))
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard::rate_limit));

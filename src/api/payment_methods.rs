@@ -1,13 +1,56 @@
-//! Saved payment methods (AC9.1.6, AC9.1.7, AC9.3.3, AC9.3.6): list them, remove one, remove all payment data.
+//! Payment methods (AC9.1.6, AC9.1.7, AC9.3.3, AC9.3.6): make one from a Stripe.js card token, list the saved ones,
+//! remove one, remove all payment data.
 use super::AppState;
 use super::error::{ApiError, ErrorEnvelope, ok};
-use super::extract::ClientCaller;
+use super::extract::{ApiJson, ClientCaller};
+use crate::domain::ids::CardToken;
+use crate::domain::purchase::Rail;
+use crate::providers::{CardMethod, ProviderError};
 use crate::store::{customers, payment_methods};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use utoipa::ToSchema;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FromToken {
+    /// What `stripe.createToken(cardElement)` returned (`tok_…`).
+    card_token: String,
+}
+
+/// The Card Element's path: Stripe.js tokenizes the card in the browser, and Purser asks Stripe for a PaymentMethod
+/// made from that token, which the checkout then pays with. It is saved for later only if that purchase asks.
+#[utoipa::path(post, path = "/api/v1/payments/methods", tag = "payment methods", request_body = FromToken,
+    responses((status = 201, body = CardMethod),
+        (status = 400, description = "Not a card token, or one Stripe refused (used, expired)", body = ErrorEnvelope),
+        (status = 401, body = ErrorEnvelope),
+        (status = 409, description = "The sandbox has no card tokens: its tokenizer returns methods", body = ErrorEnvelope),
+        (status = 502, body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+pub async fn create_from_token(
+    State(state): State<AppState>,
+    ClientCaller(_): ClientCaller,
+    ApiJson(request): ApiJson<FromToken>,
+) -> Result<Response, ApiError> {
+    let token = CardToken::parse(&request.card_token).map_err(|e| ApiError::bad_request("invalid_card_token", e))?;
+    let context = state.purchases.context();
+    let made =
+        context.provider_call(Rail::Card, "create_method", context.gateways.card.method_from_token(&token)).await;
+    match made {
+        Ok(method) => Ok(ok(StatusCode::CREATED, method)),
+        Err(ProviderError::Rejected { code, message }) => {
+            let status = if code == "card_tokens_need_stripe" { StatusCode::CONFLICT } else { StatusCode::BAD_REQUEST };
+            Err(ApiError { code: Cow::Owned(code), ..ApiError::new(status, "", message) })
+        }
+        Err(ProviderError::Unreachable(e)) => {
+            tracing::warn!(error = %e, "stripe did not make a payment method from a card token");
+            Err(ApiError::new(StatusCode::BAD_GATEWAY, "provider_unavailable", "Stripe did not answer; try again."))
+        }
+    }
+}
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

@@ -260,7 +260,7 @@ pub async fn confirm(
     confirm_response(&state, &purchase).await
 }
 
-async fn confirm_response(state: &AppState, purchase: &Purchase) -> Result<Response, ApiError> {
+pub(super) async fn confirm_response(state: &AppState, purchase: &Purchase) -> Result<Response, ApiError> {
     let base = ConfirmResponse {
         transaction_id: purchase.id,
         status: purchase.status.as_str().to_owned(),

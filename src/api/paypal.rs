@@ -1,5 +1,6 @@
-//! PayPal checkout (AC9.2.1–AC9.2.4): create an order, send the payer to PayPal, and land them back on the return or
-//! cancel URL, where the capture happens and the outcome is shown, with a retry when it failed.
+//! PayPal checkout (AC9.2.1–AC9.2.4): create an order, then either send the payer to PayPal and land them back on the
+//! return or cancel URL, where the capture happens and the outcome is shown with a retry when it failed; or, with
+//! PayPal's Smart Payment Buttons, capture or record the cancellation from the buttons' `onApprove` and `onCancel`.
 use super::AppState;
 use super::error::{ApiError, ErrorEnvelope, ok};
 use super::extract::{ApiJson, ClientCaller};
@@ -88,6 +89,60 @@ pub async fn create_order(
             transaction_id: purchase.id,
         },
     ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OrderRequest {
+    /// The PayPal order id the buttons' `onApprove` or `onCancel` received (`data.orderID`).
+    order_id: String,
+}
+
+/// One of the caller's PayPal purchases, by its order id.
+async fn own_order(state: &AppState, caller: &crate::domain::ids::ClientId, order: &str) -> Result<Uuid, ApiError> {
+    purchases::find_by_intent(&state.db, order)
+        .await?
+        .filter(|s| s.purchase.rail == Rail::Paypal && &s.purchase.client == caller)
+        .map(|s| s.purchase.id)
+        .ok_or_else(|| {
+            ApiError::new(StatusCode::NOT_FOUND, "transaction_not_found", "No such PayPal order for this account.")
+        })
+}
+
+/// The Smart Payment Buttons' `onApprove` (AC9.2.2, AC9.2.4): capture the approved order and grant the credits once,
+/// answering as `/payments/confirm` does.
+#[utoipa::path(post, path = "/api/v1/payments/paypal/capture-order", tag = "paypal", request_body = OrderRequest,
+    responses((status = 200, description = "`succeeded`, with the credits added and the new balance", body = super::payments::ConfirmResponse),
+        (status = 202, description = "PayPal holds the capture pending", body = super::payments::ConfirmResponse),
+        (status = 402, description = "The capture was declined: pick another funding source", body = ErrorEnvelope),
+        (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+pub async fn capture_order(
+    State(state): State<AppState>,
+    ClientCaller(caller): ClientCaller,
+    ApiJson(request): ApiJson<OrderRequest>,
+) -> Result<Response, ApiError> {
+    let id = own_order(&state, &caller.id, &request.order_id).await?;
+    super::controls::ensure_open(&state, Rail::Paypal).await?;
+    let purchase = state.purchases.send(id, Input::Confirm { payment_method: None, retry: false }).await?;
+    super::payments::confirm_response(&state, &purchase).await
+}
+
+/// The Smart Payment Buttons' `onCancel` (AC9.2.3): the payer closed PayPal's window; the purchase records why, and
+/// the answer is the `paypal_cancelled` failure the page shows with its retry.
+#[utoipa::path(post, path = "/api/v1/payments/paypal/cancel-order", tag = "paypal", request_body = OrderRequest,
+    responses((status = 402, description = "Cancelled by the payer; nothing was charged", body = ErrorEnvelope),
+        (status = 200, description = "PayPal had captured it after all", body = super::payments::ConfirmResponse),
+        (status = 404, body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+pub async fn cancel_order(
+    State(state): State<AppState>,
+    ClientCaller(caller): ClientCaller,
+    ApiJson(request): ApiJson<OrderRequest>,
+) -> Result<Response, ApiError> {
+    let id = own_order(&state, &caller.id, &request.order_id).await?;
+    let purchase = state.purchases.send(id, Input::PayerCancelled).await?;
+    super::payments::confirm_response(&state, &purchase).await
 }
 
 fn not_found() -> Response {

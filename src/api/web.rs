@@ -7,6 +7,7 @@ use super::extract::ApiJson;
 use super::pages::escape;
 use crate::auth::Role;
 use crate::domain::ids::ClientId;
+use crate::settings::{CardProviderChoice, PaypalProviderChoice, Settings};
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -34,11 +35,39 @@ const PAGES: [(&str, &str, &str, &str); 4] = [
     ("login", "Sign in", include_str!("../web/login.html"), "login.js"),
 ];
 
-fn mode(state: &AppState) -> &'static str {
-    if state.purchases.context().gateways.card.name() == crate::providers::sandbox::PROVIDER {
-        "sandbox"
-    } else {
-        "stripe"
+/// Which provider stands behind each rail of the checkout, and what the page needs to load the provider's own script:
+/// Stripe.js for the Card Element, PayPal's JS SDK for the Smart Payment Buttons. The sandbox needs neither.
+#[derive(Clone, Debug, Default)]
+pub struct PageProviders {
+    /// `<body data-…>` attribute name and value pairs.
+    attributes: Vec<(&'static str, String)>,
+}
+
+impl PageProviders {
+    pub fn from_settings(settings: &Settings) -> Self {
+        let stripe = &settings.stripe;
+        let paypal = &settings.paypal;
+        let mut attributes = Vec::new();
+        if settings.payments.card_provider == CardProviderChoice::Stripe {
+            attributes.push(("mode", "stripe".to_owned()));
+            attributes.push(("stripe-key", stripe.publishable_key.clone().unwrap_or_default()));
+            attributes.push(("stripe-script", stripe.js_url.clone()));
+            attributes.push(("stripe-country", stripe.country.clone()));
+        } else {
+            attributes.push(("mode", "sandbox".to_owned()));
+        }
+        if settings.payments.paypal_provider == PaypalProviderChoice::Paypal {
+            attributes.push(("paypal", "paypal".to_owned()));
+            attributes.push(("paypal-key", paypal.client_id.clone().unwrap_or_default()));
+            attributes.push(("paypal-script", paypal.sdk_url.clone()));
+        } else {
+            attributes.push(("paypal", "sandbox".to_owned()));
+        }
+        Self { attributes }
+    }
+
+    fn render(&self) -> String {
+        self.attributes.iter().map(|(name, value)| format!(" data-{name}=\"{}\"", escape(value))).collect()
     }
 }
 
@@ -58,11 +87,11 @@ pub async fn page(State(state): State<AppState>, Path(name): Path<String>) -> Re
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{title} · Purser</title>\
          <link rel=\"icon\" href=\"/assets/favicon.svg\"><link rel=\"stylesheet\" href=\"/assets/app.css\">\
-         <script type=\"module\" src=\"/assets/{script}\"></script></head><body data-mode=\"{mode}\">\
+         <script type=\"module\" src=\"/assets/{script}\"></script></head><body{attributes}>\
          <header><strong>Purser</strong><nav aria-label=\"Pages\"><a href=\"/checkout\">Buy credits</a>\
          <a href=\"/billing\">Billing</a><a href=\"/admin\">Admin</a></nav></header><main>{body}</main></body></html>",
         title = escape(title),
-        mode = mode(&state),
+        attributes = state.page_providers.render(),
     );
     ([(header::CACHE_CONTROL, "no-store")], Html(html)).into_response()
 }

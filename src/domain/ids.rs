@@ -49,9 +49,7 @@ impl PaymentMethodId {
         if only_card_chars && (12..=19).contains(&digits) {
             return Err(PaymentMethodError::CardData);
         }
-        let ok =
-            raw.starts_with("pm_") && raw.len() <= 255 && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-        if ok { Ok(Self(raw.to_owned())) } else { Err(PaymentMethodError::Malformed) }
+        if is_provider_id(raw, "pm_") { Ok(Self(raw.to_owned())) } else { Err(PaymentMethodError::Malformed) }
     }
 
     pub fn as_str(&self) -> &str {
@@ -66,14 +64,40 @@ pub struct PaymentIntentId(String);
 
 impl PaymentIntentId {
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let ok =
-            raw.starts_with("pi_") && raw.len() <= 255 && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-        if ok { Ok(Self(raw.to_owned())) } else { Err("paymentIntentId must be a `pi_…` id".into()) }
+        if is_provider_id(raw, "pi_") {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err("paymentIntentId must be a `pi_…` id".into())
+        }
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// A single-use card token from Stripe.js (`tok_…`, `stripe.createToken`), which the provider turns into a payment
+/// method. Like a method id, it stands for the card so that the card itself never reaches Purser.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CardToken(String);
+
+impl CardToken {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if is_provider_id(raw, "tok_") {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err("cardToken must be the `tok_…` id Stripe.js returned; Purser never takes card details".into())
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Stripe's ids: a type prefix, then letters, digits and underscores.
+fn is_provider_id(raw: &str, prefix: &str) -> bool {
+    raw.starts_with(prefix) && raw.len() <= 255 && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 #[cfg(test)]
@@ -96,5 +120,8 @@ mod tests {
         assert!(ClientId::parse("user-42").is_ok());
         assert!(PaymentIntentId::parse("pi_123").is_ok());
         assert!(PaymentIntentId::parse("ch_123").is_err());
+        assert!(CardToken::parse("tok_1Abc").is_ok());
+        assert!(CardToken::parse("4242424242424242").is_err());
+        assert!(CardToken::parse("pm_card_visa").is_err());
     }
 }

@@ -8,7 +8,7 @@ pub mod stripe_event;
 pub mod stripe_signature;
 pub mod timings;
 
-use crate::domain::ids::{ClientId, PaymentMethodId};
+use crate::domain::ids::{CardToken, ClientId, PaymentMethodId};
 use crate::domain::money::Money;
 use crate::domain::purchase::{IntentStatus, IntentUpdate, Rail};
 use paypal::PaypalProvider;
@@ -35,6 +35,17 @@ pub struct NewIntent<'a> {
     /// Keep the method in the client's vault once it has paid (Stripe's `setup_future_usage`).
     pub save_method: bool,
     pub idempotency_key: &'a str,
+}
+
+/// A card payment method the provider made from a token: what the page shows of it.
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CardMethod {
+    /// Pass it as `paymentMethodId` to `/api/v1/payments/stripe/intent`.
+    #[serde(rename = "paymentMethodId")]
+    pub id: String,
+    pub brand: Option<String>,
+    pub last4: Option<String>,
 }
 
 /// What the provider did with a refund.
@@ -77,6 +88,20 @@ impl CardGateway {
         match self {
             Self::Sandbox(_) => sandbox::PROVIDER,
             Self::Stripe(_) => stripe::PROVIDER,
+        }
+    }
+
+    /// Turns a card token from Stripe.js into a payment method. The sandbox's own tokenizer hands out methods
+    /// directly, so it has no tokens to turn.
+    pub async fn method_from_token(&self, token: &CardToken) -> Result<CardMethod, ProviderError> {
+        match self {
+            Self::Sandbox(_) => Err(ProviderError::Rejected {
+                code: "card_tokens_need_stripe".into(),
+                message: "The sandbox's tokenizer (/sandbox/v1/tokens) returns a paymentMethodId directly; card \
+                          tokens come from Stripe.js when Purser runs on Stripe."
+                    .into(),
+            }),
+            Self::Stripe(stripe) => stripe.method_from_token(token).await,
         }
     }
 

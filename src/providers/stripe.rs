@@ -1,8 +1,8 @@
 //! Stripe through async-stripe 1.0: a Customer per client, PaymentIntents carrying the purchase id in their metadata,
 //! an idempotency key per purchase and attempt on every call that creates or moves money.
 use super::stripe_event::{failure, intent_status};
-use super::{NewIntent, NewRefund, ProviderError, RefundOutcome};
-use crate::domain::ids::{ClientId, PaymentMethodId};
+use super::{CardMethod, NewIntent, NewRefund, ProviderError, RefundOutcome};
+use crate::domain::ids::{CardToken, ClientId, PaymentMethodId};
 use crate::domain::purchase::{IntentStatus, IntentUpdate};
 use crate::settings::StripeSettings;
 use crate::store::customers;
@@ -144,6 +144,23 @@ impl StripeProvider {
             )),
             Err(e) => Err(rejected_or_unreachable(&e)),
         }
+    }
+
+    /// Turns a Stripe.js card token into a PaymentMethod (`card[token]`, Stripe's documented bridge from tokens).
+    /// Not idempotent by key: a token is single-use, so a repeat is refused by Stripe rather than charged twice.
+    pub async fn method_from_token(&self, token: &CardToken) -> Result<CardMethod, ProviderError> {
+        let create = stripe_payment::payment_method::CreatePaymentMethod::new()
+            .type_(stripe_payment::payment_method::CreatePaymentMethodType::Card)
+            .card(stripe_payment::payment_method::CreatePaymentMethodCard::TokenParams(
+                stripe_payment::payment_method::CreatePaymentMethodTokenParams::new(token.as_str()),
+            ));
+        let method = self.send(&create, None).await.map_err(|e| rejected_or_unreachable(&e))?;
+        let card = method.card.as_ref();
+        Ok(CardMethod {
+            id: method.id.as_str().to_owned(),
+            brand: card.map(|c| c.display_brand.clone().unwrap_or_else(|| c.brand.clone())),
+            last4: card.map(|c| c.last4.clone()),
+        })
     }
 
     pub async fn detach_method(&self, method: &str) -> Result<(), ProviderError> {

@@ -1,10 +1,16 @@
-// The checkout: packages, card entry validated as the client types, tokenized at the provider (the sandbox's
-// tokenizer here), then intent, confirm, 3-D Secure and the confirmation. Card data never goes to Purser's API.
+// The checkout: packages; card entry in Stripe's Card Element (Stripe.js) or, on the sandbox, a form validated as
+// the client types and tokenized at the sandbox; then intent, confirm, 3-D Secure and the confirmation. PayPal through
+// its Smart Payment Buttons (PayPal's JS SDK) or, on the sandbox, its approval page. Card data never goes to
+// Purser's API: only the provider's token does.
 import { $, api, ApiError, el, money, requireToken, say, sleep } from "/assets/app.js";
 
 requireToken();
 const result = $("#result");
 const form = $("#card-form");
+/** "stripe" or "sandbox" for cards, "paypal" or "sandbox" for PayPal, with the providers' keys and script URLs. */
+const providers = document.body.dataset;
+let packages = [];
+let stripe, cardElement;
 
 function selectedPackage() {
   return document.querySelector("input[name=package]:checked")?.value;
@@ -12,6 +18,7 @@ function selectedPackage() {
 
 async function loadPackages() {
   const { data } = await api("GET", "/api/v1/packages");
+  packages = data;
   $("#packages").append(...data.map((p, i) => el("label", { class: "package" },
     el("input", { type: "radio", name: "package", value: p.id, checked: i === 1 || data.length === 1 }),
     " ", el("strong", {}, p.name), el("br"), `${p.credits} credits`, el("br"), money(p.amount, p.currency))));
@@ -107,8 +114,18 @@ async function tokenize() {
   return envelope.data.id;
 }
 
+/** Stripe's path: the Card Element's token, made into a PaymentMethod by Purser through Stripe's API. */
+async function stripeMethod() {
+  const { token, error } = await stripe.createToken(cardElement);
+  if (error || !token) {
+    throw new ApiError(402, { message: error?.message ?? "Stripe could not read this card.", suggestedAction: "Check the card details and try again." });
+  }
+  const { data } = await api("POST", "/api/v1/payments/methods", { cardToken: token.id });
+  return data.paymentMethodId;
+}
+
 async function payByCard() {
-  const paymentMethodId = await tokenize();
+  const paymentMethodId = providers.mode === "stripe" ? await stripeMethod() : await tokenize();
   const packageId = selectedPackage();
   const { data } = await api("POST", "/api/v1/payments/stripe/intent",
     { packageId, paymentMethodId, savePaymentMethod: $("#save").checked });
@@ -122,7 +139,7 @@ async function oneClick(paymentMethodId) {
 }
 
 async function settle(view) {
-  if (view.status === "requires_action") view = await threeDSecure(view.transactionId);
+  if (view.status === "requires_action") view = await threeDSecure(view);
   if (view.status === "processing") busy(true, view.estimatedCompletionSeconds ?? 5);
   if (view.status !== "succeeded") view = await until(view.transactionId);
   const balance = (await api("GET", "/api/v1/credits/balance")).data.balance;
@@ -130,20 +147,27 @@ async function settle(view) {
   loadSaved();
 }
 
-async function threeDSecure(transactionId) {
-  const { data } = await api("GET", `/api/v1/payments/${transactionId}`);
-  const dialog = $("#three-ds");
-  dialog.showModal();
-  const success = await new Promise((resolve) => {
-    $("#three-ds-approve").onclick = () => resolve(true);
-    $("#three-ds-fail").onclick = () => resolve(false);
-    dialog.oncancel = () => resolve(false);
-  });
-  dialog.close();
-  await fetch(`/sandbox/v1/payment_intents/${data.paymentIntentId}/_authenticate`, {
-    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ success }),
-  });
-  return data;
+/** The bank's challenge (AC9.1.5), then Purser asks the provider how it went: the answer is the outcome. */
+async function threeDSecure(view) {
+  const { data } = await api("GET", `/api/v1/payments/${view.transactionId}`);
+  if (providers.mode === "stripe") {
+    // Stripe.js shows the challenge. Its own error is not the last word: a failed challenge, a closed window or a
+    // lost connection all end in Purser's answer below.
+    await stripe.confirmCardPayment(view.clientSecret);
+  } else {
+    const dialog = $("#three-ds");
+    dialog.showModal();
+    const success = await new Promise((resolve) => {
+      $("#three-ds-approve").onclick = () => resolve(true);
+      $("#three-ds-fail").onclick = () => resolve(false);
+      dialog.oncancel = () => resolve(false);
+    });
+    dialog.close();
+    await fetch(`/sandbox/v1/payment_intents/${data.paymentIntentId}/_authenticate`, {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ success }),
+    });
+  }
+  return (await api("POST", "/api/v1/payments/confirm", { paymentIntentId: data.paymentIntentId, packageId: data.packageId })).data;
 }
 
 /** Polls the transaction until it is paid; a failure is thrown with its reason. */
@@ -162,14 +186,82 @@ async function until(transactionId) {
 
 form.addEventListener("submit", (event) => {
   event.preventDefault();
-  const valid = Object.keys(checks).map(check).every(Boolean);
+  const valid = providers.mode === "stripe" || Object.keys(checks).map(check).every(Boolean);
   if (valid) run(payByCard);
 });
+
+function loadScript(src) {
+  return new Promise((resolve, reject) => document.head.append(el("script", {
+    src, onload: resolve, onerror: () => reject(new Error("The payment provider's script did not load; reload the page to try again.")),
+  })));
+}
+
+async function setUpStripe() {
+  if (!providers.stripeKey) throw new Error("Card payments are not configured here (stripe.publishable_key): pay with PayPal.");
+  await loadScript(providers.stripeScript);
+  stripe = Stripe(providers.stripeKey);
+  const elements = stripe.elements();
+  cardElement = elements.create("card", { hidePostalCode: true });
+  cardElement.mount("#card-element");
+  // Stripe's Element validates number, expiry and CVC as the client types (AC9.1.2) and reports it here.
+  cardElement.on("change", (event) => ($("#card-element-error").textContent = event?.error?.message ?? ""));
+  setUpWallet(elements);
+}
+
+/** Apple Pay or Google Pay through Stripe's Payment Request Button, shown only where the browser offers a wallet. */
+function setUpWallet(elements) {
+  if (typeof stripe.paymentRequest !== "function") return;
+  const total = () => {
+    const p = packages.find((x) => x.id === selectedPackage()) ?? packages[0];
+    return { currency: p.currency.toLowerCase(), total: { label: `${p.name}: ${p.credits} credits`, amount: p.amount } };
+  };
+  const request = stripe.paymentRequest({ country: providers.stripeCountry, ...total() });
+  request.canMakePayment().then((wallet) => {
+    if (!wallet) return;
+    elements.create("paymentRequestButton", { paymentRequest: request }).mount("#payment-request-button");
+    $("#wallet").hidden = false;
+    $("#packages").addEventListener("change", () => request.update(total()));
+  });
+  request.on("paymentmethod", (event) => run(async () => {
+    let view;
+    try {
+      ({ data: view } = await api("POST", "/api/v1/payments/stripe/intent",
+        { packageId: selectedPackage(), paymentMethodId: event.paymentMethod.id, confirm: true }));
+      event.complete("success");
+    } catch (e) {
+      event.complete("fail");
+      throw e;
+    }
+    await settle(view);
+  }));
+}
 
 $("#paypal").addEventListener("click", () => run(async () => {
   const { data } = await api("POST", "/api/v1/payments/paypal/create-order", { packageId: selectedPackage() });
   location.href = data.approvalUrl;
 }));
 
-document.querySelectorAll("[data-when]").forEach((node) => (node.hidden = node.dataset.when !== document.body.dataset.mode));
-loadPackages().then(loadSaved).catch((e) => say(result, "error", e.message));
+/** PayPal's Smart Payment Buttons (AC9.2.1, AC9.2.4): PayPal, Pay Later and Venmo, each in PayPal's own window. */
+async function setUpPaypal() {
+  const query = new URLSearchParams({
+    "client-id": providers.paypalKey, currency: packages[0]?.currency ?? "USD", intent: "capture", "enable-funding": "venmo,paylater",
+  });
+  await loadScript(`${providers.paypalScript}?${query}`);
+  const order = (path) => (data) => run(async () => settle((await api("POST", path, { orderId: data.orderID })).data));
+  paypal.Buttons({
+    createOrder: async () => (await api("POST", "/api/v1/payments/paypal/create-order", { packageId: selectedPackage() })).data.orderId,
+    onApprove: order("/api/v1/payments/paypal/capture-order"),
+    onCancel: order("/api/v1/payments/paypal/cancel-order"),
+    onError: (e) => say(result, "error", `${e.message} ${e.suggestedAction ?? "Try PayPal again, or pay by card."}`),
+  }).render("#paypal-buttons");
+}
+
+document.querySelectorAll("[data-when]").forEach((node) => (node.hidden = node.dataset.when !== providers.mode));
+document.querySelectorAll("[data-paypal-when]").forEach((node) => (node.hidden = node.dataset.paypalWhen !== providers.paypal));
+loadPackages()
+  .then(() => Promise.all([
+    loadSaved(),
+    providers.mode === "stripe" && setUpStripe(),
+    providers.paypal === "paypal" && setUpPaypal(),
+  ]))
+  .catch((e) => say(result, "error", e.message));

@@ -2,6 +2,7 @@
 mod admin;
 mod bad_input;
 mod billing;
+mod browser;
 mod guards;
 mod helpers;
 mod idempotency;

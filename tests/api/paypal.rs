@@ -8,16 +8,22 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::Duration;
 
+/// Points the PayPal rail at the fake running at `base`.
+pub(crate) fn use_paypal_fake(s: &mut Settings, base: &str) {
+    s.payments.paypal_provider = PaypalProviderChoice::Paypal;
+    s.paypal.api_base = base.to_owned();
+    s.paypal.sdk_url = format!("{base}/sdk/js");
+    s.paypal.client_id = Some(CLIENT_ID.into());
+    s.paypal.client_secret = Some(Secret::new(CLIENT_SECRET.into()));
+    s.paypal.webhook_id = Some(WEBHOOK_ID.into());
+    s.paypal.timeout = Duration::from_secs(1);
+}
+
 async fn paypal_app(db: Db, configure: impl FnOnce(&mut Settings) + Send + 'static) -> (TestApp, PaypalFake) {
     let fake = PaypalFake::start().await;
     let base = fake.base.clone();
     let app = spawn_app_with(db, move |s| {
-        s.payments.paypal_provider = PaypalProviderChoice::Paypal;
-        s.paypal.api_base = base;
-        s.paypal.client_id = Some(CLIENT_ID.into());
-        s.paypal.client_secret = Some(Secret::new(CLIENT_SECRET.into()));
-        s.paypal.webhook_id = Some(WEBHOOK_ID.into());
-        s.paypal.timeout = Duration::from_secs(1);
+        use_paypal_fake(s, &base);
         configure(s);
     })
     .await;

@@ -78,6 +78,8 @@ impl PaypalFake {
             .route("/v2/checkout/orders/{id}/capture", post(capture))
             .route("/v2/payments/captures/{id}/refund", post(refund_capture))
             .route("/v1/notifications/verify-webhook-signature", post(verify))
+            .route("/sdk/js", get(sdk))
+            .route("/checkoutnow/approve", post(approve_in_browser))
             .with_state(fake.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
         fake
@@ -269,6 +271,30 @@ async fn token(headers: HeaderMap, body: String) -> Response {
     Json(json!({ "scope": "https://uri.paypal.com/services/payments/payment", "access_token": ACCESS_TOKEN,
         "token_type": "Bearer", "app_id": "APP-FAKE", "expires_in": 32400, "nonce": "fake" }))
     .into_response()
+}
+
+/// PayPal's JS SDK, as far as the checkout page uses it (`tests/api/paypal_sdk.js`).
+async fn sdk() -> Response {
+    ([("content-type", "text/javascript")], include_str!("paypal_sdk.js")).into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct BrowserApproval {
+    token: String,
+    funding: String,
+}
+
+/// The fake SDK's stand-in for the payer logging in and consenting in PayPal's window.
+async fn approve_in_browser(
+    State(fake): State<PaypalFake>,
+    axum::extract::Query(approval): axum::extract::Query<BrowserApproval>,
+) -> Response {
+    let cors = [("access-control-allow-origin", "*")];
+    if !fake.world.lock().unwrap().orders.contains_key(&approval.token) {
+        return (StatusCode::NOT_FOUND, cors).into_response();
+    }
+    fake.approve(&approval.token, &approval.funding).await;
+    (StatusCode::OK, cors).into_response()
 }
 
 async fn create_order(State(fake): State<PaypalFake>, headers: HeaderMap, Json(request): Json<Value>) -> Response {

@@ -9,13 +9,14 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 const SECRET_KEY: &str = "sk_test_localstripe";
+pub(crate) const PUBLISHABLE_KEY: &str = "pk_test_localstripe";
 const WEBHOOK_SECRET: &str = "whsec_localstripe_test";
 
 async fn stripe_app(db: Db) -> (TestApp, StripeProxy) {
     stripe_app_with(db, |_| {}).await
 }
 
-async fn stripe_app_with(
+pub(crate) async fn stripe_app_with(
     db: Db,
     configure: impl FnOnce(&mut purser::settings::Settings) + Send + 'static,
 ) -> (TestApp, StripeProxy) {
@@ -24,6 +25,8 @@ async fn stripe_app_with(
     let app = spawn_app_with(db, move |s| {
         configure(s);
         s.payments.card_provider = CardProviderChoice::Stripe;
+        // Browsers load localstripe's fake Stripe.js through the proxy too.
+        s.stripe.js_url = format!("{api_base}js.stripe.com/v3/");
         s.stripe.api_base = api_base;
         s.stripe.secret_key = Some(Secret::new(SECRET_KEY.into()));
         // Two secrets, as during a rotation: localstripe signs with the second.
@@ -60,7 +63,7 @@ async fn tokenize(proxy: &StripeProxy, number: &str) -> String {
     stripe_post(proxy, "/v1/payment_methods", &form).await["id"].as_str().expect("a payment method id").to_owned()
 }
 
-async fn at_stripe(proxy: &StripeProxy, path: &str) -> Value {
+pub(crate) async fn at_stripe(proxy: &StripeProxy, path: &str) -> Value {
     reqwest::Client::new()
         .get(format!("{}{path}", proxy.upstream))
         .basic_auth(SECRET_KEY, Some(""))

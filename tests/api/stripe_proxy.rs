@@ -5,11 +5,17 @@
 //! not implement) into the update-then-confirm Stripe performs, drops `setup_future_usage` and a refund's `reason`
 //! (which it refuses), injects provider faults on demand, and forwards localstripe's signed webhooks untouched, or
 //! drops them.
+//!
+//! Browsers reach localstripe's fake Stripe.js through it too (`{base}/js.stripe.com/v3/`), so the fake's calls
+//! (`createToken`, the 3-D Secure `_authenticate`) pass here, with their CORS headers. localstripe cannot make a
+//! PaymentMethod from a token (`card[token]`, which Stripe documents), so the proxy remembers what each token it saw
+//! created stood for and makes the method from that: it plays Stripe's vault, test cards only.
 use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -25,6 +31,8 @@ struct Shared {
     http: reqwest::Client,
     faults: Arc<Faults>,
     webhook_target: Mutex<Option<String>>,
+    /// Token id → the `card[…]` fields it was created from.
+    tokens: Mutex<HashMap<String, Vec<(String, String)>>>,
 }
 
 pub struct StripeProxy {
@@ -46,6 +54,7 @@ impl StripeProxy {
             http: reqwest::Client::new(),
             faults: faults.clone(),
             webhook_target: Mutex::new(None),
+            tokens: Mutex::default(),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -76,7 +85,37 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
         let error = json!({ "error": { "type": "api_error", "message": "injected by the test proxy" } });
         return (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(error)).into_response();
     }
+    // The fake Stripe.js posts JSON for 3-D Secure; it passes untouched.
+    if body.starts_with(b"{") {
+        return translate(send(&shared, parts.method.clone(), &path, &parts.headers, Body::Json(body)).await).await;
+    }
     let mut form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
+    if path == "/v1/payment_methods" {
+        let token = form.iter().position(|(k, _)| k == "card[token]");
+        if let Some(position) = token {
+            let (_, token) = form.remove(position);
+            let Some(card) = shared.tokens.lock().unwrap().remove(&token) else {
+                let error = json!({ "error": { "type": "invalid_request_error", "code": "token_already_used",
+                    "message": "No such token, or it was used already" } });
+                return (StatusCode::BAD_REQUEST, axum::Json(error)).into_response();
+            };
+            form.extend(card);
+        }
+    }
+    if path == "/v1/tokens" {
+        let card: Vec<(String, String)> = form
+            .iter()
+            .filter(|(k, _)| ["card[number]", "card[exp_month]", "card[exp_year]", "card[cvc]"].contains(&k.as_str()))
+            .cloned()
+            .collect();
+        let answer = send(&shared, parts.method.clone(), &path, &parts.headers, Body::Form(&form)).await;
+        let (status, headers, bytes) = read(answer).await;
+        let token = serde_json::from_slice::<Value>(&bytes).ok().and_then(|t| t["id"].as_str().map(str::to_owned));
+        if let Some(id) = token {
+            shared.tokens.lock().unwrap().insert(id, card);
+        }
+        return respond(status, headers, bytes);
+    }
     // localstripe refuses `setup_future_usage`; the test attaches the method and signs `payment_method.attached`
     // itself, as Stripe would after the payment.
     form.retain(|(key, _)| key != "setup_future_usage");
@@ -88,40 +127,61 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
     if let (true, Some(position)) = (parts.method == Method::POST && path.ends_with("/confirm"), confirm_with_method) {
         let (_, method) = form.remove(position);
         let intent = path.trim_end_matches("/confirm");
-        let update = send(&shared, Method::POST, intent, &parts.headers, &[("payment_method".into(), method)]).await;
+        let method = [("payment_method".into(), method)];
+        let update = send(&shared, Method::POST, intent, &parts.headers, Body::Form(&method)).await;
         if !update.status().is_success() {
             return translate(update).await;
         }
     }
-    translate(send(&shared, parts.method.clone(), &path, &parts.headers, &form).await).await
+    translate(send(&shared, parts.method.clone(), &path, &parts.headers, Body::Form(&form)).await).await
 }
 
-async fn send(
-    shared: &Shared,
-    method: Method,
-    path: &str,
-    headers: &HeaderMap,
-    form: &[(String, String)],
-) -> reqwest::Response {
+enum Body<'a> {
+    Form(&'a [(String, String)]),
+    Json(Bytes),
+}
+
+async fn send(shared: &Shared, method: Method, path: &str, headers: &HeaderMap, body: Body<'_>) -> reqwest::Response {
     let mut request = shared.http.request(method.clone(), format!("{}{path}", shared.upstream));
-    if let Some(auth) = headers.get("authorization") {
-        request = request.header("authorization", auth.as_bytes());
+    // The browser's origin, so that localstripe answers with the CORS headers the page needs.
+    for name in ["authorization", "origin"] {
+        if let Some(value) = headers.get(name) {
+            request = request.header(name, value.as_bytes());
+        }
     }
     if method != Method::GET && method != Method::DELETE {
-        request = request.form(form);
+        request = match body {
+            Body::Form(form) => request.form(form),
+            Body::Json(json) => request.header("content-type", "application/json").body(json),
+        };
     }
     request.send().await.expect("localstripe answers")
 }
 
-async fn translate(response: reqwest::Response) -> Response {
+/// The status, the headers a browser needs (content type, CORS) and the body of localstripe's answer.
+async fn read(response: reqwest::Response) -> (StatusCode, HeaderMap, Bytes) {
     let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
-    let bytes = response.bytes().await.unwrap_or_default();
+    let headers = response
+        .headers()
+        .iter()
+        .filter(|(name, _)| *name == "content-type" || name.as_str().starts_with("access-control-"))
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect();
+    (status, headers, response.bytes().await.unwrap_or_default())
+}
+
+fn respond(status: StatusCode, headers: HeaderMap, body: Bytes) -> Response {
+    (status, headers, body).into_response()
+}
+
+async fn translate(response: reqwest::Response) -> Response {
+    let (status, headers, bytes) = read(response).await;
     match serde_json::from_slice::<Value>(&bytes) {
         Ok(mut value) => {
             modernise(&mut value);
-            (status, axum::Json(value)).into_response()
+            (status, headers, axum::Json(value)).into_response()
         }
-        Err(_) => (status, bytes).into_response(),
+        Err(_) => respond(status, headers, bytes),
     }
 }
 

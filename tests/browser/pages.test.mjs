@@ -4,14 +4,12 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { chromium } from "playwright-core";
+import { join } from "node:path";
+import { launch, recordedPage, root, shots } from "./chromium.mjs";
 
-const root = resolve(import.meta.dirname, "../..");
-const shots = join(root, "target", "screenshots");
 const work = mkdtempSync(join(tmpdir(), "purser-browser-"));
 let service, browser, base;
 /** Every request the pages made, to prove no card number reached Purser's API. */
@@ -25,7 +23,6 @@ const freePort = () => new Promise((done) => {
 });
 
 before(async () => {
-  mkdirSync(shots, { recursive: true });
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
   service = spawn(join(root, "target/debug/purser"), ["--config", join(root, "config.toml"), "serve"], {
@@ -48,7 +45,7 @@ before(async () => {
     if (i > 300) throw new Error("purser did not start");
     await new Promise((r) => setTimeout(r, 100));
   }
-  browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", args: ["--no-sandbox"] });
+  browser = await launch();
 });
 
 after(async () => {
@@ -58,9 +55,7 @@ after(async () => {
 });
 
 async function signedIn(user, role = "client", viewport = { width: 1100, height: 900 }) {
-  const context = await browser.newContext({ viewport, acceptDownloads: true });
-  const page = await context.newPage();
-  page.on("request", (r) => requests.push({ url: r.url(), body: r.postData() ?? "" }));
+  const page = await recordedPage(browser, requests, viewport);
   page.on("dialog", (d) => d.accept("checked by the browser test"));
   await page.goto(`${base}/login?next=/${role === "admin" ? "admin" : "checkout"}`);
   await page.getByLabel("User id").fill(user);

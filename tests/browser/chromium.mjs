@@ -1,0 +1,20 @@
+// What both browser test files share: Debian's Chromium through playwright-core, and where screenshots go.
+import { mkdirSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { chromium } from "playwright-core";
+
+export const root = resolve(import.meta.dirname, "../..");
+export const shots = join(root, "target", "screenshots");
+
+export async function launch() {
+  mkdirSync(shots, { recursive: true });
+  return chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", args: ["--no-sandbox"] });
+}
+
+/** A new page whose every request (URL and body) lands in `requests`, to prove where card numbers went. */
+export async function recordedPage(browser, requests, viewport = { width: 1100, height: 900 }) {
+  const context = await browser.newContext({ viewport, acceptDownloads: true });
+  const page = await context.newPage();
+  page.on("request", (r) => requests.push({ url: r.url(), body: r.postData() ?? "" }));
+  return page;
+}
