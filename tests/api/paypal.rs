@@ -106,6 +106,40 @@ async fn a_cancelled_payment_comes_back_with_a_retry(db: Db) {
     assert!(!location.ends_with(&order), "a new order");
 }
 
+// The Smart Payment Buttons' JSON path: onCancel records the payer turning back, onApprove captures once.
+async fn smart_buttons_capture_and_cancel_by_order(db: Db) {
+    let (app, fake) = paypal_app(db, |_| {}).await;
+    let client = app.client("pp-buttons");
+    let stranger = app.client("pp-stranger");
+    let (cancelled, first) = create_order(&client, &fake).await;
+    let order = |id: &str| json!({ "orderId": id });
+    let theirs = stranger.app.post("/api/v1/payments/paypal/cancel-order", Some(&stranger.token), &order(&first)).await;
+    assert_eq!(theirs.status, StatusCode::NOT_FOUND);
+    assert_eq!(theirs.error_code(), "transaction_not_found");
+    let cancel = app.post("/api/v1/payments/paypal/cancel-order", Some(&client.token), &order(&first)).await;
+    assert_eq!(cancel.status, StatusCode::PAYMENT_REQUIRED, "{}", cancel.body);
+    assert_eq!(cancel.error_code(), "payment_cancelled");
+    assert_eq!(client.transaction(&cancelled).await.data()["status"], "failed");
+
+    let (_, second) = create_order(&client, &fake).await;
+    fake.approve(&second, "venmo").await;
+    let capture = |id: String| {
+        let (app, token) = (&app, client.token.clone());
+        async move { app.post("/api/v1/payments/paypal/capture-order", Some(&token), &json!({ "orderId": id })).await }
+    };
+    let paid = capture(second.clone()).await;
+    assert_eq!(paid.status, StatusCode::OK, "{}", paid.body);
+    assert_eq!(paid.data()["creditsAdded"], 240);
+    assert_eq!(paid.data()["newBalance"], 240);
+    let again = capture(second.clone()).await;
+    assert_eq!(again.data()["status"], "succeeded");
+    assert_eq!(fake.captures_of(&second), 1);
+    assert_eq!(fake.captures_of(&first), 0);
+    assert_eq!(client.balance().await, 240);
+    let unknown = capture("NOSUCHORDER".into()).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+}
+
 // AC9.2.3: PayPal declines the funding source at capture.
 async fn a_declined_capture_shows_the_reason(db: Db) {
     let (app, fake) = paypal_app(db, |_| {}).await;
@@ -303,6 +337,7 @@ on_both_databases!(
     an_approved_order_is_captured_once,
     the_approval_webhook_captures_when_the_payer_never_returns,
     a_cancelled_payment_comes_back_with_a_retry,
+    smart_buttons_capture_and_cancel_by_order,
     a_declined_capture_shows_the_reason,
     paypal_faults_are_retried_without_a_double_capture,
     webhooks_are_verified_deduplicated_and_order_independent,

@@ -44,6 +44,11 @@ async fn a_saved_card_buys_again_in_one_click(db: Db) {
     let removed = app.delete("/api/v1/payments/methods/pm_card_mastercard", &client.token).await;
     assert_eq!(removed.data()["deleted"], true);
     assert!(app.get("/api/v1/payments/methods", Some(&client.token)).await.data().as_array().unwrap().is_empty());
+
+    // Card tokens come from Stripe.js; the sandbox's own tokenizer hands out methods, so it has none to turn.
+    let token = app.post("/api/v1/payments/methods", Some(&client.token), &json!({ "cardToken": "tok_visa" })).await;
+    assert_eq!(token.status, StatusCode::CONFLICT, "{}", token.body);
+    assert_eq!(token.error_code(), "card_tokens_need_stripe");
 }
 
 async fn a_one_click_purchase_needs_a_method(db: Db) {

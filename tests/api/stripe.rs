@@ -131,6 +131,44 @@ async fn stripe_three_d_secure_approve_and_fail(db: Db) {
     assert_eq!(client.balance().await, 240);
 }
 
+// The Card Element's path: Stripe.js's token becomes a PaymentMethod at Stripe, which pays; a token works once.
+async fn a_card_token_becomes_a_payment_method(db: Db) {
+    let (app, proxy) = stripe_app(db).await;
+    let client = app.client("stripe-token");
+    // What stripe.createToken(cardElement) sends, with the publishable key, from the browser through the proxy.
+    let form = [
+        ("card[number]", "4242424242424242"),
+        ("card[exp_month]", "12"),
+        ("card[exp_year]", "2034"),
+        ("card[cvc]", "123"),
+        ("key", PUBLISHABLE_KEY),
+    ];
+    let token: Value = reqwest::Client::new()
+        .post(format!("{}/v1/tokens", proxy.base))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = json!({ "cardToken": token["id"] });
+    let made = app.post("/api/v1/payments/methods", Some(&client.token), &token).await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    assert_eq!(made.data()["last4"], "4242");
+    let method = made.data()["paymentMethodId"].as_str().expect("a method id").to_owned();
+    assert!(method.starts_with("pm_"));
+    let (_, intent) = client.open("pro-200", &method).await;
+    assert_eq!(client.confirm(&intent, "pro-200").await.data()["newBalance"], 240);
+
+    let reused = app.post("/api/v1/payments/methods", Some(&client.token), &token).await;
+    assert_eq!(reused.status, StatusCode::BAD_REQUEST, "{}", reused.body);
+    assert_eq!(reused.error_code(), "token_already_used");
+    let card =
+        app.post("/api/v1/payments/methods", Some(&client.token), &json!({ "cardToken": "4242 4242 4242 4242" })).await;
+    assert_eq!(card.error_code(), "invalid_card_token");
+}
+
 // AC9.1.4: a card that declines at charge time.
 async fn a_stripe_decline_shows_its_reason(db: Db) {
     let (app, proxy) = stripe_app(db).await;
@@ -289,6 +327,7 @@ on_both_databases!(
     a_stripe_card_purchase_succeeds,
     stripe_three_d_secure_approve_and_fail,
     a_stripe_decline_shows_its_reason,
+    a_card_token_becomes_a_payment_method,
     stripe_faults_are_retried_then_reconciled,
     dropped_webhooks_lose_nothing,
     stripe_saved_cards_one_click_and_account_deletion,
