@@ -1,5 +1,5 @@
-// The admin console: pauses, the refund queue, revenue drawn as SVG, transactions with their history and actions,
-// alerts, disputes and webhook health. Every action sends a reason, which the audit trail keeps.
+// The admin console: pauses, the refund queue, fraud review, revenue drawn as SVG, transactions with their history
+// and actions, alerts, disputes and webhook health. Every action sends a reason, which the audit trail keeps.
 import { $, api, el, money, requireToken, say, table } from "/assets/app.js";
 
 requireToken();
@@ -42,6 +42,27 @@ async function refundQueue() {
       el("span", {}, act("Approve", `/api/v1/admin/refunds/${r.refundRequestId}/approve`, {}, refreshAll, "primary"),
         act("Deny", `/api/v1/admin/refunds/${r.refundRequestId}/deny`, null, refreshAll, "danger"))]))
     : el("p", { class: "muted" }, "Nothing to review."));
+}
+
+/** What an admin can do with a payment held for review: grant its credits, or refund it and flag the account. */
+const reviewActions = (p) => [
+  act("Release", `/api/v1/admin/payments/${p.transactionId}/release`, null, refreshAll),
+  act("Confirm fraud", `/api/v1/admin/payments/${p.transactionId}/confirm-fraud`, null, refreshAll, "danger"),
+];
+
+async function fraudReview() {
+  const [held, flagged] = await Promise.all([
+    api("GET", "/api/v1/admin/payments?status=under_review&limit=50"),
+    api("GET", "/api/v1/admin/accounts/flagged"),
+  ]);
+  $("#review-queue").replaceChildren(held.data.items.length ? table(["Created", "Client", "Amount", "Method", ""],
+    held.data.items.map((p) => [new Date(p.createdAt).toLocaleString(), p.clientId, money(p.amount, p.currency),
+      p.method ?? p.provider, el("span", {}, ...reviewActions(p))]))
+    : el("p", { class: "muted" }, "No payments held for review."));
+  $("#flagged").replaceChildren(flagged.data.length ? table(["Client", "Flagged", "By", "Reason", ""],
+    flagged.data.map((f) => [f.clientId, new Date(f.flaggedAt).toLocaleString(), f.flaggedBy, f.reason,
+      act("Lift flag", `/api/v1/admin/accounts/${encodeURIComponent(f.clientId)}/unflag`, null, refreshAll)]))
+    : el("p", { class: "muted" }, "No flagged accounts."));
 }
 
 // Revenue as grouped bars per period: net per payment method, with the figures in a table for screen readers.
@@ -88,8 +109,7 @@ async function payments() {
     p.failureCode ?? "", el("span", {},
       el("button", { type: "button", class: "secondary", onclick: () => detail(p.transactionId).catch(failed) }, "Details"),
       p.status === "failed" && p.rail === "card" ? act("Retry", `/api/v1/admin/payments/${p.transactionId}/retry`, null, refreshAll) : "",
-      p.status === "under_review" ? act("Release", `/api/v1/admin/payments/${p.transactionId}/release`, null, refreshAll) : "",
-      p.status === "under_review" ? act("Confirm fraud", `/api/v1/admin/payments/${p.transactionId}/confirm-fraud`, null, refreshAll, "danger") : "",
+      p.status === "under_review" ? reviewActions(p) : "",
       ["processing", "requires_action"].includes(p.status) ? act("Sync", `/api/v1/admin/payments/${p.transactionId}/sync`, {}, refreshAll) : "")])));
 }
 
@@ -123,7 +143,7 @@ async function webhooks() {
 }
 
 async function refreshAll() {
-  await Promise.all([controls(), refundQueue(), revenue(), payments(), alerts(), webhooks()]);
+  await Promise.all([controls(), refundQueue(), fraudReview(), revenue(), payments(), alerts(), webhooks()]);
 }
 
 $("#control-form").addEventListener("submit", (event) => {

@@ -169,6 +169,35 @@ test("billing: history, the invoice PDF, a refund request; the admin approves it
   assert.equal(await text(client, "#balance"), "0");
 });
 
+test("fraud review: risky payments wait for an admin, who releases one, confirms fraud on the other, then lifts the flag", async () => {
+  const client = await signedIn("browser-risky");
+  for (let i = 0; i < 2; i++) {
+    await payByCard(client, "4000 0000 0000 4954");
+    await client.getByText(/being reviewed/).waitFor();
+  }
+  const admin = await signedIn("browser-fraud-admin", "admin");
+  const held = admin.locator("#review-queue tbody tr", { hasText: "browser-risky" });
+  await held.first().waitFor();
+  assert.equal(await held.count(), 2);
+  await held.first().getByRole("button", { name: "Release" }).click();
+  await admin.getByText("Release: done.").waitFor();
+  await admin.waitForFunction(() => document.querySelectorAll("#review-queue tbody tr").length === 1);
+  await held.getByRole("button", { name: "Confirm fraud" }).click();
+  await admin.getByText("Confirm fraud: done.").waitFor();
+  const flag = admin.locator("#flagged tbody tr", { hasText: "browser-risky" });
+  await flag.waitFor();
+  assert.match(await flag.innerText(), /browser-fraud-admin/);
+  assert.match(await text(admin, "#review-queue"), /No payments held for review/);
+  await admin.screenshot({ path: join(shots, "admin-fraud.png"), fullPage: true });
+  await flag.getByRole("button", { name: "Lift flag" }).click();
+  await admin.getByText("No flagged accounts.").waitFor();
+
+  // The released payment's credits are the client's; the fraudulent one was refunded.
+  await client.goto(`${base}/billing`);
+  await client.getByRole("cell", { name: "pro-200" }).first().waitFor();
+  assert.equal(await text(client, "#balance"), "240");
+});
+
 test("the checkout fits a phone's width", async () => {
   const page = await signedIn("browser-phone", "client", { width: 375, height: 740 });
   await page.getByRole("button", { name: "Pay by card" }).waitFor();
