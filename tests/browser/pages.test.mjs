@@ -206,6 +206,44 @@ test("the checkout fits a phone's width", async () => {
   await page.screenshot({ path: join(shots, "checkout-phone.png"), fullPage: true });
 });
 
+test("keyboard only: tab to the card form, type, tick save, press Enter", async () => {
+  const page = await signedIn("browser-keyboard");
+  await page.getByRole("radio", { name: /Pro/ }).waitFor();
+  const focused = () => page.evaluate(() => document.activeElement?.id);
+  for (let i = 0; i < 30 && (await focused()) !== "number"; i++) await page.keyboard.press("Tab");
+  assert.equal(await focused(), "number", "Tab reaches the card number");
+  await page.keyboard.type("4242 4242 4242 4242");
+  await page.keyboard.press("Tab");
+  assert.equal(await focused(), "expiry");
+  await page.keyboard.type("12/34");
+  await page.keyboard.press("Tab");
+  assert.equal(await focused(), "cvc");
+  await page.keyboard.type("123");
+  await page.keyboard.press("Tab");
+  assert.equal(await focused(), "save");
+  await page.keyboard.press("Space");
+  await page.keyboard.press("Tab");
+  assert.equal(await focused(), "pay");
+  await page.keyboard.press("Enter");
+  await page.getByText("Payment complete").waitFor();
+});
+
+// axe-core (npm, pinned) checks each page against WCAG 2 A and AA: labels, names, contrast, landmarks, ARIA.
+test("every page passes axe-core's WCAG 2 A/AA checks", async () => {
+  const axe = join(import.meta.dirname, "node_modules/axe-core/axe.min.js");
+  for (const [user, role, path] of [["browser-a11y", "client", "/checkout"], ["browser-a11y", "client", "/billing"],
+    ["browser-a11y-admin", "admin", "/admin"]]) {
+    const page = await signedIn(user, role);
+    await page.waitForLoadState("networkidle");
+    if (!page.url().endsWith(path)) await page.goto(`${base}${path}`, { waitUntil: "networkidle" });
+    await page.addScriptTag({ path: axe });
+    const violations = await page.evaluate(async () =>
+      (await window.axe.run(document, { runOnly: ["wcag2a", "wcag2aa"] })).violations.map((v) =>
+        `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`));
+    assert.deepEqual(violations, [], `${path}:\n${violations.join("\n")}`);
+  }
+});
+
 test("no card number ever reached Purser's API", () => {
   const api = requests.filter((r) => new URL(r.url).pathname.startsWith("/api/"));
   assert.ok(api.length > 20, "the pages called the API");
