@@ -3,55 +3,24 @@
 // client or an admin would, checks what they would see, and saves a screenshot under target/screenshots/.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { launch, recordedPage, root, shots } from "./chromium.mjs";
+import { launch, recordedPage, shots } from "./chromium.mjs";
+import { startPurser } from "./purser.mjs";
 
-const work = mkdtempSync(join(tmpdir(), "purser-browser-"));
 let service, browser, base;
 /** Every request the pages made, to prove no card number reached Purser's API. */
 const requests = [];
 
-const freePort = () => new Promise((done) => {
-  const server = createServer().listen(0, "127.0.0.1", () => {
-    const { port } = server.address();
-    server.close(() => done(port));
-  });
-});
-
 before(async () => {
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  service = spawn(join(root, "target/debug/purser"), ["--config", join(root, "config.toml"), "serve"], {
-    env: {
-      ...process.env,
-      PURSER_SERVER__PORT: String(port),
-      PURSER_DATABASE__URL: `sqlite://${join(work, "purser.db")}?mode=rwc`,
-      PURSER_EMAIL__DIR: join(work, "mail"),
-      PURSER_EMAIL__TRANSPORT: "file",
-      PURSER_PAYMENTS__CARD_PROVIDER: "sandbox",
-      PURSER_PAYMENTS__PAYPAL_PROVIDER: "sandbox",
-      PURSER_ENVIRONMENT: "development",
-      RUST_LOG: "warn",
-    },
-    stdio: ["ignore", "ignore", "inherit"],
-  });
-  for (let i = 0; ; i++) {
-    const ready = await fetch(`${base}/readyz`).then((r) => r.ok, () => false);
-    if (ready) break;
-    if (i > 300) throw new Error("purser did not start");
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  service = await startPurser();
+  base = service.base;
   browser = await launch();
 });
 
 after(async () => {
   await browser?.close();
-  service?.kill("SIGTERM");
-  rmSync(work, { recursive: true, force: true });
+  service?.stop();
 });
 
 async function signedIn(user, role = "client", viewport = { width: 1100, height: 900 }) {
