@@ -257,6 +257,7 @@ async function setUpPaypal() {
 }
 
 document.querySelectorAll("[data-when]").forEach((node) => (node.hidden = node.dataset.when !== providers.mode));
+$("#stripe-test-mode").hidden = !providers.stripeKey?.startsWith("pk_test_");
 document.querySelectorAll("[data-paypal-when]").forEach((node) => (node.hidden = node.dataset.paypalWhen !== providers.paypal));
 loadPackages()
   .then(() => Promise.all([

@@ -43,6 +43,7 @@ test("Stripe Elements: a card pays, then a 3-D Secure card pays through confirmC
   const page = await checkout("card");
   assert.ok(requests.some((r) => r.url === `${stripeUrl}/js.stripe.com/v3/`), "Stripe.js came from Stripe (localstripe)");
   assert.equal(await page.getByText("Sandbox:").isVisible(), false, "no sandbox notice on Stripe");
+  assert.ok(await page.getByText("Stripe test mode:").isVisible(), "a pk_test_ key says so");
   assert.ok(await page.getByRole("button", { name: "Pay with PayPal" }).isHidden(), "PayPal is drawn by its own buttons");
   await payWithElement(page, "4242424242424242");
   await page.getByText("Payment complete").waitFor();
