@@ -88,6 +88,13 @@ function busy(on, seconds = 5) {
   }, 100);
 }
 
+/** Back to the card's first field after an error. (localstripe's fake Card Element has no `focus`, Stripe's has.) */
+function focusCardForm() {
+  if (providers.mode !== "stripe") $("#number").focus();
+  else if (cardElement.focus) cardElement.focus();
+  else $("#card-element input")?.focus();
+}
+
 async function run(step) {
   result.replaceChildren();
   busy(true);
@@ -96,7 +103,7 @@ async function run(step) {
   } catch (e) {
     const action = e instanceof ApiError && e.suggestedAction ? ` ${e.suggestedAction}` : "";
     say(result, "error", e.message + action, el("br"),
-      el("button", { type: "button", onclick: () => { result.replaceChildren(); $("#number").focus(); } }, "Try again"));
+      el("button", { type: "button", onclick: () => { result.replaceChildren(); focusCardForm(); } }, "Try again"));
   } finally {
     busy(false);
   }

@@ -70,6 +70,7 @@ test("Stripe Elements: a declined card and a failed challenge say why, and offer
   assert.match(await alert.innerText(), /Use a different card/);
   await page.screenshot({ path: join(shots, "stripe-declined.png"), fullPage: true });
   await page.getByRole("button", { name: "Try again" }).click();
+  assert.ok(await page.evaluate(() => document.activeElement.closest("#card-element") !== null), "back in the card's fields");
 
   await payWithElement(page, "4000002760003184");
   await page.getByRole("button", { name: "Fail authentication" }).click();
