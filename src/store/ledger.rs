@@ -4,7 +4,9 @@ use crate::domain::ids::ClientId;
 use chrono::Utc;
 use entities::credit_ledger;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QuerySelect, Statement,
+};
 
 pub async fn append<C: ConnectionTrait>(
     db: &C,
@@ -39,8 +41,9 @@ pub async fn balance<C: ConnectionTrait>(db: &C, client: &ClientId) -> Result<i6
 }
 
 /// Takes `credits` from the client's balance inside the caller's transaction, unless the balance is smaller:
-/// returns false then, and writes nothing. (On PostgreSQL two transactions may still both read the old balance; the
-/// window is a statement wide instead of a request wide.)
+/// returns false then, and writes nothing. On PostgreSQL, concurrent transactions would each read the balance before
+/// the others' takes commit, so the take first holds the client's advisory lock until the transaction ends; SQLite's
+/// single writer already puts them one after another.
 pub async fn take<C: ConnectionTrait>(
     db: &C,
     client: &ClientId,
@@ -48,6 +51,14 @@ pub async fn take<C: ConnectionTrait>(
     kind: &str,
     credits: i64,
 ) -> Result<bool, DbErr> {
+    if db.get_database_backend() == DbBackend::Postgres {
+        let lock = Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+            [format!("ledger:{}", client.as_str()).into()],
+        );
+        db.execute_raw(lock).await?;
+    }
     if balance(db, client).await? < credits {
         return Ok(false);
     }

@@ -86,6 +86,27 @@ async fn a_partial_refund_is_proportional_to_unused_credits(db: Db) {
     assert_eq!(client.balance().await, 0);
 }
 
+// Twenty concurrent takes of 200 credits from a balance of 240: exactly one goes through, and the balance never goes
+// below zero, on PostgreSQL's concurrent transactions as on SQLite's single writer.
+async fn concurrent_takes_never_overdraw(db: Db) {
+    let app = spawn_app(db).await;
+    let client = app.client("refund-race");
+    paid(&client, "pm_card_visa").await;
+    let admin = app.token("admin-race", Role::Admin);
+    let take = json!({ "clientId": "refund-race", "credits": -200, "reason": "usage" });
+    let mut takes = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let request =
+            app.http.post(format!("{}/api/v1/admin/credits/adjust", app.base)).bearer_auth(&admin).json(&take);
+        takes.spawn(async move { request.send().await.expect("an answer").status() });
+    }
+    let statuses = takes.join_all().await;
+    let taken = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    let refused = statuses.iter().filter(|s| **s == StatusCode::CONFLICT).count();
+    assert_eq!((taken, refused), (1, 19), "{statuses:?}");
+    assert_eq!(client.balance().await, 40);
+}
+
 // AC9.5.4: a denial comes with its reason and one appeal.
 async fn a_denied_refund_can_be_appealed_once(db: Db) {
     let app = spawn_app(db).await;
@@ -167,6 +188,7 @@ async fn a_duplicated_refund_webhook_is_harmless(db: Db) {
 on_both_databases!(
     an_approved_refund_pays_back_and_sends_a_receipt,
     a_partial_refund_is_proportional_to_unused_credits,
+    concurrent_takes_never_overdraw,
     a_denied_refund_can_be_appealed_once,
     an_expired_card_asks_for_another_method,
     bad_refund_requests_get_clear_errors,
