@@ -126,6 +126,8 @@ pub struct PaymentRow {
     client_id: String,
     status: String,
     amount: i64,
+    /// Paid back by refunds so far, in the same minor units.
+    refunded: i64,
     currency: String,
     provider: String,
     /// `card` or `paypal`: a failed PayPal payment needs the payer again, so only card payments can be retried.
@@ -163,6 +165,8 @@ pub async fn list_payments(
         after: query.cursor.as_deref().map(parse_cursor).transpose()?,
     };
     let rows = purchase_store::search(&state.db, &filter, limit).await?;
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let refunded = crate::store::refunds::refunded_amounts(&state.db, &ids).await?;
     let next = (rows.len() as u64 == limit)
         .then(|| rows.last().map(|r| format!("{}_{}", r.created_at.timestamp_micros(), r.id)))
         .flatten();
@@ -173,6 +177,7 @@ pub async fn list_payments(
             client_id: r.client_id,
             status: r.status,
             amount: r.amount,
+            refunded: refunded.get(&r.id).copied().unwrap_or(0),
             currency: r.currency.to_ascii_lowercase(),
             provider: r.provider,
             rail: r.state.get("rail").and_then(|rail| rail.as_str()).unwrap_or("card").to_owned(),

@@ -139,6 +139,23 @@ pub async fn credits_refunded(db: &DatabaseConnection, purchase: Uuid, except: U
     Ok(refunds.iter().map(|r| r.credits).sum())
 }
 
+/// Money paid back so far (minor units) for each of `purchases` that has any.
+pub async fn refunded_amounts(
+    db: &DatabaseConnection,
+    purchases: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, i64>, DbErr> {
+    let refunds = rows::Entity::find()
+        .filter(rows::Column::PurchaseId.is_in(purchases.iter().copied()))
+        .filter(rows::Column::Status.eq(RefundStatus::Refunded.as_str()))
+        .all(db)
+        .await?;
+    let mut amounts = std::collections::HashMap::new();
+    for refund in refunds {
+        *amounts.entry(refund.purchase_id).or_default() += refund.amount;
+    }
+    Ok(amounts)
+}
+
 /// The refund waiting on the provider for a purchase, for webhooks that report it.
 pub async fn processing_for(db: &DatabaseConnection, purchase: Uuid) -> Result<Option<Uuid>, DbErr> {
     Ok(rows::Entity::find()

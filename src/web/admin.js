@@ -105,7 +105,9 @@ async function payments() {
   const status = $("#status-filter").value;
   const { data } = await api("GET", `/api/v1/admin/payments?limit=50${status ? "&status=" + status : ""}`);
   $("#payments").replaceChildren(table(["Created", "Client", "Status", "Amount", "Method", "Failure", ""], data.items.map((p) => [
-    new Date(p.createdAt).toLocaleString(), p.clientId, p.status, money(p.amount, p.currency), p.method ?? p.provider,
+    new Date(p.createdAt).toLocaleString(), p.clientId, p.status,
+    p.refunded ? `${money(p.amount, p.currency)} (${money(p.refunded, p.currency)} refunded)` : money(p.amount, p.currency),
+    p.method ?? p.provider,
     p.failureCode ?? "", el("span", {},
       el("button", { type: "button", class: "secondary", onclick: () => detail(p.transactionId).catch(failed) }, "Details"),
       p.status === "failed" && p.rail === "card" ? act("Retry", `/api/v1/admin/payments/${p.transactionId}/retry`, null, refreshAll) : "",

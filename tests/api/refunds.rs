@@ -47,6 +47,11 @@ async fn an_approved_refund_pays_back_and_sends_a_receipt(db: Db) {
     assert!(approved.data()["providerRefund"].as_str().unwrap().starts_with("re_sbx_"));
     assert_eq!(client.balance().await, 0);
     assert_eq!(app.count_where("credit_ledger", "kind = 'refund_debit' AND credits = -240").await, 1);
+    let row = app.get("/api/v1/admin/payments?clientId=refund-1", Some(&admin)).await;
+    assert_eq!(
+        (row.data()["items"][0]["amount"].as_i64(), row.data()["items"][0]["refunded"].as_i64()),
+        (Some(16000), Some(16000))
+    );
     let receipt = app.mail_containing("Subject: Refund receipt: 160.00 USD").await.expect("the refund receipt");
     assert!(receipt.contains("5-10 business days") && receipt.contains("To: refund-1@example.com"), "{receipt}");
     assert!(app.mail_containing("was approved").await.is_some());

@@ -121,6 +121,7 @@ test("billing: history, the invoice PDF, a refund request; the admin approves it
   await admin.getByRole("cell", { name: "browser-billing" }).first().waitFor();
   await admin.locator("#refund-queue").getByRole("button", { name: "Approve" }).click();
   await admin.getByText("Approve: done.").waitFor();
+  await admin.locator("#payments tr", { hasText: "browser-billing" }).getByText("($160.00 refunded)").waitFor();
   await admin.getByLabel("Reason (recorded)").fill("Maintenance window");
   await admin.getByRole("button", { name: "Pause" }).click();
   await admin.getByText(/Paused: platform by browser-admin \(Maintenance window\)/).waitFor();
