@@ -175,10 +175,15 @@ pub async fn create_intent(
     let method = parse_method(request.payment_method_id.as_deref())?;
     super::controls::ensure_open(&state, Rail::Card).await?;
     let package = state.catalogue.get(&package_id).ok_or_else(|| ApiError::internal("package vanished"))?;
+    let card = match &method {
+        Some(method) => Some(card_identity(&state, method).await),
+        None => None,
+    };
     let screening = Screening {
         client: caller.id.as_str().to_owned(),
         amount: package.price.minor,
         method: method.as_ref().map(|m| m.as_str().to_owned()),
+        card,
         ip: Some(peer.ip()),
     };
     let review = super::controls::screen(&state, screening).await?;
@@ -216,6 +221,21 @@ pub async fn create_intent(
                 status: purchase.status.as_str().to_owned(),
             },
         )),
+    }
+}
+
+/// What identifies the card behind `method` for the fraud monitor: its fingerprint when the provider gives one, else
+/// the method id. A provider that does not answer does not stop the checkout: the method id stands in.
+async fn card_identity(state: &AppState, method: &PaymentMethodId) -> String {
+    let context = state.purchases.context();
+    let fingerprint = context.provider_call(Rail::Card, "retrieve_method", context.gateways.card.fingerprint(method));
+    match fingerprint.await {
+        Ok(Some(fingerprint)) => format!("fingerprint:{fingerprint}"),
+        Ok(None) => method.as_str().to_owned(),
+        Err(e) => {
+            tracing::warn!(error = %e, "no card fingerprint; the fraud monitor counts the method id instead");
+            method.as_str().to_owned()
+        }
     }
 }
 

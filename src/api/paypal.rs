@@ -77,6 +77,7 @@ pub async fn create_order(
         client: caller.id.as_str().to_owned(),
         amount: package.price.minor,
         method: None,
+        card: None,
         ip: Some(peer.ip()),
     };
     super::controls::screen(&state, screening).await?;

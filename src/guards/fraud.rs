@@ -19,8 +19,11 @@ use std::sync::Arc;
 pub struct Screening {
     pub client: String,
     pub amount: i64,
-    /// The provider's payment method id; a saved card keeps its id, so it stands for the card.
+    /// The provider's payment method id (the Radar test methods are told apart by it).
     pub method: Option<String>,
+    /// The card behind the method, for velocity: Stripe's card fingerprint, the same for every method made from one
+    /// card number (each Stripe.js tokenization makes a new method); the method id where no fingerprint is known.
+    pub card: Option<String>,
     pub ip: Option<IpAddr>,
 }
 
@@ -64,7 +67,7 @@ impl Windows {
     fn assess(&mut self, rules: &FraudRules, checkout: &Screening, now: DateTime<Utc>) -> Verdict {
         let hour = TimeDelta::hours(1);
         let client = Some(checkout.client.clone());
-        let card = checkout.method.clone();
+        let card = checkout.card.clone();
         let cards = self.cards.entry(checkout.client.clone()).or_default();
         cards.retain(|_, last| now - *last < hour);
         let signals = Signals {

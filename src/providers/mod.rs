@@ -105,6 +105,15 @@ impl CardGateway {
         }
     }
 
+    /// The card's fingerprint, the same for every payment method made from one card number. The sandbox's test
+    /// methods stand for one test card each, so their ids already say which card it is: `None`.
+    pub async fn fingerprint(&self, method: &PaymentMethodId) -> Result<Option<String>, ProviderError> {
+        match self {
+            Self::Sandbox(_) => Ok(None),
+            Self::Stripe(stripe) => stripe.fingerprint(method).await,
+        }
+    }
+
     /// Removes a saved method from the client's vault.
     pub async fn detach_method(&self, method: &str) -> Result<(), ProviderError> {
         match self {

@@ -28,7 +28,12 @@ pub struct StripeProvider {
     client: stripe::Client,
     db: DatabaseConnection,
     statement_descriptor_suffix: Option<String>,
+    /// Method id → card fingerprint. Both are immutable at Stripe, so an entry never goes stale; the map is emptied
+    /// when it grows past `FINGERPRINTS_KEPT` rather than kept in order.
+    fingerprints: std::sync::Mutex<HashMap<String, String>>,
 }
+
+const FINGERPRINTS_KEPT: usize = 100_000;
 
 impl StripeProvider {
     pub fn new(settings: &StripeSettings, db: DatabaseConnection) -> Result<Self, String> {
@@ -44,7 +49,12 @@ impl StripeProvider {
             .timeout(Duration::from_secs(30))
             .build()
             .map_err(|e| format!("stripe client: {e}"))?;
-        Ok(Self { client, db, statement_descriptor_suffix: settings.statement_descriptor_suffix.clone() })
+        Ok(Self {
+            client,
+            db,
+            statement_descriptor_suffix: settings.statement_descriptor_suffix.clone(),
+            fingerprints: Default::default(),
+        })
     }
 
     /// Sends `request`, retrying transport failures and 5xx with the same idempotency key.
@@ -156,11 +166,36 @@ impl StripeProvider {
             ));
         let method = self.send(&create, None).await.map_err(|e| rejected_or_unreachable(&e))?;
         let card = method.card.as_ref();
+        if let Some(fingerprint) = card.and_then(|c| c.fingerprint.clone()) {
+            self.remember_fingerprint(method.id.as_str(), fingerprint);
+        }
         Ok(CardMethod {
             id: method.id.as_str().to_owned(),
             brand: card.map(|c| c.display_brand.clone().unwrap_or_else(|| c.brand.clone())),
             last4: card.map(|c| c.last4.clone()),
         })
+    }
+
+    /// The card fingerprint of a method, asked of Stripe once per method.
+    pub async fn fingerprint(&self, method: &PaymentMethodId) -> Result<Option<String>, ProviderError> {
+        if let Some(known) = self.fingerprints.lock().unwrap().get(method.as_str()) {
+            return Ok(Some(known.clone()));
+        }
+        let retrieve = stripe_payment::payment_method::RetrievePaymentMethod::new(method.as_str());
+        let found = self.send(&retrieve, None).await.map_err(|e| rejected_or_unreachable(&e))?;
+        let fingerprint = found.card.and_then(|c| c.fingerprint);
+        if let Some(fingerprint) = &fingerprint {
+            self.remember_fingerprint(method.as_str(), fingerprint.clone());
+        }
+        Ok(fingerprint)
+    }
+
+    fn remember_fingerprint(&self, method: &str, fingerprint: String) {
+        let mut known = self.fingerprints.lock().unwrap();
+        if known.len() >= FINGERPRINTS_KEPT {
+            known.clear();
+        }
+        known.insert(method.to_owned(), fingerprint);
     }
 
     pub async fn detach_method(&self, method: &str) -> Result<(), ProviderError> {

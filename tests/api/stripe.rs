@@ -169,6 +169,21 @@ async fn a_card_token_becomes_a_payment_method(db: Db) {
     assert_eq!(card.error_code(), "invalid_card_token");
 }
 
+// Card testing makes a new PaymentMethod per attempt; the fraud monitor counts the card by Stripe's fingerprint.
+async fn card_velocity_follows_the_fingerprint(db: Db) {
+    let (app, proxy) = stripe_app_with(db, |s| s.fraud.checkouts_per_card_per_hour = 2).await;
+    for buyer in ["fp-1", "fp-2"] {
+        let method = tokenize(&proxy, "4242424242424242").await;
+        assert_eq!(app.client(buyer).create_intent("starter-25", Some(&method)).await.status, StatusCode::OK);
+    }
+    let third = tokenize(&proxy, "4242424242424242").await;
+    let blocked = app.client("fp-3").create_intent("starter-25", Some(&third)).await;
+    assert_eq!(blocked.error_code(), "payment_blocked", "a third new method for the same card");
+    assert!(blocked.body["error"]["message"].as_str().unwrap().contains("this card was used for too many payments"));
+    let other = tokenize(&proxy, "5555555555554444").await;
+    assert_eq!(app.client("fp-3").create_intent("starter-25", Some(&other)).await.status, StatusCode::OK);
+}
+
 // AC9.1.4: a card that declines at charge time.
 async fn a_stripe_decline_shows_its_reason(db: Db) {
     let (app, proxy) = stripe_app(db).await;
@@ -328,6 +343,7 @@ on_both_databases!(
     stripe_three_d_secure_approve_and_fail,
     a_stripe_decline_shows_its_reason,
     a_card_token_becomes_a_payment_method,
+    card_velocity_follows_the_fingerprint,
     stripe_faults_are_retried_then_reconciled,
     dropped_webhooks_lose_nothing,
     stripe_saved_cards_one_click_and_account_deletion,
