@@ -194,12 +194,9 @@ impl PurchaseActor {
             .await
             {
                 Ok(version) => {
-                    let declined =
-                        step.purchase.status == Status::Failed
-                            && stored.purchase.status != Status::Failed
-                            && step.purchase.failure.as_ref().is_some_and(|f| {
-                                !matches!(f, FailureCode::ProcessingError | FailureCode::PayerCancelled)
-                            });
+                    let declined = step.purchase.status == Status::Failed
+                        && stored.purchase.status != Status::Failed
+                        && step.purchase.failure.as_ref().is_some_and(FailureCode::is_decline);
                     if declined {
                         let _ = self
                             .ctx

@@ -73,6 +73,12 @@ impl FailureCode {
         }
     }
 
+    /// What the fraud monitor counts against a client as a decline: the bank or the provider said no. A temporary
+    /// error and a payer who turned back are not that.
+    pub fn is_decline(&self) -> bool {
+        !matches!(self, Self::ProcessingError | Self::PayerCancelled)
+    }
+
     /// Temporary failures are retried automatically; declines are not, since retrying them only annoys the bank.
     pub fn is_transient(&self) -> bool {
         matches!(self, Self::ProcessingError)

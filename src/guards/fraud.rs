@@ -3,6 +3,7 @@
 //! wave, a spike of blocked checkouts, forged webhooks) raises an admin alert and pauses payment processing until an
 //! admin resumes it (AC9.3.4, AC9.3.7).
 use super::pause::{Pauses, Scope};
+use crate::domain::failure::FailureCode;
 use crate::domain::fraud::{FraudRules, Signals, Verdict, Window, assess};
 use crate::domain::purchase::Rail;
 use crate::store::alerts;
@@ -132,8 +133,23 @@ impl Actor for FraudMonitor {
     type State = Windows;
     type Arguments = ();
 
+    /// Starts with the last hour's checkouts and declines read back from the purchases, so that a restart does not
+    /// wipe a client's count. (Networks and cards are not stored with a purchase; their windows start empty.)
     async fn pre_start(&self, _myself: ActorRef<FraudMsg>, _: ()) -> Result<Windows, ActorProcessingErr> {
-        Ok(Windows::default())
+        let opened = crate::store::purchases::opened_since(&self.db, Utc::now() - TimeDelta::hours(1)).await?;
+        let mut windows = Windows::default();
+        let mut declines = Vec::new();
+        for (client, opened_at, failure, failed_at) in opened {
+            if failure.map(FailureCode::from).is_some_and(|f| f.is_decline()) {
+                declines.push((failed_at, client.clone()));
+            }
+            push(&mut windows.checkouts, Some(client), opened_at);
+        }
+        declines.sort();
+        for (failed_at, client) in declines {
+            push(&mut windows.declines, Some(client), failed_at);
+        }
+        Ok(windows)
     }
 
     async fn handle(

@@ -253,3 +253,24 @@ pub async fn stale(db: &DatabaseConnection, before: chrono::DateTime<Utc>, limit
         .all(db)
         .await
 }
+
+/// The checkouts opened since `since`, oldest first, as the fraud monitor counts them: who, when, and, for the failed
+/// ones, why and when they failed.
+pub async fn opened_since(
+    db: &DatabaseConnection,
+    since: chrono::DateTime<Utc>,
+) -> Result<Vec<(String, chrono::DateTime<Utc>, Option<String>, chrono::DateTime<Utc>)>, DbErr> {
+    purchases::Entity::find()
+        .select_only()
+        .columns([
+            purchases::Column::ClientId,
+            purchases::Column::CreatedAt,
+            purchases::Column::FailureCode,
+            purchases::Column::UpdatedAt,
+        ])
+        .filter(purchases::Column::CreatedAt.gte(since))
+        .order_by_asc(purchases::Column::CreatedAt)
+        .into_tuple()
+        .all(db)
+        .await
+}

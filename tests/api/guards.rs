@@ -127,6 +127,29 @@ async fn the_fraud_monitor_counts_networks_cards_and_card_hopping(db: Db) {
     assert_eq!(app.count_rows("purchases").await, 6, "blocked checkouts write nothing");
 }
 
+// A restart (a deploy) does not wipe the last hour: checkouts and declines are read back from the purchases.
+async fn the_fraud_monitor_remembers_the_last_hour_across_a_restart(db: Db) {
+    let rules = |s: &mut purser::settings::Settings| {
+        s.fraud.checkouts_per_hour = 3;
+        s.fraud.declines_per_hour = 2;
+    };
+    let app = spawn_app_with(db, rules).await;
+    for _ in 0..2 {
+        assert_eq!(app.client("busy").create_intent("starter-25", Some("pm_card_visa")).await.status, StatusCode::OK);
+        let tester = app.client("tester");
+        let (_, intent) = tester.open("starter-25", "pm_card_visa_chargeDeclined").await;
+        assert_eq!(tester.confirm(&intent, "starter-25").await.error_code(), "card_declined");
+    }
+
+    let app = app.restart(rules).await;
+    let busy = app.client("busy");
+    assert_eq!(busy.create_intent("starter-25", Some("pm_card_visa")).await.status, StatusCode::OK, "the third");
+    let fourth = busy.create_intent("starter-25", Some("pm_card_visa")).await;
+    assert_eq!(fourth.error_code(), "payment_blocked", "two before the restart and one after make three");
+    let tester = app.client("tester").create_intent("starter-25", Some("pm_card_visa")).await;
+    assert_eq!(tester.error_code(), "payment_blocked", "two declines before the restart");
+}
+
 // AC9.3.7: webhooks failing verification spend their sender's budget (then 429), and a burst of them is a breach.
 async fn forged_webhooks_are_limited_and_a_burst_pauses_payments(db: Db) {
     let app = spawn_app_with(db, |s| {
@@ -249,6 +272,7 @@ async fn a_risky_payment_is_held_then_released_or_reversed(db: Db) {
 on_both_databases!(
     a_risky_payment_is_held_then_released_or_reversed,
     the_fraud_monitor_counts_networks_cards_and_card_hopping,
+    the_fraud_monitor_remembers_the_last_hour_across_a_restart,
     forged_webhooks_are_limited_and_a_burst_pauses_payments,
     the_fraud_monitor_blocks_velocity_amount_and_radar,
     a_decline_wave_pauses_payments_until_an_admin_resumes,

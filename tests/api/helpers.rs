@@ -93,7 +93,11 @@ pub async fn spawn_app(db: Db) -> TestApp {
 }
 
 pub async fn spawn_app_with(db: Db, configure: impl FnOnce(&mut Settings)) -> TestApp {
-    let database = fresh_database(db).await;
+    spawn_app_on(fresh_database(db).await, configure).await
+}
+
+/// A service on an existing database, as after a restart.
+async fn spawn_app_on(database: TestDatabase, configure: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = base_settings();
     settings.database.url = database.url.clone();
     let mail = tempfile::tempdir().expect("mail dir");
@@ -145,6 +149,14 @@ pub async fn answer(response: reqwest::Response) -> Answer {
 }
 
 impl TestApp {
+    /// Stops this service (as a deploy would) and starts a new one on the same database.
+    pub async fn restart(mut self, configure: impl FnOnce(&mut Settings)) -> TestApp {
+        let database = std::mem::replace(&mut self.database, TestDatabase { url: String::new(), _dir: None });
+        drop(self);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        spawn_app_on(database, configure).await
+    }
+
     /// A handle on a service this test started some other way (a `purser serve` child process).
     pub fn external(base: String, database: TestDatabase) -> Self {
         let auth = Authenticator::from_settings(&base_settings()).expect("auth settings");
