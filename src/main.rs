@@ -187,11 +187,12 @@ fn run(cli: Cli) -> Result<(), String> {
                 println!("violation: {violation}");
             }
             println!(
-                "chaos: runs={} kills={} purchases={} charged={} refunded={} violations={}",
+                "chaos: runs={} kills={} purchases={} charged={} (paypal {}) refunded={} violations={}",
                 results.len(),
                 total(|r| r.kills),
                 total(|r| r.purchases),
                 total(|r| r.charged),
+                total(|r| r.charged_paypal),
                 total(|r| r.refunded),
                 violations.len()
             );

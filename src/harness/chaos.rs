@@ -9,7 +9,10 @@ use super::workspace::Workspace;
 use crate::auth::Role;
 use crate::providers::sandbox::fraction;
 use crate::store;
-use entities::{credit_ledger, outbox, purchases, refund_requests, sandbox_payment_intents as intents};
+use entities::{
+    credit_ledger, outbox, purchases, refund_requests, sandbox_payment_intents as intents,
+    sandbox_paypal_orders as paypal_orders,
+};
 use sea_orm::EntityTrait;
 use serde_json::json;
 use std::collections::HashMap;
@@ -36,6 +39,8 @@ pub struct RunResult {
     pub kills: usize,
     pub purchases: usize,
     pub charged: usize,
+    /// Of those, captured by PayPal.
+    pub charged_paypal: usize,
     pub refunded: usize,
     /// Messages the SMTP server accepted, and receipts the outbox marked sent (at least once each).
     pub mails_received: usize,
@@ -68,6 +73,9 @@ fn fault_env(options: &ChaosOptions) -> Vec<(String, String)> {
 /// the service is down and only counted.
 async fn shop(driver: &Driver, admin: &str, run: usize, n: usize, package: &str) -> Result<(), String> {
     let token = driver.token(&format!("chaos-{run}-{}", n / 3), Role::Client)?;
+    if n % 10 == 8 {
+        return shop_with_paypal(driver, &token, n, package).await;
+    }
     let method = match n % 10 {
         3 => DECLINES,
         6 => NEEDS_3DS,
@@ -92,6 +100,22 @@ async fn shop(driver: &Driver, admin: &str, run: usize, n: usize, package: &str)
             return Err(format!("refund request: {} {}", asked.status, asked.body));
         }
         driver.post(&format!("/api/v1/admin/refunds/{refund}/approve"), Some(admin), &json!({})).await?;
+    }
+    Ok(())
+}
+
+/// A PayPal purchase: the order, the payer's approval on the sandbox's page and the return landing that captures
+/// it. One in four pays with a funding source PayPal declines at capture; one in two is then also captured through
+/// the Smart Buttons' `capture-order`, which must not capture twice.
+async fn shop_with_paypal(driver: &Driver, token: &str, n: usize, package: &str) -> Result<(), String> {
+    let order = driver.paypal_order(token, package).await?;
+    let id = order.data("orderId").to_owned();
+    if id.is_empty() {
+        return Err(format!("create-order: {}", order.status));
+    }
+    driver.approve_paypal(&id, if n % 40 == 8 { "declined" } else { "paypal" }).await?;
+    if n % 20 == 18 {
+        driver.post("/api/v1/payments/paypal/capture-order", Some(token), &json!({ "orderId": id })).await?;
     }
     Ok(())
 }
@@ -172,6 +196,7 @@ async fn check(workspace: &Workspace, result: &mut RunResult) -> Result<(), Stri
     let db = store::connect(&workspace.database_url, 2).await.map_err(|e| e.to_string())?;
     let e = |e: sea_orm::DbErr| e.to_string();
     let intents = intents::Entity::find().all(&db).await.map_err(e)?;
+    let orders = paypal_orders::Entity::find().all(&db).await.map_err(e)?;
     let purchases: HashMap<Uuid, purchases::Model> =
         purchases::Entity::find().all(&db).await.map_err(e)?.into_iter().map(|p| (p.id, p)).collect();
     let ledger = credit_ledger::Entity::find().all(&db).await.map_err(e)?;
@@ -185,16 +210,30 @@ async fn check(workspace: &Workspace, result: &mut RunResult) -> Result<(), Stri
         *entries.entry((row.source.as_str(), row.kind.as_str())).or_default() += 1;
     }
     let grants = |purchase: &Uuid| entries.get(&(format!("purchase:{purchase}").as_str(), "purchase_grant")).copied();
-    let charged: HashMap<Uuid, &intents::Model> =
-        intents.iter().filter(|i| i.status == "succeeded").map(|i| (i.purchase_id, i)).collect();
+    // What the provider took, by purchase: succeeded card intents and completed PayPal captures.
+    let charged: HashMap<Uuid, &str> = intents
+        .iter()
+        .filter(|i| i.status == "succeeded")
+        .map(|i| (i.purchase_id, i.id.as_str()))
+        .chain(
+            orders
+                .iter()
+                .filter(|o| o.capture_status.as_deref() == Some("COMPLETED"))
+                .map(|o| (o.purchase_id, o.id.as_str())),
+        )
+        .collect();
+    let at_provider = |purchase: &Uuid| {
+        intents.iter().any(|i| i.purchase_id == *purchase) || orders.iter().any(|o| o.purchase_id == *purchase)
+    };
     result.charged = charged.len();
+    result.charged_paypal = orders.iter().filter(|o| o.capture_status.as_deref() == Some("COMPLETED")).count();
     result.refunded = 0;
     result.receipts_sent = 0;
-    for (purchase, intent) in &charged {
+    for (purchase, charge) in &charged {
         match (purchases.get(purchase).map(|p| p.status.as_str()), grants(purchase).unwrap_or(0)) {
             (Some("succeeded"), 1) => {}
             (status, n) => {
-                violations.push(format!("charged {} but purchase {purchase} is {status:?} with {n} grants", intent.id))
+                violations.push(format!("charged {charge} but purchase {purchase} is {status:?} with {n} grants"))
             }
         }
     }
@@ -203,7 +242,7 @@ async fn check(workspace: &Workspace, result: &mut RunResult) -> Result<(), Stri
             violations.push(format!("purchase {id} granted credits the provider never charged"));
         }
         let waiting = ["requires_payment_method", "requires_confirmation", "requires_action", "failed", "expired"];
-        let uncharged_start = purchase.status == "created" && !intents.iter().any(|i| i.purchase_id == *id);
+        let uncharged_start = purchase.status == "created" && !at_provider(id);
         if purchase.status != "succeeded" && !waiting.contains(&purchase.status.as_str()) && !uncharged_start {
             violations.push(format!("purchase {id} stuck in {}", purchase.status));
         }
@@ -264,11 +303,12 @@ pub async fn run(
         workspace.close().await;
         let result = result?;
         eprintln!(
-            "chaos run {}: kills={} purchases={} charged={} refunded={} receipts={} mails={} driver_errors={} violations={}",
+            "chaos run {}: kills={} purchases={} charged={} (paypal {}) refunded={} receipts={} mails={} driver_errors={} violations={}",
             run + 1,
             result.kills,
             result.purchases,
             result.charged,
+            result.charged_paypal,
             result.refunded,
             result.receipts_sent,
             result.mails_received,

@@ -1,5 +1,6 @@
 //! What a platform does with Purser over HTTP, one purchase at a time: mint a client's token, open a checkout,
-//! confirm it, pass 3-D Secure in the sandbox, play the provider's webhook, and read the balance back.
+//! confirm it, pass 3-D Secure or approve at PayPal in the sandbox, play the provider's webhook, and read the
+//! balance back.
 use crate::auth::{Authenticator, Role};
 use crate::domain::ids::ClientId;
 use crate::providers::stripe_signature;
@@ -78,6 +79,18 @@ impl Driver {
     pub async fn confirm(&self, token: &str, package: &str, intent: &str) -> Result<Answer, String> {
         self.post("/api/v1/payments/confirm", Some(token), &json!({ "paymentIntentId": intent, "packageId": package }))
             .await
+    }
+
+    pub async fn paypal_order(&self, token: &str, package: &str) -> Result<Answer, String> {
+        self.post("/api/v1/payments/paypal/create-order", Some(token), &json!({ "packageId": package })).await
+    }
+
+    /// The payer approves on the sandbox's PayPal page with `funding`; following its redirect lands on Purser's
+    /// return URL, which captures, as the payer's browser would.
+    pub async fn approve_paypal(&self, order: &str, funding: &str) -> Result<Answer, String> {
+        let approve = format!("{}/sandbox/paypal/checkoutnow/{order}/approve", self.base);
+        let form = ("content-type", "application/x-www-form-urlencoded");
+        self.send(self.http.post(approve).header(form.0, form.1).body(format!("funding={funding}"))).await
     }
 
     /// The sandbox's 3-D Secure page, answered.
