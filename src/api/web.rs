@@ -41,6 +41,69 @@ const PAGES: [(&str, &str, &str, &str); 4] = [
 pub struct PageProviders {
     /// `<body data-…>` attribute name and value pairs.
     attributes: Vec<(&'static str, String)>,
+    /// The pages' Content-Security-Policy: their own files, plus exactly the provider origins in use.
+    policy: String,
+}
+
+/// Where Stripe.js runs its Elements, 3-D Secure frames and API calls (Stripe's security guide, "Content Security
+/// Policy"), by directive.
+const STRIPE_SOURCES: [(&str, &str); 3] = [
+    ("script-src", "https://js.stripe.com https://*.js.stripe.com"),
+    ("frame-src", "https://js.stripe.com https://*.js.stripe.com https://hooks.stripe.com"),
+    ("connect-src", "https://api.stripe.com"),
+];
+
+/// Where PayPal's JS SDK loads its buttons, windows, calls and images (PayPal's JS SDK CSP guidance).
+const PAYPAL_SOURCES: [(&str, &str); 4] = [
+    ("script-src", "https://*.paypal.com https://*.paypalobjects.com"),
+    ("frame-src", "https://*.paypal.com"),
+    ("connect-src", "https://*.paypal.com"),
+    ("img-src", "https://*.paypal.com https://*.paypalobjects.com"),
+];
+
+/// `https://js.stripe.com/v3/` → `https://js.stripe.com`: what a CSP source names.
+fn origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let host = rest.split(['/', '?', '#']).next().filter(|h| !h.is_empty())?;
+    Some(format!("{scheme}://{host}"))
+}
+
+/// The policy for pages that load `providers`: each gets its documented sources plus the origin its script is
+/// configured at (the tests' fakes), in the directives where the provider's script loads, frames and calls.
+fn content_security_policy(providers: &[(&str, &[(&str, &str)])]) -> String {
+    let mut directives: Vec<(&str, String)> = [
+        ("default-src", "'self'"),
+        ("script-src", "'self'"),
+        ("connect-src", "'self'"),
+        ("frame-src", "'none'"),
+        ("img-src", "'self' data:"),
+        // Provider scripts (PayPal's buttons) insert style elements; styles cannot run code.
+        ("style-src", "'self' 'unsafe-inline'"),
+        ("object-src", "'none'"),
+        ("base-uri", "'none'"),
+        ("form-action", "'self'"),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name, value.to_owned()))
+    .collect();
+    for (script_origin, sources) in providers {
+        for (name, value) in directives.iter_mut() {
+            let documented = sources.iter().filter(|(directive, _)| directive == name).map(|(_, hosts)| *hosts);
+            let mut added: Vec<&str> = documented.collect();
+            if !added.is_empty() && *name != "img-src" {
+                added.push(script_origin);
+            }
+            if !added.is_empty() {
+                if value == "'none'" {
+                    value.clear();
+                } else {
+                    value.push(' ');
+                }
+                value.push_str(&added.join(" "));
+            }
+        }
+    }
+    directives.iter().map(|(name, value)| format!("{name} {value}")).collect::<Vec<_>>().join("; ")
 }
 
 impl PageProviders {
@@ -48,7 +111,9 @@ impl PageProviders {
         let stripe = &settings.stripe;
         let paypal = &settings.paypal;
         let mut attributes = Vec::new();
+        let mut scripts: Vec<(String, &[(&str, &str)])> = Vec::new();
         if settings.payments.card_provider == CardProviderChoice::Stripe {
+            scripts.extend(origin(&stripe.js_url).map(|o| (o, &STRIPE_SOURCES[..])));
             attributes.push(("mode", "stripe".to_owned()));
             attributes.push(("stripe-key", stripe.publishable_key.clone().unwrap_or_default()));
             attributes.push(("stripe-script", stripe.js_url.clone()));
@@ -57,13 +122,15 @@ impl PageProviders {
             attributes.push(("mode", "sandbox".to_owned()));
         }
         if settings.payments.paypal_provider == PaypalProviderChoice::Paypal {
+            scripts.extend(origin(&paypal.sdk_url).map(|o| (o, &PAYPAL_SOURCES[..])));
             attributes.push(("paypal", "paypal".to_owned()));
             attributes.push(("paypal-key", paypal.client_id.clone().unwrap_or_default()));
             attributes.push(("paypal-script", paypal.sdk_url.clone()));
         } else {
             attributes.push(("paypal", "sandbox".to_owned()));
         }
-        Self { attributes }
+        let providers: Vec<(&str, &[(&str, &str)])> = scripts.iter().map(|(o, s)| (o.as_str(), *s)).collect();
+        Self { attributes, policy: content_security_policy(&providers) }
     }
 
     fn render(&self) -> String {
@@ -93,7 +160,11 @@ pub async fn page(State(state): State<AppState>, Path(name): Path<String>) -> Re
         title = escape(title),
         attributes = state.page_providers.render(),
     );
-    ([(header::CACHE_CONTROL, "no-store")], Html(html)).into_response()
+    let headers = [
+        (header::CACHE_CONTROL, "no-store".to_owned()),
+        (header::CONTENT_SECURITY_POLICY, state.page_providers.policy.clone()),
+    ];
+    (headers, Html(html)).into_response()
 }
 
 pub async fn asset(Path(name): Path<String>) -> Response {
@@ -129,4 +200,38 @@ pub async fn dev_token(State(state): State<AppState>, ApiJson(login): ApiJson<De
 /// `/` sends a visitor to the checkout.
 pub async fn home() -> Response {
     (StatusCode::SEE_OTHER, [(header::LOCATION, "/checkout")]).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn directive<'a>(policy: &'a str, name: &str) -> &'a str {
+        policy.split("; ").find(|d| d.starts_with(&format!("{name} "))).unwrap_or_default()
+    }
+
+    #[test]
+    fn the_sandbox_pages_load_only_their_own_files() {
+        let policy = content_security_policy(&[]);
+        assert_eq!(directive(&policy, "script-src"), "script-src 'self'");
+        assert_eq!(directive(&policy, "frame-src"), "frame-src 'none'");
+        assert_eq!(directive(&policy, "connect-src"), "connect-src 'self'");
+    }
+
+    #[test]
+    fn a_provider_adds_its_documented_hosts_and_its_configured_origin() {
+        let stripe = origin("http://127.0.0.1:9/js.stripe.com/v3/").unwrap();
+        assert_eq!(stripe, "http://127.0.0.1:9");
+        let policy =
+            content_security_policy(&[(&stripe, &STRIPE_SOURCES), ("https://www.paypal.com", &PAYPAL_SOURCES)]);
+        let script = directive(&policy, "script-src");
+        assert!(script.starts_with("script-src 'self' https://js.stripe.com"), "{script}");
+        assert!(script.contains("http://127.0.0.1:9") && script.contains("https://*.paypalobjects.com"), "{script}");
+        let frames = directive(&policy, "frame-src");
+        assert!(!frames.contains("'none'") && frames.contains("https://hooks.stripe.com"), "{frames}");
+        assert_eq!(
+            directive(&policy, "img-src"),
+            "img-src 'self' data: https://*.paypal.com https://*.paypalobjects.com"
+        );
+    }
 }

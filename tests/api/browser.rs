@@ -30,8 +30,12 @@ async fn stripe_elements_and_paypal_buttons_in_chromium() {
     .await;
     paypal.deliver_webhooks_to(format!("{}/api/v1/webhooks/paypal", app.base));
     // The page loads Stripe.js through the proxy, so the fake's calls reach localstripe as Stripe.js reaches Stripe.
-    let page = app.get("/checkout", None).await;
-    let page = page.body.as_str().expect("the checkout is HTML");
+    let checkout = app.get("/checkout", None).await;
+    let policy = checkout.headers["content-security-policy"].to_str().unwrap();
+    for source in [proxy.base.as_str(), paypal.base.as_str(), "https://js.stripe.com", "https://*.paypal.com"] {
+        assert!(policy.contains(source), "the page's policy lets {source} in: {policy}");
+    }
+    let page = checkout.body.as_str().expect("the checkout is HTML");
     assert!(page.contains(&format!("data-stripe-script=\"{}/js.stripe.com/v3/\"", proxy.base)), "{page}");
     assert!(page.contains(&format!("data-paypal-script=\"{}/sdk/js\"", paypal.base)), "{page}");
 

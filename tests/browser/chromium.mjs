@@ -11,10 +11,17 @@ export async function launch() {
   return chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", args: ["--no-sandbox"] });
 }
 
-/** A new page whose every request (URL and body) lands in `requests`, to prove where card numbers went. */
-export async function recordedPage(browser, requests, viewport = { width: 1100, height: 900 }) {
-  const context = await browser.newContext({ viewport, acceptDownloads: true });
+/** Everything the pages' Content-Security-Policy refused, across all pages; the tests expect none. */
+export const refusedByPolicy = [];
+
+/** A new page whose every request (URL and body) lands in `requests`, to prove where card numbers went.
+ * `bypassCSP` is for tools the test injects into the page (axe-core), which the policy rightly refuses. */
+export async function recordedPage(browser, requests, { viewport = { width: 1100, height: 900 }, bypassCSP = false } = {}) {
+  const context = await browser.newContext({ viewport, acceptDownloads: true, bypassCSP });
   const page = await context.newPage();
   page.on("request", (r) => requests.push({ url: r.url(), body: r.postData() ?? "" }));
+  await page.exposeFunction("reportRefusal", (what) => refusedByPolicy.push(`${page.url()}: ${what}`));
+  await page.addInitScript(() => document.addEventListener("securitypolicyviolation",
+    (e) => window.reportRefusal(`${e.effectiveDirective} refused ${e.blockedURI || "inline"}`)));
   return page;
 }

@@ -5,7 +5,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { launch, recordedPage, shots } from "./chromium.mjs";
+import { launch, recordedPage, refusedByPolicy, shots } from "./chromium.mjs";
 
 const base = process.env.PURSER_URL;
 const stripeUrl = process.env.STRIPE_URL;
@@ -99,6 +99,10 @@ test("PayPal Smart Buttons: Venmo pays; turning back at PayPal shows why, and Pa
   await paypal.getByRole("button", { name: "Pay now" }).click();
   await page.getByText("Payment complete").waitFor();
   assert.match(await result(page), /Your balance is now 480 credits/);
+});
+
+test("the pages' Content-Security-Policy refused nothing they need", () => {
+  assert.deepEqual(refusedByPolicy, []);
 });
 
 test("card numbers went to Stripe, never to Purser", () => {
