@@ -80,7 +80,7 @@ test("a declined card shows why and what to do, and the client can try again", a
 
 test("3-D Secure opens the bank's window; approving it completes the payment", async () => {
   const page = await signedIn("browser-3ds");
-  await payByCard(page, "4000 0025 0000 3155");
+  await payByCard(page, "4000 0027 6000 3184");
   const modal = page.getByRole("dialog");
   await modal.waitFor();
   await page.screenshot({ path: join(shots, "checkout-3ds.png") });
@@ -222,7 +222,7 @@ test("no card number ever reached Purser's API", () => {
   const api = requests.filter((r) => new URL(r.url).pathname.startsWith("/api/"));
   assert.ok(api.length > 20, "the pages called the API");
   for (const r of api) {
-    assert.doesNotMatch(r.body.replace(/\D/g, ""), /4242424242424242|4000000000000002|4000002500003155/, r.url);
+    assert.doesNotMatch(r.body.replace(/\D/g, ""), /4242424242424242|4000000000000002|4000002760003184/, r.url);
   }
   assert.ok(requests.some((r) => r.url.endsWith("/sandbox/v1/tokens")), "card numbers went to the sandbox's tokenizer");
 });

@@ -3,7 +3,7 @@
 //! refused, as Stripe's test mode refuses them.
 
 /// Stripe's test cards (docs.stripe.com/testing) and the test methods the sandbox honours for them.
-const TEST_CARDS: [(&str, &str); 11] = [
+const TEST_CARDS: [(&str, &str); 12] = [
     ("4242424242424242", "pm_card_visa"),
     ("5555555555554444", "pm_card_mastercard"),
     ("378282246310005", "pm_card_amex"),
@@ -13,6 +13,8 @@ const TEST_CARDS: [(&str, &str); 11] = [
     ("4000000000000069", "pm_card_chargeDeclinedExpiredCard"),
     ("4000000000000119", "pm_card_chargeDeclinedProcessingError"),
     ("4000002500003155", "pm_card_authenticationRequired"),
+    // The spec's 3-D Secure card: Stripe's "always authenticate" card, which the sandbox plays the same way.
+    ("4000002760003184", "pm_card_authenticationRequired"),
     ("4000000000004954", "pm_card_riskLevelElevated"),
     ("4100000000000019", "pm_card_radarBlock"),
 ];
@@ -93,6 +95,7 @@ mod tests {
         assert_eq!(tokenize("4242 4242 4242 4242", 12, 30, "123", today), Ok("pm_card_visa"));
         assert_eq!(tokenize("378282246310005", 1, 2031, "1234", today), Ok("pm_card_amex"));
         assert_eq!(tokenize("4000 0025 0000 3155", 11, 26, "123", today), Ok("pm_card_authenticationRequired"));
+        assert_eq!(tokenize("4000 0027 6000 3184", 11, 26, "123", today), Ok("pm_card_authenticationRequired"));
         assert_eq!(tokenize("4242 4242 4242 4241", 12, 30, "123", today), Err(CardError::Number));
         assert_eq!(tokenize("4111 1111 1111 1111", 12, 30, "123", today), Err(CardError::NotATestCard));
         assert_eq!(tokenize("4242424242424242", 10, 26, "123", today), Err(CardError::Expiry));
