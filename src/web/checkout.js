@@ -123,6 +123,7 @@ async function tokenize() {
 
 /** Stripe's path: the Card Element's token, made into a PaymentMethod by Purser through Stripe's API. */
 async function stripeMethod() {
+  if (!cardElement) throw new Error("Card entry did not load: reload the page, or pay with PayPal.");
   const { token, error } = await stripe.createToken(cardElement);
   if (error || !token) {
     throw new ApiError(402, { message: error?.message ?? "Stripe could not read this card.", suggestedAction: "Check the card details and try again." });
