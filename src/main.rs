@@ -187,13 +187,14 @@ fn run(cli: Cli) -> Result<(), String> {
                 println!("violation: {violation}");
             }
             println!(
-                "chaos: runs={} kills={} purchases={} charged={} (paypal {}) refunded={} violations={}",
+                "chaos: runs={} kills={} purchases={} charged={} (paypal {}) refunded={} (paypal {}) violations={}",
                 results.len(),
                 total(|r| r.kills),
                 total(|r| r.purchases),
                 total(|r| r.charged),
                 total(|r| r.charged_paypal),
                 total(|r| r.refunded),
+                total(|r| r.refunded_paypal),
                 violations.len()
             );
             if violations.is_empty() { Ok(()) } else { Err(format!("{} violations", violations.len())) }

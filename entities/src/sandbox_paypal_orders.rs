@@ -13,6 +13,8 @@ pub struct Model {
     pub funding_source: Option<String>,
     pub capture_id: Option<String>,
     pub capture_status: Option<String>,
+    /// The refund the sandbox made for the capture, once it has.
+    pub refund_id: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -13,6 +13,7 @@ mod m20261127_000009_admin_indexes;
 mod m20261127_000010_alerts;
 mod m20261127_000011_fraud_flags;
 mod m20261127_000012_sandbox_refunds;
+mod m20261128_000013_sandbox_paypal_refunds;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000010_alerts::Migration),
             Box::new(m20261127_000011_fraud_flags::Migration),
             Box::new(m20261127_000012_sandbox_refunds::Migration),
+            Box::new(m20261128_000013_sandbox_paypal_refunds::Migration),
         ]
     }
 }

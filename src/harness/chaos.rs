@@ -42,6 +42,8 @@ pub struct RunResult {
     /// Of those, captured by PayPal.
     pub charged_paypal: usize,
     pub refunded: usize,
+    /// Of those, refunded by PayPal.
+    pub refunded_paypal: usize,
     /// Messages the SMTP server accepted, and receipts the outbox marked sent (at least once each).
     pub mails_received: usize,
     pub receipts_sent: usize,
@@ -74,7 +76,7 @@ fn fault_env(options: &ChaosOptions) -> Vec<(String, String)> {
 async fn shop(driver: &Driver, admin: &str, run: usize, n: usize, package: &str) -> Result<(), String> {
     let token = driver.token(&format!("chaos-{run}-{}", n / 3), Role::Client)?;
     if n % 10 == 8 {
-        return shop_with_paypal(driver, &token, n, package).await;
+        return shop_with_paypal(driver, admin, &token, n, package).await;
     }
     let method = match n % 10 {
         3 => DECLINES,
@@ -91,31 +93,37 @@ async fn shop(driver: &Driver, admin: &str, run: usize, n: usize, package: &str)
         driver.authenticate(&intent_id, true).await?;
     }
     if n % 4 == 0 && method == SUCCEEDS {
-        driver.wait_for(&token, &transaction, "succeeded", Duration::from_secs(20)).await?;
-        let body =
-            json!({ "transactionId": transaction, "reason": "chaos", "details": "checking refunds under faults" });
-        let asked = driver.post("/api/v1/payments/refund", Some(&token), &body).await?;
-        let refund = asked.data("refundRequestId").to_owned();
-        if refund.is_empty() {
-            return Err(format!("refund request: {} {}", asked.status, asked.body));
-        }
-        driver.post(&format!("/api/v1/admin/refunds/{refund}/approve"), Some(admin), &json!({})).await?;
+        refund(driver, admin, &token, &transaction).await?;
     }
+    Ok(())
+}
+
+/// Once the purchase has succeeded, the client asks for its refund and an admin approves it at once.
+async fn refund(driver: &Driver, admin: &str, token: &str, transaction: &str) -> Result<(), String> {
+    driver.wait_for(token, transaction, "succeeded", Duration::from_secs(20)).await?;
+    let body = json!({ "transactionId": transaction, "reason": "chaos", "details": "checking refunds under faults" });
+    let asked = driver.post("/api/v1/payments/refund", Some(token), &body).await?;
+    let refund = asked.data("refundRequestId").to_owned();
+    if refund.is_empty() {
+        return Err(format!("refund request: {} {}", asked.status, asked.body));
+    }
+    driver.post(&format!("/api/v1/admin/refunds/{refund}/approve"), Some(admin), &json!({})).await?;
     Ok(())
 }
 
 /// A PayPal purchase: the order, the payer's approval on the sandbox's page and the return landing that captures
 /// it. One in four pays with a funding source PayPal declines at capture; one in two is then also captured through
-/// the Smart Buttons' `capture-order`, which must not capture twice.
-async fn shop_with_paypal(driver: &Driver, token: &str, n: usize, package: &str) -> Result<(), String> {
+/// the Smart Buttons' `capture-order`, which must not capture twice, and then refunded.
+async fn shop_with_paypal(driver: &Driver, admin: &str, token: &str, n: usize, package: &str) -> Result<(), String> {
     let order = driver.paypal_order(token, package).await?;
-    let id = order.data("orderId").to_owned();
+    let (id, transaction) = (order.data("orderId").to_owned(), order.data("transactionId").to_owned());
     if id.is_empty() {
         return Err(format!("create-order: {}", order.status));
     }
     driver.approve_paypal(&id, if n % 40 == 8 { "declined" } else { "paypal" }).await?;
     if n % 20 == 18 {
         driver.post("/api/v1/payments/paypal/capture-order", Some(token), &json!({ "orderId": id })).await?;
+        refund(driver, admin, token, &transaction).await?;
     }
     Ok(())
 }
@@ -228,6 +236,7 @@ async fn check(workspace: &Workspace, result: &mut RunResult) -> Result<(), Stri
     result.charged = charged.len();
     result.charged_paypal = orders.iter().filter(|o| o.capture_status.as_deref() == Some("COMPLETED")).count();
     result.refunded = 0;
+    result.refunded_paypal = 0;
     result.receipts_sent = 0;
     for (purchase, charge) in &charged {
         match (purchases.get(purchase).map(|p| p.status.as_str()), grants(purchase).unwrap_or(0)) {
@@ -253,13 +262,19 @@ async fn check(workspace: &Workspace, result: &mut RunResult) -> Result<(), Stri
             violations.push(format!("purchase {id} ({}) has {} receipts queued", purchase.status, receipts.len()));
         }
     }
-    let refunded_at_provider: HashMap<Uuid, &str> =
-        intents.iter().filter_map(|i| i.refund_id.as_deref().map(|r| (i.purchase_id, r))).collect();
+    let refunded_at_provider: HashMap<Uuid, &str> = intents
+        .iter()
+        .filter_map(|i| i.refund_id.as_deref().map(|r| (i.purchase_id, r)))
+        .chain(orders.iter().filter_map(|o| o.refund_id.as_deref().map(|r| (o.purchase_id, r))))
+        .collect();
     for refund in &refunds {
         let debits = entries.get(&(format!("refund:{}", refund.id).as_str(), "refund_debit")).copied().unwrap_or(0);
         let at_provider = refunded_at_provider.contains_key(&refund.purchase_id);
         match (refund.status.as_str(), debits, at_provider) {
-            ("refunded", 1, true) => result.refunded += 1,
+            ("refunded", 1, true) => {
+                result.refunded += 1;
+                result.refunded_paypal += usize::from(orders.iter().any(|o| o.purchase_id == refund.purchase_id));
+            }
             ("pending_review" | "denied" | "needs_alternative_method", 0, false) => {}
             (status, n, provider) => violations.push(format!(
                 "refund {} is {status} with {n} debits; refunded at the provider: {provider}",
@@ -303,13 +318,14 @@ pub async fn run(
         workspace.close().await;
         let result = result?;
         eprintln!(
-            "chaos run {}: kills={} purchases={} charged={} (paypal {}) refunded={} receipts={} mails={} driver_errors={} violations={}",
+            "chaos run {}: kills={} purchases={} charged={} (paypal {}) refunded={} (paypal {}) receipts={} mails={} driver_errors={} violations={}",
             run + 1,
             result.kills,
             result.purchases,
             result.charged,
             result.charged_paypal,
             result.refunded,
+            result.refunded_paypal,
             result.receipts_sent,
             result.mails_received,
             result.driver_errors,

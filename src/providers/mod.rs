@@ -222,9 +222,7 @@ impl Gateways {
         match (rail, &self.card, &self.paypal) {
             (Rail::Card, CardGateway::Sandbox(sandbox), _) => sandbox.refund_intent(refund.intent_id).await,
             (Rail::Card, CardGateway::Stripe(stripe), _) => stripe.refund(&refund).await,
-            (Rail::Paypal, _, PaypalGateway::Sandbox(_)) => {
-                Ok(RefundOutcome::Refunded(format!("SBXREF-{}", refund.idempotency_key)))
-            }
+            (Rail::Paypal, _, PaypalGateway::Sandbox(sandbox)) => sandbox.refund_order(refund.intent_id).await,
             (Rail::Paypal, _, PaypalGateway::Paypal(paypal)) => paypal.refund(&refund).await,
         }
     }

@@ -2,7 +2,7 @@
 //! `/sandbox/paypal/checkoutnow` page, captures, and PayPal-shaped webhooks signed for the sandbox's own check.
 use super::{PROVIDER, Sandbox, db_error, rejected};
 use crate::domain::money::Money;
-use crate::providers::{NewIntent, ProviderError};
+use crate::providers::{NewIntent, ProviderError, RefundOutcome};
 use axum::http::HeaderMap;
 use chrono::Utc;
 use entities::sandbox_paypal_orders as orders;
@@ -87,6 +87,7 @@ impl Sandbox {
             funding_source: None,
             capture_id: None,
             capture_status: None,
+            refund_id: None,
             created_at: now,
             updated_at: now,
         };
@@ -137,6 +138,25 @@ impl Sandbox {
         let order = self.save_order(order).await?;
         self.send_paypal_webhook("PAYMENT.CAPTURE.COMPLETED", render_capture(&order));
         Ok(self.render_order(&order))
+    }
+
+    /// Refunds an order's capture in full, once: a repeat answers the first refund.
+    pub async fn refund_order(&self, id: &str) -> Result<RefundOutcome, ProviderError> {
+        self.call(Box::pin(self.refund_capture(id))).await
+    }
+
+    async fn refund_capture(&self, id: &str) -> Result<RefundOutcome, ProviderError> {
+        let mut order = self.paypal_order(id).await?;
+        if order.capture_status.as_deref() != Some("COMPLETED") {
+            return Err(rejected("CAPTURE_NOT_REFUNDABLE", format!("Order {id} has no completed capture to refund.")));
+        }
+        if let Some(refund) = &order.refund_id {
+            return Ok(RefundOutcome::Refunded(refund.clone()));
+        }
+        let refund = format!("SBXREF{}", Uuid::new_v4().simple().to_string()[..12].to_uppercase());
+        order.refund_id = Some(refund.clone());
+        self.save_order(order).await?;
+        Ok(RefundOutcome::Refunded(refund))
     }
 
     pub async fn read_order(&self, id: &str) -> Result<Value, ProviderError> {
