@@ -14,6 +14,7 @@ mod m20261127_000010_alerts;
 mod m20261127_000011_fraud_flags;
 mod m20261127_000012_sandbox_refunds;
 mod m20261128_000013_sandbox_paypal_refunds;
+mod nullable_column;
 
 pub struct Migrator;
 

@@ -1,6 +1,7 @@
 //! The sandbox remembers the refund it made for a PayPal capture too: a repeated refund answers the same one (as
 //! PayPal's `PayPal-Request-Id` does), and the chaos harness checks PayPal refunds against the provider's record.
-use sea_orm_migration::{prelude::*, schema::*};
+use crate::nullable_column;
+use sea_orm_migration::prelude::*;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -8,20 +9,11 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.alter_table(
-            Table::alter()
-                .table(SandboxPaypalOrders::Table)
-                .add_column(string_null(SandboxPaypalOrders::RefundId))
-                .to_owned(),
-        )
-        .await
+        nullable_column::add(m, SandboxPaypalOrders::Table, SandboxPaypalOrders::RefundId).await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.alter_table(
-            Table::alter().table(SandboxPaypalOrders::Table).drop_column(SandboxPaypalOrders::RefundId).to_owned(),
-        )
-        .await
+        nullable_column::drop(m, SandboxPaypalOrders::Table, SandboxPaypalOrders::RefundId).await
     }
 }
 
