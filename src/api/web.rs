@@ -87,19 +87,18 @@ fn content_security_policy(providers: &[(&str, &[(&str, &str)])]) -> String {
     .map(|(name, value)| (name, value.to_owned()))
     .collect();
     for (script_origin, sources) in providers {
-        for (name, value) in directives.iter_mut() {
-            let documented = sources.iter().filter(|(directive, _)| directive == name).map(|(_, hosts)| *hosts);
-            let mut added: Vec<&str> = documented.collect();
-            if !added.is_empty() && *name != "img-src" {
-                added.push(script_origin);
+        for (directive, hosts) in *sources {
+            let Some((_, value)) = directives.iter_mut().find(|(name, _)| name == directive) else { continue };
+            if value == "'none'" {
+                value.clear();
+            } else {
+                value.push(' ');
             }
-            if !added.is_empty() {
-                if value == "'none'" {
-                    value.clear();
-                } else {
-                    value.push(' ');
-                }
-                value.push_str(&added.join(" "));
+            value.push_str(hosts);
+            // Images come from the provider's CDN; everything else also from where its script is configured.
+            if *directive != "img-src" {
+                value.push(' ');
+                value.push_str(script_origin);
             }
         }
     }
