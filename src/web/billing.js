@@ -15,8 +15,11 @@ async function load() {
   ]);
   $("#balance").textContent = balance.data.balance;
   const items = history.data.items ?? history.data;
+  // A purchase with a refund on its way or made is shown as such, and is not offered for another request.
+  const refundOf = new Map(refunds.data.filter((r) => r.status !== "denied").map((r) => [r.transactionId, r.status]));
+  const shownStatus = (h) => (refundOf.get(h.transactionId) === "refunded" ? "refunded" : h.status);
   $("#history").replaceChildren(items.length ? table(["Date", "Package", "Credits", "Amount", "Method", "Status", "Invoice"],
-    items.map((h) => [new Date(h.date).toLocaleDateString(), h.packageId, h.credits, money(h.amount, h.currency), h.method, h.status,
+    items.map((h) => [new Date(h.date).toLocaleDateString(), h.packageId, h.credits, money(h.amount, h.currency), h.method, shownStatus(h),
       h.invoiceUrl ? el("button", { type: "button", class: "secondary", onclick: () => download(h.invoiceUrl, `invoice-${h.transactionId}.pdf`).catch(failed) }, "Invoice PDF") : "—"]))
     : el("p", { class: "muted" }, "No payments yet."));
   $("#cards").replaceChildren(methods.data.length ? table(["Card", "Expires", ""], methods.data.map((m) => [
@@ -26,7 +29,8 @@ async function load() {
   const p = policy.data;
   $("#policy").textContent = `Refunds can be asked for within ${p.windowDays} days of a purchase, for credits you have not used. ` +
     `An admin reviews each request, usually in ${p.estimatedProcessing ?? "1-2 business days"}.`;
-  const refundable = items.filter((h) => h.status === "succeeded");
+  const refundable = items.filter((h) => h.status === "succeeded" && !refundOf.has(h.transactionId));
+  $("#refund-form button[type=submit]").disabled = !refundable.length;
   $("#refund-transaction").replaceChildren(...refundable.map((h) =>
     el("option", { value: h.transactionId }, `${new Date(h.date).toLocaleDateString()} · ${h.packageId} · ${money(h.amount, h.currency)}`)));
   $("#refunds").replaceChildren(refunds.data.length ? table(["Requested", "Credits", "Amount", "Status", ""], refunds.data.map((r) => [

@@ -135,7 +135,9 @@ test("billing: history, the invoice PDF, a refund request; the admin approves it
   await admin.screenshot({ path: join(shots, "admin.png"), fullPage: true });
 
   await client.reload();
-  await client.getByRole("cell", { name: "refunded" }).waitFor();
+  await client.locator("#refunds").getByRole("cell", { name: "refunded" }).waitFor();
+  await client.locator("#history").getByRole("cell", { name: "refunded" }).waitFor();
+  assert.ok(await client.getByRole("button", { name: "Ask for a refund" }).isDisabled(), "nothing left to refund");
   assert.equal(await text(client, "#balance"), "0");
 });
 
