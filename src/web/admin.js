@@ -5,6 +5,12 @@ import { $, api, el, money, requireToken, say, table } from "/assets/app.js";
 requireToken();
 const result = $("#result");
 const failed = (e) => say(result, "error", e.message);
+/** A compact local time for the tables: "2026-11-27 23:36". */
+const when = (at) => {
+  const d = new Date(at);
+  const two = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${two(d.getHours())}:${two(d.getMinutes())}`;
+};
 const act = (label, path, body, done, kind = "secondary") =>
   el("button", { type: "button", class: kind, onclick: async () => {
     try {
@@ -37,7 +43,7 @@ async function refundQueue() {
   const { data } = await api("GET", "/api/v1/admin/refunds");
   const items = (data.items ?? data).filter((r) => ["pending_review", "appealed"].includes(r.status));
   $("#refund-queue").replaceChildren(items.length ? table(["Requested", "Client", "Credits", "Amount", "Reason", "Status", ""],
-    items.map((r) => [new Date(r.createdAt).toLocaleString(), r.clientId ?? "", r.credits, money(r.amount, r.currency),
+    items.map((r) => [when(r.createdAt), r.clientId ?? "", r.credits, money(r.amount, r.currency),
       `${r.reason}${r.details ? ": " + r.details : ""}`, r.status.replaceAll("_", " "),
       el("span", {}, act("Approve", `/api/v1/admin/refunds/${r.refundRequestId}/approve`, {}, refreshAll, "primary"),
         act("Deny", `/api/v1/admin/refunds/${r.refundRequestId}/deny`, null, refreshAll, "danger"))]))
@@ -56,11 +62,11 @@ async function fraudReview() {
     api("GET", "/api/v1/admin/accounts/flagged"),
   ]);
   $("#review-queue").replaceChildren(held.data.items.length ? table(["Created", "Client", "Amount", "Method", ""],
-    held.data.items.map((p) => [new Date(p.createdAt).toLocaleString(), p.clientId, money(p.amount, p.currency),
+    held.data.items.map((p) => [when(p.createdAt), p.clientId, money(p.amount, p.currency),
       p.method ?? p.provider, el("span", {}, ...reviewActions(p))]))
     : el("p", { class: "muted" }, "No payments held for review."));
   $("#flagged").replaceChildren(flagged.data.length ? table(["Client", "Flagged", "By", "Reason", ""],
-    flagged.data.map((f) => [f.clientId, new Date(f.flaggedAt).toLocaleString(), f.flaggedBy, f.reason,
+    flagged.data.map((f) => [f.clientId, when(f.flaggedAt), f.flaggedBy, f.reason,
       act("Lift flag", `/api/v1/admin/accounts/${encodeURIComponent(f.clientId)}/unflag`, null, refreshAll)]))
     : el("p", { class: "muted" }, "No flagged accounts."));
 }
@@ -105,7 +111,7 @@ async function payments() {
   const status = $("#status-filter").value;
   const { data } = await api("GET", `/api/v1/admin/payments?limit=50${status ? "&status=" + status : ""}`);
   $("#payments").replaceChildren(table(["Created", "Client", "Status", "Amount", "Method", "Failure", ""], data.items.map((p) => [
-    new Date(p.createdAt).toLocaleString(), p.clientId, p.status,
+    when(p.createdAt), p.clientId, p.status,
     p.refunded ? `${money(p.amount, p.currency)} (${money(p.refunded, p.currency)} refunded)` : money(p.amount, p.currency),
     p.method ?? p.provider,
     p.failureCode ?? "", el("span", {},
@@ -121,13 +127,13 @@ async function detail(id) {
   $("#detail").replaceChildren(el("h3", {}, `Transaction ${id}`),
     el("p", {}, `${data.status} · ${money(data.amount, data.currency)} · ${data.provider} `,
       data.dashboardUrl ? el("a", { href: data.dashboardUrl, target: "_blank", rel: "noopener" }, "Open at the provider") : ""),
-    table(["When", "What", "From", "To"], events.map((e) => [new Date(e.at ?? e.createdAt).toLocaleString(), e.input ?? e.kind ?? "", e.from ?? "", e.to ?? ""])));
+    table(["When", "What", "From", "To"], events.map((e) => [when(e.at ?? e.createdAt), e.input ?? e.kind ?? "", e.from ?? "", e.to ?? ""])));
 }
 
 async function alerts() {
   const [open, disputes] = await Promise.all([api("GET", "/api/v1/admin/alerts"), api("GET", "/api/v1/admin/disputes")]);
   $("#alerts").replaceChildren(open.data.length ? table(["Raised", "Kind", "Details", ""], open.data.map((a) => [
-    new Date(a.createdAt).toLocaleString(), a.kind, a.details.reason ?? JSON.stringify(a.details),
+    when(a.createdAt), a.kind, a.details.reason ?? JSON.stringify(a.details),
     act("Acknowledge", `/api/v1/admin/alerts/${encodeURIComponent(a.key)}/acknowledge`, {}, alerts)]))
     : el("p", { class: "muted" }, "No open alerts."));
   const items = disputes.data.items ?? disputes.data;
@@ -139,7 +145,7 @@ async function webhooks() {
   const { data } = await api("GET", "/api/v1/admin/webhooks");
   const items = data.items ?? data;
   $("#webhooks").replaceChildren(items.length ? table(["Received", "Provider", "Event", "Status", "Error", ""], items.map((w) => [
-    new Date(w.receivedAt).toLocaleString(), w.provider, w.eventType, w.status, w.error ?? "",
+    when(w.receivedAt), w.provider, w.eventType, w.status, w.error ?? "",
     act("Replay", `/api/v1/admin/webhooks/${w.id}/replay`, {}, webhooks)]))
     : el("p", { class: "muted" }, "Every webhook was processed."));
 }
