@@ -15,7 +15,7 @@ use entities::{
 };
 use sea_orm::EntityTrait;
 use serde_json::json;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -230,11 +230,14 @@ async fn check(workspace: &Workspace, result: &mut RunResult) -> Result<(), Stri
                 .map(|o| (o.purchase_id, o.id.as_str())),
         )
         .collect();
-    let at_provider = |purchase: &Uuid| {
-        intents.iter().any(|i| i.purchase_id == *purchase) || orders.iter().any(|o| o.purchase_id == *purchase)
-    };
+    let paypal: HashSet<Uuid> = orders.iter().map(|o| o.purchase_id).collect();
+    let at_provider: HashSet<Uuid> = intents.iter().map(|i| i.purchase_id).chain(paypal.iter().copied()).collect();
+    let mut queued: HashMap<&str, Vec<&outbox::Model>> = HashMap::new();
+    for message in &outbox {
+        queued.entry(message.dedupe_key.as_str()).or_default().push(message);
+    }
     result.charged = charged.len();
-    result.charged_paypal = orders.iter().filter(|o| o.capture_status.as_deref() == Some("COMPLETED")).count();
+    result.charged_paypal = charged.keys().filter(|p| paypal.contains(p)).count();
     result.refunded = 0;
     result.refunded_paypal = 0;
     result.receipts_sent = 0;
@@ -251,11 +254,11 @@ async fn check(workspace: &Workspace, result: &mut RunResult) -> Result<(), Stri
             violations.push(format!("purchase {id} granted credits the provider never charged"));
         }
         let waiting = ["requires_payment_method", "requires_confirmation", "requires_action", "failed", "expired"];
-        let uncharged_start = purchase.status == "created" && !at_provider(id);
+        let uncharged_start = purchase.status == "created" && !at_provider.contains(id);
         if purchase.status != "succeeded" && !waiting.contains(&purchase.status.as_str()) && !uncharged_start {
             violations.push(format!("purchase {id} stuck in {}", purchase.status));
         }
-        let receipts = outbox.iter().filter(|o| o.dedupe_key == format!("receipt:{id}")).collect::<Vec<_>>();
+        let receipts = queued.get(format!("receipt:{id}").as_str()).map(Vec::as_slice).unwrap_or_default();
         result.receipts_sent += receipts.iter().filter(|r| r.sent_at.is_some()).count();
         let wanted = usize::from(purchase.status == "succeeded");
         if receipts.len() != wanted || receipts.iter().any(|r| r.sent_at.is_none()) {
@@ -273,7 +276,7 @@ async fn check(workspace: &Workspace, result: &mut RunResult) -> Result<(), Stri
         match (refund.status.as_str(), debits, at_provider) {
             ("refunded", 1, true) => {
                 result.refunded += 1;
-                result.refunded_paypal += usize::from(orders.iter().any(|o| o.purchase_id == refund.purchase_id));
+                result.refunded_paypal += usize::from(paypal.contains(&refund.purchase_id));
             }
             ("pending_review" | "denied" | "needs_alternative_method", 0, false) => {}
             (status, n, provider) => violations.push(format!(
