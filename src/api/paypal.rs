@@ -99,15 +99,16 @@ pub struct OrderRequest {
     order_id: String,
 }
 
+/// The PayPal purchase an order id names.
+async fn by_order(state: &AppState, order: &str) -> Result<Option<purchases::Stored>, ApiError> {
+    Ok(purchases::find_by_intent(&state.db, order).await?.filter(|s| s.purchase.rail == Rail::Paypal))
+}
+
 /// One of the caller's PayPal purchases, by its order id.
 async fn own_order(state: &AppState, caller: &crate::domain::ids::ClientId, order: &str) -> Result<Uuid, ApiError> {
-    purchases::find_by_intent(&state.db, order)
-        .await?
-        .filter(|s| s.purchase.rail == Rail::Paypal && &s.purchase.client == caller)
-        .map(|s| s.purchase.id)
-        .ok_or_else(|| {
-            ApiError::new(StatusCode::NOT_FOUND, "transaction_not_found", "No such PayPal order for this account.")
-        })
+    by_order(state, order).await?.filter(|s| &s.purchase.client == caller).map(|s| s.purchase.id).ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, "transaction_not_found", "No such PayPal order for this account.")
+    })
 }
 
 /// The Smart Payment Buttons' `onApprove` (AC9.2.2, AC9.2.4): capture the approved order and grant the credits once,
@@ -219,8 +220,7 @@ async fn outcome_page(state: &AppState, order: &str, purchase: &Purchase) -> Res
 }
 
 async fn land(state: &AppState, order: &str, input: Input) -> Result<Response, ApiError> {
-    let Some(stored) = purchases::find_by_intent(&state.db, order).await?.filter(|s| s.purchase.rail == Rail::Paypal)
-    else {
+    let Some(stored) = by_order(state, order).await? else {
         return Ok(not_found());
     };
     let purchase = match state.purchases.send(stored.purchase.id, input).await {
@@ -260,9 +260,7 @@ pub async fn paypal_cancel(
 #[utoipa::path(get, path = "/api/v1/payments/paypal/retry", tag = "paypal", params(Landing),
     responses((status = 303, description = "To PayPal's approval page for a new order"), (status = 404, description = "HTML: no such PayPal payment")))]
 pub async fn paypal_retry(State(state): State<AppState>, Query(landing): Query<Landing>) -> Result<Response, ApiError> {
-    let Some(stored) =
-        purchases::find_by_intent(&state.db, &landing.token).await?.filter(|s| s.purchase.rail == Rail::Paypal)
-    else {
+    let Some(stored) = by_order(&state, &landing.token).await? else {
         return Ok(not_found());
     };
     let failed = stored.purchase;
