@@ -1,6 +1,7 @@
 //! Purser: a payment orchestrator for credit packages. See README.md for the map of the modules.
 pub mod actors;
 pub mod api;
+pub mod app;
 pub mod auth;
 pub mod domain;
 pub mod guards;

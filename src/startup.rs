@@ -158,17 +158,18 @@ impl Application {
             timings: Default::default(),
             deadlines,
             passivate_after: settings.payments.passivate_after,
+            refunds: Default::default(),
         });
         let purchases = Arc::new(PurchaseActors::start(ctx).await?);
         tokio::spawn(deadline_queue.run(purchases.clone()));
-        let (recovered, actors) = purchases.recover().await.map_err(|e| format!("recovering purchases: {e}"))?;
         let refund_policy = RefundPolicy {
             window: TimeDelta::from_std(settings.payments.refund_window)
                 .map_err(|_| "payments.refund_window is too large")?,
             appeals: settings.payments.refund_appeals,
             retry_base: policy.retry_base,
         };
-        let refunds = Arc::new(RefundActors::new(purchases.context_arc(), refund_policy, purchases.supervisor()));
+        let refunds = RefundActors::new(refund_policy, purchases.clone());
+        let (recovered, actors) = purchases.recover().await.map_err(|e| format!("recovering purchases: {e}"))?;
         let recovered_refunds = refunds.recover().await.map_err(|e| format!("recovering refunds: {e}"))?;
         tracing::info!(recovered_refunds, "approved refunds back under their actors");
         let reconciler = Reconciler {

@@ -14,6 +14,7 @@ mod m20261127_000010_alerts;
 mod m20261127_000011_fraud_flags;
 mod m20261127_000012_sandbox_refunds;
 mod m20261128_000013_sandbox_paypal_refunds;
+mod m20261201_000014_one_open_refund;
 mod nullable_column;
 
 pub struct Migrator;
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000011_fraud_flags::Migration),
             Box::new(m20261127_000012_sandbox_refunds::Migration),
             Box::new(m20261128_000013_sandbox_paypal_refunds::Migration),
+            Box::new(m20261201_000014_one_open_refund::Migration),
         ]
     }
 }

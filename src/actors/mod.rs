@@ -34,9 +34,16 @@ pub struct Context {
     pub deadlines: deadlines::Deadlines,
     /// How long an actor whose purchase waits on a person stays up before it passivates.
     pub passivate_after: std::time::Duration,
+    /// The refund actors, which pay fraud reversals back; set once both halves exist (they know each other).
+    pub refunds: std::sync::OnceLock<std::sync::Weak<refund::RefundActors>>,
 }
 
 impl Context {
+    /// The refund actors, unless the service is shutting down.
+    pub fn refunds(&self) -> Option<std::sync::Arc<refund::RefundActors>> {
+        self.refunds.get().and_then(std::sync::Weak::upgrade)
+    }
+
     /// Makes one provider call: timed for `/metrics`, and its outcome told to the circuit breaker, where only no
     /// answer at all counts against the provider.
     pub async fn provider_call<T>(

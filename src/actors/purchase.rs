@@ -3,10 +3,11 @@
 use super::Context;
 use crate::domain::failure::FailureCode;
 use crate::domain::purchase::{Effect, Input, IntentStatus, IntentUpdate, Purchase, Rejected, Status, Step};
+use crate::domain::refund::RefundStatus;
 use crate::guards::fraud::FraudMsg;
 use crate::providers::{NewIntent, ProviderError};
-use crate::store::purchases::{self, SaveError, Stored};
-use crate::store::webhooks;
+use crate::store::purchases::{self, Cause, SaveError, Stored};
+use crate::store::refunds;
 use chrono::Utc;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use std::collections::VecDeque;
@@ -42,9 +43,9 @@ impl From<SaveError> for PurchaseError {
 pub enum PurchaseMsg {
     /// Persist a freshly opened purchase and start it.
     Open { step: Box<Step>, reply: RpcReplyPort<Reply> },
-    /// Feed one input (API command, webhook, timer) to the state machine. `webhook_event` is the inbox row to mark
-    /// processed in the same transaction.
-    Apply { input: Input, webhook_event: Option<i64>, reply: Option<RpcReplyPort<Reply>> },
+    /// Feed one input (API command, webhook, timer, admin command) to the state machine; its `cause` is recorded in
+    /// the same transaction.
+    Apply { input: Input, cause: Cause, reply: Option<RpcReplyPort<Reply>> },
     /// Stop if nothing happened since `version` was saved: the purchase waits on a person, its state and
     /// deadlines are persisted, and the next message re-hydrates it.
     Passivate { version: i64 },
@@ -88,8 +89,11 @@ impl Actor for PurchaseActor {
             for (timer, at) in stored.purchase.deadlines() {
                 self.ctx.deadlines.schedule(stored.purchase.id, timer, at);
             }
-            let _ =
-                myself.send_message(PurchaseMsg::Apply { input: Input::Recovered, webhook_event: None, reply: None });
+            let _ = myself.send_message(PurchaseMsg::Apply {
+                input: Input::Recovered,
+                cause: Cause::Internal,
+                reply: None,
+            });
         }
         Ok(())
     }
@@ -105,8 +109,8 @@ impl Actor for PurchaseActor {
                 let result = self.open(state, *step).await;
                 let _ = reply.send(result);
             }
-            PurchaseMsg::Apply { input, webhook_event, reply } => {
-                let result = self.run(state, input, webhook_event).await;
+            PurchaseMsg::Apply { input, cause, reply } => {
+                let result = self.run(state, input, cause).await;
                 if let Err(e) = &result {
                     tracing::warn!(error = %e, "purchase input not applied");
                 }
@@ -147,8 +151,8 @@ impl PurchaseActor {
         self.execute_all(state, step.effects).await
     }
 
-    async fn run(&self, state: &mut State, input: Input, webhook_event: Option<i64>) -> Reply {
-        let effects = self.apply(state, input, webhook_event).await?;
+    async fn run(&self, state: &mut State, input: Input, cause: Cause) -> Reply {
+        let effects = self.apply(state, input, &cause).await?;
         self.execute_all(state, effects).await
     }
 
@@ -160,26 +164,28 @@ impl PurchaseActor {
             match self.execute(purchase, effect).await {
                 Next::Nothing => {}
                 Next::Effect(effect) => queue.push_back(effect),
-                Next::Input(input) => queue.extend(self.apply(state, input, None).await?),
+                Next::Input(input) => queue.extend(self.apply(state, input, &Cause::Internal).await?),
             }
         }
         Ok(state.stored.as_ref().ok_or(PurchaseError::NotFound)?.purchase.clone())
     }
 
     /// One input, one transaction. On a version conflict the state is reloaded and the input applied again.
-    async fn apply(
-        &self,
-        state: &mut State,
-        input: Input,
-        webhook_event: Option<i64>,
-    ) -> Result<Vec<Effect>, PurchaseError> {
+    async fn apply(&self, state: &mut State, input: Input, cause: &Cause) -> Result<Vec<Effect>, PurchaseError> {
         for _ in 0..2 {
             let stored = state.stored.as_ref().ok_or(PurchaseError::NotFound)?;
-            let step = stored.purchase.on(input.clone(), Utc::now(), &self.ctx.policy)?;
-            if step.is_noop(&stored.purchase) {
-                if let Some(id) = webhook_event {
-                    webhooks::mark(&self.ctx.db, id, webhooks::PROCESSED, None).await?;
+            let step = match stored.purchase.on(input.clone(), Utc::now(), &self.ctx.policy) {
+                Ok(step) => step,
+                Err(rejected) => {
+                    // A webhook that cannot apply is still consumed; an admin's refused command changes nothing.
+                    if matches!(cause, Cause::Webhook(_)) {
+                        purchases::record_unchanged(&self.ctx.db, &stored.purchase, input.name(), cause).await?;
+                    }
+                    return Err(rejected.into());
                 }
+            };
+            if step.is_noop(&stored.purchase) {
+                purchases::record_unchanged(&self.ctx.db, &stored.purchase, input.name(), cause).await?;
                 return Ok(vec![]);
             }
             match purchases::save_step(
@@ -188,7 +194,7 @@ impl PurchaseActor {
                 &step,
                 input.name(),
                 self.ctx.gateways.name(stored.purchase.rail),
-                webhook_event,
+                cause,
                 &self.ctx.issuer,
             )
             .await
@@ -229,10 +235,24 @@ impl PurchaseActor {
             }
             // Already written in the step's transaction.
             Effect::GrantCredits { .. } | Effect::QueueReceipt => Next::Nothing,
-            Effect::ReversePayment => {
-                self.reverse(purchase).await;
+            Effect::OpenReversal { .. } => Next::Nothing,
+            Effect::StartReversal { refund } => {
+                self.start_reversal(refund).await;
                 Next::Nothing
             }
+            Effect::CheckReversal { refund } => match refunds::load(&self.ctx.db, refund).await {
+                Ok(Some(stored)) if stored.refund.status == RefundStatus::Refunded => {
+                    Next::Input(Input::ReversalRefunded)
+                }
+                Ok(_) => {
+                    self.start_reversal(refund).await;
+                    Next::Nothing
+                }
+                Err(e) => {
+                    tracing::warn!(%refund, error = %e, "reversal not checked; the next sync will");
+                    Next::Nothing
+                }
+            },
             Effect::CreateIntent { idempotency_key } => {
                 let request = NewIntent {
                     purchase_id: purchase.id,
@@ -291,22 +311,15 @@ impl PurchaseActor {
 }
 
 impl PurchaseActor {
-    /// Gives a fraudulent payment back in full, under a key of its own so a repeat cannot pay twice.
-    async fn reverse(&self, purchase: &Purchase) {
-        let Some(intent_id) = purchase.intent_id.as_deref() else { return };
-        self.ctx.pauses.wait_open(purchase.rail).await;
-        let key = format!("purchase-{}-reverse", purchase.id);
-        let request = crate::providers::NewRefund {
-            intent_id,
-            charge: purchase.charge.as_deref(),
-            amount: purchase.price,
-            idempotency_key: &key,
+    /// Hands a reversal to its refund's actor. Should that fail, the refund row is there: the refund actors'
+    /// recovery and the purchase's next sync start it again.
+    async fn start_reversal(&self, refund: Uuid) {
+        let started = match self.ctx.refunds() {
+            Some(refunds) => refunds.start(refund).await,
+            None => Err(crate::actors::refund::RefundError::Other("shutting down".into())),
         };
-        match self.ctx.provider_call(purchase.rail, "refund", self.ctx.gateways.refund(purchase.rail, request)).await {
-            Ok(outcome) => tracing::warn!(purchase = %purchase.id, ?outcome, "fraudulent payment reversed"),
-            Err(e) => {
-                tracing::error!(purchase = %purchase.id, error = %e, "reversal not confirmed: reverse it by hand at the provider")
-            }
+        if let Err(e) = started {
+            tracing::warn!(%refund, error = %e, "reversal not started; recovery will start it");
         }
     }
 }

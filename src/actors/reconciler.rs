@@ -27,7 +27,9 @@ impl Actor for Reconciler {
     }
 
     async fn handle(&self, _myself: ActorRef<Tick>, _: Tick, _: &mut ()) -> Result<(), ActorProcessingErr> {
-        let stale = purchases::stale(&self.purchases.context().db, Utc::now() - self.after, 200).await?;
+        let db = &self.purchases.context().db;
+        crate::store::idempotency::purge_expired(db).await?;
+        let stale = purchases::stale(db, Utc::now() - self.after, 200).await?;
         for id in stale {
             let purchases = self.purchases.clone();
             // Each sync may wait on a provider; none should hold up the others or the next tick.

@@ -1,13 +1,17 @@
 //! The refund actor: a thin shell around `domain::refund`, like the purchase actor. It lives while a refund has work
 //! (an admin decision to apply, a provider refund to make) and stops otherwise; the next message re-hydrates it.
-use super::Context;
-use crate::domain::refund::{Refund, RefundEffect, RefundInput, RefundPolicy, RefundRejected};
+use super::{Context, PurchaseActors};
+use crate::domain::purchase::Input;
+use crate::domain::purchase::Purchase;
+use crate::domain::refund::{
+    Refund, RefundAsk, RefundEffect, RefundInput, RefundPolicy, RefundRejected, RequestRejected,
+};
 use crate::providers::{NewRefund, ProviderError, RefundOutcome};
 use crate::store::purchases;
 use crate::store::refunds::{self, RefundStoreError, StoredRefund};
 use chrono::{DateTime, Utc};
 use ractor::rpc::CallResult;
-use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -15,9 +19,13 @@ use uuid::Uuid;
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum RefundError {
     #[error(transparent)]
+    Request(#[from] RequestRejected),
+    #[error(transparent)]
     Rejected(#[from] RefundRejected),
     #[error("refund request not found")]
     NotFound,
+    #[error("no such transaction for this account")]
+    PurchaseNotFound,
     #[error("{0}")]
     Other(String),
 }
@@ -32,6 +40,8 @@ impl From<RefundStoreError> for RefundError {
     fn from(e: RefundStoreError) -> Self {
         match e {
             RefundStoreError::CreditsSpent => Self::Rejected(RefundRejected::NothingLeft),
+            RefundStoreError::Rejected(rejected) => Self::Rejected(rejected),
+            RefundStoreError::Request(rejected) => Self::Request(rejected),
             other => Self::Other(other.to_string()),
         }
     }
@@ -47,6 +57,7 @@ pub struct Apply {
 struct RefundActor {
     ctx: Arc<Context>,
     policy: RefundPolicy,
+    purchases: Arc<PurchaseActors>,
 }
 
 impl Actor for RefundActor {
@@ -89,17 +100,22 @@ impl RefundActor {
     async fn run(&self, myself: &ActorRef<Apply>, state: &mut StoredRefund, input: RefundInput) -> RefundReply {
         let mut queue = VecDeque::from([input]);
         while let Some(input) = queue.pop_front() {
-            let step = state.refund.on(input, Utc::now(), &self.policy)?;
-            if step.refund == state.refund && step.effects.is_empty() {
+            let decide = |books| state.refund.on(input, books, Utc::now(), &self.policy);
+            let Some((step, version)) = refunds::step(&self.ctx.db, state, decide).await? else {
                 continue;
-            }
-            let version = refunds::save_step(&self.ctx.db, state, &step).await?;
+            };
             *state = StoredRefund { refund: step.refund, version };
             for effect in step.effects {
                 match effect {
                     RefundEffect::ArmRetry { at } => arm(myself, at),
                     RefundEffect::RefundAtProvider { idempotency_key } => {
                         queue.push_back(self.pay_back(&state.refund, &idempotency_key).await)
+                    }
+                    RefundEffect::ReversalDone { purchase } => {
+                        // If this is lost to a crash, the purchase's recovery finds the refund made and catches up.
+                        if let Err(e) = self.purchases.send(purchase, Input::ReversalRefunded).await {
+                            tracing::warn!(%purchase, error = %e, "reversal made but not yet shown on the purchase");
+                        }
                     }
                     RefundEffect::DebitCredits { .. } | RefundEffect::Notify(_) => {}
                 }
@@ -135,16 +151,26 @@ impl RefundActor {
 pub struct RefundActors {
     ctx: Arc<Context>,
     policy: RefundPolicy,
-    supervisor: ActorCell,
+    purchases: Arc<PurchaseActors>,
 }
 
 impl RefundActors {
-    pub fn new(ctx: Arc<Context>, policy: RefundPolicy, supervisor: ActorCell) -> Self {
-        Self { ctx, policy, supervisor }
+    /// Refund actors under the purchases' supervisor, which restarts them too.
+    pub fn new(policy: RefundPolicy, purchases: Arc<PurchaseActors>) -> Arc<Self> {
+        let refunds = Arc::new(Self { ctx: purchases.context_arc(), policy, purchases });
+        let _ = refunds.ctx.refunds.set(Arc::downgrade(&refunds));
+        refunds
     }
 
     pub fn policy(&self) -> &RefundPolicy {
         &self.policy
+    }
+
+    /// A client's request for a refund of `purchase`: the refund's first step, judged and recorded in one
+    /// transaction.
+    pub async fn open(&self, purchase: &Purchase, ask: RefundAsk) -> RefundReply {
+        let request = |books| Refund::request(Uuid::new_v4(), purchase, ask, books, Utc::now(), &self.policy);
+        Ok(refunds::open(&self.ctx.db, purchase, request).await?)
     }
 
     async fn actor(&self, id: Uuid) -> Result<ActorRef<Apply>, RefundError> {
@@ -152,8 +178,8 @@ impl RefundActors {
         if let Some(actor) = ActorRef::where_is(name.clone()) {
             return Ok(actor);
         }
-        let actor = RefundActor { ctx: self.ctx.clone(), policy: self.policy };
-        match Actor::spawn_linked(Some(name), actor, id, self.supervisor.clone()).await {
+        let actor = RefundActor { ctx: self.ctx.clone(), policy: self.policy, purchases: self.purchases.clone() };
+        match Actor::spawn_linked(Some(name), actor, id, self.purchases.supervisor()).await {
             Ok((actor, _)) => Ok(actor),
             Err(SpawnErr::ActorAlreadyRegistered(name)) => {
                 ActorRef::where_is(name).ok_or(RefundError::Other("actor vanished".into()))
@@ -180,9 +206,15 @@ impl RefundActors {
     pub async fn recover(&self) -> Result<usize, RefundError> {
         let ids = refunds::processing_ids(&self.ctx.db).await?;
         for id in &ids {
-            let actor = self.actor(*id).await?;
-            let _ = actor.cast(Apply { input: RefundInput::Recovered, reply: None });
+            self.start(*id).await?;
         }
         Ok(ids.len())
+    }
+
+    /// Starts (or wakes) a refund's actor to make the provider call it may still owe: after a crash, or for a
+    /// reversal just opened.
+    pub async fn start(&self, id: Uuid) -> Result<(), RefundError> {
+        let actor = self.actor(id).await?;
+        actor.cast(Apply { input: RefundInput::Recovered, reply: None }).map_err(|e| RefundError::Other(e.to_string()))
     }
 }

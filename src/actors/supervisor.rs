@@ -3,7 +3,8 @@
 use super::Context;
 use super::purchase::{PurchaseActor, PurchaseError, PurchaseMsg, Reply, Start};
 use crate::domain::purchase::{Input, Step};
-use crate::store::{purchases, webhooks};
+use crate::store::purchases::{self, AdminAction, Cause};
+use crate::store::webhooks;
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SpawnErr, SupervisionEvent};
 use std::sync::Arc;
@@ -109,7 +110,8 @@ impl PurchaseActors {
         let mut started = 0;
         for stored in &unfinished {
             let purchase = &stored.purchase;
-            if purchase.status.waits_on_a_person() {
+            // A reversal in flight has work left (the refund to see through), though the purchase waits on no one.
+            if purchase.status.waits_on_a_person() && purchase.reversal.is_none() {
                 for (timer, at) in purchase.deadlines() {
                     self.ctx.deadlines.schedule(purchase.id, timer, at);
                 }
@@ -128,19 +130,24 @@ impl PurchaseActors {
     }
 
     pub async fn send(&self, id: Uuid, input: Input) -> Reply {
-        self.deliver(id, input, None).await
+        self.deliver(id, input, Cause::Internal).await
+    }
+
+    /// An admin's command, audited in the transaction of the step it causes.
+    pub async fn command(&self, id: Uuid, input: Input, action: AdminAction) -> Reply {
+        self.deliver(id, input, Cause::Admin(action)).await
     }
 
     /// Routes a stored webhook event to its purchase; the actor marks the inbox row when it has applied it.
     pub async fn deliver_webhook(&self, id: Uuid, input: Input, event_row: i64) {
-        if let Err(e) = self.deliver(id, input, Some(event_row)).await {
+        if let Err(e) = self.deliver(id, input, Cause::Webhook(event_row)).await {
             tracing::warn!(%id, error = %e, "webhook event not applied");
             let status = if matches!(e, PurchaseError::NotFound) { webhooks::UNROUTABLE } else { webhooks::FAILED };
             let _ = webhooks::mark(&self.ctx.db, event_row, status, Some(e.to_string())).await;
         }
     }
 
-    async fn deliver(&self, id: Uuid, input: Input, webhook_event: Option<i64>) -> Reply {
+    async fn deliver(&self, id: Uuid, input: Input, cause: Cause) -> Reply {
         // A finished purchase stops its actor, and messages queued behind the one that finished it are dropped. A
         // finished purchase never changes again, so those inputs are answered from its persisted state; any other
         // stop (a crash) is waited out until the supervisor or the next lookup brings the actor back.
@@ -148,13 +155,14 @@ impl PurchaseActors {
         for attempt in 0..50u64 {
             let actor = self.actor(id).await?;
             let message = input.clone();
-            let reply =
-                actor.call(|reply| PurchaseMsg::Apply { input: message, webhook_event, reply: Some(reply) }, None);
+            let message_cause = cause.clone();
+            let reply = actor
+                .call(|reply| PurchaseMsg::Apply { input: message, cause: message_cause, reply: Some(reply) }, None);
             match outcome(reply.await) {
                 Err(PurchaseError::Unavailable(e)) => last = PurchaseError::Unavailable(e),
                 answered => return answered,
             }
-            if let Some(finished) = self.answer_finished(id, &input, webhook_event).await? {
+            if let Some(finished) = self.answer_finished(id, &input, &cause).await? {
                 return finished;
             }
             tokio::time::sleep(std::time::Duration::from_millis(2 * attempt)).await;
@@ -163,20 +171,15 @@ impl PurchaseActors {
     }
 
     /// The answer for a purchase in a terminal state, straight from the state machine: it never changes them.
-    async fn answer_finished(
-        &self,
-        id: Uuid,
-        input: &Input,
-        webhook_event: Option<i64>,
-    ) -> Result<Option<Reply>, PurchaseError> {
+    async fn answer_finished(&self, id: Uuid, input: &Input, cause: &Cause) -> Result<Option<Reply>, PurchaseError> {
         let Some(stored) = purchases::load(&self.ctx.db, id).await? else { return Err(PurchaseError::NotFound) };
         if !stored.purchase.status.is_terminal() {
             return Ok(None);
         }
-        if let Some(row) = webhook_event {
-            webhooks::mark(&self.ctx.db, row, webhooks::PROCESSED, None).await?;
-        }
         let answer = stored.purchase.on(input.clone(), chrono::Utc::now(), &self.ctx.policy);
+        if answer.is_ok() || matches!(cause, Cause::Webhook(_)) {
+            purchases::record_unchanged(&self.ctx.db, &stored.purchase, input.name(), cause).await?;
+        }
         Ok(Some(answer.map(|step| step.purchase).map_err(PurchaseError::from)))
     }
 

@@ -5,7 +5,7 @@ use super::error::{ApiError, ErrorEnvelope, ok};
 use super::extract::{AdminCaller, ApiJson};
 use super::payments::{TransactionView, parse_transaction_id, transaction_view};
 use crate::domain::purchase::{Input, Purchase, Rail, Status};
-use crate::store::purchases::{self as purchase_store, Filter};
+use crate::store::purchases::{self as purchase_store, AdminAction, Filter};
 use crate::store::{alerts as alert_store, controls, disputes, refunds, webhooks as webhook_store};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -197,17 +197,18 @@ pub struct ActionReason {
     reason: String,
 }
 
+/// An admin's command to a purchase's actor; its audit row commits with the step it causes.
 async fn act(
     state: &AppState,
     admin: &str,
     id: &str,
-    action: &str,
+    action: &'static str,
     reason: &str,
     input: Input,
 ) -> Result<Response, ApiError> {
     let id = parse_transaction_id(id)?;
-    controls::audit(&state.db, admin, action, &id.to_string(), reason).await?;
-    let purchase = state.purchases.send(id, input).await?;
+    let audit = AdminAction { admin: admin.to_owned(), action, reason: reason.to_owned() };
+    let purchase = state.purchases.command(id, input, audit).await?;
     match transaction_view(state, purchase.id).await? {
         Some((_, view)) => Ok(ok(StatusCode::OK, view)),
         None => Err(ApiError::new(StatusCode::NOT_FOUND, "transaction_not_found", "No such transaction.")),
@@ -248,7 +249,8 @@ pub async fn sync_payment(
 /// AC9.3.4: a held payment looked at and let through: its credits are granted.
 #[utoipa::path(post, path = "/api/v1/admin/payments/{transactionId}/release", tag = "admin", request_body = ActionReason,
     params(("transactionId" = String, Path, description = "A transaction `under_review`")),
-    responses((status = 200, body = TransactionView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)),
+    responses((status = 200, body = TransactionView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
+        (status = 409, description = "`not_under_review`: not held for review, or already being reversed", body = ErrorEnvelope)),
     security(("bearer" = [])))]
 pub async fn release_payment(
     State(state): State<AppState>,
@@ -260,12 +262,14 @@ pub async fn release_payment(
     act(&state, admin.id.as_str(), &id, "release_review", &reason, Input::Release).await
 }
 
-/// AC9.3.5, AC9.6.6: a held payment confirmed as fraud: given back in full, no credits, the account flagged, and
-/// the client told how to get in touch.
+/// AC9.3.5, AC9.6.6: a held payment confirmed as fraud: the account flagged and the client told how to get in touch
+/// at once; the payment given back in full by a refund that is retried until the provider makes it, and the
+/// purchase `reversed` once it has.
 #[utoipa::path(post, path = "/api/v1/admin/payments/{transactionId}/confirm-fraud", tag = "admin", request_body = ActionReason,
     params(("transactionId" = String, Path, description = "A transaction `under_review`")),
-    responses((status = 200, body = TransactionView), (status = 400, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope),
-        (status = 404, body = ErrorEnvelope)),
+    responses((status = 200, description = "Still `under_review` until the reversal's refund is made", body = TransactionView),
+        (status = 400, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
+        (status = 409, description = "`not_under_review`: not held for review, or already being reversed", body = ErrorEnvelope)),
     security(("bearer" = [])))]
 pub async fn confirm_fraud(
     State(state): State<AppState>,
@@ -276,15 +280,10 @@ pub async fn confirm_fraud(
     if body.reason.trim().is_empty() {
         return Err(ApiError::bad_request("reason_required", "Say why: it is recorded with the flag."));
     }
-    let transaction = parse_transaction_id(&id)?;
-    let stored =
-        purchase_store::load(&state.db, transaction).await?.ok_or(crate::actors::purchase::PurchaseError::NotFound)?;
-    let response = act(&state, admin.id.as_str(), &id, "confirm_fraud", &body.reason, Input::ConfirmFraud).await?;
-    let client = stored.purchase.client.as_str();
-    crate::store::fraud_flags::flag(&state.db, client, &body.reason, admin.id.as_str()).await?;
-    let notice = serde_json::json!({ "purchaseId": transaction, "clientId": client });
-    crate::store::outbox::enqueue(&state.db, "fraud_notice", format!("fraud:{transaction}"), notice).await?;
-    Ok(response)
+    // The reversal's refund id is made here, so the state machine stays free of randomness.
+    let input =
+        Input::ConfirmFraud { refund: Uuid::new_v4(), by: admin.id.as_str().to_owned(), reason: body.reason.clone() };
+    act(&state, admin.id.as_str(), &id, "confirm_fraud", &body.reason, input).await
 }
 
 /// An account flagged for confirmed fraud.

@@ -119,6 +119,7 @@ impl From<PurchaseError> for ApiError {
                     Rejected::PaymentMethodRequired => "payment_method_required",
                     Rejected::NeverStarted => "checkout_not_started",
                     Rejected::NewCheckoutNeeded => "new_checkout_needed",
+                    Rejected::NotUnderReview => "not_under_review",
                 };
                 let status = if rejected == Rejected::PaymentMethodRequired {
                     StatusCode::BAD_REQUEST

@@ -5,16 +5,14 @@ use super::error::{ApiError, ErrorEnvelope, ok};
 use super::extract::{AdminCaller, ApiJson, ClientCaller};
 use super::payments::parse_transaction_id;
 use crate::actors::refund::RefundError;
-use crate::domain::money::Credits;
-use crate::domain::purchase::Status;
-use crate::domain::refund::{Refund, RefundInput, RefundStatus, refundable};
-use crate::store::refunds::{self, RefundStoreError};
-use crate::store::{ledger, purchases};
+use crate::app;
+use crate::app::credits::AdjustError;
+use crate::domain::refund::{Refund, RefundAsk, RefundInput, RefundStatus};
+use crate::store::refunds;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
-use sea_orm::TransactionTrait;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -25,7 +23,11 @@ impl From<RefundError> for ApiError {
             RefundError::Rejected(rejected) => {
                 Self::new(StatusCode::CONFLICT, "refund_not_allowed", rejected.to_string())
             }
+            RefundError::Request(rejected) => Self::new(StatusCode::CONFLICT, rejected.code(), rejected.to_string()),
             RefundError::NotFound => Self::new(StatusCode::NOT_FOUND, "refund_not_found", "No such refund request."),
+            RefundError::PurchaseNotFound => {
+                Self::new(StatusCode::NOT_FOUND, "transaction_not_found", "No such transaction for this account.")
+            }
             RefundError::Other(e) => Self::internal(e),
         }
     }
@@ -131,41 +133,8 @@ pub async fn request(
             "Give a reason (up to 500 characters) and at most 2000 characters of details.",
         ));
     }
-    let purchase =
-        purchases::load(&state.db, id).await?.map(|s| s.purchase).filter(|p| p.client == caller.id).ok_or_else(
-            || ApiError::new(StatusCode::NOT_FOUND, "transaction_not_found", "No such transaction for this account."),
-        )?;
-    let conflict = |code, message: &str| ApiError::new(StatusCode::CONFLICT, code, message);
-    if purchase.status != Status::Succeeded {
-        return Err(conflict("not_refundable", "Only a paid purchase can be refunded."));
-    }
-    if Utc::now() - purchase.created_at > state.refunds.policy().window {
-        return Err(conflict("refund_window_closed", "Refunds can be requested within 30 days of the purchase."));
-    }
-    let already = refunds::credits_refunded(&state.db, purchase.id, Uuid::nil()).await?;
-    let balance = ledger::balance(&state.db, &purchase.client).await?;
-    let Some(amount) = refundable(purchase.price, purchase.credits, Credits(already), balance) else {
-        return Err(if already >= purchase.credits.0 {
-            conflict("already_refunded", "This purchase has already been refunded.")
-        } else {
-            conflict("no_unused_credits", "There are no unused credits from this purchase to refund.")
-        });
-    };
-    let refund = Refund::request(
-        Uuid::new_v4(),
-        (purchase.id, purchase.client.clone(), purchase.price, purchase.credits),
-        reason.to_owned(),
-        request.details,
-        amount,
-        Utc::now(),
-    );
-    match refunds::insert_requested(&state.db, &refund).await {
-        Ok(()) => {}
-        Err(RefundStoreError::AlreadyOpen) => {
-            return Err(conflict("refund_already_requested", "A refund request for this purchase is already open."));
-        }
-        Err(e) => return Err(ApiError::internal(e)),
-    }
+    let ask = RefundAsk { reason: reason.to_owned(), details: request.details };
+    let refund = app::refunds::request(&state.db, &state.refunds, &caller.id, id, ask).await?;
     Ok(ok(
         StatusCode::ACCEPTED,
         serde_json::json!({
@@ -263,10 +232,7 @@ pub async fn approve(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let refund = load_any(&state, &id).await?;
-    let balance = ledger::balance(&state.db, &refund.client).await?;
-    let already = Credits(refunds::credits_refunded(&state.db, refund.purchase_id, refund.id).await?);
-    let input = RefundInput::Approve { admin: admin.id.as_str().to_owned(), already_refunded: already, balance };
-    let refund = state.refunds.send(refund.id, input).await?;
+    let refund = app::refunds::approve(&state.refunds, refund.id, &admin.id).await?;
     Ok(ok(StatusCode::OK, view(&state, &refund)))
 }
 
@@ -312,29 +278,19 @@ pub struct Adjustment {
     security(("bearer" = [])))]
 pub async fn adjust_credits(
     State(state): State<AppState>,
-    AdminCaller(_admin): AdminCaller,
+    AdminCaller(admin): AdminCaller,
     ApiJson(request): ApiJson<Adjustment>,
 ) -> Result<Response, ApiError> {
     let client = crate::domain::ids::ClientId::parse(&request.client_id)
         .map_err(|e| ApiError::bad_request("invalid_client_id", e))?;
-    if request.credits == 0 || request.reason.trim().is_empty() {
-        return Err(ApiError::bad_request("invalid_request", "Give a non-zero number of credits and a reason."));
+    match app::credits::adjust(&state.db, &admin.id, &client, request.credits, &request.reason).await {
+        Ok(balance) => Ok(ok(StatusCode::OK, serde_json::json!({ "balance": balance }))),
+        Err(e @ (AdjustError::OutOfBounds | AdjustError::Reason)) => {
+            Err(ApiError::bad_request("invalid_request", e.to_string()))
+        }
+        Err(e @ AdjustError::Insufficient(_)) => {
+            Err(ApiError::new(StatusCode::CONFLICT, "insufficient_credits", e.to_string()))
+        }
+        Err(AdjustError::Db(e)) => Err(ApiError::internal(e)),
     }
-    let source = format!("adjustment:{}", Uuid::new_v4());
-    let txn = state.db.begin().await?;
-    let applied = if request.credits < 0 {
-        ledger::take(&txn, &client, &source, "adjustment", -request.credits).await?
-    } else {
-        ledger::append(&txn, &client, &source, "adjustment", request.credits).await.map(|_| true)?
-    };
-    let balance = ledger::balance(&txn, &client).await?;
-    txn.commit().await?;
-    if !applied {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "insufficient_credits",
-            format!("The balance is {balance} credits."),
-        ));
-    }
-    Ok(ok(StatusCode::OK, serde_json::json!({ "balance": balance })))
 }

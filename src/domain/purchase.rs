@@ -194,6 +194,9 @@ pub struct Purchase {
     /// Set by the fraud monitor: a successful payment waits for an admin before its credits are granted.
     #[serde(default)]
     pub review: Option<String>,
+    /// Confirmed fraud: the refund giving the payment back. The purchase is `reversed` once that refund is made.
+    #[serde(default)]
+    pub reversal: Option<Uuid>,
     pub intent_id: Option<String>,
     pub client_secret: Option<String>,
     pub next_action: Option<serde_json::Value>,
@@ -244,8 +247,15 @@ pub enum Input {
     Sync,
     /// An admin looked at a held payment and lets it through.
     Release,
-    /// An admin confirms a held payment is fraud: give the money back, grant nothing.
-    ConfirmFraud,
+    /// An admin confirms a held payment is fraud: the money goes back through refund `refund`, nothing is granted,
+    /// the account is flagged (`by`, `reason`) and the client told.
+    ConfirmFraud {
+        refund: Uuid,
+        by: String,
+        reason: String,
+    },
+    /// The provider has given a fraudulent payment back: the reversal is done.
+    ReversalRefunded,
     RetryDue,
     ExpiryDue,
 }
@@ -262,7 +272,8 @@ impl Input {
             Self::Recovered => "recovered",
             Self::Sync => "manual_sync",
             Self::Release => "review_released",
-            Self::ConfirmFraud => "fraud_confirmed",
+            Self::ConfirmFraud { .. } => "fraud_confirmed",
+            Self::ReversalRefunded => "reversal_refunded",
             Self::RetryDue => "retry_due",
             Self::ExpiryDue => "expiry_due",
         }
@@ -292,8 +303,21 @@ pub enum Effect {
     },
     /// Written in the same transaction: an outbox row for the receipt email.
     QueueReceipt,
-    /// After the commit: give a fraudulent payment back in full.
-    ReversePayment,
+    /// Written in the same transaction: the fraud flag on the account, the notice to the client, and the refund
+    /// that gives the whole payment back, already approved.
+    OpenReversal {
+        refund: Uuid,
+        by: String,
+        reason: String,
+    },
+    /// After the commit: the refund's actor pays the reversal back (and retries, and recovers after a crash).
+    StartReversal {
+        refund: Uuid,
+    },
+    /// After the commit: see whether the reversal's refund is done (a crash may have come between the two).
+    CheckReversal {
+        refund: Uuid,
+    },
     ArmTimer {
         timer: Timer,
         at: DateTime<Utc>,
@@ -329,6 +353,8 @@ pub enum Rejected {
     NeverStarted,
     #[error("PayPal did not take this order; start a new PayPal checkout")]
     NewCheckoutNeeded,
+    #[error("only a payment held for review (and not already being reversed) can be released or reversed")]
+    NotUnderReview,
 }
 
 impl Purchase {
@@ -351,6 +377,7 @@ impl Purchase {
             rail: checkout.rail,
             receipt_email: checkout.receipt_email,
             review: checkout.review,
+            reversal: None,
             intent_id: None,
             client_secret: None,
             next_action: None,
@@ -392,6 +419,7 @@ impl Purchase {
         if self.status.is_terminal() {
             return match input {
                 Input::Confirm { .. } if self.status == Status::Expired => Err(Rejected::Expired),
+                Input::Release | Input::ConfirmFraud { .. } => Err(Rejected::NotUnderReview),
                 _ => Ok(Step::unchanged(self)),
             };
         }
@@ -405,15 +433,24 @@ impl Purchase {
             Input::ProviderUnreachable => next.on_unreachable(now, policy),
             Input::PayerCancelled => next.on_payer_cancelled(),
             Input::Recovered => next.on_recovered(),
-            Input::Sync => {
-                next.intent_id.clone().map(|intent_id| Effect::RetrieveIntent { intent_id }).into_iter().collect()
+            Input::Sync => match next.reversal {
+                Some(refund) if next.status == Status::UnderReview => vec![Effect::CheckReversal { refund }],
+                _ => next.intent_id.clone().map(|intent_id| Effect::RetrieveIntent { intent_id }).into_iter().collect(),
+            },
+            Input::Release if next.status == Status::UnderReview && next.reversal.is_none() => next.grant(),
+            Input::ConfirmFraud { refund, by, reason }
+                if next.status == Status::UnderReview && next.reversal.is_none() =>
+            {
+                next.reversal = Some(refund);
+                vec![Effect::OpenReversal { refund, by, reason }, Effect::StartReversal { refund }]
             }
-            Input::Release if next.status == Status::UnderReview => next.grant(),
-            Input::ConfirmFraud if next.status == Status::UnderReview => {
+            Input::Release | Input::ConfirmFraud { .. } => return Err(Rejected::NotUnderReview),
+            // Reversed only once the provider's refund is recorded, never before.
+            Input::ReversalRefunded if next.status == Status::UnderReview && next.reversal.is_some() => {
                 next.status = Status::Reversed;
-                vec![Effect::ReversePayment]
+                vec![]
             }
-            Input::Release | Input::ConfirmFraud => vec![],
+            Input::ReversalRefunded => vec![],
             Input::RetryDue => next.on_retry_due(now),
             Input::ExpiryDue => next.on_expiry_due(now, policy),
         };
@@ -637,6 +674,9 @@ impl Purchase {
                 vec![Effect::RetrieveIntent { intent_id: intent_id.clone() }]
             }
             (Status::RequiresAction, Some(intent_id)) => vec![Effect::RetrieveIntent { intent_id: intent_id.clone() }],
+            (Status::UnderReview, _) => {
+                self.reversal.map(|refund| Effect::CheckReversal { refund }).into_iter().collect()
+            }
             _ => vec![],
         }
     }
@@ -749,6 +789,38 @@ mod tests {
     }
 
     #[test]
+    fn a_fraud_reversal_is_reversed_only_once_its_refund_is_made() {
+        let held = Purchase { review: Some("elevated risk".into()), ..ready() };
+        let confirmed = held.on(Input::Confirm { payment_method: None, retry: false }, t0(), &policy()).unwrap();
+        let success = Input::Provider(update(IntentStatus::Succeeded, None, Some("ch_1")));
+        let held = confirmed.purchase.on(success, t0(), &policy()).unwrap().purchase;
+        assert_eq!(held.status, Status::UnderReview);
+
+        let refund = Uuid::from_u128(7);
+        let fraud = Input::ConfirmFraud { refund, by: "admin".into(), reason: "stolen card".into() };
+        let reversing = held.on(fraud.clone(), t0(), &policy()).unwrap();
+        assert_eq!(reversing.purchase.status, Status::UnderReview, "not reversed before the money is back");
+        assert!(reversing.effects.contains(&Effect::StartReversal { refund }));
+        assert_eq!(reversing.purchase.on(fraud, t0(), &policy()), Err(Rejected::NotUnderReview));
+        assert_eq!(reversing.purchase.on(Input::Release, t0(), &policy()), Err(Rejected::NotUnderReview));
+        let reversed = reversing.purchase.on(Input::ReversalRefunded, t0(), &policy()).unwrap();
+        assert_eq!(reversed.purchase.status, Status::Reversed);
+        assert_eq!(grants(&reversed), 0);
+    }
+
+    #[test]
+    fn only_a_held_payment_can_be_released_or_reversed() {
+        let fraud = Input::ConfirmFraud { refund: Uuid::nil(), by: "admin".into(), reason: "stolen card".into() };
+        let confirmed = ready().on(Input::Confirm { payment_method: None, retry: false }, t0(), &policy()).unwrap();
+        let success = Input::Provider(update(IntentStatus::Succeeded, None, Some("ch_1")));
+        let paid = confirmed.purchase.on(success, t0(), &policy()).unwrap().purchase;
+        for purchase in [ready(), paid] {
+            assert_eq!(purchase.on(fraud.clone(), t0(), &policy()), Err(Rejected::NotUnderReview));
+            assert_eq!(purchase.on(Input::Release, t0(), &policy()), Err(Rejected::NotUnderReview));
+        }
+    }
+
+    #[test]
     fn a_transient_failure_is_retried_with_backoff_then_gives_up() {
         let mut p =
             ready().on(Input::Confirm { payment_method: None, retry: false }, t0(), &policy()).unwrap().purchase;
@@ -852,7 +924,8 @@ mod tests {
             Just(Input::Recovered),
             Just(Input::Sync),
             Just(Input::Release),
-            Just(Input::ConfirmFraud),
+            Just(Input::ConfirmFraud { refund: Uuid::nil(), by: "admin".into(), reason: "stolen card".into() }),
+            Just(Input::ReversalRefunded),
             Just(Input::RetryDue),
             Just(Input::ExpiryDue),
         ]

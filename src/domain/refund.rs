@@ -3,6 +3,7 @@
 //! needs another method when the original cannot take money back (AC9.5.1–AC9.5.7).
 use super::ids::ClientId;
 use super::money::{Credits, Money};
+use super::purchase::{Purchase, Status};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -68,6 +69,49 @@ pub fn refundable(price: Money, bought: Credits, already_refunded: Credits, bala
     Some(Refundable { credits: Credits(credits), amount })
 }
 
+/// What the ledger says when a refund is asked for or approved, read inside the transaction that acts on it, so two
+/// concurrent decisions cannot both see credits that only one of them may take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Books {
+    /// The client's balance now: credits spent since the purchase are not refunded.
+    pub balance: i64,
+    /// What earlier refunds of the purchase took back.
+    pub already_refunded: Credits,
+}
+
+/// The client's words on a refund request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefundAsk {
+    pub reason: String,
+    pub details: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RequestRejected {
+    #[error("Only a paid purchase can be refunded.")]
+    NotPaid,
+    #[error("Refunds can be requested within 30 days of the purchase.")]
+    WindowClosed,
+    #[error("This purchase has already been refunded.")]
+    AlreadyRefunded,
+    #[error("There are no unused credits from this purchase to refund.")]
+    NoUnusedCredits,
+    #[error("A refund request for this purchase is already open.")]
+    AlreadyOpen,
+}
+
+impl RequestRejected {
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::NotPaid => "not_refundable",
+            Self::WindowClosed => "refund_window_closed",
+            Self::AlreadyRefunded => "already_refunded",
+            Self::NoUnusedCredits => "no_unused_credits",
+            Self::AlreadyOpen => "refund_already_requested",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Refund {
     pub id: Uuid,
@@ -89,18 +133,19 @@ pub struct Refund {
     pub failure: Option<String>,
     pub attempt: u32,
     pub retry_at: Option<DateTime<Utc>>,
+    /// A confirmed fraud's payment given back in full: no credits to debit (none were granted), no emails (the
+    /// purchase sends its own notice), and the purchase is told once the money is back.
+    #[serde(default)]
+    pub reversal: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum RefundInput {
-    /// An admin approves; `balance` is the client's balance now, since credits spent since the request are not
-    /// refunded either, and `already_refunded` what earlier refunds of the purchase took back.
+    /// An admin approves: re-priced on the books read in the approving transaction.
     Approve {
         admin: String,
-        already_refunded: Credits,
-        balance: i64,
     },
     Deny {
         admin: String,
@@ -160,6 +205,10 @@ pub enum RefundEffect {
     ArmRetry {
         at: DateTime<Utc>,
     },
+    /// After the commit: a reversal's money is back; the purchase becomes `reversed`.
+    ReversalDone {
+        purchase: Uuid,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -180,25 +229,52 @@ pub struct RefundStep {
 }
 
 impl Refund {
+    /// A client's request, judged on the books as they stand in the transaction that records it: only a paid
+    /// purchase, within the window, with credits from it still unused.
     pub fn request(
         id: Uuid,
-        purchase: (Uuid, ClientId, Money, Credits),
-        reason: String,
-        details: String,
-        refundable: Refundable,
+        purchase: &Purchase,
+        ask: RefundAsk,
+        books: Books,
+        now: DateTime<Utc>,
+        policy: &RefundPolicy,
+    ) -> Result<Self, RequestRejected> {
+        if purchase.status != Status::Succeeded {
+            return Err(RequestRejected::NotPaid);
+        }
+        if now - purchase.created_at > policy.window {
+            return Err(RequestRejected::WindowClosed);
+        }
+        let Some(refundable) = refundable(purchase.price, purchase.credits, books.already_refunded, books.balance)
+        else {
+            return Err(if books.already_refunded >= purchase.credits {
+                RequestRejected::AlreadyRefunded
+            } else {
+                RequestRejected::NoUnusedCredits
+            });
+        };
+        let ask_for = (refundable.credits, refundable.amount);
+        Ok(Refund::pending(id, purchase, ask, ask_for, now))
+    }
+
+    /// A refund of `credits` for `amount` of `purchase`, waiting for an admin.
+    fn pending(
+        id: Uuid,
+        purchase: &Purchase,
+        ask: RefundAsk,
+        (credits, amount): (Credits, Money),
         now: DateTime<Utc>,
     ) -> Self {
-        let (purchase_id, client, price, bought) = purchase;
         Refund {
             id,
-            purchase_id,
-            client,
-            reason,
-            details,
-            price,
-            bought,
-            credits: refundable.credits,
-            amount: refundable.amount,
+            purchase_id: purchase.id,
+            client: purchase.client.clone(),
+            reason: ask.reason,
+            details: ask.details,
+            price: purchase.price,
+            bought: purchase.credits,
+            credits,
+            amount,
             status: RefundStatus::PendingReview,
             decided_by: None,
             denial_reason: None,
@@ -208,8 +284,30 @@ impl Refund {
             failure: None,
             attempt: 0,
             retry_at: None,
+            reversal: false,
             created_at: now,
             updated_at: now,
+        }
+    }
+
+    /// The refund of a payment confirmed as fraud: the whole price, approved by `by` as it is made, paid back by the
+    /// refund's actor like any other.
+    pub fn reversal(id: Uuid, purchase: &Purchase, by: &str, reason: &str, now: DateTime<Utc>) -> Self {
+        let ask = RefundAsk { reason: format!("confirmed fraud: {reason}"), details: String::new() };
+        Refund {
+            status: RefundStatus::Processing,
+            decided_by: Some(by.to_owned()),
+            reversal: true,
+            ..Refund::pending(id, purchase, ask, (Credits(0), purchase.price), now)
+        }
+    }
+
+    /// The client's email for `notice`, unless this is a reversal, which tells the purchase instead.
+    fn tell(&self, notice: Notice) -> RefundEffect {
+        if self.reversal {
+            RefundEffect::ReversalDone { purchase: self.purchase_id }
+        } else {
+            RefundEffect::Notify(notice)
         }
     }
 
@@ -221,6 +319,7 @@ impl Refund {
     pub fn on(
         &self,
         input: RefundInput,
+        books: Books,
         now: DateTime<Utc>,
         policy: &RefundPolicy,
     ) -> Result<RefundStep, RefundRejected> {
@@ -228,10 +327,11 @@ impl Refund {
         let mut next = self.clone();
         next.updated_at = now;
         let effects = match (self.status, input) {
-            (PendingReview | Appealed, RefundInput::Approve { admin, already_refunded, balance }) => {
+            (PendingReview | Appealed, RefundInput::Approve { admin }) => {
                 // Re-priced at approval: what was spent since the request stays spent.
-                let now = refundable(self.price, self.bought, already_refunded, balance.min(self.credits.0))
-                    .ok_or(RefundRejected::NothingLeft)?;
+                let now =
+                    refundable(self.price, self.bought, books.already_refunded, books.balance.min(self.credits.0))
+                        .ok_or(RefundRejected::NothingLeft)?;
                 next.credits = now.credits;
                 next.amount = now.amount;
                 next.status = Processing;
@@ -264,13 +364,14 @@ impl Refund {
                 next.status = Refunded;
                 next.provider_refund = Some(provider_refund);
                 next.retry_at = None;
-                vec![RefundEffect::Notify(Notice::Refunded)]
+                vec![self.tell(Notice::Refunded)]
             }
             (Processing, RefundInput::MethodRefused { code }) => {
                 next.status = NeedsAlternativeMethod;
                 next.failure = Some(code);
                 next.retry_at = None;
-                vec![RefundEffect::Notify(Notice::NeedsAlternativeMethod)]
+                // A reversal the method cannot take stays with the admin, who sees it in the refund queue.
+                if self.reversal { vec![] } else { vec![RefundEffect::Notify(Notice::NeedsAlternativeMethod)] }
             }
             (Processing, RefundInput::ProviderUnreachable) => {
                 let at = now + policy.retry_base * 2_i32.saturating_pow(self.attempt.min(10));

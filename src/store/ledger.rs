@@ -40,17 +40,10 @@ pub async fn balance<C: ConnectionTrait>(db: &C, client: &ClientId) -> Result<i6
     Ok(sum.unwrap_or(0))
 }
 
-/// Takes `credits` from the client's balance inside the caller's transaction, unless the balance is smaller:
-/// returns false then, and writes nothing. On PostgreSQL, concurrent transactions would each read the balance before
-/// the others' takes commit, so the take first holds the client's advisory lock until the transaction ends; SQLite's
-/// single writer already puts them one after another.
-pub async fn take<C: ConnectionTrait>(
-    db: &C,
-    client: &ClientId,
-    source: &str,
-    kind: &str,
-    credits: i64,
-) -> Result<bool, DbErr> {
+/// Holds the client's ledger until the caller's transaction ends. On PostgreSQL, concurrent transactions would each
+/// read the balance before the others' takes commit, so every decision on a balance takes the client's advisory
+/// lock first; SQLite's single writer already puts them one after another.
+pub async fn lock<C: ConnectionTrait>(db: &C, client: &ClientId) -> Result<(), DbErr> {
     if db.get_database_backend() == DbBackend::Postgres {
         let lock = Statement::from_sql_and_values(
             DbBackend::Postgres,
@@ -59,6 +52,19 @@ pub async fn take<C: ConnectionTrait>(
         );
         db.execute_raw(lock).await?;
     }
+    Ok(())
+}
+
+/// Takes `credits` from the client's balance inside the caller's transaction, unless the balance is smaller:
+/// returns false then, and writes nothing.
+pub async fn take<C: ConnectionTrait>(
+    db: &C,
+    client: &ClientId,
+    source: &str,
+    kind: &str,
+    credits: i64,
+) -> Result<bool, DbErr> {
+    lock(db, client).await?;
     if balance(db, client).await? < credits {
         return Ok(false);
     }

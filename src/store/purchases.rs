@@ -1,7 +1,8 @@
 //! Purchases: the actor's state, its audit trail, and everything a transition writes, in one transaction per step.
-use super::{invoices, ledger, outbox, webhooks};
+use super::{fraud_flags, invoices, ledger, outbox, refunds, webhooks};
 use crate::domain::invoice::Issuer;
 use crate::domain::purchase::{Effect, Purchase, Status, Step};
+use crate::domain::refund::Refund;
 use chrono::Utc;
 use entities::{purchase_events, purchases};
 use sea_orm::{
@@ -17,6 +18,36 @@ pub enum SaveError {
     Conflict(Uuid),
     #[error(transparent)]
     Db(#[from] DbErr),
+}
+
+/// An admin's command, recorded in the audit trail with the step it causes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdminAction {
+    pub admin: String,
+    pub action: &'static str,
+    pub reason: String,
+}
+
+/// What sent an input, recorded in the transaction of the step it causes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Cause {
+    /// The client through the API, a timer, a provider's answer: the step's history row says enough.
+    #[default]
+    Internal,
+    /// A webhook: its inbox row is marked processed with the step.
+    Webhook(i64),
+    /// An admin's command: its audit row commits with the step.
+    Admin(AdminAction),
+}
+
+impl Cause {
+    async fn record<C: ConnectionTrait>(&self, txn: &C, purchase: Uuid) -> Result<(), DbErr> {
+        match self {
+            Cause::Internal => Ok(()),
+            Cause::Webhook(row) => webhooks::mark(txn, *row, webhooks::PROCESSED, None).await,
+            Cause::Admin(a) => super::controls::audit(txn, &a.admin, a.action, &purchase.to_string(), &a.reason).await,
+        }
+    }
 }
 
 /// A purchase as last persisted, with the version the next save must match.
@@ -80,9 +111,9 @@ pub async fn save_step(
     db: &DatabaseConnection,
     before: &Stored,
     step: &Step,
-    cause: &str,
+    input: &str,
     provider: &str,
-    webhook_event: Option<i64>,
+    cause: &Cause,
     issuer: &Issuer,
 ) -> Result<i64, SaveError> {
     let next = &step.purchase;
@@ -97,7 +128,7 @@ pub async fn save_step(
     if updated.rows_affected != 1 {
         return Err(SaveError::Conflict(next.id));
     }
-    purchase_events::Entity::insert(event(next.id, cause, before.purchase.status, next))
+    purchase_events::Entity::insert(event(next.id, input, before.purchase.status, next))
         .exec_without_returning(&txn)
         .await?;
     for effect in &step.effects {
@@ -108,14 +139,44 @@ pub async fn save_step(
                 invoices::issue(&txn, issuer, next).await?;
             }
             Effect::QueueReceipt => queue_receipt(&txn, next).await?,
-            _ => {}
+            Effect::OpenReversal { refund, by, reason } => {
+                fraud_flags::flag(&txn, next.client.as_str(), reason, by).await?;
+                let notice = json!({ "purchaseId": next.id, "clientId": next.client });
+                outbox::enqueue(&txn, "fraud_notice", format!("fraud:{}", next.id), notice).await?;
+                refunds::insert(&txn, &Refund::reversal(*refund, next, by, reason, next.updated_at)).await?;
+            }
+            // Run by the actor after the commit.
+            Effect::CreateIntent { .. }
+            | Effect::ConfirmIntent { .. }
+            | Effect::RetrieveIntent { .. }
+            | Effect::CancelIntent { .. }
+            | Effect::ArmTimer { .. }
+            | Effect::StartReversal { .. }
+            | Effect::CheckReversal { .. } => {}
         }
     }
-    if let Some(id) = webhook_event {
-        webhooks::mark(&txn, id, webhooks::PROCESSED, None).await?;
-    }
+    cause.record(&txn, next.id).await?;
     txn.commit().await?;
     Ok(version)
+}
+
+/// An input that changed nothing still leaves a trace when a webhook or an admin sent it: a line in the purchase's
+/// history (as Stripe's dashboard lists every event of a payment), the inbox mark or the audit row.
+pub async fn record_unchanged(
+    db: &DatabaseConnection,
+    purchase: &Purchase,
+    input: &str,
+    cause: &Cause,
+) -> Result<(), DbErr> {
+    if *cause == Cause::Internal {
+        return Ok(());
+    }
+    let txn = db.begin().await?;
+    purchase_events::Entity::insert(event(purchase.id, &format!("{input}_unchanged"), purchase.status, purchase))
+        .exec_without_returning(&txn)
+        .await?;
+    cause.record(&txn, purchase.id).await?;
+    txn.commit().await
 }
 
 async fn queue_receipt<C: ConnectionTrait>(db: &C, purchase: &Purchase) -> Result<(), DbErr> {

@@ -1,11 +1,16 @@
 //! Refund requests: the actor's state and what each step writes (the ledger debit, the client's email), in one
 //! transaction per step.
 use super::{ledger, outbox};
-use crate::domain::refund::{Notice, Refund, RefundEffect, RefundStatus, RefundStep};
+use crate::domain::ids::ClientId;
+use crate::domain::money::Credits;
+use crate::domain::purchase::Purchase;
+use crate::domain::refund::{
+    Books, Notice, Refund, RefundEffect, RefundRejected, RefundStatus, RefundStep, RequestRejected,
+};
 use entities::refund_requests as rows;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    TransactionTrait,
+    SqlErr, TransactionTrait,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -18,8 +23,10 @@ pub struct StoredRefund {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RefundStoreError {
-    #[error("this purchase already has an open refund request")]
-    AlreadyOpen,
+    #[error(transparent)]
+    Request(#[from] RequestRejected),
+    #[error(transparent)]
+    Rejected(#[from] RefundRejected),
     #[error("the client spent some of these credits meanwhile; approve again to refund what is left")]
     CreditsSpent,
     #[error("refund {0} was changed by someone else (version conflict)")]
@@ -49,32 +56,58 @@ fn decode(model: rows::Model) -> Result<StoredRefund, DbErr> {
     Ok(StoredRefund { refund, version: model.version })
 }
 
-const OPEN: [&str; 3] = ["pending_review", "appealed", "processing"];
-
-/// Records a new request unless the purchase already has an open one, in one transaction.
-pub async fn insert_requested(db: &DatabaseConnection, refund: &Refund) -> Result<(), RefundStoreError> {
-    let txn = db.begin().await?;
-    let open = rows::Entity::find()
-        .filter(rows::Column::PurchaseId.eq(refund.purchase_id))
-        .filter(rows::Column::Status.is_in(OPEN))
-        .one(&txn)
-        .await?;
-    if open.is_some() {
-        return Err(RefundStoreError::AlreadyOpen);
-    }
-    rows::Entity::insert(row(refund, 0)?).exec_without_returning(&txn).await?;
-    txn.commit().await?;
-    Ok(())
+/// Reads the books for a decision on `purchase`'s refunds inside `txn`, holding the client's ledger lock so that no
+/// other debit moves them until the decision commits.
+async fn books<C: ConnectionTrait>(txn: &C, client: &ClientId, purchase: Uuid, except: Uuid) -> Result<Books, DbErr> {
+    ledger::lock(txn, client).await?;
+    Ok(Books {
+        balance: ledger::balance(txn, client).await?,
+        already_refunded: Credits(credits_refunded(txn, purchase, except).await?),
+    })
 }
 
-pub async fn save_step(
+/// The refund actor's first step: the request is judged on the books and recorded in one transaction. The partial
+/// unique index on open requests is what refuses a second concurrent one.
+pub async fn open(
+    db: &DatabaseConnection,
+    purchase: &Purchase,
+    request: impl FnOnce(Books) -> Result<Refund, RequestRejected>,
+) -> Result<Refund, RefundStoreError> {
+    let txn = db.begin().await?;
+    let books = books(&txn, &purchase.client, purchase.id, Uuid::nil()).await?;
+    let refund = request(books)?;
+    match rows::Entity::insert(row(&refund, 0)?).exec_without_returning(&txn).await {
+        Ok(_) => {}
+        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+            return Err(RequestRejected::AlreadyOpen.into());
+        }
+        Err(e) => return Err(e.into()),
+    }
+    txn.commit().await?;
+    Ok(refund)
+}
+
+/// Records a refund made by another actor's step (a fraud reversal), in that step's transaction.
+pub async fn insert<C: ConnectionTrait>(txn: &C, refund: &Refund) -> Result<(), DbErr> {
+    rows::Entity::insert(row(refund, 0)?).exec_without_returning(txn).await.map(|_| ())
+}
+
+/// One step of a refund: decided on the books read in its transaction, and saved with what it writes (the ledger
+/// debit, the client's email) in that same transaction. `None` when the step changes nothing.
+pub async fn step(
     db: &DatabaseConnection,
     before: &StoredRefund,
-    step: &RefundStep,
-) -> Result<i64, RefundStoreError> {
+    decide: impl FnOnce(Books) -> Result<RefundStep, RefundRejected>,
+) -> Result<Option<(RefundStep, i64)>, RefundStoreError> {
+    let current = &before.refund;
+    let txn = db.begin().await?;
+    let books = books(&txn, &current.client, current.purchase_id, current.id).await?;
+    let step = decide(books)?;
+    if step.refund == *current && step.effects.is_empty() {
+        return Ok(None);
+    }
     let next = &step.refund;
     let version = before.version + 1;
-    let txn = db.begin().await?;
     let updated = rows::Entity::update_many()
         .set(row(next, version)?)
         .filter(rows::Column::Id.eq(next.id))
@@ -92,11 +125,13 @@ pub async fn save_step(
                 }
             }
             RefundEffect::Notify(notice) => notify(&txn, next, notice).await?,
-            _ => {}
+            RefundEffect::RefundAtProvider { .. }
+            | RefundEffect::ArmRetry { .. }
+            | RefundEffect::ReversalDone { .. } => {}
         }
     }
     txn.commit().await?;
-    Ok(version)
+    Ok(Some((step, version)))
 }
 
 async fn notify<C: ConnectionTrait>(db: &C, refund: &Refund, notice: &Notice) -> Result<(), DbErr> {
@@ -127,7 +162,7 @@ pub async fn list(db: &DatabaseConnection, client: Option<&str>, status: Option<
 }
 
 /// Credits already taken back from a purchase by refunds other than `except`.
-pub async fn credits_refunded(db: &DatabaseConnection, purchase: Uuid, except: Uuid) -> Result<i64, DbErr> {
+async fn credits_refunded<C: ConnectionTrait>(db: &C, purchase: Uuid, except: Uuid) -> Result<i64, DbErr> {
     let taken =
         [RefundStatus::Processing, RefundStatus::Refunded, RefundStatus::NeedsAlternativeMethod].map(|s| s.as_str());
     let refunds = rows::Entity::find()

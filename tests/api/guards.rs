@@ -1,5 +1,5 @@
 //! Pauses and rate limits (issue 6): what stops payments, and that it stops nothing else.
-use crate::helpers::{Db, spawn_app, spawn_app_with};
+use crate::helpers::{Db, eventually, spawn_app, spawn_app_with};
 use crate::on_both_databases;
 use purser::auth::Role;
 use reqwest::StatusCode;
@@ -241,7 +241,11 @@ async fn a_risky_payment_is_held_then_released_or_reversed(db: Db) {
             assert_eq!(decided.data()["status"], "succeeded");
             assert_eq!(client.balance().await, 240);
         } else {
-            assert_eq!(decided.data()["status"], "reversed");
+            // Reversed once the provider's refund is recorded: the sandbox makes it at once.
+            client.wait_for_status(&transaction, "reversed").await;
+            let refunded = "status = 'refunded' AND amount = 16000 AND credits = 0";
+            assert_eq!(app.count_where("refund_requests", refunded).await, 1);
+            assert_eq!(app.count_where("sandbox_payment_intents", "refund_id IS NOT NULL").await, 1);
             assert_eq!(client.balance().await, 0);
             let next = client.create_intent("starter-25", Some("pm_card_visa")).await;
             assert_eq!(next.error_code(), "account_flagged");
@@ -269,7 +273,79 @@ async fn a_risky_payment_is_held_then_released_or_reversed(db: Db) {
     );
 }
 
+async fn held_payment(app: &crate::helpers::TestApp, user: &str) -> String {
+    let client = app.client_with_email(user, &format!("{user}@example.com"));
+    let (transaction, intent) = client.open("pro-200", "pm_card_riskLevelElevated").await;
+    assert_eq!(client.confirm(&intent, "pro-200").await.data()["status"], "under_review");
+    transaction
+}
+
+// Issue 13 (2): a reversal whose provider refund fails is retried, across a crash, until the provider makes it once;
+// the purchase is `reversed` only then.
+async fn a_fraud_reversal_is_retried_until_the_provider_refunds_it(db: Db) {
+    let app = spawn_app(db).await;
+    let transaction = held_payment(&app, "fraud-retry").await;
+    // The provider goes down, then the admin confirms the fraud.
+    let app = app.restart(|s| s.sandbox.faults.error_rate = 1.0).await;
+    let admin = app.token("admin-r", Role::Admin);
+    let path = format!("/api/v1/admin/payments/{transaction}/confirm-fraud");
+    let decided = app.post(&path, Some(&admin), &json!({ "reason": "stolen card" })).await;
+    assert_eq!(decided.status, StatusCode::OK, "{}", decided.body);
+    assert_eq!(decided.data()["status"], "under_review", "not reversed before the money is back");
+    assert_eq!(app.count_where("fraud_flags", "client_id = 'fraud-retry'").await, 1);
+    assert_eq!(app.count_where("outbox", "kind = 'fraud_notice'").await, 1);
+    assert_eq!(app.count_where("admin_actions", "action = 'confirm_fraud' AND admin = 'admin-r'").await, 1);
+    let retrying = eventually(Duration::from_secs(10), || async {
+        // PostgreSQL's jsonb writes `"attempt": 2`, SQLite keeps serde's `"attempt":2`.
+        let retried = "status = 'processing' AND REPLACE(CAST(state AS TEXT), ' ', '') LIKE '%\"attempt\":2%'";
+        (app.count_where("refund_requests", retried).await == 1).then_some(())
+    })
+    .await;
+    assert!(retrying.is_some(), "the refund is retried");
+    let client = app.client("fraud-retry");
+    assert_eq!(client.transaction(&transaction).await.data()["status"], "under_review");
+
+    // A crash, and the provider back: the reversal is seen through, once.
+    let app = app.restart(|_| {}).await;
+    let client = app.client("fraud-retry");
+    client.wait_for_status(&transaction, "reversed").await;
+    assert_eq!(app.count_where("refund_requests", "status = 'refunded' AND amount = 16000").await, 1);
+    assert_eq!(app.count_where("sandbox_payment_intents", "refund_id IS NOT NULL").await, 1);
+    assert_eq!(client.balance().await, 0);
+}
+
+// Issue 13 (2): release and confirm-fraud act only on a payment held for review; anything else is 409 and
+// writes nothing.
+async fn only_a_held_payment_can_be_released_or_reversed(db: Db) {
+    let app = spawn_app(db).await;
+    let admin = app.token("admin-n", Role::Admin);
+    let client = app.client_with_email("not-held", "not-held@example.com");
+    let (transaction, intent) = client.open("pro-200", "pm_card_visa").await;
+    assert_eq!(client.confirm(&intent, "pro-200").await.data()["status"], "succeeded");
+    for verdict in ["confirm-fraud", "release"] {
+        let path = format!("/api/v1/admin/payments/{transaction}/{verdict}");
+        let refused = app.post(&path, Some(&admin), &json!({ "reason": "looks odd" })).await;
+        assert_eq!(refused.status, StatusCode::CONFLICT, "{verdict}: {}", refused.body);
+        assert_eq!(refused.error_code(), "not_under_review");
+    }
+    assert_eq!(app.count_rows("fraud_flags").await, 0);
+    assert_eq!(app.count_where("outbox", "kind = 'fraud_notice'").await, 0);
+    assert_eq!(app.count_rows("refund_requests").await, 0);
+    assert_eq!(app.count_rows("admin_actions").await, 0);
+    assert_eq!(client.balance().await, 240);
+
+    // Confirmed once, a second confirmation is refused and reverses nothing more.
+    let held = held_payment(&app, "held-twice").await;
+    let path = format!("/api/v1/admin/payments/{held}/confirm-fraud");
+    assert_eq!(app.post(&path, Some(&admin), &json!({ "reason": "stolen" })).await.status, StatusCode::OK);
+    let again = app.post(&path, Some(&admin), &json!({ "reason": "stolen" })).await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert_eq!(app.count_rows("refund_requests").await, 1);
+}
+
 on_both_databases!(
+    a_fraud_reversal_is_retried_until_the_provider_refunds_it,
+    only_a_held_payment_can_be_released_or_reversed,
     a_risky_payment_is_held_then_released_or_reversed,
     the_fraud_monitor_counts_networks_cards_and_card_hopping,
     the_fraud_monitor_remembers_the_last_hour_across_a_restart,

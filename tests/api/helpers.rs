@@ -285,6 +285,13 @@ impl TestApp {
         .await
     }
 
+    /// Writes straight to the database: the state a crash or the passing of time leaves behind.
+    pub async fn execute(&self, sql: &str) {
+        let db: DatabaseConnection = Database::connect(&self.database.url).await.expect("connect for a write");
+        db.execute_unprepared(sql).await.expect("the write");
+        db.close().await.ok();
+    }
+
     pub async fn count_rows(&self, table: &str) -> i64 {
         self.count_where(table, "1 = 1").await
     }

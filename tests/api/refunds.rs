@@ -99,16 +99,8 @@ async fn concurrent_takes_never_overdraw(db: Db) {
     paid(&client, "pm_card_visa").await;
     let admin = app.token("admin-race", Role::Admin);
     let take = json!({ "clientId": "refund-race", "credits": -200, "reason": "usage" });
-    let mut takes = tokio::task::JoinSet::new();
-    for _ in 0..20 {
-        let request =
-            app.http.post(format!("{}/api/v1/admin/credits/adjust", app.base)).bearer_auth(&admin).json(&take);
-        takes.spawn(async move { request.send().await.expect("an answer").status() });
-    }
-    let statuses = takes.join_all().await;
-    let taken = statuses.iter().filter(|s| **s == StatusCode::OK).count();
-    let refused = statuses.iter().filter(|s| **s == StatusCode::CONFLICT).count();
-    assert_eq!((taken, refused), (1, 19), "{statuses:?}");
+    let statuses = at_once(&app, 20, "/api/v1/admin/credits/adjust", &admin, take).await;
+    assert_eq!((count(&statuses, StatusCode::OK), count(&statuses, StatusCode::CONFLICT)), (1, 19), "{statuses:?}");
     assert_eq!(client.balance().await, 40);
 }
 
@@ -190,7 +182,70 @@ async fn a_duplicated_refund_webhook_is_harmless(db: Db) {
     assert_eq!(client.balance().await, 0);
 }
 
+/// Sends `n` copies of one POST at once and returns each answer's status.
+async fn at_once(app: &TestApp, n: usize, path: &str, token: &str, body: serde_json::Value) -> Vec<StatusCode> {
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        let request = app.http.post(format!("{}{path}", app.base)).bearer_auth(token).json(&body);
+        calls.spawn(async move { request.send().await.expect("an answer").status() });
+    }
+    calls.join_all().await
+}
+
+fn count(statuses: &[StatusCode], status: StatusCode) -> usize {
+    statuses.iter().filter(|s| **s == status).count()
+}
+
+// Issue 13 (1): one open request per purchase and one debit, however many ask or approve at once.
+async fn concurrent_requests_and_approvals_make_one_refund(db: Db) {
+    let app = spawn_app(db).await;
+    let client = app.client("refund-burst");
+    let transaction = paid(&client, "pm_card_visa").await;
+    let body = json!({ "transactionId": transaction, "reason": "Unused credits" });
+    let asked = at_once(&app, 8, "/api/v1/payments/refund", &client.token, body).await;
+    assert_eq!((count(&asked, StatusCode::ACCEPTED), count(&asked, StatusCode::CONFLICT)), (1, 7), "{asked:?}");
+    assert_eq!(app.count_rows("refund_requests").await, 1);
+
+    let admin = app.token("admin-burst", Role::Admin);
+    let queue = app.get("/api/v1/admin/refunds", Some(&admin)).await;
+    let refund = queue.data()[0]["refundRequestId"].as_str().unwrap().to_owned();
+    let approve = format!("/api/v1/admin/refunds/{refund}/approve");
+    let approved = at_once(&app, 8, &approve, &admin, json!({})).await;
+    assert_eq!((count(&approved, StatusCode::OK), count(&approved, StatusCode::CONFLICT)), (1, 7), "{approved:?}");
+    assert_eq!(app.count_where("credit_ledger", "kind = 'refund_debit'").await, 1);
+    assert_eq!(client.balance().await, 0);
+}
+
+// Issue 13 (1): an adjustment is bounded, and the audit trail says who made it and why.
+async fn credit_adjustments_are_bounded_and_audited(db: Db) {
+    let app = spawn_app(db).await;
+    let client = app.client("adjust-1");
+    paid(&client, "pm_card_visa").await;
+    let admin = app.token("admin-adjust", Role::Admin);
+    let adjust = async |credits: i64, reason: &str| {
+        let body = json!({ "clientId": "adjust-1", "credits": credits, "reason": reason });
+        app.post("/api/v1/admin/credits/adjust", Some(&admin), &body).await
+    };
+    for credits in [i64::MIN, -1_000_000_001, 1_000_000_001, i64::MAX, 0] {
+        let refused = adjust(credits, "typo").await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{credits}: {}", refused.body);
+        assert_eq!(refused.error_code(), "invalid_request");
+    }
+    let refused = adjust(10, &"x".repeat(501)).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert_eq!(client.balance().await, 240, "nothing moved");
+
+    let given = adjust(10, "goodwill for the outage").await;
+    assert_eq!(given.data()["balance"], 250);
+    let audited = "admin = 'admin-adjust' AND action = 'adjust_credits' AND target = 'adjust-1' \
+        AND reason LIKE '+10 credits%goodwill for the outage'";
+    assert_eq!(app.count_where("admin_actions", audited).await, 1);
+    assert_eq!(app.count_where("admin_actions", "action = 'adjust_credits'").await, 1);
+}
+
 on_both_databases!(
+    concurrent_requests_and_approvals_make_one_refund,
+    credit_adjustments_are_bounded_and_audited,
     an_approved_refund_pays_back_and_sends_a_receipt,
     a_partial_refund_is_proportional_to_unused_credits,
     concurrent_takes_never_overdraw,
