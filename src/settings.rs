@@ -116,10 +116,18 @@ pub struct PaymentSettings {
     /// An actor whose purchase waits on a person stops after this long idle; the next message wakes it.
     #[serde(default = "default_passivate_after", deserialize_with = "human_duration")]
     pub passivate_after: Duration,
+    /// How long a request waits for a purchase's or refund's actor before it answers 503 `busy` with Retry-After.
+    /// The input stays queued and is applied when the actor gets to it.
+    #[serde(default = "default_actor_call_timeout", deserialize_with = "human_duration")]
+    pub actor_call_timeout: Duration,
 }
 
 fn default_passivate_after() -> Duration {
     Duration::from_secs(2)
+}
+
+fn default_actor_call_timeout() -> Duration {
+    Duration::from_secs(30)
 }
 
 fn default_reconcile_every() -> Duration {

@@ -158,6 +158,7 @@ impl Application {
             timings: Default::default(),
             deadlines,
             passivate_after: settings.payments.passivate_after,
+            call_timeout: settings.payments.actor_call_timeout,
             refunds: Default::default(),
         });
         let purchases = Arc::new(PurchaseActors::start(ctx).await?);

@@ -34,6 +34,8 @@ pub struct Context {
     pub deadlines: deadlines::Deadlines,
     /// How long an actor whose purchase waits on a person stays up before it passivates.
     pub passivate_after: std::time::Duration,
+    /// How long a caller waits for an actor's answer.
+    pub call_timeout: std::time::Duration,
     /// The refund actors, which pay fraud reversals back; set once both halves exist (they know each other).
     pub refunds: std::sync::OnceLock<std::sync::Weak<refund::RefundActors>>,
 }

@@ -26,6 +26,9 @@ pub enum PurchaseError {
     Store(String),
     #[error("the purchase actor is unavailable: {0}")]
     Unavailable(String),
+    /// The actor did not answer in time; the input stays in its mailbox.
+    #[error("the purchase is busy with an earlier input")]
+    Busy,
 }
 
 impl From<sea_orm::DbErr> for PurchaseError {

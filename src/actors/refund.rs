@@ -26,6 +26,9 @@ pub enum RefundError {
     NotFound,
     #[error("no such transaction for this account")]
     PurchaseNotFound,
+    /// The actor did not answer in time; the input stays in its mailbox.
+    #[error("the refund is busy with an earlier input")]
+    Busy,
     #[error("{0}")]
     Other(String),
 }
@@ -193,8 +196,9 @@ impl RefundActors {
         for attempt in 0..20u64 {
             let actor = self.actor(id).await?;
             let message = input.clone();
-            match actor.call(|reply| Apply { input: message, reply: Some(reply) }, None).await {
+            match actor.call(|reply| Apply { input: message, reply: Some(reply) }, Some(self.ctx.call_timeout)).await {
                 Ok(CallResult::Success(reply)) => return reply,
+                Ok(CallResult::Timeout) => return Err(RefundError::Busy),
                 // Stopped between lookup and delivery: wait for it to go, then start a fresh one.
                 _ => tokio::time::sleep(std::time::Duration::from_millis(2 * attempt)).await,
             }

@@ -126,7 +126,8 @@ impl PurchaseActors {
     pub async fn open(&self, step: Step) -> Reply {
         let id = step.purchase.id;
         let actor = spawn(&self.ctx, self.supervisor.get_cell(), Start::New, Some(id)).await?;
-        outcome(actor.call(|reply| PurchaseMsg::Open { step: Box::new(step), reply }, None).await)
+        let timeout = Some(self.ctx.call_timeout);
+        outcome(actor.call(|reply| PurchaseMsg::Open { step: Box::new(step), reply }, timeout).await)
     }
 
     pub async fn send(&self, id: Uuid, input: Input) -> Reply {
@@ -156,10 +157,14 @@ impl PurchaseActors {
             let actor = self.actor(id).await?;
             let message = input.clone();
             let message_cause = cause.clone();
-            let reply = actor
-                .call(|reply| PurchaseMsg::Apply { input: message, cause: message_cause, reply: Some(reply) }, None);
+            let reply = actor.call(
+                |reply| PurchaseMsg::Apply { input: message, cause: message_cause, reply: Some(reply) },
+                Some(self.ctx.call_timeout),
+            );
             match outcome(reply.await) {
                 Err(PurchaseError::Unavailable(e)) => last = PurchaseError::Unavailable(e),
+                // Anything else is an answer; `Busy` too: the input is queued, and sending it again would apply it
+                // twice.
                 answered => return answered,
             }
             if let Some(finished) = self.answer_finished(id, &input, &cause).await? {
@@ -199,7 +204,10 @@ impl PurchaseActors {
 fn outcome<E: std::fmt::Display>(result: Result<CallResult<Reply>, E>) -> Reply {
     match result {
         Ok(CallResult::Success(reply)) => reply,
-        Ok(_) => Err(PurchaseError::Unavailable("the purchase actor stopped before answering".into())),
+        Ok(CallResult::Timeout) => Err(PurchaseError::Busy),
+        Ok(CallResult::SenderError) => {
+            Err(PurchaseError::Unavailable("the purchase actor stopped before answering".into()))
+        }
         Err(e) => Err(PurchaseError::Unavailable(e.to_string())),
     }
 }

@@ -19,6 +19,8 @@ pub struct ApiError {
     pub message: String,
     pub suggested_action: Option<&'static str>,
     pub transaction_id: Option<Uuid>,
+    /// Seconds, sent as `Retry-After`.
+    pub retry_after: Option<u64>,
 }
 
 /// The error envelope, as documented in the OpenAPI document.
@@ -49,6 +51,7 @@ impl ApiError {
             message: message.into(),
             suggested_action: None,
             transaction_id: None,
+            retry_after: None,
         }
     }
 
@@ -78,6 +81,7 @@ impl ApiError {
             message: failure.message().to_owned(),
             suggested_action: Some(failure.suggested_action()),
             transaction_id: Some(transaction_id),
+            retry_after: None,
         }
     }
 }
@@ -93,7 +97,11 @@ impl IntoResponse for ApiError {
                 transaction_id: self.transaction_id,
             },
         };
-        (self.status, axum::Json(body)).into_response()
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 
@@ -139,6 +147,14 @@ impl From<PurchaseError> for ApiError {
                     "The payment could not be processed right now; try again.",
                 )
             }
+            PurchaseError::Busy => Self {
+                retry_after: Some(1),
+                ..Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "busy",
+                    "This payment is busy with an earlier request; your request is queued. Retry shortly to see its outcome.",
+                )
+            },
             PurchaseError::Store(e) => Self::internal(e),
         }
     }

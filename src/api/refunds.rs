@@ -28,6 +28,7 @@ impl From<RefundError> for ApiError {
             RefundError::PurchaseNotFound => {
                 Self::new(StatusCode::NOT_FOUND, "transaction_not_found", "No such transaction for this account.")
             }
+            RefundError::Busy => crate::actors::purchase::PurchaseError::Busy.into(),
             RefundError::Other(e) => Self::internal(e),
         }
     }

@@ -56,6 +56,34 @@ async fn an_in_flight_payment_waits_for_the_resume(db: Db) {
     assert_eq!(client.balance().await, 240);
 }
 
+// Issue 13 (5): an actor held up (here by a pause, in the middle of a retry) answers no one; a request for it gets
+// 503 `busy` with Retry-After instead of hanging, and its input is applied once the actor is free.
+async fn a_held_up_actor_answers_busy_instead_of_hanging(db: Db) {
+    let app = spawn_app_with(db, |s| {
+        s.payments.retry_base = Duration::from_millis(200);
+        s.payments.actor_call_timeout = Duration::from_millis(500);
+    })
+    .await;
+    let admin = app.token("admin-busy", Role::Admin);
+    let client = app.client("busy-1");
+    let (transaction, intent) = client.open("pro-200", "pm_sandbox_transientProcessingError").await;
+    assert_eq!(client.confirm(&intent, "pro-200").await.status, StatusCode::ACCEPTED);
+    app.post("/api/v1/admin/controls/pause", Some(&admin), &json!({ "scope": "platform", "reason": "Maintenance" }))
+        .await;
+    let sync = format!("/api/v1/admin/payments/{transaction}/sync");
+    let busy = eventually(Duration::from_secs(10), || async {
+        let answer = app.post(&sync, Some(&admin), &json!({ "reason": "where is it" })).await;
+        (answer.status == StatusCode::SERVICE_UNAVAILABLE).then_some(answer)
+    })
+    .await
+    .expect("the held-up actor is reported busy");
+    assert_eq!(busy.error_code(), "busy");
+    assert_eq!(busy.headers["retry-after"], "1");
+    app.post("/api/v1/admin/controls/resume", Some(&admin), &json!({ "scope": "platform", "reason": "Done" })).await;
+    client.wait_for_status(&transaction, "succeeded").await;
+    assert_eq!(client.balance().await, 240);
+}
+
 async fn a_client_over_its_rate_gets_429_and_others_do_not(db: Db) {
     let app = spawn_app_with(db, |s| s.limits.checkout_per_client_per_minute = 3).await;
     let greedy = app.client("greedy");
@@ -344,6 +372,7 @@ async fn only_a_held_payment_can_be_released_or_reversed(db: Db) {
 }
 
 on_both_databases!(
+    a_held_up_actor_answers_busy_instead_of_hanging,
     a_fraud_reversal_is_retried_until_the_provider_refunds_it,
     only_a_held_payment_can_be_released_or_reversed,
     a_risky_payment_is_held_then_released_or_reversed,
