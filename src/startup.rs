@@ -34,6 +34,7 @@ pub struct Application {
     router: axum::Router,
     purchases: Arc<PurchaseActors>,
     mailer: ActorRef<crate::notify::mailer::Tick>,
+    inbox_sweep: tokio::task::JoinHandle<()>,
 }
 
 /// Call once before any TLS client is built: the dependency tree is ring-only, and rustls wants it named.
@@ -204,7 +205,8 @@ impl Application {
             development: settings.environment == crate::settings::Environment::Development,
             page_providers: Arc::new(api::web::PageProviders::from_settings(&settings)),
         };
-        Ok(Self { listener, port, router: api::router(state), purchases, mailer })
+        let inbox_sweep = tokio::spawn(api::webhooks::sweep(state.clone(), settings.payments.reconcile_every));
+        Ok(Self { listener, port, router: api::router(state), purchases, mailer, inbox_sweep })
     }
 
     pub fn port(&self) -> u16 {
@@ -216,6 +218,7 @@ impl Application {
         tracing::info!(port = self.port, "purser listening");
         let service = self.router.into_make_service_with_connect_info::<std::net::SocketAddr>();
         let served = axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await;
+        self.inbox_sweep.abort();
         self.purchases.shutdown().await;
         self.mailer.stop(None);
         served

@@ -260,6 +260,28 @@ pub async fn replay(state: &AppState, row: &entities::webhook_events::Model) -> 
     }
 }
 
+/// The inbox sweep: at start and then every `every`, events that failed or whose routing died with a process are
+/// run through routing again, so none waits for the provider's retry (or is lost when the retries end).
+pub async fn sweep(state: AppState, every: std::time::Duration) {
+    let grace = chrono::TimeDelta::from_std(every).unwrap_or(chrono::TimeDelta::MAX).min(chrono::TimeDelta::minutes(1));
+    let mut stuck_since = chrono::Utc::now();
+    loop {
+        match webhooks::unapplied(&state.db, stuck_since).await {
+            Ok(rows) => {
+                for row in rows {
+                    if let Err(e) = replay(&state, &row).await {
+                        tracing::warn!(event = %row.event_id, error = e.message, "inbox sweep: event not applied");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "inbox sweep: inbox not read"),
+        }
+        tokio::time::sleep(every).await;
+        // After the first pass, an event still `received` a while after it arrived has lost its routing.
+        stuck_since = chrono::Utc::now() - grace;
+    }
+}
+
 /// The purchase a PayPal order or capture event is about, and what it says.
 async fn paypal_target(
     state: &AppState,

@@ -1,7 +1,10 @@
 //! The webhook inbox: verified events are stored before anything acts on them, unique on the provider's event id.
 use chrono::Utc;
 use entities::webhook_events;
-use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait, SqlErr};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, SqlErr,
+};
 use uuid::Uuid;
 
 pub const RECEIVED: &str = "received";
@@ -19,6 +22,8 @@ pub struct IncomingEvent<'a> {
 }
 
 pub enum Recorded {
+    /// To be applied: a new event, or a repeat of one never applied (a crash or a failure after it was stored), which
+    /// is handled as new rather than dropped.
     New(i64),
     Duplicate,
 }
@@ -40,9 +45,36 @@ pub async fn record<C: ConnectionTrait>(db: &C, event: IncomingEvent<'_>) -> Res
     .await;
     match result {
         Ok(inserted) => Ok(Recorded::New(inserted.last_insert_id)),
-        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => Ok(Recorded::Duplicate),
+        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+            let stored = webhook_events::Entity::find()
+                .filter(webhook_events::Column::Provider.eq(event.provider))
+                .filter(webhook_events::Column::EventId.eq(event.event_id))
+                .one(db)
+                .await?;
+            Ok(match stored {
+                Some(row) if row.status == RECEIVED || row.status == FAILED => Recorded::New(row.id),
+                _ => Recorded::Duplicate,
+            })
+        }
         Err(e) => Err(e),
     }
+}
+
+/// Events stored but never applied: failed ones, and those still `received` since before `stuck_since` (their
+/// routing died with the process). The inbox sweep runs them through routing again.
+pub async fn unapplied(
+    db: &sea_orm::DatabaseConnection,
+    stuck_since: chrono::DateTime<Utc>,
+) -> Result<Vec<webhook_events::Model>, DbErr> {
+    let stuck = Condition::all()
+        .add(webhook_events::Column::Status.eq(RECEIVED))
+        .add(webhook_events::Column::ReceivedAt.lt(stuck_since));
+    webhook_events::Entity::find()
+        .filter(Condition::any().add(webhook_events::Column::Status.eq(FAILED)).add(stuck))
+        .order_by_asc(webhook_events::Column::Id)
+        .limit(200)
+        .all(db)
+        .await
 }
 
 pub async fn mark<C: ConnectionTrait>(db: &C, id: i64, status: &str, error: Option<String>) -> Result<(), DbErr> {
@@ -63,7 +95,6 @@ pub async fn troubled(
     db: &sea_orm::DatabaseConnection,
     status: Option<&str>,
 ) -> Result<Vec<webhook_events::Model>, DbErr> {
-    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
     let statuses: Vec<&str> = match status {
         Some(status) => vec![status],
         None => vec![FAILED, UNROUTABLE, RECEIVED],

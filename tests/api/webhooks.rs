@@ -25,10 +25,18 @@ async fn a_duplicated_webhook_credits_once(db: Db) {
     let event = succeeded_event("evt_dup_1", &intent, &transaction);
     let first = app.send_stripe_event(&event).await;
     assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    // A repeat while the first is still being applied is applied again (the purchase takes it once); a repeat once
+    // it has been applied is acknowledged and dropped.
     let second = app.send_stripe_event(&event).await;
     assert_eq!(second.status, StatusCode::OK);
-    assert_eq!(second.body["duplicate"], true);
     client.wait_for_status(&transaction, "succeeded").await;
+    let settled = crate::helpers::eventually(Duration::from_secs(10), || async {
+        (app.count_where("webhook_events", "status = 'processed'").await == 1).then_some(())
+    })
+    .await;
+    assert!(settled.is_some(), "the event is applied");
+    let third = app.send_stripe_event(&event).await;
+    assert_eq!(third.body["duplicate"], true);
     // A different event about the same success (Stripe may send both) changes nothing either.
     app.send_stripe_event(&succeeded_event("evt_dup_2", &intent, &transaction)).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -137,7 +145,63 @@ async fn webhook_health_lists_trouble_and_replays_it(db: Db) {
     assert_eq!(again.error_code(), "already_processed");
 }
 
+/// The inbox row a crash between storing an event and applying it leaves behind.
+async fn leave_unapplied(app: &crate::helpers::TestApp, event: &Value) {
+    let at = chrono::Utc::now().format("%Y-%m-%d %H:%M:%S+00:00");
+    app.execute(&format!(
+        "INSERT INTO webhook_events (provider, event_id, event_type, payload, status, received_at) \
+         VALUES ('stripe', '{}', '{}', '{}', 'received', '{at}')",
+        event["id"].as_str().unwrap(),
+        event["type"].as_str().unwrap(),
+        event.to_string().replace('\'', "''"),
+    ))
+    .await;
+}
+
+// Issue 13 (3): the provider's retry of an event stored but never applied is applied, not dropped as a duplicate.
+async fn a_retry_of_an_event_never_applied_is_applied(db: Db) {
+    let app = spawn_app(db).await;
+    let client = app.client("hook-stuck");
+    let (transaction, intent) = client.open("pro-200", "pm_card_visa").await;
+    let event = succeeded_event("evt_stuck_1", &intent, &transaction);
+    leave_unapplied(&app, &event).await;
+    let retried = app.send_stripe_event(&event).await;
+    assert_eq!(retried.status, StatusCode::OK, "{}", retried.body);
+    assert!(retried.body.get("duplicate").is_none(), "{}", retried.body);
+    client.wait_for_status(&transaction, "succeeded").await;
+    assert_eq!(client.balance().await, 240);
+    assert_eq!(app.count_where("webhook_events", "status = 'processed'").await, 1);
+    assert_eq!(app.count_rows("webhook_events").await, 1);
+
+    // Once applied, a repeat is a duplicate; another event about the same success changes nothing but is listed in
+    // the purchase's history, as Stripe's dashboard lists every event of a payment.
+    assert_eq!(app.send_stripe_event(&event).await.body["duplicate"], true);
+    app.send_stripe_event(&succeeded_event("evt_stuck_2", &intent, &transaction)).await;
+    let listed = crate::helpers::eventually(Duration::from_secs(10), || async {
+        (app.count_where("purchase_events", "kind = 'provider_update_unchanged'").await == 1).then_some(())
+    })
+    .await;
+    assert!(listed.is_some(), "the no-op event is in the history");
+    assert_eq!(app.count_where("webhook_events", "status = 'processed'").await, 2);
+    assert_eq!(app.count_rows("credit_ledger").await, 1);
+}
+
+// Issue 13 (3): events left unapplied by a crash are applied at the next start, with no retry from the provider.
+async fn events_left_unapplied_are_swept_at_start(db: Db) {
+    let app = spawn_app(db).await;
+    let client = app.client("hook-sweep");
+    let (transaction, intent) = client.open("pro-200", "pm_card_visa").await;
+    leave_unapplied(&app, &succeeded_event("evt_swept", &intent, &transaction)).await;
+    let app = app.restart(|_| {}).await;
+    let client = app.client("hook-sweep");
+    client.wait_for_status(&transaction, "succeeded").await;
+    assert_eq!(client.balance().await, 240);
+    assert_eq!(app.count_where("webhook_events", "status = 'processed'").await, 1);
+}
+
 on_both_databases!(
+    a_retry_of_an_event_never_applied_is_applied,
+    events_left_unapplied_are_swept_at_start,
     webhook_health_lists_trouble_and_replays_it,
     a_stripe_dispute_reaches_the_admins,
     a_duplicated_webhook_credits_once,
