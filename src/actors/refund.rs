@@ -103,8 +103,9 @@ impl RefundActor {
     async fn run(&self, myself: &ActorRef<Apply>, state: &mut StoredRefund, input: RefundInput) -> RefundReply {
         let mut queue = VecDeque::from([input]);
         while let Some(input) = queue.pop_front() {
+            let reads_books = input.reads_books();
             let decide = |books| state.refund.on(input, books, Utc::now(), &self.policy);
-            let Some((step, version)) = refunds::step(&self.ctx.db, state, decide).await? else {
+            let Some((step, version)) = refunds::step(&self.ctx.db, state, reads_books, decide).await? else {
                 continue;
             };
             *state = StoredRefund { refund: step.refund, version };

@@ -30,7 +30,20 @@ impl Actor for Supervisor {
         _: &mut (),
     ) -> Result<(), ActorProcessingErr> {
         if let SupervisionEvent::ActorFailed(cell, error) = event {
-            let Some(id) = cell.get_name().and_then(|name| purchase_id(&name)) else {
+            let name = cell.get_name().unwrap_or_default();
+            if let Some(id) = name.strip_prefix("refund:").and_then(|id| id.parse().ok()) {
+                tracing::error!(%id, %error, "refund actor crashed; restarting it from its persisted state");
+                // Its recovery input makes the provider call it may still owe, under the same idempotency key.
+                let restarted = match self.ctx.refunds() {
+                    Some(refunds) => refunds.start(id).await,
+                    None => Ok(()),
+                };
+                if let Err(e) = restarted {
+                    tracing::error!(%id, error = %e, "refund actor could not be restarted; the next message will retry");
+                }
+                return Ok(());
+            }
+            let Some(id) = purchase_id(&name) else {
                 return Ok(());
             };
             tracing::error!(%id, %error, "purchase actor crashed; restarting it from its persisted state");

@@ -168,6 +168,11 @@ pub enum RefundInput {
 }
 
 impl RefundInput {
+    /// Whether the step needs the client's books, read (under the ledger lock) in its transaction.
+    pub fn reads_books(&self) -> bool {
+        matches!(self, Self::Approve { .. })
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Self::Approve { .. } => "approved",
@@ -221,6 +226,9 @@ pub enum RefundRejected {
     ReasonRequired,
     #[error("the client has no unused credits left from this purchase")]
     NothingLeft,
+    /// A defect, not a decision: an approval reached the state machine without the books it is priced on.
+    #[error("the ledger was not read for this approval; try again")]
+    BooksUnread,
 }
 
 pub struct RefundStep {
@@ -316,10 +324,12 @@ impl Refund {
         RefundEffect::RefundAtProvider { idempotency_key: format!("refund-{}", self.id) }
     }
 
+    /// `books` are read for the inputs that `reads_books`, and only for those (an approval), since reading them
+    /// holds the client's ledger.
     pub fn on(
         &self,
         input: RefundInput,
-        books: Books,
+        books: Option<Books>,
         now: DateTime<Utc>,
         policy: &RefundPolicy,
     ) -> Result<RefundStep, RefundRejected> {
@@ -328,6 +338,7 @@ impl Refund {
         next.updated_at = now;
         let effects = match (self.status, input) {
             (PendingReview | Appealed, RefundInput::Approve { admin }) => {
+                let books = books.ok_or(RefundRejected::BooksUnread)?;
                 // Re-priced at approval: what was spent since the request stays spent.
                 let now =
                     refundable(self.price, self.bought, books.already_refunded, books.balance.min(self.credits.0))

@@ -92,16 +92,20 @@ pub async fn insert<C: ConnectionTrait>(txn: &C, refund: &Refund) -> Result<(), 
     rows::Entity::insert(row(refund, 0)?).exec_without_returning(txn).await.map(|_| ())
 }
 
-/// One step of a refund: decided on the books read in its transaction, and saved with what it writes (the ledger
-/// debit, the client's email) in that same transaction. `None` when the step changes nothing.
+/// One step of a refund: decided (on the books read in its transaction, when it `reads_books`), and saved with what it
+/// writes (the ledger debit, the client's email) in that same transaction. `None` when the step changes nothing.
 pub async fn step(
     db: &DatabaseConnection,
     before: &StoredRefund,
-    decide: impl FnOnce(Books) -> Result<RefundStep, RefundRejected>,
+    reads_books: bool,
+    decide: impl FnOnce(Option<Books>) -> Result<RefundStep, RefundRejected>,
 ) -> Result<Option<(RefundStep, i64)>, RefundStoreError> {
     let current = &before.refund;
     let txn = db.begin().await?;
-    let books = books(&txn, &current.client, current.purchase_id, current.id).await?;
+    let books = match reads_books {
+        true => Some(books(&txn, &current.client, current.purchase_id, current.id).await?),
+        false => None,
+    };
     let step = decide(books)?;
     if step.refund == *current && step.effects.is_empty() {
         return Ok(None);
