@@ -217,6 +217,21 @@ async fn stripe_faults_are_retried_then_reconciled(db: Db) {
     assert_eq!(client.balance().await, 240 + 25);
 }
 
+// Issue 13 (7): Stripe's permanent refusal (400 invalid_request_error) fails the attempt with a clear error at once;
+// it is not retried as if Stripe were down, and the client is not told `processing`.
+async fn a_permanent_stripe_refusal_fails_the_payment_at_once(db: Db) {
+    let (app, proxy) = stripe_app(db).await;
+    let client = app.client("stripe-400");
+    let (transaction, intent) = client.open("pro-200", "pm_card_visa").await;
+    proxy.faults.reject_next.store(1, Ordering::SeqCst);
+    let refused = client.confirm(&intent, "pro-200").await;
+    assert_ne!(refused.status, StatusCode::ACCEPTED, "{}", refused.body);
+    assert_eq!(refused.body["success"], false, "{}", refused.body);
+    assert_eq!(client.transaction(&transaction).await.data()["status"], "failed");
+    assert_eq!(proxy.faults.reject_next.load(Ordering::SeqCst), 0);
+    assert_eq!(client.balance().await, 0);
+}
+
 // With webhooks dropped on the way, the client's confirm alone settles the purchase.
 async fn dropped_webhooks_lose_nothing(db: Db) {
     let (app, proxy) = stripe_app(db).await;
@@ -335,6 +350,7 @@ async fn the_reconciler_settles_a_purchase_whose_webhook_was_lost(db: Db) {
 }
 
 on_both_databases!(
+    a_permanent_stripe_refusal_fails_the_payment_at_once,
     the_reconciler_settles_a_purchase_whose_webhook_was_lost,
     a_sick_provider_opens_the_circuit_and_no_payment_fails,
     a_manual_sync_settles_a_purchase_whose_webhook_was_lost,

@@ -23,6 +23,8 @@ use std::sync::{Arc, Mutex};
 pub struct Faults {
     /// Answer this many API calls with a 500 before forwarding again.
     pub fail_next: AtomicU32,
+    /// Answer this many API calls with Stripe's 400 `invalid_request_error` (a permanent refusal).
+    pub reject_next: AtomicU32,
     pub drop_webhooks: AtomicBool,
 }
 
@@ -84,6 +86,12 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
         shared.faults.fail_next.fetch_sub(1, Ordering::SeqCst);
         let error = json!({ "error": { "type": "api_error", "message": "injected by the test proxy" } });
         return (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(error)).into_response();
+    }
+    if shared.faults.reject_next.load(Ordering::SeqCst) > 0 {
+        shared.faults.reject_next.fetch_sub(1, Ordering::SeqCst);
+        let error = json!({ "error": { "type": "invalid_request_error", "param": "payment_method",
+            "message": "This PaymentMethod was previously used without being attached to a Customer." } });
+        return (StatusCode::BAD_REQUEST, axum::Json(error)).into_response();
     }
     // The fake Stripe.js posts JSON for 3-D Secure; it passes untouched.
     if body.starts_with(b"{") {
