@@ -13,6 +13,7 @@ pub mod payment_methods;
 pub mod platform_controls;
 pub mod purchase_events;
 pub mod purchases;
+pub mod reconcile_schedule;
 pub mod refund_requests;
 pub mod sandbox_payment_intents;
 pub mod sandbox_paypal_orders;

@@ -1,11 +1,21 @@
-//! The scheduled reconciler: on a timer, it finds purchases that have waited on a provider for too long with no
-//! news (a webhook that never came) and syncs each with the provider's truth, as an admin's manual sync would.
+//! The scheduled reconciler: on a timer, it syncs purchases that have waited on a provider for too long with no news
+//! (a webhook that never came), as an admin's manual sync would. The longest-unsynced go first, each purchase backs
+//! off on its own schedule (a bank debit: hourly, then daily), a few syncs run at once and every tick waits for its
+//! own. A sync that finds news no webhook brought, or a card payment still processing, raises one admin alert
+//! (AC9.6.7: "missed webhook → alert and sync").
 use super::{Input, PurchaseActors};
-use crate::store::purchases;
+use crate::domain::purchase::{Purchase, Settlement, Status};
+use crate::store::{idempotency, reconcile};
 use chrono::{TimeDelta, Utc};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Semaphore;
+
+/// Syncs in flight at once: enough to overlap provider latency, few enough not to crowd out client traffic.
+const CONCURRENT_SYNCS: usize = 8;
+/// Purchases looked at per tick; the rest wait for the next, oldest first.
+const PER_TICK: u64 = 200;
 
 pub struct Reconciler {
     pub purchases: Arc<PurchaseActors>,
@@ -27,18 +37,76 @@ impl Actor for Reconciler {
     }
 
     async fn handle(&self, _myself: ActorRef<Tick>, _: Tick, _: &mut ()) -> Result<(), ActorProcessingErr> {
+        // A database error skips this tick; it must not stop the reconciler, which no supervisor restarts yet.
+        if let Err(e) = self.tick().await {
+            tracing::warn!(error = %e, "reconcile tick skipped");
+        }
+        Ok(())
+    }
+}
+
+impl Reconciler {
+    async fn tick(&self) -> Result<(), sea_orm::DbErr> {
         let db = &self.purchases.context().db;
-        crate::store::idempotency::purge_expired(db).await?;
-        let stale = purchases::stale(db, Utc::now() - self.after, 200).await?;
-        for id in stale {
-            let purchases = self.purchases.clone();
-            // Each sync may wait on a provider; none should hold up the others or the next tick.
-            tokio::spawn(async move {
-                if let Err(e) = purchases.send(id, Input::Sync).await {
+        idempotency::purge_expired(db).await?;
+        let now = Utc::now();
+        let waiting = WAITING.map(Status::as_str);
+        let due = reconcile::due(db, &waiting, now - self.after, now, PER_TICK).await?;
+        let permits = Arc::new(Semaphore::new(CONCURRENT_SYNCS));
+        let mut syncs = tokio::task::JoinSet::new();
+        for id in due {
+            let (purchases, permits, every) = (self.purchases.clone(), permits.clone(), self.every);
+            syncs.spawn(async move {
+                let _permit = permits.acquire_owned().await;
+                let synced = purchases.send(id, Input::Sync).await;
+                if let Err(e) = &synced {
                     tracing::warn!(%id, error = %e, "scheduled sync failed");
+                }
+                let now = Utc::now();
+                let alert = synced.as_ref().is_ok_and(missed_webhook);
+                let next = |syncs| now + backoff(synced.as_ref().ok(), syncs, every);
+                if let Err(e) = reconcile::synced(&purchases.context().db, id, now, next, alert).await {
+                    tracing::warn!(%id, error = %e, "sync not recorded; it will come round again");
                 }
             });
         }
+        syncs.join_all().await;
         Ok(())
+    }
+}
+
+/// Waiting on a provider: the purchases the reconciler looks at.
+const WAITING: [Status; 2] = [Status::RequiresAction, Status::Processing];
+
+/// After a sync of a purchase that was waiting: did a webhook go missing? It did if the sync moved it on (the
+/// provider had news we never got), or if a card payment is still processing past the window. A cardholder who has
+/// not finished 3-D Secure, or a bank debit taking its days, is no missing webhook.
+fn missed_webhook(purchase: &Purchase) -> bool {
+    match purchase.status {
+        Status::RequiresAction => false,
+        Status::Processing => purchase.settling != Some(Settlement::BankDebit),
+        _ => true,
+    }
+}
+
+/// When a purchase synced `syncs` times is due again. A bank debit settles over days: hourly for a day, then daily.
+/// Anything else doubles from the reconcile interval, up to an hour.
+fn backoff(purchase: Option<&Purchase>, syncs: i32, every: Duration) -> TimeDelta {
+    if purchase.is_some_and(|p| p.settling == Some(Settlement::BankDebit)) {
+        return if syncs <= 24 { TimeDelta::hours(1) } else { TimeDelta::days(1) };
+    }
+    let every = TimeDelta::from_std(every).unwrap_or(TimeDelta::hours(1));
+    (every * 2_i32.saturating_pow(syncs.clamp(1, 16) as u32 - 1)).min(TimeDelta::hours(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syncs_back_off_doubling_up_to_an_hour() {
+        let every = Duration::from_secs(60);
+        let delays: Vec<i64> = (1..=8).map(|n| backoff(None, n, every).num_minutes()).collect();
+        assert_eq!(delays, [1, 2, 4, 8, 16, 32, 60, 60]);
     }
 }

@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod outbox;
 pub mod payment_methods;
 pub mod purchases;
+pub mod reconcile;
 pub mod refunds;
 pub mod webhooks;
 

@@ -300,21 +300,6 @@ pub async fn search(db: &DatabaseConnection, filter: &Filter, limit: u64) -> Res
     query.order_by_desc(C::CreatedAt).order_by_desc(C::Id).limit(limit).all(db).await
 }
 
-/// Purchases waiting on a provider (3-D Secure, processing) with no change since `before`: candidates for the
-/// reconciler, since a webhook may have been lost.
-pub async fn stale(db: &DatabaseConnection, before: chrono::DateTime<Utc>, limit: u64) -> Result<Vec<Uuid>, DbErr> {
-    let waiting = [Status::RequiresAction.as_str(), Status::Processing.as_str()];
-    purchases::Entity::find()
-        .select_only()
-        .column(purchases::Column::Id)
-        .filter(purchases::Column::Status.is_in(waiting))
-        .filter(purchases::Column::UpdatedAt.lt(before))
-        .limit(limit)
-        .into_tuple()
-        .all(db)
-        .await
-}
-
 /// The checkouts opened since `since`, oldest first, as the fraud monitor counts them: who, when, and, for the failed
 /// ones, why and when they failed.
 pub async fn opened_since(

@@ -347,6 +347,13 @@ async fn the_reconciler_settles_a_purchase_whose_webhook_was_lost(db: Db) {
     let view = client.wait_for_status(&transaction, "succeeded").await;
     assert!(view["events"].as_array().unwrap().iter().any(|e| e["kind"] == "manual_sync"), "settled by a sync");
     assert_eq!(client.balance().await, 240);
+    // AC9.6.7: the missed webhook is an admin alert, once.
+    let alerted = format!("kind = 'missed_webhook' AND key = 'missed_webhook:{transaction}'");
+    let raised = eventually(Duration::from_secs(10), || async {
+        (app.count_where("alerts", &alerted).await == 1).then_some(())
+    });
+    assert!(raised.await.is_some(), "the missed webhook is alerted");
+    assert_eq!(app.count_where("alerts", "kind = 'missed_webhook'").await, 1);
 }
 
 on_both_databases!(

@@ -199,7 +199,37 @@ async fn events_left_unapplied_are_swept_at_start(db: Db) {
     assert_eq!(app.count_where("webhook_events", "status = 'processed'").await, 1);
 }
 
+// Issue 13 (6): the reconciler backs off per purchase. A bank debit that waits days for its bank is synced once,
+// then not again for an hour, however often the reconciler ticks; a card payment whose 3-D Secure is still open
+// is synced again and again, on a doubling interval. Neither is a missing webhook.
+async fn the_reconciler_backs_off_per_purchase(db: Db) {
+    let app = crate::helpers::spawn_app_with(db, |s| {
+        s.payments.reconcile_every = Duration::from_millis(50);
+        s.payments.reconcile_after = Duration::ZERO;
+        s.sandbox.faults.webhook_drop_rate = 1.0;
+    })
+    .await;
+    let client = app.client("reconcile-1");
+    let (ach, intent) = client.open("pro-200", "pm_sandbox_usBankAccount").await;
+    assert_eq!(client.confirm(&intent, "pro-200").await.data()["status"], "processing");
+    let (card, intent) = client.open("starter-25", "pm_card_threeDSecure2Required").await;
+    assert_eq!(client.confirm(&intent, "starter-25").await.data()["status"], "requires_action");
+
+    // The card's doubling syncs show the reconciler ticking on; the bank debit is still at its one.
+    let card_synced_often = crate::helpers::eventually(Duration::from_secs(15), || async {
+        (app.count_where("reconcile_schedule", "syncs >= 4").await == 1).then_some(())
+    })
+    .await;
+    assert!(card_synced_often.is_some(), "the 3-D Secure purchase is synced again and again");
+    assert_eq!(app.count_where("reconcile_schedule", "syncs = 1").await, 1, "the bank debit is synced once");
+    assert_eq!(app.count_rows("reconcile_schedule").await, 2);
+    assert_eq!(app.count_where("alerts", "kind = 'missed_webhook'").await, 0);
+    assert_eq!(client.transaction(&ach).await.data()["status"], "processing");
+    assert_eq!(client.transaction(&card).await.data()["status"], "requires_action");
+}
+
 on_both_databases!(
+    the_reconciler_backs_off_per_purchase,
     a_retry_of_an_event_never_applied_is_applied,
     events_left_unapplied_are_swept_at_start,
     webhook_health_lists_trouble_and_replays_it,
