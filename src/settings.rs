@@ -156,6 +156,10 @@ pub struct SandboxSettings {
     /// Provider errors, timeouts and webhook trouble to inject (the chaos harness); none by default.
     #[serde(default)]
     pub faults: crate::providers::sandbox::SandboxFaults,
+    /// Serves `POST /dev/crash/{actor}` (admin token) in development, so tests and the chaos harness can crash any
+    /// actor on command. Off by default, and never served outside development.
+    #[serde(default)]
+    pub crash_hooks: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -2,6 +2,7 @@
 //! and every integration test go through `Application::build`, so tests run exactly what users run.
 use crate::actors::reconciler::Reconciler;
 use crate::actors::refund::RefundActors;
+use crate::actors::tree::Tree;
 use crate::actors::{Context, PurchaseActors};
 use crate::api::{self, AppState};
 use crate::auth::Authenticator;
@@ -22,7 +23,6 @@ use crate::providers::{CardGateway, Gateways, PaypalGateway};
 use crate::settings::{CardProviderChoice, PaypalProviderChoice, Settings};
 use crate::store;
 use chrono::TimeDelta;
-use ractor::{Actor, ActorRef};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,7 +33,7 @@ pub struct Application {
     port: u16,
     router: axum::Router,
     purchases: Arc<PurchaseActors>,
-    mailer: ActorRef<crate::notify::mailer::Tick>,
+    tree: Tree,
     inbox_sweep: tokio::task::JoinHandle<()>,
 }
 
@@ -110,6 +110,9 @@ fn providers(
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, String> {
         install_crypto();
+        if settings.sandbox.crash_hooks && settings.environment != crate::settings::Environment::Development {
+            return Err("sandbox.crash_hooks lets an admin token crash actors: it is for development only".into());
+        }
         let catalogue = Catalogue::from_config(&settings.packages)?;
         let auth = Authenticator::from_settings(&settings)?;
         let policy = policy(&settings)?;
@@ -137,8 +140,9 @@ impl Application {
         };
         let issuer = Issuer { seller, rates: settings.tax_rates.clone() };
         let pauses = Arc::new(Pauses::load(db.clone()).await.map_err(|e| format!("pauses: {e}"))?);
+        let tree = Tree::start().await?;
         let monitor = FraudMonitor { rules: settings.fraud, db: db.clone(), pauses: pauses.clone() };
-        let (fraud, _) = Actor::spawn(None, monitor, ()).await.map_err(|e| format!("fraud monitor: {e}"))?;
+        let fraud = tree.child("fraud-monitor", monitor).await?;
         let delta = |d: Duration, key: &str| TimeDelta::from_std(d).map_err(|_| format!("circuit.{key} is too large"));
         let circuit_rules = CircuitRules {
             failures: settings.circuit.failures.max(1),
@@ -146,7 +150,7 @@ impl Application {
             cooldown: delta(settings.circuit.cooldown, "cooldown")?,
         };
         let breaker = CircuitBreaker { rules: circuit_rules, db: db.clone() };
-        let (circuit, _) = Actor::spawn(None, breaker, ()).await.map_err(|e| format!("circuit breaker: {e}"))?;
+        let circuit = tree.child("circuit-breaker", breaker).await?;
         let (deadlines, deadline_queue) = crate::actors::deadlines::deadlines();
         let ctx = Arc::new(Context {
             db: db.clone(),
@@ -180,9 +184,8 @@ impl Application {
             after: TimeDelta::from_std(settings.payments.reconcile_after)
                 .map_err(|_| "payments.reconcile_after is too large")?,
         };
-        Actor::spawn(None, reconciler, ()).await.map_err(|e| format!("reconciler: {e}"))?;
-        let mailer = Mailer::new(db.clone(), &settings.email)?;
-        let (mailer, _) = Actor::spawn(None, mailer, ()).await.map_err(|e| format!("mailer: {e}"))?;
+        tree.child("reconciler", reconciler).await?;
+        tree.child("mailer", Mailer::new(db.clone(), &settings.email)?).await?;
         tracing::info!(
             recovered,
             actors,
@@ -203,10 +206,11 @@ impl Application {
             public_url,
             body_limit: settings.server.body_limit_bytes,
             development: settings.environment == crate::settings::Environment::Development,
+            crash_hooks: settings.sandbox.crash_hooks.then(|| tree.prefix().to_owned()),
             page_providers: Arc::new(api::web::PageProviders::from_settings(&settings)),
         };
         let inbox_sweep = tokio::spawn(api::webhooks::sweep(state.clone(), settings.payments.reconcile_every));
-        Ok(Self { listener, port, router: api::router(state), purchases, mailer, inbox_sweep })
+        Ok(Self { listener, port, router: api::router(state), purchases, tree, inbox_sweep })
     }
 
     pub fn port(&self) -> u16 {
@@ -220,7 +224,7 @@ impl Application {
         let served = axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await;
         self.inbox_sweep.abort();
         self.purchases.shutdown().await;
-        self.mailer.stop(None);
+        self.tree.shutdown().await;
         served
     }
 

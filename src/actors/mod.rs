@@ -5,6 +5,7 @@ pub mod purchase;
 pub mod reconciler;
 pub mod refund;
 pub mod supervisor;
+pub mod tree;
 
 pub use supervisor::PurchaseActors;
 
@@ -25,9 +26,9 @@ pub struct Context {
     /// While a rail is paused, its provider calls wait.
     pub pauses: std::sync::Arc<crate::guards::pause::Pauses>,
     /// Hears every provider call's outcome, and refuses new checkouts while a provider is down.
-    pub circuit: ractor::ActorRef<crate::guards::circuit::CircuitMsg>,
+    pub circuit: tree::Named<crate::guards::circuit::CircuitMsg>,
     /// Hears every decline (card testing, breach detection).
-    pub fraud: ractor::ActorRef<crate::guards::fraud::FraudMsg>,
+    pub fraud: tree::Named<crate::guards::fraud::FraudMsg>,
     /// Provider call latency and errors, for `/metrics`.
     pub timings: crate::providers::timings::ProviderTimings,
     /// Every purchase's timers, kept outside the actors so idle ones can stop.
@@ -58,7 +59,7 @@ impl Context {
         let result = call.await;
         let unreachable = matches!(result, Err(crate::providers::ProviderError::Unreachable(_)));
         self.timings.record(rail.as_str(), operation, started.elapsed(), unreachable);
-        let _ = self.circuit.cast(crate::guards::circuit::CircuitMsg::Outcome { rail, success: !unreachable });
+        self.circuit.cast(crate::guards::circuit::CircuitMsg::Outcome { rail, success: !unreachable });
         result
     }
 }

@@ -207,10 +207,7 @@ impl PurchaseActor {
                         && stored.purchase.status != Status::Failed
                         && step.purchase.failure.as_ref().is_some_and(FailureCode::is_decline);
                     if declined {
-                        let _ = self
-                            .ctx
-                            .fraud
-                            .cast(FraudMsg::Declined { client: step.purchase.client.as_str().to_owned() });
+                        self.ctx.fraud.cast(FraudMsg::Declined { client: step.purchase.client.as_str().to_owned() });
                     }
                     state.stored = Some(Stored { purchase: step.purchase, version });
                     return Ok(step.effects);

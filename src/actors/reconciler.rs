@@ -17,6 +17,7 @@ const CONCURRENT_SYNCS: usize = 8;
 /// Purchases looked at per tick; the rest wait for the next, oldest first.
 const PER_TICK: u64 = 200;
 
+#[derive(Clone)]
 pub struct Reconciler {
     pub purchases: Arc<PurchaseActors>,
     pub every: Duration,

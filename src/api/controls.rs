@@ -10,7 +10,6 @@ use crate::guards::pause::{Pause, Scope};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use ractor::rpc::CallResult;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -87,8 +86,9 @@ pub async fn ensure_open(state: &AppState, rail: Rail) -> Result<(), ApiError> {
         ));
     }
     let circuit = &state.purchases.context().circuit;
-    match circuit.call(|reply| CircuitMsg::Allow { rail, reply }, Some(std::time::Duration::from_secs(5))).await {
-        Ok(CallResult::Success(false)) => Err(ApiError::new(
+    // A breaker that does not answer (restarting after a crash) refuses nothing: it guards the provider, not money.
+    match circuit.call(|reply| CircuitMsg::Allow { rail, reply }, std::time::Duration::from_secs(5)).await {
+        Some(false) => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "provider_unavailable",
             format!(
@@ -112,16 +112,18 @@ pub async fn screen(state: &AppState, checkout: Screening) -> Result<Option<Stri
     }
     let monitor = &state.purchases.context().fraud;
     let message = |reply| FraudMsg::Assess { checkout, reply };
-    match monitor.call(message, Some(std::time::Duration::from_secs(5))).await {
-        Ok(CallResult::Success(Verdict::Allow)) => Ok(None),
-        Ok(CallResult::Success(Verdict::Review(reason))) => Ok(Some(reason)),
-        Ok(CallResult::Success(Verdict::Block(reason))) => Err(ApiError::new(
+    // Unscreened means refused: a monitor restarting after a crash answers within moments, so the client is asked to
+    // retry.
+    match monitor.call(message, std::time::Duration::from_secs(5)).await {
+        Some(Verdict::Allow) => Ok(None),
+        Some(Verdict::Review(reason)) => Ok(Some(reason)),
+        Some(Verdict::Block(reason)) => Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "payment_blocked",
             format!(
                 "This payment was blocked by our fraud checks: {reason}. Nothing was charged; contact support to verify your account."
             ),
         )),
-        other => Err(ApiError::internal(format!("fraud monitor did not answer: {:?}", other.is_ok()))),
+        None => Err(crate::actors::purchase::PurchaseError::Busy.into()),
     }
 }

@@ -7,7 +7,6 @@ use crate::store::metrics::{count_by, outbox_pending};
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use ractor::rpc::CallResult;
 use std::fmt::Write;
 use std::time::Duration;
 
@@ -54,8 +53,8 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
     );
     let _ = writeln!(out, "purser_scheduled_deadlines {}", state.purchases.context().deadlines.pending());
     let circuit = &state.purchases.context().circuit;
-    let states = circuit.call(|reply| CircuitMsg::States { reply }, Some(Duration::from_secs(2))).await;
-    if let Ok(CallResult::Success(states)) = states {
+    let states = circuit.call(|reply| CircuitMsg::States { reply }, Duration::from_secs(2)).await;
+    if let Some(states) = states {
         let states: Vec<(String, i64)> = states.into_iter().map(|(rail, level)| (rail.to_owned(), level)).collect();
         family(&mut out, "purser_circuit_state", "Provider circuits: 0 closed, 1 half-open, 2 open.", "rail", &states);
     }

@@ -53,6 +53,9 @@ pub struct AppState {
     pub body_limit: usize,
     /// Development mode: the `/login` page and `/dev/token` exist.
     pub development: bool,
+    /// With `sandbox.crash_hooks` in development: the prefix of this service's background actors' names, for
+    /// `/dev/crash/{actor}`.
+    pub crash_hooks: Option<String>,
     pub page_providers: Arc<web::PageProviders>,
 }
 
@@ -153,6 +156,7 @@ pub fn router(state: AppState) -> Router {
         .route("/{page}", axum::routing::get(web::page))
         .route("/assets/{name}", axum::routing::get(web::asset))
         .route("/dev/token", axum::routing::post(web::dev_token))
+        .route("/dev/crash/{actor}", axum::routing::post(web::dev_crash))
         .route("/api/v1/openapi.json", axum::routing::get(move || async move { axum::Json(openapi.as_ref().clone()) }))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "No such endpoint.").into_response() })
         .method_not_allowed_fallback(|| async {

@@ -196,6 +196,27 @@ pub async fn dev_token(State(state): State<AppState>, ApiJson(login): ApiJson<De
     Ok(ok(StatusCode::OK, serde_json::json!({ "token": token })))
 }
 
+/// Development with `sandbox.crash_hooks` only: kills an actor as a crash would (`fraud-monitor`, `circuit-breaker`,
+/// `mailer`, `reconciler`, `purchase:<id>`, `refund:<id>`), for the tests and the chaos harness.
+pub async fn dev_crash(
+    State(state): State<AppState>,
+    super::extract::AdminCaller(_admin): super::extract::AdminCaller,
+    Path(actor): Path<String>,
+) -> Result<Response, ApiError> {
+    let (Some(prefix), true) = (&state.crash_hooks, state.development) else {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "No such endpoint."));
+    };
+    let name = match actor.as_str() {
+        "fraud-monitor" | "circuit-breaker" | "mailer" | "reconciler" => format!("{prefix}:{actor}"),
+        _ if actor.starts_with("purchase:") || actor.starts_with("refund:") => actor,
+        _ => return Err(ApiError::bad_request("unknown_actor", "No such kind of actor.")),
+    };
+    if !crate::actors::tree::crash(&name) {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "actor_not_running", "That actor is not running."));
+    }
+    Ok(ok(StatusCode::OK, serde_json::json!({ "crashed": name })))
+}
+
 /// `/` sends a visitor to the checkout.
 pub async fn home() -> Response {
     (StatusCode::SEE_OTHER, [(header::LOCATION, "/checkout")]).into_response()

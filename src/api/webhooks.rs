@@ -68,7 +68,7 @@ pub async fn stripe(
 /// monitor counts every one: a burst across the platform is a breach (AC9.3.7).
 fn refuse(state: &AppState, peer: SocketAddr, provider: &'static str, reason: String) -> Response {
     tracing::warn!(%reason, %provider, sender = %peer.ip(), "webhook refused");
-    let _ = state.purchases.context().fraud.cast(FraudMsg::SignatureFailed { provider });
+    state.purchases.context().fraud.cast(FraudMsg::SignatureFailed { provider });
     match state.limits.bad_webhook(peer.ip()) {
         Ok(()) => ApiError::bad_request("invalid_signature", reason).into_response(),
         Err(wait) => super::guard::too_many(wait, "webhooks that failed verification"),

@@ -24,6 +24,7 @@ pub enum CircuitMsg {
     },
 }
 
+#[derive(Clone)]
 pub struct CircuitBreaker {
     pub rules: CircuitRules,
     pub db: DatabaseConnection,

@@ -34,6 +34,7 @@ pub enum FraudMsg {
     SignatureFailed { provider: &'static str },
 }
 
+#[derive(Clone)]
 pub struct FraudMonitor {
     pub rules: FraudRules,
     pub db: DatabaseConnection,

@@ -12,11 +12,13 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use sea_orm::DatabaseConnection;
 use serde_json::Value;
 
+#[derive(Clone)]
 enum Transport {
     File(AsyncFileTransport<Tokio1Executor>),
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
 }
 
+#[derive(Clone)]
 pub struct Mailer {
     db: DatabaseConnection,
     transport: Transport,

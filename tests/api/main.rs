@@ -15,4 +15,5 @@ mod refunds;
 mod saved_methods;
 mod stripe;
 mod stripe_proxy;
+mod supervision;
 mod webhooks;

@@ -1,0 +1,128 @@
+//! Issue 13: every actor can be crashed on command (`/dev/crash/{actor}`, development with `sandbox.crash_hooks`);
+//! each comes back under its supervisor with its state read back from the database, the service keeps answering,
+//! and nothing is lost.
+use crate::helpers::{Answer, Client, Db, TestApp, eventually, spawn_app_with};
+use crate::on_both_databases;
+use purser::auth::Role;
+use reqwest::StatusCode;
+use serde_json::json;
+use std::time::Duration;
+
+async fn crash(app: &TestApp, actor: &str) -> Answer {
+    let admin = app.token("admin-crash", Role::Admin);
+    app.post(&format!("/dev/crash/{actor}"), Some(&admin), &json!({})).await
+}
+
+/// A purchase bought to the end, retried while a guard is between its crash and its restart (503 `busy`).
+async fn buy(client: &Client<'_>, package: &str) -> String {
+    let opened = eventually(Duration::from_secs(10), || async {
+        let answer = client.create_intent(package, Some("pm_card_visa")).await;
+        (answer.status != StatusCode::SERVICE_UNAVAILABLE).then_some(answer)
+    })
+    .await
+    .expect("the checkout is answered");
+    assert_eq!(opened.status, StatusCode::OK, "{}", opened.body);
+    let (transaction, intent) =
+        (opened.data()["transactionId"].as_str().unwrap(), opened.data()["paymentIntentId"].as_str().unwrap());
+    let paid = client.confirm(intent, package).await;
+    assert_eq!(paid.data()["status"], "succeeded", "{}", paid.body);
+    transaction.to_owned()
+}
+
+async fn every_actor_comes_back_from_a_crash_with_its_state(db: Db) {
+    let app = spawn_app_with(db, |s| {
+        s.sandbox.crash_hooks = true;
+        s.fraud.checkouts_per_hour = 3;
+        s.payments.reconcile_every = Duration::from_millis(100);
+    })
+    .await;
+    let client = app.client_with_email("crash-1", "crash-1@example.com");
+
+    // Traffic from another client the whole time, while each actor is crashed in turn.
+    let traffic = {
+        let (base, token) = (app.base.clone(), app.token("crash-traffic", Role::Client));
+        tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let mut answered = 0;
+            for _ in 0..40 {
+                let body = json!({ "packageId": "starter-25", "paymentMethodId": "pm_card_visa" });
+                let status = http
+                    .post(format!("{base}/api/v1/payments/stripe/intent"))
+                    .bearer_auth(&token)
+                    .json(&body)
+                    .send()
+                    .await
+                    .expect("the service answers")
+                    .status();
+                assert!(
+                    status.is_success()
+                        || status == StatusCode::SERVICE_UNAVAILABLE
+                        || status == StatusCode::FORBIDDEN
+                        || status == StatusCode::TOO_MANY_REQUESTS,
+                    "{status}"
+                );
+                answered += 1;
+            }
+            answered
+        })
+    };
+
+    // The fraud monitor: two checkouts before the crash, one after, and the fourth is over the hourly limit.
+    let first = buy(&client, "starter-25").await;
+    buy(&client, "starter-25").await;
+    let crashed = crash(&app, "fraud-monitor").await;
+    assert_eq!(crashed.status, StatusCode::OK, "{}", crashed.body);
+    buy(&client, "starter-25").await;
+    let fourth = eventually(Duration::from_secs(10), || async {
+        let answer = client.create_intent("starter-25", Some("pm_card_visa")).await;
+        (answer.status != StatusCode::SERVICE_UNAVAILABLE).then_some(answer)
+    })
+    .await
+    .unwrap();
+    assert_eq!(fourth.error_code(), "payment_blocked", "the restarted monitor read the last hour back");
+
+    // The circuit breaker and the reconciler: crashed, and the service still takes payments and syncs.
+    for actor in ["circuit-breaker", "reconciler"] {
+        assert_eq!(crash(&app, actor).await.status, StatusCode::OK, "{actor}");
+    }
+    let other = app.client_with_email("crash-2", "crash-2@example.com");
+    buy(&other, "pro-200").await;
+
+    // The mailer: crashed, and every receipt still arrives.
+    assert_eq!(crash(&app, "mailer").await.status, StatusCode::OK);
+    assert!(app.mail_containing("To: crash-1@example.com").await.is_some());
+    assert!(app.mail_containing("To: crash-2@example.com").await.is_some());
+
+    // A purchase actor and a refund actor: killed mid-life, re-hydrated by the next message.
+    let refund = json!({ "transactionId": first, "reason": "unused" });
+    let asked = app.post("/api/v1/payments/refund", Some(&client.token), &refund).await;
+    let refund_id = asked.data()["refundRequestId"].as_str().unwrap().to_owned();
+    let _ = crash(&app, &format!("purchase:{first}")).await;
+    let _ = crash(&app, &format!("refund:{refund_id}")).await;
+    let admin = app.token("admin-crash", Role::Admin);
+    let approved = app.post(&format!("/api/v1/admin/refunds/{refund_id}/approve"), Some(&admin), &json!({})).await;
+    assert_eq!(approved.data()["status"], "refunded", "{}", approved.body);
+
+    // Unknown actors and a client's token are refused.
+    assert_eq!(crash(&app, "everything").await.error_code(), "unknown_actor");
+    let by_client = app.post("/dev/crash/mailer", Some(&client.token), &json!({})).await;
+    assert_eq!(by_client.status, StatusCode::FORBIDDEN);
+
+    assert_eq!(traffic.await.expect("the traffic ran"), 40);
+    assert_eq!(client.balance().await, 3 * 25 - 25, "three bought, one refunded");
+    assert_eq!(other.balance().await, 240);
+}
+
+// Without the setting (and always outside development) there is no way to crash anything.
+async fn crash_hooks_are_off_by_default(db: Db) {
+    let app = crate::helpers::spawn_app(db).await;
+    let answer = crash(&app, "mailer").await;
+    assert_eq!(answer.status, StatusCode::NOT_FOUND);
+    let mut settings = crate::helpers::base_settings();
+    settings.sandbox.crash_hooks = true;
+    settings.environment = purser::settings::Environment::Production;
+    let refused = purser::startup::Application::build(settings).await.err().expect("production refuses the hooks");
+    assert!(refused.contains("sandbox.crash_hooks"), "{refused}");
+}
+
+on_both_databases!(every_actor_comes_back_from_a_crash_with_its_state, crash_hooks_are_off_by_default);
