@@ -90,6 +90,9 @@ enum Command {
         /// The SMTP server is down (refuses connections) for this long at the start of each run.
         #[arg(long, default_value_t = 3000)]
         smtp_down_ms: u64,
+        /// Actor crashes per second while the clients shop (`/dev/crash`): background and purchase actors.
+        #[arg(long, default_value_t = 0.0)]
+        actor_panic_rate: f64,
     },
 }
 
@@ -166,6 +169,7 @@ fn run(cli: Cli) -> Result<(), String> {
             webhook_duplicate_rate,
             webhook_max_delay_ms,
             smtp_down_ms,
+            actor_panic_rate,
         } => runtime.block_on(async {
             let options = ChaosOptions {
                 runs,
@@ -178,6 +182,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 webhook_duplicate_rate,
                 webhook_max_delay_ms,
                 smtp_down_ms,
+                actor_panic_rate,
             };
             let open = async |env| Workspace::open(&cli.config, database_url.as_deref(), env).await;
             let results = chaos::run(&options, open).await?;
@@ -187,14 +192,16 @@ fn run(cli: Cli) -> Result<(), String> {
                 println!("violation: {violation}");
             }
             println!(
-                "chaos: runs={} kills={} purchases={} charged={} (paypal {}) refunded={} (paypal {}) violations={}",
+                "chaos: runs={} kills={} actor_crashes={} purchases={} charged={} (paypal {}) refunded={} (paypal {}) reversed={} violations={}",
                 results.len(),
                 total(|r| r.kills),
+                total(|r| r.actor_crashes),
                 total(|r| r.purchases),
                 total(|r| r.charged),
                 total(|r| r.charged_paypal),
                 total(|r| r.refunded),
                 total(|r| r.refunded_paypal),
+                total(|r| r.reversed),
                 violations.len()
             );
             if violations.is_empty() { Ok(()) } else { Err(format!("{} violations", violations.len())) }

@@ -120,6 +120,14 @@ pub struct PaymentSettings {
     /// The input stays queued and is applied when the actor gets to it.
     #[serde(default = "default_actor_call_timeout", deserialize_with = "human_duration")]
     pub actor_call_timeout: Duration,
+    /// How long an `Idempotency-Key` claim left unanswered (a crash mid-request) holds its key; longer than
+    /// `actor_call_timeout`, since a request may take that long.
+    #[serde(default = "default_idempotency_lease", deserialize_with = "human_duration")]
+    pub idempotency_lease: Duration,
+}
+
+fn default_idempotency_lease() -> Duration {
+    Duration::from_secs(60)
 }
 
 fn default_passivate_after() -> Duration {

@@ -205,6 +205,8 @@ impl Application {
             webhook_secrets: Arc::new(stripe_secrets),
             public_url,
             body_limit: settings.server.body_limit_bytes,
+            idempotency_lease: TimeDelta::from_std(settings.payments.idempotency_lease)
+                .map_err(|_| "payments.idempotency_lease is too large")?,
             development: settings.environment == crate::settings::Environment::Development,
             crash_hooks: settings.sandbox.crash_hooks.then(|| tree.prefix().to_owned()),
             page_providers: Arc::new(api::web::PageProviders::from_settings(&settings)),

@@ -29,7 +29,14 @@ impl Actor for Supervisor {
         event: SupervisionEvent,
         _: &mut (),
     ) -> Result<(), ActorProcessingErr> {
-        if let SupervisionEvent::ActorFailed(cell, error) = event {
+        // A crash, or a kill (which stops an actor mid-work just as abruptly); a stop of its own ("idle",
+        // "terminal") is not restarted.
+        let (cell, error) = match event {
+            SupervisionEvent::ActorFailed(cell, error) => (Some(cell), error.to_string()),
+            SupervisionEvent::ActorTerminated(cell, _, Some(reason)) if reason == "killed" => (Some(cell), reason),
+            _ => (None, String::new()),
+        };
+        if let Some(cell) = cell {
             let name = cell.get_name().unwrap_or_default();
             if let Some(id) = name.strip_prefix("refund:").and_then(|id| id.parse().ok()) {
                 tracing::error!(%id, %error, "refund actor crashed; restarting it from its persisted state");

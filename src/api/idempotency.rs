@@ -50,7 +50,7 @@ async fn handle(state: AppState, request: Request, next: Next) -> Result<Respons
     hasher.update(&bytes);
     let hash = hex::encode(hasher.finalize());
 
-    match idempotency::claim(&state.db, &client, &key, &hash).await? {
+    match idempotency::claim(&state.db, &client, &key, &hash, state.idempotency_lease).await? {
         Claim::Replay { status, body } => {
             let status = StatusCode::from_u16(status).map_err(ApiError::internal)?;
             let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();

@@ -51,6 +51,8 @@ pub struct AppState {
     /// Where browsers reach this service.
     pub public_url: String,
     pub body_limit: usize,
+    /// How long an unanswered `Idempotency-Key` claim holds its key.
+    pub idempotency_lease: chrono::TimeDelta,
     /// Development mode: the `/login` page and `/dev/token` exist.
     pub development: bool,
     /// With `sandbox.crash_hooks` in development: the prefix of this service's background actors' names, for

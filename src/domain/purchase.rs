@@ -115,6 +115,8 @@ pub enum RetryKind {
     Confirm,
     /// Ask the provider what happened to a call whose answer never came.
     Reconcile,
+    /// Create the intent again (same idempotency key) after the first create got no answer.
+    Create,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -474,6 +476,8 @@ impl Purchase {
         if self.status != Status::Created {
             return vec![];
         }
+        self.next_retry = None;
+        self.auto_retries = 0;
         self.intent_id = Some(update.intent_id);
         self.client_secret = update.client_secret;
         self.status = match update.status {
@@ -500,6 +504,7 @@ impl Purchase {
 
     fn on_intent_refused(&mut self, failure: FailureCode) -> Vec<Effect> {
         if self.status == Status::Created {
+            self.next_retry = None;
             self.status = Status::Failed;
             self.failure = Some(failure);
         }
@@ -652,6 +657,14 @@ impl Purchase {
 
     fn on_unreachable(&mut self, now: DateTime<Utc>, policy: &Policy) -> Vec<Effect> {
         match self.status {
+            // The create got no answer: the provider may or may not have the intent. Ask again later under the same
+            // key, which answers the same intent if it was made.
+            Status::Created if self.next_retry.is_none() => {
+                let at = now + policy.backoff(self.auto_retries);
+                self.auto_retries += 1;
+                self.next_retry = Some(PendingRetry { kind: RetryKind::Create, at });
+                vec![Effect::ArmTimer { timer: Timer::Retry, at }]
+            }
             Status::Processing if self.next_retry.is_none() => {
                 let at = now + policy.backoff(self.auto_retries);
                 self.next_retry = Some(PendingRetry { kind: RetryKind::Reconcile, at });
@@ -685,7 +698,14 @@ impl Purchase {
         let Some(retry) = self.next_retry else {
             return vec![];
         };
-        if self.status != Status::Processing || now < retry.at {
+        if now < retry.at {
+            return vec![];
+        }
+        if self.status == Status::Created && retry.kind == RetryKind::Create {
+            self.next_retry = None;
+            return vec![Effect::CreateIntent { idempotency_key: format!("purchase-{}-create", self.id) }];
+        }
+        if self.status != Status::Processing {
             return vec![];
         }
         let Some(intent_id) = self.intent_id.clone() else { return vec![] };
@@ -693,6 +713,8 @@ impl Purchase {
         match retry.kind {
             RetryKind::Confirm => self.send_confirmation(intent_id, self.payment_method.clone()),
             RetryKind::Reconcile => vec![Effect::RetrieveIntent { intent_id }],
+            // Only ever pending while `Created`, answered above.
+            RetryKind::Create => vec![],
         }
     }
 
@@ -806,6 +828,27 @@ mod tests {
         let reversed = reversing.purchase.on(Input::ReversalRefunded, t0(), &policy()).unwrap();
         assert_eq!(reversed.purchase.status, Status::Reversed);
         assert_eq!(grants(&reversed), 0);
+    }
+
+    #[test]
+    fn a_create_with_no_answer_is_made_again_under_the_same_key() {
+        let opened = Purchase::open(
+            Uuid::nil(),
+            ClientId::parse("c1").unwrap(),
+            &package(),
+            Checkout::default(),
+            t0(),
+            &policy(),
+        );
+        let lost = opened.purchase.on(Input::ProviderUnreachable, t0(), &policy()).unwrap();
+        let retry = lost.purchase.next_retry.expect("a retry is armed");
+        assert_eq!(lost.purchase.status, Status::Created);
+        let again = lost.purchase.on(Input::RetryDue, retry.at, &policy()).unwrap();
+        let key = format!("purchase-{}-create", Uuid::nil());
+        assert_eq!(again.effects, vec![Effect::CreateIntent { idempotency_key: key }]);
+        let created = update(IntentStatus::RequiresPaymentMethod, None, None);
+        let ready = again.purchase.on(Input::IntentCreated(created), retry.at, &policy()).unwrap().purchase;
+        assert_eq!((ready.status, ready.next_retry), (Status::RequiresPaymentMethod, None));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `purser chaos`: purchases and refunds under injected provider faults and webhook trouble, with the service
 //! killed with SIGKILL at random moments; then, once everything has settled, the money is checked against the
 //! sandbox provider's own record of what it charged and refunded.
-use super::driver::{DECLINES, Driver, NEEDS_3DS, SUCCEEDS};
+use super::driver::{DECLINES, Driver, NEEDS_3DS, RISKY, SUCCEEDS};
 use super::service::free_port;
 use super::smtp::SmtpSink;
 use super::workers::spawn_jobs;
@@ -11,11 +11,12 @@ use crate::providers::sandbox::fraction;
 use crate::store;
 use entities::{
     credit_ledger, outbox, purchases, refund_requests, sandbox_payment_intents as intents,
-    sandbox_paypal_orders as paypal_orders,
+    sandbox_paypal_orders as paypal_orders, webhook_events,
 };
-use sea_orm::EntityTrait;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -31,6 +32,21 @@ pub struct ChaosOptions {
     pub webhook_max_delay_ms: u64,
     /// The SMTP server refuses connections for this long at the start of each run.
     pub smtp_down_ms: u64,
+    /// Actor crashes per second while the shoppers run (`/dev/crash/{actor}`): the background actors and the
+    /// purchases' actors, picked at random.
+    pub actor_panic_rate: f64,
+}
+
+/// How long an unanswered `Idempotency-Key` claim holds its key in a chaos run (`payments.idempotency_lease`):
+/// short, so the clients' retries after a kill are seen to get through within the run.
+const LEASE: Duration = Duration::from_secs(2);
+
+/// What the shoppers saw that the database cannot tell: the transactions they opened (for the crasher to pick
+/// from) and the keys still refused after their lease.
+#[derive(Default)]
+struct Observed {
+    transactions: Mutex<Vec<String>>,
+    held_keys: Mutex<Vec<String>>,
 }
 
 /// What one run did and found.
@@ -44,6 +60,10 @@ pub struct RunResult {
     pub refunded: usize,
     /// Of those, refunded by PayPal.
     pub refunded_paypal: usize,
+    /// Payments confirmed as fraud and given back.
+    pub reversed: usize,
+    /// Actors crashed on command.
+    pub actor_crashes: usize,
     /// Messages the SMTP server accepted, and receipts the outbox marked sent (at least once each).
     pub mails_received: usize,
     pub receipts_sent: usize,
@@ -65,6 +85,8 @@ fn fault_env(options: &ChaosOptions) -> Vec<(String, String)> {
         ("PAYMENTS__RECONCILE_EVERY", "1s".into()),
         ("PAYMENTS__RECONCILE_AFTER", "2s".into()),
         ("EMAIL__POLL_INTERVAL", "100ms".into()),
+        ("PAYMENTS__IDEMPOTENCY_LEASE", format!("{}s", LEASE.as_secs())),
+        ("SANDBOX__CRASH_HOOKS", (options.actor_panic_rate > 0.0).to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (format!("PURSER_{k}"), v))
@@ -73,22 +95,40 @@ fn fault_env(options: &ChaosOptions) -> Vec<(String, String)> {
 
 /// One client's purchase, then sometimes its refund, as far as the service lets it go; errors are expected while
 /// the service is down and only counted.
-async fn shop(driver: &Driver, admin: &str, run: usize, n: usize, package: &str) -> Result<(), String> {
-    let token = driver.token(&format!("chaos-{run}-{}", n / 3), Role::Client)?;
+async fn shop(
+    driver: &Driver,
+    admin: &str,
+    (run, n): (usize, usize),
+    package: &str,
+    observed: &Observed,
+) -> Result<(), String> {
     if n % 10 == 8 {
+        let token = driver.token(&format!("chaos-{run}-{}", n / 3), Role::Client)?;
         return shop_with_paypal(driver, admin, &token, n, package).await;
     }
-    let method = match n % 10 {
-        3 => DECLINES,
-        6 => NEEDS_3DS,
-        _ => SUCCEEDS,
+    // A risky payment gets a client of its own: a confirmed fraud flags the account.
+    let (client, method) = match n % 10 {
+        3 => (format!("chaos-{run}-{}", n / 3), DECLINES),
+        5 => (format!("chaos-{run}-risky-{n}"), RISKY),
+        6 => (format!("chaos-{run}-{}", n / 3), NEEDS_3DS),
+        _ => (format!("chaos-{run}-{}", n / 3), SUCCEEDS),
     };
-    let intent = driver.intent(&token, package, method).await?;
+    let token = driver.token(&client, Role::Client)?;
+    let key = format!("chaos-{run}-{n}");
+    let (intent, held_past_lease) = driver.intent_once(&token, package, method, &key, LEASE).await?;
+    if held_past_lease {
+        observed.held_keys.lock().unwrap().push(key);
+    }
     let (intent_id, transaction) = (intent.data("paymentIntentId").to_owned(), intent.data("transactionId").to_owned());
     if intent_id.is_empty() {
-        return Err(format!("intent: {}", intent.status));
+        return Err(format!("intent: {} {}", intent.status, intent.body));
     }
+    observed.transactions.lock().unwrap().push(transaction.clone());
     let confirm = driver.confirm(&token, package, &intent_id).await?;
+    if method == RISKY {
+        // Decided by the admins' pass over the review queue, like the rest of the held payments.
+        return Ok(());
+    }
     if confirm.data("status") == "requires_action" && n % 20 != 6 {
         driver.authenticate(&intent_id, true).await?;
     }
@@ -96,6 +136,63 @@ async fn shop(driver: &Driver, admin: &str, run: usize, n: usize, package: &str)
         refund(driver, admin, &token, &transaction).await?;
     }
     Ok(())
+}
+
+/// The admins work the review queue: every payment held for review is decided, one in two confirmed as fraud (its
+/// money goes back through a refund), the other released. Returns how many were decided.
+async fn review_queue(driver: &Driver, admin: &str) -> Result<usize, String> {
+    let queue = driver.get("/api/v1/admin/payments?status=under_review&limit=200", admin).await?;
+    let held = queue.body["data"]["items"].as_array().cloned().unwrap_or_default();
+    let mut decided = 0;
+    for (i, item) in held.iter().enumerate() {
+        let transaction = item["transactionId"].as_str().unwrap_or_default();
+        let verdict = if i % 2 == 0 { "confirm-fraud" } else { "release" };
+        let answer = driver.decide(admin, transaction, verdict).await?;
+        match (answer.status, answer.body["error"]["code"].as_str()) {
+            (200, _) => decided += 1,
+            // Already being reversed: decided on an earlier pass.
+            (409, Some("not_under_review")) => {}
+            (status, _) => return Err(format!("{verdict} {transaction}: {status} {}", answer.body)),
+        }
+    }
+    Ok(decided)
+}
+
+/// Actors crashed at random while the shoppers run, until `stop` is set; returns how many.
+async fn crash_actors(
+    driver: Arc<Driver>,
+    admin: String,
+    rate: f64,
+    observed: Arc<Observed>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> usize {
+    const TICK: Duration = Duration::from_millis(100);
+    let mut crashes = 0;
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        tokio::time::sleep(TICK).await;
+        if fraction() >= rate * TICK.as_secs_f64() {
+            continue;
+        }
+        let background = ["fraud-monitor", "circuit-breaker", "mailer", "reconciler"];
+        let pick = (fraction() * 6.0) as usize;
+        let target = match background.get(pick) {
+            Some(actor) => (*actor).to_owned(),
+            None => {
+                let opened = observed.transactions.lock().unwrap();
+                let Some(last) =
+                    opened.iter().rev().take(20).nth((fraction() * 20.0) as usize % opened.len().clamp(1, 20))
+                else {
+                    continue;
+                };
+                format!("purchase:{last}")
+            }
+        };
+        // A purchase's actor may have finished and stopped (404), or the service be down: both are no crash.
+        if let Ok(answer) = driver.post(&format!("/dev/crash/{target}"), Some(&admin), &json!({})).await {
+            crashes += usize::from(answer.status == 200);
+        }
+    }
+    crashes
 }
 
 /// Once the purchase has succeeded, the client asks for its refund and an admin approves it at once.
@@ -137,10 +234,21 @@ async fn run_once(
     let (package, _) = workspace.first_package();
     let admin = workspace.driver.token("chaos-admin", Role::Admin)?;
     let driver = workspace.driver.clone();
+    let observed = Arc::new(Observed::default());
+    let stop_crashing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let crasher = tokio::spawn(crash_actors(
+        driver.clone(),
+        admin.clone(),
+        options.actor_panic_rate,
+        observed.clone(),
+        stop_crashing.clone(),
+    ));
+    let (shoppers_saw, shoppers_admin) = (observed.clone(), admin.clone());
     let shoppers = spawn_jobs(options.purchases, options.concurrency, move |n| {
-        let (driver, admin, package) = (driver.clone(), admin.clone(), package.clone());
+        let (driver, admin, package, observed) =
+            (driver.clone(), shoppers_admin.clone(), package.clone(), shoppers_saw.clone());
         async move {
-            let shopped = shop(&driver, &admin, run, n, &package).await;
+            let shopped = shop(&driver, &admin, (run, n), &package, &observed).await;
             if shopped.is_err() {
                 // Most likely the service is down: a client would wait a moment before the next try.
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -156,15 +264,24 @@ async fn run_once(
         workspace.service.start(&workspace.driver.http).await?;
     }
     let errors = shoppers.await.map_err(|e| e.to_string())?;
+    stop_crashing.store(true, std::sync::atomic::Ordering::SeqCst);
+    result.actor_crashes = crasher.await.map_err(|e| e.to_string())?;
     result.driver_errors = errors.len();
     result.driver_error_samples = errors.into_iter().take(5).collect();
     settle(workspace).await?;
+    // Payments held for review are decided once they are held; some get there late, reconciled after a kill.
+    while review_queue(&workspace.driver, &admin).await? > 0 {
+        settle(workspace).await?;
+    }
     // Lost webhooks are found by the reconciler, `payments.reconcile_after` after a purchase's last news: the books
     // may take a few of its rounds to balance. What is still wrong after two minutes is a violation.
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         result.violations.clear();
         check(workspace, &mut result).await?;
+        for key in observed.held_keys.lock().unwrap().iter() {
+            result.violations.push(format!("Idempotency-Key {key} was still refused after its lease"));
+        }
         result.mails_received = smtp.received();
         if result.mails_received < result.receipts_sent {
             result.violations.push(format!(
@@ -210,6 +327,11 @@ async fn check(workspace: &Workspace, result: &mut RunResult) -> Result<(), Stri
     let ledger = credit_ledger::Entity::find().all(&db).await.map_err(e)?;
     let refunds = refund_requests::Entity::find().all(&db).await.map_err(e)?;
     let outbox = outbox::Entity::find().all(&db).await.map_err(e)?;
+    let unapplied = webhook_events::Entity::find()
+        .filter(webhook_events::Column::Status.is_in(["received", "failed"]))
+        .all(&db)
+        .await
+        .map_err(e)?;
     db.close().await.ok();
     let violations = &mut result.violations;
 
@@ -241,9 +363,19 @@ async fn check(workspace: &Workspace, result: &mut RunResult) -> Result<(), Stri
     result.refunded = 0;
     result.refunded_paypal = 0;
     result.receipts_sent = 0;
+    for event in &unapplied {
+        violations.push(format!("webhook {} {} left {} in the inbox", event.provider, event.event_id, event.status));
+    }
+    let refunded_at_provider: HashMap<Uuid, &str> = intents
+        .iter()
+        .filter_map(|i| i.refund_id.as_deref().map(|r| (i.purchase_id, r)))
+        .chain(orders.iter().filter_map(|o| o.refund_id.as_deref().map(|r| (o.purchase_id, r))))
+        .collect();
     for (purchase, charge) in &charged {
         match (purchases.get(purchase).map(|p| p.status.as_str()), grants(purchase).unwrap_or(0)) {
             (Some("succeeded"), 1) => {}
+            // A confirmed fraud: nothing granted, and the money given back.
+            (Some("reversed"), 0) if refunded_at_provider.contains_key(purchase) => {}
             (status, n) => {
                 violations.push(format!("charged {charge} but purchase {purchase} is {status:?} with {n} grants"))
             }
@@ -255,7 +387,8 @@ async fn check(workspace: &Workspace, result: &mut RunResult) -> Result<(), Stri
         }
         let waiting = ["requires_payment_method", "requires_confirmation", "requires_action", "failed", "expired"];
         let uncharged_start = purchase.status == "created" && !at_provider.contains(id);
-        if purchase.status != "succeeded" && !waiting.contains(&purchase.status.as_str()) && !uncharged_start {
+        let finished = ["succeeded", "reversed"].contains(&purchase.status.as_str());
+        if !finished && !waiting.contains(&purchase.status.as_str()) && !uncharged_start {
             violations.push(format!("purchase {id} stuck in {}", purchase.status));
         }
         let receipts = queued.get(format!("receipt:{id}").as_str()).map(Vec::as_slice).unwrap_or_default();
@@ -265,14 +398,25 @@ async fn check(workspace: &Workspace, result: &mut RunResult) -> Result<(), Stri
             violations.push(format!("purchase {id} ({}) has {} receipts queued", purchase.status, receipts.len()));
         }
     }
-    let refunded_at_provider: HashMap<Uuid, &str> = intents
-        .iter()
-        .filter_map(|i| i.refund_id.as_deref().map(|r| (i.purchase_id, r)))
-        .chain(orders.iter().filter_map(|o| o.refund_id.as_deref().map(|r| (o.purchase_id, r))))
-        .collect();
+    result.reversed = 0;
     for refund in &refunds {
         let debits = entries.get(&(format!("refund:{}", refund.id).as_str(), "refund_debit")).copied().unwrap_or(0);
         let at_provider = refunded_at_provider.contains_key(&refund.purchase_id);
+        if refund.state.get("reversal").and_then(serde_json::Value::as_bool) == Some(true) {
+            // Every confirmed fraud is refunded at the provider exactly once (the sandbox keeps one refund per
+            // payment, so a second would show as a second reversal of it) and the purchase then shows reversed.
+            let reversed = purchases.get(&refund.purchase_id).is_some_and(|p| p.status == "reversed");
+            let reversals = refunds.iter().filter(|r| r.purchase_id == refund.purchase_id).count();
+            match (refund.status.as_str(), debits, at_provider, reversed, reversals) {
+                ("refunded", 0, true, true, 1) => result.reversed += 1,
+                (status, n, provider, reversed, reversals) => violations.push(format!(
+                    "fraud reversal {} is {status} with {n} debits (refunded at the provider: {provider}; purchase \
+                     reversed: {reversed}; refunds of the purchase: {reversals})",
+                    refund.id
+                )),
+            }
+            continue;
+        }
         match (refund.status.as_str(), debits, at_provider) {
             ("refunded", 1, true) => {
                 result.refunded += 1;
@@ -321,14 +465,16 @@ pub async fn run(
         workspace.close().await;
         let result = result?;
         eprintln!(
-            "chaos run {}: kills={} purchases={} charged={} (paypal {}) refunded={} (paypal {}) receipts={} mails={} driver_errors={} violations={}",
+            "chaos run {}: kills={} actor_crashes={} purchases={} charged={} (paypal {}) refunded={} (paypal {}) reversed={} receipts={} mails={} driver_errors={} violations={}",
             run + 1,
             result.kills,
+            result.actor_crashes,
             result.purchases,
             result.charged,
             result.charged_paypal,
             result.refunded,
             result.refunded_paypal,
+            result.reversed,
             result.receipts_sent,
             result.mails_received,
             result.driver_errors,

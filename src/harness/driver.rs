@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 pub const SUCCEEDS: &str = "pm_card_visa";
 pub const DECLINES: &str = "pm_card_visa_chargeDeclined";
 pub const NEEDS_3DS: &str = "pm_card_authenticationRequired";
+/// Paid, then held for review (Radar's elevated risk).
+pub const RISKY: &str = "pm_card_riskLevelElevated";
 
 pub struct Driver {
     pub http: reqwest::Client,
@@ -74,6 +76,65 @@ impl Driver {
             &json!({ "packageId": package, "paymentMethodId": method }),
         )
         .await
+    }
+
+    /// Opens a checkout under an `Idempotency-Key`, as a careful client does: a lost answer (the service killed
+    /// mid-request), a 5xx or a 409 `idempotency_key_in_use` is retried with the same key until the service gives a
+    /// real answer. Also says whether the key was still refused once `lease` had passed since the first try: a claim
+    /// held past its lease.
+    pub async fn intent_once(
+        &self,
+        token: &str,
+        package: &str,
+        method: &str,
+        key: &str,
+        lease: Duration,
+    ) -> Result<(Answer, bool), String> {
+        let body = json!({ "packageId": package, "paymentMethodId": method });
+        let started = Instant::now();
+        // When the last try that may have claimed the key ended without an answer: the lease runs from a claim no
+        // later than that.
+        let mut claimed_by = started;
+        let mut held_past_lease = false;
+        let mut last = String::from("no answer");
+        while started.elapsed() < lease + Duration::from_secs(30) {
+            let request = self
+                .http
+                .post(format!("{}/api/v1/payments/stripe/intent", self.base))
+                .bearer_auth(token)
+                .header("idempotency-key", key)
+                .json(&body);
+            match self.send(request).await {
+                Ok(answer) if answer.body["error"]["code"] == "idempotency_key_in_use" => {
+                    // A second of grace over the lease for the two clocks and the request's own time.
+                    held_past_lease |= claimed_by.elapsed() > lease + Duration::from_secs(1);
+                    last = "idempotency_key_in_use".into();
+                }
+                Ok(answer) if answer.status < 500 => return Ok((answer, held_past_lease)),
+                Ok(answer) => last = format!("{} {}", answer.status, answer.body),
+                Err(e) => {
+                    claimed_by = Instant::now();
+                    last = e;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(format!("intent with key {key}: {last}"))
+    }
+
+    /// An admin's decision on a payment held for review, retried while the service is down.
+    pub async fn decide(&self, admin: &str, transaction: &str, verdict: &str) -> Result<Answer, String> {
+        let path = format!("/api/v1/admin/payments/{transaction}/{verdict}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match self.post(&path, Some(admin), &json!({ "reason": "chaos review" })).await {
+                Ok(answer) if answer.status < 500 => return Ok(answer),
+                other if Instant::now() > deadline => {
+                    return Err(format!("{verdict} {transaction}: {:?}", other.map(|a| a.status)));
+                }
+                _ => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
     }
 
     pub async fn confirm(&self, token: &str, package: &str, intent: &str) -> Result<Answer, String> {

@@ -7,9 +7,6 @@ use entities::idempotency_keys;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, SqlErr};
 
-/// How long an unanswered claim holds its key: longer than any request may take (an actor call times out well
-/// before), short enough that a client's retry after a crash gets through.
-pub const LEASE: TimeDelta = TimeDelta::seconds(60);
 /// After this a key is forgotten: a request with it is a new request.
 pub const EXPIRY: TimeDelta = TimeDelta::hours(24);
 
@@ -24,7 +21,15 @@ pub enum Claim {
     InProgress,
 }
 
-pub async fn claim(db: &DatabaseConnection, client: &str, key: &str, request_hash: &str) -> Result<Claim, DbErr> {
+/// Claims `key` for a request. `lease` is how long an unanswered claim holds it (`payments.idempotency_lease`):
+/// longer than any request may take, short enough that a client's retry after a crash gets through.
+pub async fn claim(
+    db: &DatabaseConnection,
+    client: &str,
+    key: &str,
+    request_hash: &str,
+    lease: TimeDelta,
+) -> Result<Claim, DbErr> {
     let inserted = idempotency_keys::Entity::insert(idempotency_keys::ActiveModel {
         client_id: Set(client.to_owned()),
         key: Set(key.to_owned()),
@@ -45,9 +50,9 @@ pub async fn claim(db: &DatabaseConnection, client: &str, key: &str, request_has
         return Ok(Claim::InProgress);
     };
     let now = Utc::now();
-    let abandoned = existing.response_status.is_none() && now - existing.created_at > LEASE;
+    let abandoned = existing.response_status.is_none() && now - existing.created_at > lease;
     if abandoned || now - existing.created_at > EXPIRY {
-        return take_over(db, &existing, request_hash).await;
+        return take_over(db, &existing, request_hash, lease).await;
     }
     if existing.response_status.is_none() {
         return Ok(Claim::InProgress);
@@ -65,12 +70,13 @@ async fn take_over(
     db: &DatabaseConnection,
     lapsed: &idempotency_keys::Model,
     request_hash: &str,
+    lease: TimeDelta,
 ) -> Result<Claim, DbErr> {
     use idempotency_keys::Column;
     let now = Utc::now();
     let still_lapsed = Condition::any()
         .add(Column::CreatedAt.lt(now - EXPIRY))
-        .add(Condition::all().add(Column::ResponseStatus.is_null()).add(Column::CreatedAt.lt(now - LEASE)));
+        .add(Condition::all().add(Column::ResponseStatus.is_null()).add(Column::CreatedAt.lt(now - lease)));
     let taken = idempotency_keys::Entity::update_many()
         .col_expr(idempotency_keys::Column::RequestHash, Expr::value(request_hash))
         .col_expr(idempotency_keys::Column::ResponseStatus, Expr::value(Option::<i32>::None))
