@@ -235,7 +235,7 @@ impl PurchaseActor {
             }
             // Already written in the step's transaction.
             Effect::GrantCredits { .. } | Effect::QueueReceipt => Next::Nothing,
-            Effect::OpenReversal { .. } => Next::Nothing,
+            Effect::OpenReversal { .. } | Effect::AlertProviderRefused { .. } => Next::Nothing,
             Effect::StartReversal { refund } => {
                 self.start_reversal(refund).await;
                 Next::Nothing
@@ -295,7 +295,9 @@ impl PurchaseActor {
                 match self.ctx.provider_call(rail, "retrieve_intent", gateways.retrieve_intent(rail, &intent_id)).await
                 {
                     Ok(update) => Next::Input(Input::Provider(update)),
-                    Err(e) => unreachable_provider(e.to_string()),
+                    // Permanent: asking again under the same terms gets the same answer.
+                    Err(ProviderError::Rejected { code, .. }) => Next::Input(Input::ProviderRefused { code }),
+                    Err(ProviderError::Unreachable(e)) => unreachable_provider(e),
                 }
             }
             Effect::CancelIntent { intent_id } => {

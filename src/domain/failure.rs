@@ -13,6 +13,9 @@ pub enum FailureCode {
     InvalidPaymentMethod,
     /// The payer turned back at PayPal.
     PayerCancelled,
+    /// The provider refused a request about this payment for good (an invalid request, authentication, an object
+    /// it does not know): retrying cannot help, and an admin is alerted.
+    ProviderRefused,
     /// A decline code this table does not know; shown as a generic decline but recorded verbatim.
     Other(String),
 }
@@ -30,6 +33,7 @@ impl FailureCode {
             "resource_missing" | "invalid_payment_method" => Self::InvalidPaymentMethod,
             "INSTRUMENT_DECLINED" | "DECLINED" | "PAYEE_BLOCKED_TRANSACTION" => Self::CardDeclined,
             "payment_cancelled" => Self::PayerCancelled,
+            "provider_refused" => Self::ProviderRefused,
             other => Self::Other(other.to_owned()),
         }
     }
@@ -43,6 +47,7 @@ impl FailureCode {
             Self::AuthenticationFailed => "authentication_failed",
             Self::InvalidPaymentMethod => "invalid_payment_method",
             Self::PayerCancelled => "payment_cancelled",
+            Self::ProviderRefused => "provider_refused",
             Self::Other(code) => code,
         }
     }
@@ -56,6 +61,9 @@ impl FailureCode {
             Self::AuthenticationFailed => "Card authentication (3-D Secure) failed or was cancelled.",
             Self::InvalidPaymentMethod => "The payment method does not exist or cannot be used.",
             Self::PayerCancelled => "You cancelled the payment at PayPal; nothing was charged.",
+            Self::ProviderRefused => {
+                "The payment provider refused this payment's request; it was stopped and our team alerted."
+            }
             Self::Other(_) => "The payment was declined.",
         }
     }
@@ -69,6 +77,7 @@ impl FailureCode {
             Self::AuthenticationFailed => "Try again and complete the bank's authentication, or use another card.",
             Self::InvalidPaymentMethod => "Enter the card again or choose another payment method.",
             Self::PayerCancelled => "Start the PayPal checkout again, or pay by card.",
+            Self::ProviderRefused => "Start a new checkout; if it happens again, contact support.",
             Self::Other(_) => "Use a different card or contact your bank.",
         }
     }
@@ -76,7 +85,7 @@ impl FailureCode {
     /// What the fraud monitor counts against a client as a decline: the bank or the provider said no. A temporary
     /// error and a payer who turned back are not that.
     pub fn is_decline(&self) -> bool {
-        !matches!(self, Self::ProcessingError | Self::PayerCancelled)
+        !matches!(self, Self::ProcessingError | Self::PayerCancelled | Self::ProviderRefused)
     }
 
     /// Temporary failures are retried automatically; declines are not, since retrying them only annoys the bank.

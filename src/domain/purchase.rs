@@ -239,8 +239,14 @@ pub enum Input {
         retry: bool,
     },
     Provider(IntentUpdate),
-    /// A provider call got no answer (network, timeout, 5xx): its outcome is unknown.
+    /// A provider call got no answer (network, timeout, 5xx, 429): its outcome is unknown, and it is retried.
     ProviderUnreachable,
+    /// The provider refused a read of the payment for good (invalid request, authentication, not found): the
+    /// payment stops with a clear failure and an admin alert instead of being retried forever. `code` is the
+    /// provider's.
+    ProviderRefused {
+        code: String,
+    },
     /// The payer turned back at the provider's approval page (PayPal's cancel URL).
     PayerCancelled,
     /// The actor came back after a restart or passivation.
@@ -270,6 +276,7 @@ impl Input {
             Self::Confirm { .. } => "confirm_requested",
             Self::Provider(_) => "provider_update",
             Self::ProviderUnreachable => "provider_unreachable",
+            Self::ProviderRefused { .. } => "provider_refused",
             Self::PayerCancelled => "payer_cancelled",
             Self::Recovered => "recovered",
             Self::Sync => "manual_sync",
@@ -311,6 +318,10 @@ pub enum Effect {
         refund: Uuid,
         by: String,
         reason: String,
+    },
+    /// Written in the same transaction: an admin alert that the provider refused a request about this payment.
+    AlertProviderRefused {
+        code: String,
     },
     /// After the commit: the refund's actor pays the reversal back (and retries, and recovers after a crash).
     StartReversal {
@@ -433,6 +444,7 @@ impl Purchase {
             Input::Confirm { payment_method, retry } => next.on_confirm(payment_method, retry)?,
             Input::Provider(update) => next.on_provider(update, now, policy),
             Input::ProviderUnreachable => next.on_unreachable(now, policy),
+            Input::ProviderRefused { code } => next.on_provider_refused(code),
             Input::PayerCancelled => next.on_payer_cancelled(),
             Input::Recovered => next.on_recovered(),
             Input::Sync => match next.reversal {
@@ -674,6 +686,17 @@ impl Purchase {
             _ if now >= self.expires_at => vec![Effect::ArmTimer { timer: Timer::Expiry, at: now + policy.retry_base }],
             _ => vec![],
         }
+    }
+
+    fn on_provider_refused(&mut self, code: String) -> Vec<Effect> {
+        if !matches!(self.status, Status::Created | Status::Processing | Status::RequiresAction) {
+            return vec![];
+        }
+        self.status = Status::Failed;
+        self.failure = Some(FailureCode::ProviderRefused);
+        self.next_retry = None;
+        self.next_action = None;
+        vec![Effect::AlertProviderRefused { code }]
     }
 
     fn on_recovered(&mut self) -> Vec<Effect> {
@@ -964,6 +987,7 @@ mod tests {
             Just(Input::Confirm { payment_method: PaymentMethodId::parse("pm_card_amex").ok(), retry: false }),
             Just(Input::Confirm { payment_method: None, retry: true }),
             Just(Input::ProviderUnreachable),
+            Just(Input::ProviderRefused { code: "resource_missing".into() }),
             Just(Input::Recovered),
             Just(Input::Sync),
             Just(Input::Release),

@@ -145,6 +145,12 @@ pub async fn save_step(
                 outbox::enqueue(&txn, "fraud_notice", format!("fraud:{}", next.id), notice).await?;
                 refunds::insert(&txn, &Refund::reversal(*refund, next, by, reason, next.updated_at)).await?;
             }
+            Effect::AlertProviderRefused { code } => {
+                let details = json!({ "purchaseId": next.id, "providerCode": code, "message":
+                    "The provider refused a request about this payment for good; it was stopped. Check the provider's dashboard and the API keys." });
+                let key = format!("provider_refused:{}:{}", next.id, next.attempt);
+                super::alerts::raise(&txn, "provider_refused", key, details).await?;
+            }
             // Run by the actor after the commit.
             Effect::CreateIntent { .. }
             | Effect::ConfirmIntent { .. }

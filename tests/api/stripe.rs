@@ -232,6 +232,27 @@ async fn a_permanent_stripe_refusal_fails_the_payment_at_once(db: Db) {
     assert_eq!(client.balance().await, 0);
 }
 
+// Issue 13 (7): a permanent refusal when reading the payment (here a 400 invalid_request_error on the sync's
+// retrieve) stops the payment with a clear failure and one admin alert, instead of being retried as if Stripe were
+// down.
+async fn a_permanent_refusal_on_a_read_stops_the_payment_with_an_alert(db: Db) {
+    let (app, proxy) = stripe_app(db).await;
+    let client = app.client("stripe-refused");
+    let method = tokenize(&proxy, "4000002760003184").await;
+    let (transaction, intent) = client.open("pro-200", &method).await;
+    assert_eq!(client.confirm(&intent, "pro-200").await.data()["status"], "requires_action");
+    proxy.faults.reject_next.store(1, Ordering::SeqCst);
+    let admin = app.token("admin-s", purser::auth::Role::Admin);
+    let synced = app.post(&format!("/api/v1/admin/payments/{transaction}/sync"), Some(&admin), &json!({})).await;
+    assert_eq!(synced.status, StatusCode::OK, "{}", synced.body);
+    assert_eq!(synced.data()["status"], "failed", "{}", synced.body);
+    let view = client.transaction(&transaction).await;
+    assert_eq!(view.data()["failure"]["code"], "provider_refused", "{}", view.body);
+    assert_eq!(app.count_where("alerts", "kind = 'provider_refused'").await, 1);
+    assert_eq!(proxy.faults.reject_next.load(Ordering::SeqCst), 0, "read once, not retried");
+    assert_eq!(client.balance().await, 0);
+}
+
 // With webhooks dropped on the way, the client's confirm alone settles the purchase.
 async fn dropped_webhooks_lose_nothing(db: Db) {
     let (app, proxy) = stripe_app(db).await;
@@ -357,6 +378,7 @@ async fn the_reconciler_settles_a_purchase_whose_webhook_was_lost(db: Db) {
 }
 
 on_both_databases!(
+    a_permanent_refusal_on_a_read_stops_the_payment_with_an_alert,
     a_permanent_stripe_refusal_fails_the_payment_at_once,
     the_reconciler_settles_a_purchase_whose_webhook_was_lost,
     a_sick_provider_opens_the_circuit_and_no_payment_fails,
