@@ -225,8 +225,12 @@ impl PurchaseActor {
     async fn execute(&self, purchase: &Purchase, effect: Effect) -> Next {
         let gateways = &self.ctx.gateways;
         let rail = purchase.rail;
-        if matches!(effect, Effect::CreateIntent { .. } | Effect::ConfirmIntent { .. } | Effect::CancelIntent { .. }) {
-            self.ctx.pauses.wait_open(rail).await;
+        // A pause holds the calls that move money: the call is parked as a deadline, not awaited here, so the actor
+        // keeps answering its mailbox (API calls, syncs, webhooks) while payments are paused.
+        let moves_money =
+            matches!(effect, Effect::CreateIntent { .. } | Effect::ConfirmIntent { .. } | Effect::CancelIntent { .. });
+        if moves_money && self.ctx.pauses.blocking(rail).is_some() {
+            return Next::Input(Input::Held);
         }
         match effect {
             Effect::ArmTimer { timer, at } => {

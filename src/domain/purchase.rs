@@ -115,8 +115,10 @@ pub enum RetryKind {
     Confirm,
     /// Ask the provider what happened to a call whose answer never came.
     Reconcile,
-    /// Create the intent again (same idempotency key) after the first create got no answer.
+    /// Create the intent again (same idempotency key) after the first create got no answer, or was held by a pause.
     Create,
+    /// Send the current attempt's confirmation (same idempotency key), held by a pause.
+    Resend,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -241,6 +243,8 @@ pub enum Input {
     Provider(IntentUpdate),
     /// A provider call got no answer (network, timeout, 5xx, 429): its outcome is unknown, and it is retried.
     ProviderUnreachable,
+    /// A pause held the provider call the last step asked for: it never left, and is tried again later.
+    Held,
     /// The provider refused a read of the payment for good (invalid request, authentication, not found): the
     /// payment stops with a clear failure and an admin alert instead of being retried forever. `code` is the
     /// provider's.
@@ -276,6 +280,7 @@ impl Input {
             Self::Confirm { .. } => "confirm_requested",
             Self::Provider(_) => "provider_update",
             Self::ProviderUnreachable => "provider_unreachable",
+            Self::Held => "held_by_pause",
             Self::ProviderRefused { .. } => "provider_refused",
             Self::PayerCancelled => "payer_cancelled",
             Self::Recovered => "recovered",
@@ -444,6 +449,7 @@ impl Purchase {
             Input::Confirm { payment_method, retry } => next.on_confirm(payment_method, retry)?,
             Input::Provider(update) => next.on_provider(update, now, policy),
             Input::ProviderUnreachable => next.on_unreachable(now, policy),
+            Input::Held => next.on_held(now, policy),
             Input::ProviderRefused { code } => next.on_provider_refused(code),
             Input::PayerCancelled => next.on_payer_cancelled(),
             Input::Recovered => next.on_recovered(),
@@ -688,6 +694,20 @@ impl Purchase {
         }
     }
 
+    /// The call held by a pause is parked as a deadline (the pause is looked at again then), on the same
+    /// idempotency key: a create is created again, a confirmation sent again, a cancel at expiry tried again.
+    fn on_held(&mut self, now: DateTime<Utc>, policy: &Policy) -> Vec<Effect> {
+        let at = now + policy.retry_base;
+        let kind = match self.status {
+            Status::Created => RetryKind::Create,
+            Status::Processing => RetryKind::Resend,
+            _ if now >= self.expires_at => return vec![Effect::ArmTimer { timer: Timer::Expiry, at }],
+            _ => return vec![],
+        };
+        self.next_retry = Some(PendingRetry { kind, at });
+        vec![Effect::ArmTimer { timer: Timer::Retry, at }]
+    }
+
     fn on_provider_refused(&mut self, code: String) -> Vec<Effect> {
         if !matches!(self.status, Status::Created | Status::Processing | Status::RequiresAction) {
             return vec![];
@@ -736,6 +756,7 @@ impl Purchase {
         match retry.kind {
             RetryKind::Confirm => self.send_confirmation(intent_id, self.payment_method.clone()),
             RetryKind::Reconcile => vec![Effect::RetrieveIntent { intent_id }],
+            RetryKind::Resend => self.confirmation().into_iter().collect(),
             // Only ever pending while `Created`, answered above.
             RetryKind::Create => vec![],
         }
@@ -875,6 +896,18 @@ mod tests {
     }
 
     #[test]
+    fn a_confirmation_held_by_a_pause_is_sent_later_under_the_same_key() {
+        let confirmed = ready().on(Input::Confirm { payment_method: None, retry: false }, t0(), &policy()).unwrap();
+        let sent = confirmed.effects.clone();
+        let held = confirmed.purchase.on(Input::Held, t0(), &policy()).unwrap();
+        assert_eq!(held.purchase.status, Status::Processing);
+        let retry = held.purchase.next_retry.expect("parked as a deadline");
+        let again = held.purchase.on(Input::RetryDue, retry.at, &policy()).unwrap();
+        assert_eq!(again.effects, sent, "the same confirmation, the same idempotency key");
+        assert_eq!(again.purchase.attempt, confirmed.purchase.attempt);
+    }
+
+    #[test]
     fn only_a_held_payment_can_be_released_or_reversed() {
         let fraud = Input::ConfirmFraud { refund: Uuid::nil(), by: "admin".into(), reason: "stolen card".into() };
         let confirmed = ready().on(Input::Confirm { payment_method: None, retry: false }, t0(), &policy()).unwrap();
@@ -987,6 +1020,7 @@ mod tests {
             Just(Input::Confirm { payment_method: PaymentMethodId::parse("pm_card_amex").ok(), retry: false }),
             Just(Input::Confirm { payment_method: None, retry: true }),
             Just(Input::ProviderUnreachable),
+            Just(Input::Held),
             Just(Input::ProviderRefused { code: "resource_missing".into() }),
             Just(Input::Recovered),
             Just(Input::Sync),

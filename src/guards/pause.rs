@@ -87,10 +87,4 @@ impl Pauses {
         tracing::warn!(scope = scope.as_str(), paused, %reason, %by, "payment processing control changed");
         Ok(())
     }
-
-    /// Waits while `rail` is paused: in-flight payments wait for the resume rather than fail.
-    pub async fn wait_open(&self, rail: Rail) {
-        let mut watcher = self.current.subscribe();
-        let _ = watcher.wait_for(|pauses| !pauses.iter().any(|p| p.scope.covers(rail))).await;
-    }
 }

@@ -56,29 +56,51 @@ async fn an_in_flight_payment_waits_for_the_resume(db: Db) {
     assert_eq!(client.balance().await, 240);
 }
 
-// Issue 13 (5): an actor held up (here by a pause, in the middle of a retry) answers no one; a request for it gets
-// 503 `busy` with Retry-After instead of hanging, and its input is applied once the actor is free.
+// Issue 13 (5): an actor held up by a slow provider answers no one for a while; a request for it gets 503 `busy`
+// with Retry-After instead of hanging, and its input is applied once the actor is free.
 async fn a_held_up_actor_answers_busy_instead_of_hanging(db: Db) {
+    let app = spawn_app(db).await;
+    let (transaction, intent) = app.client("busy-1").open("pro-200", "pm_card_visa").await;
+    // The provider turns slow: a confirm takes longer than a caller waits.
+    let app = app
+        .restart(|s| {
+            s.sandbox.latency_ms = 1500;
+            s.payments.actor_call_timeout = Duration::from_millis(300);
+        })
+        .await;
+    let client = app.client("busy-1");
+    let busy = client.confirm(&intent, "pro-200").await;
+    assert_eq!(busy.status, StatusCode::SERVICE_UNAVAILABLE, "{}", busy.body);
+    assert_eq!(busy.error_code(), "busy");
+    assert_eq!(busy.headers["retry-after"], "1");
+    client.wait_for_status(&transaction, "succeeded").await;
+    assert_eq!(client.balance().await, 240);
+}
+
+// Issue 13 (5): a pause parks the held provider call as a deadline, so the purchase's actor keeps answering: an
+// admin's sync of a payment held by the pause answers at once, and the payment goes through after the resume.
+async fn a_pause_holds_the_call_not_the_actor(db: Db) {
     let app = spawn_app_with(db, |s| {
         s.payments.retry_base = Duration::from_millis(200);
-        s.payments.actor_call_timeout = Duration::from_millis(500);
+        s.payments.actor_call_timeout = Duration::from_secs(2);
     })
     .await;
-    let admin = app.token("admin-busy", Role::Admin);
-    let client = app.client("busy-1");
+    let admin = app.token("admin-park", Role::Admin);
+    let client = app.client("park-1");
     let (transaction, intent) = client.open("pro-200", "pm_sandbox_transientProcessingError").await;
     assert_eq!(client.confirm(&intent, "pro-200").await.status, StatusCode::ACCEPTED);
     app.post("/api/v1/admin/controls/pause", Some(&admin), &json!({ "scope": "platform", "reason": "Maintenance" }))
         .await;
-    let sync = format!("/api/v1/admin/payments/{transaction}/sync");
-    let busy = eventually(Duration::from_secs(10), || async {
-        let answer = app.post(&sync, Some(&admin), &json!({ "reason": "where is it" })).await;
-        (answer.status == StatusCode::SERVICE_UNAVAILABLE).then_some(answer)
+    // The automatic retry falls due during the pause and is held: parked, with a line in the history.
+    let parked = eventually(Duration::from_secs(10), || async {
+        (app.count_where("purchase_events", "kind = 'held_by_pause'").await >= 2).then_some(())
     })
-    .await
-    .expect("the held-up actor is reported busy");
-    assert_eq!(busy.error_code(), "busy");
-    assert_eq!(busy.headers["retry-after"], "1");
+    .await;
+    assert!(parked.is_some(), "the held confirmation is parked, again and again while the pause lasts");
+    let sync = format!("/api/v1/admin/payments/{transaction}/sync");
+    let synced = app.post(&sync, Some(&admin), &json!({ "reason": "where is it" })).await;
+    assert_eq!(synced.status, StatusCode::OK, "the actor answers during the pause: {}", synced.body);
+    assert_eq!(synced.data()["status"], "processing");
     app.post("/api/v1/admin/controls/resume", Some(&admin), &json!({ "scope": "platform", "reason": "Done" })).await;
     client.wait_for_status(&transaction, "succeeded").await;
     assert_eq!(client.balance().await, 240);
@@ -372,6 +394,7 @@ async fn only_a_held_payment_can_be_released_or_reversed(db: Db) {
 }
 
 on_both_databases!(
+    a_pause_holds_the_call_not_the_actor,
     a_held_up_actor_answers_busy_instead_of_hanging,
     a_fraud_reversal_is_retried_until_the_provider_refunds_it,
     only_a_held_payment_can_be_released_or_reversed,
