@@ -237,9 +237,6 @@ impl PurchaseActor {
                 self.ctx.deadlines.schedule(purchase.id, timer, at);
                 Next::Nothing
             }
-            // Already written in the step's transaction.
-            Effect::GrantCredits { .. } | Effect::QueueReceipt => Next::Nothing,
-            Effect::OpenReversal { .. } | Effect::AlertProviderRefused { .. } => Next::Nothing,
             Effect::StartReversal { refund } => {
                 self.start_reversal(refund).await;
                 Next::Nothing

@@ -121,7 +121,6 @@ impl RefundActor {
                             tracing::warn!(%purchase, error = %e, "reversal made but not yet shown on the purchase");
                         }
                     }
-                    RefundEffect::DebitCredits { .. } | RefundEffect::Notify(_) => {}
                 }
             }
         }

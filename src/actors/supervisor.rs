@@ -163,7 +163,11 @@ impl PurchaseActors {
     pub async fn deliver_webhook(&self, id: Uuid, input: Input, event_row: i64) {
         if let Err(e) = self.deliver(id, input, Cause::Webhook(event_row)).await {
             tracing::warn!(%id, error = %e, "webhook event not applied");
-            let status = if matches!(e, PurchaseError::NotFound) { webhooks::UNROUTABLE } else { webhooks::FAILED };
+            let status = if matches!(e, PurchaseError::NotFound) {
+                webhooks::InboxStatus::Unroutable
+            } else {
+                webhooks::InboxStatus::Failed
+            };
             let _ = webhooks::mark(&self.ctx.db, event_row, status, Some(e.to_string())).await;
         }
     }

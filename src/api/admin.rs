@@ -548,7 +548,7 @@ pub async fn replay_webhook(
     let Some(event) = webhook_store::find(&state.db, id).await? else {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "webhook_not_found", "No such stored webhook event."));
     };
-    if event.status == webhook_store::PROCESSED {
+    if event.status == webhook_store::InboxStatus::Processed.as_str() {
         return Err(ApiError::new(StatusCode::CONFLICT, "already_processed", "This event was applied already."));
     }
     let reason = body.map(|b| b.0.reason).unwrap_or_default();

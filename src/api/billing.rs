@@ -153,8 +153,13 @@ async fn resend(state: &AppState, id: Uuid, client: Option<&str>) -> Result<Resp
         ));
     }
     let payload = json!({ "purchaseId": purchase.id, "clientId": purchase.client });
-    outbox::enqueue(&state.db, "receipt_email", format!("receipt:{}:again:{}", purchase.id, Uuid::new_v4()), payload)
-        .await?;
+    outbox::enqueue(
+        &state.db,
+        outbox::Kind::Receipt,
+        format!("receipt:{}:again:{}", purchase.id, Uuid::new_v4()),
+        payload,
+    )
+    .await?;
     Ok(ok(StatusCode::ACCEPTED, json!({ "transactionId": purchase.id, "queued": true })))
 }
 

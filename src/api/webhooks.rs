@@ -93,7 +93,13 @@ async fn route(
                 (None, Err(_)) => None,
             };
             let (Some(id), Ok(update)) = (purchase_id, update) else {
-                webhooks::mark(&state.db, row, webhooks::UNROUTABLE, Some("no purchase_id in metadata".into())).await?;
+                webhooks::mark(
+                    &state.db,
+                    row,
+                    webhooks::InboxStatus::Unroutable,
+                    Some("no purchase_id in metadata".into()),
+                )
+                .await?;
                 return Ok(());
             };
             tokio::spawn(async move { state.purchases.deliver_webhook(id, Input::Provider(update), row).await });
@@ -127,16 +133,16 @@ async fn route(
                 details: dispute.clone(),
             };
             disputes::record(&state.db, record).await?;
-            webhooks::mark(&state.db, row, webhooks::PROCESSED, None).await?;
+            webhooks::mark(&state.db, row, webhooks::InboxStatus::Processed, None).await?;
         }
         "payment_method.detached" => {
             if let Some(id) = event.data.object.get("id").and_then(|id| id.as_str()) {
                 payment_methods::forget(&state.db, id).await?;
             }
-            webhooks::mark(&state.db, row, webhooks::PROCESSED, None).await?;
+            webhooks::mark(&state.db, row, webhooks::InboxStatus::Processed, None).await?;
         }
         // Stored and acknowledged; refunds and disputes act on them when they arrive.
-        _ => webhooks::mark(&state.db, row, webhooks::IGNORED, None).await?,
+        _ => webhooks::mark(&state.db, row, webhooks::InboxStatus::Ignored, None).await?,
     }
     Ok(())
 }
@@ -151,11 +157,16 @@ async fn remember_method(state: &AppState, event: &stripe_event::Event, row: i64
     match (method, owner) {
         (Some(method), Some((client, provider))) => {
             payment_methods::upsert(&state.db, &client, &provider, &method).await?;
-            webhooks::mark(&state.db, row, webhooks::PROCESSED, None).await?;
+            webhooks::mark(&state.db, row, webhooks::InboxStatus::Processed, None).await?;
         }
         _ => {
-            webhooks::mark(&state.db, row, webhooks::UNROUTABLE, Some("no known customer for this method".into()))
-                .await?
+            webhooks::mark(
+                &state.db,
+                row,
+                webhooks::InboxStatus::Unroutable,
+                Some("no known customer for this method".into()),
+            )
+            .await?
         }
     }
     Ok(())
@@ -232,12 +243,12 @@ async fn route_paypal(
         }
         (kind, _) if kind.starts_with("CUSTOMER.DISPUTE.") => {
             disputes::record(&state.db, paypal_dispute(&state, &event.resource).await?).await?;
-            webhooks::mark(&state.db, row, webhooks::PROCESSED, None).await?;
+            webhooks::mark(&state.db, row, webhooks::InboxStatus::Processed, None).await?;
         }
         (_, Some((id, update))) => {
             tokio::spawn(async move { state.purchases.deliver_webhook(id, Input::Provider(update), row).await });
         }
-        _ => webhooks::mark(&state.db, row, webhooks::IGNORED, None).await?,
+        _ => webhooks::mark(&state.db, row, webhooks::InboxStatus::Ignored, None).await?,
     }
     Ok(())
 }
@@ -344,10 +355,10 @@ async fn settle_refund(
     if let Some(id) = waiting {
         let input = RefundInput::Refunded { provider_refund: provider_refund.to_owned() };
         if let Err(e) = state.refunds.send(id, input).await {
-            webhooks::mark(&state.db, row, webhooks::FAILED, Some(e.to_string())).await?;
+            webhooks::mark(&state.db, row, webhooks::InboxStatus::Failed, Some(e.to_string())).await?;
             return Ok(());
         }
     }
-    webhooks::mark(&state.db, row, webhooks::PROCESSED, None).await?;
+    webhooks::mark(&state.db, row, webhooks::InboxStatus::Processed, None).await?;
     Ok(())
 }

@@ -1,5 +1,6 @@
-//! The purchase state machine, sans-IO: `Purchase::on(input, now, policy)` returns the next state and the effects the
-//! actor must carry out (provider calls, the credit grant, timers). Time comes in as an argument; nothing here
+//! The purchase state machine, sans-IO: `Purchase::on(input, now, policy)` returns a step: the next state, the records
+//! the step's transaction writes (the credit grant, outbox rows, alerts) and the effects the actor carries out after
+//! the commit (provider calls, timers). Time comes in as an argument; nothing here
 //! touches a clock, a socket or a database, so every path is testable with plain values.
 use super::failure::FailureCode;
 use super::ids::{ClientId, PaymentMethodId};
@@ -294,6 +295,21 @@ impl Input {
     }
 }
 
+/// What a step writes in its own transaction, beside the new state: a record commits with the step or not at all.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Record {
+    /// The credit grant (the ledger's unique key makes a second one impossible) and the invoice.
+    GrantCredits { credits: Credits },
+    /// An outbox row for the receipt email.
+    QueueReceipt,
+    /// The fraud flag on the account, the notice to the client, and the refund that gives the whole payment back,
+    /// already approved.
+    OpenReversal { refund: Uuid, by: String, reason: String },
+    /// An admin alert that the provider refused a request about this payment.
+    AlertProviderRefused { code: String },
+}
+
+/// What the actor does after the step's transaction has committed: provider calls, timers, other actors.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Effect {
     CreateIntent {
@@ -310,23 +326,6 @@ pub enum Effect {
     },
     CancelIntent {
         intent_id: String,
-    },
-    /// Written in the same transaction as the state that causes it.
-    GrantCredits {
-        credits: Credits,
-    },
-    /// Written in the same transaction: an outbox row for the receipt email.
-    QueueReceipt,
-    /// Written in the same transaction: the fraud flag on the account, the notice to the client, and the refund
-    /// that gives the whole payment back, already approved.
-    OpenReversal {
-        refund: Uuid,
-        by: String,
-        reason: String,
-    },
-    /// Written in the same transaction: an admin alert that the provider refused a request about this payment.
-    AlertProviderRefused {
-        code: String,
     },
     /// After the commit: the refund's actor pays the reversal back (and retries, and recovers after a crash).
     StartReversal {
@@ -345,17 +344,20 @@ pub enum Effect {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Step {
     pub purchase: Purchase,
+    /// Written in the step's transaction.
+    pub records: Vec<Record>,
+    /// Run after it commits.
     pub effects: Vec<Effect>,
 }
 
 impl Step {
     fn unchanged(purchase: &Purchase) -> Self {
-        Self { purchase: purchase.clone(), effects: vec![] }
+        Self { purchase: purchase.clone(), records: vec![], effects: vec![] }
     }
 
     /// True when nothing needs persisting or doing.
     pub fn is_noop(&self, before: &Purchase) -> bool {
-        self.effects.is_empty() && self.purchase == *before
+        self.records.is_empty() && self.effects.is_empty() && self.purchase == *before
     }
 }
 
@@ -418,7 +420,7 @@ impl Purchase {
             Effect::CreateIntent { idempotency_key: format!("purchase-{id}-create") },
             Effect::ArmTimer { timer: Timer::Expiry, at: expires_at },
         ];
-        Step { purchase, effects }
+        Step { purchase, records: vec![], effects }
     }
 
     /// The timers a freshly started actor must arm, from the persisted deadlines.
@@ -443,26 +445,31 @@ impl Purchase {
         }
         let mut next = self.clone();
         next.updated_at = now;
+        let mut records = Vec::new();
         let effects = match input {
             Input::IntentCreated(update) => next.on_intent_created(update),
             Input::IntentRefused(failure) => next.on_intent_refused(failure),
             Input::Confirm { payment_method, retry } => next.on_confirm(payment_method, retry)?,
-            Input::Provider(update) => next.on_provider(update, now, policy),
+            Input::Provider(update) => next.on_provider(update, now, policy, &mut records),
             Input::ProviderUnreachable => next.on_unreachable(now, policy),
             Input::Held => next.on_held(now, policy),
-            Input::ProviderRefused { code } => next.on_provider_refused(code),
+            Input::ProviderRefused { code } => next.on_provider_refused(code, &mut records),
             Input::PayerCancelled => next.on_payer_cancelled(),
             Input::Recovered => next.on_recovered(),
             Input::Sync => match next.reversal {
                 Some(refund) if next.status == Status::UnderReview => vec![Effect::CheckReversal { refund }],
                 _ => next.intent_id.clone().map(|intent_id| Effect::RetrieveIntent { intent_id }).into_iter().collect(),
             },
-            Input::Release if next.status == Status::UnderReview && next.reversal.is_none() => next.grant(),
+            Input::Release if next.status == Status::UnderReview && next.reversal.is_none() => {
+                next.grant(&mut records);
+                vec![]
+            }
             Input::ConfirmFraud { refund, by, reason }
                 if next.status == Status::UnderReview && next.reversal.is_none() =>
             {
                 next.reversal = Some(refund);
-                vec![Effect::OpenReversal { refund, by, reason }, Effect::StartReversal { refund }]
+                records.push(Record::OpenReversal { refund, by, reason });
+                vec![Effect::StartReversal { refund }]
             }
             Input::Release | Input::ConfirmFraud { .. } => return Err(Rejected::NotUnderReview),
             // Reversed only once the provider's refund is recorded, never before.
@@ -474,20 +481,20 @@ impl Purchase {
             Input::RetryDue => next.on_retry_due(now),
             Input::ExpiryDue => next.on_expiry_due(now, policy),
         };
-        if effects.is_empty() && next.same_state_as(self) {
+        if records.is_empty() && effects.is_empty() && next.same_state_as(self) {
             return Ok(Step::unchanged(self));
         }
-        Ok(Step { purchase: next, effects })
+        Ok(Step { purchase: next, records, effects })
     }
 
     fn same_state_as(&self, other: &Purchase) -> bool {
         Purchase { updated_at: other.updated_at, ..self.clone() } == *other
     }
 
-    fn grant(&mut self) -> Vec<Effect> {
+    fn grant(&mut self, records: &mut Vec<Record>) {
         self.status = Status::Succeeded;
         self.credits_granted = true;
-        vec![Effect::GrantCredits { credits: self.credits }, Effect::QueueReceipt]
+        records.extend([Record::GrantCredits { credits: self.credits }, Record::QueueReceipt]);
     }
 
     fn on_intent_created(&mut self, update: IntentUpdate) -> Vec<Effect> {
@@ -579,7 +586,13 @@ impl Purchase {
         })
     }
 
-    fn on_provider(&mut self, update: IntentUpdate, now: DateTime<Utc>, policy: &Policy) -> Vec<Effect> {
+    fn on_provider(
+        &mut self,
+        update: IntentUpdate,
+        now: DateTime<Utc>,
+        policy: &Policy,
+        records: &mut Vec<Record>,
+    ) -> Vec<Effect> {
         if self.intent_id.as_deref().is_some_and(|id| id != update.intent_id) {
             return vec![];
         }
@@ -598,7 +611,8 @@ impl Purchase {
                     self.status = Status::UnderReview;
                     return vec![];
                 }
-                self.grant()
+                self.grant(records);
+                vec![]
             }
             IntentStatus::Canceled => {
                 self.status = Status::Expired;
@@ -708,7 +722,7 @@ impl Purchase {
         vec![Effect::ArmTimer { timer: Timer::Retry, at }]
     }
 
-    fn on_provider_refused(&mut self, code: String) -> Vec<Effect> {
+    fn on_provider_refused(&mut self, code: String, records: &mut Vec<Record>) -> Vec<Effect> {
         if !matches!(self.status, Status::Created | Status::Processing | Status::RequiresAction) {
             return vec![];
         }
@@ -716,7 +730,8 @@ impl Purchase {
         self.failure = Some(FailureCode::ProviderRefused);
         self.next_retry = None;
         self.next_action = None;
-        vec![Effect::AlertProviderRefused { code }]
+        records.push(Record::AlertProviderRefused { code });
+        vec![]
     }
 
     fn on_recovered(&mut self) -> Vec<Effect> {
@@ -834,7 +849,7 @@ mod tests {
     }
 
     fn grants(step: &Step) -> usize {
-        step.effects.iter().filter(|e| matches!(e, Effect::GrantCredits { .. })).count()
+        step.records.iter().filter(|r| matches!(r, Record::GrantCredits { .. })).count()
     }
 
     #[test]
@@ -846,7 +861,7 @@ mod tests {
             .on(Input::Provider(update(IntentStatus::Succeeded, None, Some("ch_1"))), t0(), &policy())
             .unwrap();
         assert_eq!(paid.purchase.status, Status::Succeeded);
-        assert!(paid.effects.contains(&Effect::GrantCredits { credits: Credits(240) }));
+        assert!(paid.records.contains(&Record::GrantCredits { credits: Credits(240) }));
         let again = paid
             .purchase
             .on(Input::Provider(update(IntentStatus::Succeeded, None, Some("ch_1"))), t0(), &policy())

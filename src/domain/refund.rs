@@ -195,14 +195,18 @@ pub enum Notice {
     NeedsAlternativeMethod,
 }
 
+/// What a refund step writes in its own transaction.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RefundRecord {
+    /// Take the refunded credits back through the ledger.
+    DebitCredits { credits: Credits },
+    /// An email to the client.
+    Notify(Notice),
+}
+
+/// What the refund actor does after the step's transaction has committed.
 #[derive(Clone, Debug, PartialEq)]
 pub enum RefundEffect {
-    /// In the step's transaction: take the refunded credits back through the ledger.
-    DebitCredits {
-        credits: Credits,
-    },
-    /// In the step's transaction: an email to the client.
-    Notify(Notice),
     /// After the commit: pay the money back, under an idempotency key per refund and attempt.
     RefundAtProvider {
         idempotency_key: String,
@@ -233,6 +237,9 @@ pub enum RefundRejected {
 
 pub struct RefundStep {
     pub refund: Refund,
+    /// Written in the step's transaction.
+    pub records: Vec<RefundRecord>,
+    /// Run after it commits.
     pub effects: Vec<RefundEffect>,
 }
 
@@ -310,15 +317,6 @@ impl Refund {
         }
     }
 
-    /// The client's email for `notice`, unless this is a reversal, which tells the purchase instead.
-    fn tell(&self, notice: Notice) -> RefundEffect {
-        if self.reversal {
-            RefundEffect::ReversalDone { purchase: self.purchase_id }
-        } else {
-            RefundEffect::Notify(notice)
-        }
-    }
-
     fn refund_call(&mut self) -> RefundEffect {
         self.attempt += 1;
         RefundEffect::RefundAtProvider { idempotency_key: format!("refund-{}", self.id) }
@@ -336,7 +334,7 @@ impl Refund {
         use RefundStatus::*;
         let mut next = self.clone();
         next.updated_at = now;
-        let effects = match (self.status, input) {
+        let (records, effects) = match (self.status, input) {
             (PendingReview | Appealed, RefundInput::Approve { admin }) => {
                 let books = books.ok_or(RefundRejected::BooksUnread)?;
                 // Re-priced at approval: what was spent since the request stays spent.
@@ -347,11 +345,8 @@ impl Refund {
                 next.amount = now.amount;
                 next.status = Processing;
                 next.decided_by = Some(admin);
-                vec![
-                    RefundEffect::DebitCredits { credits: next.credits },
-                    RefundEffect::Notify(Notice::Approved),
-                    next.refund_call(),
-                ]
+                let debit = RefundRecord::DebitCredits { credits: next.credits };
+                (vec![debit, RefundRecord::Notify(Notice::Approved)], vec![next.refund_call()])
             }
             (PendingReview | Appealed, RefundInput::Deny { admin, reason }) => {
                 if reason.trim().is_empty() {
@@ -360,7 +355,7 @@ impl Refund {
                 next.status = Denied;
                 next.decided_by = Some(admin);
                 next.denial_reason = Some(reason);
-                vec![RefundEffect::Notify(Notice::Denied)]
+                (vec![RefundRecord::Notify(Notice::Denied)], vec![])
             }
             (Denied, RefundInput::Appeal { message }) => {
                 if self.appeals_used >= policy.appeals {
@@ -369,33 +364,40 @@ impl Refund {
                 next.status = Appealed;
                 next.appeal = Some(message);
                 next.appeals_used += 1;
-                vec![]
+                (vec![], vec![])
             }
             (Processing, RefundInput::Refunded { provider_refund }) => {
                 next.status = Refunded;
                 next.provider_refund = Some(provider_refund);
                 next.retry_at = None;
-                vec![self.tell(Notice::Refunded)]
+                // A reversal tells its purchase rather than the client, whose notice the purchase sent.
+                match self.reversal {
+                    true => (vec![], vec![RefundEffect::ReversalDone { purchase: self.purchase_id }]),
+                    false => (vec![RefundRecord::Notify(Notice::Refunded)], vec![]),
+                }
             }
             (Processing, RefundInput::MethodRefused { code }) => {
                 next.status = NeedsAlternativeMethod;
                 next.failure = Some(code);
                 next.retry_at = None;
                 // A reversal the method cannot take stays with the admin, who sees it in the refund queue.
-                if self.reversal { vec![] } else { vec![RefundEffect::Notify(Notice::NeedsAlternativeMethod)] }
+                match self.reversal {
+                    true => (vec![], vec![]),
+                    false => (vec![RefundRecord::Notify(Notice::NeedsAlternativeMethod)], vec![]),
+                }
             }
             (Processing, RefundInput::ProviderUnreachable) => {
                 let at = now + policy.retry_base * 2_i32.saturating_pow(self.attempt.min(10));
                 next.retry_at = Some(at);
-                vec![RefundEffect::ArmRetry { at }]
+                (vec![], vec![RefundEffect::ArmRetry { at }])
             }
             (Processing, RefundInput::RetryDue) if self.retry_at.is_some_and(|at| now >= at) => {
                 next.retry_at = None;
-                vec![next.refund_call()]
+                (vec![], vec![next.refund_call()])
             }
             // After a restart, an approved refund whose provider call may not have happened is made again: the
             // idempotency key makes a second call harmless.
-            (Processing, RefundInput::Recovered) if self.retry_at.is_none() => vec![next.refund_call()],
+            (Processing, RefundInput::Recovered) if self.retry_at.is_none() => (vec![], vec![next.refund_call()]),
             (status, RefundInput::Approve { .. }) => {
                 return Err(RefundRejected::WrongState(status.as_str(), "approved"));
             }
@@ -404,9 +406,9 @@ impl Refund {
                 return Err(RefundRejected::WrongState(status.as_str(), "appealed"));
             }
             // Late or repeated provider news (a webhook after the call's answer) changes nothing.
-            _ => return Ok(RefundStep { refund: self.clone(), effects: vec![] }),
+            _ => return Ok(RefundStep { refund: self.clone(), records: vec![], effects: vec![] }),
         };
-        Ok(RefundStep { refund: next, effects })
+        Ok(RefundStep { refund: next, records, effects })
     }
 }
 

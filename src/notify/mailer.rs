@@ -63,8 +63,11 @@ impl Mailer {
 
     /// What a message says and to whom; `None` when it has no one to go to.
     async fn render(&self, message: &Message) -> Result<Option<(Mailbox, Email)>, String> {
-        match message.kind.as_str() {
-            "receipt_email" => {
+        let Some(kind) = outbox::Kind::parse(&message.kind) else {
+            return Err(format!("no mail for outbox messages of kind {}", message.kind));
+        };
+        match kind {
+            outbox::Kind::Receipt => {
                 let id = message.payload.get("purchaseId").and_then(Value::as_str).and_then(|id| id.parse().ok());
                 let id = id.ok_or("receipt without a purchase id")?;
                 let stored =
@@ -74,7 +77,7 @@ impl Mailer {
                 let balance = ledger::balance(&self.db, &stored.purchase.client).await.map_err(|e| e.to_string())?;
                 Ok(Some((to, receipt(&stored.purchase, balance))))
             }
-            "refund_email" => {
+            outbox::Kind::RefundNotice => {
                 let id = message.payload.get("refundId").and_then(Value::as_str).and_then(|id| id.parse().ok());
                 let refund = refunds::load(&self.db, id.ok_or("refund email without a refund id")?)
                     .await
@@ -91,7 +94,7 @@ impl Mailer {
                 let notice = message.payload.get("notice").and_then(Value::as_str).unwrap_or_default();
                 Ok(Some((to, refund_notice(&refund, &purchase, notice))))
             }
-            "fraud_notice" => {
+            outbox::Kind::FraudNotice => {
                 let id = message.payload.get("purchaseId").and_then(Value::as_str).and_then(|id| id.parse().ok());
                 let stored = purchases::load(&self.db, id.ok_or("fraud notice without a purchase id")?)
                     .await
@@ -108,7 +111,7 @@ impl Mailer {
                 let html = format!("<p>{}</p>", crate::api::pages::escape(&text).replace("\n\n", "</p><p>"));
                 Ok(Some((to, Email { subject: "Please verify your recent payment".into(), text, html })))
             }
-            "admin_alert" => {
+            outbox::Kind::AdminAlert => {
                 let Some(to) = self.admin.clone() else { return Ok(None) };
                 let details = serde_json::to_string_pretty(&message.payload).unwrap_or_default();
                 let what = message.payload.get("alert").and_then(Value::as_str).unwrap_or("alert");
@@ -121,7 +124,6 @@ impl Mailer {
                     },
                 )))
             }
-            other => Err(format!("no mail for outbox messages of kind {other}")),
         }
     }
 

@@ -22,7 +22,7 @@ pub async fn raise<C: ConnectionTrait>(db: &C, kind: &str, key: String, details:
         .on_conflict(OnConflict::column(alerts::Column::Key).do_nothing().to_owned())
         .exec_without_returning(db)
         .await?;
-    outbox::enqueue(db, "admin_alert", key, details).await
+    outbox::enqueue(db, outbox::Kind::AdminAlert, key, details).await
 }
 
 pub async fn list(db: &DatabaseConnection, open_only: bool) -> Result<Vec<alerts::Model>, DbErr> {

@@ -9,10 +9,40 @@ use sea_orm::{
 };
 use serde_json::Value;
 
-pub async fn enqueue<C: ConnectionTrait>(db: &C, kind: &str, dedupe_key: String, payload: Value) -> Result<(), DbErr> {
+/// What an outbox message is, and so which email the mailer makes of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A purchase's receipt, with its invoice.
+    Receipt,
+    /// A refund's notice (approved, denied, refunded, another method needed).
+    RefundNotice,
+    /// A confirmed fraud: the client is asked to verify.
+    FraudNotice,
+    /// An alert for the admins.
+    AdminAlert,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Receipt => "receipt_email",
+            Self::RefundNotice => "refund_email",
+            Self::FraudNotice => "fraud_notice",
+            Self::AdminAlert => "admin_alert",
+        }
+    }
+
+    pub fn parse(kind: &str) -> Option<Self> {
+        [Self::Receipt, Self::RefundNotice, Self::FraudNotice, Self::AdminAlert]
+            .into_iter()
+            .find(|k| k.as_str() == kind)
+    }
+}
+
+pub async fn enqueue<C: ConnectionTrait>(db: &C, kind: Kind, dedupe_key: String, payload: Value) -> Result<(), DbErr> {
     let now = Utc::now();
     let message = outbox::ActiveModel {
-        kind: Set(kind.to_owned()),
+        kind: Set(kind.as_str().to_owned()),
         dedupe_key: Set(dedupe_key),
         payload: Set(payload),
         attempts: Set(0),

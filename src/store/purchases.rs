@@ -1,7 +1,7 @@
 //! Purchases: the actor's state, its audit trail, and everything a transition writes, in one transaction per step.
 use super::{fraud_flags, invoices, ledger, outbox, refunds, webhooks};
 use crate::domain::invoice::Issuer;
-use crate::domain::purchase::{Effect, Purchase, Status, Step};
+use crate::domain::purchase::{Purchase, Record, Status, Step};
 use crate::domain::refund::Refund;
 use chrono::Utc;
 use entities::{purchase_events, purchases};
@@ -44,7 +44,7 @@ impl Cause {
     async fn record<C: ConnectionTrait>(&self, txn: &C, purchase: Uuid) -> Result<(), DbErr> {
         match self {
             Cause::Internal => Ok(()),
-            Cause::Webhook(row) => webhooks::mark(txn, *row, webhooks::PROCESSED, None).await,
+            Cause::Webhook(row) => webhooks::mark(txn, *row, webhooks::InboxStatus::Processed, None).await,
             Cause::Admin(a) => super::controls::audit(txn, &a.admin, a.action, &purchase.to_string(), &a.reason).await,
         }
     }
@@ -105,8 +105,8 @@ pub async fn insert_opened(db: &DatabaseConnection, purchase: &Purchase, provide
     txn.commit().await
 }
 
-/// Persists one step: the new state (checked against `version`), its audit row, the credit grant and outbox rows it
-/// causes, and the webhook that caused it, all or nothing. Returns the new version.
+/// Persists one step: the new state (checked against `version`), its history row, its records (the credit grant,
+/// outbox rows, alerts, a reversal) and its cause (the inbox mark, the audit row), all or nothing. Returns the new version.
 pub async fn save_step(
     db: &DatabaseConnection,
     before: &Stored,
@@ -131,34 +131,26 @@ pub async fn save_step(
     purchase_events::Entity::insert(event(next.id, input, before.purchase.status, next))
         .exec_without_returning(&txn)
         .await?;
-    for effect in &step.effects {
-        match effect {
-            Effect::GrantCredits { credits } => {
+    for record in &step.records {
+        match record {
+            Record::GrantCredits { credits } => {
                 ledger::append(&txn, &next.client, &format!("purchase:{}", next.id), "purchase_grant", credits.0)
                     .await?;
                 invoices::issue(&txn, issuer, next).await?;
             }
-            Effect::QueueReceipt => queue_receipt(&txn, next).await?,
-            Effect::OpenReversal { refund, by, reason } => {
+            Record::QueueReceipt => queue_receipt(&txn, next).await?,
+            Record::OpenReversal { refund, by, reason } => {
                 fraud_flags::flag(&txn, next.client.as_str(), reason, by).await?;
                 let notice = json!({ "purchaseId": next.id, "clientId": next.client });
-                outbox::enqueue(&txn, "fraud_notice", format!("fraud:{}", next.id), notice).await?;
+                outbox::enqueue(&txn, outbox::Kind::FraudNotice, format!("fraud:{}", next.id), notice).await?;
                 refunds::insert(&txn, &Refund::reversal(*refund, next, by, reason, next.updated_at)).await?;
             }
-            Effect::AlertProviderRefused { code } => {
+            Record::AlertProviderRefused { code } => {
                 let details = json!({ "purchaseId": next.id, "providerCode": code, "message":
                     "The provider refused a request about this payment for good; it was stopped. Check the provider's dashboard and the API keys." });
                 let key = format!("provider_refused:{}:{}", next.id, next.attempt);
                 super::alerts::raise(&txn, "provider_refused", key, details).await?;
             }
-            // Run by the actor after the commit.
-            Effect::CreateIntent { .. }
-            | Effect::ConfirmIntent { .. }
-            | Effect::RetrieveIntent { .. }
-            | Effect::CancelIntent { .. }
-            | Effect::ArmTimer { .. }
-            | Effect::StartReversal { .. }
-            | Effect::CheckReversal { .. } => {}
         }
     }
     cause.record(&txn, next.id).await?;
@@ -187,7 +179,7 @@ pub async fn record_unchanged(
 
 async fn queue_receipt<C: ConnectionTrait>(db: &C, purchase: &Purchase) -> Result<(), DbErr> {
     let payload = json!({ "purchaseId": purchase.id, "clientId": purchase.client });
-    outbox::enqueue(db, "receipt_email", format!("receipt:{}", purchase.id), payload).await
+    outbox::enqueue(db, outbox::Kind::Receipt, format!("receipt:{}", purchase.id), payload).await
 }
 
 pub fn decode(model: purchases::Model) -> Result<Stored, DbErr> {

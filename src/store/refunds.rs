@@ -5,7 +5,7 @@ use crate::domain::ids::ClientId;
 use crate::domain::money::Credits;
 use crate::domain::purchase::Purchase;
 use crate::domain::refund::{
-    Books, Notice, Refund, RefundEffect, RefundRejected, RefundStatus, RefundStep, RequestRejected,
+    Books, Notice, Refund, RefundRecord, RefundRejected, RefundStatus, RefundStep, RequestRejected,
 };
 use entities::refund_requests as rows;
 use sea_orm::{
@@ -107,7 +107,7 @@ pub async fn step(
         false => None,
     };
     let step = decide(books)?;
-    if step.refund == *current && step.effects.is_empty() {
+    if step.refund == *current && step.records.is_empty() && step.effects.is_empty() {
         return Ok(None);
     }
     let next = &step.refund;
@@ -121,17 +121,14 @@ pub async fn step(
     if updated.rows_affected != 1 {
         return Err(RefundStoreError::Conflict(next.id));
     }
-    for effect in &step.effects {
-        match effect {
-            RefundEffect::DebitCredits { credits } => {
+    for record in &step.records {
+        match record {
+            RefundRecord::DebitCredits { credits } => {
                 if !ledger::take(&txn, &next.client, &format!("refund:{}", next.id), "refund_debit", credits.0).await? {
                     return Err(RefundStoreError::CreditsSpent);
                 }
             }
-            RefundEffect::Notify(notice) => notify(&txn, next, notice).await?,
-            RefundEffect::RefundAtProvider { .. }
-            | RefundEffect::ArmRetry { .. }
-            | RefundEffect::ReversalDone { .. } => {}
+            RefundRecord::Notify(notice) => notify(&txn, next, notice).await?,
         }
     }
     txn.commit().await?;
@@ -147,7 +144,7 @@ async fn notify<C: ConnectionTrait>(db: &C, refund: &Refund, notice: &Notice) ->
     };
     // A second denial (after an appeal) is a second email.
     let key = format!("refund:{}:{name}:{}", refund.id, refund.appeals_used);
-    outbox::enqueue(db, "refund_email", key, json!({ "refundId": refund.id, "notice": name })).await
+    outbox::enqueue(db, outbox::Kind::RefundNotice, key, json!({ "refundId": refund.id, "notice": name })).await
 }
 
 pub async fn load(db: &DatabaseConnection, id: Uuid) -> Result<Option<StoredRefund>, DbErr> {

@@ -7,11 +7,32 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-pub const RECEIVED: &str = "received";
-pub const PROCESSED: &str = "processed";
-pub const IGNORED: &str = "ignored";
-pub const UNROUTABLE: &str = "unroutable";
-pub const FAILED: &str = "failed";
+/// What became of a stored event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InboxStatus {
+    /// Stored, not yet applied.
+    Received,
+    /// Applied in the transaction of the change it caused, or found to change nothing.
+    Processed,
+    /// A type Purser does not act on.
+    Ignored,
+    /// Nothing to route it to.
+    Unroutable,
+    /// Applying it failed.
+    Failed,
+}
+
+impl InboxStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Received => "received",
+            Self::Processed => "processed",
+            Self::Ignored => "ignored",
+            Self::Unroutable => "unroutable",
+            Self::Failed => "failed",
+        }
+    }
+}
 
 pub struct IncomingEvent<'a> {
     pub provider: &'a str,
@@ -34,7 +55,7 @@ pub async fn record<C: ConnectionTrait>(db: &C, event: IncomingEvent<'_>) -> Res
         event_id: Set(event.event_id.to_owned()),
         event_type: Set(event.event_type.to_owned()),
         payload: Set(event.payload.to_owned()),
-        status: Set(RECEIVED.to_owned()),
+        status: Set(InboxStatus::Received.as_str().to_owned()),
         purchase_id: Set(event.purchase_id),
         error: Set(None),
         received_at: Set(Utc::now()),
@@ -52,7 +73,13 @@ pub async fn record<C: ConnectionTrait>(db: &C, event: IncomingEvent<'_>) -> Res
                 .one(db)
                 .await?;
             Ok(match stored {
-                Some(row) if row.status == RECEIVED || row.status == FAILED => Recorded::New(row.id),
+                Some(row)
+                    if [InboxStatus::Received, InboxStatus::Failed]
+                        .map(InboxStatus::as_str)
+                        .contains(&row.status.as_str()) =>
+                {
+                    Recorded::New(row.id)
+                }
                 _ => Recorded::Duplicate,
             })
         }
@@ -67,20 +94,25 @@ pub async fn unapplied(
     stuck_since: chrono::DateTime<Utc>,
 ) -> Result<Vec<webhook_events::Model>, DbErr> {
     let stuck = Condition::all()
-        .add(webhook_events::Column::Status.eq(RECEIVED))
+        .add(webhook_events::Column::Status.eq(InboxStatus::Received.as_str()))
         .add(webhook_events::Column::ReceivedAt.lt(stuck_since));
     webhook_events::Entity::find()
-        .filter(Condition::any().add(webhook_events::Column::Status.eq(FAILED)).add(stuck))
+        .filter(Condition::any().add(webhook_events::Column::Status.eq(InboxStatus::Failed.as_str())).add(stuck))
         .order_by_asc(webhook_events::Column::Id)
         .limit(200)
         .all(db)
         .await
 }
 
-pub async fn mark<C: ConnectionTrait>(db: &C, id: i64, status: &str, error: Option<String>) -> Result<(), DbErr> {
+pub async fn mark<C: ConnectionTrait>(
+    db: &C,
+    id: i64,
+    status: InboxStatus,
+    error: Option<String>,
+) -> Result<(), DbErr> {
     webhook_events::Entity::update(webhook_events::ActiveModel {
         id: Set(id),
-        status: Set(status.to_owned()),
+        status: Set(status.as_str().to_owned()),
         error: Set(error),
         processed_at: Set(Some(Utc::now())),
         ..Default::default()
@@ -97,7 +129,7 @@ pub async fn troubled(
 ) -> Result<Vec<webhook_events::Model>, DbErr> {
     let statuses: Vec<&str> = match status {
         Some(status) => vec![status],
-        None => vec![FAILED, UNROUTABLE, RECEIVED],
+        None => [InboxStatus::Failed, InboxStatus::Unroutable, InboxStatus::Received].map(InboxStatus::as_str).to_vec(),
     };
     webhook_events::Entity::find()
         .filter(webhook_events::Column::Status.is_in(statuses))
