@@ -163,7 +163,7 @@ pub struct SandboxSettings {
     pub latency_ms: u64,
     /// Provider errors, timeouts and webhook trouble to inject (the chaos harness); none by default.
     #[serde(default)]
-    pub faults: crate::providers::sandbox::SandboxFaults,
+    pub faults: SandboxFaults,
     /// Serves `POST /dev/crash/{actor}` (admin token) in development, so tests and the chaos harness can crash any
     /// actor on command. Off by default, and never served outside development.
     #[serde(default)]
@@ -459,4 +459,20 @@ impl Settings {
     pub fn from_toml_str(text: &str) -> Result<Self, String> {
         Figment::new().merge(Toml::string(text)).extract().map_err(|e| e.to_string())
     }
+}
+
+/// Faults the sandbox injects, for the chaos harness; all off by default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Deserialize)]
+#[serde(default)]
+pub struct SandboxFaults {
+    /// Share of provider calls answered with a 500 before the provider acts.
+    pub error_rate: f64,
+    /// Share of provider calls that act, then time out: the outcome is unknown to the caller.
+    pub timeout_rate: f64,
+    /// Share of webhooks never delivered.
+    pub webhook_drop_rate: f64,
+    /// Share of webhooks delivered two or three times.
+    pub webhook_duplicate_rate: f64,
+    /// Each webhook copy waits up to this long, so events arrive late and out of order.
+    pub webhook_max_delay_ms: u64,
 }

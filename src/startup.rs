@@ -132,6 +132,7 @@ impl Application {
         let public_url = settings.server.public_url.clone().unwrap_or_else(|| service_url.clone());
         let public_url = public_url.trim_end_matches('/').to_owned();
         let Providers { gateways, sandbox, stripe_secrets } = providers(&settings, &db, &service_url, &public_url)?;
+        let gateways = Arc::new(gateways);
         let seller = Seller {
             name: settings.invoice.seller_name.clone(),
             address: settings.invoice.seller_address.clone(),
@@ -154,7 +155,7 @@ impl Application {
         let (deadlines, deadline_queue) = crate::actors::deadlines::deadlines();
         let ctx = Arc::new(Context {
             db: db.clone(),
-            gateways,
+            gateways: gateways.clone(),
             policy,
             issuer,
             pauses: pauses.clone(),
@@ -209,6 +210,7 @@ impl Application {
                 .map_err(|_| "payments.idempotency_lease is too large")?,
             development: settings.environment == crate::settings::Environment::Development,
             crash_hooks: settings.sandbox.crash_hooks.then(|| tree.prefix().to_owned()),
+            gateways,
             page_providers: Arc::new(api::web::PageProviders::from_settings(&settings)),
         };
         let inbox_sweep = tokio::spawn(api::webhooks::sweep(state.clone(), settings.payments.reconcile_every));

@@ -19,7 +19,7 @@ use sea_orm::DatabaseConnection;
 /// What every purchase actor needs, shared.
 pub struct Context {
     pub db: DatabaseConnection,
-    pub gateways: Gateways,
+    pub gateways: std::sync::Arc<Gateways>,
     pub policy: Policy,
     /// Who sells and the tax rates, for invoices.
     pub issuer: Issuer,

@@ -47,6 +47,8 @@ pub struct AppState {
     pub pauses: Arc<crate::guards::pause::Pauses>,
     pub limits: Arc<crate::guards::rate_limit::Limits>,
     pub sandbox: Option<Arc<Sandbox>>,
+    /// The providers, for the calls the API makes itself (saved methods, PayPal's webhook verification).
+    pub gateways: Arc<crate::providers::Gateways>,
     pub webhook_secrets: Arc<Vec<String>>,
     /// Where browsers reach this service.
     pub public_url: String,

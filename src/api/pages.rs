@@ -1,11 +1,8 @@
 //! The few HTML pages the payment flow itself needs (PayPal's return and cancel landings, the sandbox's approval
 //! page): plain, accessible, no scripts.
+use crate::html::escape;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
-
-pub fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
-}
 
 /// A page; `body` is trusted markup built by the caller from escaped parts.
 pub fn page(status: StatusCode, title: &str, body: &str) -> Response {

@@ -116,7 +116,7 @@ pub async fn remove(
     let Some(method) = payment_methods::find(&state.db, caller.id.as_str(), &id).await? else {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "payment_method_not_found", "No such saved payment method."));
     };
-    state.purchases.context().gateways.card.detach_method(&method.id).await.map_err(provider_error)?;
+    state.gateways.card.detach_method(&method.id).await.map_err(provider_error)?;
     payment_methods::forget(&state.db, &method.id).await?;
     Ok(ok(StatusCode::OK, serde_json::json!({ "id": method.id, "deleted": true })))
 }
@@ -138,7 +138,7 @@ pub async fn delete_account_data(
     State(state): State<AppState>,
     ClientCaller(caller): ClientCaller,
 ) -> Result<Response, ApiError> {
-    let gateway = &state.purchases.context().gateways.card;
+    let gateway = &state.gateways.card;
     let client = caller.id.as_str();
     let methods = payment_methods::list(&state.db, client).await?;
     for method in &methods {

@@ -4,10 +4,11 @@
 use super::AppState;
 use super::error::{ApiError, ErrorEnvelope, ok};
 use super::extract::{ApiJson, ClientCaller};
-use super::pages::{escape, page};
+use super::pages::page;
 use super::payments::parse_package;
 use crate::domain::purchase::{Checkout, Input, Purchase, Rail, Status};
 use crate::guards::fraud::Screening;
+use crate::html::escape;
 use crate::providers::paypal_order::approval_url;
 use crate::store::{ledger, purchases};
 use axum::extract::{ConnectInfo, Query, State};

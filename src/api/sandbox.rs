@@ -2,7 +2,8 @@
 use super::AppState;
 use super::error::{ApiError, ErrorEnvelope};
 use super::extract::ApiJson;
-use super::pages::{escape, page};
+use super::pages::page;
+use crate::html::escape;
 use crate::providers::ProviderError;
 use crate::providers::sandbox::FUNDING_SOURCES;
 use axum::extract::{Path, Query, State};

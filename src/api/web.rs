@@ -4,9 +4,9 @@
 use super::AppState;
 use super::error::{ApiError, ok};
 use super::extract::ApiJson;
-use super::pages::escape;
 use crate::auth::Role;
 use crate::domain::ids::ClientId;
+use crate::html::escape;
 use crate::settings::{CardProviderChoice, PaypalProviderChoice, Settings};
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};

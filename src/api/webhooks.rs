@@ -187,7 +187,7 @@ pub async fn paypal(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = body.map_err(|e| body_rejection(e.status()))?;
-    if let Err(reason) = state.purchases.context().gateways.paypal.verify_webhook(&headers, &body).await {
+    if let Err(reason) = state.gateways.paypal.verify_webhook(&headers, &body).await {
         return Ok(refuse(&state, peer, "paypal", format!("The webhook signature was not verified: {reason}")));
     }
     let event: paypal_order::Event = serde_json::from_slice(&body)

@@ -108,7 +108,7 @@ impl Mailer {
                      this email so we can verify your account and lift the pause.",
                     stored.purchase.id
                 );
-                let html = format!("<p>{}</p>", crate::api::pages::escape(&text).replace("\n\n", "</p><p>"));
+                let html = format!("<p>{}</p>", crate::html::escape(&text).replace("\n\n", "</p><p>"));
                 Ok(Some((to, Email { subject: "Please verify your recent payment".into(), text, html })))
             }
             outbox::Kind::AdminAlert => {
@@ -119,7 +119,7 @@ impl Mailer {
                     to,
                     Email {
                         subject: format!("Purser admin alert: {what}"),
-                        html: format!("<pre>{}</pre>", crate::api::pages::escape(&details)),
+                        html: format!("<pre>{}</pre>", crate::html::escape(&details)),
                         text: details,
                     },
                 )))

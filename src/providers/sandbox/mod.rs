@@ -9,6 +9,7 @@ pub use paypal::FUNDING_SOURCES;
 use super::stripe_signature;
 use super::{NewIntent, ProviderError, RefundOutcome};
 use crate::domain::ids::PaymentMethodId;
+use crate::settings::SandboxFaults;
 use crate::store::customers;
 use chrono::Utc;
 use entities::sandbox_payment_intents as intents;
@@ -375,22 +376,6 @@ impl Sandbox {
             });
         }
     }
-}
-
-/// Faults the sandbox injects, for the chaos harness; all off by default.
-#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Deserialize)]
-#[serde(default)]
-pub struct SandboxFaults {
-    /// Share of provider calls answered with a 500 before the provider acts.
-    pub error_rate: f64,
-    /// Share of provider calls that act, then time out: the outcome is unknown to the caller.
-    pub timeout_rate: f64,
-    /// Share of webhooks never delivered.
-    pub webhook_drop_rate: f64,
-    /// Share of webhooks delivered two or three times.
-    pub webhook_duplicate_rate: f64,
-    /// Each webhook copy waits up to this long, so events arrive late and out of order.
-    pub webhook_max_delay_ms: u64,
 }
 
 /// A uniform number in [0, 1) from the operating system's randomness (via a v4 UUID).

@@ -1,0 +1,25 @@
+//! Admin endpoints (role `admin`), one module per feature of the console.
+mod alerts;
+mod disputes;
+mod flags;
+mod payments;
+mod revenue;
+mod webhooks;
+
+pub use alerts::*;
+pub use disputes::*;
+pub use flags::*;
+pub use payments::*;
+pub use revenue::*;
+pub use webhooks::*;
+
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ActionReason {
+    /// Recorded in the audit trail.
+    #[serde(default)]
+    reason: String,
+}
