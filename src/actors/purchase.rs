@@ -56,7 +56,11 @@ pub enum PurchaseMsg {
 
 pub enum Start {
     New,
-    Existing(Uuid),
+    /// After a crash or a restart of the service: a provider call may have been cut off, so the actor reconciles
+    /// (`Input::Recovered`).
+    Recover(Uuid),
+    /// Woken from passivation by a message: it stopped cleanly, with nothing in flight, so it reads no provider.
+    Wake(Uuid),
 }
 
 pub struct PurchaseActor {
@@ -65,6 +69,8 @@ pub struct PurchaseActor {
 
 pub struct State {
     stored: Option<Stored>,
+    /// Started after a crash or restart: reconcile once started.
+    recover: bool,
 }
 
 /// What an executed effect leads to.
@@ -80,11 +86,13 @@ impl Actor for PurchaseActor {
     type Arguments = Start;
 
     async fn pre_start(&self, _myself: ActorRef<PurchaseMsg>, start: Start) -> Result<State, ActorProcessingErr> {
-        let stored = match start {
-            Start::New => None,
-            Start::Existing(id) => Some(purchases::load(&self.ctx.db, id).await?.ok_or(PurchaseError::NotFound)?),
+        let (id, recover) = match start {
+            Start::New => return Ok(State { stored: None, recover: false }),
+            Start::Recover(id) => (id, true),
+            Start::Wake(id) => (id, false),
         };
-        Ok(State { stored })
+        let stored = purchases::load(&self.ctx.db, id).await?.ok_or(PurchaseError::NotFound)?;
+        Ok(State { stored: Some(stored), recover })
     }
 
     async fn post_start(&self, myself: ActorRef<PurchaseMsg>, state: &mut State) -> Result<(), ActorProcessingErr> {
@@ -92,11 +100,13 @@ impl Actor for PurchaseActor {
             for (timer, at) in stored.purchase.deadlines() {
                 self.ctx.deadlines.schedule(stored.purchase.id, timer, at);
             }
-            let _ = myself.send_message(PurchaseMsg::Apply {
-                input: Input::Recovered,
-                cause: Cause::Internal,
-                reply: None,
-            });
+            if state.recover {
+                let _ = myself.send_message(PurchaseMsg::Apply {
+                    input: Input::Recovered,
+                    cause: Cause::Internal,
+                    reply: None,
+                });
+            }
         }
         Ok(())
     }

@@ -54,7 +54,7 @@ impl Actor for Supervisor {
                 return Ok(());
             };
             tracing::error!(%id, %error, "purchase actor crashed; restarting it from its persisted state");
-            if let Err(e) = spawn(&self.ctx, myself.get_cell(), Start::Existing(id), Some(id)).await {
+            if let Err(e) = spawn(&self.ctx, myself.get_cell(), Start::Recover(id), Some(id)).await {
                 tracing::error!(%id, error = %e, "purchase actor could not be restarted; the next message will retry");
             }
         }
@@ -136,7 +136,7 @@ impl PurchaseActors {
                     self.ctx.deadlines.schedule(purchase.id, timer, at);
                 }
             } else {
-                self.actor(purchase.id).await?;
+                spawn(&self.ctx, self.supervisor.get_cell(), Start::Recover(purchase.id), Some(purchase.id)).await?;
                 started += 1;
             }
         }
@@ -215,7 +215,7 @@ impl PurchaseActors {
     async fn actor(&self, id: Uuid) -> Result<ActorRef<PurchaseMsg>, PurchaseError> {
         match ActorRef::where_is(actor_name(id)) {
             Some(actor) => Ok(actor),
-            None => spawn(&self.ctx, self.supervisor.get_cell(), Start::Existing(id), Some(id)).await,
+            None => spawn(&self.ctx, self.supervisor.get_cell(), Start::Wake(id), Some(id)).await,
         }
     }
 

@@ -196,6 +196,39 @@ async fn idle_purchases_passivate_and_wake_on_the_next_move(db: Db) {
     client.wait_for_status(&abandoned, "expired").await;
 }
 
+/// How many times the service has read an intent from the provider, from `/metrics`.
+async fn intent_reads(app: &crate::helpers::TestApp) -> u64 {
+    let metrics = app.http.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+    let line = r#"purser_provider_call_seconds_count{rail="card",operation="retrieve_intent"} "#;
+    metrics.lines().find_map(|l| l.strip_prefix(line)).map_or(0, |n| n.parse().unwrap())
+}
+
+// Issue 13 (6): an actor woken from passivation by a message is not a crash: it reads no provider.
+async fn a_woken_actor_does_not_reconcile(db: Db) {
+    let app = spawn_app_with(db, |s| s.payments.passivate_after = Duration::from_millis(100)).await;
+    let client = app.client("wake-client");
+    let (transaction, intent) = client.open("pro-200", "pm_card_authenticationRequired").await;
+    assert_eq!(client.confirm(&intent, "pro-200").await.data()["status"], "requires_action");
+    let passivated = crate::helpers::eventually(Duration::from_secs(10), || async {
+        ractor::registry::where_is(format!("purchase:{transaction}")).is_none().then_some(())
+    });
+    assert!(passivated.await.is_some(), "the actor passivates");
+    let reads = intent_reads(&app).await;
+    let event = json!({
+        "id": "evt_wake_1", "object": "event", "type": "payment_intent.requires_action",
+        "created": chrono::Utc::now().timestamp(),
+        "data": { "object": { "id": intent, "object": "payment_intent", "status": "requires_action",
+            "amount": 16000, "currency": "usd", "metadata": { "purchase_id": transaction } } }
+    });
+    assert_eq!(app.send_stripe_event(&event).await.status, StatusCode::OK);
+    let applied = crate::helpers::eventually(Duration::from_secs(10), || async {
+        (app.count_where("webhook_events", "status = 'processed'").await == 1).then_some(())
+    });
+    assert!(applied.await.is_some(), "the webhook woke the actor and was applied");
+    assert_eq!(intent_reads(&app).await, reads, "waking read nothing from the provider");
+    assert_eq!(client.transaction(&transaction).await.data()["status"], "requires_action");
+}
+
 async fn a_client_sees_only_its_own_transactions(db: Db) {
     let app = spawn_app(db).await;
     let owner = app.client("owner");
@@ -248,6 +281,7 @@ async fn packages_and_the_openapi_document_are_served(db: Db) {
 on_both_databases!(
     a_card_purchase_grants_the_package_credits_once,
     idle_purchases_passivate_and_wake_on_the_next_move,
+    a_woken_actor_does_not_reconcile,
     each_decline_shows_its_reason_and_action,
     three_d_secure_success_grants_credits,
     three_d_secure_failure_is_a_clear_error_with_a_retry,
