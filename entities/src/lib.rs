@@ -2,6 +2,7 @@
 pub mod admin_actions;
 pub mod alerts;
 pub mod billing_profiles;
+pub mod circuit_states;
 pub mod credit_ledger;
 pub mod customers;
 pub mod disputes;

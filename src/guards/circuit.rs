@@ -3,7 +3,7 @@
 //! flight keep reconciling on their own backoff and do not fail. An opening raises an admin alert.
 use crate::domain::circuit::{Circuit, CircuitRules, CircuitState};
 use crate::domain::purchase::Rail;
-use crate::store::alerts;
+use crate::store::{alerts, circuits as circuit_store};
 use chrono::Utc;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use sea_orm::DatabaseConnection;
@@ -50,8 +50,14 @@ impl Actor for CircuitBreaker {
     type State = Circuits;
     type Arguments = ();
 
+    /// Starts from the circuits left open, so a restart does not send checkouts back to a provider found sick.
     async fn pre_start(&self, _myself: ActorRef<CircuitMsg>, _: ()) -> Result<Circuits, ActorProcessingErr> {
-        Ok(Circuits::default())
+        let mut circuits = Circuits::default();
+        for (rail, until) in circuit_store::open(&self.db).await? {
+            let rail = if rail == Rail::Paypal.as_str() { Rail::Paypal } else { Rail::Card };
+            circuits.of(rail).state = CircuitState::Open { until };
+        }
+        Ok(circuits)
     }
 
     async fn handle(
@@ -76,7 +82,15 @@ impl Actor for CircuitBreaker {
             CircuitMsg::Outcome { rail, success } => {
                 let circuit = circuits.of(rail);
                 let was_half_open = circuit.state == CircuitState::HalfOpen;
-                if circuit.record(success, now, &self.rules) {
+                let opened = circuit.record(success, now, &self.rules);
+                match circuit.state {
+                    CircuitState::Open { until } if opened => {
+                        circuit_store::save(&self.db, rail.as_str(), Some(until)).await?
+                    }
+                    CircuitState::Closed if was_half_open => circuit_store::save(&self.db, rail.as_str(), None).await?,
+                    _ => {}
+                }
+                if opened {
                     let rail_name = rail.as_str();
                     tracing::error!(
                         rail = rail_name,

@@ -1,6 +1,7 @@
 //! SeaORM queries. Each function that changes state does it in one transaction.
 pub mod alerts;
 pub mod billing_profiles;
+pub mod circuits;
 pub mod controls;
 pub mod customers;
 pub mod disputes;

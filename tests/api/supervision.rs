@@ -113,6 +113,36 @@ async fn every_actor_comes_back_from_a_crash_with_its_state(db: Db) {
     assert_eq!(other.balance().await, 240);
 }
 
+/// The card circuit's state as `/metrics` reports it: 0 closed, 1 half-open, 2 open; `None` while no breaker answers.
+async fn card_circuit(app: &TestApp) -> Option<u8> {
+    let metrics = app.http.get(format!("{}/metrics", app.base)).send().await.ok()?.text().await.ok()?;
+    metrics.lines().find_map(|l| l.strip_prefix(r#"purser_circuit_state{rail="card"} "#)?.parse().ok())
+}
+
+// Issue 13 (8): the circuit breaker reads its open circuits back after a crash: checkouts stay away from the sick
+// provider.
+async fn a_restarted_circuit_breaker_remembers_an_open_circuit(db: Db) {
+    let app = spawn_app_with(db, |s| {
+        s.sandbox.crash_hooks = true;
+        s.sandbox.faults.error_rate = 1.0;
+        s.circuit.failures = 2;
+        s.circuit.cooldown = Duration::from_secs(600);
+    })
+    .await;
+    let client = app.client("circuit-1");
+    // Checkouts fail at the provider until the breaker has seen enough failures.
+    let opened = eventually(Duration::from_secs(20), || async {
+        client.create_intent("starter-25", Some("pm_card_visa")).await;
+        (card_circuit(&app).await == Some(2)).then_some(())
+    });
+    assert!(opened.await.is_some(), "the card circuit opens");
+    assert_eq!(crash(&app, "circuit-breaker").await.status, StatusCode::OK);
+    let back = eventually(Duration::from_secs(10), || async { card_circuit(&app).await });
+    assert_eq!(back.await, Some(2), "the restarted breaker still has the card circuit open");
+    let refused = client.create_intent("starter-25", Some("pm_card_visa")).await;
+    assert_eq!(refused.error_code(), "provider_unavailable");
+}
+
 // Without the setting (and always outside development) there is no way to crash anything.
 async fn crash_hooks_are_off_by_default(db: Db) {
     let app = crate::helpers::spawn_app(db).await;
@@ -125,4 +155,8 @@ async fn crash_hooks_are_off_by_default(db: Db) {
     assert!(refused.contains("sandbox.crash_hooks"), "{refused}");
 }
 
-on_both_databases!(every_actor_comes_back_from_a_crash_with_its_state, crash_hooks_are_off_by_default);
+on_both_databases!(
+    every_actor_comes_back_from_a_crash_with_its_state,
+    a_restarted_circuit_breaker_remembers_an_open_circuit,
+    crash_hooks_are_off_by_default,
+);
