@@ -49,7 +49,11 @@ async fn an_in_flight_payment_waits_for_the_resume(db: Db) {
     assert_eq!(client.confirm(&intent, "pro-200").await.status, StatusCode::ACCEPTED);
     app.post("/api/v1/admin/controls/pause", Some(&admin), &json!({ "scope": "platform", "reason": "Maintenance" }))
         .await;
-    tokio::time::sleep(Duration::from_millis(900)).await;
+    // The retry falls due during the pause and is held, not sent.
+    let held = eventually(Duration::from_secs(10), || async {
+        (app.count_where("purchase_events", "kind = 'held_by_pause'").await >= 1).then_some(())
+    });
+    assert!(held.await.is_some(), "the retry is held by the pause");
     assert_eq!(client.transaction(&transaction).await.data()["status"], "processing", "held, not failed");
     app.post("/api/v1/admin/controls/resume", Some(&admin), &json!({ "scope": "platform", "reason": "Done" })).await;
     client.wait_for_status(&transaction, "succeeded").await;
@@ -215,9 +219,12 @@ async fn forged_webhooks_are_limited_and_a_burst_pauses_payments(db: Db) {
     let codes: Vec<&str> = statuses.iter().map(|a| a.error_code()).collect();
     assert_eq!(codes, ["invalid_signature", "invalid_signature", "invalid_signature", "rate_limited", "rate_limited"]);
     assert!(statuses[3].headers.contains_key("retry-after"));
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let paused = app.client("bystander").create_intent("starter-25", Some("pm_card_visa")).await;
-    assert_eq!(paused.error_code(), "payments_paused", "{}", paused.body);
+    let bystander = app.client("bystander");
+    let paused = eventually(Duration::from_secs(10), || async {
+        let answer = bystander.create_intent("starter-25", Some("pm_card_visa")).await;
+        (answer.body["error"]["code"] == "payments_paused").then_some(answer)
+    });
+    assert!(paused.await.is_some(), "the burst pauses payments");
     let admin = app.token("admin-w", Role::Admin);
     let alerts = app.get("/api/v1/admin/alerts", Some(&admin)).await;
     assert_eq!(alerts.data()[0]["kind"], "breach");
@@ -236,16 +243,21 @@ async fn a_decline_wave_pauses_payments_until_an_admin_resumes(db: Db) {
         let (_, intent) = tester.open("starter-25", "pm_card_visa_chargeDeclined").await;
         assert_eq!(tester.confirm(&intent, "starter-25").await.status, StatusCode::PAYMENT_REQUIRED);
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(tester.create_intent("starter-25", Some("pm_card_visa")).await.error_code(), "payment_blocked");
+    let blocked = eventually(Duration::from_secs(10), || async {
+        let answer = tester.create_intent("starter-25", Some("pm_card_visa")).await;
+        (answer.body["error"]["code"] == "payment_blocked").then_some(())
+    });
+    assert!(blocked.await.is_some(), "two declines block the tester");
     let accomplice = app.client("accomplice");
     let (_, intent) = accomplice.open("starter-25", "pm_card_visa_chargeDeclined").await;
     accomplice.confirm(&intent, "starter-25").await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
 
     let bystander = app.client("bystander");
-    let paused = bystander.create_intent("starter-25", Some("pm_card_visa")).await;
-    assert_eq!(paused.error_code(), "payments_paused", "{}", paused.body);
+    let paused = eventually(Duration::from_secs(10), || async {
+        let answer = bystander.create_intent("starter-25", Some("pm_card_visa")).await;
+        (answer.body["error"]["code"] == "payments_paused").then_some(answer)
+    });
+    assert!(paused.await.is_some(), "the decline wave pauses payments");
     assert_eq!(app.count_where("outbox", "kind = 'admin_alert'").await, 1);
     let admin = app.token("admin-g", Role::Admin);
     let controls = app.get("/api/v1/admin/controls", Some(&admin)).await;

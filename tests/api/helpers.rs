@@ -292,6 +292,18 @@ impl TestApp {
         db.close().await.ok();
     }
 
+    /// Waits until the inbox holds `n` events and has applied every one of them (none left `received`): what a
+    /// check that "nothing more happened" must wait for.
+    pub async fn inbox_applied(&self, n: i64) {
+        let applied = eventually(Duration::from_secs(15), || async {
+            let stored = self.count_rows("webhook_events").await;
+            let waiting = self.count_where("webhook_events", "status = 'received'").await;
+            (stored >= n && waiting == 0).then_some(())
+        })
+        .await;
+        assert!(applied.is_some(), "the inbox never held {n} applied events");
+    }
+
     pub async fn count_rows(&self, table: &str) -> i64 {
         self.count_where(table, "1 = 1").await
     }

@@ -197,7 +197,12 @@ async fn webhooks_are_verified_deduplicated_and_order_independent(db: Db) {
         "purchase_units": [{ "custom_id": transaction }] }),
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let applied = crate::helpers::eventually(Duration::from_secs(10), || async {
+        (app.count_where("webhook_events", "status = 'received'").await == 0
+            && app.count_where("webhook_events", "event_type = 'CHECKOUT.ORDER.APPROVED'").await == 1)
+            .then_some(())
+    });
+    assert!(applied.await.is_some(), "the late approval is stored and applied");
     assert_eq!(client.balance().await, 240);
     assert_eq!(app.count_rows("credit_ledger").await, 1);
     assert_eq!(app.count_where("webhook_events", "event_id = 'WH-DUP-1'").await, 1);

@@ -31,7 +31,7 @@ async fn a_card_purchase_grants_the_package_credits_once(db: Db) {
     assert_eq!(again.status, StatusCode::OK);
     assert_eq!(again.data()["newBalance"], 240);
     // The sandbox's own webhook arrives too; it must not grant a second time.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.inbox_applied(1).await;
     assert_eq!(client.balance().await, 240);
     assert_eq!(app.count_rows("credit_ledger").await, 1);
 
@@ -85,7 +85,7 @@ async fn three_d_secure_success_grants_credits(db: Db) {
     assert_eq!(done.data()["status"], "succeeded", "{}", done.body);
     assert_eq!(done.data()["newBalance"], 240);
     client.wait_for_status(&transaction, "succeeded").await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.inbox_applied(1).await;
     assert_eq!(client.balance().await, 240);
 }
 

@@ -39,7 +39,7 @@ async fn a_duplicated_webhook_credits_once(db: Db) {
     assert_eq!(third.body["duplicate"], true);
     // A different event about the same success (Stripe may send both) changes nothing either.
     app.send_stripe_event(&succeeded_event("evt_dup_2", &intent, &transaction)).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.inbox_applied(2).await;
     assert_eq!(client.balance().await, 240);
     assert_eq!(app.count_rows("credit_ledger").await, 1);
     assert_eq!(app.count_rows("webhook_events").await, 2);
@@ -60,7 +60,7 @@ async fn confirm_racing_the_webhook_credits_once(db: Db) {
         assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.body);
         assert_eq!(confirmed.data()["status"], "succeeded");
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.inbox_applied(1).await;
     assert_eq!(client.balance().await, 240);
     assert_eq!(app.count_rows("credit_ledger").await, 1);
 }
