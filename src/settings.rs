@@ -364,6 +364,13 @@ pub struct LimitSettings {
     pub checkout_global_per_minute: u32,
     #[serde(default = "default_bad_webhooks")]
     pub bad_webhooks_per_ip_per_minute: u32,
+    /// After a provider answers 429, its processing is paused this long (calls held, not failed).
+    #[serde(default = "default_provider_throttle_pause", deserialize_with = "human_duration")]
+    pub provider_throttle_pause: Duration,
+}
+
+fn default_provider_throttle_pause() -> Duration {
+    Duration::from_secs(30)
 }
 
 impl Default for LimitSettings {
@@ -373,6 +380,7 @@ impl Default for LimitSettings {
             checkout_per_ip_per_minute: default_per_ip(),
             checkout_global_per_minute: default_global(),
             bad_webhooks_per_ip_per_minute: default_bad_webhooks(),
+            provider_throttle_pause: default_provider_throttle_pause(),
         }
     }
 }

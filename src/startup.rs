@@ -15,6 +15,7 @@ use crate::guards::circuit::CircuitBreaker;
 use crate::guards::fraud::FraudMonitor;
 use crate::guards::pause::Pauses;
 use crate::guards::rate_limit::Limits;
+use crate::guards::throttle::ProviderThrottle;
 use crate::notify::mailer::Mailer;
 use crate::providers::paypal::PaypalProvider;
 use crate::providers::sandbox::Sandbox;
@@ -152,6 +153,12 @@ impl Application {
         };
         let breaker = CircuitBreaker { rules: circuit_rules, db: db.clone() };
         let circuit = tree.child("circuit-breaker", breaker).await?;
+        let throttle = ProviderThrottle {
+            pauses: pauses.clone(),
+            db: db.clone(),
+            window: settings.limits.provider_throttle_pause,
+        };
+        let throttle = tree.child("rate-limiter", throttle).await?;
         let (deadlines, deadline_queue) = crate::actors::deadlines::deadlines();
         let ctx = Arc::new(Context {
             db: db.clone(),
@@ -161,6 +168,7 @@ impl Application {
             pauses: pauses.clone(),
             fraud,
             circuit,
+            throttle,
             timings: Default::default(),
             deadlines,
             passivate_after: settings.payments.passivate_after,

@@ -29,6 +29,8 @@ pub struct Context {
     pub circuit: tree::Named<crate::guards::circuit::CircuitMsg>,
     /// Hears every decline (card testing, breach detection).
     pub fraud: tree::Named<crate::guards::fraud::FraudMsg>,
+    /// Hears every 429 from a provider, and pauses that provider's processing for a while.
+    pub throttle: tree::Named<crate::guards::throttle::ThrottleMsg>,
     /// Provider call latency and errors, for `/metrics`.
     pub timings: crate::providers::timings::ProviderTimings,
     /// Every purchase's timers, kept outside the actors so idle ones can stop.
@@ -48,7 +50,7 @@ impl Context {
     }
 
     /// Makes one provider call: timed for `/metrics`, and its outcome told to the circuit breaker, where only no
-    /// answer at all counts against the provider.
+    /// answer at all counts against the provider, or, for a 429, to the rate-limit guard.
     pub async fn provider_call<T>(
         &self,
         rail: crate::domain::purchase::Rail,
@@ -58,8 +60,14 @@ impl Context {
         let started = std::time::Instant::now();
         let result = call.await;
         let unreachable = matches!(result, Err(crate::providers::ProviderError::Unreachable(_)));
-        self.timings.record(rail.as_str(), operation, started.elapsed(), unreachable);
-        self.circuit.cast(crate::guards::circuit::CircuitMsg::Outcome { rail, success: !unreachable });
+        let throttled = matches!(result, Err(crate::providers::ProviderError::Throttled(_)));
+        self.timings.record(rail.as_str(), operation, started.elapsed(), unreachable || throttled);
+        // A 429 says the provider is well but wants fewer calls: a pause, not a sick circuit.
+        if throttled {
+            self.throttle.cast(crate::guards::throttle::ThrottleMsg::Throttled { rail });
+        } else {
+            self.circuit.cast(crate::guards::circuit::CircuitMsg::Outcome { rail, success: !unreachable });
+        }
         result
     }
 }

@@ -278,7 +278,7 @@ impl PurchaseActor {
                     Err(ProviderError::Rejected { code, .. }) => {
                         Next::Input(Input::IntentRefused(FailureCode::from_provider(&code)))
                     }
-                    Err(ProviderError::Unreachable(e)) => unreachable_provider(e),
+                    Err(ProviderError::Unreachable(e) | ProviderError::Throttled(e)) => unreachable_provider(e),
                 }
             }
             Effect::ConfirmIntent { intent_id, payment_method, idempotency_key } => {
@@ -299,7 +299,7 @@ impl PurchaseActor {
                         bank_debit: false,
                         funding_source: None,
                     })),
-                    Err(ProviderError::Unreachable(e)) => unreachable_provider(e),
+                    Err(ProviderError::Unreachable(e) | ProviderError::Throttled(e)) => unreachable_provider(e),
                 }
             }
             Effect::RetrieveIntent { intent_id } => {
@@ -308,7 +308,7 @@ impl PurchaseActor {
                     Ok(update) => Next::Input(Input::Provider(update)),
                     // Permanent: asking again under the same terms gets the same answer.
                     Err(ProviderError::Rejected { code, .. }) => Next::Input(Input::ProviderRefused { code }),
-                    Err(ProviderError::Unreachable(e)) => unreachable_provider(e),
+                    Err(ProviderError::Unreachable(e) | ProviderError::Throttled(e)) => unreachable_provider(e),
                 }
             }
             Effect::CancelIntent { intent_id } => {
@@ -316,7 +316,7 @@ impl PurchaseActor {
                     Ok(update) => Next::Input(Input::Provider(update)),
                     // Refused because it already succeeded or is processing: learn which.
                     Err(ProviderError::Rejected { .. }) => Next::Effect(Effect::RetrieveIntent { intent_id }),
-                    Err(ProviderError::Unreachable(e)) => unreachable_provider(e),
+                    Err(ProviderError::Unreachable(e) | ProviderError::Throttled(e)) => unreachable_provider(e),
                 }
             }
         }

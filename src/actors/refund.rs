@@ -142,7 +142,7 @@ impl RefundActor {
             Ok(RefundOutcome::Refused(code)) | Err(ProviderError::Rejected { code, .. }) => {
                 RefundInput::MethodRefused { code }
             }
-            Err(ProviderError::Unreachable(e)) => {
+            Err(ProviderError::Unreachable(e) | ProviderError::Throttled(e)) => {
                 tracing::warn!(error = %e, refund = %refund.id, "provider refund not confirmed; will retry");
                 RefundInput::ProviderUnreachable
             }

@@ -37,15 +37,14 @@ pub async fn create_from_token(
 ) -> Result<Response, ApiError> {
     let token = CardToken::parse(&request.card_token).map_err(|e| ApiError::bad_request("invalid_card_token", e))?;
     let context = state.purchases.context();
-    let made =
-        context.provider_call(Rail::Card, "create_method", context.gateways.card.method_from_token(&token)).await;
+    let made = context.provider_call(Rail::Card, "create_method", state.gateways.card.method_from_token(&token)).await;
     match made {
         Ok(method) => Ok(ok(StatusCode::CREATED, method)),
         Err(ProviderError::Rejected { code, message }) => {
             let status = if code == "card_tokens_need_stripe" { StatusCode::CONFLICT } else { StatusCode::BAD_REQUEST };
             Err(ApiError { code: Cow::Owned(code), ..ApiError::new(status, "", message) })
         }
-        Err(ProviderError::Unreachable(e)) => {
+        Err(ProviderError::Unreachable(e) | ProviderError::Throttled(e)) => {
             tracing::warn!(error = %e, "stripe did not make a payment method from a card token");
             Err(ApiError::new(StatusCode::BAD_GATEWAY, "provider_unavailable", "Stripe did not answer; try again."))
         }

@@ -207,7 +207,7 @@ pub async fn dev_crash(
         return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "No such endpoint."));
     };
     let name = match actor.as_str() {
-        "fraud-monitor" | "circuit-breaker" | "mailer" | "reconciler" => format!("{prefix}:{actor}"),
+        "fraud-monitor" | "circuit-breaker" | "rate-limiter" | "mailer" | "reconciler" => format!("{prefix}:{actor}"),
         _ if actor.starts_with("purchase:") || actor.starts_with("refund:") => actor,
         _ => return Err(ApiError::bad_request("unknown_actor", "No such kind of actor.")),
     };

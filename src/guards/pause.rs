@@ -30,6 +30,14 @@ impl Scope {
         [Self::Platform, Self::Card, Self::Paypal].into_iter().find(|s| s.as_str() == text)
     }
 
+    /// The scope that pauses `rail` alone.
+    pub fn of(rail: Rail) -> Self {
+        match rail {
+            Rail::Card => Self::Card,
+            Rail::Paypal => Self::Paypal,
+        }
+    }
+
     fn covers(self, rail: Rail) -> bool {
         matches!((self, rail), (Self::Platform, _) | (Self::Card, Rail::Card) | (Self::Paypal, Rail::Paypal))
     }

@@ -25,6 +25,10 @@ pub enum ProviderError {
     /// The provider refused the request itself (unknown payment method, wrong state…).
     #[error("{message}")]
     Rejected { code: String, message: String },
+    /// The provider said too many requests (HTTP 429), after the call's own retries: the outcome is unknown, as
+    /// for `Unreachable`, and the provider wants fewer calls for a while.
+    #[error("payment provider rate limit: {0}")]
+    Throttled(String),
 }
 
 pub struct NewIntent<'a> {

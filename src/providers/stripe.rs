@@ -231,6 +231,9 @@ fn store_error(e: sea_orm::DbErr) -> ProviderError {
 
 fn rejected_or_unreachable(error: &StripeError) -> ProviderError {
     match error {
+        StripeError::Stripe(api, 429) => {
+            ProviderError::Throttled(api.message.clone().unwrap_or_else(|| "too many requests".into()))
+        }
         StripeError::Stripe(api, status) if *status < 500 && *status != 429 => ProviderError::Rejected {
             code: api.code.as_ref().map(|c| c.as_str().to_owned()).unwrap_or_else(|| "invalid_request".into()),
             message: api.message.clone().unwrap_or_else(|| format!("Stripe refused the request ({status})")),

@@ -253,6 +253,35 @@ async fn a_permanent_refusal_on_a_read_stops_the_payment_with_an_alert(db: Db) {
     assert_eq!(client.balance().await, 0);
 }
 
+// Issue 13 (8): Stripe answering 429 past the call's own retries pauses card processing platform-wide (calls held, not
+// failed, with an alert and an audit row), and the rate-limit guard lifts the pause by itself once its window has
+// passed; the payment then goes through.
+async fn a_provider_429_pauses_its_processing_until_the_window_passes(db: Db) {
+    let (app, proxy) = stripe_app_with(db, |s| s.limits.provider_throttle_pause = Duration::from_secs(2)).await;
+    let admin = app.token("admin-429", purser::auth::Role::Admin);
+    let client = app.client("stripe-429");
+    let (transaction, intent) = client.open("pro-200", "pm_card_visa").await;
+    proxy.faults.throttle_next.store(3, Ordering::SeqCst);
+    let unknown = client.confirm(&intent, "pro-200").await;
+    assert_eq!(unknown.status, StatusCode::ACCEPTED, "the outcome is unknown, not failed: {}", unknown.body);
+    let paused = eventually(Duration::from_secs(10), || async {
+        let controls = app.get("/api/v1/admin/controls", Some(&admin)).await;
+        (controls.data()["paused"][0]["by"] == "rate-limiter").then(|| controls.data()["paused"][0].clone())
+    });
+    let paused = paused.await.expect("the 429 pauses card processing");
+    assert_eq!(paused["scope"], "card");
+    let refused = app.client("stripe-429-other").create_intent("starter-25", Some("pm_card_visa")).await;
+    assert_eq!(refused.error_code(), "payments_paused");
+    assert_eq!(app.count_where("alerts", "kind = 'provider_throttled'").await, 1);
+    assert_eq!(app.count_where("admin_actions", "action = 'pause' AND admin = 'rate-limiter'").await, 1);
+
+    client.wait_for_status(&transaction, "succeeded").await;
+    let controls = app.get("/api/v1/admin/controls", Some(&admin)).await;
+    assert_eq!(controls.data()["paused"], json!([]), "lifted by itself");
+    assert_eq!(app.count_where("admin_actions", "action = 'resume' AND admin = 'rate-limiter'").await, 1);
+    assert_eq!(client.balance().await, 240);
+}
+
 // With webhooks dropped on the way, the client's confirm alone settles the purchase.
 async fn dropped_webhooks_lose_nothing(db: Db) {
     let (app, proxy) = stripe_app(db).await;
@@ -378,6 +407,7 @@ async fn the_reconciler_settles_a_purchase_whose_webhook_was_lost(db: Db) {
 }
 
 on_both_databases!(
+    a_provider_429_pauses_its_processing_until_the_window_passes,
     a_permanent_refusal_on_a_read_stops_the_payment_with_an_alert,
     a_permanent_stripe_refusal_fails_the_payment_at_once,
     the_reconciler_settles_a_purchase_whose_webhook_was_lost,

@@ -25,6 +25,8 @@ pub struct Faults {
     pub fail_next: AtomicU32,
     /// Answer this many API calls with Stripe's 400 `invalid_request_error` (a permanent refusal).
     pub reject_next: AtomicU32,
+    /// Answer this many API calls with Stripe's 429 `rate_limit` (too many requests).
+    pub throttle_next: AtomicU32,
     pub drop_webhooks: AtomicBool,
 }
 
@@ -86,6 +88,12 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
         shared.faults.fail_next.fetch_sub(1, Ordering::SeqCst);
         let error = json!({ "error": { "type": "api_error", "message": "injected by the test proxy" } });
         return (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(error)).into_response();
+    }
+    if shared.faults.throttle_next.load(Ordering::SeqCst) > 0 {
+        shared.faults.throttle_next.fetch_sub(1, Ordering::SeqCst);
+        let error = json!({ "error": { "type": "invalid_request_error", "code": "rate_limit",
+            "message": "Too many requests hit the API too quickly." } });
+        return (StatusCode::TOO_MANY_REQUESTS, axum::Json(error)).into_response();
     }
     if shared.faults.reject_next.load(Ordering::SeqCst) > 0 {
         shared.faults.reject_next.fetch_sub(1, Ordering::SeqCst);
