@@ -8,6 +8,8 @@ pub mod domain;
 pub mod guards;
 pub mod harness;
 pub mod html;
+#[cfg(test)]
+mod layers;
 pub mod notify;
 pub mod providers;
 pub mod settings;

@@ -122,9 +122,10 @@ impl FraudMonitor {
             return Ok(());
         }
         let reason = format!("{wave} {kind} in a minute: an attack is suspected");
-        self.pauses.set(Scope::Platform, true, &reason, "fraud-monitor").await?;
+        // The alert first: whoever sees the pause finds its alert already there.
         let alert = json!({ "alert": "breach", "reason": reason });
         alerts::raise(&self.db, "breach", format!("breach:{kind}:{}", now.timestamp()), alert).await?;
+        self.pauses.set(Scope::Platform, true, &reason, "fraud-monitor").await?;
         Ok(())
     }
 }

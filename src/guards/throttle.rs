@@ -74,16 +74,17 @@ impl Actor for ProviderThrottle {
                     self.window.as_secs()
                 );
                 tracing::warn!(rail = rail.as_str(), "provider rate limit hit: pausing its processing");
-                self.pauses.set(scope, true, &reason, BY).await?;
+                // The alert first: whoever sees the pause finds its alert already there.
                 self.alert(scope, "provider_throttled").await?;
+                self.pauses.set(scope, true, &reason, BY).await?;
                 myself.send_after(self.window, move || ThrottleMsg::Lift { scope });
             }
             ThrottleMsg::Lift { scope } => {
                 if !self.pauses.current().iter().any(|p| p.scope == scope && p.by == BY) {
                     return Ok(());
                 }
-                self.pauses.set(scope, false, "the provider's rate-limit window has passed", BY).await?;
                 self.alert(scope, "provider_throttle_lifted").await?;
+                self.pauses.set(scope, false, "the provider's rate-limit window has passed", BY).await?;
             }
         }
         Ok(())
