@@ -61,10 +61,14 @@ async function fraudReview() {
     api("GET", "/api/v1/admin/payments?status=under_review&limit=50"),
     api("GET", "/api/v1/admin/accounts/flagged"),
   ]);
-  $("#review-queue").replaceChildren(held.data.items.length ? table(["Created", "Client", "Amount", "Method", ""],
-    held.data.items.map((p) => [when(p.createdAt), p.clientId, money(p.amount, p.currency),
+  // Payments confirmed as fraud stay under review until the provider's refund lands, but are decided.
+  const undecided = held.data.items.filter((p) => !p.reversing);
+  const reversing = held.data.items.length - undecided.length;
+  $("#review-queue").replaceChildren(undecided.length ? table(["Created", "Client", "Amount", "Method", ""],
+    undecided.map((p) => [when(p.createdAt), p.clientId, money(p.amount, p.currency),
       p.method ?? p.provider, el("span", {}, ...reviewActions(p))]))
-    : el("p", { class: "muted" }, "No payments held for review."));
+    : el("p", { class: "muted" }, "No payments held for review."),
+    ...(reversing ? [el("p", { class: "muted" }, `${reversing} confirmed as fraud, being given back.`)] : []));
   $("#flagged").replaceChildren(flagged.data.length ? table(["Client", "Flagged", "By", "Reason", ""],
     flagged.data.map((f) => [f.clientId, when(f.flaggedAt), f.flaggedBy, f.reason,
       act("Lift flag", `/api/v1/admin/accounts/${encodeURIComponent(f.clientId)}/unflag`, null, refreshAll)]))
@@ -111,13 +115,13 @@ async function payments() {
   const status = $("#status-filter").value;
   const { data } = await api("GET", `/api/v1/admin/payments?limit=50${status ? "&status=" + status : ""}`);
   $("#payments").replaceChildren(table(["Created", "Client", "Status", "Amount", "Method", "Failure", ""], data.items.map((p) => [
-    when(p.createdAt), p.clientId, p.status,
+    when(p.createdAt), p.clientId, p.reversing ? "reversing" : p.status,
     p.refunded ? `${money(p.amount, p.currency)} (${money(p.refunded, p.currency)} refunded)` : money(p.amount, p.currency),
     p.method ?? p.provider,
     p.failureCode ?? "", el("span", {},
       el("button", { type: "button", class: "secondary", onclick: () => detail(p.transactionId).catch(failed) }, "Details"),
       p.status === "failed" && p.rail === "card" ? act("Retry", `/api/v1/admin/payments/${p.transactionId}/retry`, null, refreshAll) : "",
-      p.status === "under_review" ? reviewActions(p) : "",
+      p.status === "under_review" && !p.reversing ? reviewActions(p) : "",
       ["processing", "requires_action"].includes(p.status) ? act("Sync", `/api/v1/admin/payments/${p.transactionId}/sync`, {}, refreshAll) : "")])));
 }
 

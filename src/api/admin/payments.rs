@@ -5,7 +5,7 @@ use crate::api::AppState;
 use crate::api::error::{ApiError, ErrorEnvelope, ok};
 use crate::api::extract::AdminCaller;
 use crate::api::payments::{TransactionView, parse_transaction_id, transaction_view};
-use crate::domain::purchase::Input;
+use crate::domain::purchase::{Input, Status};
 use crate::store::purchases::{self as purchase_store, AdminAction, Filter};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -66,6 +66,9 @@ pub struct PaymentRow {
     rail: String,
     method: Option<String>,
     failure_code: Option<String>,
+    /// Confirmed as fraud and being given back: still `under_review` until the provider's refund is recorded, but
+    /// decided.
+    reversing: bool,
     created_at: DateTime<Utc>,
 }
 
@@ -105,6 +108,8 @@ pub async fn list_payments(
     let items: Vec<PaymentRow> = rows
         .into_iter()
         .map(|r| PaymentRow {
+            reversing: r.status == Status::UnderReview.as_str()
+                && r.state.get("reversal").is_some_and(|v| !v.is_null()),
             transaction_id: r.id,
             client_id: r.client_id,
             status: r.status,
