@@ -367,6 +367,21 @@ pub struct LimitSettings {
     /// After a provider answers 429, its processing is paused this long (calls held, not failed).
     #[serde(default = "default_provider_throttle_pause", deserialize_with = "human_duration")]
     pub provider_throttle_pause: Duration,
+    /// Requests per second Purser sends to Stripe at most (Stripe allows 100 in live mode, 25 in test mode: set 20
+    /// with a test key). Past it, card processing is paused for `provider_throttle_pause`.
+    #[serde(default = "default_stripe_requests_per_second")]
+    pub stripe_requests_per_second: u32,
+    /// The same for PayPal, which documents no fixed figure.
+    #[serde(default = "default_paypal_requests_per_second")]
+    pub paypal_requests_per_second: u32,
+}
+
+fn default_stripe_requests_per_second() -> u32 {
+    80
+}
+
+fn default_paypal_requests_per_second() -> u32 {
+    50
 }
 
 fn default_provider_throttle_pause() -> Duration {
@@ -381,6 +396,8 @@ impl Default for LimitSettings {
             checkout_global_per_minute: default_global(),
             bad_webhooks_per_ip_per_minute: default_bad_webhooks(),
             provider_throttle_pause: default_provider_throttle_pause(),
+            stripe_requests_per_second: default_stripe_requests_per_second(),
+            paypal_requests_per_second: default_paypal_requests_per_second(),
         }
     }
 }

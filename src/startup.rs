@@ -15,7 +15,7 @@ use crate::guards::circuit::CircuitBreaker;
 use crate::guards::fraud::FraudMonitor;
 use crate::guards::pause::Pauses;
 use crate::guards::rate_limit::Limits;
-use crate::guards::throttle::ProviderThrottle;
+use crate::guards::throttle::{OutboundBudgets, ProviderThrottle};
 use crate::notify::mailer::Mailer;
 use crate::providers::paypal::PaypalProvider;
 use crate::providers::sandbox::Sandbox;
@@ -169,6 +169,12 @@ impl Application {
             fraud,
             circuit,
             throttle,
+            outbound: OutboundBudgets::new(
+                (gateways.card.name() != crate::providers::sandbox::PROVIDER)
+                    .then_some(settings.limits.stripe_requests_per_second),
+                (gateways.paypal.name() != crate::providers::sandbox::PROVIDER)
+                    .then_some(settings.limits.paypal_requests_per_second),
+            ),
             timings: Default::default(),
             deadlines,
             passivate_after: settings.payments.passivate_after,

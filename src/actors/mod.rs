@@ -31,6 +31,8 @@ pub struct Context {
     pub fraud: tree::Named<crate::guards::fraud::FraudMsg>,
     /// Hears every 429 from a provider, and pauses that provider's processing for a while.
     pub throttle: tree::Named<crate::guards::throttle::ThrottleMsg>,
+    /// What Purser allows itself to send to each real provider per second.
+    pub outbound: crate::guards::throttle::OutboundBudgets,
     /// Provider call latency and errors, for `/metrics`.
     pub timings: crate::providers::timings::ProviderTimings,
     /// Every purchase's timers, kept outside the actors so idle ones can stop.
@@ -57,6 +59,11 @@ impl Context {
         operation: &'static str,
         call: impl std::future::Future<Output = Result<T, crate::providers::ProviderError>>,
     ) -> Result<T, crate::providers::ProviderError> {
+        // Over the budget the call is not made: held like a 429's, its outcome unknown to the caller, who retries.
+        if !self.outbound.spend(rail) {
+            self.throttle.cast(crate::guards::throttle::ThrottleMsg::Throttled { rail });
+            return Err(crate::providers::ProviderError::Throttled("Purser's outbound request budget is spent".into()));
+        }
         let started = std::time::Instant::now();
         let result = call.await;
         let unreachable = matches!(result, Err(crate::providers::ProviderError::Unreachable(_)));

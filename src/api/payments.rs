@@ -204,11 +204,15 @@ pub async fn create_intent(
         return confirm_response(&state, &purchase).await;
     }
     match (purchase.status, &purchase.failure) {
-        (Status::Created, _) => Err(ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            "provider_unavailable",
-            "The payment provider did not answer; try again.",
-        )),
+        // Not lost: the purchase makes its intent again later; its id lets the client find it.
+        (Status::Created, _) => Err(ApiError {
+            transaction_id: Some(purchase.id),
+            ..ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "provider_unavailable",
+                "The payment provider did not answer; try again.",
+            )
+        }),
         (Status::Failed, Some(failure)) => Err(ApiError::payment_failed(failure, purchase.id)),
         _ => Ok(ok(
             StatusCode::OK,

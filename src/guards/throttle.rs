@@ -1,18 +1,48 @@
-//! The provider rate-limit guard: when a provider answers 429 (too many requests) past the call's own retries, that
-//! provider's processing is paused platform-wide (its calls held, not failed) and resumed by this guard once
-//! `window` has passed. Each pause and resume is an admin alert and, like every pause, an audit row.
+//! The provider rate-limit guard: when a provider answers 429 (too many requests) past the call's own retries, or
+//! Purser's own outbound budget for it is spent (`OutboundBudgets`), that provider's processing is paused
+//! platform-wide (its calls held, not failed) and resumed by this guard once `window` has passed. Each pause and
+//! resume is an admin alert and, like every pause, an audit row.
 use super::pause::{Pauses, Scope};
 use crate::domain::purchase::Rail;
 use crate::store::alerts;
 use chrono::{TimeDelta, Utc};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use sea_orm::DatabaseConnection;
 use serde_json::json;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Who the pauses this guard sets are by, in the audit trail and on the console.
 pub const BY: &str = "rate-limiter";
+
+/// Requests per second Purser allows itself towards each real provider, kept under the provider's own limit (Stripe
+/// documents 100 per second in live mode and 25 in test mode) so that a burst is held here rather than refused
+/// there. The sandbox has none.
+pub struct OutboundBudgets {
+    card: Option<DefaultDirectRateLimiter>,
+    paypal: Option<DefaultDirectRateLimiter>,
+}
+
+impl OutboundBudgets {
+    /// `None` for a rail leaves it unbudgeted (the sandbox).
+    pub fn new(card: Option<u32>, paypal: Option<u32>) -> Self {
+        let limiter = |per_second: u32| {
+            RateLimiter::direct(Quota::per_second(NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN)))
+        };
+        Self { card: card.map(limiter), paypal: paypal.map(limiter) }
+    }
+
+    /// Spends one request towards `rail`'s provider; `false` when the budget is spent.
+    pub fn spend(&self, rail: Rail) -> bool {
+        let budget = match rail {
+            Rail::Card => &self.card,
+            Rail::Paypal => &self.paypal,
+        };
+        budget.as_ref().is_none_or(|limiter| limiter.check().is_ok())
+    }
+}
 
 pub enum ThrottleMsg {
     /// A provider on `rail` answered 429.
@@ -69,7 +99,8 @@ impl Actor for ProviderThrottle {
                     return Ok(());
                 }
                 let reason = format!(
-                    "the {} provider answered 429 Too Many Requests: its calls are held for {} s",
+                    "too many requests to the {} provider (it answered 429, or Purser's budget for it was spent): its \
+                     calls are held for {} s",
                     rail.as_str(),
                     self.window.as_secs()
                 );

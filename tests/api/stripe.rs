@@ -282,6 +282,42 @@ async fn a_provider_429_pauses_its_processing_until_the_window_passes(db: Db) {
     assert_eq!(client.balance().await, 240);
 }
 
+// Issue 13 (8): Purser keeps its own outbound budget per real provider; a burst past it is held (card processing
+// paused, calls parked), not sent for Stripe to refuse, and goes through once the window has passed.
+async fn a_burst_past_the_outbound_budget_is_held_not_sent(db: Db) {
+    let (app, _proxy) = stripe_app_with(db, |s| {
+        s.limits.stripe_requests_per_second = 1;
+        s.limits.provider_throttle_pause = Duration::from_secs(2);
+    })
+    .await;
+    let admin = app.token("admin-budget", purser::auth::Role::Admin);
+    let client = app.client("stripe-budget");
+    // Each checkout costs a call or two (the card's fingerprint for the fraud screen, the intent): a quick few
+    // spend the budget of one a second.
+    let mut held = None;
+    for _ in 0..5 {
+        let answer = client.create_intent("starter-25", Some("pm_card_visa")).await;
+        if answer.status != StatusCode::OK {
+            held = Some(answer);
+            break;
+        }
+    }
+    let held = held.expect("a checkout past the budget is held");
+    assert_eq!(held.status, StatusCode::BAD_GATEWAY, "{}", held.body);
+    assert_eq!(held.error_code(), "provider_unavailable");
+    let transaction = held.body["error"]["transactionId"].as_str().expect("the held purchase's id").to_owned();
+    let paused = eventually(Duration::from_secs(10), || async {
+        let controls = app.get("/api/v1/admin/controls", Some(&admin)).await;
+        (controls.data()["paused"][0]["by"] == "rate-limiter").then_some(())
+    });
+    assert!(paused.await.is_some(), "the spent budget pauses card processing");
+    assert_eq!(app.count_where("alerts", "kind = 'provider_throttled'").await, 1);
+    // Once the window has passed, the held create is made.
+    client.wait_for_status(&transaction, "requires_confirmation").await;
+    let controls = app.get("/api/v1/admin/controls", Some(&admin)).await;
+    assert_eq!(controls.data()["paused"], json!([]));
+}
+
 // With webhooks dropped on the way, the client's confirm alone settles the purchase.
 async fn dropped_webhooks_lose_nothing(db: Db) {
     let (app, proxy) = stripe_app(db).await;
@@ -407,6 +443,7 @@ async fn the_reconciler_settles_a_purchase_whose_webhook_was_lost(db: Db) {
 }
 
 on_both_databases!(
+    a_burst_past_the_outbound_budget_is_held_not_sent,
     a_provider_429_pauses_its_processing_until_the_window_passes,
     a_permanent_refusal_on_a_read_stops_the_payment_with_an_alert,
     a_permanent_stripe_refusal_fails_the_payment_at_once,
