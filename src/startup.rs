@@ -1,10 +1,12 @@
 //! Builds the whole service from `Settings`: database, migrations, providers, actors (with recovery), HTTP. `main`
 //! and every integration test go through `Application::build`, so tests run exactly what users run.
+use crate::actors::deadlines::Deadlines;
 use crate::actors::reconciler::Reconciler;
 use crate::actors::refund::RefundActors;
 use crate::actors::tree::Tree;
 use crate::actors::{Context, PurchaseActors};
 use crate::api::{self, AppState};
+use crate::app::inbox::Inbox;
 use crate::auth::Authenticator;
 use crate::domain::circuit::CircuitRules;
 use crate::domain::invoice::{Issuer, Seller};
@@ -14,8 +16,7 @@ use crate::domain::refund::RefundPolicy;
 use crate::guards::circuit::CircuitBreaker;
 use crate::guards::fraud::FraudMonitor;
 use crate::guards::pause::Pauses;
-use crate::guards::rate_limit::Limits;
-use crate::guards::throttle::{OutboundBudgets, ProviderThrottle};
+use crate::guards::rate_limit::{Budgets, RateLimiter};
 use crate::notify::mailer::Mailer;
 use crate::providers::paypal::PaypalProvider;
 use crate::providers::sandbox::Sandbox;
@@ -151,15 +152,23 @@ impl Application {
             window: delta(settings.circuit.window, "window")?,
             cooldown: delta(settings.circuit.cooldown, "cooldown")?,
         };
-        let breaker = CircuitBreaker { rules: circuit_rules, db: db.clone() };
+        let breaker =
+            CircuitBreaker { rules: circuit_rules, db: db.clone(), gateways: gateways.clone(), pauses: pauses.clone() };
         let circuit = tree.child("circuit-breaker", breaker).await?;
-        let throttle = ProviderThrottle {
+        let real = |name: &str| name != crate::providers::sandbox::PROVIDER;
+        let budgets = Budgets::new(
+            &settings.limits,
+            real(gateways.card.name()).then_some(settings.limits.stripe_requests_per_second),
+            real(gateways.paypal.name()).then_some(settings.limits.paypal_requests_per_second),
+        );
+        let limiter = RateLimiter {
+            budgets: Arc::new(budgets),
             pauses: pauses.clone(),
             db: db.clone(),
             window: settings.limits.provider_throttle_pause,
         };
-        let throttle = tree.child("rate-limiter", throttle).await?;
-        let (deadlines, deadline_queue) = crate::actors::deadlines::deadlines();
+        let limiter = tree.child("rate-limiter", limiter).await?;
+        let deadlines = Deadlines::new(tree.named("deadlines"));
         let ctx = Arc::new(Context {
             db: db.clone(),
             gateways: gateways.clone(),
@@ -168,21 +177,15 @@ impl Application {
             pauses: pauses.clone(),
             fraud,
             circuit,
-            throttle,
-            outbound: OutboundBudgets::new(
-                (gateways.card.name() != crate::providers::sandbox::PROVIDER)
-                    .then_some(settings.limits.stripe_requests_per_second),
-                (gateways.paypal.name() != crate::providers::sandbox::PROVIDER)
-                    .then_some(settings.limits.paypal_requests_per_second),
-            ),
+            limiter,
             timings: Default::default(),
-            deadlines,
+            deadlines: deadlines.clone(),
             passivate_after: settings.payments.passivate_after,
             call_timeout: settings.payments.actor_call_timeout,
             refunds: Default::default(),
         });
         let purchases = Arc::new(PurchaseActors::start(ctx).await?);
-        tokio::spawn(deadline_queue.run(purchases.clone()));
+        tree.child("deadlines", deadlines.queue(db.clone(), purchases.clone())).await?;
         let refund_policy = RefundPolicy {
             window: TimeDelta::from_std(settings.payments.refund_window)
                 .map_err(|_| "payments.refund_window is too large")?,
@@ -207,6 +210,7 @@ impl Application {
             "unfinished purchases back: deadlines scheduled, actors for those a provider holds"
         );
 
+        let inbox = Inbox { db: db.clone(), purchases: purchases.clone(), refunds: refunds.clone() };
         let state = AppState {
             db,
             auth: Arc::new(auth),
@@ -215,7 +219,7 @@ impl Application {
             purchases: purchases.clone(),
             refunds,
             pauses,
-            limits: Arc::new(Limits::new(&settings.limits)),
+            inbox,
             sandbox,
             webhook_secrets: Arc::new(stripe_secrets),
             public_url,
@@ -227,7 +231,7 @@ impl Application {
             gateways,
             page_providers: Arc::new(api::web::PageProviders::from_settings(&settings)),
         };
-        let inbox_sweep = tokio::spawn(api::webhooks::sweep(state.clone(), settings.payments.reconcile_every));
+        let inbox_sweep = tokio::spawn(state.inbox.clone().sweep(settings.payments.reconcile_every));
         Ok(Self { listener, port, router: api::router(state), purchases, tree, inbox_sweep })
     }
 

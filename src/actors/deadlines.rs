@@ -1,97 +1,142 @@
-//! Every purchase's timers (retry, expiry) in one place, so a purchase waiting on a person needs no actor: a
-//! sorted set of deadlines and one task that sends each as an input when it falls due, waking the actor from the
-//! database if it was passivated. A deadline costs a set entry, not a task.
+//! Every purchase's timers (retry, expiry) in one supervised actor, so a purchase waiting on a person needs no actor
+//! of its own: a sorted set of deadlines, and one wake-up for the earliest, which sends each deadline as an input
+//! when it falls due, waking the purchase's actor from the database if it was passivated. A deadline costs a set
+//! entry, not a task. The set is rebuilt from the purchases' persisted deadlines whenever the actor starts, so a
+//! crash loses none.
 use super::supervisor::PurchaseActors;
+use super::tree::Named;
 use crate::domain::purchase::{Input, Timer};
+use crate::store::purchases;
 use chrono::{DateTime, Utc};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use sea_orm::DatabaseConnection;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use tokio::sync::mpsc;
 use uuid::Uuid;
 
-/// (when, which purchase, which timer: 0 expiry, 1 retry). Scheduling the same deadline twice keeps one.
-type Entry = (DateTime<Utc>, Uuid, u8);
+/// (when, which purchase, which timer). Scheduling the same deadline twice keeps one.
+type Entry = (DateTime<Utc>, Uuid, Timer);
 
-/// `true` adds the deadline, `false` forgets it (its purchase finished first).
-type Change = (Entry, bool);
+pub enum DeadlineMsg {
+    Schedule(Entry),
+    /// Its purchase finished first: the deadline can no longer matter.
+    Forget(Entry),
+    /// The earliest deadline may have fallen due.
+    Wake,
+}
 
+/// How the purchase actors reach the deadline actor, wherever its latest incarnation is.
 #[derive(Clone)]
 pub struct Deadlines {
-    schedule: mpsc::UnboundedSender<Change>,
+    actor: Named<DeadlineMsg>,
     pending: Arc<AtomicUsize>,
-}
-
-pub struct DeadlineQueue {
-    receive: mpsc::UnboundedReceiver<Change>,
-    pending: Arc<AtomicUsize>,
-}
-
-pub fn deadlines() -> (Deadlines, DeadlineQueue) {
-    let (schedule, receive) = mpsc::unbounded_channel();
-    let pending = Arc::new(AtomicUsize::new(0));
-    (Deadlines { schedule, pending: pending.clone() }, DeadlineQueue { receive, pending })
 }
 
 impl Deadlines {
+    pub fn new(actor: Named<DeadlineMsg>) -> Self {
+        Self { actor, pending: Arc::default() }
+    }
+
     pub fn schedule(&self, purchase: Uuid, timer: Timer, at: DateTime<Utc>) {
-        let _ = self.schedule.send((entry(purchase, timer, at), true));
+        self.actor.cast(DeadlineMsg::Schedule((at, purchase, timer)));
     }
 
     /// Drops a deadline that can no longer matter, so a finished purchase is not woken for nothing.
     pub fn forget(&self, purchase: Uuid, timer: Timer, at: DateTime<Utc>) {
-        let _ = self.schedule.send((entry(purchase, timer, at), false));
+        self.actor.cast(DeadlineMsg::Forget((at, purchase, timer)));
     }
 
     /// Deadlines waiting to fall due, for `/metrics`.
     pub fn pending(&self) -> usize {
         self.pending.load(Ordering::Relaxed)
     }
+
+    /// The actor behind these handles, to start under the supervision tree.
+    pub fn queue(&self, db: DatabaseConnection, purchases: Arc<PurchaseActors>) -> DeadlineQueue {
+        DeadlineQueue { db, purchases, pending: self.pending.clone() }
+    }
 }
 
-fn entry(purchase: Uuid, timer: Timer, at: DateTime<Utc>) -> Entry {
-    let kind = match timer {
-        Timer::Expiry => 0,
-        Timer::Retry => 1,
-    };
-    (at, purchase, kind)
+#[derive(Clone)]
+pub struct DeadlineQueue {
+    db: DatabaseConnection,
+    purchases: Arc<PurchaseActors>,
+    pending: Arc<AtomicUsize>,
 }
 
-impl DeadlineQueue {
-    /// Runs until every `Deadlines` handle is dropped.
-    pub async fn run(mut self, purchases: Arc<PurchaseActors>) {
-        let mut queue: BTreeSet<Entry> = BTreeSet::new();
-        loop {
-            let next = queue.first().map(|(at, _, _)| (*at - Utc::now()).to_std().unwrap_or_default());
-            let sleep = tokio::time::sleep(next.unwrap_or(std::time::Duration::from_secs(3600)));
-            tokio::select! {
-                change = self.receive.recv() => match change {
-                    Some((entry, true)) => {
-                        queue.insert(entry);
+pub struct Queue {
+    entries: BTreeSet<Entry>,
+    /// When the wake-up already asked for falls, so a later deadline does not ask for another.
+    armed: Option<DateTime<Utc>>,
+}
+
+impl Queue {
+    /// Asks for a wake-up at the earliest deadline unless one at or before it is already asked for.
+    fn arm(&mut self, myself: &ActorRef<DeadlineMsg>) {
+        let Some(&(at, _, _)) = self.entries.first() else { return };
+        if self.armed.is_some_and(|armed| armed <= at) {
+            return;
+        }
+        self.armed = Some(at);
+        myself.send_after((at - Utc::now()).to_std().unwrap_or_default(), || DeadlineMsg::Wake);
+    }
+}
+
+impl Actor for DeadlineQueue {
+    type Msg = DeadlineMsg;
+    type State = Queue;
+    type Arguments = ();
+
+    async fn pre_start(&self, myself: ActorRef<DeadlineMsg>, _: ()) -> Result<Queue, ActorProcessingErr> {
+        let mut entries = BTreeSet::new();
+        for stored in purchases::unfinished(&self.db).await? {
+            let id = stored.purchase.id;
+            entries.extend(stored.purchase.deadlines().into_iter().map(|(timer, at)| (at, id, timer)));
+        }
+        let mut queue = Queue { entries, armed: None };
+        queue.arm(&myself);
+        self.pending.store(queue.entries.len(), Ordering::Relaxed);
+        Ok(queue)
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<DeadlineMsg>,
+        msg: DeadlineMsg,
+        queue: &mut Queue,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            DeadlineMsg::Schedule(entry) => {
+                queue.entries.insert(entry);
+            }
+            DeadlineMsg::Forget(entry) => {
+                queue.entries.remove(&entry);
+            }
+            DeadlineMsg::Wake => {
+                queue.armed = None;
+                let now = Utc::now();
+                while let Some(&(at, purchase, timer)) = queue.entries.first() {
+                    if at > now {
+                        break;
                     }
-                    Some((entry, false)) => {
-                        queue.remove(&entry);
-                    }
-                    None => return,
-                },
-                _ = sleep, if next.is_some() => {
-                    let now = Utc::now();
-                    while let Some(&(at, purchase, kind)) = queue.first() {
-                        if at > now {
-                            break;
+                    queue.entries.pop_first();
+                    let input = match timer {
+                        Timer::Expiry => Input::ExpiryDue,
+                        Timer::Retry => Input::RetryDue,
+                    };
+                    // Not awaited here: one slow purchase must not hold back everyone else's deadlines.
+                    let purchases = self.purchases.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = purchases.send(purchase, input).await {
+                            tracing::warn!(%purchase, error = %e, "a purchase's deadline was not applied");
                         }
-                        queue.pop_first();
-                        let input = if kind == 0 { Input::ExpiryDue } else { Input::RetryDue };
-                        let purchases = purchases.clone();
-                        tokio::spawn(async move {
-                            if let Err(e) = purchases.send(purchase, input).await {
-                                tracing::warn!(%purchase, error = %e, "a purchase's deadline was not applied");
-                            }
-                        });
-                    }
+                    });
                 }
             }
-            self.pending.store(queue.len(), Ordering::Relaxed);
         }
+        queue.arm(&myself);
+        self.pending.store(queue.entries.len(), Ordering::Relaxed);
+        Ok(())
     }
 }

@@ -29,10 +29,8 @@ pub struct Context {
     pub circuit: tree::Named<crate::guards::circuit::CircuitMsg>,
     /// Hears every decline (card testing, breach detection).
     pub fraud: tree::Named<crate::guards::fraud::FraudMsg>,
-    /// Hears every 429 from a provider, and pauses that provider's processing for a while.
-    pub throttle: tree::Named<crate::guards::throttle::ThrottleMsg>,
-    /// What Purser allows itself to send to each real provider per second.
-    pub outbound: crate::guards::throttle::OutboundBudgets,
+    /// Owns the request budgets; hears every 429 from a provider, and pauses that provider's processing a while.
+    pub limiter: tree::Named<crate::guards::rate_limit::RateMsg>,
     /// Provider call latency and errors, for `/metrics`.
     pub timings: crate::providers::timings::ProviderTimings,
     /// Every purchase's timers, kept outside the actors so idle ones can stop.
@@ -60,8 +58,9 @@ impl Context {
         call: impl std::future::Future<Output = Result<T, crate::providers::ProviderError>>,
     ) -> Result<T, crate::providers::ProviderError> {
         // Over the budget the call is not made: held like a 429's, its outcome unknown to the caller, who retries.
-        if !self.outbound.spend(rail) {
-            self.throttle.cast(crate::guards::throttle::ThrottleMsg::Throttled { rail });
+        // A limiter that does not answer (restarting) holds the call too: no budget is no permission.
+        let spend = |reply| crate::guards::rate_limit::RateMsg::Outbound { rail, reply };
+        if self.limiter.call(spend, self.call_timeout).await != Some(true) {
             return Err(crate::providers::ProviderError::Throttled("Purser's outbound request budget is spent".into()));
         }
         let started = std::time::Instant::now();
@@ -71,7 +70,7 @@ impl Context {
         self.timings.record(rail.as_str(), operation, started.elapsed(), unreachable || throttled);
         // A 429 says the provider is well but wants fewer calls: a pause, not a sick circuit.
         if throttled {
-            self.throttle.cast(crate::guards::throttle::ThrottleMsg::Throttled { rail });
+            self.limiter.cast(crate::guards::rate_limit::RateMsg::Throttled { rail });
         } else {
             self.circuit.cast(crate::guards::circuit::CircuitMsg::Outcome { rail, success: !unreachable });
         }

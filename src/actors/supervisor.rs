@@ -122,20 +122,16 @@ impl PurchaseActors {
         self.supervisor.get_status() == ractor::ActorStatus::Running
     }
 
-    /// Brings every unfinished purchase back: its deadlines re-scheduled from their persisted times, and an actor
-    /// started for each one a provider holds (unknown outcomes are reconciled). Purchases waiting on a person get
-    /// their actor when something happens to them. Returns (unfinished, actors started).
+    /// Brings every unfinished purchase back: an actor started for each one a provider holds (unknown outcomes are
+    /// reconciled). Purchases waiting on a person get their actor when something happens to them, or when a
+    /// deadline the deadline actor read back falls due. Returns (unfinished, actors started).
     pub async fn recover(&self) -> Result<(usize, usize), PurchaseError> {
         let unfinished = purchases::unfinished(&self.ctx.db).await?;
         let mut started = 0;
         for stored in &unfinished {
             let purchase = &stored.purchase;
             // A reversal in flight has work left (the refund to see through), though the purchase waits on no one.
-            if purchase.status.waits_on_a_person() && purchase.reversal.is_none() {
-                for (timer, at) in purchase.deadlines() {
-                    self.ctx.deadlines.schedule(purchase.id, timer, at);
-                }
-            } else {
+            if !purchase.status.waits_on_a_person() || purchase.reversal.is_some() {
                 spawn(&self.ctx, self.supervisor.get_cell(), Start::Recover(purchase.id), Some(purchase.id)).await?;
                 started += 1;
             }

@@ -1,5 +1,5 @@
-//! The supervision tree of the background actors: the fraud monitor, the circuit breaker, the mailer and the
-//! reconciler run linked to one root, which restarts any of them that crashes or is killed; each reads its state
+//! The supervision tree of the background actors: the fraud monitor, the circuit breaker, the rate limiter, the
+//! deadline queue, the mailer and the reconciler run linked to one root, which restarts any of them that crashes or is killed; each reads its state
 //! back from the database as it starts (fraud windows from the purchases, pauses, the outbox, the reconcile
 //! schedule). The rest of the service reaches them by name through `Named`, so it finds the restarted one.
 //! (Purchase and refund actors have their own supervisor, `actors::supervisor`.)
@@ -163,10 +163,16 @@ impl Tree {
         });
         let adopt = |reply| TreeMsg::Adopt { name: name.clone(), spawn, reply };
         match self.root.call(adopt, Some(Duration::from_secs(30))).await {
-            Ok(CallResult::Success(Ok(()))) => Ok(Named { name, _message: PhantomData }),
+            Ok(CallResult::Success(Ok(()))) => Ok(self.named(role)),
             Ok(CallResult::Success(Err(e))) => Err(e),
             _ => Err(format!("{name}: the supervision tree did not answer")),
         }
+    }
+
+    /// The handle of the child started (or yet to be started) as `role`: for actors that others must know before
+    /// it can start.
+    pub fn named<M>(&self, role: &str) -> Named<M> {
+        Named { name: self.name_of(role), _message: PhantomData }
     }
 
     /// The registered name of the child started as `role`.

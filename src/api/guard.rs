@@ -1,6 +1,7 @@
-//! The rate limit in front of the endpoints that start payments and refunds: 429 with `Retry-After` in the envelope.
+//! The rate-limit actor's check in front of the endpoints that start payments and refunds: 429 with `Retry-After` in the envelope.
 use super::AppState;
 use super::error::ApiError;
+use crate::guards::rate_limit::RateMsg;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
@@ -12,9 +13,12 @@ pub async fn rate_limit(State(state): State<AppState>, request: Request, next: N
     let authorization = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let client = state.auth.verify_header(authorization).ok().map(|caller| caller.id.as_str().to_owned());
     let ip = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
-    match state.limits.check(client.as_deref(), ip) {
-        Ok(()) => next.run(request).await,
-        Err(wait) => too_many(wait, "payment requests"),
+    let check = |reply| RateMsg::Inbound { client, ip, reply };
+    match state.purchases.context().limiter.call(check, state.purchases.context().call_timeout).await {
+        Some(Ok(())) => next.run(request).await,
+        Some(Err(wait)) => too_many(wait, "payment requests"),
+        // No budget is no permission: a limiter that does not answer (restarting) turns the request away.
+        None => ApiError::from(crate::actors::purchase::PurchaseError::Busy).into_response(),
     }
 }
 

@@ -45,7 +45,7 @@ pub struct AppState {
     pub purchases: Arc<PurchaseActors>,
     pub refunds: Arc<crate::actors::refund::RefundActors>,
     pub pauses: Arc<crate::guards::pause::Pauses>,
-    pub limits: Arc<crate::guards::rate_limit::Limits>,
+    pub inbox: crate::app::inbox::Inbox,
     pub sandbox: Option<Arc<Sandbox>>,
     /// The providers, for the calls the API makes itself (saved methods, PayPal's webhook verification).
     pub gateways: Arc<crate::providers::Gateways>,

@@ -2,4 +2,5 @@
 //! every write that touches money, a customer or the audit trail happens inside such a step's transaction. `api`
 //! parses, calls here, renders.
 pub mod credits;
+pub mod inbox;
 pub mod refunds;

@@ -202,6 +202,8 @@ pub enum RefundRecord {
     DebitCredits { credits: Credits },
     /// An email to the client.
     Notify(Notice),
+    /// The provider refused the refund for good: the admins are told, whoever asked for it.
+    AlertRefused { code: String },
 }
 
 /// What the refund actor does after the step's transaction has committed.
@@ -378,12 +380,13 @@ impl Refund {
             }
             (Processing, RefundInput::MethodRefused { code }) => {
                 next.status = NeedsAlternativeMethod;
-                next.failure = Some(code);
+                next.failure = Some(code.clone());
                 next.retry_at = None;
                 // A reversal the method cannot take stays with the admin, who sees it in the refund queue.
+                let alert = RefundRecord::AlertRefused { code };
                 match self.reversal {
-                    true => (vec![], vec![]),
-                    false => (vec![RefundRecord::Notify(Notice::NeedsAlternativeMethod)], vec![]),
+                    true => (vec![alert], vec![]),
+                    false => (vec![alert, RefundRecord::Notify(Notice::NeedsAlternativeMethod)], vec![]),
                 }
             }
             (Processing, RefundInput::ProviderUnreachable) => {

@@ -1,13 +1,18 @@
 //! The circuit-breaker actor: one circuit per rail, fed by every provider call's outcome. While a circuit is open,
 //! new checkouts on that rail get 503 `provider_unavailable` (the other rail still offered); purchases already in
-//! flight keep reconciling on their own backoff and do not fail. An opening raises an admin alert.
+//! flight keep reconciling on their own backoff and do not fail. An opening raises an admin alert. When its cooldown
+//! ends the breaker probes the provider itself. With every rail's circuit open the platform is paused (an alert and
+//! an audit row) until a probe succeeds, which resumes it the same way.
+use super::pause::{Pauses, Scope};
 use crate::domain::circuit::{Circuit, CircuitRules, CircuitState};
 use crate::domain::purchase::Rail;
+use crate::providers::Gateways;
 use crate::store::{alerts, circuits as circuit_store};
 use chrono::Utc;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use sea_orm::DatabaseConnection;
 use serde_json::json;
+use std::sync::Arc;
 
 pub enum CircuitMsg {
     Allow {
@@ -17,6 +22,10 @@ pub enum CircuitMsg {
     Outcome {
         rail: Rail,
         success: bool,
+    },
+    /// A circuit's cooldown has ended: ask its provider whether it answers again.
+    Probe {
+        rail: Rail,
     },
     /// For `/metrics`: per rail, 0 closed, 1 half-open, 2 open.
     States {
@@ -28,7 +37,13 @@ pub enum CircuitMsg {
 pub struct CircuitBreaker {
     pub rules: CircuitRules,
     pub db: DatabaseConnection,
+    /// For the probes: the breaker asks each sick provider itself once its cooldown ends.
+    pub gateways: Arc<Gateways>,
+    pub pauses: Arc<Pauses>,
 }
+
+/// Who the platform pause this breaker sets is by, in the audit trail and on the console.
+pub const BY: &str = "circuit-breaker";
 
 #[derive(Default)]
 pub struct Circuits {
@@ -43,6 +58,42 @@ impl Circuits {
             Rail::Paypal => &mut self.paypal,
         }
     }
+
+    /// No rail has a provider known to answer: nothing can be paid until a probe succeeds.
+    fn all_down(&self) -> bool {
+        [&self.card, &self.paypal].iter().all(|c| c.state != CircuitState::Closed)
+    }
+}
+
+impl CircuitBreaker {
+    async fn alert(&self, kind: &str, details: serde_json::Value) -> Result<(), ActorProcessingErr> {
+        alerts::raise(&self.db, kind, format!("{kind}:{}", Utc::now().timestamp_millis()), details).await?;
+        Ok(())
+    }
+
+    fn paused_by_me(&self) -> bool {
+        self.pauses.current().iter().any(|p| p.scope == Scope::Platform && p.by == BY)
+    }
+
+    /// Every rail down pauses the platform (checkouts refused, provider calls held); the first rail back lifts it.
+    async fn follow(&self, circuits: &Circuits) -> Result<(), ActorProcessingErr> {
+        let platform_paused = self.pauses.current().iter().any(|p| p.scope == Scope::Platform);
+        if circuits.all_down() && !platform_paused {
+            tracing::error!("every provider's circuit is open: pausing the platform until a probe succeeds");
+            self.alert("all_rails_down", json!({ "alert": "all_rails_down" })).await?;
+            let reason = "no provider answers (every rail's circuit is open): paused until a probe succeeds";
+            self.pauses.set(Scope::Platform, true, reason, BY).await?;
+        } else if !circuits.all_down() && self.paused_by_me() {
+            self.alert("all_rails_down_lifted", json!({ "alert": "all_rails_down_lifted" })).await?;
+            self.pauses.set(Scope::Platform, false, "a provider answered its probe", BY).await?;
+        }
+        Ok(())
+    }
+
+    fn probe_at(&self, myself: &ActorRef<CircuitMsg>, rail: Rail, until: chrono::DateTime<Utc>) {
+        let wait = (until - Utc::now()).to_std().unwrap_or_default();
+        myself.send_after(wait, move || CircuitMsg::Probe { rail });
+    }
 }
 
 impl Actor for CircuitBreaker {
@@ -50,19 +101,22 @@ impl Actor for CircuitBreaker {
     type State = Circuits;
     type Arguments = ();
 
-    /// Starts from the circuits left open, so a restart does not send checkouts back to a provider found sick.
-    async fn pre_start(&self, _myself: ActorRef<CircuitMsg>, _: ()) -> Result<Circuits, ActorProcessingErr> {
+    /// Starts from the circuits left open, so a restart does not send checkouts back to a provider found sick, and
+    /// probes each when its cooldown ends.
+    async fn pre_start(&self, myself: ActorRef<CircuitMsg>, _: ()) -> Result<Circuits, ActorProcessingErr> {
         let mut circuits = Circuits::default();
         for (rail, until) in circuit_store::open(&self.db).await? {
             let rail = if rail == Rail::Paypal.as_str() { Rail::Paypal } else { Rail::Card };
             circuits.of(rail).state = CircuitState::Open { until };
+            self.probe_at(&myself, rail, until);
         }
+        self.follow(&circuits).await?;
         Ok(circuits)
     }
 
     async fn handle(
         &self,
-        _myself: ActorRef<CircuitMsg>,
+        myself: ActorRef<CircuitMsg>,
         msg: CircuitMsg,
         circuits: &mut Circuits,
     ) -> Result<(), ActorProcessingErr> {
@@ -79,13 +133,34 @@ impl Actor for CircuitBreaker {
             CircuitMsg::Allow { rail, reply } => {
                 let _ = reply.send(circuits.of(rail).allow(now));
             }
+            // The cooldown is over: the breaker asks the provider itself, since with the platform paused (or no
+            // checkout coming) no payment would.
+            CircuitMsg::Probe { rail } => {
+                let circuit = circuits.of(rail);
+                match circuit.state {
+                    CircuitState::Closed => return Ok(()),
+                    // A checkout took the half-open turn but may never reach the provider: probe anyway.
+                    CircuitState::HalfOpen => {}
+                    CircuitState::Open { .. } => {
+                        if !circuit.allow(now) {
+                            return Ok(());
+                        }
+                    }
+                }
+                let (gateways, breaker) = (self.gateways.clone(), myself.clone());
+                tokio::spawn(async move {
+                    let success = gateways.probe(rail).await;
+                    let _ = breaker.cast(CircuitMsg::Outcome { rail, success });
+                });
+            }
             CircuitMsg::Outcome { rail, success } => {
                 let circuit = circuits.of(rail);
                 let was_half_open = circuit.state == CircuitState::HalfOpen;
                 let opened = circuit.record(success, now, &self.rules);
                 match circuit.state {
                     CircuitState::Open { until } if opened => {
-                        circuit_store::save(&self.db, rail.as_str(), Some(until)).await?
+                        circuit_store::save(&self.db, rail.as_str(), Some(until)).await?;
+                        self.probe_at(&myself, rail, until);
                     }
                     CircuitState::Closed if was_half_open => circuit_store::save(&self.db, rail.as_str(), None).await?,
                     _ => {}
@@ -104,6 +179,9 @@ impl Actor for CircuitBreaker {
                         details,
                     )
                     .await?;
+                }
+                if opened || was_half_open {
+                    self.follow(circuits).await?;
                 }
             }
         }

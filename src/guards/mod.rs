@@ -3,4 +3,3 @@ pub mod circuit;
 pub mod fraud;
 pub mod pause;
 pub mod rate_limit;
-pub mod throttle;

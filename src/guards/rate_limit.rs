@@ -1,38 +1,64 @@
-//! Rate limits (governor) on the endpoints that start payments and refunds: per client, per IP, and for everyone
-//! together, so one caller cannot crowd out the rest or test stolen cards at speed.
+//! The rate-limit actor: it owns every request budget. Inbound, on the endpoints that start payments and refunds:
+//! per client, per IP and for everyone together (so one caller cannot crowd out the rest or test stolen cards at
+//! speed), and per sender for webhooks that fail verification. Outbound, towards each real provider, kept under the
+//! provider's documented limit. When a provider answers 429 past the call's own retries, or Purser's budget for it
+//! is spent, that provider's processing is paused platform-wide (its calls held, not failed) and resumed by this
+//! actor once `window` has passed; each such pause and resume is an admin alert and, like every pause, an audit row.
+use super::pause::{Pauses, Scope};
+use crate::domain::purchase::Rail;
 use crate::settings::LimitSettings;
+use crate::store::alerts;
+use chrono::{TimeDelta, Utc};
 use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter as Governor};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use sea_orm::DatabaseConnection;
+use serde_json::json;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::Duration;
 
-pub struct Limits {
+/// Who the pauses this actor sets are by, in the audit trail and on the console.
+pub const BY: &str = "rate-limiter";
+
+/// The budgets themselves. They live beside the actor rather than in its state, so a restarted actor carries on
+/// with the windows its predecessor had spent instead of handing every caller a fresh allowance.
+pub struct Budgets {
     per_client: DefaultKeyedRateLimiter<String>,
     per_ip: DefaultKeyedRateLimiter<IpAddr>,
     global: DefaultDirectRateLimiter,
-    /// Webhooks that failed verification, per sender: past it a sender gets 429 instead of another try.
     bad_webhooks: DefaultKeyedRateLimiter<IpAddr>,
+    /// Requests per second towards each real provider (Stripe documents 100 in live mode and 25 in test mode); the
+    /// sandbox has none.
+    card: Option<DefaultDirectRateLimiter>,
+    paypal: Option<DefaultDirectRateLimiter>,
     clock: DefaultClock,
 }
 
-fn quota(per_minute: u32) -> Quota {
-    Quota::per_minute(NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN))
+fn per_minute(n: u32) -> Quota {
+    Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN))
 }
 
-impl Limits {
-    pub fn new(settings: &LimitSettings) -> Self {
+fn per_second(n: u32) -> DefaultDirectRateLimiter {
+    Governor::direct(Quota::per_second(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)))
+}
+
+impl Budgets {
+    /// `card_per_second` / `paypal_per_second`: `None` leaves that rail's provider unbudgeted (the sandbox).
+    pub fn new(settings: &LimitSettings, card_per_second: Option<u32>, paypal_per_second: Option<u32>) -> Self {
         Self {
-            per_client: RateLimiter::keyed(quota(settings.checkout_per_client_per_minute)),
-            per_ip: RateLimiter::keyed(quota(settings.checkout_per_ip_per_minute)),
-            global: RateLimiter::direct(quota(settings.checkout_global_per_minute)),
-            bad_webhooks: RateLimiter::keyed(quota(settings.bad_webhooks_per_ip_per_minute)),
+            per_client: Governor::keyed(per_minute(settings.checkout_per_client_per_minute)),
+            per_ip: Governor::keyed(per_minute(settings.checkout_per_ip_per_minute)),
+            global: Governor::direct(per_minute(settings.checkout_global_per_minute)),
+            bad_webhooks: Governor::keyed(per_minute(settings.bad_webhooks_per_ip_per_minute)),
+            card: card_per_second.map(per_second),
+            paypal: paypal_per_second.map(per_second),
             clock: DefaultClock::default(),
         }
     }
 
-    /// `Err(wait)` when any budget is spent: how long until the caller may try again.
-    pub fn check(&self, client: Option<&str>, ip: Option<IpAddr>) -> Result<(), Duration> {
+    fn inbound(&self, client: Option<&str>, ip: Option<IpAddr>) -> Result<(), Duration> {
         let now = self.clock.now();
         if let Some(client) = client {
             self.per_client.check_key(&client.to_owned()).map_err(|wait| wait.wait_time_from(now))?;
@@ -43,8 +69,111 @@ impl Limits {
         self.global.check().map_err(|wait| wait.wait_time_from(now))
     }
 
-    /// Spends one failed verification from the sender's budget; `Err(wait)` once it is spent.
-    pub fn bad_webhook(&self, ip: IpAddr) -> Result<(), Duration> {
+    fn bad_webhook(&self, ip: IpAddr) -> Result<(), Duration> {
         self.bad_webhooks.check_key(&ip).map_err(|wait| wait.wait_time_from(self.clock.now()))
+    }
+
+    fn outbound(&self, rail: Rail) -> bool {
+        let budget = match rail {
+            Rail::Card => &self.card,
+            Rail::Paypal => &self.paypal,
+        };
+        budget.as_ref().is_none_or(|limiter| limiter.check().is_ok())
+    }
+}
+
+pub enum RateMsg {
+    /// A request that starts a payment or a refund: `Err(wait)` when a budget is spent.
+    Inbound { client: Option<String>, ip: Option<IpAddr>, reply: RpcReplyPort<Result<(), Duration>> },
+    /// A webhook from `ip` failed verification: `Err(wait)` once the sender has spent its budget of failures.
+    BadWebhook { ip: IpAddr, reply: RpcReplyPort<Result<(), Duration>> },
+    /// A provider call about to be made: `false` when the budget is spent (the call is held, the rail paused).
+    Outbound { rail: Rail, reply: RpcReplyPort<bool> },
+    /// A provider on `rail` answered 429.
+    Throttled { rail: Rail },
+    /// The window has passed: lift the pause on `scope` if it is still this actor's.
+    Lift { scope: Scope },
+}
+
+#[derive(Clone)]
+pub struct RateLimiter {
+    pub budgets: Arc<Budgets>,
+    pub pauses: Arc<Pauses>,
+    pub db: DatabaseConnection,
+    /// How long a provider is left alone after a 429.
+    pub window: Duration,
+}
+
+impl RateLimiter {
+    async fn alert(&self, scope: Scope, what: &str) -> Result<(), ActorProcessingErr> {
+        let now = Utc::now();
+        let details = json!({ "alert": what, "scope": scope.as_str(), "windowSeconds": self.window.as_secs() });
+        let key = format!("{what}:{}:{}", scope.as_str(), now.timestamp_millis());
+        alerts::raise(&self.db, what, key, details).await?;
+        Ok(())
+    }
+
+    async fn pause(&self, myself: &ActorRef<RateMsg>, rail: Rail) -> Result<(), ActorProcessingErr> {
+        let scope = Scope::of(rail);
+        // Already paused (by an admin, a guard, or an earlier 429): the calls are held either way.
+        if self.pauses.current().iter().any(|p| p.scope == scope) {
+            return Ok(());
+        }
+        let reason = format!(
+            "too many requests to the {} provider (it answered 429, or Purser's budget for it was spent): its calls \
+             are held for {} s",
+            rail.as_str(),
+            self.window.as_secs()
+        );
+        tracing::warn!(rail = rail.as_str(), "provider rate limit hit: pausing its processing");
+        // The alert first: whoever sees the pause finds its alert already there.
+        self.alert(scope, "provider_throttled").await?;
+        self.pauses.set(scope, true, &reason, BY).await?;
+        myself.send_after(self.window, move || RateMsg::Lift { scope });
+        Ok(())
+    }
+}
+
+impl Actor for RateLimiter {
+    type Msg = RateMsg;
+    type State = ();
+    type Arguments = ();
+
+    /// A pause of its own found at start (set before a crash or a restart) is lifted when its window ends.
+    async fn pre_start(&self, myself: ActorRef<RateMsg>, _: ()) -> Result<(), ActorProcessingErr> {
+        let window = TimeDelta::from_std(self.window).unwrap_or(TimeDelta::MAX);
+        for pause in self.pauses.current().into_iter().filter(|p| p.by == BY) {
+            let left = (pause.since + window - Utc::now()).to_std().unwrap_or_default();
+            let scope = pause.scope;
+            myself.send_after(left, move || RateMsg::Lift { scope });
+        }
+        Ok(())
+    }
+
+    async fn handle(&self, myself: ActorRef<RateMsg>, msg: RateMsg, _: &mut ()) -> Result<(), ActorProcessingErr> {
+        match msg {
+            RateMsg::Inbound { client, ip, reply } => {
+                let _ = reply.send(self.budgets.inbound(client.as_deref(), ip));
+            }
+            RateMsg::BadWebhook { ip, reply } => {
+                let _ = reply.send(self.budgets.bad_webhook(ip));
+            }
+            RateMsg::Outbound { rail, reply } => {
+                let allowed = self.budgets.outbound(rail);
+                let _ = reply.send(allowed);
+                if !allowed {
+                    self.pause(&myself, rail).await?;
+                }
+            }
+            RateMsg::Throttled { rail } => self.pause(&myself, rail).await?,
+            RateMsg::Lift { scope } => {
+                if !self.pauses.current().iter().any(|p| p.scope == scope && p.by == BY) {
+                    return Ok(());
+                }
+                self.alert(scope, "provider_throttle_lifted").await?;
+                self.pauses.set(scope, false, "the provider's rate-limit window has passed", BY).await?;
+            }
+        }
+        Ok(())
     }
 }

@@ -222,6 +222,15 @@ impl Gateways {
         }
     }
 
+    /// Does `rail`'s provider answer? A read of an intent that does not exist: "not found" is an answer.
+    pub async fn probe(&self, rail: Rail) -> bool {
+        let absent = match rail {
+            Rail::Card => "pi_purser_probe",
+            Rail::Paypal => "PURSER-PROBE",
+        };
+        !matches!(self.retrieve_intent(rail, absent).await, Err(ProviderError::Unreachable(_)))
+    }
+
     pub async fn refund(&self, rail: Rail, refund: NewRefund<'_>) -> Result<RefundOutcome, ProviderError> {
         match (rail, &self.card, &self.paypal) {
             (Rail::Card, CardGateway::Sandbox(sandbox), _) => sandbox.refund_intent(refund.intent_id).await,

@@ -86,6 +86,10 @@ impl PaypalProvider {
             .await
             .map_err(|e| Failure::Unreachable(format!("PayPal OAuth: {e}")))?;
         let status = response.status();
+        // A sick PayPal is not a refusal of the credentials: retried like any call that got no answer.
+        if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            return Err(Failure::Unreachable(format!("PayPal OAuth answered {status}")));
+        }
         let body: Value = response.json().await.map_err(|e| Failure::Unreachable(format!("PayPal OAuth: {e}")))?;
         let token =
             body.get("access_token").and_then(Value::as_str).filter(|_| status.is_success()).ok_or_else(|| {

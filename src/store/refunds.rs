@@ -129,6 +129,17 @@ pub async fn step(
                 }
             }
             RefundRecord::Notify(notice) => notify(&txn, next, notice).await?,
+            RefundRecord::AlertRefused { code } => {
+                let details = serde_json::json!({ "refundId": next.id, "purchaseId": next.purchase_id,
+                    "providerCode": code, "message": "The provider refused this refund for good; pay it back another way." });
+                super::alerts::raise(
+                    &txn,
+                    "refund_refused",
+                    format!("refund_refused:{}:{}", next.id, version),
+                    details,
+                )
+                .await?;
+            }
         }
     }
     txn.commit().await?;

@@ -78,6 +78,8 @@ pub struct TestApp {
     _mail: Option<tempfile::TempDir>,
     auth: Authenticator,
     shutdown: Option<oneshot::Sender<()>>,
+    /// Finishes once the service has stopped: its actors down, its port closed.
+    stopped: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 impl Drop for TestApp {
@@ -108,7 +110,7 @@ async fn spawn_app_on(database: TestDatabase, configure: impl FnOnce(&mut Settin
     let app = Application::build(settings).await.expect("the service starts");
     let base = format!("http://127.0.0.1:{}", app.port());
     let (tx, rx) = oneshot::channel();
-    tokio::spawn(app.run_until(async move {
+    let stopped = tokio::spawn(app.run_until(async move {
         let _ = rx.await;
     }));
     TestApp {
@@ -119,6 +121,7 @@ async fn spawn_app_on(database: TestDatabase, configure: impl FnOnce(&mut Settin
         _mail: Some(mail),
         auth,
         shutdown: Some(tx),
+        stopped: Some(stopped),
     }
 }
 
@@ -152,8 +155,12 @@ impl TestApp {
     /// Stops this service (as a deploy would) and starts a new one on the same database.
     pub async fn restart(mut self, configure: impl FnOnce(&mut Settings)) -> TestApp {
         let database = std::mem::replace(&mut self.database, TestDatabase { url: String::new(), _dir: None });
+        let stopped = self.stopped.take();
         drop(self);
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        if let Some(stopped) = stopped {
+            let finished = tokio::time::timeout(Duration::from_secs(30), stopped).await;
+            assert!(finished.is_ok(), "the service did not stop within 30 s");
+        }
         spawn_app_on(database, configure).await
     }
 
@@ -168,6 +175,7 @@ impl TestApp {
             _mail: None,
             auth,
             shutdown: None,
+            stopped: None,
         }
     }
 

@@ -65,7 +65,8 @@ async fn an_approved_order_is_captured_once(db: Db) {
     assert!(page.contains("<strong>240 credits</strong>"), "{page}");
     // Landing again (a reload) captures nothing more.
     assert_eq!(land(&app, &return_url).await.0, StatusCode::OK);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Both of PayPal's webhooks (approved, captured) applied: nothing left that could capture again.
+    app.inbox_applied(2).await;
     assert_eq!(fake.captures_of(&order), 1);
     assert_eq!(client.balance().await, 240);
     let view = client.transaction(&transaction).await;

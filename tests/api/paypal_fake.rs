@@ -31,6 +31,8 @@ struct World {
     declined: Vec<String>,
     fail_next: u32,
     slow_next: u32,
+    /// Every request answered 503, as during an outage.
+    down: bool,
     webhook_target: Option<String>,
     refunds: Vec<(String, String)>,
 }
@@ -50,6 +52,18 @@ fn error(status: StatusCode, name: &str, issue: &str, message: &str) -> Response
         "details": [{ "issue": issue, "description": message }],
     });
     (status, Json(body)).into_response()
+}
+
+async fn outage(
+    axum::extract::State(fake): axum::extract::State<PaypalFake>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if fake.world.lock().unwrap().down {
+        let message = "The service is unavailable.";
+        return error(StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE", "SERVICE_UNAVAILABLE", message);
+    }
+    next.run(request).await
 }
 
 fn rand_id() -> u64 {
@@ -80,6 +94,7 @@ impl PaypalFake {
             .route("/v1/notifications/verify-webhook-signature", post(verify))
             .route("/sdk/js", get(sdk))
             .route("/checkoutnow/approve", post(approve_in_browser))
+            .layer(axum::middleware::from_fn_with_state(fake.clone(), outage))
             .with_state(fake.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
         fake
@@ -87,6 +102,11 @@ impl PaypalFake {
 
     pub fn deliver_webhooks_to(&self, url: String) {
         self.world.lock().unwrap().webhook_target = Some(url);
+    }
+
+    /// From now on every request is answered 503 (`true`), or served again (`false`).
+    pub fn set_down(&self, down: bool) {
+        self.world.lock().unwrap().down = down;
     }
 
     /// The next `calls` captures answer 500 without doing anything.

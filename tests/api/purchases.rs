@@ -1,5 +1,5 @@
 //! A client buys credits with a card on the sandbox provider: success, declines, 3-D Secure, retries, expiry.
-use crate::helpers::{Db, spawn_app, spawn_app_with};
+use crate::helpers::{Db, eventually, spawn_app, spawn_app_with};
 use crate::on_both_databases;
 use purser::auth::Role;
 use reqwest::StatusCode;
@@ -148,7 +148,13 @@ async fn a_bank_debit_credits_only_when_it_clears(db: Db) {
         assert_eq!(pending.status, StatusCode::ACCEPTED, "{}", pending.body);
         assert_eq!(pending.data()["status"], "processing");
         assert_eq!(pending.data()["estimatedCompletionSeconds"], 4 * 24 * 3600);
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // The sandbox's `payment_intent.processing` applied: everything the confirm set off has landed.
+        let applied =
+            format!("payload LIKE '%{intent}%' AND event_type = 'payment_intent.processing' AND status = 'processed'");
+        let landed = eventually(Duration::from_secs(10), || async {
+            (app.count_where("webhook_events", &applied).await == 1).then_some(())
+        });
+        assert!(landed.await.is_some(), "the processing event is applied");
         assert_eq!(client.transaction(&transaction).await.data()["creditsGranted"], false);
         let cleared = app
             .post(&format!("/sandbox/v1/payment_intents/{intent}/_settle"), None, &json!({ "success": clears }))
@@ -188,8 +194,9 @@ async fn idle_purchases_passivate_and_wake_on_the_next_move(db: Db) {
     let (paid, intent) = client.open("pro-200", "pm_card_authenticationRequired").await;
     assert_eq!(client.confirm(&intent, "pro-200").await.data()["status"], "requires_action");
     let abandoned = client.create_intent("starter-25", None).await.data()["transactionId"].as_str().unwrap().to_owned();
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    assert!(!has_actor(&paid) && !has_actor(&abandoned), "both purchases wait on the client with no actor");
+    let passivated =
+        eventually(Duration::from_secs(10), || async { (!has_actor(&paid) && !has_actor(&abandoned)).then_some(()) });
+    assert!(passivated.await.is_some(), "both purchases wait on the client with no actor");
     assert_eq!(app.authenticate_3ds(&intent, true).await.status, StatusCode::OK);
     client.wait_for_status(&paid, "succeeded").await;
     assert_eq!(client.balance().await, 240);

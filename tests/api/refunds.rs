@@ -140,6 +140,11 @@ async fn an_expired_card_asks_for_another_method(db: Db) {
     assert_eq!(approved.data()["status"], "needs_alternative_method");
     assert_eq!(approved.data()["failure"], "expired_or_canceled_card");
     assert!(app.mail_containing("We need another way to refund you").await.is_some());
+    // A permanent refusal is an admin alert, committed with the refund's state.
+    assert_eq!(
+        app.count_where("alerts", &format!("kind = 'refund_refused' AND key LIKE 'refund_refused:{refund}:%'")).await,
+        1
+    );
 }
 
 async fn bad_refund_requests_get_clear_errors(db: Db) {

@@ -362,7 +362,14 @@ async fn a_manual_sync_settles_a_purchase_whose_webhook_was_lost(db: Db) {
         &[("client_secret", &secret), ("success", "true")],
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let lost = eventually(Duration::from_secs(10), || async {
+        let dropped = proxy.faults.dropped.lock().unwrap();
+        dropped
+            .iter()
+            .any(|e| e["type"] == "payment_intent.succeeded" && e["data"]["object"]["id"] == intent.as_str())
+            .then_some(())
+    });
+    assert!(lost.await.is_some(), "Stripe sent the success, and it was lost");
     assert_eq!(client.transaction(&transaction).await.data()["status"], "requires_action", "no webhook, no news");
     let admin = app.token("admin-sync", purser::auth::Role::Admin);
     let synced = app
@@ -412,6 +419,48 @@ async fn a_sick_provider_opens_the_circuit_and_no_payment_fails(db: Db) {
     assert_eq!(app.count_where("purchases", "status = 'failed'").await, 0, "no payment failed");
 }
 
+// Issue 13 (8): with every rail's circuit open the platform is paused (an alert and an audit row), since nothing can
+// be paid; the breaker probes each provider itself, and the first to answer lifts the pause the same way.
+async fn every_rail_down_pauses_the_platform_until_a_probe_succeeds(db: Db) {
+    let paypal = crate::paypal_fake::PaypalFake::start().await;
+    let base = paypal.base.clone();
+    let (app, proxy) = stripe_app_with(db, move |s| {
+        crate::paypal::use_paypal_fake(s, &base);
+        s.circuit.failures = 2;
+        s.circuit.cooldown = Duration::from_secs(1);
+    })
+    .await;
+    let client = app.client("all-down-1");
+    proxy.faults.fail_next.store(1_000_000, Ordering::SeqCst);
+    paypal.set_down(true);
+    let order = json!({ "packageId": "starter-25" });
+    let paused = eventually(Duration::from_secs(60), || async {
+        let card = client.create_intent("starter-25", Some("pm_card_visa")).await;
+        app.post("/api/v1/payments/paypal/create-order", Some(&client.token), &order).await;
+        (card.error_code() == "payments_paused").then_some(card)
+    })
+    .await
+    .expect("the platform is paused");
+    assert!(paused.body["error"]["message"].as_str().unwrap().contains("circuit"), "{}", paused.body);
+    let by_breaker =
+        |action: &str| format!("admin = 'circuit-breaker' AND action = '{action}' AND target = 'platform'");
+    assert_eq!(app.count_where("admin_actions", &by_breaker("pause")).await, 1);
+    assert_eq!(app.count_where("alerts", "kind = 'all_rails_down'").await, 1);
+
+    // Stripe answers again: its probe closes the card circuit and lifts the pause; PayPal's stays open.
+    proxy.faults.fail_next.store(0, Ordering::SeqCst);
+    let resumed = eventually(Duration::from_secs(20), || async {
+        let card = client.create_intent("starter-25", Some("pm_card_visa")).await;
+        (card.status == StatusCode::OK).then_some(())
+    });
+    assert!(resumed.await.is_some(), "a probe that succeeds resumes the platform");
+    assert_eq!(app.count_where("admin_actions", &by_breaker("resume")).await, 1);
+    assert_eq!(app.count_where("alerts", "kind = 'all_rails_down_lifted'").await, 1);
+    let still_down = app.post("/api/v1/payments/paypal/create-order", Some(&client.token), &order).await;
+    assert_eq!(still_down.status, StatusCode::SERVICE_UNAVAILABLE, "{}", still_down.body);
+    assert_eq!(app.count_where("admin_actions", &by_breaker("pause")).await, 1, "paused once");
+}
+
 // The scheduled reconciler does on its own what the manual sync does: a lost webhook is found and settled.
 async fn the_reconciler_settles_a_purchase_whose_webhook_was_lost(db: Db) {
     let (app, proxy) = stripe_app_with(db, |s| {
@@ -443,6 +492,7 @@ async fn the_reconciler_settles_a_purchase_whose_webhook_was_lost(db: Db) {
 }
 
 on_both_databases!(
+    every_rail_down_pauses_the_platform_until_a_probe_succeeds,
     a_burst_past_the_outbound_budget_is_held_not_sent,
     a_provider_429_pauses_its_processing_until_the_window_passes,
     a_permanent_refusal_on_a_read_stops_the_payment_with_an_alert,

@@ -28,6 +28,8 @@ pub struct Faults {
     /// Answer this many API calls with Stripe's 429 `rate_limit` (too many requests).
     pub throttle_next: AtomicU32,
     pub drop_webhooks: AtomicBool,
+    /// The webhooks dropped so far, as sent: what a test waits on before it checks that nothing came.
+    pub dropped: Mutex<Vec<Value>>,
 }
 
 struct Shared {
@@ -229,6 +231,9 @@ fn modernise(value: &mut Value) {
 async fn relay_webhook(shared: &Shared, headers: &HeaderMap, body: Bytes) -> Response {
     let target = shared.webhook_target.lock().unwrap().clone();
     let Some(target) = target.filter(|_| !shared.faults.drop_webhooks.load(Ordering::SeqCst)) else {
+        if let Ok(event) = serde_json::from_slice(&body) {
+            shared.faults.dropped.lock().unwrap().push(event);
+        }
         return StatusCode::OK.into_response();
     };
     let mut request = shared.http.post(target).header("content-type", "application/json").body(body);

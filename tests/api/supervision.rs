@@ -113,6 +113,35 @@ async fn every_actor_comes_back_from_a_crash_with_its_state(db: Db) {
     assert_eq!(other.balance().await, 240);
 }
 
+// Issue 13 (8): the deadline queue reads every purchase's deadlines back after a crash (an unpaid checkout still
+// expires), and the rate limiter keeps the budgets its predecessor had spent.
+async fn the_deadline_queue_and_the_rate_limiter_come_back_with_their_state(db: Db) {
+    let app = spawn_app_with(db, |s| {
+        s.sandbox.crash_hooks = true;
+        s.payments.checkout_ttl = Duration::from_secs(2);
+        s.limits.checkout_per_client_per_minute = 3;
+    })
+    .await;
+    let client = app.client("deadline-1");
+    let unpaid = client.create_intent("starter-25", None).await;
+    let transaction = unpaid.data()["transactionId"].as_str().unwrap().to_owned();
+    assert_eq!(crash(&app, "deadlines").await.status, StatusCode::OK);
+    client.wait_for_status(&transaction, "expired").await;
+
+    assert_eq!(client.create_intent("starter-25", None).await.status, StatusCode::OK);
+    assert_eq!(crash(&app, "rate-limiter").await.status, StatusCode::OK);
+    let third = eventually(Duration::from_secs(10), || async {
+        let answer = client.create_intent("starter-25", None).await;
+        (answer.status != StatusCode::SERVICE_UNAVAILABLE).then_some(answer)
+    })
+    .await
+    .unwrap();
+    assert_eq!(third.status, StatusCode::OK, "{}", third.body);
+    let fourth = client.create_intent("starter-25", None).await;
+    assert_eq!(fourth.status, StatusCode::TOO_MANY_REQUESTS, "the restarted limiter kept the spent budget");
+    assert!(fourth.headers.get("retry-after").is_some());
+}
+
 /// The card circuit's state as `/metrics` reports it: 0 closed, 1 half-open, 2 open; `None` while no breaker answers.
 async fn card_circuit(app: &TestApp) -> Option<u8> {
     let metrics = app.http.get(format!("{}/metrics", app.base)).send().await.ok()?.text().await.ok()?;
@@ -156,6 +185,7 @@ async fn crash_hooks_are_off_by_default(db: Db) {
 }
 
 on_both_databases!(
+    the_deadline_queue_and_the_rate_limiter_come_back_with_their_state,
     every_actor_comes_back_from_a_crash_with_its_state,
     a_restarted_circuit_breaker_remembers_an_open_circuit,
     crash_hooks_are_off_by_default,

@@ -78,6 +78,6 @@ pub async fn replay_webhook(
     }
     let reason = body.map(|b| b.0.reason).unwrap_or_default();
     controls::audit(&state.db, admin.id.as_str(), "replay_webhook", &event.event_id, &reason).await?;
-    crate::api::webhooks::replay(&state, &event).await?;
+    state.inbox.replay(&event).await?;
     Ok(ok(StatusCode::ACCEPTED, serde_json::json!({ "id": id, "replayed": true })))
 }

@@ -1,0 +1,309 @@
+//! The webhook inbox: every verified provider event is stored once (a duplicate is acknowledged and dropped), then
+//! routed to what it is about (a purchase's actor, a refund's, a dispute or a saved method). Events whose routing
+//! failed or died with a process are re-driven: at start, every `reconcile_every`, and on an admin's replay.
+use crate::actors::PurchaseActors;
+use crate::actors::refund::RefundActors;
+use crate::domain::money::minor_from_decimal;
+use crate::domain::purchase::{Input, IntentUpdate};
+use crate::domain::refund::RefundInput;
+use crate::providers::{paypal_order, stripe_event};
+use crate::store::disputes::{self, Dispute};
+use crate::store::webhooks::{self, IncomingEvent, Recorded};
+use crate::store::{customers, payment_methods, purchases, refunds};
+use sea_orm::{DatabaseConnection, DbErr};
+use serde_json::Value;
+use std::sync::Arc;
+
+/// Whether an event was new to the inbox.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Received {
+    New,
+    Duplicate,
+}
+
+#[derive(Clone)]
+pub struct Inbox {
+    pub db: DatabaseConnection,
+    pub purchases: Arc<PurchaseActors>,
+    pub refunds: Arc<RefundActors>,
+}
+
+impl Inbox {
+    /// A verified Stripe event, exactly as sent (`payload`): stored once, then routed.
+    pub async fn stripe(&self, event: stripe_event::Event, payload: &str) -> Result<Received, DbErr> {
+        let purchase_id = event.purchase_id();
+        let incoming = IncomingEvent {
+            provider: "stripe",
+            event_id: &event.id,
+            event_type: &event.event_type,
+            payload,
+            purchase_id,
+        };
+        let Recorded::New(row) = webhooks::record(&self.db, incoming).await? else { return Ok(Received::Duplicate) };
+        self.route(event, row, purchase_id).await?;
+        Ok(Received::New)
+    }
+
+    /// A verified PayPal event, exactly as sent: stored once, then routed.
+    pub async fn paypal(&self, event: paypal_order::Event, payload: &str) -> Result<Received, DbErr> {
+        let target = self.paypal_target(&event).await?;
+        let incoming = IncomingEvent {
+            provider: "paypal",
+            event_id: &event.id,
+            event_type: &event.event_type,
+            payload,
+            purchase_id: target.as_ref().map(|(id, _)| *id),
+        };
+        let Recorded::New(row) = webhooks::record(&self.db, incoming).await? else { return Ok(Received::Duplicate) };
+        self.route_paypal(event, row, target).await?;
+        Ok(Received::New)
+    }
+
+    /// Acts on a stored Stripe event (on receipt, or replayed).
+    pub async fn route(
+        &self,
+        event: stripe_event::Event,
+        row: i64,
+        purchase_id: Option<uuid::Uuid>,
+    ) -> Result<(), DbErr> {
+        match event.event_type.as_str() {
+            kind if kind.starts_with("payment_intent.") && event.is_payment_intent() => {
+                let update = stripe_event::parse_intent(&event.data.object);
+                let purchase_id = match (purchase_id, &update) {
+                    (Some(id), _) => Some(id),
+                    // An intent made without Purser's metadata (or an older event): its id still names the purchase.
+                    (None, Ok(update)) => {
+                        purchases::find_by_intent(&self.db, &update.intent_id).await?.map(|s| s.purchase.id)
+                    }
+                    (None, Err(_)) => None,
+                };
+                let (Some(id), Ok(update)) = (purchase_id, update) else {
+                    webhooks::mark(
+                        &self.db,
+                        row,
+                        webhooks::InboxStatus::Unroutable,
+                        Some("no purchase_id in metadata".into()),
+                    )
+                    .await?;
+                    return Ok(());
+                };
+                let purchases = self.purchases.clone();
+                tokio::spawn(async move { purchases.deliver_webhook(id, Input::Provider(update), row).await });
+            }
+            "payment_method.attached" => self.remember_method(&event, row).await?,
+            "charge.refunded" => {
+                let charge = &event.data.object;
+                let stored = match charge.get("payment_intent").and_then(Value::as_str) {
+                    Some(intent) => purchases::find_by_intent(&self.db, intent).await?,
+                    None => None,
+                };
+                let refund_id =
+                    charge.pointer("/refunds/data/0/id").or_else(|| charge.get("id")).and_then(Value::as_str);
+                self.settle_refund(stored.map(|s| s.purchase.id), refund_id.unwrap_or("charge.refunded"), row).await?;
+            }
+            "charge.dispute.created" | "charge.dispute.updated" | "charge.dispute.closed" => {
+                let dispute = &event.data.object;
+                let stored = match dispute.get("payment_intent").and_then(Value::as_str) {
+                    Some(intent) => purchases::find_by_intent(&self.db, intent).await?,
+                    None => None,
+                };
+                let text = |name: &str| dispute.get(name).and_then(Value::as_str).unwrap_or("unknown").to_owned();
+                let record = Dispute {
+                    id: text("id"),
+                    provider: "stripe",
+                    purchase_id: stored.as_ref().map(|s| s.purchase.id),
+                    client_id: stored.as_ref().map(|s| s.purchase.client.as_str().to_owned()),
+                    reason: text("reason"),
+                    status: text("status"),
+                    amount: dispute.get("amount").and_then(Value::as_i64),
+                    currency: dispute.get("currency").and_then(Value::as_str).map(str::to_ascii_uppercase),
+                    details: dispute.clone(),
+                };
+                disputes::record(&self.db, record).await?;
+                webhooks::mark(&self.db, row, webhooks::InboxStatus::Processed, None).await?;
+            }
+            "payment_method.detached" => {
+                if let Some(id) = event.data.object.get("id").and_then(|id| id.as_str()) {
+                    payment_methods::forget(&self.db, id).await?;
+                }
+                webhooks::mark(&self.db, row, webhooks::InboxStatus::Processed, None).await?;
+            }
+            // Stored and acknowledged; refunds and disputes act on them when they arrive.
+            _ => webhooks::mark(&self.db, row, webhooks::InboxStatus::Ignored, None).await?,
+        }
+        Ok(())
+    }
+
+    /// AC9.1.6: a method attached to a client's customer (after "save for future") becomes a saved method.
+    async fn remember_method(&self, event: &stripe_event::Event, row: i64) -> Result<(), DbErr> {
+        let method = stripe_event::parse_method(&event.data.object);
+        let owner = match &method {
+            Some(method) => customers::owner(&self.db, &method.customer).await?,
+            None => None,
+        };
+        match (method, owner) {
+            (Some(method), Some((client, provider))) => {
+                payment_methods::upsert(&self.db, &client, &provider, &method).await?;
+                webhooks::mark(&self.db, row, webhooks::InboxStatus::Processed, None).await?;
+            }
+            _ => {
+                webhooks::mark(
+                    &self.db,
+                    row,
+                    webhooks::InboxStatus::Unroutable,
+                    Some("no known customer for this method".into()),
+                )
+                .await?
+            }
+        }
+        Ok(())
+    }
+
+    /// Acts on a stored PayPal event (on receipt, or replayed by an admin).
+    pub async fn route_paypal(
+        &self,
+        event: paypal_order::Event,
+        row: i64,
+        target: Option<(uuid::Uuid, IntentUpdate)>,
+    ) -> Result<(), DbErr> {
+        match (event.event_type.as_str(), target) {
+            ("PAYMENT.CAPTURE.REFUNDED", _) => {
+                let resource = &event.resource;
+                let mut purchase = resource.get("custom_id").and_then(Value::as_str).and_then(|id| id.parse().ok());
+                if purchase.is_none() {
+                    let capture = resource.pointer("/links").and_then(Value::as_array).and_then(|links| {
+                        links
+                            .iter()
+                            .find(|l| l["rel"] == "up")?
+                            .get("href")?
+                            .as_str()?
+                            .rsplit('/')
+                            .next()
+                            .map(str::to_owned)
+                    });
+                    if let Some(capture) = capture {
+                        purchase = purchases::find_by_charge(&self.db, &capture).await?.map(|s| s.purchase.id);
+                    }
+                }
+                let refund_id = resource.get("id").and_then(Value::as_str).unwrap_or("PAYMENT.CAPTURE.REFUNDED");
+                self.settle_refund(purchase, refund_id, row).await?;
+            }
+            (kind, _) if kind.starts_with("CUSTOMER.DISPUTE.") => {
+                disputes::record(&self.db, self.paypal_dispute(&event.resource).await?).await?;
+                webhooks::mark(&self.db, row, webhooks::InboxStatus::Processed, None).await?;
+            }
+            (_, Some((id, update))) => {
+                let purchases = self.purchases.clone();
+                tokio::spawn(async move { purchases.deliver_webhook(id, Input::Provider(update), row).await });
+            }
+            _ => webhooks::mark(&self.db, row, webhooks::InboxStatus::Ignored, None).await?,
+        }
+        Ok(())
+    }
+
+    /// Runs a stored event through routing again: for events that failed or found no purchase (AC9.6.7). Its signature
+    /// was verified when it arrived; the inbox keeps it exactly as sent.
+    pub async fn replay(&self, row: &entities::webhook_events::Model) -> Result<(), DbErr> {
+        let invalid = |e: serde_json::Error| DbErr::Custom(format!("stored event {} is unreadable: {e}", row.id));
+        match row.provider.as_str() {
+            "paypal" => {
+                let event: paypal_order::Event = serde_json::from_str(&row.payload).map_err(invalid)?;
+                let target = self.paypal_target(&event).await?;
+                self.route_paypal(event, row.id, target).await
+            }
+            _ => {
+                let event: stripe_event::Event = serde_json::from_str(&row.payload).map_err(invalid)?;
+                let purchase_id = event.purchase_id();
+                self.route(event, row.id, purchase_id).await
+            }
+        }
+    }
+
+    /// The inbox sweep: at start and then every `every`, events that failed or whose routing died with a process are
+    /// run through routing again, so none waits for the provider's retry (or is lost when the retries end).
+    pub async fn sweep(self, every: std::time::Duration) {
+        let grace =
+            chrono::TimeDelta::from_std(every).unwrap_or(chrono::TimeDelta::MAX).min(chrono::TimeDelta::minutes(1));
+        let mut stuck_since = chrono::Utc::now();
+        loop {
+            match webhooks::unapplied(&self.db, stuck_since).await {
+                Ok(rows) => {
+                    for row in rows {
+                        if let Err(e) = self.replay(&row).await {
+                            tracing::warn!(event = %row.event_id, error = %e, "inbox sweep: event not applied");
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "inbox sweep: inbox not read"),
+            }
+            tokio::time::sleep(every).await;
+            // After the first pass, an event still `received` a while after it arrived has lost its routing.
+            stuck_since = chrono::Utc::now() - grace;
+        }
+    }
+
+    /// The purchase a PayPal order or capture event is about, and what it says.
+    pub async fn paypal_target(
+        &self,
+        event: &paypal_order::Event,
+    ) -> Result<Option<(uuid::Uuid, IntentUpdate)>, DbErr> {
+        let (purchase, update) = match event.event_type.as_str() {
+            "CHECKOUT.ORDER.APPROVED" | "CHECKOUT.ORDER.COMPLETED" => {
+                let Ok(update) = paypal_order::parse_order(&event.resource) else { return Ok(None) };
+                (paypal_order::order_purchase(&event.resource), update)
+            }
+            "PAYMENT.CAPTURE.COMPLETED"
+            | "PAYMENT.CAPTURE.PENDING"
+            | "PAYMENT.CAPTURE.DENIED"
+            | "PAYMENT.CAPTURE.DECLINED" => {
+                let Some((purchase, update)) = paypal_order::parse_capture(&event.resource) else { return Ok(None) };
+                (purchase, update)
+            }
+            _ => return Ok(None),
+        };
+        let purchase = match purchase {
+            Some(id) => Some(id),
+            None => purchases::find_by_intent(&self.db, &update.intent_id).await?.map(|s| s.purchase.id),
+        };
+        Ok(purchase.map(|id| (id, update)))
+    }
+
+    /// A PayPal dispute (AC9.2.5), tied to the purchase whose capture it disputes.
+    async fn paypal_dispute(&self, resource: &Value) -> Result<Dispute, DbErr> {
+        let text = |pointer: &str| resource.pointer(pointer).and_then(Value::as_str).map(str::to_owned);
+        let capture = text("/disputed_transactions/0/seller_transaction_id");
+        let stored = match &capture {
+            Some(capture) => purchases::find_by_charge(&self.db, capture).await?,
+            None => None,
+        };
+        Ok(Dispute {
+            id: text("/dispute_id").unwrap_or_else(|| "unknown".into()),
+            provider: "paypal",
+            purchase_id: stored.as_ref().map(|s| s.purchase.id),
+            client_id: stored.as_ref().map(|s| s.purchase.client.as_str().to_owned()),
+            reason: text("/reason").unwrap_or_else(|| "UNKNOWN".into()),
+            status: text("/status").unwrap_or_else(|| "OPEN".into()),
+            amount: text("/dispute_amount/value").and_then(|v| minor_from_decimal(&v).ok()),
+            currency: text("/dispute_amount/currency_code"),
+            details: resource.clone(),
+        })
+    }
+
+    /// The provider reports a refund paid: the purchase's refund waiting on it is done. A refund already settled (by the
+    /// call's own answer) or made outside Purser changes nothing.
+    async fn settle_refund(&self, purchase: Option<uuid::Uuid>, provider_refund: &str, row: i64) -> Result<(), DbErr> {
+        let waiting = match purchase {
+            Some(purchase) => refunds::processing_for(&self.db, purchase).await?,
+            None => None,
+        };
+        if let Some(id) = waiting {
+            let input = RefundInput::Refunded { provider_refund: provider_refund.to_owned() };
+            if let Err(e) = self.refunds.send(id, input).await {
+                webhooks::mark(&self.db, row, webhooks::InboxStatus::Failed, Some(e.to_string())).await?;
+                return Ok(());
+            }
+        }
+        webhooks::mark(&self.db, row, webhooks::InboxStatus::Processed, None).await?;
+        Ok(())
+    }
+}
