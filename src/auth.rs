@@ -1,13 +1,14 @@
 //! Bearer tokens: HS256 JWTs with `sub`, `role`, `email` and `exp`. The API only verifies them; `purser token` mints
 //! them for development and tests with the same secret.
 use crate::domain::ids::ClientId;
-use crate::settings::{Environment, Settings};
+use crate::settings::Settings;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-/// Used only when no `auth.jwt_secret` is configured in development mode; production refuses to start without one.
-const DEVELOPMENT_SECRET: &str = "purser-development-secret-not-for-production";
+/// Used only with the development tools (development mode, no `auth.jwt_secret`, a loopback host); anywhere else
+/// Purser refuses to start without a secret of its own.
+pub const DEVELOPMENT_SECRET: &str = "purser-development-secret-not-for-production";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -56,14 +57,18 @@ impl Authenticator {
     pub fn from_settings(settings: &Settings) -> Result<Self, String> {
         let secret = match &settings.auth.jwt_secret {
             Some(secret) if !secret.is_empty() => secret.expose().to_owned(),
-            _ if settings.environment == Environment::Development => {
+            _ if settings.development_tools() => {
                 tracing::warn!(
                     "auth.jwt_secret is not set: using the built-in development secret (development mode only)"
                 );
                 DEVELOPMENT_SECRET.to_owned()
             }
             _ => {
-                return Err("auth.jwt_secret (PURSER_AUTH__JWT_SECRET) is required in production".into());
+                return Err(
+                    "auth.jwt_secret (PURSER_AUTH__JWT_SECRET) is required: the built-in development secret is \
+                            only for development on a loopback server.host"
+                        .into(),
+                );
             }
         };
         let mut validation = Validation::new(Algorithm::HS256);

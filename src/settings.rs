@@ -58,6 +58,10 @@ pub struct ServerSettings {
     pub body_limit_bytes: usize,
 }
 
+fn default_max_attempts_per_purchase() -> u32 {
+    10
+}
+
 fn default_body_limit() -> usize {
     64 * 1024
 }
@@ -83,6 +87,8 @@ pub struct AuthSettings {
 pub enum CardProviderChoice {
     Sandbox,
     Stripe,
+    /// No card payments: the rail's endpoints answer 400 `rail_disabled` and the checkout page leaves it out.
+    Disabled,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -90,6 +96,8 @@ pub enum CardProviderChoice {
 pub enum PaypalProviderChoice {
     Sandbox,
     Paypal,
+    /// No PayPal payments.
+    Disabled,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -99,6 +107,9 @@ pub struct PaymentSettings {
     #[serde(deserialize_with = "human_duration")]
     pub checkout_ttl: Duration,
     pub max_attempts: u32,
+    /// Confirmations over a purchase's life, every round included (a new card, a retry): past it, 409.
+    #[serde(default = "default_max_attempts_per_purchase")]
+    pub max_attempts_per_purchase: u32,
     #[serde(deserialize_with = "human_duration")]
     pub retry_base: Duration,
     /// How often the reconciler looks for purchases waiting on a provider with no news.
@@ -484,6 +495,63 @@ impl Settings {
     pub fn from_toml_str(text: &str) -> Result<Self, String> {
         Figment::new().merge(Toml::string(text)).extract().map_err(|e| e.to_string())
     }
+
+    /// Whether the development tools are served: the sandbox rails and their hooks, `/dev/token`, `/login`, the
+    /// built-in signing secret and the crash hooks. Only in `development`, only when no real secret is configured
+    /// (a deployment that set one is not a laptop), and only on a loopback `server.host`.
+    pub fn development_tools(&self) -> bool {
+        self.environment == Environment::Development
+            && self.auth.jwt_secret.as_ref().is_none_or(|s| s.is_empty())
+            && is_loopback(&self.server.host)
+    }
+
+    /// Refuses a configuration that would run open, naming the setting: Purser holds real money, so a deployment that
+    /// forgot one setting must not start.
+    pub fn refuse_unsafe(&self) -> Result<(), String> {
+        const TOOLS: &str = "the sandbox is a development tool: it needs environment = \"development\", no \
+                             auth.jwt_secret and a loopback server.host";
+        let tools = self.development_tools();
+        if self.payments.card_provider == CardProviderChoice::Sandbox && !tools {
+            return Err(format!(
+                "payments.card_provider = \"sandbox\" grants credits with no money moved; set \"stripe\" or \
+                 \"disabled\" ({TOOLS})"
+            ));
+        }
+        if self.payments.paypal_provider == PaypalProviderChoice::Sandbox && !tools {
+            return Err(format!(
+                "payments.paypal_provider = \"sandbox\" grants credits with no money moved; set \"paypal\" or \
+                 \"disabled\" ({TOOLS})"
+            ));
+        }
+        if self.payments.card_provider == CardProviderChoice::Disabled
+            && self.payments.paypal_provider == PaypalProviderChoice::Disabled
+        {
+            return Err("payments.card_provider and payments.paypal_provider are both \"disabled\": nothing could be \
+                        paid"
+                .into());
+        }
+        if self.sandbox.crash_hooks && !tools {
+            return Err(format!(
+                "sandbox.crash_hooks lets an admin token crash actors: it is for development only ({TOOLS})"
+            ));
+        }
+        if let Some(secret) = self.auth.jwt_secret.as_ref().filter(|s| !s.is_empty())
+            && secret.expose().len() < 32
+        {
+            return Err("auth.jwt_secret (PURSER_AUTH__JWT_SECRET) is shorter than 32 bytes: too easy to guess".into());
+        }
+        let smtp_credentials = self.email.transport == MailTransport::Smtp && self.email.smtp_username.is_some();
+        if self.environment == Environment::Production && smtp_credentials && self.email.smtp_tls == SmtpTls::None {
+            return Err("email.smtp_username is set with email.smtp_tls = \"none\": the credentials would cross the \
+                        network in clear; set \"starttls\" or \"tls\""
+                .into());
+        }
+        Ok(())
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Faults the sandbox injects, for the chaos harness; all off by default.

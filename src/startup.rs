@@ -52,6 +52,7 @@ fn policy(settings: &Settings) -> Result<Policy, String> {
     Ok(Policy {
         checkout_ttl: delta(settings.payments.checkout_ttl, "checkout_ttl")?,
         max_attempts: settings.payments.max_attempts,
+        max_attempts_per_purchase: settings.payments.max_attempts_per_purchase.max(settings.payments.max_attempts),
         retry_base: delta(settings.payments.retry_base, "retry_base")?,
     })
 }
@@ -96,6 +97,7 @@ fn providers(
             }
             (CardGateway::Stripe(Arc::new(StripeProvider::new(&settings.stripe, db.clone())?)), secrets)
         }
+        CardProviderChoice::Disabled => (CardGateway::Disabled, vec![]),
     };
     let paypal = match settings.payments.paypal_provider {
         PaypalProviderChoice::Sandbox => PaypalGateway::Sandbox(sandbox.clone()),
@@ -104,6 +106,7 @@ fn providers(
             let cancel_url = format!("{public_url}/api/v1/payments/paypal/cancel");
             PaypalGateway::Paypal(Arc::new(PaypalProvider::new(&settings.paypal, return_url, cancel_url)?))
         }
+        PaypalProviderChoice::Disabled => PaypalGateway::Disabled,
     };
     let uses_sandbox = matches!(card, CardGateway::Sandbox(_)) || matches!(paypal, PaypalGateway::Sandbox(_));
     Ok(Providers { gateways: Gateways { card, paypal }, sandbox: uses_sandbox.then_some(sandbox), stripe_secrets })
@@ -112,9 +115,7 @@ fn providers(
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, String> {
         install_crypto();
-        if settings.sandbox.crash_hooks && settings.environment != crate::settings::Environment::Development {
-            return Err("sandbox.crash_hooks lets an admin token crash actors: it is for development only".into());
-        }
+        settings.refuse_unsafe()?;
         let catalogue = Catalogue::from_config(&settings.packages)?;
         let auth = Authenticator::from_settings(&settings)?;
         let policy = policy(&settings)?;
@@ -226,7 +227,7 @@ impl Application {
             body_limit: settings.server.body_limit_bytes,
             idempotency_lease: TimeDelta::from_std(settings.payments.idempotency_lease)
                 .map_err(|_| "payments.idempotency_lease is too large")?,
-            development: settings.environment == crate::settings::Environment::Development,
+            development_tools: settings.development_tools(),
             crash_hooks: settings.sandbox.crash_hooks.then(|| tree.prefix().to_owned()),
             gateways,
             page_providers: Arc::new(api::web::PageProviders::from_settings(&settings)),

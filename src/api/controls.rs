@@ -64,16 +64,24 @@ fn other_rail(state: &AppState, rail: Rail) -> &'static str {
         Rail::Card => Rail::Paypal,
         Rail::Paypal => Rail::Card,
     };
-    match (state.pauses.blocking(other).is_none(), other) {
+    match (state.pauses.blocking(other).is_none() && state.gateways.enabled(other), other) {
         (true, Rail::Card) => " Card payments are still available.",
         (true, Rail::Paypal) => " PayPal is still available.",
         (false, _) => "",
     }
 }
 
-/// 503 `payments_paused` when `rail` is paused, or `provider_unavailable` while its provider's circuit is open;
+/// 400 `rail_disabled` when `rail` is switched off, 503 `payments_paused` when it is paused, or `provider_unavailable` while its provider's circuit is open;
 /// either names what is still open.
 pub async fn ensure_open(state: &AppState, rail: Rail) -> Result<(), ApiError> {
+    if !state.gateways.enabled(rail) {
+        let name = match rail {
+            Rail::Card => "Card",
+            Rail::Paypal => "PayPal",
+        };
+        let message = format!("{name} payments are not offered by this service.{}", other_rail(state, rail));
+        return Err(ApiError::bad_request("rail_disabled", message));
+    }
     if let Some(pause) = state.pauses.blocking(rail) {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,

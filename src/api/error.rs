@@ -128,6 +128,7 @@ impl From<PurchaseError> for ApiError {
                     Rejected::NeverStarted => "checkout_not_started",
                     Rejected::NewCheckoutNeeded => "new_checkout_needed",
                     Rejected::NotUnderReview => "not_under_review",
+                    Rejected::TooManyAttempts => "too_many_attempts",
                 };
                 let status = if rejected == Rejected::PaymentMethodRequired {
                     StatusCode::BAD_REQUEST

@@ -55,8 +55,8 @@ pub struct AppState {
     pub body_limit: usize,
     /// How long an unanswered `Idempotency-Key` claim holds its key.
     pub idempotency_lease: chrono::TimeDelta,
-    /// Development mode: the `/login` page and `/dev/token` exist.
-    pub development: bool,
+    /// The development tools (`Settings::development_tools`): the `/login` page and `/dev/token` exist.
+    pub development_tools: bool,
     /// With `sandbox.crash_hooks` in development: the prefix of this service's background actors' names, for
     /// `/dev/crash/{actor}`.
     pub crash_hooks: Option<String>,

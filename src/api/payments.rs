@@ -200,7 +200,10 @@ pub async fn create_intent(
     let step = Purchase::open(Uuid::new_v4(), caller.id, package, checkout, Utc::now(), &state.policy);
     let mut purchase = state.purchases.open(step).await?;
     if request.confirm && purchase.status == Status::RequiresConfirmation {
-        purchase = state.purchases.send(purchase.id, Input::Confirm { payment_method: None, retry: false }).await?;
+        purchase = state
+            .purchases
+            .send(purchase.id, Input::Confirm { payment_method: None, retry: false, review: None })
+            .await?;
         return confirm_response(&state, &purchase).await;
     }
     match (purchase.status, &purchase.failure) {
@@ -252,11 +255,13 @@ async fn card_identity(state: &AppState, method: &PaymentMethodId) -> String {
         (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
         (status = 402, description = "Declined: `card_declined`, `insufficient_funds`, `expired_card`, `processing_error`, `authentication_failed`", body = ErrorEnvelope),
         (status = 404, description = "No such transaction for this client", body = ErrorEnvelope),
-        (status = 409, description = "Checkout expired, or Idempotency-Key reused", body = ErrorEnvelope),
+        (status = 403, description = "A new payment method blocked by the fraud checks, or the account flagged", body = ErrorEnvelope),
+        (status = 409, description = "Checkout expired, tried too many times (`too_many_attempts`), or Idempotency-Key reused", body = ErrorEnvelope),
     ),
     security(("bearer" = [])))]
 pub async fn confirm(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ClientCaller(caller): ClientCaller,
     ApiJson(request): ApiJson<ConfirmRequest>,
 ) -> Result<Response, ApiError> {
@@ -277,10 +282,24 @@ pub async fn confirm(
             format!("This payment intent is for package `{}`.", stored.purchase.package.as_str()),
         ));
     }
-    let purchase = state
-        .purchases
-        .send(stored.purchase.id, Input::Confirm { payment_method: method, retry: request.retry })
-        .await?;
+    // A new payment method is a new checkout as far as fraud goes: screened by the same rules (the account flag,
+    // velocity, distinct cards), so one checkout cannot be used to test card after card.
+    let review = match &method {
+        Some(method) if stored.purchase.payment_method.as_ref() != Some(method) => {
+            let package = state.catalogue.get(&package_id).ok_or_else(|| ApiError::internal("package vanished"))?;
+            let screening = Screening {
+                client: caller.id.as_str().to_owned(),
+                amount: package.price.minor,
+                method: Some(method.as_str().to_owned()),
+                card: Some(card_identity(&state, method).await),
+                ip: Some(peer.ip()),
+            };
+            super::controls::screen(&state, screening).await?
+        }
+        _ => None,
+    };
+    let input = Input::Confirm { payment_method: method, retry: request.retry, review };
+    let purchase = state.purchases.send(stored.purchase.id, input).await?;
     confirm_response(&state, &purchase).await
 }
 

@@ -127,7 +127,8 @@ pub async fn capture_order(
 ) -> Result<Response, ApiError> {
     let id = own_order(&state, &caller.id, &request.order_id).await?;
     super::controls::ensure_open(&state, Rail::Paypal).await?;
-    let purchase = state.purchases.send(id, Input::Confirm { payment_method: None, retry: false }).await?;
+    let purchase =
+        state.purchases.send(id, Input::Confirm { payment_method: None, retry: false, review: None }).await?;
     super::payments::confirm_response(&state, &purchase).await
 }
 
@@ -243,7 +244,7 @@ pub async fn paypal_return(
     State(state): State<AppState>,
     Query(landing): Query<Landing>,
 ) -> Result<Response, ApiError> {
-    land(&state, &landing.token, Input::Confirm { payment_method: None, retry: false }).await
+    land(&state, &landing.token, Input::Confirm { payment_method: None, retry: false, review: None }).await
 }
 
 /// PayPal's cancel URL (AC9.2.3): the payer turned back; record why and offer a retry.

@@ -111,7 +111,9 @@ impl PageProviders {
         let paypal = &settings.paypal;
         let mut attributes = Vec::new();
         let mut scripts: Vec<(String, &[(&str, &str)])> = Vec::new();
-        if settings.payments.card_provider == CardProviderChoice::Stripe {
+        if settings.payments.card_provider == CardProviderChoice::Disabled {
+            attributes.push(("mode", "disabled".to_owned()));
+        } else if settings.payments.card_provider == CardProviderChoice::Stripe {
             scripts.extend(origin(&stripe.js_url).map(|o| (o, &STRIPE_SOURCES[..])));
             attributes.push(("mode", "stripe".to_owned()));
             attributes.push(("stripe-key", stripe.publishable_key.clone().unwrap_or_default()));
@@ -120,7 +122,9 @@ impl PageProviders {
         } else {
             attributes.push(("mode", "sandbox".to_owned()));
         }
-        if settings.payments.paypal_provider == PaypalProviderChoice::Paypal {
+        if settings.payments.paypal_provider == PaypalProviderChoice::Disabled {
+            attributes.push(("paypal", "disabled".to_owned()));
+        } else if settings.payments.paypal_provider == PaypalProviderChoice::Paypal {
             scripts.extend(origin(&paypal.sdk_url).map(|o| (o, &PAYPAL_SOURCES[..])));
             attributes.push(("paypal", "paypal".to_owned()));
             attributes.push(("paypal-key", paypal.client_id.clone().unwrap_or_default()));
@@ -141,7 +145,7 @@ pub async fn page(State(state): State<AppState>, Path(name): Path<String>) -> Re
     let Some((path, title, body, script)) = PAGES.iter().find(|(path, ..)| *path == name) else {
         return ApiError::new(StatusCode::NOT_FOUND, "not_found", "No such page.").into_response();
     };
-    if *path == "login" && !state.development {
+    if *path == "login" && !state.development_tools {
         return ApiError::new(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -185,7 +189,7 @@ pub struct DevLogin {
 
 /// Development only: a token for whoever asks, so the pages can be tried without the platform's sign-in.
 pub async fn dev_token(State(state): State<AppState>, ApiJson(login): ApiJson<DevLogin>) -> Result<Response, ApiError> {
-    if !state.development {
+    if !state.development_tools {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "No such endpoint."));
     }
     let user = ClientId::parse(&login.user).map_err(|e| ApiError::bad_request("invalid_user", e))?;
@@ -203,7 +207,7 @@ pub async fn dev_crash(
     super::extract::AdminCaller(_admin): super::extract::AdminCaller,
     Path(actor): Path<String>,
 ) -> Result<Response, ApiError> {
-    let (Some(prefix), true) = (&state.crash_hooks, state.development) else {
+    let (Some(prefix), true) = (&state.crash_hooks, state.development_tools) else {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "No such endpoint."));
     };
     let name = match actor.as_str() {

@@ -99,6 +99,9 @@ pub struct Policy {
     pub checkout_ttl: TimeDelta,
     /// Confirmations per round (the client's confirm plus automatic retries of transient failures).
     pub max_attempts: u32,
+    /// Confirmations over the purchase's life, every round included: past it a new round is refused, so one
+    /// checkout cannot test card after card.
+    pub max_attempts_per_purchase: u32,
     pub retry_base: TimeDelta,
 }
 
@@ -240,6 +243,8 @@ pub enum Input {
     Confirm {
         payment_method: Option<PaymentMethodId>,
         retry: bool,
+        /// The fraud screen's reason to hold a new payment method's payment for review.
+        review: Option<String>,
     },
     Provider(IntentUpdate),
     /// A provider call got no answer (network, timeout, 5xx, 429): its outcome is unknown, and it is retried.
@@ -375,6 +380,8 @@ pub enum Rejected {
     NewCheckoutNeeded,
     #[error("only a payment held for review (and not already being reversed) can be released or reversed")]
     NotUnderReview,
+    #[error("this checkout has been tried too many times; start a new one")]
+    TooManyAttempts,
 }
 
 impl Purchase {
@@ -449,7 +456,9 @@ impl Purchase {
         let effects = match input {
             Input::IntentCreated(update) => next.on_intent_created(update),
             Input::IntentRefused(failure) => next.on_intent_refused(failure),
-            Input::Confirm { payment_method, retry } => next.on_confirm(payment_method, retry)?,
+            Input::Confirm { payment_method, retry, review } => {
+                next.on_confirm(payment_method, retry, review, policy)?
+            }
             Input::Provider(update) => next.on_provider(update, now, policy, &mut records),
             Input::ProviderUnreachable => next.on_unreachable(now, policy),
             Input::Held => next.on_held(now, policy),
@@ -536,7 +545,13 @@ impl Purchase {
         vec![]
     }
 
-    fn on_confirm(&mut self, payment_method: Option<PaymentMethodId>, retry: bool) -> Result<Vec<Effect>, Rejected> {
+    fn on_confirm(
+        &mut self,
+        payment_method: Option<PaymentMethodId>,
+        retry: bool,
+        review: Option<String>,
+        policy: &Policy,
+    ) -> Result<Vec<Effect>, Rejected> {
         match self.status {
             Status::Failed if !retry && payment_method.is_none() => Ok(vec![]),
             Status::Created => Err(Rejected::NotReady),
@@ -552,6 +567,12 @@ impl Purchase {
                 let method = payment_method.or_else(|| self.payment_method.clone());
                 if self.rail == Rail::Card && method.is_none() {
                     return Err(Rejected::PaymentMethodRequired);
+                }
+                if self.attempt >= policy.max_attempts_per_purchase {
+                    return Err(Rejected::TooManyAttempts);
+                }
+                if review.is_some() {
+                    self.review = review;
                 }
                 self.auto_retries = 0;
                 Ok(self.send_confirmation(intent_id, method))
@@ -805,7 +826,12 @@ mod tests {
     use proptest::prelude::*;
 
     fn policy() -> Policy {
-        Policy { checkout_ttl: TimeDelta::minutes(30), max_attempts: 3, retry_base: TimeDelta::seconds(2) }
+        Policy {
+            checkout_ttl: TimeDelta::minutes(30),
+            max_attempts: 3,
+            max_attempts_per_purchase: 10,
+            retry_base: TimeDelta::seconds(2),
+        }
     }
 
     fn package() -> Package {
@@ -854,7 +880,8 @@ mod tests {
 
     #[test]
     fn success_grants_the_package_credits_once() {
-        let confirmed = ready().on(Input::Confirm { payment_method: None, retry: false }, t0(), &policy()).unwrap();
+        let confirmed =
+            ready().on(Input::Confirm { payment_method: None, retry: false, review: None }, t0(), &policy()).unwrap();
         assert_eq!(confirmed.purchase.status, Status::Processing);
         let paid = confirmed
             .purchase
@@ -872,7 +899,8 @@ mod tests {
     #[test]
     fn a_fraud_reversal_is_reversed_only_once_its_refund_is_made() {
         let held = Purchase { review: Some("elevated risk".into()), ..ready() };
-        let confirmed = held.on(Input::Confirm { payment_method: None, retry: false }, t0(), &policy()).unwrap();
+        let confirmed =
+            held.on(Input::Confirm { payment_method: None, retry: false, review: None }, t0(), &policy()).unwrap();
         let success = Input::Provider(update(IntentStatus::Succeeded, None, Some("ch_1")));
         let held = confirmed.purchase.on(success, t0(), &policy()).unwrap().purchase;
         assert_eq!(held.status, Status::UnderReview);
@@ -912,7 +940,8 @@ mod tests {
 
     #[test]
     fn a_confirmation_held_by_a_pause_is_sent_later_under_the_same_key() {
-        let confirmed = ready().on(Input::Confirm { payment_method: None, retry: false }, t0(), &policy()).unwrap();
+        let confirmed =
+            ready().on(Input::Confirm { payment_method: None, retry: false, review: None }, t0(), &policy()).unwrap();
         let sent = confirmed.effects.clone();
         let held = confirmed.purchase.on(Input::Held, t0(), &policy()).unwrap();
         assert_eq!(held.purchase.status, Status::Processing);
@@ -925,7 +954,8 @@ mod tests {
     #[test]
     fn only_a_held_payment_can_be_released_or_reversed() {
         let fraud = Input::ConfirmFraud { refund: Uuid::nil(), by: "admin".into(), reason: "stolen card".into() };
-        let confirmed = ready().on(Input::Confirm { payment_method: None, retry: false }, t0(), &policy()).unwrap();
+        let confirmed =
+            ready().on(Input::Confirm { payment_method: None, retry: false, review: None }, t0(), &policy()).unwrap();
         let success = Input::Provider(update(IntentStatus::Succeeded, None, Some("ch_1")));
         let paid = confirmed.purchase.on(success, t0(), &policy()).unwrap().purchase;
         for purchase in [ready(), paid] {
@@ -936,8 +966,10 @@ mod tests {
 
     #[test]
     fn a_transient_failure_is_retried_with_backoff_then_gives_up() {
-        let mut p =
-            ready().on(Input::Confirm { payment_method: None, retry: false }, t0(), &policy()).unwrap().purchase;
+        let mut p = ready()
+            .on(Input::Confirm { payment_method: None, retry: false, review: None }, t0(), &policy())
+            .unwrap()
+            .purchase;
         let mut now = t0();
         for (i, charge) in ["ch_1", "ch_2"].iter().enumerate() {
             let step = p
@@ -974,13 +1006,20 @@ mod tests {
 
     #[test]
     fn a_decline_fails_at_once_and_the_same_charge_counts_once() {
-        let p = ready().on(Input::Confirm { payment_method: None, retry: false }, t0(), &policy()).unwrap().purchase;
+        let p = ready()
+            .on(Input::Confirm { payment_method: None, retry: false, review: None }, t0(), &policy())
+            .unwrap()
+            .purchase;
         let declined = update(IntentStatus::RequiresPaymentMethod, Some(FailureCode::CardDeclined), Some("ch_1"));
         let failed = p.on(Input::Provider(declined.clone()), t0(), &policy()).unwrap().purchase;
         assert_eq!(failed.status, Status::Failed);
         let retried = failed
             .on(
-                Input::Confirm { payment_method: PaymentMethodId::parse("pm_card_mastercard").ok(), retry: false },
+                Input::Confirm {
+                    payment_method: PaymentMethodId::parse("pm_card_mastercard").ok(),
+                    retry: false,
+                    review: None,
+                },
                 t0(),
                 &policy(),
             )
@@ -1006,7 +1045,7 @@ mod tests {
             .purchase;
         assert_eq!(expired.status, Status::Expired);
         assert_eq!(
-            expired.on(Input::Confirm { payment_method: None, retry: false }, due, &policy()),
+            expired.on(Input::Confirm { payment_method: None, retry: false, review: None }, due, &policy()),
             Err(Rejected::Expired)
         );
     }
@@ -1031,9 +1070,13 @@ mod tests {
         prop_oneof![
             update.clone().prop_map(Input::IntentCreated),
             update.prop_map(Input::Provider),
-            Just(Input::Confirm { payment_method: None, retry: false }),
-            Just(Input::Confirm { payment_method: PaymentMethodId::parse("pm_card_amex").ok(), retry: false }),
-            Just(Input::Confirm { payment_method: None, retry: true }),
+            Just(Input::Confirm { payment_method: None, retry: false, review: None }),
+            Just(Input::Confirm {
+                payment_method: PaymentMethodId::parse("pm_card_amex").ok(),
+                retry: false,
+                review: None
+            }),
+            Just(Input::Confirm { payment_method: None, retry: true, review: None }),
             Just(Input::ProviderUnreachable),
             Just(Input::Held),
             Just(Input::ProviderRefused { code: "resource_missing".into() }),

@@ -59,9 +59,12 @@ impl Circuits {
         }
     }
 
-    /// No rail has a provider known to answer: nothing can be paid until a probe succeeds.
-    fn all_down(&self) -> bool {
-        [&self.card, &self.paypal].iter().all(|c| c.state != CircuitState::Closed)
+    /// No rail that takes payments has a provider known to answer: nothing can be paid until a probe succeeds.
+    fn all_down(&self, gateways: &Gateways) -> bool {
+        [(Rail::Card, &self.card), (Rail::Paypal, &self.paypal)]
+            .iter()
+            .filter(|(rail, _)| gateways.enabled(*rail))
+            .all(|(_, circuit)| circuit.state != CircuitState::Closed)
     }
 }
 
@@ -78,12 +81,13 @@ impl CircuitBreaker {
     /// Every rail down pauses the platform (checkouts refused, provider calls held); the first rail back lifts it.
     async fn follow(&self, circuits: &Circuits) -> Result<(), ActorProcessingErr> {
         let platform_paused = self.pauses.current().iter().any(|p| p.scope == Scope::Platform);
-        if circuits.all_down() && !platform_paused {
+        let all_down = circuits.all_down(&self.gateways);
+        if all_down && !platform_paused {
             tracing::error!("every provider's circuit is open: pausing the platform until a probe succeeds");
             self.alert("all_rails_down", json!({ "alert": "all_rails_down" })).await?;
             let reason = "no provider answers (every rail's circuit is open): paused until a probe succeeds";
             self.pauses.set(Scope::Platform, true, reason, BY).await?;
-        } else if !circuits.all_down() && self.paused_by_me() {
+        } else if !all_down && self.paused_by_me() {
             self.alert("all_rails_down_lifted", json!({ "alert": "all_rails_down_lifted" })).await?;
             self.pauses.set(Scope::Platform, false, "a provider answered its probe", BY).await?;
         }

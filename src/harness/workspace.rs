@@ -3,7 +3,7 @@
 use super::driver::Driver;
 use super::service::Service;
 use crate::auth::Authenticator;
-use crate::settings::{Secret, Settings};
+use crate::settings::Settings;
 use sea_orm::{ConnectionTrait, Database};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,11 +21,10 @@ pub struct Workspace {
 
 /// What every harness run sets: limits a load test would trip are lifted, since every purchase comes from one
 /// address and the same few test cards.
-fn harness_env(dir: &Path, database_url: &str, jwt: &str, webhook_secret: &str) -> Vec<(String, String)> {
+fn harness_env(dir: &Path, database_url: &str, webhook_secret: &str) -> Vec<(String, String)> {
     let huge = "1000000000".to_owned();
     let mut env: Vec<(String, String)> = [
         ("DATABASE__URL", database_url.to_owned()),
-        ("AUTH__JWT_SECRET", jwt.to_owned()),
         ("SANDBOX__WEBHOOK_SECRET", webhook_secret.to_owned()),
         ("PAYMENTS__CARD_PROVIDER", "sandbox".to_owned()),
         ("PAYMENTS__PAYPAL_PROVIDER", "sandbox".to_owned()),
@@ -54,7 +53,7 @@ impl Workspace {
         database_url: Option<&str>,
         extra_env: Vec<(String, String)>,
     ) -> Result<Self, String> {
-        let mut settings = Settings::load(config)?;
+        let settings = Settings::load(config)?;
         let dir = std::env::temp_dir().join(format!("purser-harness-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let (url, made_database) = match database_url {
@@ -68,10 +67,8 @@ impl Workspace {
                 (format!("{prefix}/{name}"), Some((server.to_owned(), name)))
             }
         };
-        let jwt = uuid::Uuid::new_v4().simple().to_string();
         let webhook_secret = format!("whsec_{}", uuid::Uuid::new_v4().simple());
-        settings.auth.jwt_secret = Some(Secret::new(jwt.clone()));
-        let mut env = harness_env(&dir, &url, &jwt, &webhook_secret);
+        let mut env = harness_env(&dir, &url, &webhook_secret);
         env.extend(extra_env);
         let mut service = Service::new(config, env)?;
         let http = reqwest::Client::builder()

@@ -73,12 +73,22 @@ pub struct NewRefund<'a> {
 pub enum CardGateway {
     Sandbox(Arc<Sandbox>),
     Stripe(Arc<StripeProvider>),
+    Disabled,
 }
 
 #[derive(Clone)]
 pub enum PaypalGateway {
     Sandbox(Arc<Sandbox>),
     Paypal(Arc<PaypalProvider>),
+    Disabled,
+}
+
+/// What a disabled rail answers to anything asked of it.
+fn disabled(rail: Rail) -> ProviderError {
+    ProviderError::Rejected {
+        code: "rail_disabled".into(),
+        message: format!("{} payments are switched off on this service", rail.as_str()),
+    }
 }
 
 #[derive(Clone)]
@@ -92,6 +102,7 @@ impl CardGateway {
         match self {
             Self::Sandbox(_) => sandbox::PROVIDER,
             Self::Stripe(_) => stripe::PROVIDER,
+            Self::Disabled => DISABLED,
         }
     }
 
@@ -106,6 +117,7 @@ impl CardGateway {
                     .into(),
             }),
             Self::Stripe(stripe) => stripe.method_from_token(token).await,
+            Self::Disabled => Err(disabled(Rail::Card)),
         }
     }
 
@@ -113,7 +125,7 @@ impl CardGateway {
     /// methods stand for one test card each, so their ids already say which card it is: `None`.
     pub async fn fingerprint(&self, method: &PaymentMethodId) -> Result<Option<String>, ProviderError> {
         match self {
-            Self::Sandbox(_) => Ok(None),
+            Self::Sandbox(_) | Self::Disabled => Ok(None),
             Self::Stripe(stripe) => stripe.fingerprint(method).await,
         }
     }
@@ -121,7 +133,7 @@ impl CardGateway {
     /// Removes a saved method from the client's vault.
     pub async fn detach_method(&self, method: &str) -> Result<(), ProviderError> {
         match self {
-            Self::Sandbox(_) => Ok(()),
+            Self::Sandbox(_) | Self::Disabled => Ok(()),
             Self::Stripe(stripe) => stripe.detach_method(method).await,
         }
     }
@@ -129,7 +141,7 @@ impl CardGateway {
     /// Deletes the client's customer at the provider, with every method still attached to it.
     pub async fn delete_customer(&self, customer: &str) -> Result<(), ProviderError> {
         match self {
-            Self::Sandbox(_) => Ok(()),
+            Self::Sandbox(_) | Self::Disabled => Ok(()),
             Self::Stripe(stripe) => stripe.delete_customer(customer).await,
         }
     }
@@ -140,6 +152,7 @@ impl PaypalGateway {
         match self {
             Self::Sandbox(_) => sandbox::PROVIDER,
             Self::Paypal(_) => "paypal",
+            Self::Disabled => DISABLED,
         }
     }
 
@@ -147,6 +160,7 @@ impl PaypalGateway {
         match self {
             Self::Sandbox(sandbox) => sandbox.verify_paypal_webhook(headers, body),
             Self::Paypal(paypal) => paypal.verify_webhook(headers, body).await,
+            Self::Disabled => Err("PayPal payments are switched off on this service".into()),
         }
     }
 
@@ -154,11 +168,20 @@ impl PaypalGateway {
         match self {
             Self::Sandbox(sandbox) => paypal_order::parse_order(&sandbox.read_order(order_id).await?),
             Self::Paypal(paypal) => paypal.order(order_id).await,
+            Self::Disabled => Err(disabled(Rail::Paypal)),
         }
     }
 }
 
+/// The provider name of a rail switched off.
+pub const DISABLED: &str = "disabled";
+
 impl Gateways {
+    /// Whether `rail` takes payments at all.
+    pub fn enabled(&self, rail: Rail) -> bool {
+        self.name(rail) != DISABLED
+    }
+
     pub fn name(&self, rail: Rail) -> &'static str {
         match rail {
             Rail::Card => self.card.name(),
@@ -176,6 +199,7 @@ impl Gateways {
                 paypal_order::parse_order(&sandbox.create_order(request).await?)
             }
             (Rail::Paypal, _, PaypalGateway::Paypal(paypal)) => paypal.create_order(request).await,
+            (Rail::Card, CardGateway::Disabled, _) | (Rail::Paypal, _, PaypalGateway::Disabled) => Err(disabled(rail)),
         }
     }
 
@@ -209,6 +233,7 @@ impl Gateways {
                 Err(e) => Err(e),
             },
             (Rail::Paypal, _, PaypalGateway::Paypal(paypal)) => paypal.capture(intent_id, idempotency_key).await,
+            (Rail::Card, CardGateway::Disabled, _) | (Rail::Paypal, _, PaypalGateway::Disabled) => Err(disabled(rail)),
         }
     }
 
@@ -218,6 +243,7 @@ impl Gateways {
                 stripe_event::parse_intent(&sandbox.retrieve_intent(intent_id).await?)
             }
             (Rail::Card, CardGateway::Stripe(stripe)) => stripe.retrieve_intent(intent_id).await,
+            (Rail::Card, CardGateway::Disabled) => Err(disabled(rail)),
             (Rail::Paypal, _) => self.paypal.read(intent_id).await,
         }
     }
@@ -237,6 +263,7 @@ impl Gateways {
             (Rail::Card, CardGateway::Stripe(stripe), _) => stripe.refund(&refund).await,
             (Rail::Paypal, _, PaypalGateway::Sandbox(sandbox)) => sandbox.refund_order(refund.intent_id).await,
             (Rail::Paypal, _, PaypalGateway::Paypal(paypal)) => paypal.refund(&refund).await,
+            (Rail::Card, CardGateway::Disabled, _) | (Rail::Paypal, _, PaypalGateway::Disabled) => Err(disabled(rail)),
         }
     }
 
@@ -248,6 +275,7 @@ impl Gateways {
                 stripe_event::parse_intent(&sandbox.cancel_intent(intent_id).await?)
             }
             (Rail::Card, CardGateway::Stripe(stripe)) => stripe.cancel_intent(intent_id).await,
+            (Rail::Card, CardGateway::Disabled) => Err(disabled(rail)),
             (Rail::Paypal, _) => {
                 let order = self.paypal.read(intent_id).await?;
                 Ok(match order.status {

@@ -267,6 +267,9 @@ async function setUpPaypal() {
 document.querySelectorAll("[data-when]").forEach((node) => (node.hidden = node.dataset.when !== providers.mode));
 $("#stripe-test-mode").hidden = !providers.stripeKey?.startsWith("pk_test_");
 document.querySelectorAll("[data-paypal-when]").forEach((node) => (node.hidden = node.dataset.paypalWhen !== providers.paypal));
+// A rail the service switched off is left out of the page.
+$("#card-section").hidden = providers.mode === "disabled";
+$("#paypal-section").hidden = providers.paypal === "disabled";
 loadPackages()
   .then(() => Promise.all([
     loadSaved(),

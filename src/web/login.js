@@ -13,5 +13,6 @@ $("#login-form").addEventListener("submit", async (event) => {
   sessionStorage.setItem("purserToken", envelope.data.token);
   const fallback = $("#role").value === "admin" ? "/admin" : "/checkout";
   const next = new URLSearchParams(location.search).get("next");
-  location.href = next && next.startsWith("/") && !next.startsWith("//") ? next : fallback;
+  // Only a path on this site: "//host" and "/\host" are read by browsers as another site.
+  location.href = next && /^\/[A-Za-z0-9_-]/.test(next) ? next : fallback;
 });

@@ -260,6 +260,39 @@ async fn forged_webhooks_are_limited_and_a_burst_pauses_payments(db: Db) {
     assert!(alerts.data()[0]["details"]["reason"].as_str().unwrap().contains("bad signatures"), "{}", alerts.body);
 }
 
+// Issue 14: a new payment method on confirm is screened like a new checkout, and one checkout takes a bounded
+// number of attempts: no card testing through one purchase.
+async fn confirm_screens_each_new_card_and_caps_attempts(db: Db) {
+    let app = spawn_app_with(db, |s| {
+        s.fraud.declines_per_hour = 2;
+        s.payments.max_attempts_per_purchase = 3;
+    })
+    .await;
+    let tester = app.client("one-checkout-tester");
+    let (_, intent) = tester.open("starter-25", "pm_card_visa_chargeDeclined").await;
+    assert_eq!(tester.confirm(&intent, "starter-25").await.status, StatusCode::PAYMENT_REQUIRED);
+    let with =
+        |method: &str| json!({ "paymentIntentId": intent, "packageId": "starter-25", "paymentMethodId": method });
+    let new_card = with("pm_card_visa_chargeDeclinedInsufficientFunds");
+    let second = app.post("/api/v1/payments/confirm", Some(&tester.token), &new_card).await;
+    assert_eq!(second.status, StatusCode::PAYMENT_REQUIRED, "{}", second.body);
+    // Two declines within the hour: the next card is refused before it reaches the provider.
+    let third = app.post("/api/v1/payments/confirm", Some(&tester.token), &with("pm_card_visa")).await;
+    assert_eq!(third.status, StatusCode::FORBIDDEN, "{}", third.body);
+    assert_eq!(third.error_code(), "payment_blocked");
+
+    let patient = app.client("one-checkout-retrier");
+    let (transaction, intent) = patient.open("starter-25", "pm_card_visa_chargeDeclined").await;
+    for _ in 0..2 {
+        assert_eq!(patient.confirm(&intent, "starter-25").await.status, StatusCode::PAYMENT_REQUIRED);
+        patient.retry(&intent, "starter-25").await;
+    }
+    let capped = patient.retry(&intent, "starter-25").await;
+    assert_eq!(capped.status, StatusCode::CONFLICT, "{}", capped.body);
+    assert_eq!(capped.error_code(), "too_many_attempts");
+    assert_eq!(patient.transaction(&transaction).await.data()["attempts"], 3);
+}
+
 // AC9.3.7: a wave of declines (card testing) alerts the admins and pauses payments until an admin resumes them.
 async fn a_decline_wave_pauses_payments_until_an_admin_resumes(db: Db) {
     let app = spawn_app_with(db, |s| {
@@ -435,6 +468,7 @@ async fn only_a_held_payment_can_be_released_or_reversed(db: Db) {
 }
 
 on_both_databases!(
+    confirm_screens_each_new_card_and_caps_attempts,
     a_pause_holds_the_call_not_the_actor,
     a_held_up_actor_answers_busy_instead_of_hanging,
     a_fraud_reversal_is_retried_until_the_provider_refunds_it,

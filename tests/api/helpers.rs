@@ -32,12 +32,13 @@ macro_rules! on_both_databases {
 }
 
 pub const WEBHOOK_SECRET: &str = "whsec_test_integration";
-pub const JWT_SECRET: &str = "integration-test-jwt-secret";
+/// The tests run with the development tools (the sandbox's hooks, `/dev/crash`), so tokens are signed with the
+/// built-in development secret.
+pub const JWT_SECRET: &str = purser::auth::DEVELOPMENT_SECRET;
 
 pub fn base_settings() -> Settings {
     let mut settings = Settings::from_toml_str(include_str!("../../config.toml")).expect("config.toml parses");
     settings.server.port = 0;
-    settings.auth.jwt_secret = Some(Secret::new(JWT_SECRET.into()));
     settings.sandbox.webhook_secret = Some(Secret::new(WEBHOOK_SECRET.into()));
     settings.payments.retry_base = Duration::from_millis(50);
     settings

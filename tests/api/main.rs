@@ -3,6 +3,7 @@ mod admin;
 mod bad_input;
 mod billing;
 mod browser;
+mod deployment;
 mod guards;
 mod helpers;
 mod idempotency;

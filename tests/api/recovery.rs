@@ -1,6 +1,6 @@
 //! `kill -9` in the middle of purchases, start again: every unfinished purchase has its actor and timers back,
 //! nothing is lost, nothing is credited twice.
-use crate::helpers::{Db, JWT_SECRET, TestApp, WEBHOOK_SECRET, eventually, fresh_database};
+use crate::helpers::{Db, TestApp, WEBHOOK_SECRET, eventually, fresh_database};
 use crate::on_both_databases;
 use reqwest::StatusCode;
 use std::process::{Child, Command, Stdio};
@@ -17,7 +17,6 @@ async fn start_server(database_url: &str) -> (Child, String) {
         .args(["--config", concat!(env!("CARGO_MANIFEST_DIR"), "/config.toml"), "serve"])
         .env("PURSER_SERVER__PORT", port.to_string())
         .env("PURSER_DATABASE__URL", database_url)
-        .env("PURSER_AUTH__JWT_SECRET", JWT_SECRET)
         .env("PURSER_SANDBOX__WEBHOOK_SECRET", WEBHOOK_SECRET)
         .env("PURSER_PAYMENTS__RETRY_BASE", "3s")
         .env("PURSER_PAYMENTS__CHECKOUT_TTL", "8s")

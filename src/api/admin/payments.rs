@@ -157,7 +157,15 @@ pub async fn retry_payment(
     body: Option<axum::Json<ActionReason>>,
 ) -> Result<Response, ApiError> {
     let reason = body.map(|b| b.0.reason).unwrap_or_default();
-    act(&state, admin.id.as_str(), &id, "retry", &reason, Input::Confirm { payment_method: None, retry: true }).await
+    act(
+        &state,
+        admin.id.as_str(),
+        &id,
+        "retry",
+        &reason,
+        Input::Confirm { payment_method: None, retry: true, review: None },
+    )
+    .await
 }
 
 /// AC9.6.7: read the provider's object and move the purchase to it (a webhook that never arrived).

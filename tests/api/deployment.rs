@@ -1,0 +1,124 @@
+//! Issue 14: a deployment that forgets a setting refuses to start, naming the setting; the development tools (the
+//! sandbox, `/dev/token`, `/login`, the built-in secret, the crash hooks) exist only on a developer's machine.
+use crate::helpers::{Db, base_settings, eventually};
+use crate::on_both_databases;
+use purser::settings::{
+    CardProviderChoice, Environment, MailTransport, PaypalProviderChoice, Secret, Settings, SmtpTls,
+};
+use purser::startup::Application;
+use reqwest::StatusCode;
+use serde_json::json;
+use std::time::Duration;
+
+const REAL_SECRET: &str = "a-real-secret-of-forty-bytes-0123456789";
+
+/// A production deployment with everything it needs: Stripe for cards, PayPal switched off, a real secret.
+fn production() -> Settings {
+    let mut s = base_settings();
+    s.environment = Environment::Production;
+    s.auth.jwt_secret = Some(Secret::new(REAL_SECRET.into()));
+    s.payments.card_provider = CardProviderChoice::Stripe;
+    s.stripe.secret_key = Some(Secret::new("sk_test_deployment".into()));
+    s.stripe.webhook_secret = Some(Secret::new("whsec_deployment".into()));
+    s.payments.paypal_provider = PaypalProviderChoice::Disabled;
+    s
+}
+
+async fn refusal(change: impl FnOnce(&mut Settings)) -> String {
+    let mut settings = production();
+    change(&mut settings);
+    match Application::build(settings).await {
+        Ok(_) => panic!("an unsafe configuration started"),
+        Err(refused) => refused,
+    }
+}
+
+#[tokio::test]
+async fn an_unsafe_deployment_refuses_to_start_and_names_the_setting() {
+    let cases: Vec<(&str, Box<dyn FnOnce(&mut Settings)>)> = vec![
+        ("payments.card_provider = \"sandbox\"", Box::new(|s| s.payments.card_provider = CardProviderChoice::Sandbox)),
+        (
+            "payments.paypal_provider = \"sandbox\"",
+            Box::new(|s| s.payments.paypal_provider = PaypalProviderChoice::Sandbox),
+        ),
+        ("both \"disabled\"", Box::new(|s| s.payments.card_provider = CardProviderChoice::Disabled)),
+        ("auth.jwt_secret (PURSER_AUTH__JWT_SECRET) is required", Box::new(|s| s.auth.jwt_secret = None)),
+        ("shorter than 32 bytes", Box::new(|s| s.auth.jwt_secret = Some(Secret::new("short-secret".into())))),
+        (
+            "email.smtp_username",
+            Box::new(|s| {
+                s.email.transport = MailTransport::Smtp;
+                s.email.smtp_username = Some("mailer".into());
+                s.email.smtp_tls = SmtpTls::None;
+            }),
+        ),
+        ("sandbox.crash_hooks", Box::new(|s| s.sandbox.crash_hooks = true)),
+        // Development mode is no way round: with a real secret, or on a public address, there is no sandbox ...
+        (
+            "payments.card_provider = \"sandbox\"",
+            Box::new(|s| {
+                s.environment = Environment::Development;
+                s.payments.card_provider = CardProviderChoice::Sandbox;
+            }),
+        ),
+        (
+            "payments.paypal_provider = \"sandbox\"",
+            Box::new(|s| {
+                s.environment = Environment::Development;
+                s.auth.jwt_secret = None;
+                s.server.host = "0.0.0.0".into();
+                s.payments.paypal_provider = PaypalProviderChoice::Sandbox;
+            }),
+        ),
+        // ... and no built-in secret.
+        (
+            "auth.jwt_secret (PURSER_AUTH__JWT_SECRET) is required",
+            Box::new(|s| {
+                s.environment = Environment::Development;
+                s.auth.jwt_secret = None;
+                s.server.host = "0.0.0.0".into();
+            }),
+        ),
+    ];
+    for (named, change) in cases {
+        let refused = refusal(change).await;
+        assert!(refused.contains(named), "expected a refusal naming {named}, got: {refused}");
+    }
+}
+
+// With a real secret, development mode serves no development tool: no tokens for the asking, no sign-in page, no
+// sandbox hooks; a rail switched off answers 400 `rail_disabled` and is left out of the checkout page.
+async fn a_deployment_with_a_real_secret_serves_no_development_tools(db: Db) {
+    let (app, _proxy) = crate::stripe::stripe_app_with(db, |s| {
+        s.auth.jwt_secret = Some(Secret::new(REAL_SECRET.into()));
+        s.payments.paypal_provider = PaypalProviderChoice::Disabled;
+    })
+    .await;
+    let admin = json!({ "user": "attacker", "role": "admin" });
+    assert_eq!(app.post("/dev/token", None, &admin).await.status, StatusCode::NOT_FOUND);
+    let login = app.http.get(format!("{}/login", app.base)).send().await.unwrap();
+    assert_eq!(login.status(), StatusCode::NOT_FOUND);
+    let hook = app.post("/sandbox/v1/payment_intents/pi_x/_settle", None, &json!({ "success": true })).await;
+    assert_eq!(hook.status, StatusCode::NOT_FOUND);
+    let approve = app.post("/sandbox/paypal/checkoutnow/any/approve", None, &json!({})).await;
+    assert_eq!(approve.status, StatusCode::NOT_FOUND);
+
+    let client = app.client("deploy-1");
+    let package = json!({ "packageId": "pro-200" });
+    let order = app.post("/api/v1/payments/paypal/create-order", Some(&client.token), &package).await;
+    assert_eq!(order.status, StatusCode::BAD_REQUEST, "{}", order.body);
+    assert_eq!(order.error_code(), "rail_disabled");
+    assert!(order.body["error"]["message"].as_str().unwrap().contains("Card payments are still available"));
+    let page = app.http.get(format!("{}/checkout", app.base)).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("data-paypal=\"disabled\""), "{page}");
+    assert_eq!(app.count_rows("purchases").await, 0, "nothing was opened");
+
+    // The card rail still takes payments, signed by the real secret.
+    let opened = eventually(Duration::from_secs(10), || async {
+        let answer = client.create_intent("starter-25", Some("pm_card_visa")).await;
+        (answer.status == StatusCode::OK).then_some(())
+    });
+    assert!(opened.await.is_some(), "the card rail takes checkouts");
+}
+
+on_both_databases!(a_deployment_with_a_real_secret_serves_no_development_tools);
