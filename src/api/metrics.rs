@@ -1,4 +1,4 @@
-//! `GET /metrics` in Prometheus's text format: purchases and refunds by state, webhook events by outcome, outbox
+//! `GET /metrics` (an admin token: Prometheus sends it as `authorization`) in Prometheus's text format: purchases and refunds by state, webhook events by outcome, outbox
 //! depth, pauses, live purchase actors. Aggregates only: no client, amount or token appears.
 use super::AppState;
 use super::error::ApiError;
@@ -17,8 +17,11 @@ fn family(out: &mut String, name: &str, help: &str, label: &str, values: &[(Stri
     }
 }
 
-#[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, description = "Prometheus text format")))]
-pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses((status = 200, description = "Prometheus text format"), (status = 401, body = super::error::ErrorEnvelope),
+        (status = 403, body = super::error::ErrorEnvelope)),
+    security(("bearer" = [])))]
+pub async fn metrics(State(state): State<AppState>, _admin: super::extract::AdminCaller) -> Result<Response, ApiError> {
     let db = &state.db;
     let mut out = String::new();
     family(&mut out, "purser_purchases", "Purchases by status.", "status", &count_by(db, "purchases", "status").await?);

@@ -6,6 +6,7 @@ pub mod controls;
 pub mod error;
 pub mod extract;
 pub mod guard;
+pub mod headers;
 pub mod health;
 pub mod idempotency;
 pub mod metrics;
@@ -108,7 +109,6 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(webhooks::paypal))
         .routes(routes!(paypal::paypal_return))
         .routes(routes!(paypal::paypal_cancel))
-        .routes(routes!(paypal::paypal_retry))
         .routes(routes!(admin::list_disputes))
         .routes(routes!(billing::history))
         .routes(routes!(billing::export))
@@ -173,5 +173,9 @@ pub fn router(state: AppState) -> Router {
         })
         .layer(DefaultBodyLimit::max(state.body_limit))
         .layer(axum::middleware::from_fn(request_id::layer))
+        .layer(axum::middleware::from_fn_with_state(
+            headers::Https(state.public_url.starts_with("https://")),
+            headers::layer,
+        ))
         .with_state(state)
 }

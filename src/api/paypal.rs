@@ -10,7 +10,7 @@ use crate::domain::purchase::{Checkout, Input, Purchase, Rail, Status};
 use crate::guards::fraud::Screening;
 use crate::html::escape;
 use crate::providers::paypal_order::approval_url;
-use crate::store::{ledger, purchases};
+use crate::store::purchases;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -157,30 +157,25 @@ fn not_found() -> Response {
     )
 }
 
-fn retry_link(state: &AppState, order: &str) -> String {
-    format!(
-        "<p><a class=\"button\" href=\"{}/api/v1/payments/paypal/retry?token={}\">Try again with PayPal</a></p>",
-        escape(&state.public_url),
-        escape(order)
-    )
+/// A retry is a new checkout, made where the payer is signed in, through the same pause, screen, rate limit and
+/// idempotency as any other: the landing page, which anyone holding the order id can open, only links there.
+fn retry_link(state: &AppState) -> String {
+    format!("<p><a class=\"button\" href=\"{}/checkout\">Try again</a></p>", escape(&state.public_url))
 }
 
 /// The page a purchase's outcome shows to the payer.
-async fn outcome_page(state: &AppState, order: &str, purchase: &Purchase) -> Result<Response, ApiError> {
+async fn outcome_page(state: &AppState, purchase: &Purchase) -> Result<Response, ApiError> {
     Ok(match purchase.status {
-        Status::Succeeded => {
-            let balance = ledger::balance(&state.db, &purchase.client).await?;
-            page(
-                StatusCode::OK,
-                "Payment complete",
-                &format!(
-                    "<p role=\"status\">{} credits were added to your account. Your balance is now <strong>{balance} \
-                     credits</strong>.</p><p>Transaction {}</p><p><a href=\"/billing\">Your billing</a> · \
-                     <a href=\"/checkout\">Buy more credits</a></p>",
-                    purchase.credits.0, purchase.id
-                ),
-            )
-        }
+        // Nothing personal (no balance): the page answers whoever holds the order id.
+        Status::Succeeded => page(
+            StatusCode::OK,
+            "Payment complete",
+            &format!(
+                "<p role=\"status\"><strong>{} credits</strong> were added to your account.</p><p>Transaction {}</p>\
+                 <p><a href=\"/billing\">Your balance and billing</a> · <a href=\"/checkout\">Buy more credits</a></p>",
+                purchase.credits.0, purchase.id
+            ),
+        ),
         Status::Processing => page(
             StatusCode::ACCEPTED,
             "Payment pending",
@@ -195,7 +190,7 @@ async fn outcome_page(state: &AppState, order: &str, purchase: &Purchase) -> Res
                     "<p role=\"alert\"><strong>{}</strong> {}</p>{}",
                     escape(failure.message()),
                     escape(failure.suggested_action()),
-                    retry_link(state, order)
+                    retry_link(state)
                 ),
             )
         }
@@ -204,7 +199,7 @@ async fn outcome_page(state: &AppState, order: &str, purchase: &Purchase) -> Res
             "Checkout expired",
             &format!(
                 "<p role=\"alert\">This checkout expired before it was paid. Nothing was charged.</p>{}",
-                retry_link(state, order)
+                retry_link(state)
             ),
         ),
         _ => {
@@ -232,7 +227,7 @@ async fn land(state: &AppState, order: &str, input: Input) -> Result<Response, A
         }
         Err(e) => return Err(e.into()),
     };
-    outcome_page(state, order, &purchase).await
+    outcome_page(state, &purchase).await
 }
 
 /// PayPal's return URL (AC9.2.2): capture the approved order, grant the credits once, show the confirmation.
@@ -255,22 +250,4 @@ pub async fn paypal_cancel(
     Query(landing): Query<Landing>,
 ) -> Result<Response, ApiError> {
     land(&state, &landing.token, Input::PayerCancelled).await
-}
-
-/// The retry a failed PayPal landing offers: a new order for the same client and package, straight to PayPal. The
-/// failed order's id is the capability: it only ever leads the same payer back to PayPal's own approval.
-#[utoipa::path(get, path = "/api/v1/payments/paypal/retry", tag = "paypal", params(Landing),
-    responses((status = 303, description = "To PayPal's approval page for a new order"), (status = 404, description = "HTML: no such PayPal payment")))]
-pub async fn paypal_retry(State(state): State<AppState>, Query(landing): Query<Landing>) -> Result<Response, ApiError> {
-    let Some(stored) = by_order(&state, &landing.token).await? else {
-        return Ok(not_found());
-    };
-    let failed = stored.purchase;
-    if failed.status == Status::Succeeded {
-        return outcome_page(&state, &landing.token, &failed).await;
-    }
-    let package = state.catalogue.get(&failed.package).ok_or_else(|| ApiError::internal("package no longer sold"))?;
-    let purchase = open(&state, failed.client.clone(), failed.receipt_email.clone(), package).await?;
-    let link = approval_url(purchase.next_action.as_ref()).unwrap_or_default();
-    Ok((StatusCode::SEE_OTHER, [(header::LOCATION, link)]).into_response())
 }

@@ -82,6 +82,7 @@ fn content_security_policy(providers: &[(&str, &[(&str, &str)])]) -> String {
         ("object-src", "'none'"),
         ("base-uri", "'none'"),
         ("form-action", "'self'"),
+        ("frame-ancestors", "'none'"),
     ]
     .into_iter()
     .map(|(name, value)| (name, value.to_owned()))

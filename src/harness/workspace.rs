@@ -119,6 +119,7 @@ impl Workspace {
             .driver
             .http
             .get(format!("{}/metrics", self.service.base))
+            .bearer_auth(self.driver.token("harness-metrics", crate::auth::Role::Admin)?)
             .send()
             .await
             .map_err(|e| e.to_string())?

@@ -100,7 +100,13 @@ async fn metrics_count_what_happened(db: Db) {
         let (_, intent) = client.open("starter-25", method).await;
         client.confirm(&intent, "starter-25").await;
     }
-    let response = app.http.get(format!("{}/metrics", app.base)).send().await.unwrap();
+    let response = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .bearer_auth(app.token("admin-metrics", Role::Admin))
+        .send()
+        .await
+        .unwrap();
     assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
     let text = response.text().await.unwrap();
     for line in [

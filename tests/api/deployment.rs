@@ -92,8 +92,27 @@ async fn a_deployment_with_a_real_secret_serves_no_development_tools(db: Db) {
     let (app, _proxy) = crate::stripe::stripe_app_with(db, |s| {
         s.auth.jwt_secret = Some(Secret::new(REAL_SECRET.into()));
         s.payments.paypal_provider = PaypalProviderChoice::Disabled;
+        s.server.public_url = Some("https://pay.example.com".into());
     })
     .await;
+    // Every answer: no framing, no sniffing, a referrer policy, and HSTS since browsers come over HTTPS.
+    let packages = app.http.get(format!("{}/api/v1/packages", app.base)).send().await.unwrap();
+    let header = |name: &str| packages.headers().get(name).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    assert_eq!(header("x-frame-options"), "DENY");
+    assert_eq!(header("x-content-type-options"), "nosniff");
+    assert_eq!(header("referrer-policy"), "strict-origin-when-cross-origin");
+    assert!(header("content-security-policy").contains("frame-ancestors 'none'"));
+    assert!(header("strict-transport-security").starts_with("max-age="));
+    let checkout = app.http.get(format!("{}/checkout", app.base)).send().await.unwrap();
+    let policy = checkout.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+    // Metrics are an admin's.
+    let metrics = app.http.get(format!("{}/metrics", app.base)).send().await.unwrap();
+    assert_eq!(metrics.status(), StatusCode::UNAUTHORIZED);
+    let as_client =
+        app.http.get(format!("{}/metrics", app.base)).bearer_auth(app.token("deploy-2", purser::auth::Role::Client));
+    assert_eq!(as_client.send().await.unwrap().status(), StatusCode::FORBIDDEN);
+
     let admin = json!({ "user": "attacker", "role": "admin" });
     assert_eq!(app.post("/dev/token", None, &admin).await.status, StatusCode::NOT_FOUND);
     let login = app.http.get(format!("{}/login", app.base)).send().await.unwrap();

@@ -205,7 +205,16 @@ async fn idle_purchases_passivate_and_wake_on_the_next_move(db: Db) {
 
 /// How many times the service has read an intent from the provider, from `/metrics`.
 async fn intent_reads(app: &crate::helpers::TestApp) -> u64 {
-    let metrics = app.http.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .bearer_auth(app.token("admin-metrics", purser::auth::Role::Admin))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let line = r#"purser_provider_call_seconds_count{rail="card",operation="retrieve_intent"} "#;
     metrics.lines().find_map(|l| l.strip_prefix(line)).map_or(0, |n| n.parse().unwrap())
 }

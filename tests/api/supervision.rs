@@ -144,7 +144,16 @@ async fn the_deadline_queue_and_the_rate_limiter_come_back_with_their_state(db: 
 
 /// The card circuit's state as `/metrics` reports it: 0 closed, 1 half-open, 2 open; `None` while no breaker answers.
 async fn card_circuit(app: &TestApp) -> Option<u8> {
-    let metrics = app.http.get(format!("{}/metrics", app.base)).send().await.ok()?.text().await.ok()?;
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .bearer_auth(app.token("admin-metrics", Role::Admin))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
     metrics.lines().find_map(|l| l.strip_prefix(r#"purser_circuit_state{rail="card"} "#)?.parse().ok())
 }
 
