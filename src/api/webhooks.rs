@@ -49,6 +49,15 @@ fn acknowledge(received: Received) -> Result<Response, ApiError> {
     Ok((StatusCode::OK, axum::Json(body)).into_response())
 }
 
+/// What PayPal signs every webhook with (its verify-webhook-signature API needs them all).
+const PAYPAL_HEADERS: [&str; 5] = [
+    "paypal-transmission-id",
+    "paypal-transmission-time",
+    "paypal-transmission-sig",
+    "paypal-cert-url",
+    "paypal-auth-algo",
+];
+
 /// A webhook that failed verification: 400, or 429 once its sender has spent its budget of failures. The fraud
 /// monitor counts those within the sender's budget: a burst across the platform is a breach (AC9.3.7), but one
 /// sender past its budget is only turned away, so it cannot pause the platform alone.
@@ -58,7 +67,7 @@ async fn refuse(state: &AppState, peer: SocketAddr, provider: &'static str, reas
     let spend = |reply| RateMsg::BadWebhook { ip: peer.ip(), reply };
     match ctx.limiter.call(spend, ctx.call_timeout).await.unwrap_or(Err(std::time::Duration::ZERO)) {
         Ok(()) => {
-            ctx.fraud.cast(FraudMsg::SignatureFailed { provider });
+            ctx.fraud.cast(FraudMsg::SignatureFailed { provider, sender: peer.ip() });
             ApiError::bad_request("invalid_signature", reason).into_response()
         }
         Err(wait) => super::guard::too_many(wait, "webhooks that failed verification"),
@@ -80,6 +89,17 @@ pub async fn paypal(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = body.map_err(|e| body_rejection(e.status()))?;
+    // PayPal's verification is a call to PayPal: only for a request that carries its headers, from a sender still
+    // within its budget of failures.
+    let missing = PAYPAL_HEADERS.iter().find(|name| headers.get(**name).is_none_or(|v| v.is_empty()));
+    if let Some(name) = missing {
+        return Ok(refuse(&state, peer, "paypal", format!("The webhook has no {name} header.")).await);
+    }
+    let ctx = state.purchases.context();
+    let sender = |reply| RateMsg::WebhookSender { ip: peer.ip(), reply };
+    if let Some(Err(wait)) = ctx.limiter.call(sender, ctx.call_timeout).await {
+        return Ok(super::guard::too_many(wait, "webhooks that failed verification"));
+    }
     if let Err(reason) = state.gateways.paypal.verify_webhook(&headers, &body).await {
         return Ok(refuse(&state, peer, "paypal", format!("The webhook signature was not verified: {reason}")).await);
     }

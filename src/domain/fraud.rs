@@ -26,6 +26,9 @@ pub struct FraudRules {
     pub breach_blocks_per_minute: usize,
     /// Webhooks failing signature verification in a minute that look like forgery attempts: processing is paused.
     pub breach_signature_failures_per_minute: usize,
+    /// How many distinct senders such a wave must come from to pause processing; fewer only raise an alert, so a
+    /// handful of addresses cannot stop the platform.
+    pub breach_signature_senders: usize,
 }
 
 impl Default for FraudRules {
@@ -40,6 +43,7 @@ impl Default for FraudRules {
             breach_declines_per_minute: 50,
             breach_blocks_per_minute: 100,
             breach_signature_failures_per_minute: 30,
+            breach_signature_senders: 3,
         }
     }
 }

@@ -31,7 +31,7 @@ pub struct Screening {
 pub enum FraudMsg {
     Assess { checkout: Screening, reply: RpcReplyPort<Verdict> },
     Declined { client: String },
-    SignatureFailed { provider: &'static str },
+    SignatureFailed { provider: &'static str, sender: IpAddr },
 }
 
 #[derive(Clone)]
@@ -52,6 +52,8 @@ pub struct Windows {
     platform_declines: Window,
     platform_blocks: Window,
     signature_failures: Window,
+    /// When each sender last failed verification.
+    signature_senders: HashMap<IpAddr, DateTime<Utc>>,
     messages: u64,
 }
 
@@ -182,11 +184,22 @@ impl Actor for FraudMonitor {
                 let wave = windows.platform_declines.count_since(now, minute);
                 self.breach("declines", wave, self.rules.breach_declines_per_minute, now).await?;
             }
-            FraudMsg::SignatureFailed { provider } => {
+            FraudMsg::SignatureFailed { provider, sender } => {
                 windows.signature_failures.push(now);
+                windows.signature_senders.insert(sender, now);
+                windows.signature_senders.retain(|_, at| now - *at <= minute);
                 let wave = windows.signature_failures.count_since(now, minute);
-                let kind = format!("{provider} webhooks with bad signatures");
-                self.breach(&kind, wave, self.rules.breach_signature_failures_per_minute, now).await?;
+                let senders = windows.signature_senders.len();
+                let kind = format!("{provider} webhooks with bad signatures from {senders} senders");
+                if senders >= self.rules.breach_signature_senders {
+                    self.breach(&kind, wave, self.rules.breach_signature_failures_per_minute, now).await?;
+                } else if wave == self.rules.breach_signature_failures_per_minute {
+                    // Few senders: worth a look, not a reason to stop everyone's payments.
+                    let reason = format!("{wave} {kind} in a minute: too few senders to pause for");
+                    let alert = json!({ "alert": "forged_webhooks", "reason": reason });
+                    let key = format!("forged_webhooks:{provider}:{}", now.timestamp());
+                    alerts::raise(&self.db, "forged_webhooks", key, alert).await?;
+                }
             }
         }
         Ok(())

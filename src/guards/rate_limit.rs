@@ -14,10 +14,11 @@ use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLim
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use sea_orm::DatabaseConnection;
 use serde_json::json;
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Who the pauses this actor sets are by, in the audit trail and on the console.
 pub const BY: &str = "rate-limiter";
@@ -33,6 +34,8 @@ pub struct Budgets {
     /// sandbox has none.
     card: Option<DefaultDirectRateLimiter>,
     paypal: Option<DefaultDirectRateLimiter>,
+    /// Senders past their budget of failed verifications, until when: turned away before any verification work.
+    blocked: Mutex<HashMap<IpAddr, Instant>>,
     clock: DefaultClock,
 }
 
@@ -54,6 +57,7 @@ impl Budgets {
             bad_webhooks: Governor::keyed(per_minute(settings.bad_webhooks_per_ip_per_minute)),
             card: card_per_second.map(per_second),
             paypal: paypal_per_second.map(per_second),
+            blocked: Mutex::default(),
             clock: DefaultClock::default(),
         }
     }
@@ -70,7 +74,28 @@ impl Budgets {
     }
 
     fn bad_webhook(&self, ip: IpAddr) -> Result<(), Duration> {
-        self.bad_webhooks.check_key(&ip).map_err(|wait| wait.wait_time_from(self.clock.now()))
+        let spent = self.bad_webhooks.check_key(&ip).map_err(|wait| wait.wait_time_from(self.clock.now()));
+        if let Err(wait) = spent {
+            self.blocked.lock().unwrap_or_else(|e| e.into_inner()).insert(ip, Instant::now() + wait);
+        }
+        spent
+    }
+
+    fn sender_blocked(&self, ip: IpAddr) -> Result<(), Duration> {
+        let blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
+        match blocked.get(&ip).map(|until| until.saturating_duration_since(Instant::now())) {
+            Some(wait) if !wait.is_zero() => Err(wait),
+            _ => Ok(()),
+        }
+    }
+
+    /// Drops the keys nobody has used for a while, so a stream of new addresses cannot grow the budgets forever.
+    fn forget_idle(&self) {
+        self.per_client.retain_recent();
+        self.per_ip.retain_recent();
+        self.bad_webhooks.retain_recent();
+        let now = Instant::now();
+        self.blocked.lock().unwrap_or_else(|e| e.into_inner()).retain(|_, until| *until > now);
     }
 
     fn outbound(&self, rail: Rail) -> bool {
@@ -87,6 +112,10 @@ pub enum RateMsg {
     Inbound { client: Option<String>, ip: Option<IpAddr>, reply: RpcReplyPort<Result<(), Duration>> },
     /// A webhook from `ip` failed verification: `Err(wait)` once the sender has spent its budget of failures.
     BadWebhook { ip: IpAddr, reply: RpcReplyPort<Result<(), Duration>> },
+    /// Before a costly verification (PayPal's postback): `Err(wait)` while the sender is past its budget.
+    WebhookSender { ip: IpAddr, reply: RpcReplyPort<Result<(), Duration>> },
+    /// Every minute: forget idle keys.
+    ForgetIdle,
     /// A provider call about to be made: `false` when the budget is spent (the call is held, the rail paused).
     Outbound { rail: Rail, reply: RpcReplyPort<bool> },
     /// A provider on `rail` answered 429.
@@ -139,8 +168,10 @@ impl Actor for RateLimiter {
     type State = ();
     type Arguments = ();
 
-    /// A pause of its own found at start (set before a crash or a restart) is lifted when its window ends.
+    /// A pause of its own found at start (set before a crash or a restart) is lifted when its window ends; idle
+    /// keys are forgotten every minute.
     async fn pre_start(&self, myself: ActorRef<RateMsg>, _: ()) -> Result<(), ActorProcessingErr> {
+        myself.send_interval(Duration::from_secs(60), || RateMsg::ForgetIdle);
         let window = TimeDelta::from_std(self.window).unwrap_or(TimeDelta::MAX);
         for pause in self.pauses.current().into_iter().filter(|p| p.by == BY) {
             let left = (pause.since + window - Utc::now()).to_std().unwrap_or_default();
@@ -158,6 +189,10 @@ impl Actor for RateLimiter {
             RateMsg::BadWebhook { ip, reply } => {
                 let _ = reply.send(self.budgets.bad_webhook(ip));
             }
+            RateMsg::WebhookSender { ip, reply } => {
+                let _ = reply.send(self.budgets.sender_blocked(ip));
+            }
+            RateMsg::ForgetIdle => self.budgets.forget_idle(),
             RateMsg::Outbound { rail, reply } => {
                 let allowed = self.budgets.outbound(rail);
                 let _ = reply.send(allowed);
