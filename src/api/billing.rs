@@ -235,14 +235,17 @@ pub async fn save_profile(
     super::extract::ApiJson(body): super::extract::ApiJson<ProfileBody>,
 ) -> Result<Response, ApiError> {
     let country = body.country.trim().to_ascii_uppercase();
-    if body.company_name.trim().is_empty()
-        || body.address.trim().is_empty()
+    let within = |text: &str, most: usize| !text.trim().is_empty() && text.trim().chars().count() <= most;
+    if !within(&body.company_name, 200)
+        || !within(&body.address, 1000)
+        || body.tax_id.as_deref().is_some_and(|t| t.trim().chars().count() > 50)
         || country.len() != 2
         || !country.bytes().all(|b| b.is_ascii_uppercase())
     {
         return Err(ApiError::bad_request(
             "invalid_profile",
-            "Give a company name, an address and a two-letter country code.",
+            "Give a company name (up to 200 characters), an address (up to 1000), a two-letter country code and, if \
+             any, a tax id of up to 50 characters.",
         ));
     }
     let profile = BillingProfile {

@@ -180,8 +180,13 @@ pub async fn get_own(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppealRequest {
+    /// Why the denial should be looked at again: 1 to 2000 characters.
+    #[schema(min_length = 1, max_length = 2000)]
     message: String,
 }
+
+/// The longest appeal an admin is asked to read.
+const MAX_APPEAL: usize = 2000;
 
 #[utoipa::path(post, path = "/api/v1/payments/refunds/{id}/appeal", tag = "refunds", request_body = AppealRequest,
     params(("id" = String, Path, description = "The denied refund request")),
@@ -193,8 +198,13 @@ pub async fn appeal(
     Path(id): Path<String>,
     ApiJson(request): ApiJson<AppealRequest>,
 ) -> Result<Response, ApiError> {
+    let message = request.message.trim();
+    if message.is_empty() || message.chars().count() > MAX_APPEAL {
+        let text = format!("Say why in 1 to {MAX_APPEAL} characters.");
+        return Err(ApiError::bad_request("invalid_appeal", text));
+    }
     let refund = own(&state, caller.id.as_str(), &id).await?;
-    let refund = state.refunds.send(refund.id, RefundInput::Appeal { message: request.message }).await?;
+    let refund = state.refunds.send(refund.id, RefundInput::Appeal { message: message.to_owned() }).await?;
     Ok(ok(StatusCode::OK, view(&state, &refund)))
 }
 

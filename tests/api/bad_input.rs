@@ -106,4 +106,40 @@ async fn missing_forged_and_expired_tokens_are_refused(db: Db) {
     assert_eq!(app.count_rows("purchases").await, 0);
 }
 
-on_both_databases!(bad_requests_get_clear_errors_and_write_nothing, missing_forged_and_expired_tokens_are_refused);
+// Issue 14: free text has a length and a report a range, so one request cannot store or scan without bound.
+async fn free_text_and_report_ranges_are_bounded(db: Db) {
+    let app = spawn_app(db).await;
+    let client = app.client("bounded-1");
+    let appeal = json!({ "message": "x".repeat(2001) });
+    let answer = app.post("/api/v1/payments/refunds/any/appeal", Some(&client.token), &appeal).await;
+    assert_eq!((answer.status, answer.error_code()), (StatusCode::BAD_REQUEST, "invalid_appeal"));
+    let profile = json!({ "companyName": "c".repeat(201), "address": "1 Main St", "country": "DE" });
+    let answer = app
+        .http
+        .put(format!("{}/api/v1/billing/profile", app.base))
+        .bearer_auth(&client.token)
+        .json(&profile)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(app.count_rows("billing_profiles").await, 0);
+    let admin = app.token("admin-bounded", Role::Admin);
+    for range in
+        ["from=2020-01-01T00:00:00Z&to=2026-01-01T00:00:00Z", "from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z"]
+    {
+        let report = app.get(&format!("/api/v1/admin/reports/revenue?period=day&{range}"), Some(&admin)).await;
+        assert_eq!((report.status, report.error_code()), (StatusCode::BAD_REQUEST, "invalid_range"), "{range}");
+    }
+    let year = app.get(
+        "/api/v1/admin/reports/revenue?period=month&from=2025-06-01T00:00:00Z&to=2026-06-01T00:00:00Z",
+        Some(&admin),
+    );
+    assert_eq!(year.await.status, StatusCode::OK);
+}
+
+on_both_databases!(
+    bad_requests_get_clear_errors_and_write_nothing,
+    missing_forged_and_expired_tokens_are_refused,
+    free_text_and_report_ranges_are_bounded
+);

@@ -63,6 +63,9 @@ fn method_of(purchase: &Purchase) -> String {
     }
 }
 
+/// The longest range one revenue report covers.
+const MAX_REPORT_DAYS: i64 = 366;
+
 /// AC9.6.5: revenue per day, week or month, by payment method and currency: gross, refunded and net.
 #[utoipa::path(get, path = "/api/v1/admin/reports/revenue", tag = "admin", params(ReportQuery),
     responses((status = 200, description = "`[RevenueRow]` as JSON, or CSV with `format=csv`", body = [RevenueRow]), (status = 400, body = ErrorEnvelope),
@@ -78,6 +81,11 @@ pub async fn revenue(
     }
     let to = query.to.unwrap_or_else(Utc::now);
     let from = query.from.unwrap_or(to - chrono::TimeDelta::days(30));
+    // A report reads every payment in its range: a bounded range keeps one request from scanning the whole history.
+    if from > to || to - from > chrono::TimeDelta::days(MAX_REPORT_DAYS) {
+        let message = format!("from must be before to, at most {MAX_REPORT_DAYS} days apart.");
+        return Err(ApiError::bad_request("invalid_range", message));
+    }
     let filter =
         Filter { status: Some(Status::Succeeded.as_str().into()), from: Some(from), to: Some(to), ..Filter::default() };
     let paid = purchase_store::search(&state.db, &filter, u64::MAX / 2).await?;
