@@ -80,6 +80,13 @@ fn default_max_connections() -> u32 {
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct AuthSettings {
     pub jwt_secret: Option<Secret>,
+    /// The platform's Ed25519 public key (64 hex characters): tokens are then EdDSA, signed with a private key
+    /// Purser never holds, and `auth.jwt_secret` is not used.
+    pub ed25519_public_key: Option<String>,
+    /// Required `iss` of every token, when set (and written into the tokens Purser mints).
+    pub issuer: Option<String>,
+    /// Required `aud` of every token, when set.
+    pub audience: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -502,6 +509,7 @@ impl Settings {
     pub fn development_tools(&self) -> bool {
         self.environment == Environment::Development
             && self.auth.jwt_secret.as_ref().is_none_or(|s| s.is_empty())
+            && self.auth.ed25519_public_key.is_none()
             && is_loopback(&self.server.host)
     }
 

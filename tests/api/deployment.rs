@@ -140,4 +140,38 @@ async fn a_deployment_with_a_real_secret_serves_no_development_tools(db: Db) {
     assert!(opened.await.is_some(), "the card rail takes checkouts");
 }
 
-on_both_databases!(a_deployment_with_a_real_secret_serves_no_development_tools);
+// Issue 14: the platform signs tokens with its own Ed25519 key and Purser holds only the public half; a token signed
+// any other way (the shared-secret kind included) is refused.
+async fn tokens_signed_by_the_platforms_key_are_the_only_ones_accepted(db: Db) {
+    use ring::signature::KeyPair;
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = ring::signature::Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+    let pair = ring::signature::Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
+    let public = hex::encode(pair.public_key().as_ref());
+    let (app, _proxy) = crate::stripe::stripe_app_with(db, move |s| {
+        s.auth.ed25519_public_key = Some(public);
+        s.auth.issuer = Some("https://platform.example".into());
+        s.payments.paypal_provider = PaypalProviderChoice::Disabled;
+    })
+    .await;
+    let claims = json!({ "sub": "eddsa-1", "role": "client", "exp": jsonwebtoken::get_current_timestamp() + 600,
+        "iss": "https://platform.example" });
+    let platform = jsonwebtoken::EncodingKey::from_ed_der(pkcs8.as_ref());
+    let token = jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA), &claims, &platform);
+    let balance = app.get("/api/v1/credits/balance", Some(&token.unwrap())).await;
+    assert_eq!(balance.status, StatusCode::OK, "{}", balance.body);
+    assert_eq!(balance.data()["balance"], 0);
+    let shared = jsonwebtoken::EncodingKey::from_secret(purser::auth::DEVELOPMENT_SECRET.as_bytes());
+    let hs256 = jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &shared).unwrap();
+    assert_eq!(app.get("/api/v1/credits/balance", Some(&hs256)).await.status, StatusCode::UNAUTHORIZED);
+    // Purser cannot mint with a key it does not hold: no development token either.
+    assert_eq!(
+        app.post("/dev/token", None, &json!({ "user": "x", "role": "admin" })).await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+on_both_databases!(
+    a_deployment_with_a_real_secret_serves_no_development_tools,
+    tokens_signed_by_the_platforms_key_are_the_only_ones_accepted
+);

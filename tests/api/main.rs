@@ -1,5 +1,6 @@
 //! Integration tests: the real service on 127.0.0.1 (port 0), spoken to over HTTP, on SQLite and on PostgreSQL.
 mod admin;
+mod authorization;
 mod bad_input;
 mod billing;
 mod browser;
