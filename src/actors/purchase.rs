@@ -298,6 +298,7 @@ impl PurchaseActor {
                         failure: Some(FailureCode::from_provider(&code)),
                         bank_debit: false,
                         funding_source: None,
+                        paid: None,
                     })),
                     Err(ProviderError::Unreachable(e) | ProviderError::Throttled(e)) => unreachable_provider(e),
                 }

@@ -80,6 +80,9 @@ pub struct IntentUpdate {
     /// What the payer paid with, when the provider says (PayPal: `paypal`, `paypal_credit`, `venmo`, `card`).
     #[serde(default)]
     pub funding_source: Option<String>,
+    /// The amount and currency the provider says were paid, when it says.
+    #[serde(default)]
+    pub paid: Option<Money>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -312,6 +315,8 @@ pub enum Record {
     OpenReversal { refund: Uuid, by: String, reason: String },
     /// An admin alert that the provider refused a request about this payment.
     AlertProviderRefused { code: String },
+    /// An admin alert that the provider reports a payment of another amount or currency than the price.
+    AlertAmountMismatch { paid: Money },
 }
 
 /// What the actor does after the step's transaction has committed: provider calls, timers, other actors.
@@ -628,6 +633,20 @@ impl Purchase {
                 self.failure = None;
                 self.next_action = None;
                 self.next_retry = None;
+                // Credits only for the price: a provider reporting another amount or currency (a tampered or
+                // misconfigured intent) grants nothing until an admin has looked.
+                if let Some(paid) = update.paid.filter(|paid| *paid != self.price) {
+                    self.review = Some(format!(
+                        "the provider reports {} {} paid for a price of {} {}",
+                        paid.minor,
+                        paid.currency.code(),
+                        self.price.minor,
+                        self.price.currency.code()
+                    ));
+                    self.status = Status::UnderReview;
+                    records.push(Record::AlertAmountMismatch { paid });
+                    return vec![];
+                }
                 if self.review.is_some() {
                     self.status = Status::UnderReview;
                     return vec![];
@@ -857,6 +876,7 @@ mod tests {
             failure,
             bank_debit: false,
             funding_source: None,
+            paid: None,
         }
     }
 
@@ -872,6 +892,26 @@ mod tests {
         );
         let created = update(IntentStatus::RequiresConfirmation, None, None);
         opened.purchase.on(Input::IntentCreated(created), t0(), &policy()).unwrap().purchase
+    }
+
+    #[test]
+    fn a_payment_of_another_amount_or_currency_grants_nothing_and_is_held() {
+        let confirmed =
+            ready().on(Input::Confirm { payment_method: None, retry: false, review: None }, t0(), &policy());
+        let paid_short = IntentUpdate {
+            paid: Some(Money::new(100, Currency::parse("USD").unwrap()).unwrap()),
+            ..update(IntentStatus::Succeeded, None, Some("ch_1"))
+        };
+        let step = confirmed.unwrap().purchase.on(Input::Provider(paid_short), t0(), &policy()).unwrap();
+        assert_eq!(grants(&step), 0);
+        assert_eq!(step.purchase.status, Status::UnderReview);
+        assert!(step.records.iter().any(|r| matches!(r, Record::AlertAmountMismatch { .. })));
+        let paid_right =
+            IntentUpdate { paid: Some(package().price), ..update(IntentStatus::Succeeded, None, Some("ch_1")) };
+        let confirmed =
+            ready().on(Input::Confirm { payment_method: None, retry: false, review: None }, t0(), &policy());
+        let step = confirmed.unwrap().purchase.on(Input::Provider(paid_right), t0(), &policy()).unwrap();
+        assert_eq!(grants(&step), 1);
     }
 
     fn grants(step: &Step) -> usize {

@@ -2,6 +2,7 @@
 //! vocabulary. The sandbox and the PayPal adapter both go through here.
 use super::ProviderError;
 use crate::domain::failure::FailureCode;
+use crate::domain::money::{Currency, Money, minor_from_decimal};
 use crate::domain::purchase::{IntentStatus, IntentUpdate};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -48,7 +49,15 @@ fn capture_update(order_id: String, capture: &Value, funding: Option<String>) ->
         failure,
         bank_debit: false,
         funding_source: funding,
+        paid: amount(capture.get("amount")),
     }
+}
+
+/// A PayPal amount (`{ "currency_code", "value" }`) as money.
+fn amount(amount: Option<&Value>) -> Option<Money> {
+    let amount = amount?;
+    let currency = Currency::parse(amount.get("currency_code")?.as_str()?).ok()?;
+    Money::new(minor_from_decimal(amount.get("value")?.as_str()?).ok()?, currency).ok()
 }
 
 pub fn parse_order(order: &Value) -> Result<IntentUpdate, ProviderError> {
@@ -77,6 +86,7 @@ pub fn parse_order(order: &Value) -> Result<IntentUpdate, ProviderError> {
         failure: None,
         bank_debit: false,
         funding_source: funding,
+        paid: amount(order.pointer("/purchase_units/0/amount")),
     })
 }
 
@@ -109,5 +119,6 @@ pub fn refused_capture(order_id: &str, request_id: &str, issue: &str) -> IntentU
         failure: Some(FailureCode::from_provider(issue)),
         bank_debit: false,
         funding_source: None,
+        paid: None,
     }
 }

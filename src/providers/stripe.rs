@@ -3,6 +3,7 @@
 use super::stripe_event::{failure, intent_status};
 use super::{CardMethod, NewIntent, NewRefund, ProviderError, RefundOutcome};
 use crate::domain::ids::{CardToken, ClientId, PaymentMethodId};
+use crate::domain::money::{Currency, Money};
 use crate::domain::purchase::{IntentStatus, IntentUpdate};
 use crate::settings::StripeSettings;
 use crate::store::customers;
@@ -258,6 +259,7 @@ fn decline_or_error(error: StripeError, intent_id: &str) -> Result<IntentUpdate,
                 failure: Some(failure(api.decline_code.as_deref(), api.code.as_ref().map(|c| c.as_str()))),
                 bank_debit: false,
                 funding_source: None,
+                paid: None,
             }),
         },
         _ => Err(rejected_or_unreachable(&error)),
@@ -278,5 +280,13 @@ fn to_update(intent: &PaymentIntent) -> IntentUpdate {
         failure: error.map(|e| failure(e.decline_code.as_deref(), e.code.as_ref().map(|c| c.as_str()))),
         bank_debit: intent.payment_method_types.iter().any(|t| t == BANK_DEBIT),
         funding_source: None,
+        paid: Currency::parse(&intent.currency.to_string().to_ascii_uppercase())
+            .ok()
+            .and_then(|currency| Money::new(paid_amount(intent), currency).ok()),
     }
+}
+
+/// `amount_received` once something was received, else the intent's amount.
+fn paid_amount(intent: &PaymentIntent) -> i64 {
+    if intent.amount_received > 0 { intent.amount_received } else { intent.amount }
 }

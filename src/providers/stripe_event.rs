@@ -2,6 +2,7 @@
 //! parser serves both and the sandbox exercises the real path.
 use crate::domain::failure::FailureCode;
 use crate::domain::ids::PaymentMethodId;
+use crate::domain::money::{Currency, Money};
 use crate::domain::purchase::{IntentStatus, IntentUpdate};
 use crate::domain::saved_method::SavedMethod;
 use crate::providers::ProviderError;
@@ -75,7 +76,16 @@ pub fn parse_intent(object: &Value) -> Result<IntentUpdate, ProviderError> {
             .and_then(Value::as_array)
             .is_some_and(|types| types.iter().any(|t| t == "us_bank_account")),
         funding_source: None,
+        paid: paid(object),
     })
+}
+
+/// What a succeeded intent received: `amount_received` (or `amount`) in `currency`.
+fn paid(object: &Value) -> Option<Money> {
+    let received = object.get("amount_received").and_then(Value::as_i64).filter(|n| *n > 0);
+    let amount = received.or_else(|| object.get("amount").and_then(Value::as_i64))?;
+    let currency = Currency::parse(&object.get("currency")?.as_str()?.to_ascii_uppercase()).ok()?;
+    Money::new(amount, currency).ok()
 }
 
 /// A Stripe PaymentMethod attached to a Customer (`payment_method.attached`), as Purser keeps it.

@@ -145,6 +145,12 @@ pub async fn save_step(
                 outbox::enqueue(&txn, outbox::Kind::FraudNotice, format!("fraud:{}", next.id), notice).await?;
                 refunds::insert(&txn, &Refund::reversal(*refund, next, by, reason, next.updated_at)).await?;
             }
+            Record::AlertAmountMismatch { paid } => {
+                let details = json!({ "purchaseId": next.id, "paidMinor": paid.minor, "paidCurrency": paid.currency.code(),
+                    "priceMinor": next.price.minor, "priceCurrency": next.price.currency.code(), "message":
+                    "The provider reports a payment of another amount or currency than the price: nothing was granted; the payment is held for review." });
+                super::alerts::raise(&txn, "amount_mismatch", format!("amount_mismatch:{}", next.id), details).await?;
+            }
             Record::AlertProviderRefused { code } => {
                 let details = json!({ "purchaseId": next.id, "providerCode": code, "message":
                     "The provider refused a request about this payment for good; it was stopped. Check the provider's dashboard and the API keys." });

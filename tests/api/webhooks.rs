@@ -228,7 +228,25 @@ async fn the_reconciler_backs_off_per_purchase(db: Db) {
     assert_eq!(client.transaction(&card).await.data()["status"], "requires_action");
 }
 
+// Issue 14: a success reported for another amount or currency than the price grants nothing: the payment is held
+// for review and the admins are alerted.
+async fn a_success_for_another_amount_grants_nothing(db: Db) {
+    let app = spawn_app(db).await;
+    let client = app.client("short-payer");
+    let (transaction, intent) = client.open("pro-200", "pm_card_authenticationRequired").await;
+    assert_eq!(client.confirm(&intent, "pro-200").await.data()["status"], "requires_action");
+    let event = json!({ "id": "evt_short_payment", "type": "payment_intent.succeeded", "data": { "object": {
+        "id": intent, "object": "payment_intent", "status": "succeeded", "amount": 100, "amount_received": 100,
+        "currency": "usd", "latest_charge": "ch_short", "metadata": { "purchase_id": transaction } } } });
+    assert_eq!(app.send_signed_event(&event, WEBHOOK_SECRET).await.status, StatusCode::OK);
+    let view = client.wait_for_status(&transaction, "under_review").await;
+    assert_eq!(view["creditsGranted"], false, "{view}");
+    assert_eq!(client.balance().await, 0);
+    assert_eq!(app.count_where("alerts", "kind = 'amount_mismatch'").await, 1);
+}
+
 on_both_databases!(
+    a_success_for_another_amount_grants_nothing,
     the_reconciler_backs_off_per_purchase,
     a_retry_of_an_event_never_applied_is_applied,
     events_left_unapplied_are_swept_at_start,
