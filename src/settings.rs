@@ -56,6 +56,10 @@ pub struct ServerSettings {
     /// Largest request body accepted, in bytes; anything bigger gets 413.
     #[serde(default = "default_body_limit")]
     pub body_limit_bytes: usize,
+    /// The load balancers and proxies in front of Purser (addresses or CIDR blocks): from a request they forward,
+    /// the client is the right-most `X-Forwarded-For` hop that is not one of them. Empty: the peer is the client.
+    #[serde(default)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 fn default_max_attempts_per_purchase() -> u32 {

@@ -225,6 +225,7 @@ impl Application {
             webhook_secrets: Arc::new(stripe_secrets),
             public_url,
             body_limit: settings.server.body_limit_bytes,
+            trusted_proxies: Arc::new(settings.server.trusted_proxies.clone()),
             idempotency_lease: TimeDelta::from_std(settings.payments.idempotency_lease)
                 .map_err(|_| "payments.idempotency_lease is too large")?,
             development_tools: settings.development_tools(),

@@ -2,6 +2,7 @@
 pub mod admin;
 pub mod billing;
 pub mod catalogue;
+pub mod client_addr;
 pub mod controls;
 pub mod error;
 pub mod extract;
@@ -54,6 +55,8 @@ pub struct AppState {
     /// Where browsers reach this service.
     pub public_url: String,
     pub body_limit: usize,
+    /// `server.trusted_proxies`, for `client_addr`.
+    pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
     /// How long an unanswered `Idempotency-Key` claim holds its key.
     pub idempotency_lease: chrono::TimeDelta,
     /// The development tools (`Settings::development_tools`): the `/login` page and `/dev/token` exist.

@@ -1,5 +1,6 @@
 //! Card checkout: create a payment intent for a package, confirm it, read a transaction.
 use super::AppState;
+use super::client_addr::ClientAddr;
 use super::error::{ApiError, ErrorEnvelope, ok};
 use super::extract::{ApiJson, ClientCaller};
 use crate::domain::ids::{PaymentIntentId, PaymentMethodError, PaymentMethodId};
@@ -7,13 +8,12 @@ use crate::domain::package::PackageId;
 use crate::domain::purchase::{Checkout, Input, Purchase, Rail, Status};
 use crate::guards::fraud::Screening;
 use crate::store::{ledger, purchases};
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::net::SocketAddr;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -167,7 +167,7 @@ fn parse_method(raw: Option<&str>) -> Result<Option<PaymentMethodId>, ApiError> 
     security(("bearer" = [])))]
 pub async fn create_intent(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(client_ip): ClientAddr,
     ClientCaller(caller): ClientCaller,
     ApiJson(request): ApiJson<IntentRequest>,
 ) -> Result<Response, ApiError> {
@@ -184,7 +184,7 @@ pub async fn create_intent(
         amount: package.price.minor,
         method: method.as_ref().map(|m| m.as_str().to_owned()),
         card,
-        ip: Some(peer.ip()),
+        ip: Some(client_ip),
     };
     let review = super::controls::screen(&state, screening).await?;
     if request.confirm && method.is_none() {
@@ -261,7 +261,7 @@ async fn card_identity(state: &AppState, method: &PaymentMethodId) -> String {
     security(("bearer" = [])))]
 pub async fn confirm(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(client_ip): ClientAddr,
     ClientCaller(caller): ClientCaller,
     ApiJson(request): ApiJson<ConfirmRequest>,
 ) -> Result<Response, ApiError> {
@@ -292,7 +292,7 @@ pub async fn confirm(
                 amount: package.price.minor,
                 method: Some(method.as_str().to_owned()),
                 card: Some(card_identity(&state, method).await),
-                ip: Some(peer.ip()),
+                ip: Some(client_ip),
             };
             super::controls::screen(&state, screening).await?
         }

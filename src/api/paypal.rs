@@ -2,6 +2,7 @@
 //! return or cancel URL, where the capture happens and the outcome is shown with a retry when it failed; or, with
 //! PayPal's Smart Payment Buttons, capture or record the cancellation from the buttons' `onApprove` and `onCancel`.
 use super::AppState;
+use super::client_addr::ClientAddr;
 use super::error::{ApiError, ErrorEnvelope, ok};
 use super::extract::{ApiJson, ClientCaller};
 use super::pages::page;
@@ -11,12 +12,11 @@ use crate::guards::fraud::Screening;
 use crate::html::escape;
 use crate::providers::paypal_order::approval_url;
 use crate::store::purchases;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
-use std::net::SocketAddr;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -66,7 +66,7 @@ async fn open(
     security(("bearer" = [])))]
 pub async fn create_order(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(client_ip): ClientAddr,
     ClientCaller(caller): ClientCaller,
     ApiJson(request): ApiJson<CreateOrderRequest>,
 ) -> Result<Response, ApiError> {
@@ -79,7 +79,7 @@ pub async fn create_order(
         amount: package.price.minor,
         method: None,
         card: None,
-        ip: Some(peer.ip()),
+        ip: Some(client_ip),
     };
     super::controls::screen(&state, screening).await?;
     let purchase = open(&state, caller.id, caller.email, package).await?;

@@ -1,6 +1,7 @@
 //! The provider webhooks: verify the signature on the raw body, parse, and hand the event to the inbox
 //! (`app::inbox`), which stores it once and routes it; answer at once.
 use super::AppState;
+use super::client_addr::ClientAddr;
 use super::error::{ApiError, ErrorEnvelope};
 use super::extract::body_rejection;
 use crate::app::inbox::Received;
@@ -9,12 +10,11 @@ use crate::guards::rate_limit::RateMsg;
 use crate::providers::paypal_order;
 use crate::providers::{stripe_event, stripe_signature};
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use std::net::SocketAddr;
 
 #[utoipa::path(post, path = "/api/v1/webhooks/stripe", tag = "webhooks",
     request_body(content = String, description = "A Stripe event, exactly as sent", content_type = "application/json"),
@@ -26,7 +26,7 @@ use std::net::SocketAddr;
     ))]
 pub async fn stripe(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(client_ip): ClientAddr,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -34,7 +34,7 @@ pub async fn stripe(
     let signature = headers.get("stripe-signature").and_then(|v| v.to_str().ok());
     let secrets: Vec<&str> = state.webhook_secrets.iter().map(String::as_str).collect();
     if let Err(e) = stripe_signature::verify(&body, signature, &secrets, chrono::Utc::now().timestamp()) {
-        return Ok(refuse(&state, peer, "stripe", e.to_string()).await);
+        return Ok(refuse(&state, client_ip, "stripe", e.to_string()).await);
     }
     let event: stripe_event::Event = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request("malformed_event", format!("Not a Stripe event: {e}")))?;
@@ -61,13 +61,13 @@ const PAYPAL_HEADERS: [&str; 5] = [
 /// A webhook that failed verification: 400, or 429 once its sender has spent its budget of failures. The fraud
 /// monitor counts those within the sender's budget: a burst across the platform is a breach (AC9.3.7), but one
 /// sender past its budget is only turned away, so it cannot pause the platform alone.
-async fn refuse(state: &AppState, peer: SocketAddr, provider: &'static str, reason: String) -> Response {
-    tracing::warn!(%reason, %provider, sender = %peer.ip(), "webhook refused");
+async fn refuse(state: &AppState, sender: std::net::IpAddr, provider: &'static str, reason: String) -> Response {
+    tracing::warn!(%reason, %provider, sender = %sender, "webhook refused");
     let ctx = state.purchases.context();
-    let spend = |reply| RateMsg::BadWebhook { ip: peer.ip(), reply };
+    let spend = |reply| RateMsg::BadWebhook { ip: sender, reply };
     match ctx.limiter.call(spend, ctx.call_timeout).await.unwrap_or(Err(std::time::Duration::ZERO)) {
         Ok(()) => {
-            ctx.fraud.cast(FraudMsg::SignatureFailed { provider, sender: peer.ip() });
+            ctx.fraud.cast(FraudMsg::SignatureFailed { provider, sender });
             ApiError::bad_request("invalid_signature", reason).into_response()
         }
         Err(wait) => super::guard::too_many(wait, "webhooks that failed verification"),
@@ -84,7 +84,7 @@ async fn refuse(state: &AppState, peer: SocketAddr, provider: &'static str, reas
         (status = 429, description = "This sender sent too many webhooks that failed verification", body = ErrorEnvelope)))]
 pub async fn paypal(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(client_ip): ClientAddr,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -93,15 +93,17 @@ pub async fn paypal(
     // within its budget of failures.
     let missing = PAYPAL_HEADERS.iter().find(|name| headers.get(**name).is_none_or(|v| v.is_empty()));
     if let Some(name) = missing {
-        return Ok(refuse(&state, peer, "paypal", format!("The webhook has no {name} header.")).await);
+        return Ok(refuse(&state, client_ip, "paypal", format!("The webhook has no {name} header.")).await);
     }
     let ctx = state.purchases.context();
-    let sender = |reply| RateMsg::WebhookSender { ip: peer.ip(), reply };
+    let sender = |reply| RateMsg::WebhookSender { ip: client_ip, reply };
     if let Some(Err(wait)) = ctx.limiter.call(sender, ctx.call_timeout).await {
         return Ok(super::guard::too_many(wait, "webhooks that failed verification"));
     }
     if let Err(reason) = state.gateways.paypal.verify_webhook(&headers, &body).await {
-        return Ok(refuse(&state, peer, "paypal", format!("The webhook signature was not verified: {reason}")).await);
+        return Ok(
+            refuse(&state, client_ip, "paypal", format!("The webhook signature was not verified: {reason}")).await
+        );
     }
     let event: paypal_order::Event = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request("malformed_event", format!("Not a PayPal event: {e}")))?;

@@ -318,6 +318,35 @@ async fn confirm_screens_each_new_card_and_caps_attempts(db: Db) {
     assert_eq!(patient.transaction(&transaction).await.data()["attempts"], 3);
 }
 
+// Issue 14: behind a trusted proxy each client keeps its own per-IP budget (the right-most untrusted
+// X-Forwarded-For hop); from anyone else the header is ignored, so a forged one buys nothing.
+/// A checkout by client `n`, forwarded for `forwarded` (as a proxy would write `X-Forwarded-For`).
+async fn forwarded_checkout(app: &TestApp, n: usize, forwarded: &str) -> StatusCode {
+    let token = app.token(&format!("proxied-{n}"), Role::Client);
+    let body = json!({ "packageId": "starter-25", "paymentMethodId": "pm_card_visa" }).to_string();
+    let headers = [("content-type", "application/json"), ("x-forwarded-for", forwarded)];
+    app.post_raw("/api/v1/payments/stripe/intent", Some(&token), &headers, body).await.status
+}
+
+async fn clients_behind_a_trusted_proxy_are_limited_each_and_forged_headers_change_nothing(db: Db) {
+    let send = forwarded_checkout;
+    let behind = spawn_app_with(db, |s| {
+        s.limits.checkout_per_ip_per_minute = 2;
+        s.server.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await;
+    assert_eq!(send(&behind, 1, "198.51.100.9, 203.0.113.5").await, StatusCode::OK);
+    assert_eq!(send(&behind, 2, "203.0.113.5").await, StatusCode::OK);
+    assert_eq!(send(&behind, 3, "203.0.113.5").await, StatusCode::TOO_MANY_REQUESTS, "the same client, a third time");
+    assert_eq!(send(&behind, 4, "203.0.113.6").await, StatusCode::OK, "another client behind the same proxy");
+    drop(behind);
+
+    let direct = spawn_app_with(db, |s| s.limits.checkout_per_ip_per_minute = 2).await;
+    assert_eq!(send(&direct, 1, "203.0.113.10").await, StatusCode::OK);
+    assert_eq!(send(&direct, 2, "203.0.113.11").await, StatusCode::OK);
+    assert_eq!(send(&direct, 3, "203.0.113.12").await, StatusCode::TOO_MANY_REQUESTS, "a forged header is ignored");
+}
+
 // AC9.3.7: a wave of declines (card testing) alerts the admins and pauses payments until an admin resumes them.
 async fn a_decline_wave_pauses_payments_until_an_admin_resumes(db: Db) {
     let app = spawn_app_with(db, |s| {
@@ -493,6 +522,7 @@ async fn only_a_held_payment_can_be_released_or_reversed(db: Db) {
 }
 
 on_both_databases!(
+    clients_behind_a_trusted_proxy_are_limited_each_and_forged_headers_change_nothing,
     a_flood_of_forged_webhooks_from_one_address_pauses_nothing,
     confirm_screens_each_new_card_and_caps_attempts,
     a_pause_holds_the_call_not_the_actor,
