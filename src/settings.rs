@@ -396,6 +396,13 @@ pub struct LimitSettings {
     /// The same for PayPal, which documents no fixed figure.
     #[serde(default = "default_paypal_requests_per_second")]
     pub paypal_requests_per_second: u32,
+    /// Receipt resends per payment per hour, so a resend button cannot be turned into a mail bomb.
+    #[serde(default = "default_receipt_resends")]
+    pub receipt_resends_per_hour: u32,
+}
+
+fn default_receipt_resends() -> u32 {
+    3
 }
 
 fn default_stripe_requests_per_second() -> u32 {
@@ -420,6 +427,7 @@ impl Default for LimitSettings {
             provider_throttle_pause: default_provider_throttle_pause(),
             stripe_requests_per_second: default_stripe_requests_per_second(),
             paypal_requests_per_second: default_paypal_requests_per_second(),
+            receipt_resends_per_hour: default_receipt_resends(),
         }
     }
 }

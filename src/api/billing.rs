@@ -6,6 +6,7 @@ use super::payments::parse_transaction_id;
 use crate::documents::invoice_pdf;
 use crate::domain::invoice::BillingProfile;
 use crate::domain::purchase::{Purchase, Rail, Status};
+use crate::guards::rate_limit::RateMsg;
 use crate::store::{billing_profiles, invoices, outbox, purchases, refunds};
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
@@ -152,6 +153,13 @@ async fn resend(state: &AppState, id: Uuid, client: Option<&str>) -> Result<Resp
             "This purchase has no email address to send the receipt to.",
         ));
     }
+    let ctx = state.purchases.context();
+    let spend = |reply| RateMsg::Resend { purchase: purchase.id, reply };
+    match ctx.limiter.call(spend, ctx.call_timeout).await {
+        Some(Ok(())) => {}
+        Some(Err(wait)) => return Ok(super::guard::too_many(wait, "receipt resends for this payment")),
+        None => return Err(crate::actors::purchase::PurchaseError::Busy.into()),
+    }
     let payload = json!({ "purchaseId": purchase.id, "clientId": purchase.client });
     outbox::enqueue(
         &state.db,
@@ -166,7 +174,8 @@ async fn resend(state: &AppState, id: Uuid, client: Option<&str>) -> Result<Resp
 /// AC9.4.6: a lost receipt, regenerated from the purchase and sent again.
 #[utoipa::path(post, path = "/api/v1/billing/receipts/{transactionId}/resend", tag = "billing",
     params(("transactionId" = String, Path, description = "A paid transaction")),
-    responses((status = 202, description = "Queued"), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)),
+    responses((status = 202, description = "Queued"), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope),
+        (status = 429, description = "Past `limits.receipt_resends_per_hour` for this payment", body = ErrorEnvelope)),
     security(("bearer" = [])))]
 pub async fn resend_receipt(
     State(state): State<AppState>,
@@ -179,7 +188,8 @@ pub async fn resend_receipt(
 /// AC9.4.6 for support: regenerate and resend any client's receipt.
 #[utoipa::path(post, path = "/api/v1/admin/payments/{transactionId}/resend-receipt", tag = "admin",
     params(("transactionId" = String, Path, description = "A paid transaction")),
-    responses((status = 202, description = "Queued"), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)),
+    responses((status = 202, description = "Queued"), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
+        (status = 429, description = "Past `limits.receipt_resends_per_hour` for this payment", body = ErrorEnvelope)),
     security(("bearer" = [])))]
 pub async fn admin_resend_receipt(
     State(state): State<AppState>,

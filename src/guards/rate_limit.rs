@@ -1,6 +1,6 @@
 //! The rate-limit actor: it owns every request budget. Inbound, on the endpoints that start payments and refunds:
 //! per client, per IP and for everyone together (so one caller cannot crowd out the rest or test stolen cards at
-//! speed), and per sender for webhooks that fail verification. Outbound, towards each real provider, kept under the
+//! speed), per sender for webhooks that fail verification, and per payment for receipt resends. Outbound, towards each real provider, kept under the
 //! provider's documented limit. When a provider answers 429 past the call's own retries, or Purser's budget for it
 //! is spent, that provider's processing is paused platform-wide (its calls held, not failed) and resumed by this
 //! actor once `window` has passed; each such pause and resume is an admin alert and, like every pause, an audit row.
@@ -30,6 +30,8 @@ pub struct Budgets {
     per_ip: DefaultKeyedRateLimiter<IpAddr>,
     global: DefaultDirectRateLimiter,
     bad_webhooks: DefaultKeyedRateLimiter<IpAddr>,
+    /// Receipt resends, per payment.
+    resends: DefaultKeyedRateLimiter<uuid::Uuid>,
     /// Requests per second towards each real provider (Stripe documents 100 in live mode and 25 in test mode); the
     /// sandbox has none.
     card: Option<DefaultDirectRateLimiter>,
@@ -55,6 +57,9 @@ impl Budgets {
             per_ip: Governor::keyed(per_minute(settings.checkout_per_ip_per_minute)),
             global: Governor::direct(per_minute(settings.checkout_global_per_minute)),
             bad_webhooks: Governor::keyed(per_minute(settings.bad_webhooks_per_ip_per_minute)),
+            resends: Governor::keyed(Quota::per_hour(
+                NonZeroU32::new(settings.receipt_resends_per_hour).unwrap_or(NonZeroU32::MIN),
+            )),
             card: card_per_second.map(per_second),
             paypal: paypal_per_second.map(per_second),
             blocked: Mutex::default(),
@@ -94,6 +99,7 @@ impl Budgets {
         self.per_client.retain_recent();
         self.per_ip.retain_recent();
         self.bad_webhooks.retain_recent();
+        self.resends.retain_recent();
         let now = Instant::now();
         self.blocked.lock().unwrap_or_else(|e| e.into_inner()).retain(|_, until| *until > now);
     }
@@ -114,6 +120,8 @@ pub enum RateMsg {
     BadWebhook { ip: IpAddr, reply: RpcReplyPort<Result<(), Duration>> },
     /// Before a costly verification (PayPal's postback): `Err(wait)` while the sender is past its budget.
     WebhookSender { ip: IpAddr, reply: RpcReplyPort<Result<(), Duration>> },
+    /// A receipt resend for a payment: `Err(wait)` past its hourly budget.
+    Resend { purchase: uuid::Uuid, reply: RpcReplyPort<Result<(), Duration>> },
     /// Every minute: forget idle keys.
     ForgetIdle,
     /// A provider call about to be made: `false` when the budget is spent (the call is held, the rail paused).
@@ -191,6 +199,10 @@ impl Actor for RateLimiter {
             }
             RateMsg::WebhookSender { ip, reply } => {
                 let _ = reply.send(self.budgets.sender_blocked(ip));
+            }
+            RateMsg::Resend { purchase, reply } => {
+                let now = self.budgets.clock.now();
+                let _ = reply.send(self.budgets.resends.check_key(&purchase).map_err(|wait| wait.wait_time_from(now)));
             }
             RateMsg::ForgetIdle => self.budgets.forget_idle(),
             RateMsg::Outbound { rail, reply } => {

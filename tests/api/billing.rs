@@ -80,6 +80,14 @@ async fn history_export_and_receipts_again(db: Db) {
     let theirs =
         app.post(&format!("/api/v1/billing/receipts/{second}/resend"), Some(&stranger.token), &json!({})).await;
     assert_eq!(theirs.status, StatusCode::NOT_FOUND);
+    // Issue 14: three resends an hour per payment (`limits.receipt_resends_per_hour`), then 429.
+    let path = format!("/api/v1/billing/receipts/{second}/resend");
+    for _ in 0..2 {
+        assert_eq!(app.post(&path, Some(&client.token), &json!({})).await.status, StatusCode::ACCEPTED);
+    }
+    let fourth = app.post(&path, Some(&client.token), &json!({})).await;
+    assert_eq!((fourth.status, fourth.error_code()), (StatusCode::TOO_MANY_REQUESTS, "rate_limited"));
+    assert!(fourth.headers.contains_key("retry-after"));
 }
 
 /// The text of a PDF, as `pdftotext` (poppler-utils) extracts it: what any viewer would show.
