@@ -242,12 +242,24 @@ pub async fn paypal_return(
     land(&state, &landing.token, Input::Confirm { payment_method: None, retry: false, review: None }).await
 }
 
-/// PayPal's cancel URL (AC9.2.3): the payer turned back; record why and offer a retry.
+/// PayPal's cancel URL (AC9.2.3): the payer turned back. Anyone holding the order id can open this URL, so it
+/// changes nothing itself: the page says nothing was charged and offers a retry, and its script records the
+/// cancellation through `cancel-order` with the payer's own token, when the payer is signed in in this browser.
+/// Otherwise the unpaid order simply expires.
 #[utoipa::path(get, path = "/api/v1/payments/paypal/cancel", tag = "paypal", params(Landing),
     responses((status = 402, description = "HTML: cancelled, nothing charged, with a retry"), (status = 404, description = "HTML: no such PayPal payment")))]
 pub async fn paypal_cancel(
     State(state): State<AppState>,
     Query(landing): Query<Landing>,
 ) -> Result<Response, ApiError> {
-    land(&state, &landing.token, Input::PayerCancelled).await
+    if by_order(&state, &landing.token).await?.is_none() {
+        return Ok(not_found());
+    }
+    let failure = crate::domain::failure::FailureCode::PayerCancelled;
+    Ok(super::pages::page_with(
+        StatusCode::PAYMENT_REQUIRED,
+        "Payment not completed",
+        &format!("<p role=\"alert\"><strong>{}</strong></p>{}", escape(failure.message()), retry_link(&state)),
+        &format!("<script src=\"/assets/paypal-cancel.js\" data-order=\"{}\"></script>", escape(&landing.token)),
+    ))
 }

@@ -13,13 +13,14 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 
-const ASSETS: [(&str, &str, &str); 7] = [
+const ASSETS: [(&str, &str, &str); 8] = [
     ("app.css", "text/css", include_str!("../web/app.css")),
     ("app.js", "text/javascript", include_str!("../web/app.js")),
     ("checkout.js", "text/javascript", include_str!("../web/checkout.js")),
     ("billing.js", "text/javascript", include_str!("../web/billing.js")),
     ("admin.js", "text/javascript", include_str!("../web/admin.js")),
     ("login.js", "text/javascript", include_str!("../web/login.js")),
+    ("paypal-cancel.js", "text/javascript", include_str!("../web/paypal-cancel.js")),
     (
         "favicon.svg",
         "image/svg+xml",

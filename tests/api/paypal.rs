@@ -97,6 +97,13 @@ async fn a_cancelled_payment_comes_back_with_a_retry(db: Db) {
     assert_eq!(status, StatusCode::PAYMENT_REQUIRED);
     assert!(page.contains("You cancelled the payment at PayPal; nothing was charged."), "{page}");
     assert!(page.contains(&format!("{}/checkout\">Try again", app.base)), "{page}");
+    // Issue 14: anyone holding the order id can open the landing, so it changes nothing; the page's script records
+    // the cancellation with the payer's own token, as here.
+    assert_eq!(client.transaction(&transaction).await.data()["status"], "requires_action");
+    assert!(page.contains("/assets/paypal-cancel.js"), "{page}");
+    let cancelled =
+        app.post("/api/v1/payments/paypal/cancel-order", Some(&client.token), &json!({ "orderId": order })).await;
+    assert_eq!(cancelled.status, StatusCode::PAYMENT_REQUIRED, "{}", cancelled.body);
     assert_eq!(client.transaction(&transaction).await.data()["failure"]["code"], "payment_cancelled");
     assert_eq!(fake.captures_of(&order), 0);
 
