@@ -60,6 +60,10 @@ pub struct ServerSettings {
     /// the client is the right-most `X-Forwarded-For` hop that is not one of them. Empty: the peer is the client.
     #[serde(default)]
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Serve HTTPS itself (rustls): the certificate chain and its private key, PEM files. Both or neither; without
+    /// them Purser serves plain HTTP, for a TLS-terminating proxy in front.
+    pub tls_cert: Option<String>,
+    pub tls_key: Option<String>,
 }
 
 fn default_max_attempts_per_purchase() -> u32 {
@@ -549,6 +553,9 @@ impl Settings {
             return Err("payments.card_provider and payments.paypal_provider are both \"disabled\": nothing could be \
                         paid"
                 .into());
+        }
+        if self.server.tls_cert.is_some() != self.server.tls_key.is_some() {
+            return Err("server.tls_cert and server.tls_key go together: set both to serve HTTPS, or neither".into());
         }
         if self.sandbox.crash_hooks && !tools {
             return Err(format!(

@@ -33,6 +33,8 @@ use tokio::net::TcpListener;
 pub struct Application {
     listener: TcpListener,
     port: u16,
+    /// Set when Purser serves HTTPS itself.
+    tls: Option<axum_server::tls_rustls::RustlsConfig>,
     router: axum::Router,
     purchases: Arc<PurchaseActors>,
     tree: Tree,
@@ -129,9 +131,18 @@ impl Application {
             .await
             .map_err(|e| format!("cannot listen on {}:{}: {e}", settings.server.host, settings.server.port))?;
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+        let tls = match (&settings.server.tls_cert, &settings.server.tls_key) {
+            (Some(cert), Some(key)) => Some(
+                axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                    .await
+                    .map_err(|e| format!("server.tls_cert / server.tls_key ({cert}, {key}): {e}"))?,
+            ),
+            _ => None,
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
 
         let own_host = if settings.server.host == "0.0.0.0" { "127.0.0.1" } else { settings.server.host.as_str() };
-        let service_url = format!("http://{own_host}:{port}");
+        let service_url = format!("{scheme}://{own_host}:{port}");
         let public_url = settings.server.public_url.clone().unwrap_or_else(|| service_url.clone());
         let public_url = public_url.trim_end_matches('/').to_owned();
         let Providers { gateways, sandbox, stripe_secrets } = providers(&settings, &db, &service_url, &public_url)?;
@@ -234,18 +245,35 @@ impl Application {
             page_providers: Arc::new(api::web::PageProviders::from_settings(&settings)),
         };
         let inbox_sweep = tokio::spawn(state.inbox.clone().sweep(settings.payments.reconcile_every));
-        Ok(Self { listener, port, router: api::router(state), purchases, tree, inbox_sweep })
+        Ok(Self { listener, port, tls, router: api::router(state), purchases, tree, inbox_sweep })
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
+    /// `https` when Purser serves TLS itself, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
+    }
+
     /// Serves until `shutdown` completes, then lets in-flight requests finish and stops the actors.
     pub async fn run_until<F: Future<Output = ()> + Send + 'static>(self, shutdown: F) -> std::io::Result<()> {
         tracing::info!(port = self.port, "purser listening");
         let service = self.router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        let served = axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await;
+        let served = match self.tls {
+            None => axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await,
+            Some(tls) => {
+                let handle = axum_server::Handle::new();
+                let stopping = handle.clone();
+                tokio::spawn(async move {
+                    shutdown.await;
+                    stopping.graceful_shutdown(Some(Duration::from_secs(30)));
+                });
+                let listener = self.listener.into_std()?;
+                axum_server::from_tcp_rustls(listener, tls)?.handle(handle).serve(service).await
+            }
+        };
         self.inbox_sweep.abort();
         self.purchases.shutdown().await;
         self.tree.shutdown().await;

@@ -171,7 +171,42 @@ async fn tokens_signed_by_the_platforms_key_are_the_only_ones_accepted(db: Db) {
     );
 }
 
+// Issue 14: Purser serves HTTPS itself with a certificate and key from PEM files (rustls), with HSTS; plain HTTP
+// gets no answer on that port.
+async fn purser_serves_https_itself_with_hsts(db: Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.key_pair.serialize_pem()).unwrap();
+    let paths = (cert.display().to_string(), key.display().to_string());
+    let app = crate::helpers::spawn_app_with(db, move |s| {
+        s.server.tls_cert = Some(paths.0);
+        s.server.tls_key = Some(paths.1);
+    })
+    .await;
+    assert!(app.base.starts_with("https://"), "{}", app.base);
+    let trusted = reqwest::Certificate::from_pem(certified.cert.pem().as_bytes()).unwrap();
+    let https = reqwest::Client::builder().add_root_certificate(trusted).build().unwrap();
+    let packages = https.get(format!("{}/api/v1/packages", app.base)).send().await.unwrap();
+    assert_eq!(packages.status(), StatusCode::OK);
+    assert!(packages.headers()["strict-transport-security"].to_str().unwrap().starts_with("max-age="));
+    let token = app.token("tls-1", purser::auth::Role::Client);
+    let body = json!({ "packageId": "pro-200", "paymentMethodId": "pm_card_visa", "confirm": true });
+    let paid = https.post(format!("{}/api/v1/payments/stripe/intent", app.base)).bearer_auth(token).json(&body);
+    let paid: serde_json::Value = paid.send().await.unwrap().json().await.unwrap();
+    assert_eq!(paid["data"]["creditsAdded"], 240, "{paid}");
+    let plain = reqwest::get(app.base.replace("https://", "http://") + "/readyz").await;
+    assert!(plain.is_err() || !plain.unwrap().status().is_success(), "no plain HTTP on the TLS port");
+    // One half of the pair is refused at start.
+    let mut half = base_settings();
+    half.server.tls_cert = Some("cert.pem".into());
+    let refused = Application::build(half).await.err().expect("a certificate without its key is refused");
+    assert!(refused.contains("server.tls_key"), "{refused}");
+}
+
 on_both_databases!(
+    purser_serves_https_itself_with_hsts,
     a_deployment_with_a_real_secret_serves_no_development_tools,
     tokens_signed_by_the_platforms_key_are_the_only_ones_accepted
 );

@@ -118,7 +118,7 @@ async fn spawn_app_on(database: TestDatabase, configure: impl FnOnce(&mut Settin
     configure(&mut settings);
     let auth = Authenticator::from_settings(&settings).expect("auth settings");
     let app = Application::build(settings).await.expect("the service starts");
-    let base = format!("http://127.0.0.1:{}", app.port());
+    let base = format!("{}://127.0.0.1:{}", app.scheme(), app.port());
     let (tx, rx) = oneshot::channel();
     let stopped = tokio::spawn(app.run_until(async move {
         let _ = rx.await;
