@@ -3,12 +3,13 @@ use super::AppState;
 use super::error::{ApiError, ErrorEnvelope, ok};
 use super::extract::{AdminCaller, ClientCaller};
 use super::payments::parse_transaction_id;
+use crate::api::extract::ApiQuery;
 use crate::documents::invoice_pdf;
 use crate::domain::invoice::BillingProfile;
 use crate::domain::purchase::{Purchase, Rail, Status};
 use crate::guards::rate_limit::RateMsg;
 use crate::store::{billing_profiles, invoices, outbox, purchases, refunds};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Datelike, Utc};
@@ -57,7 +58,7 @@ fn method(purchase: &Purchase) -> String {
 pub async fn history(
     State(state): State<AppState>,
     ClientCaller(caller): ClientCaller,
-    Query(page): Query<Page>,
+    ApiQuery(page): ApiQuery<Page>,
 ) -> Result<Response, ApiError> {
     let number = page.page.unwrap_or(1).max(1);
     let per_page = page.per_page.unwrap_or(25).clamp(1, 100);
@@ -94,7 +95,7 @@ pub struct Year {
 pub async fn export(
     State(state): State<AppState>,
     ClientCaller(caller): ClientCaller,
-    Query(year): Query<Year>,
+    ApiQuery(year): ApiQuery<Year>,
 ) -> Result<Response, ApiError> {
     if !(2000..=Utc::now().year() + 1).contains(&year.year) {
         return Err(ApiError::bad_request("invalid_year", "Give a year such as 2026."));

@@ -7,6 +7,40 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{StatusCode, header, request::Parts};
 use serde::de::DeserializeOwned;
 
+/// `axum::extract::Query`, with a bad query string answered 400 in the envelope rather than in plain text.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Self(value)),
+            Err(rejection) => Err(ApiError::bad_request(
+                "invalid_query",
+                format!("The query string does not match the expected parameters: {}", rejection.body_text()),
+            )),
+        }
+    }
+}
+
+/// `axum::extract::Path`, with a malformed path parameter answered 400 in the envelope.
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            Err(rejection) => Err(ApiError::bad_request(
+                "invalid_path",
+                format!("The path does not match the expected parameters: {}", rejection.body_text()),
+            )),
+        }
+    }
+}
+
 /// `axum::Json`, with every rejection (syntax, wrong types, missing content type, oversize) in the envelope.
 pub struct ApiJson<T>(pub T);
 

@@ -11,6 +11,7 @@ pub mod headers;
 pub mod health;
 pub mod idempotency;
 pub mod metrics;
+pub mod openapi;
 pub mod pages;
 pub mod payment_methods;
 pub mod payments;
@@ -71,7 +72,7 @@ pub struct AppState {
 #[openapi(
     info(title = "Purser", description = "Payment orchestrator: buy credit packages with Stripe, PayPal or the sandbox. \
         Every JSON answer is an envelope: `{\"success\":true,\"data\":…}` or `{\"success\":false,\"error\":{\"code\",\"message\"}}`; \
-        the schemas below describe `data`."),
+        each success below shows its envelope, and every error is an `ErrorEnvelope`."),
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;
@@ -157,7 +158,7 @@ pub fn router(state: AppState) -> Router {
             .routes(routes!(sandbox::tokenize));
     }
     let (router, openapi) = api.split_for_parts();
-    let openapi = Arc::new(openapi);
+    let openapi = Arc::new(openapi::document(&openapi));
     router
         .route("/", axum::routing::get(web::home))
         .route("/{page}", axum::routing::get(web::page))

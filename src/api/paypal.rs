@@ -7,12 +7,13 @@ use super::error::{ApiError, ErrorEnvelope, ok};
 use super::extract::{ApiJson, ClientCaller};
 use super::pages::page;
 use super::payments::parse_package;
+use crate::api::extract::ApiQuery;
 use crate::domain::purchase::{Checkout, Input, Purchase, Rail, Status};
 use crate::guards::fraud::Screening;
 use crate::html::escape;
 use crate::providers::paypal_order::approval_url;
 use crate::store::purchases;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::Utc;
@@ -237,7 +238,7 @@ async fn land(state: &AppState, order: &str, input: Input) -> Result<Response, A
         (status = 404, description = "HTML: no such PayPal payment")))]
 pub async fn paypal_return(
     State(state): State<AppState>,
-    Query(landing): Query<Landing>,
+    ApiQuery(landing): ApiQuery<Landing>,
 ) -> Result<Response, ApiError> {
     land(&state, &landing.token, Input::Confirm { payment_method: None, retry: false, review: None }).await
 }
@@ -250,7 +251,7 @@ pub async fn paypal_return(
     responses((status = 402, description = "HTML: cancelled, nothing charged, with a retry"), (status = 404, description = "HTML: no such PayPal payment")))]
 pub async fn paypal_cancel(
     State(state): State<AppState>,
-    Query(landing): Query<Landing>,
+    ApiQuery(landing): ApiQuery<Landing>,
 ) -> Result<Response, ApiError> {
     if by_order(&state, &landing.token).await?.is_none() {
         return Ok(not_found());

@@ -5,11 +5,12 @@ use super::error::{ApiError, ErrorEnvelope, ok};
 use super::extract::{AdminCaller, ApiJson, ClientCaller};
 use super::payments::parse_transaction_id;
 use crate::actors::refund::RefundError;
+use crate::api::extract::ApiQuery;
 use crate::app;
 use crate::app::credits::AdjustError;
 use crate::domain::refund::{Refund, RefundAsk, RefundInput, RefundStatus};
 use crate::store::refunds;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
@@ -219,7 +220,7 @@ pub struct QueueFilter {
 pub async fn queue(
     State(state): State<AppState>,
     AdminCaller(_admin): AdminCaller,
-    Query(filter): Query<QueueFilter>,
+    ApiQuery(filter): ApiQuery<QueueFilter>,
 ) -> Result<Response, ApiError> {
     let list: Vec<RefundView> =
         refunds::list(&state.db, None, filter.status.as_deref()).await?.iter().map(|r| view(&state, r)).collect();

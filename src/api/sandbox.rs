@@ -3,10 +3,11 @@ use super::AppState;
 use super::error::{ApiError, ErrorEnvelope};
 use super::extract::ApiJson;
 use super::pages::page;
+use crate::api::extract::ApiQuery;
 use crate::html::escape;
 use crate::providers::ProviderError;
 use crate::providers::sandbox::FUNDING_SOURCES;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -71,7 +72,7 @@ fn answer(result: Result<serde_json::Value, ProviderError>) -> Result<Response, 
     responses((status = 200, description = "HTML: approve (choosing a funding source) or cancel"), (status = 404, description = "HTML: no such order")))]
 pub async fn paypal_checkout(
     State(state): State<AppState>,
-    Query(order): Query<OrderToken>,
+    ApiQuery(order): ApiQuery<OrderToken>,
 ) -> Result<Response, ApiError> {
     let sandbox = sandbox(&state)?;
     let Ok(found) = sandbox.read_order(&order.token).await else {

@@ -136,6 +136,11 @@ async fn free_text_and_report_ranges_are_bounded(db: Db) {
         Some(&admin),
     );
     assert_eq!(year.await.status, StatusCode::OK);
+    // A query string that does not parse is answered in the envelope too, not in plain text.
+    let bad_query = app.get("/api/v1/billing/export?year=last", Some(&client.token)).await;
+    assert_eq!((bad_query.status, bad_query.error_code()), (StatusCode::BAD_REQUEST, "invalid_query"));
+    let bad_path = app.post("/api/v1/admin/webhooks/not-a-number/replay", Some(&admin), &json!({})).await;
+    assert_eq!((bad_path.status, bad_path.error_code()), (StatusCode::BAD_REQUEST, "invalid_path"));
 }
 
 on_both_databases!(

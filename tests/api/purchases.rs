@@ -286,6 +286,15 @@ async fn packages_and_the_openapi_document_are_served(db: Db) {
     ] {
         assert!(doc.body["paths"].get(path).is_some(), "{path} missing from the OpenAPI document");
     }
+    // The document describes the answers as sent: a success in its envelope, and the errors any request can meet.
+    let listed = &doc.body["paths"]["/api/v1/packages"]["get"]["responses"];
+    let success = &listed["200"]["content"]["application/json"]["schema"];
+    assert_eq!(success["properties"]["data"]["items"]["$ref"], "#/components/schemas/PackageView", "{success}");
+    assert_eq!(success["required"], json!(["success", "data"]));
+    let confirm = &doc.body["paths"]["/api/v1/payments/confirm"]["post"]["responses"];
+    for code in ["400", "401", "403", "413", "415", "429", "500", "503"] {
+        assert!(confirm.get(code).is_some(), "confirm documents {code}: {confirm}");
+    }
     let ready = app.get("/readyz", None).await;
     assert_eq!(ready.status, StatusCode::OK);
     let generated = ready.headers["x-request-id"].to_str().unwrap();

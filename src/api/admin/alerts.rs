@@ -2,8 +2,9 @@
 use crate::api::AppState;
 use crate::api::error::{ApiError, ErrorEnvelope, ok};
 use crate::api::extract::AdminCaller;
+use crate::api::extract::ApiQuery;
 use crate::store::alerts as alert_store;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
@@ -34,7 +35,7 @@ pub struct AlertQuery {
 pub async fn list_alerts(
     State(state): State<AppState>,
     AdminCaller(_admin): AdminCaller,
-    Query(query): Query<AlertQuery>,
+    ApiQuery(query): ApiQuery<AlertQuery>,
 ) -> Result<Response, ApiError> {
     let alerts: Vec<AlertView> = alert_store::list(&state.db, query.open.unwrap_or(true))
         .await?

@@ -4,10 +4,11 @@ use super::ActionReason;
 use crate::api::AppState;
 use crate::api::error::{ApiError, ErrorEnvelope, ok};
 use crate::api::extract::AdminCaller;
+use crate::api::extract::ApiQuery;
 use crate::api::payments::{TransactionView, parse_transaction_id, transaction_view};
 use crate::domain::purchase::{Input, Status};
 use crate::store::purchases::{self as purchase_store, AdminAction, Filter};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
@@ -86,7 +87,7 @@ fn parse_cursor(cursor: &str) -> Result<(DateTime<Utc>, Uuid), ApiError> {
 pub async fn list_payments(
     State(state): State<AppState>,
     AdminCaller(_admin): AdminCaller,
-    Query(query): Query<PaymentQuery>,
+    ApiQuery(query): ApiQuery<PaymentQuery>,
 ) -> Result<Response, ApiError> {
     let limit = query.limit.unwrap_or(50).clamp(1, 200);
     let filter = Filter {

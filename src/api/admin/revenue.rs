@@ -2,10 +2,11 @@
 use crate::api::AppState;
 use crate::api::error::{ApiError, ErrorEnvelope, ok};
 use crate::api::extract::AdminCaller;
+use crate::api::extract::ApiQuery;
 use crate::domain::purchase::{Purchase, Rail, Status};
 use crate::store::purchases::{self as purchase_store, Filter};
 use crate::store::refunds;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -74,7 +75,7 @@ const MAX_REPORT_DAYS: i64 = 366;
 pub async fn revenue(
     State(state): State<AppState>,
     AdminCaller(_admin): AdminCaller,
-    Query(query): Query<ReportQuery>,
+    ApiQuery(query): ApiQuery<ReportQuery>,
 ) -> Result<Response, ApiError> {
     if period_start(Utc::now(), &query.period).is_none() {
         return Err(ApiError::bad_request("invalid_period", "period is day, week or month."));

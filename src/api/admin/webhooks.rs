@@ -3,8 +3,10 @@ use super::ActionReason;
 use crate::api::AppState;
 use crate::api::error::{ApiError, ErrorEnvelope, ok};
 use crate::api::extract::AdminCaller;
+use crate::api::extract::ApiPath;
+use crate::api::extract::ApiQuery;
 use crate::store::{controls, webhooks as webhook_store};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
@@ -38,7 +40,7 @@ pub struct WebhookQuery {
 pub async fn webhook_health(
     State(state): State<AppState>,
     AdminCaller(_admin): AdminCaller,
-    Query(query): Query<WebhookQuery>,
+    ApiQuery(query): ApiQuery<WebhookQuery>,
 ) -> Result<Response, ApiError> {
     let events: Vec<WebhookView> = webhook_store::troubled(&state.db, query.status.as_deref())
         .await?
@@ -67,7 +69,7 @@ pub async fn webhook_health(
 pub async fn replay_webhook(
     State(state): State<AppState>,
     AdminCaller(admin): AdminCaller,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     body: Option<axum::Json<ActionReason>>,
 ) -> Result<Response, ApiError> {
     let Some(event) = webhook_store::find(&state.db, id).await? else {
