@@ -19,6 +19,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Page {
     /// From 1.
     page: Option<u64>,
@@ -82,6 +83,7 @@ pub async fn history(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Year {
     /// The calendar year, e.g. 2026.
     year: i32,
@@ -174,7 +176,7 @@ async fn resend(state: &AppState, id: Uuid, client: Option<&str>) -> Result<Resp
 
 /// AC9.4.6: a lost receipt, regenerated from the purchase and sent again.
 #[utoipa::path(post, path = "/api/v1/billing/receipts/{transactionId}/resend", tag = "billing",
-    params(("transactionId" = String, Path, description = "A paid transaction")),
+    params(("transactionId" = Uuid, Path, description = "A paid transaction")),
     responses((status = 202, description = "Queued"), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope),
         (status = 429, description = "Past `limits.receipt_resends_per_hour` for this payment", body = ErrorEnvelope)),
     security(("bearer" = [])))]
@@ -188,7 +190,7 @@ pub async fn resend_receipt(
 
 /// AC9.4.6 for support: regenerate and resend any client's receipt.
 #[utoipa::path(post, path = "/api/v1/admin/payments/{transactionId}/resend-receipt", tag = "admin",
-    params(("transactionId" = String, Path, description = "A paid transaction")),
+    params(("transactionId" = Uuid, Path, description = "A paid transaction")),
     responses((status = 202, description = "Queued"), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
         (status = 429, description = "Past `limits.receipt_resends_per_hour` for this payment", body = ErrorEnvelope)),
     security(("bearer" = [])))]
@@ -202,7 +204,7 @@ pub async fn admin_resend_receipt(
 
 /// AC9.4.2: the purchase's invoice as a PDF, rendered from the invoice as issued.
 #[utoipa::path(get, path = "/api/v1/billing/invoices/{file}", tag = "billing",
-    params(("file" = String, Path, description = "`<transactionId>.pdf`")),
+    params(("file" = String, Path, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\\.pdf$", description = "`<transactionId>.pdf`")),
     responses((status = 200, description = "application/pdf"), (status = 404, description = "No invoice for this client and transaction", body = ErrorEnvelope)),
     security(("bearer" = [])))]
 pub async fn invoice(
@@ -228,11 +230,15 @@ pub async fn invoice(
 #[derive(Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ProfileBody {
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     company_name: String,
+    #[schema(min_length = 1, max_length = 1000, pattern = "\\S")]
     address: String,
     /// ISO 3166-1 alpha-2, e.g. `DE`: the jurisdiction of the tax on the invoice.
+    #[schema(pattern = "^[A-Za-z]{2}$")]
     country: String,
     /// A VAT or other tax id; with one, a business in another country than the seller is reverse-charged.
+    #[schema(max_length = 50)]
     tax_id: Option<String>,
 }
 

@@ -18,6 +18,7 @@ use utoipa::ToSchema;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FromToken {
     /// What `stripe.createToken(cardElement)` returned (`tok_…`).
+    #[schema(pattern = "^tok_[A-Za-z0-9_]{1,251}$")]
     card_token: String,
 }
 

@@ -21,8 +21,10 @@ use uuid::Uuid;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IntentRequest {
     /// A package id from `GET /api/v1/packages`, e.g. `pro-200`.
+    #[schema(pattern = "^[a-z0-9-]{1,64}$")]
     package_id: String,
     /// A provider token (`pm_…`), new or saved. Never a card number: those are refused.
+    #[schema(pattern = "^pm_[A-Za-z0-9_]{1,252}$")]
     payment_method_id: Option<String>,
     /// "Save for future purchases": once it has paid, the method stays in the client's vault at the provider.
     #[serde(default)]
@@ -47,9 +49,12 @@ pub struct IntentResponse {
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ConfirmRequest {
+    #[schema(pattern = "^pi_[A-Za-z0-9_]{1,252}$")]
     payment_intent_id: String,
+    #[schema(pattern = "^[a-z0-9-]{1,64}$")]
     package_id: String,
     /// Optional: another method for a retry after a decline (starts a new attempt).
+    #[schema(pattern = "^pm_[A-Za-z0-9_]{1,252}$")]
     payment_method_id: Option<String>,
     /// After a failure, `true` tries again with the same method (the manual retry); otherwise the failure is
     /// reported as it stands.
@@ -418,7 +423,7 @@ pub fn parse_transaction_id(raw: &str) -> Result<Uuid, ApiError> {
 }
 
 #[utoipa::path(get, path = "/api/v1/payments/{transactionId}", tag = "payments",
-    params(("transactionId" = String, Path, description = "The transaction (purchase) id")),
+    params(("transactionId" = Uuid, Path, description = "The transaction (purchase) id")),
     responses((status = 200, body = TransactionView), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
         (status = 404, description = "No such transaction for this client", body = ErrorEnvelope)),
     security(("bearer" = [])))]

@@ -24,6 +24,7 @@ use uuid::Uuid;
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateOrderRequest {
+    #[schema(pattern = "^[a-z0-9-]{1,64}$")]
     package_id: String,
 }
 
@@ -38,8 +39,10 @@ pub struct CreateOrderResponse {
 
 /// What PayPal appends to the return and cancel URLs (its `PayerID` is not needed: the order knows its payer).
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Landing {
     /// The order id.
+    #[param(min_length = 1)]
     token: String,
 }
 

@@ -68,7 +68,9 @@ pub async fn policy(State(state): State<AppState>) -> Response {
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RefundRequest {
+    #[schema(format = Uuid)]
     transaction_id: String,
+    #[schema(pattern = "\\S")]
     reason: String,
     #[serde(default)]
     details: String,
@@ -167,7 +169,7 @@ pub async fn list_own(State(state): State<AppState>, ClientCaller(caller): Clien
 }
 
 #[utoipa::path(get, path = "/api/v1/payments/refunds/{id}", tag = "refunds",
-    params(("id" = String, Path, description = "The refund request id")),
+    params(("id" = Uuid, Path, description = "The refund request id")),
     responses((status = 200, body = RefundView), (status = 404, body = ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn get_own(
     State(state): State<AppState>,
@@ -190,7 +192,7 @@ pub struct AppealRequest {
 const MAX_APPEAL: usize = 2000;
 
 #[utoipa::path(post, path = "/api/v1/payments/refunds/{id}/appeal", tag = "refunds", request_body = AppealRequest,
-    params(("id" = String, Path, description = "The denied refund request")),
+    params(("id" = Uuid, Path, description = "The denied refund request")),
     responses((status = 200, body = RefundView), (status = 404, body = ErrorEnvelope), (status = 409, description = "Not denied, or the appeal was used", body = ErrorEnvelope)),
     security(("bearer" = [])))]
 pub async fn appeal(
@@ -210,6 +212,7 @@ pub async fn appeal(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct QueueFilter {
     /// `pending_review`, `appealed`, `processing`, `refunded`, `denied` or `needs_alternative_method`.
     status: Option<String>,
@@ -234,7 +237,7 @@ async fn load_any(state: &AppState, id: &str) -> Result<Refund, ApiError> {
 }
 
 #[utoipa::path(post, path = "/api/v1/admin/refunds/{id}/approve", tag = "admin",
-    params(("id" = String, Path, description = "The refund request")),
+    params(("id" = Uuid, Path, description = "The refund request")),
     responses((status = 200, description = "Approved: credits debited, the provider refund made or on its way", body = RefundView),
         (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)),
     security(("bearer" = [])))]
@@ -256,7 +259,7 @@ pub struct DenyRequest {
 }
 
 #[utoipa::path(post, path = "/api/v1/admin/refunds/{id}/deny", tag = "admin", request_body = DenyRequest,
-    params(("id" = String, Path, description = "The refund request")),
+    params(("id" = Uuid, Path, description = "The refund request")),
     responses((status = 200, body = RefundView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
         (status = 409, body = ErrorEnvelope)),
     security(("bearer" = [])))]

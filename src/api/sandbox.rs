@@ -103,6 +103,7 @@ pub async fn paypal_checkout(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct OrderToken {
     token: String,
 }

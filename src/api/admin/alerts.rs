@@ -25,6 +25,7 @@ pub struct AlertView {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AlertQuery {
     /// `true` (default) lists only alerts nobody acknowledged yet.
     open: Option<bool>,

@@ -17,7 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 #[utoipa::path(get, path = "/api/v1/admin/payments/{transactionId}", tag = "admin",
-    params(("transactionId" = String, Path, description = "The transaction (purchase) id")),
+    params(("transactionId" = Uuid, Path, description = "The transaction (purchase) id")),
     responses((status = 200, body = TransactionView), (status = 401, body = ErrorEnvelope),
         (status = 403, description = "Not an admin", body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)),
     security(("bearer" = [])))]
@@ -34,6 +34,7 @@ pub async fn get_payment(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentQuery {
     status: Option<String>,
@@ -147,7 +148,7 @@ async fn act(
 
 /// AC9.6.3: a failed card payment confirmed again with the same method, with a fresh budget of automatic retries.
 #[utoipa::path(post, path = "/api/v1/admin/payments/{transactionId}/retry", tag = "admin", request_body = ActionReason,
-    params(("transactionId" = String, Path, description = "A failed transaction")),
+    params(("transactionId" = Uuid, Path, description = "A failed transaction")),
     responses((status = 200, body = TransactionView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
         (status = 409, description = "Not retryable (expired, paid, or PayPal, which needs the payer)", body = ErrorEnvelope)),
     security(("bearer" = [])))]
@@ -171,7 +172,7 @@ pub async fn retry_payment(
 
 /// AC9.6.7: read the provider's object and move the purchase to it (a webhook that never arrived).
 #[utoipa::path(post, path = "/api/v1/admin/payments/{transactionId}/sync", tag = "admin", request_body = ActionReason,
-    params(("transactionId" = String, Path, description = "Any transaction")),
+    params(("transactionId" = Uuid, Path, description = "Any transaction")),
     responses((status = 200, body = TransactionView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)),
     security(("bearer" = [])))]
 pub async fn sync_payment(
@@ -186,7 +187,7 @@ pub async fn sync_payment(
 
 /// AC9.3.4: a held payment looked at and let through: its credits are granted.
 #[utoipa::path(post, path = "/api/v1/admin/payments/{transactionId}/release", tag = "admin", request_body = ActionReason,
-    params(("transactionId" = String, Path, description = "A transaction `under_review`")),
+    params(("transactionId" = Uuid, Path, description = "A transaction `under_review`")),
     responses((status = 200, body = TransactionView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
         (status = 409, description = "`not_under_review`: not held for review, or already being reversed", body = ErrorEnvelope)),
     security(("bearer" = [])))]
@@ -204,7 +205,7 @@ pub async fn release_payment(
 /// at once; the payment given back in full by a refund that is retried until the provider makes it, and the
 /// purchase `reversed` once it has.
 #[utoipa::path(post, path = "/api/v1/admin/payments/{transactionId}/confirm-fraud", tag = "admin", request_body = ActionReason,
-    params(("transactionId" = String, Path, description = "A transaction `under_review`")),
+    params(("transactionId" = Uuid, Path, description = "A transaction `under_review`")),
     responses((status = 200, description = "Still `under_review` until the reversal's refund is made", body = TransactionView),
         (status = 400, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
         (status = 409, description = "`not_under_review`: not held for review, or already being reversed", body = ErrorEnvelope)),

@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use utoipa::{IntoParams, ToSchema};
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReportQuery {
     /// `day`, `week` (ISO weeks, from Monday) or `month`.
     period: String,

@@ -29,6 +29,7 @@ pub struct WebhookView {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct WebhookQuery {
     /// `failed`, `unroutable` or `received` (stored, never applied); all three by default.
     status: Option<String>,
