@@ -12,7 +12,7 @@ use crate::store::{billing_profiles, invoices, outbox, purchases, refunds};
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
@@ -21,9 +21,11 @@ use uuid::Uuid;
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct Page {
-    /// From 1.
+    /// From 1 to 1,000,000.
+    #[param(minimum = 1, maximum = 1_000_000)]
     page: Option<u64>,
-    /// Up to 100; 25 by default.
+    /// 1 to 100; 25 by default.
+    #[param(minimum = 1, maximum = 100)]
     per_page: Option<u64>,
 }
 
@@ -44,6 +46,15 @@ pub struct HistoryEntry {
     invoice_url: Option<String>,
 }
 
+/// One page of a client's purchases.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryPage {
+    items: Vec<HistoryEntry>,
+    page: u64,
+    per_page: u64,
+}
+
 fn method(purchase: &Purchase) -> String {
     match (purchase.rail, &purchase.funding_source, &purchase.payment_method) {
         (Rail::Paypal, Some(source), _) => format!("paypal/{source}"),
@@ -54,15 +65,17 @@ fn method(purchase: &Purchase) -> String {
 }
 
 #[utoipa::path(get, path = "/api/v1/billing/history", tag = "billing", params(Page),
-    responses((status = 200, description = "`{items, page, perPage}`, newest first", body = [HistoryEntry]), (status = 401, body = ErrorEnvelope)),
+    responses((status = 200, description = "Newest first", body = HistoryPage), (status = 401, body = ErrorEnvelope)),
     security(("bearer" = [])))]
 pub async fn history(
     State(state): State<AppState>,
     ClientCaller(caller): ClientCaller,
     ApiQuery(page): ApiQuery<Page>,
 ) -> Result<Response, ApiError> {
-    let number = page.page.unwrap_or(1).max(1);
-    let per_page = page.per_page.unwrap_or(25).clamp(1, 100);
+    let (number, per_page) = (page.page.unwrap_or(1), page.per_page.unwrap_or(25));
+    if !(1..=1_000_000).contains(&number) || !(1..=100).contains(&per_page) {
+        return Err(ApiError::bad_request("invalid_page", "page is 1 to 1000000; per_page is 1 to 100."));
+    }
     let items: Vec<HistoryEntry> = purchases::for_client(&state.db, caller.id.as_str(), None, number - 1, per_page)
         .await?
         .iter()
@@ -79,13 +92,14 @@ pub async fn history(
             invoice_url: (p.status == Status::Succeeded).then(|| format!("/api/v1/billing/invoices/{}.pdf", p.id)),
         })
         .collect();
-    Ok(ok(StatusCode::OK, json!({ "items": items, "page": number, "perPage": per_page })))
+    Ok(ok(StatusCode::OK, HistoryPage { items, page: number, per_page }))
 }
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct Year {
-    /// The calendar year, e.g. 2026.
+    /// The calendar year, e.g. 2026: from 2000 to next year.
+    #[param(minimum = 2000, maximum = 2100)]
     year: i32,
 }
 
@@ -99,7 +113,7 @@ pub async fn export(
     ClientCaller(caller): ClientCaller,
     ApiQuery(year): ApiQuery<Year>,
 ) -> Result<Response, ApiError> {
-    if !(2000..=Utc::now().year() + 1).contains(&year.year) {
+    if !(2000..=2100).contains(&year.year) {
         return Err(ApiError::bad_request("invalid_year", "Give a year such as 2026."));
     }
     let paid: Vec<Purchase> = purchases::for_client(&state.db, caller.id.as_str(), Some(year.year), 0, u64::MAX / 2)

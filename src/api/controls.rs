@@ -19,14 +19,21 @@ pub struct ControlRequest {
     /// `platform`, `card` or `paypal`.
     scope: Scope,
     /// Recorded with the admin's id, and shown to clients while paused.
+    #[schema(pattern = "\\S")]
     reason: String,
 }
 
+/// The pauses in force.
+#[derive(serde::Serialize, ToSchema)]
+pub struct Paused {
+    paused: Vec<Pause>,
+}
+
 #[utoipa::path(get, path = "/api/v1/admin/controls", tag = "admin",
-    responses((status = 200, description = "The pauses in force", body = [Pause]), (status = 403, body = ErrorEnvelope)),
+    responses((status = 200, description = "The pauses in force", body = Paused), (status = 403, body = ErrorEnvelope)),
     security(("bearer" = [])))]
 pub async fn list(State(state): State<AppState>, AdminCaller(_admin): AdminCaller) -> Response {
-    ok(StatusCode::OK, serde_json::json!({ "paused": state.pauses.current() }))
+    ok(StatusCode::OK, Paused { paused: state.pauses.current() })
 }
 
 async fn change(state: &AppState, admin: &str, request: ControlRequest, paused: bool) -> Result<Response, ApiError> {
@@ -34,7 +41,7 @@ async fn change(state: &AppState, admin: &str, request: ControlRequest, paused: 
         return Err(ApiError::bad_request("reason_required", "Say why: the reason is recorded and shown to clients."));
     }
     state.pauses.set(request.scope, paused, request.reason.trim(), admin).await?;
-    Ok(ok(StatusCode::OK, serde_json::json!({ "paused": state.pauses.current() })))
+    Ok(ok(StatusCode::OK, Paused { paused: state.pauses.current() }))
 }
 
 #[utoipa::path(post, path = "/api/v1/admin/controls/pause", tag = "admin", request_body = ControlRequest,

@@ -158,7 +158,8 @@ pub fn router(state: AppState) -> Router {
             .routes(routes!(sandbox::tokenize));
     }
     let (router, openapi) = api.split_for_parts();
-    let openapi = Arc::new(openapi::document(&openapi));
+    let packages: Vec<&str> = state.catalogue.all().iter().map(|p| p.id.as_str()).collect();
+    let openapi = Arc::new(openapi::document(&openapi, &packages));
     router
         .route("/", axum::routing::get(web::home))
         .route("/{page}", axum::routing::get(web::page))

@@ -8,8 +8,16 @@ use serde_json::{Map, Value, json};
 /// Successes that are not enveloped: probes and the providers' webhook acknowledgements.
 const BARE: [&str; 4] = ["/healthz", "/readyz", "/api/v1/webhooks/stripe", "/api/v1/webhooks/paypal"];
 
-pub fn document(openapi: &utoipa::openapi::OpenApi) -> Value {
+/// `packages`: the ids of the catalogue this service sells, the only values a `packageId` may take.
+pub fn document(openapi: &utoipa::openapi::OpenApi, packages: &[&str]) -> Value {
     let mut document = serde_json::to_value(openapi).unwrap_or_else(|_| json!({}));
+    if let Some(schemas) = document.pointer_mut("/components/schemas").and_then(Value::as_object_mut) {
+        for schema in schemas.values_mut() {
+            if let Some(package) = schema.pointer_mut("/properties/packageId").and_then(Value::as_object_mut) {
+                package.insert("enum".into(), json!(packages));
+            }
+        }
+    }
     let Some(paths) = document.get_mut("paths").and_then(Value::as_object_mut) else { return document };
     for (path, item) in paths.iter_mut() {
         let Some(operations) = item.as_object_mut() else { continue };

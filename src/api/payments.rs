@@ -160,7 +160,7 @@ fn parse_method(raw: Option<&str>) -> Result<Option<PaymentMethodId>, ApiError> 
 
 #[utoipa::path(post, path = "/api/v1/payments/stripe/intent", tag = "payments",
     request_body = IntentRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the stored response for a repeated request")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Replays the stored response for a repeated request: 1 to 255 visible ASCII characters")),
     responses(
         (status = 200, description = "Purchase opened (an IntentResponse); with `confirm: true`, the ConfirmResponse of the one-click purchase", body = IntentResponse),
         (status = 402, description = "One-click purchase declined", body = ErrorEnvelope),
@@ -253,7 +253,7 @@ async fn card_identity(state: &AppState, method: &PaymentMethodId) -> String {
 
 #[utoipa::path(post, path = "/api/v1/payments/confirm", tag = "payments",
     request_body = ConfirmRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the stored response for a repeated request")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Replays the stored response for a repeated request: 1 to 255 visible ASCII characters")),
     responses(
         (status = 200, description = "`succeeded` or `requires_action`", body = ConfirmResponse),
         (status = 202, description = "`processing`: an automatic retry or settlement is pending", body = ConfirmResponse),

@@ -64,7 +64,7 @@ async fn open(
 
 #[utoipa::path(post, path = "/api/v1/payments/paypal/create-order", tag = "paypal",
     request_body = CreateOrderRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the stored response for a repeated request")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Replays the stored response for a repeated request: 1 to 255 visible ASCII characters")),
     responses((status = 200, body = CreateOrderResponse), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
         (status = 409, body = ErrorEnvelope), (status = 502, description = "PayPal did not answer", body = ErrorEnvelope)),
     security(("bearer" = [])))]

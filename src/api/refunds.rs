@@ -118,7 +118,7 @@ fn view(state: &AppState, refund: &Refund) -> RefundView {
 }
 
 #[utoipa::path(post, path = "/api/v1/payments/refund", tag = "refunds", request_body = RefundRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the stored response for a repeated request")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Replays the stored response for a repeated request: 1 to 255 visible ASCII characters")),
     responses((status = 202, description = "`{refundRequestId, status: \"pending_review\", estimatedProcessing}` and the refund's credits and amount"),
         (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
         (status = 404, description = "Not this client's transaction", body = ErrorEnvelope),
@@ -280,9 +280,12 @@ pub async fn deny(
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Adjustment {
+    #[schema(pattern = "^[A-Za-z0-9_.@:-]{1,128}$")]
     client_id: String,
     /// Negative to take credits (the platform's usage), positive to give.
+    #[schema(minimum = -1_000_000_000, maximum = 1_000_000_000)]
     credits: i64,
+    #[schema(min_length = 1, max_length = 500, pattern = "\\S")]
     reason: String,
 }
 

@@ -136,6 +136,9 @@ async fn free_text_and_report_ranges_are_bounded(db: Db) {
         Some(&admin),
     );
     assert_eq!(year.await.status, StatusCode::OK);
+    // A page far past the end is refused, not a crash of the request (it once overflowed the offset).
+    let far = app.get("/api/v1/billing/history?page=9223372036854775808", Some(&client.token)).await;
+    assert_eq!((far.status, far.error_code()), (StatusCode::BAD_REQUEST, "invalid_page"));
     // A query string that does not parse is answered in the envelope too, not in plain text.
     let bad_query = app.get("/api/v1/billing/export?year=last", Some(&client.token)).await;
     assert_eq!((bad_query.status, bad_query.error_code()), (StatusCode::BAD_REQUEST, "invalid_query"));

@@ -1,5 +1,5 @@
 //! Admin: accounts flagged for confirmed fraud, and lifting a flag (AC9.3.5).
-use super::ActionReason;
+use super::RequiredReason;
 use crate::api::AppState;
 use crate::api::error::{ApiError, ErrorEnvelope, ok};
 use crate::api::extract::{AdminCaller, ApiJson};
@@ -39,7 +39,7 @@ pub async fn list_flags(State(state): State<AppState>, AdminCaller(_admin): Admi
 }
 
 /// Lets a flagged account buy again, once an admin has cleared it; audited with the reason.
-#[utoipa::path(post, path = "/api/v1/admin/accounts/{clientId}/unflag", tag = "admin", request_body = ActionReason,
+#[utoipa::path(post, path = "/api/v1/admin/accounts/{clientId}/unflag", tag = "admin", request_body = RequiredReason,
     params(("clientId" = String, Path, description = "A flagged client")),
     responses((status = 200, description = "The flag is lifted"), (status = 400, body = ErrorEnvelope),
         (status = 403, body = ErrorEnvelope), (status = 404, description = "The account is not flagged", body = ErrorEnvelope)),
@@ -48,7 +48,7 @@ pub async fn lift_flag(
     State(state): State<AppState>,
     AdminCaller(admin): AdminCaller,
     Path(client): Path<String>,
-    ApiJson(body): ApiJson<ActionReason>,
+    ApiJson(body): ApiJson<RequiredReason>,
 ) -> Result<Response, ApiError> {
     if body.reason.trim().is_empty() {
         return Err(ApiError::bad_request("reason_required", "Say why the account is cleared: it is audited."));

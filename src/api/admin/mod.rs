@@ -23,3 +23,11 @@ pub struct ActionReason {
     #[serde(default)]
     reason: String,
 }
+
+/// A reason the action cannot go without (it is audited and shown).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequiredReason {
+    #[schema(pattern = "\\S")]
+    reason: String,
+}

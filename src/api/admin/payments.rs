@@ -1,6 +1,6 @@
 //! Admin: the transaction list and one transaction's history, and the commands on a payment (retry, sync,
 //! release, confirm fraud), each audited in the step it causes.
-use super::ActionReason;
+use super::{ActionReason, RequiredReason};
 use crate::api::AppState;
 use crate::api::error::{ApiError, ErrorEnvelope, ok};
 use crate::api::extract::AdminCaller;
@@ -156,7 +156,7 @@ pub async fn retry_payment(
     State(state): State<AppState>,
     AdminCaller(admin): AdminCaller,
     Path(id): Path<String>,
-    body: Option<axum::Json<ActionReason>>,
+    body: Option<crate::api::extract::ApiJson<ActionReason>>,
 ) -> Result<Response, ApiError> {
     let reason = body.map(|b| b.0.reason).unwrap_or_default();
     act(
@@ -179,7 +179,7 @@ pub async fn sync_payment(
     State(state): State<AppState>,
     AdminCaller(admin): AdminCaller,
     Path(id): Path<String>,
-    body: Option<axum::Json<ActionReason>>,
+    body: Option<crate::api::extract::ApiJson<ActionReason>>,
 ) -> Result<Response, ApiError> {
     let reason = body.map(|b| b.0.reason).unwrap_or_default();
     act(&state, admin.id.as_str(), &id, "sync", &reason, Input::Sync).await
@@ -195,7 +195,7 @@ pub async fn release_payment(
     State(state): State<AppState>,
     AdminCaller(admin): AdminCaller,
     Path(id): Path<String>,
-    body: Option<axum::Json<ActionReason>>,
+    body: Option<crate::api::extract::ApiJson<ActionReason>>,
 ) -> Result<Response, ApiError> {
     let reason = body.map(|b| b.0.reason).unwrap_or_default();
     act(&state, admin.id.as_str(), &id, "release_review", &reason, Input::Release).await
@@ -204,7 +204,7 @@ pub async fn release_payment(
 /// AC9.3.5, AC9.6.6: a held payment confirmed as fraud: the account flagged and the client told how to get in touch
 /// at once; the payment given back in full by a refund that is retried until the provider makes it, and the
 /// purchase `reversed` once it has.
-#[utoipa::path(post, path = "/api/v1/admin/payments/{transactionId}/confirm-fraud", tag = "admin", request_body = ActionReason,
+#[utoipa::path(post, path = "/api/v1/admin/payments/{transactionId}/confirm-fraud", tag = "admin", request_body = RequiredReason,
     params(("transactionId" = Uuid, Path, description = "A transaction `under_review`")),
     responses((status = 200, description = "Still `under_review` until the reversal's refund is made", body = TransactionView),
         (status = 400, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
@@ -214,7 +214,7 @@ pub async fn confirm_fraud(
     State(state): State<AppState>,
     AdminCaller(admin): AdminCaller,
     Path(id): Path<String>,
-    axum::Json(body): axum::Json<ActionReason>,
+    crate::api::extract::ApiJson(body): crate::api::extract::ApiJson<RequiredReason>,
 ) -> Result<Response, ApiError> {
     if body.reason.trim().is_empty() {
         return Err(ApiError::bad_request("reason_required", "Say why: it is recorded with the flag."));

@@ -20,12 +20,14 @@ use utoipa::{IntoParams, ToSchema};
 #[into_params(parameter_in = Query)]
 pub struct ReportQuery {
     /// `day`, `week` (ISO weeks, from Monday) or `month`.
+    #[param(pattern = "^(day|week|month)$")]
     period: String,
     /// RFC 3339; inclusive. Defaults to 30 days ago.
     from: Option<DateTime<Utc>>,
     /// RFC 3339; exclusive. Defaults to now.
     to: Option<DateTime<Utc>>,
     /// `json` (default) or `csv`.
+    #[param(pattern = "^(json|csv)$")]
     format: Option<String>,
 }
 
@@ -70,7 +72,8 @@ const MAX_REPORT_DAYS: i64 = 366;
 
 /// AC9.6.5: revenue per day, week or month, by payment method and currency: gross, refunded and net.
 #[utoipa::path(get, path = "/api/v1/admin/reports/revenue", tag = "admin", params(ReportQuery),
-    responses((status = 200, description = "`[RevenueRow]` as JSON, or CSV with `format=csv`", body = [RevenueRow]), (status = 400, body = ErrorEnvelope),
+    responses((status = 200, description = "`[RevenueRow]` as JSON, or CSV with `format=csv`",
+        content((Vec<RevenueRow> = "application/json"), (String = "text/csv"))), (status = 400, body = ErrorEnvelope),
         (status = 403, body = ErrorEnvelope)),
     security(("bearer" = [])))]
 pub async fn revenue(

@@ -71,7 +71,7 @@ pub async fn replay_webhook(
     State(state): State<AppState>,
     AdminCaller(admin): AdminCaller,
     ApiPath(id): ApiPath<i64>,
-    body: Option<axum::Json<ActionReason>>,
+    body: Option<crate::api::extract::ApiJson<ActionReason>>,
 ) -> Result<Response, ApiError> {
     let Some(event) = webhook_store::find(&state.db, id).await? else {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "webhook_not_found", "No such stored webhook event."));
