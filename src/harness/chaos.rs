@@ -173,8 +173,9 @@ async fn crash_actors(
         if fraction() >= rate * TICK.as_secs_f64() {
             continue;
         }
-        let background = ["fraud-monitor", "circuit-breaker", "mailer", "reconciler"];
-        let pick = (fraction() * 6.0) as usize;
+        let background = ["fraud-monitor", "circuit-breaker", "rate-limiter", "deadlines", "mailer", "reconciler"];
+        // One pick in four is a purchase's actor, the rest a background one.
+        let pick = (fraction() * (background.len() as f64 * 4.0 / 3.0)) as usize;
         let target = match background.get(pick) {
             Some(actor) => (*actor).to_owned(),
             None => {
