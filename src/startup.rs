@@ -173,8 +173,9 @@ impl Application {
             real(gateways.card.name()).then_some(settings.limits.stripe_requests_per_second),
             real(gateways.paypal.name()).then_some(settings.limits.paypal_requests_per_second),
         );
+        let budgets = Arc::new(budgets);
         let limiter = RateLimiter {
-            budgets: Arc::new(budgets),
+            budgets: budgets.clone(),
             pauses: pauses.clone(),
             db: db.clone(),
             window: settings.limits.provider_throttle_pause,
@@ -190,6 +191,7 @@ impl Application {
             fraud,
             circuit,
             limiter,
+            budgets,
             timings: Default::default(),
             deadlines: deadlines.clone(),
             passivate_after: settings.payments.passivate_after,

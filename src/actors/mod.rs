@@ -31,6 +31,8 @@ pub struct Context {
     pub fraud: tree::Named<crate::guards::fraud::FraudMsg>,
     /// Owns the request budgets; hears every 429 from a provider, and pauses that provider's processing a while.
     pub limiter: tree::Named<crate::guards::rate_limit::RateMsg>,
+    /// The limiter's budgets, read here only to know which providers have an outbound one.
+    pub budgets: std::sync::Arc<crate::guards::rate_limit::Budgets>,
     /// Provider call latency and errors, for `/metrics`.
     pub timings: crate::providers::timings::ProviderTimings,
     /// Every purchase's timers, kept outside the actors so idle ones can stop.
@@ -60,7 +62,7 @@ impl Context {
         // Over the budget the call is not made: held like a 429's, its outcome unknown to the caller, who retries.
         // A limiter that does not answer (restarting) holds the call too: no budget is no permission.
         let spend = |reply| crate::guards::rate_limit::RateMsg::Outbound { rail, reply };
-        if self.limiter.call(spend, self.call_timeout).await != Some(true) {
+        if self.budgets.limits_outbound(rail) && self.limiter.call(spend, self.call_timeout).await != Some(true) {
             return Err(crate::providers::ProviderError::Throttled("Purser's outbound request budget is spent".into()));
         }
         let started = std::time::Instant::now();

@@ -104,6 +104,15 @@ impl Budgets {
         self.blocked.lock().unwrap_or_else(|e| e.into_inner()).retain(|_, until| *until > now);
     }
 
+    /// Whether Purser keeps an outbound budget for `rail`'s provider (the sandbox has none): a call to one without
+    /// needs no word from the actor.
+    pub fn limits_outbound(&self, rail: Rail) -> bool {
+        match rail {
+            Rail::Card => self.card.is_some(),
+            Rail::Paypal => self.paypal.is_some(),
+        }
+    }
+
     fn outbound(&self, rail: Rail) -> bool {
         let budget = match rail {
             Rail::Card => &self.card,
