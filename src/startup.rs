@@ -193,6 +193,7 @@ impl Application {
             limiter,
             budgets,
             timings: Default::default(),
+            counters: Default::default(),
             deadlines: deadlines.clone(),
             passivate_after: settings.payments.passivate_after,
             call_timeout: settings.payments.actor_call_timeout,

@@ -17,6 +17,7 @@ mod m20261128_000013_sandbox_paypal_refunds;
 mod m20261201_000014_one_open_refund;
 mod m20261201_000015_reconcile_schedule;
 mod m20261201_000016_circuit_states;
+mod m20261202_000017_outbox_pending;
 mod nullable_column;
 
 pub struct Migrator;
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000014_one_open_refund::Migration),
             Box::new(m20261201_000015_reconcile_schedule::Migration),
             Box::new(m20261201_000016_circuit_states::Migration),
+            Box::new(m20261202_000017_outbox_pending::Migration),
         ]
     }
 }

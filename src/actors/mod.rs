@@ -1,5 +1,6 @@
 //! The actor shells: one ractor actor per live purchase under a supervisor. They load, call the pure state machine,
 //! persist its step, and carry out its effects; the rules live in `domain`.
+pub mod counters;
 pub mod deadlines;
 pub mod purchase;
 pub mod reconciler;
@@ -35,6 +36,8 @@ pub struct Context {
     pub budgets: std::sync::Arc<crate::guards::rate_limit::Budgets>,
     /// Provider call latency and errors, for `/metrics`.
     pub timings: crate::providers::timings::ProviderTimings,
+    /// Committed transitions and received webhooks, for `/metrics`.
+    pub counters: counters::Counters,
     /// Every purchase's timers, kept outside the actors so idle ones can stop.
     pub deadlines: deadlines::Deadlines,
     /// How long an actor whose purchase waits on a person stays up before it passivates.

@@ -160,6 +160,7 @@ impl PurchaseActor {
     async fn open(&self, state: &mut State, step: Step) -> Reply {
         let provider = self.ctx.gateways.name(step.purchase.rail);
         purchases::insert_opened(&self.ctx.db, &step.purchase, provider).await?;
+        self.ctx.counters.purchase_entered(step.purchase.status.as_str());
         state.stored = Some(Stored { purchase: step.purchase, version: 0 });
         self.execute_all(state, step.effects).await
     }
@@ -213,6 +214,9 @@ impl PurchaseActor {
             .await
             {
                 Ok(version) => {
+                    if step.purchase.status != stored.purchase.status {
+                        self.ctx.counters.purchase_entered(step.purchase.status.as_str());
+                    }
                     let declined = step.purchase.status == Status::Failed
                         && stored.purchase.status != Status::Failed
                         && step.purchase.failure.as_ref().is_some_and(FailureCode::is_decline);

@@ -108,6 +108,9 @@ impl RefundActor {
             let Some((step, version)) = refunds::step(&self.ctx.db, state, reads_books, decide).await? else {
                 continue;
             };
+            if step.refund.status != state.refund.status {
+                self.ctx.counters.refund_entered(step.refund.status.as_str());
+            }
             *state = StoredRefund { refund: step.refund, version };
             for effect in step.effects {
                 match effect {
@@ -173,7 +176,9 @@ impl RefundActors {
     /// transaction.
     pub async fn open(&self, purchase: &Purchase, ask: RefundAsk) -> RefundReply {
         let request = |books| Refund::request(Uuid::new_v4(), purchase, ask, books, Utc::now(), &self.policy);
-        Ok(refunds::open(&self.ctx.db, purchase, request).await?)
+        let opened = refunds::open(&self.ctx.db, purchase, request).await?;
+        self.ctx.counters.refund_entered(opened.status.as_str());
+        Ok(opened)
     }
 
     async fn actor(&self, id: Uuid) -> Result<ActorRef<Apply>, RefundError> {

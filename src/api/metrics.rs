@@ -1,9 +1,10 @@
-//! `GET /metrics` (an admin token: Prometheus sends it as `authorization`) in Prometheus's text format: purchases and refunds by state, webhook events by outcome, outbox
-//! depth, pauses, live purchase actors. Aggregates only: no client, amount or token appears.
+//! `GET /metrics` (an admin token: Prometheus sends it as `authorization`) in Prometheus's text format: counters of
+//! purchases and refunds entering each state and of webhooks received, outbox depth, pauses, live purchase actors,
+//! provider latency. Aggregates only: no client, amount or token appears.
 use super::AppState;
 use super::error::ApiError;
 use crate::guards::circuit::CircuitMsg;
-use crate::store::metrics::{count_by, outbox_pending};
+use crate::store::metrics::outbox_pending;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -24,21 +25,7 @@ fn family(out: &mut String, name: &str, help: &str, label: &str, values: &[(Stri
 pub async fn metrics(State(state): State<AppState>, _admin: super::extract::AdminCaller) -> Result<Response, ApiError> {
     let db = &state.db;
     let mut out = String::new();
-    family(&mut out, "purser_purchases", "Purchases by status.", "status", &count_by(db, "purchases", "status").await?);
-    family(
-        &mut out,
-        "purser_refunds",
-        "Refund requests by status.",
-        "status",
-        &count_by(db, "refund_requests", "status").await?,
-    );
-    family(
-        &mut out,
-        "purser_webhook_events",
-        "Stored webhook events by outcome.",
-        "status",
-        &count_by(db, "webhook_events", "status").await?,
-    );
+    state.purchases.context().counters.render(&mut out);
     let pauses: Vec<(String, i64)> = state.pauses.current().iter().map(|p| (p.scope.as_str().to_owned(), 1)).collect();
     family(&mut out, "purser_paused", "Pauses in force, by scope.", "scope", &pauses);
     let _ =

@@ -39,7 +39,7 @@ impl Inbox {
             payload,
             purchase_id,
         };
-        let Recorded::New(row) = webhooks::record(&self.db, incoming).await? else { return Ok(Received::Duplicate) };
+        let Some(row) = self.record(incoming).await? else { return Ok(Received::Duplicate) };
         self.route(event, row, purchase_id).await?;
         Ok(Received::New)
     }
@@ -54,9 +54,21 @@ impl Inbox {
             payload,
             purchase_id: target.as_ref().map(|(id, _)| *id),
         };
-        let Recorded::New(row) = webhooks::record(&self.db, incoming).await? else { return Ok(Received::Duplicate) };
+        let Some(row) = self.record(incoming).await? else { return Ok(Received::Duplicate) };
         self.route_paypal(event, row, target).await?;
         Ok(Received::New)
+    }
+
+    /// Stores a verified event once: its inbox row, or `None` for a duplicate.
+    async fn record(&self, incoming: IncomingEvent<'_>) -> Result<Option<i64>, DbErr> {
+        let provider = incoming.provider;
+        let recorded = webhooks::record(&self.db, incoming).await?;
+        let (row, outcome) = match recorded {
+            Recorded::New(row) => (Some(row), "new"),
+            Recorded::Duplicate => (None, "duplicate"),
+        };
+        self.purchases.context().counters.webhook_received(provider, outcome);
+        Ok(row)
     }
 
     /// Acts on a stored Stripe event (on receipt, or replayed).

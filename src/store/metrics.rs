@@ -1,4 +1,4 @@
-//! Counts for `/metrics`.
+//! Counts from the tables: the chaos harness's view of the books, and `/metrics`' outbox depth.
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, Statement};
 
 /// Rows of `table` per value of `column`. Both are fixed names from the caller, never input.
@@ -12,6 +12,7 @@ pub async fn count_by(
     rows.iter().map(|row| Ok((row.try_get("", "label")?, row.try_get("", "n")?))).collect()
 }
 
+/// Messages not yet sent (read through the partial index `idx_outbox_pending`).
 pub async fn outbox_pending(db: &DatabaseConnection) -> Result<i64, DbErr> {
     let sql = "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM outbox WHERE sent_at IS NULL";
     let row = db.query_one_raw(Statement::from_string(db.get_database_backend(), sql)).await?;

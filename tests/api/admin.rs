@@ -110,8 +110,10 @@ async fn metrics_count_what_happened(db: Db) {
     assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
     let text = response.text().await.unwrap();
     for line in [
-        "purser_purchases{status=\"succeeded\"} 1",
-        "purser_purchases{status=\"failed\"} 1",
+        "purser_purchase_transitions_total{status=\"created\"} 2",
+        "purser_purchase_transitions_total{status=\"succeeded\"} 1",
+        "purser_purchase_transitions_total{status=\"failed\"} 1",
+        "# TYPE purser_webhooks_received_total counter",
         "# TYPE purser_outbox_pending gauge",
         "purser_provider_call_seconds_count{rail=\"card\",operation=\"create_intent\"} 2",
         "purser_provider_call_seconds_count{rail=\"card\",operation=\"confirm_intent\"} 2",
