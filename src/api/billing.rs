@@ -104,7 +104,7 @@ pub struct Year {
 }
 
 /// AC9.4.5: the year's paid purchases and what was refunded of each, for tax reporting.
-#[utoipa::path(get, path = "/api/v1/billing/export", tag = "billing", params(Year),
+#[utoipa::path(get, path = "/api/v1/billing/export", operation_id = "export_billing", tag = "billing", params(Year),
     responses((status = 200, description = "text/csv: date, transaction_id, package, credits, amount, currency, method, refunded_amount"),
         (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope)),
     security(("bearer" = [])))]

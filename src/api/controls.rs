@@ -29,7 +29,7 @@ pub struct Paused {
     paused: Vec<Pause>,
 }
 
-#[utoipa::path(get, path = "/api/v1/admin/controls", tag = "admin",
+#[utoipa::path(get, path = "/api/v1/admin/controls", operation_id = "list_controls", tag = "admin",
     responses((status = 200, description = "The pauses in force", body = Paused), (status = 403, body = ErrorEnvelope)),
     security(("bearer" = [])))]
 pub async fn list(State(state): State<AppState>, AdminCaller(_admin): AdminCaller) -> Response {

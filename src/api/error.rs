@@ -68,15 +68,11 @@ impl ApiError {
         )
     }
 
-    /// A payment the provider refused: 402 with the reason and what to do next (AC9.1.4).
+    /// A payment the provider refused, a method it does not know included (as Stripe's own 402: the request was
+    /// well formed, the payment failed): 402 with the reason and what to do next (AC9.1.4).
     pub fn payment_failed(failure: &FailureCode, transaction_id: Uuid) -> Self {
-        let status = if *failure == FailureCode::InvalidPaymentMethod {
-            StatusCode::BAD_REQUEST
-        } else {
-            StatusCode::PAYMENT_REQUIRED
-        };
         Self {
-            status,
+            status: StatusCode::PAYMENT_REQUIRED,
             code: Cow::Owned(failure.code().to_owned()),
             message: failure.message().to_owned(),
             suggested_action: Some(failure.suggested_action()),

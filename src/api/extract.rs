@@ -135,3 +135,13 @@ impl FromRequestParts<AppState> for AdminCaller {
         caller(parts, state, Role::Admin).map(Self)
     }
 }
+
+/// An integer field of a JSON body, as JSON Schema counts integers: `25` or `25.0`, never `25.5`. A generated client may
+/// send a whole number with a decimal point; anything with a fraction, or out of `i64`'s range, is refused.
+pub fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    use serde::Deserialize;
+    let number = serde_json::Number::deserialize(deserializer)?;
+    let whole =
+        number.as_i64().or_else(|| number.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15).map(|f| f as i64));
+    whole.ok_or_else(|| serde::de::Error::custom(format!("{number} is not a whole number")))
+}

@@ -27,7 +27,7 @@ async fn handle(state: AppState, request: Request, next: Next) -> Result<Respons
     let key = key
         .to_str()
         .ok()
-        .filter(|k| !k.is_empty() && k.len() <= 255)
+        .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
         .ok_or_else(|| {
             ApiError::bad_request(
                 "invalid_idempotency_key",

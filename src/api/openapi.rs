@@ -17,6 +17,10 @@ pub fn document(openapi: &utoipa::openapi::OpenApi, packages: &[&str]) -> Value 
                 package.insert("enum".into(), json!(packages));
             }
         }
+        // An adjustment of zero credits is refused: the one bound utoipa's attributes cannot state.
+        if let Some(credits) = schemas.get_mut("Adjustment").and_then(|s| s.pointer_mut("/properties/credits")) {
+            credits.as_object_mut().map(|c| c.insert("not".into(), json!({ "const": 0 })));
+        }
     }
     let Some(paths) = document.get_mut("paths").and_then(Value::as_object_mut) else { return document };
     for (path, item) in paths.iter_mut() {

@@ -73,7 +73,7 @@ pub struct DeletedData {
     customer_deleted: bool,
 }
 
-#[utoipa::path(get, path = "/api/v1/payments/methods", tag = "payment methods",
+#[utoipa::path(get, path = "/api/v1/payments/methods", operation_id = "list_payment_methods", tag = "payment methods",
     responses((status = 200, body = [SavedMethodView]), (status = 401, body = ErrorEnvelope)),
     security(("bearer" = [])))]
 pub async fn list(State(state): State<AppState>, ClientCaller(caller): ClientCaller) -> Result<Response, ApiError> {
@@ -102,7 +102,7 @@ fn provider_error(e: crate::providers::ProviderError) -> ApiError {
     )
 }
 
-#[utoipa::path(delete, path = "/api/v1/payments/methods/{id}", tag = "payment methods",
+#[utoipa::path(delete, path = "/api/v1/payments/methods/{id}", operation_id = "remove_payment_method", tag = "payment methods",
     params(("id" = String, Path, description = "A saved method's id")),
     responses((status = 200, description = "Detached at the provider and forgotten"), (status = 401, body = ErrorEnvelope),
         (status = 404, description = "Not one of this client's saved methods", body = ErrorEnvelope),

@@ -163,8 +163,8 @@ fn parse_method(raw: Option<&str>) -> Result<Option<PaymentMethodId>, ApiError> 
     params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Replays the stored response for a repeated request: 1 to 255 visible ASCII characters")),
     responses(
         (status = 200, description = "Purchase opened (an IntentResponse); with `confirm: true`, the ConfirmResponse of the one-click purchase", body = IntentResponse),
-        (status = 402, description = "One-click purchase declined", body = ErrorEnvelope),
-        (status = 400, description = "Unknown package, malformed or unknown payment method, card data sent", body = ErrorEnvelope),
+        (status = 402, description = "One-click purchase declined, or a payment method the provider does not know", body = ErrorEnvelope),
+        (status = 400, description = "Unknown package, malformed payment method, card data sent", body = ErrorEnvelope),
         (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope),
         (status = 409, description = "Idempotency-Key reused with another body", body = ErrorEnvelope),
         (status = 502, description = "The provider did not answer", body = ErrorEnvelope),
@@ -251,14 +251,14 @@ async fn card_identity(state: &AppState, method: &PaymentMethodId) -> String {
     }
 }
 
-#[utoipa::path(post, path = "/api/v1/payments/confirm", tag = "payments",
+#[utoipa::path(post, path = "/api/v1/payments/confirm", operation_id = "confirm_payment", tag = "payments",
     request_body = ConfirmRequest,
     params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Replays the stored response for a repeated request: 1 to 255 visible ASCII characters")),
     responses(
         (status = 200, description = "`succeeded` or `requires_action`", body = ConfirmResponse),
         (status = 202, description = "`processing`: an automatic retry or settlement is pending", body = ConfirmResponse),
         (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
-        (status = 402, description = "Declined: `card_declined`, `insufficient_funds`, `expired_card`, `processing_error`, `authentication_failed`", body = ErrorEnvelope),
+        (status = 402, description = "Declined: `card_declined`, `insufficient_funds`, `expired_card`, `processing_error`, `authentication_failed`, `invalid_payment_method`", body = ErrorEnvelope),
         (status = 404, description = "No such transaction for this client", body = ErrorEnvelope),
         (status = 403, description = "A new payment method blocked by the fraud checks, or the account flagged", body = ErrorEnvelope),
         (status = 409, description = "Checkout expired, tried too many times (`too_many_attempts`), or Idempotency-Key reused", body = ErrorEnvelope),

@@ -47,7 +47,7 @@ pub struct PolicyView {
     refund_timeline: &'static str,
 }
 
-#[utoipa::path(get, path = "/api/v1/payments/refund-policy", tag = "refunds",
+#[utoipa::path(get, path = "/api/v1/payments/refund-policy", operation_id = "refund_policy", tag = "refunds",
     responses((status = 200, description = "Shown to clients before they ask (AC9.5.1)", body = PolicyView)))]
 pub async fn policy(State(state): State<AppState>) -> Response {
     let policy = state.refunds.policy();
@@ -117,7 +117,7 @@ fn view(state: &AppState, refund: &Refund) -> RefundView {
     }
 }
 
-#[utoipa::path(post, path = "/api/v1/payments/refund", tag = "refunds", request_body = RefundRequest,
+#[utoipa::path(post, path = "/api/v1/payments/refund", operation_id = "request_refund", tag = "refunds", request_body = RefundRequest,
     params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Replays the stored response for a repeated request: 1 to 255 visible ASCII characters")),
     responses((status = 202, description = "`{refundRequestId, status: \"pending_review\", estimatedProcessing}` and the refund's credits and amount"),
         (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
@@ -218,7 +218,7 @@ pub struct QueueFilter {
     status: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/admin/refunds", tag = "admin", params(QueueFilter),
+#[utoipa::path(get, path = "/api/v1/admin/refunds", operation_id = "list_refunds", tag = "admin", params(QueueFilter),
     responses((status = 200, body = [RefundView]), (status = 403, body = ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn queue(
     State(state): State<AppState>,
@@ -236,7 +236,7 @@ async fn load_any(state: &AppState, id: &str) -> Result<Refund, ApiError> {
     Ok(refunds::load(&state.db, id).await?.ok_or(RefundError::NotFound)?.refund)
 }
 
-#[utoipa::path(post, path = "/api/v1/admin/refunds/{id}/approve", tag = "admin",
+#[utoipa::path(post, path = "/api/v1/admin/refunds/{id}/approve", operation_id = "approve_refund", tag = "admin",
     params(("id" = Uuid, Path, description = "The refund request")),
     responses((status = 200, description = "Approved: credits debited, the provider refund made or on its way", body = RefundView),
         (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)),
@@ -258,7 +258,7 @@ pub struct DenyRequest {
     reason: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/admin/refunds/{id}/deny", tag = "admin", request_body = DenyRequest,
+#[utoipa::path(post, path = "/api/v1/admin/refunds/{id}/deny", operation_id = "deny_refund", tag = "admin", request_body = DenyRequest,
     params(("id" = Uuid, Path, description = "The refund request")),
     responses((status = 200, body = RefundView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
         (status = 409, body = ErrorEnvelope)),
@@ -284,6 +284,7 @@ pub struct Adjustment {
     client_id: String,
     /// Negative to take credits (the platform's usage), positive to give.
     #[schema(minimum = -1_000_000_000, maximum = 1_000_000_000)]
+    #[serde(deserialize_with = "super::extract::whole_number")]
     credits: i64,
     #[schema(min_length = 1, max_length = 500, pattern = "\\S")]
     reason: String,

@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-#[utoipa::path(post, path = "/api/v1/webhooks/stripe", tag = "webhooks",
+#[utoipa::path(post, path = "/api/v1/webhooks/stripe", operation_id = "stripe_webhook", tag = "webhooks",
     request_body(content = String, description = "A Stripe event, exactly as sent", content_type = "application/json"),
     params(("Stripe-Signature" = String, Header, description = "t=<unix>,v1=<hex HMAC-SHA256>")),
     responses(
@@ -76,7 +76,7 @@ async fn refuse(state: &AppState, sender: std::net::IpAddr, provider: &'static s
 
 /// `POST /api/v1/webhooks/paypal`: verified (PayPal's verify-webhook-signature, or the sandbox's own check), stored
 /// once per event id, answered at once, then routed.
-#[utoipa::path(post, path = "/api/v1/webhooks/paypal", tag = "webhooks",
+#[utoipa::path(post, path = "/api/v1/webhooks/paypal", operation_id = "paypal_webhook", tag = "webhooks",
     request_body(content = String, description = "A PayPal webhook event, exactly as sent", content_type = "application/json"),
     params(("PAYPAL-TRANSMISSION-SIG" = String, Header, description = "With PAYPAL-TRANSMISSION-ID, -TIME, PAYPAL-CERT-URL and PAYPAL-AUTH-ALGO")),
     responses((status = 200, description = "Stored (or a duplicate, acknowledged and dropped)"),

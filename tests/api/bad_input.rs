@@ -136,6 +136,26 @@ async fn free_text_and_report_ranges_are_bounded(db: Db) {
         Some(&admin),
     );
     assert_eq!(year.await.status, StatusCode::OK);
+    // Only `from`: the range runs a year from it (or to now), not from 2000 to now.
+    let from_only = app.get("/api/v1/admin/reports/revenue?period=day&from=2000-01-01T00:00:00Z", Some(&admin));
+    assert_eq!(from_only.await.status, StatusCode::OK);
+    let format = app.get("/api/v1/admin/reports/revenue?period=day&format=xml", Some(&admin)).await;
+    assert_eq!((format.status, format.error_code()), (StatusCode::BAD_REQUEST, "invalid_format"));
+    for limit in ["0", "201"] {
+        let page = app.get(&format!("/api/v1/admin/payments?limit={limit}"), Some(&admin)).await;
+        assert_eq!((page.status, page.error_code()), (StatusCode::BAD_REQUEST, "invalid_limit"), "{limit}");
+    }
+    // Credits are whole numbers, as JSON Schema counts them: `5.0` is five, `5.5` is refused.
+    let adjust = |credits: serde_json::Value| {
+        let body = json!({ "clientId": "bounded-1", "credits": credits, "reason": "goodwill" });
+        let (app, admin) = (&app, admin.clone());
+        async move { app.post("/api/v1/admin/credits/adjust", Some(&admin), &body).await }
+    };
+    let whole = adjust(json!(5.0)).await;
+    assert_eq!((whole.status, &whole.data()["balance"]), (StatusCode::OK, &json!(5)), "{}", whole.body);
+    let fraction = adjust(json!(5.5)).await;
+    assert_eq!((fraction.status, fraction.error_code()), (StatusCode::BAD_REQUEST, "invalid_request"));
+    assert_eq!(client.balance().await, 5);
     // A page far past the end is refused, not a crash of the request (it once overflowed the offset).
     let far = app.get("/api/v1/billing/history?page=9223372036854775808", Some(&client.token)).await;
     assert_eq!((far.status, far.error_code()), (StatusCode::BAD_REQUEST, "invalid_page"));

@@ -47,9 +47,11 @@ pub struct PaymentQuery {
     to: Option<DateTime<Utc>>,
     min_amount: Option<i64>,
     max_amount: Option<i64>,
-    /// `nextCursor` of the previous page.
+    /// `nextCursor` of the previous page: the last row's creation time (microseconds since 1970) and id.
+    #[param(pattern = "^[0-9]{1,17}_[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
     cursor: Option<String>,
-    /// Up to 200; 50 by default.
+    /// 50 by default.
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u64>,
 }
 
@@ -90,7 +92,10 @@ pub async fn list_payments(
     AdminCaller(_admin): AdminCaller,
     ApiQuery(query): ApiQuery<PaymentQuery>,
 ) -> Result<Response, ApiError> {
-    let limit = query.limit.unwrap_or(50).clamp(1, 200);
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::bad_request("invalid_limit", "limit is 1 to 200."));
+    }
     let filter = Filter {
         status: query.status,
         provider: query.provider,

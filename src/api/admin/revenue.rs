@@ -24,7 +24,8 @@ pub struct ReportQuery {
     period: String,
     /// RFC 3339; inclusive. Defaults to 30 days ago.
     from: Option<DateTime<Utc>>,
-    /// RFC 3339; exclusive. Defaults to now.
+    /// RFC 3339; exclusive. Defaults to now, or to 366 days after `from` when that is earlier. With both given, `from`
+    /// must come first and at most 366 days before `to` (400 `invalid_range`).
     to: Option<DateTime<Utc>>,
     /// `json` (default) or `csv`.
     #[param(pattern = "^(json|csv)$")]
@@ -84,10 +85,20 @@ pub async fn revenue(
     if period_start(Utc::now(), &query.period).is_none() {
         return Err(ApiError::bad_request("invalid_period", "period is day, week or month."));
     }
-    let to = query.to.unwrap_or_else(Utc::now);
+    let csv = match query.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(_) => return Err(ApiError::bad_request("invalid_format", "format is json or csv.")),
+    };
+    let longest = chrono::TimeDelta::days(MAX_REPORT_DAYS);
+    let to = query.to.unwrap_or_else(|| {
+        query
+            .from
+            .map_or_else(Utc::now, |from| from.checked_add_signed(longest).map_or(from, |end| end.min(Utc::now())))
+    });
     let from = query.from.unwrap_or(to - chrono::TimeDelta::days(30));
     // A report reads every payment in its range: a bounded range keeps one request from scanning the whole history.
-    if from > to || to - from > chrono::TimeDelta::days(MAX_REPORT_DAYS) {
+    if from > to || to - from > longest {
         let message = format!("from must be before to, at most {MAX_REPORT_DAYS} days apart.");
         return Err(ApiError::bad_request("invalid_range", message));
     }
@@ -113,7 +124,7 @@ pub async fn revenue(
         row.payments += 1;
     }
     let rows: Vec<RevenueRow> = rows.into_values().collect();
-    if query.format.as_deref() == Some("csv") {
+    if csv {
         let mut csv = csv::Writer::from_writer(Vec::new());
         for row in &rows {
             csv.serialize(row).map_err(ApiError::internal)?;
