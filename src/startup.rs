@@ -70,6 +70,7 @@ struct Providers {
 fn providers(
     settings: &Settings,
     db: &sea_orm::DatabaseConnection,
+    writer: &store::writer::Writer,
     service_url: &str,
     public_url: &str,
 ) -> Result<Providers, String> {
@@ -78,7 +79,8 @@ fn providers(
         _ => format!("whsec_sandbox_{}", uuid::Uuid::new_v4().simple()),
     };
     let latency = Duration::from_millis(settings.sandbox.latency_ms);
-    let sandbox = Arc::new(Sandbox::new(db.clone(), latency, settings.sandbox.faults, sandbox_secret.clone()));
+    let sandbox =
+        Arc::new(Sandbox::new(db.clone(), writer.clone(), latency, settings.sandbox.faults, sandbox_secret.clone()));
     sandbox.attach(service_url.to_owned(), public_url.to_owned());
 
     let (card, stripe_secrets) = match settings.payments.card_provider {
@@ -114,6 +116,15 @@ fn providers(
     Ok(Providers { gateways: Gateways { card, paypal }, sandbox: uses_sandbox.then_some(sandbox), stripe_secrets })
 }
 
+/// SQLite has one writer, so one lane; on PostgreSQL a quarter of the pool commits batches side by side, and the rest
+/// serves reads and the writes outside the writer.
+fn writer_lanes(database: &crate::settings::DatabaseSettings) -> usize {
+    match database.url.starts_with("sqlite:") {
+        true => 1,
+        false => (database.max_connections as usize / 4).clamp(1, 8),
+    }
+}
+
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, String> {
         install_crypto();
@@ -122,10 +133,15 @@ impl Application {
         let auth = Authenticator::from_settings(&settings)?;
         let policy = policy(&settings)?;
 
-        let db = store::connect(&settings.database.url, settings.database.max_connections)
+        let mut db = store::connect(&settings.database.url, settings.database.max_connections)
             .await
             .map_err(|e| format!("database {}: {e}", redact_url(&settings.database.url)))?;
         store::migrate(&db).await.map_err(|e| format!("migrations: {e}"))?;
+        let statements = Arc::new(store::statements::StatementCounts::default());
+        let mut writer_db = db.clone();
+        statements.watch(&mut db, "direct");
+        statements.watch(&mut writer_db, "writer");
+        let writer = store::writer::Writer::start(writer_db, writer_lanes(&settings.database), 256);
 
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
             .await
@@ -145,7 +161,8 @@ impl Application {
         let service_url = format!("{scheme}://{own_host}:{port}");
         let public_url = settings.server.public_url.clone().unwrap_or_else(|| service_url.clone());
         let public_url = public_url.trim_end_matches('/').to_owned();
-        let Providers { gateways, sandbox, stripe_secrets } = providers(&settings, &db, &service_url, &public_url)?;
+        let Providers { gateways, sandbox, stripe_secrets } =
+            providers(&settings, &db, &writer, &service_url, &public_url)?;
         let gateways = Arc::new(gateways);
         let seller = Seller {
             name: settings.invoice.seller_name.clone(),
@@ -194,6 +211,8 @@ impl Application {
             budgets,
             timings: Default::default(),
             counters: Default::default(),
+            writer: writer.clone(),
+            statements,
             deadlines: deadlines.clone(),
             passivate_after: settings.payments.passivate_after,
             call_timeout: settings.payments.actor_call_timeout,
@@ -218,7 +237,7 @@ impl Application {
                 .map_err(|_| "payments.reconcile_after is too large")?,
         };
         tree.child("reconciler", reconciler).await?;
-        tree.child("mailer", Mailer::new(db.clone(), &settings.email)?).await?;
+        tree.child("mailer", Mailer::new(db.clone(), writer.clone(), &settings.email)?).await?;
         tracing::info!(
             recovered,
             actors,

@@ -36,6 +36,10 @@ pub struct Context {
     pub budgets: std::sync::Arc<crate::guards::rate_limit::Budgets>,
     /// Provider call latency and errors, for `/metrics`.
     pub timings: crate::providers::timings::ProviderTimings,
+    /// Commits the steps of many actors together (group commit).
+    pub writer: crate::store::writer::Writer,
+    /// The statements the store ran, for `/metrics`.
+    pub statements: std::sync::Arc<crate::store::statements::StatementCounts>,
     /// Committed transitions and received webhooks, for `/metrics`.
     pub counters: counters::Counters,
     /// Every purchase's timers, kept outside the actors so idle ones can stop.
@@ -49,6 +53,24 @@ pub struct Context {
 }
 
 impl Context {
+    /// Leaves the trace of an input that changed nothing, in the writer's next batch; an internal input leaves none.
+    pub async fn record_unchanged(
+        &self,
+        purchase: &crate::domain::purchase::Purchase,
+        input: &'static str,
+        cause: &crate::store::purchases::Cause,
+    ) -> Result<(), sea_orm::DbErr> {
+        if *cause == crate::store::purchases::Cause::Internal {
+            return Ok(());
+        }
+        let (purchase, cause) = (purchase.clone(), cause.clone());
+        self.writer
+            .write(move |txn| {
+                Box::pin(async move { crate::store::purchases::record_unchanged(txn, &purchase, input, &cause).await })
+            })
+            .await
+    }
+
     /// The refund actors, unless the service is shutting down.
     pub fn refunds(&self) -> Option<std::sync::Arc<refund::RefundActors>> {
         self.refunds.get().and_then(std::sync::Weak::upgrade)

@@ -159,7 +159,11 @@ impl Actor for PurchaseActor {
 impl PurchaseActor {
     async fn open(&self, state: &mut State, step: Step) -> Reply {
         let provider = self.ctx.gateways.name(step.purchase.rail);
-        purchases::insert_opened(&self.ctx.db, &step.purchase, provider).await?;
+        let opened = step.purchase.clone();
+        self.ctx
+            .writer
+            .write(move |txn| Box::pin(async move { purchases::insert_opened(txn, &opened, provider).await }))
+            .await?;
         self.ctx.counters.purchase_entered(step.purchase.status.as_str());
         state.stored = Some(Stored { purchase: step.purchase, version: 0 });
         self.execute_all(state, step.effects).await
@@ -193,26 +197,24 @@ impl PurchaseActor {
                 Err(rejected) => {
                     // A webhook that cannot apply is still consumed; an admin's refused command changes nothing.
                     if matches!(cause, Cause::Webhook(_)) {
-                        purchases::record_unchanged(&self.ctx.db, &stored.purchase, input.name(), cause).await?;
+                        self.ctx.record_unchanged(&stored.purchase, input.name(), cause).await?;
                     }
                     return Err(rejected.into());
                 }
             };
             if step.is_noop(&stored.purchase) {
-                purchases::record_unchanged(&self.ctx.db, &stored.purchase, input.name(), cause).await?;
+                self.ctx.record_unchanged(&stored.purchase, input.name(), cause).await?;
                 return Ok(vec![]);
             }
-            match purchases::save_step(
-                &self.ctx.db,
-                stored,
-                &step,
-                input.name(),
-                self.ctx.gateways.name(stored.purchase.rail),
-                cause,
-                &self.ctx.issuer,
-            )
-            .await
-            {
+            let (before, planned, name) = (stored.clone(), step.clone(), input.name());
+            let (provider, cause_now, issuer) =
+                (self.ctx.gateways.name(stored.purchase.rail), cause.clone(), self.ctx.issuer.clone());
+            let saved = self.ctx.writer.write(move |txn| {
+                Box::pin(async move {
+                    purchases::save_step(txn, &before, &planned, name, provider, &cause_now, &issuer).await
+                })
+            });
+            match saved.await {
                 Ok(version) => {
                     if step.purchase.status != stored.purchase.status {
                         self.ctx.counters.purchase_entered(step.purchase.status.as_str());

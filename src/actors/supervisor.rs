@@ -203,7 +203,7 @@ impl PurchaseActors {
         }
         let answer = stored.purchase.on(input.clone(), chrono::Utc::now(), &self.ctx.policy);
         if answer.is_ok() || matches!(cause, Cause::Webhook(_)) {
-            purchases::record_unchanged(&self.ctx.db, &stored.purchase, input.name(), cause).await?;
+            self.ctx.record_unchanged(&stored.purchase, input.name(), cause).await?;
         }
         Ok(Some(answer.map(|step| step.purchase).map_err(PurchaseError::from)))
     }

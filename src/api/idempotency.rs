@@ -50,7 +50,11 @@ async fn handle(state: AppState, request: Request, next: Next) -> Result<Respons
     hasher.update(&bytes);
     let hash = hex::encode(hasher.finalize());
 
-    match idempotency::claim(&state.db, &client, &key, &hash, state.idempotency_lease).await? {
+    let writer = state.purchases.context().writer.clone();
+    let (owner, name, lease) = (client.clone(), key.clone(), state.idempotency_lease);
+    let claimed =
+        writer.write(move |txn| Box::pin(async move { idempotency::claim(txn, &owner, &name, &hash, lease).await }));
+    match claimed.await? {
         Claim::Replay { status, body } => {
             let status = StatusCode::from_u16(status).map_err(ApiError::internal)?;
             let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
@@ -77,18 +81,18 @@ async fn handle(state: AppState, request: Request, next: Next) -> Result<Respons
     let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
     let (parts, body) = response.into_parts();
     let bytes = to_bytes(body, usize::MAX).await.map_err(ApiError::internal)?;
-    if parts.status.is_server_error() {
-        // Our failure, not the client's: let the same key try again.
-        idempotency::release(&state.db, &client, &key).await?;
-    } else {
-        idempotency::complete(
-            &state.db,
-            &client,
-            &key,
-            parts.status.as_u16(),
-            String::from_utf8_lossy(&bytes).into_owned(),
-        )
+    // A server error is our failure, not the client's: the key is released so the same key may try again.
+    let answer = (!parts.status.is_server_error())
+        .then(|| (parts.status.as_u16(), String::from_utf8_lossy(&bytes).into_owned()));
+    writer
+        .write(move |txn| {
+            Box::pin(async move {
+                match answer {
+                    Some((status, body)) => idempotency::complete(txn, &client, &key, status, body).await,
+                    None => idempotency::release(txn, &client, &key).await,
+                }
+            })
+        })
         .await?;
-    }
     Ok(Response::from_parts(parts, Body::from(bytes)))
 }

@@ -25,7 +25,10 @@ fn family(out: &mut String, name: &str, help: &str, label: &str, values: &[(Stri
 pub async fn metrics(State(state): State<AppState>, _admin: super::extract::AdminCaller) -> Result<Response, ApiError> {
     let db = &state.db;
     let mut out = String::new();
-    state.purchases.context().counters.render(&mut out);
+    let context = state.purchases.context();
+    context.counters.render(&mut out);
+    context.writer.stats.render(&mut out);
+    context.statements.render(&mut out);
     let pauses: Vec<(String, i64)> = state.pauses.current().iter().map(|p| (p.scope.as_str().to_owned(), 1)).collect();
     family(&mut out, "purser_paused", "Pauses in force, by scope.", "scope", &pauses);
     let _ =

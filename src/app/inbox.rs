@@ -34,9 +34,9 @@ impl Inbox {
         let purchase_id = event.purchase_id();
         let incoming = IncomingEvent {
             provider: "stripe",
-            event_id: &event.id,
-            event_type: &event.event_type,
-            payload,
+            event_id: event.id.clone(),
+            event_type: event.event_type.clone(),
+            payload: payload.to_owned(),
             purchase_id,
         };
         let Some(row) = self.record(incoming).await? else { return Ok(Received::Duplicate) };
@@ -49,9 +49,9 @@ impl Inbox {
         let target = self.paypal_target(&event).await?;
         let incoming = IncomingEvent {
             provider: "paypal",
-            event_id: &event.id,
-            event_type: &event.event_type,
-            payload,
+            event_id: event.id.clone(),
+            event_type: event.event_type.clone(),
+            payload: payload.to_owned(),
             purchase_id: target.as_ref().map(|(id, _)| *id),
         };
         let Some(row) = self.record(incoming).await? else { return Ok(Received::Duplicate) };
@@ -60,9 +60,11 @@ impl Inbox {
     }
 
     /// Stores a verified event once: its inbox row, or `None` for a duplicate.
-    async fn record(&self, incoming: IncomingEvent<'_>) -> Result<Option<i64>, DbErr> {
+    async fn record(&self, incoming: IncomingEvent) -> Result<Option<i64>, DbErr> {
         let provider = incoming.provider;
-        let recorded = webhooks::record(&self.db, incoming).await?;
+        let writer = &self.purchases.context().writer;
+        let recorded = writer.write(move |txn| Box::pin(async move { webhooks::record(txn, incoming).await }));
+        let recorded = recorded.await?;
         let (row, outcome) = match recorded {
             Recorded::New(row) => (Some(row), "new"),
             Recorded::Duplicate => (None, "duplicate"),

@@ -56,9 +56,68 @@ pub struct BenchReport {
     errors: usize,
     first_errors: Vec<String>,
     peak_rss_bytes: u64,
+    cost: Cost,
     raw_commits_per_second: f64,
     ratio_to_raw_commits: f64,
     in_flight: Option<InFlight>,
+}
+
+/// What the service spent on the purchases, read from `/proc` and `/metrics` before and after the run.
+#[derive(Serialize, Default, Clone, Copy)]
+#[serde(rename_all = "camelCase")]
+pub struct Cost {
+    /// Server CPU time (user and system), in milliseconds per purchase.
+    cpu_ms_per_purchase: f64,
+    /// SQL statements per purchase, in the writer's batches and outside them.
+    statements_per_purchase: f64,
+    writer_statements_per_purchase: f64,
+    /// Durable transactions per purchase: the writer's batches, plus every write outside the writer (each its own).
+    transactions_per_purchase: f64,
+    /// Steps per batch, on average, and the largest.
+    mean_batch: f64,
+    largest_batch: u64,
+}
+
+#[derive(Default, Clone, Copy)]
+struct CostReading {
+    cpu_seconds: f64,
+    writer_statements: u64,
+    direct_statements: u64,
+    direct_writes: u64,
+    batches: u64,
+    steps: u64,
+}
+
+async fn read_cost(workspace: &Workspace) -> Result<CostReading, String> {
+    let statements = "purser_store_statements_total";
+    let mut direct_writes = 0;
+    for kind in ["insert", "update", "delete"] {
+        direct_writes += workspace.series_sum(statements, &["path=\"direct\"", &format!("kind=\"{kind}\"")]).await?;
+    }
+    Ok(CostReading {
+        cpu_seconds: workspace.service.cpu_seconds().unwrap_or(0.0),
+        writer_statements: workspace.series_sum(statements, &["path=\"writer\""]).await?,
+        direct_statements: workspace.series_sum(statements, &["path=\"direct\""]).await?,
+        direct_writes,
+        batches: workspace.series_sum("purser_writer_batches_total", &[]).await?,
+        steps: workspace.series_sum("purser_writer_steps_total", &[]).await?,
+    })
+}
+
+impl Cost {
+    fn between(before: CostReading, after: CostReading, purchases: usize, largest_batch: u64) -> Self {
+        let per = |n: f64| (n / purchases.max(1) as f64 * 100.0).round() / 100.0;
+        let writer = (after.writer_statements - before.writer_statements) as f64;
+        let batches = (after.batches - before.batches) as f64;
+        Self {
+            cpu_ms_per_purchase: per((after.cpu_seconds - before.cpu_seconds) * 1000.0),
+            statements_per_purchase: per(writer + (after.direct_statements - before.direct_statements) as f64),
+            writer_statements_per_purchase: per(writer),
+            transactions_per_purchase: per(batches + (after.direct_writes - before.direct_writes) as f64),
+            mean_batch: ((after.steps - before.steps) as f64 / batches.max(1.0) * 10.0).round() / 10.0,
+            largest_batch,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -220,9 +279,13 @@ async fn in_flight(
 pub async fn run(workspace: &mut Workspace, options: &BenchOptions) -> Result<BenchReport, String> {
     let run = format!("{:x}", chrono::Utc::now().timestamp_millis());
     let package = workspace.first_package();
+    let before = read_cost(workspace).await?;
     let started = Instant::now();
     let mut tally = drive(&workspace.driver, &run, options.purchases, options.concurrency, package.clone()).await;
     let seconds = started.elapsed().as_secs_f64();
+    let after = read_cost(workspace).await?;
+    let largest_batch = workspace.series_sum("purser_writer_largest_batch", &[]).await?;
+    let cost = Cost::between(before, after, options.purchases, largest_batch);
     let peak_rss = workspace.service.memory().map_or(0, |m| m.1);
     let raw = workspace.raw_commit_rate(Duration::from_secs(3)).await?;
     let in_flight = match options.in_flight {
@@ -245,6 +308,7 @@ pub async fn run(workspace: &mut Workspace, options: &BenchOptions) -> Result<Be
         errors: tally.errors.len(),
         first_errors: tally.errors.into_iter().take(5).collect(),
         peak_rss_bytes: peak_rss,
+        cost,
         raw_commits_per_second: raw.round(),
         ratio_to_raw_commits: (purchases_per_second / raw * 1000.0).round() / 1000.0,
         in_flight,
@@ -265,7 +329,9 @@ impl BenchReport {
         let mut out = format!(
             "purser bench: {} purchases at concurrency {} on {}, provider latency {} ms\n\
              purchases/s {:.0} ({:.2} s); succeeded {}, declined {}, 3-D Secure {}; errors {}\n\
-             raw durable commits/s {:.0}; ratio purchases/raw {:.3}; server peak RSS {:.1} MiB\n\n\
+             raw durable commits/s {:.0}; ratio purchases/raw {:.3}; server peak RSS {:.1} MiB\n\
+             per purchase: server CPU {:.2} ms, {:.1} statements ({:.1} in the writer's batches), {:.2} transactions; \
+             writer batches of {:.1} steps on average, {} at most\n\n\
              {:<26} {:>8} {:>9} {:>9} {:>9} {:>9}\n",
             self.purchases,
             self.concurrency,
@@ -280,6 +346,12 @@ impl BenchReport {
             self.raw_commits_per_second,
             self.ratio_to_raw_commits,
             mib(self.peak_rss_bytes),
+            self.cost.cpu_ms_per_purchase,
+            self.cost.statements_per_purchase,
+            self.cost.writer_statements_per_purchase,
+            self.cost.transactions_per_purchase,
+            self.cost.mean_batch,
+            self.cost.largest_batch,
             "latency (ms)",
             "count",
             "p50",

@@ -70,6 +70,16 @@ impl Service {
         }
     }
 
+    /// CPU time the service has used, user and system, from `/proc/<pid>/stat` (in clock ticks of 1/100 s, the
+    /// `USER_HZ` Linux reports in on every architecture it runs on).
+    pub fn cpu_seconds(&self) -> Option<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()?)).ok()?;
+        // The command name may hold spaces; the fields after its closing parenthesis do not.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
+        Some((ticks(11)? + ticks(12)?) as f64 / 100.0)
+    }
+
     /// (resident now, peak resident) in bytes, from `/proc`.
     pub fn memory(&self) -> Option<(u64, u64)> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;

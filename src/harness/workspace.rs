@@ -113,10 +113,9 @@ impl Workspace {
         Ok(rate)
     }
 
-    /// A gauge from the service's `/metrics`.
-    pub async fn gauge(&self, name: &str) -> Result<usize, String> {
-        let text = self
-            .driver
+    /// The service's `/metrics`, as text.
+    async fn metrics(&self) -> Result<String, String> {
+        self.driver
             .http
             .get(format!("{}/metrics", self.service.base))
             .bearer_auth(self.driver.token("harness-metrics", crate::auth::Role::Admin)?)
@@ -125,11 +124,33 @@ impl Workspace {
             .map_err(|e| e.to_string())?
             .text()
             .await
-            .map_err(|e| e.to_string())?;
-        text.lines()
+            .map_err(|e| e.to_string())
+    }
+
+    /// A gauge from the service's `/metrics`.
+    pub async fn gauge(&self, name: &str) -> Result<usize, String> {
+        self.metrics()
+            .await?
+            .lines()
             .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
             .and_then(|n| n.trim().parse().ok())
             .ok_or_else(|| format!("no {name} in /metrics"))
+    }
+
+    /// The sum of every series of `name` whose labels contain each of `labels` (`path="direct"`, …).
+    pub async fn series_sum(&self, name: &str, labels: &[&str]) -> Result<u64, String> {
+        let text = self.metrics().await?;
+        let sum = text
+            .lines()
+            .filter_map(|line| {
+                let rest = line.strip_prefix(name)?;
+                let (series, value) = rest.rsplit_once(' ')?;
+                let matches =
+                    (series.is_empty() || series.starts_with('{')) && labels.iter().all(|l| series.contains(l));
+                matches.then(|| value.trim().parse::<u64>().ok()).flatten()
+            })
+            .sum();
+        Ok(sum)
     }
 
     /// Stops the service and removes what the run made.

@@ -21,6 +21,8 @@ enum Transport {
 #[derive(Clone)]
 pub struct Mailer {
     db: DatabaseConnection,
+    /// Marks each message sent (or failed) in the writer's next batch, not in a commit of its own.
+    writer: crate::store::writer::Writer,
     transport: Transport,
     from: Mailbox,
     admin: Option<Mailbox>,
@@ -30,7 +32,11 @@ pub struct Mailer {
 pub struct Tick;
 
 impl Mailer {
-    pub fn new(db: DatabaseConnection, settings: &EmailSettings) -> Result<Self, String> {
+    pub fn new(
+        db: DatabaseConnection,
+        writer: crate::store::writer::Writer,
+        settings: &EmailSettings,
+    ) -> Result<Self, String> {
         let from: Mailbox = settings.from.parse().map_err(|e| format!("email.from `{}`: {e}", settings.from))?;
         let admin = match &settings.admin_address {
             Some(address) => Some(address.parse().map_err(|e| format!("email.admin_address: {e}"))?),
@@ -58,7 +64,7 @@ impl Mailer {
                 Transport::Smtp(builder.build())
             }
         };
-        Ok(Self { db, transport, from, admin, settings: settings.clone() })
+        Ok(Self { db, writer, transport, from, admin, settings: settings.clone() })
     }
 
     /// What a message says and to whom; `None` when it has no one to go to.
@@ -143,20 +149,22 @@ impl Mailer {
     async fn drain(&self) -> Result<(), sea_orm::DbErr> {
         for message in outbox::due(&self.db, 50).await? {
             let sent = match self.render(&message).await {
-                Ok(Some((to, email))) => self.send(to, email).await,
-                Ok(None) => {
-                    outbox::mark_sent(&self.db, message.id, Some("no recipient".into())).await?;
-                    continue;
-                }
-                Err(e) => Err(e),
+                Ok(Some((to, email))) => self.send(to, email).await.map(|()| None),
+                Ok(None) => Ok(Some("no recipient".to_owned())),
+                Err(error) => Err(error),
             };
-            match sent {
-                Ok(()) => outbox::mark_sent(&self.db, message.id, None).await?,
-                Err(error) => {
-                    tracing::warn!(id = message.id, kind = %message.kind, %error, "mail not sent; will retry");
-                    outbox::mark_failed(&self.db, &message, error).await?;
-                }
+            if let Err(error) = &sent {
+                tracing::warn!(id = message.id, kind = %message.kind, %error, "mail not sent; will retry");
             }
+            let mark = self.writer.write(move |txn| {
+                Box::pin(async move {
+                    match sent {
+                        Ok(note) => outbox::mark_sent(txn, message.id, note).await,
+                        Err(error) => outbox::mark_failed(txn, &message, error).await,
+                    }
+                })
+            });
+            mark.await?;
         }
         Ok(())
     }

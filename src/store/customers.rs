@@ -1,15 +1,15 @@
 //! Provider customer ids per client.
 use chrono::Utc;
 use entities::customers;
-use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr, EntityTrait};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait};
 
-pub async fn find(db: &DatabaseConnection, client: &str, provider: &str) -> Result<Option<String>, DbErr> {
+pub async fn find<C: ConnectionTrait>(db: &C, client: &str, provider: &str) -> Result<Option<String>, DbErr> {
     Ok(customers::Entity::find_by_id((client.to_owned(), provider.to_owned())).one(db).await?.map(|c| c.customer_id))
 }
 
 /// Records the customer unless one is already recorded (two first purchases racing); returns the one that stands.
-pub async fn remember(
-    db: &DatabaseConnection,
+pub async fn remember<C: ConnectionTrait>(
+    db: &C,
     client: &str,
     provider: &str,
     customer_id: &str,

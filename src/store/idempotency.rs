@@ -5,7 +5,10 @@
 use chrono::{TimeDelta, Utc};
 use entities::idempotency_keys;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, SqlErr};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+};
 
 /// After this a key is forgotten: a request with it is a new request.
 pub const EXPIRY: TimeDelta = TimeDelta::hours(24);
@@ -22,9 +25,11 @@ pub enum Claim {
 }
 
 /// Claims `key` for a request. `lease` is how long an unanswered claim holds it (`payments.idempotency_lease`):
-/// longer than any request may take, short enough that a client's retry after a crash gets through.
-pub async fn claim(
-    db: &DatabaseConnection,
+/// longer than any request may take, short enough that a client's retry after a crash gets through. Runs as a step of
+/// the writer's batch: a key already held is found by `ON CONFLICT DO NOTHING`, never by a failed statement, which on
+/// PostgreSQL would abort the batch's transaction.
+pub async fn claim<C: ConnectionTrait>(
+    db: &C,
     client: &str,
     key: &str,
     request_hash: &str,
@@ -38,12 +43,15 @@ pub async fn claim(
         response_body: Set(None),
         created_at: Set(Utc::now()),
     })
+    .on_conflict(
+        OnConflict::columns([idempotency_keys::Column::ClientId, idempotency_keys::Column::Key])
+            .do_nothing()
+            .to_owned(),
+    )
     .exec_without_returning(db)
-    .await;
-    match inserted {
-        Ok(_) => return Ok(Claim::Fresh),
-        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {}
-        Err(e) => return Err(e),
+    .await?;
+    if inserted == 1 {
+        return Ok(Claim::Fresh);
     }
     let Some(existing) = idempotency_keys::Entity::find_by_id((client.to_owned(), key.to_owned())).one(db).await?
     else {
@@ -66,8 +74,8 @@ pub async fn claim(
 
 /// Claims a lapsed key anew. Conditional on the key being lapsed still, so of two retries racing for it one wins (its
 /// claim is fresh) and the other is told the key is in use.
-async fn take_over(
-    db: &DatabaseConnection,
+async fn take_over<C: ConnectionTrait>(
+    db: &C,
     lapsed: &idempotency_keys::Model,
     request_hash: &str,
     lease: TimeDelta,
@@ -99,8 +107,8 @@ pub async fn purge_expired(db: &DatabaseConnection) -> Result<u64, DbErr> {
     Ok(purged.rows_affected)
 }
 
-pub async fn complete(
-    db: &DatabaseConnection,
+pub async fn complete<C: ConnectionTrait>(
+    db: &C,
     client: &str,
     key: &str,
     status: u16,
@@ -118,6 +126,6 @@ pub async fn complete(
     .map(|_| ())
 }
 
-pub async fn release(db: &DatabaseConnection, client: &str, key: &str) -> Result<(), DbErr> {
+pub async fn release<C: ConnectionTrait>(db: &C, client: &str, key: &str) -> Result<(), DbErr> {
     idempotency_keys::Entity::delete_by_id((client.to_owned(), key.to_owned())).exec(db).await.map(|_| ())
 }

@@ -15,7 +15,9 @@ pub mod payment_methods;
 pub mod purchases;
 pub mod reconcile;
 pub mod refunds;
+pub mod statements;
 pub mod webhooks;
+pub mod writer;
 
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
 use std::time::Duration;

@@ -70,7 +70,7 @@ pub async fn due(db: &DatabaseConnection, limit: u64) -> Result<Vec<outbox::Mode
         .await
 }
 
-pub async fn mark_sent(db: &DatabaseConnection, id: i64, note: Option<String>) -> Result<(), DbErr> {
+pub async fn mark_sent<C: ConnectionTrait>(db: &C, id: i64, note: Option<String>) -> Result<(), DbErr> {
     outbox::Entity::update(outbox::ActiveModel {
         id: Set(id),
         sent_at: Set(Some(Utc::now())),
@@ -83,7 +83,7 @@ pub async fn mark_sent(db: &DatabaseConnection, id: i64, note: Option<String>) -
 }
 
 /// A failed send: tried again after an exponential backoff (2 s, 4 s… capped at ten minutes), never dropped.
-pub async fn mark_failed(db: &DatabaseConnection, message: &outbox::Model, error: String) -> Result<(), DbErr> {
+pub async fn mark_failed<C: ConnectionTrait>(db: &C, message: &outbox::Model, error: String) -> Result<(), DbErr> {
     let attempts = message.attempts + 1;
     let wait = chrono::TimeDelta::seconds((1_i64 << attempts.clamp(1, 9)).min(600));
     outbox::Entity::update(outbox::ActiveModel {

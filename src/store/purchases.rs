@@ -6,8 +6,8 @@ use crate::domain::refund::Refund;
 use chrono::Utc;
 use entities::{purchase_events, purchases};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -96,19 +96,19 @@ fn event(purchase_id: Uuid, kind: &str, from: Status, to: &Purchase) -> purchase
     }
 }
 
-pub async fn insert_opened(db: &DatabaseConnection, purchase: &Purchase, provider: &str) -> Result<(), DbErr> {
-    let txn = db.begin().await?;
-    purchases::Entity::insert(row(purchase, provider, 0)?).exec_without_returning(&txn).await?;
+pub async fn insert_opened(txn: &DatabaseTransaction, purchase: &Purchase, provider: &str) -> Result<(), DbErr> {
+    purchases::Entity::insert(row(purchase, provider, 0)?).exec_without_returning(txn).await?;
     purchase_events::Entity::insert(event(purchase.id, "opened", Status::Created, purchase))
-        .exec_without_returning(&txn)
-        .await?;
-    txn.commit().await
+        .exec_without_returning(txn)
+        .await
+        .map(|_| ())
 }
 
 /// Persists one step: the new state (checked against `version`), its history row, its records (the credit grant,
-/// outbox rows, alerts, a reversal) and its cause (the inbox mark, the audit row), all or nothing. Returns the new version.
+/// outbox rows, alerts, a reversal) and its cause (the inbox mark, the audit row), all or nothing: `txn` is the step's
+/// own savepoint in the writer's batch (`store::writer`). Returns the new version.
 pub async fn save_step(
-    db: &DatabaseConnection,
+    txn: &DatabaseTransaction,
     before: &Stored,
     step: &Step,
     input: &str,
@@ -118,69 +118,62 @@ pub async fn save_step(
 ) -> Result<i64, SaveError> {
     let next = &step.purchase;
     let version = before.version + 1;
-    let txn = db.begin().await?;
     let updated = purchases::Entity::update_many()
         .set(row(next, provider, version)?)
         .filter(purchases::Column::Id.eq(next.id))
         .filter(purchases::Column::Version.eq(before.version))
-        .exec(&txn)
+        .exec(txn)
         .await?;
     if updated.rows_affected != 1 {
         return Err(SaveError::Conflict(next.id));
     }
     purchase_events::Entity::insert(event(next.id, input, before.purchase.status, next))
-        .exec_without_returning(&txn)
+        .exec_without_returning(txn)
         .await?;
     for record in &step.records {
         match record {
             Record::GrantCredits { credits } => {
-                ledger::append(&txn, &next.client, &format!("purchase:{}", next.id), "purchase_grant", credits.0)
+                ledger::append(txn, &next.client, &format!("purchase:{}", next.id), "purchase_grant", credits.0)
                     .await?;
-                invoices::issue(&txn, issuer, next).await?;
+                invoices::issue(txn, issuer, next).await?;
             }
-            Record::QueueReceipt => queue_receipt(&txn, next).await?,
+            Record::QueueReceipt => queue_receipt(txn, next).await?,
             Record::OpenReversal { refund, by, reason } => {
-                fraud_flags::flag(&txn, next.client.as_str(), reason, by).await?;
+                fraud_flags::flag(txn, next.client.as_str(), reason, by).await?;
                 let notice = json!({ "purchaseId": next.id, "clientId": next.client });
-                outbox::enqueue(&txn, outbox::Kind::FraudNotice, format!("fraud:{}", next.id), notice).await?;
-                refunds::insert(&txn, &Refund::reversal(*refund, next, by, reason, next.updated_at)).await?;
+                outbox::enqueue(txn, outbox::Kind::FraudNotice, format!("fraud:{}", next.id), notice).await?;
+                refunds::insert(txn, &Refund::reversal(*refund, next, by, reason, next.updated_at)).await?;
             }
             Record::AlertAmountMismatch { paid } => {
                 let details = json!({ "purchaseId": next.id, "paidMinor": paid.minor, "paidCurrency": paid.currency.code(),
                     "priceMinor": next.price.minor, "priceCurrency": next.price.currency.code(), "message":
                     "The provider reports a payment of another amount or currency than the price: nothing was granted; the payment is held for review." });
-                super::alerts::raise(&txn, "amount_mismatch", format!("amount_mismatch:{}", next.id), details).await?;
+                super::alerts::raise(txn, "amount_mismatch", format!("amount_mismatch:{}", next.id), details).await?;
             }
             Record::AlertProviderRefused { code } => {
                 let details = json!({ "purchaseId": next.id, "providerCode": code, "message":
                     "The provider refused a request about this payment for good; it was stopped. Check the provider's dashboard and the API keys." });
                 let key = format!("provider_refused:{}:{}", next.id, next.attempt);
-                super::alerts::raise(&txn, "provider_refused", key, details).await?;
+                super::alerts::raise(txn, "provider_refused", key, details).await?;
             }
         }
     }
-    cause.record(&txn, next.id).await?;
-    txn.commit().await?;
+    cause.record(txn, next.id).await?;
     Ok(version)
 }
 
 /// An input that changed nothing still leaves a trace when a webhook or an admin sent it: a line in the purchase's
 /// history (as Stripe's dashboard lists every event of a payment), the inbox mark or the audit row.
 pub async fn record_unchanged(
-    db: &DatabaseConnection,
+    txn: &DatabaseTransaction,
     purchase: &Purchase,
     input: &str,
     cause: &Cause,
 ) -> Result<(), DbErr> {
-    if *cause == Cause::Internal {
-        return Ok(());
-    }
-    let txn = db.begin().await?;
     purchase_events::Entity::insert(event(purchase.id, &format!("{input}_unchanged"), purchase.status, purchase))
-        .exec_without_returning(&txn)
+        .exec_without_returning(txn)
         .await?;
-    cause.record(&txn, purchase.id).await?;
-    txn.commit().await
+    cause.record(txn, purchase.id).await
 }
 
 async fn queue_receipt<C: ConnectionTrait>(db: &C, purchase: &Purchase) -> Result<(), DbErr> {

@@ -2,8 +2,7 @@
 use chrono::Utc;
 use entities::webhook_events;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, SqlErr,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -34,11 +33,11 @@ impl InboxStatus {
     }
 }
 
-pub struct IncomingEvent<'a> {
-    pub provider: &'a str,
-    pub event_id: &'a str,
-    pub event_type: &'a str,
-    pub payload: &'a str,
+pub struct IncomingEvent {
+    pub provider: &'static str,
+    pub event_id: String,
+    pub event_type: String,
+    pub payload: String,
     pub purchase_id: Option<Uuid>,
 }
 
@@ -49,12 +48,12 @@ pub enum Recorded {
     Duplicate,
 }
 
-pub async fn record<C: ConnectionTrait>(db: &C, event: IncomingEvent<'_>) -> Result<Recorded, DbErr> {
+pub async fn record<C: ConnectionTrait>(db: &C, event: IncomingEvent) -> Result<Recorded, DbErr> {
     let result = webhook_events::Entity::insert(webhook_events::ActiveModel {
         provider: Set(event.provider.to_owned()),
-        event_id: Set(event.event_id.to_owned()),
-        event_type: Set(event.event_type.to_owned()),
-        payload: Set(event.payload.to_owned()),
+        event_id: Set(event.event_id.clone()),
+        event_type: Set(event.event_type),
+        payload: Set(event.payload),
         status: Set(InboxStatus::Received.as_str().to_owned()),
         purchase_id: Set(event.purchase_id),
         error: Set(None),
@@ -62,14 +61,21 @@ pub async fn record<C: ConnectionTrait>(db: &C, event: IncomingEvent<'_>) -> Res
         processed_at: Set(None),
         ..Default::default()
     })
+    // A repeat is found by `ON CONFLICT DO NOTHING`, not by a failed statement, which on PostgreSQL would abort the
+    // writer's batch.
+    .on_conflict(
+        sea_orm::sea_query::OnConflict::columns([webhook_events::Column::Provider, webhook_events::Column::EventId])
+            .do_nothing()
+            .to_owned(),
+    )
     .exec(db)
     .await;
     match result {
         Ok(inserted) => Ok(Recorded::New(inserted.last_insert_id)),
-        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+        Err(DbErr::RecordNotInserted) => {
             let stored = webhook_events::Entity::find()
                 .filter(webhook_events::Column::Provider.eq(event.provider))
-                .filter(webhook_events::Column::EventId.eq(event.event_id))
+                .filter(webhook_events::Column::EventId.eq(&event.event_id))
                 .one(db)
                 .await?;
             Ok(match stored {

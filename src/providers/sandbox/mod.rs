@@ -65,6 +65,9 @@ const BANK_ACCOUNT: &str = "pm_sandbox_usBankAccount";
 
 pub struct Sandbox {
     db: DatabaseConnection,
+    /// The sandbox plays the provider, whose records must survive a crash as Stripe's would (the chaos checker
+    /// compares the books with them): its writes join the writer's batches, durable at no commit of their own.
+    writer: crate::store::writer::Writer,
     latency: Duration,
     faults: SandboxFaults,
     webhook_secret: String,
@@ -83,13 +86,20 @@ fn db_error(e: sea_orm::DbErr) -> ProviderError {
 }
 
 impl Sandbox {
-    pub fn new(db: DatabaseConnection, latency: Duration, faults: SandboxFaults, webhook_secret: String) -> Self {
+    pub fn new(
+        db: DatabaseConnection,
+        writer: crate::store::writer::Writer,
+        latency: Duration,
+        faults: SandboxFaults,
+        webhook_secret: String,
+    ) -> Self {
         tracing::warn!("payments run on the SANDBOX provider: no real money moves");
         if faults != SandboxFaults::default() {
             tracing::warn!(?faults, "the sandbox injects faults");
         }
         Self {
             db,
+            writer,
             latency,
             faults,
             webhook_secret,
@@ -138,8 +148,10 @@ impl Sandbox {
 
     async fn store(&self, mut intent: intents::Model) -> Result<intents::Model, ProviderError> {
         intent.updated_at = Utc::now();
-        let active: intents::ActiveModel = intent.clone().into();
-        intents::Entity::update(sea_orm::ActiveModelTrait::reset_all(active)).exec(&self.db).await.map_err(db_error)?;
+        let active = sea_orm::ActiveModelTrait::reset_all(intents::ActiveModel::from(intent.clone()));
+        let update =
+            self.writer.write(move |txn| Box::pin(async move { intents::Entity::update(active).exec(txn).await }));
+        update.await.map_err(db_error)?;
         Ok(intent)
     }
 
@@ -181,10 +193,11 @@ impl Sandbox {
             created_at: now,
             updated_at: now,
         };
-        intents::Entity::insert(intents::ActiveModel::from(intent.clone()))
-            .exec_without_returning(&self.db)
-            .await
-            .map_err(db_error)?;
+        let row = intents::ActiveModel::from(intent.clone());
+        let insert = self
+            .writer
+            .write(move |txn| Box::pin(async move { intents::Entity::insert(row).exec_without_returning(txn).await }));
+        insert.await.map_err(db_error)?;
         Ok(render(&intent))
     }
 
@@ -278,8 +291,11 @@ impl Sandbox {
         if let Some(id) = customers::find(&self.db, client, PROVIDER).await.map_err(db_error)? {
             return Ok(id);
         }
-        let id = format!("cus_sbx_{}", Uuid::new_v4().simple());
-        customers::remember(&self.db, client, PROVIDER, &id).await.map_err(db_error)
+        let (id, client) = (format!("cus_sbx_{}", Uuid::new_v4().simple()), client.to_owned());
+        let remember = self
+            .writer
+            .write(move |txn| Box::pin(async move { customers::remember(txn, &client, PROVIDER, &id).await }));
+        remember.await.map_err(db_error)
     }
 
     pub async fn retrieve_intent(&self, id: &str) -> Result<Value, ProviderError> {

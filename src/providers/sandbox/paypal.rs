@@ -59,8 +59,10 @@ impl Sandbox {
 
     async fn save_order(&self, mut order: orders::Model) -> Result<orders::Model, ProviderError> {
         order.updated_at = Utc::now();
-        let active: orders::ActiveModel = order.clone().into();
-        orders::Entity::update(sea_orm::ActiveModelTrait::reset_all(active)).exec(&self.db).await.map_err(db_error)?;
+        let active = sea_orm::ActiveModelTrait::reset_all(orders::ActiveModel::from(order.clone()));
+        let update =
+            self.writer.write(move |txn| Box::pin(async move { orders::Entity::update(active).exec(txn).await }));
+        update.await.map_err(db_error)?;
         Ok(order)
     }
 
@@ -91,10 +93,11 @@ impl Sandbox {
             created_at: now,
             updated_at: now,
         };
-        orders::Entity::insert(orders::ActiveModel::from(order.clone()))
-            .exec_without_returning(&self.db)
-            .await
-            .map_err(db_error)?;
+        let row = orders::ActiveModel::from(order.clone());
+        let insert = self
+            .writer
+            .write(move |txn| Box::pin(async move { orders::Entity::insert(row).exec_without_returning(txn).await }));
+        insert.await.map_err(db_error)?;
         Ok(self.render_order(&order))
     }
 

@@ -1,0 +1,165 @@
+//! Group commit: the steps of many actors, written in one transaction and made durable by one commit.
+//!
+//! A caller hands `write` its step as a function of a transaction. A lane takes every step waiting (up to
+//! `max_batch`), opens one transaction, runs each step inside its own savepoint (a failing step rolls back alone and
+//! the others stay), commits once, and only then answers each caller: nothing is answered before it is durable. On
+//! SQLite one lane owns the one write connection; on PostgreSQL several lanes let batches overlap on the pool. Every
+//! step still carries its own optimistic `version` check, so batching assumes nothing about which process owns a row.
+use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+pub type StepFuture<'t, T> = Pin<Box<dyn Future<Output = T> + Send + 't>>;
+
+/// What a lane calls once the batch's commit is known: the step's own result if it committed, else the commit's error.
+type Finish = Box<dyn FnOnce(Result<(), DbErr>) + Send>;
+/// A step as a lane sees it: run it in a savepoint, learn whether it succeeded, answer later.
+type Job = Box<dyn for<'t> FnOnce(&'t DatabaseTransaction) -> StepFuture<'t, (bool, Finish)> + Send>;
+
+/// Batches and steps committed, for `/metrics` and `purser bench`.
+#[derive(Default)]
+pub struct WriterStats {
+    pub batches: AtomicU64,
+    pub steps: AtomicU64,
+    pub largest_batch: AtomicU64,
+}
+
+#[derive(Clone)]
+pub struct Writer {
+    jobs: mpsc::UnboundedSender<Job>,
+    pub stats: Arc<WriterStats>,
+}
+
+impl WriterStats {
+    pub fn render(&self, out: &mut String) {
+        use std::fmt::Write;
+        let (batches, steps) = (self.batches.load(Ordering::Relaxed), self.steps.load(Ordering::Relaxed));
+        let largest = self.largest_batch.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "# HELP purser_writer_batches_total Group commits: transactions the writer committed.\n\
+             # TYPE purser_writer_batches_total counter\npurser_writer_batches_total {batches}\n\
+             # HELP purser_writer_steps_total Steps committed in the writer's batches.\n\
+             # TYPE purser_writer_steps_total counter\npurser_writer_steps_total {steps}\n\
+             # HELP purser_writer_largest_batch The most steps one batch committed.\n\
+             # TYPE purser_writer_largest_batch gauge\npurser_writer_largest_batch {largest}"
+        );
+    }
+}
+
+impl Writer {
+    /// Starts `lanes` lanes on `db`; they stop when the last `Writer` handle is dropped.
+    pub fn start(db: DatabaseConnection, lanes: usize, max_batch: usize) -> Self {
+        let (jobs, queue) = mpsc::unbounded_channel();
+        let queue = Arc::new(Mutex::new(queue));
+        let stats = Arc::new(WriterStats::default());
+        for _ in 0..lanes.max(1) {
+            tokio::spawn(lane(db.clone(), queue.clone(), max_batch.max(1), stats.clone()));
+        }
+        Self { jobs, stats }
+    }
+
+    /// Runs `step` in the next batch and answers once that batch is durable. An `Err` from `step` rolls back its
+    /// writes alone; a failed commit fails every step of the batch.
+    pub async fn write<T, E, F>(&self, step: F) -> Result<T, E>
+    where
+        F: for<'t> FnOnce(&'t DatabaseTransaction) -> StepFuture<'t, Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbErr> + Send + 'static,
+    {
+        let (answer, answered) = oneshot::channel::<Result<T, E>>();
+        let job: Job = Box::new(move |txn| {
+            Box::pin(async move {
+                let result = step(txn).await;
+                let succeeded = result.is_ok();
+                let finish: Finish = Box::new(move |commit| {
+                    let _ = answer.send(commit.map_err(E::from).and(result));
+                });
+                (succeeded, finish)
+            })
+        });
+        let stopped = || DbErr::Custom("the store's writer has stopped".into());
+        self.jobs.send(job).map_err(|_| E::from(stopped()))?;
+        answered.await.unwrap_or_else(|_| Err(E::from(stopped())))
+    }
+}
+
+async fn lane(
+    db: DatabaseConnection,
+    queue: Arc<Mutex<mpsc::UnboundedReceiver<Job>>>,
+    max_batch: usize,
+    stats: Arc<WriterStats>,
+) {
+    loop {
+        let mut batch = Vec::new();
+        {
+            let mut queue = queue.lock().await;
+            let Some(first) = queue.recv().await else { return };
+            batch.push(first);
+            while batch.len() < max_batch {
+                match queue.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+        }
+        let size = batch.len() as u64;
+        // A step that panics takes its batch down (its callers hear that the writer stopped), never the lane.
+        let committed = tokio::spawn(commit(db.clone(), batch)).await;
+        if matches!(committed, Ok(true)) {
+            stats.batches.fetch_add(1, Ordering::Relaxed);
+            stats.steps.fetch_add(size, Ordering::Relaxed);
+            stats.largest_batch.fetch_max(size, Ordering::Relaxed);
+        }
+    }
+}
+
+/// One batch: every step in its savepoint, one commit, then the answers. Whether the batch committed.
+async fn commit(db: DatabaseConnection, batch: Vec<Job>) -> bool {
+    let txn = match db.begin().await {
+        Ok(txn) => txn,
+        Err(e) => {
+            // The steps never ran; dropping them tells each caller the write did not happen.
+            tracing::error!(error = %e, steps = batch.len(), "the writer could not open a transaction");
+            return false;
+        }
+    };
+    let mut finishes = Vec::with_capacity(batch.len());
+    let mut broken = None;
+    for job in batch {
+        let savepoint = match txn.begin().await {
+            Ok(savepoint) => savepoint,
+            Err(e) => {
+                broken = Some(e);
+                break;
+            }
+        };
+        // Steps after a broken savepoint are dropped unrun: their callers hear the write did not happen.
+        let (succeeded, finish) = job(&savepoint).await;
+        finishes.push(finish);
+        let closed = if succeeded { savepoint.commit().await } else { savepoint.rollback().await };
+        if let Err(e) = closed {
+            broken = Some(e);
+            break;
+        }
+    }
+    let outcome = match broken {
+        Some(e) => {
+            let _ = txn.rollback().await;
+            Err(e)
+        }
+        None => txn.commit().await,
+    };
+    let committed = outcome.is_ok();
+    let message = outcome.as_ref().err().map(ToString::to_string);
+    for finish in finishes {
+        finish(match &message {
+            None => Ok(()),
+            Some(message) => Err(DbErr::Custom(message.clone())),
+        });
+    }
+    committed
+}
