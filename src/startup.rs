@@ -70,6 +70,7 @@ struct Providers {
 fn providers(
     settings: &Settings,
     db: &sea_orm::DatabaseConnection,
+    reads: &sea_orm::DatabaseConnection,
     writer: &store::writer::Writer,
     service_url: &str,
     public_url: &str,
@@ -80,7 +81,7 @@ fn providers(
     };
     let latency = Duration::from_millis(settings.sandbox.latency_ms);
     let sandbox =
-        Arc::new(Sandbox::new(db.clone(), writer.clone(), latency, settings.sandbox.faults, sandbox_secret.clone()));
+        Arc::new(Sandbox::new(reads.clone(), writer.clone(), latency, settings.sandbox.faults, sandbox_secret.clone()));
     sandbox.attach(service_url.to_owned(), public_url.to_owned());
 
     let (card, stripe_secrets) = match settings.payments.card_provider {
@@ -139,7 +140,11 @@ impl Application {
         store::migrate(&db).await.map_err(|e| format!("migrations: {e}"))?;
         let statements = Arc::new(store::statements::StatementCounts::default());
         let mut writer_db = db.clone();
+        let mut reads = store::connect_reads(&settings.database.url, &db)
+            .await
+            .map_err(|e| format!("database {} (reads): {e}", redact_url(&settings.database.url)))?;
         statements.watch(&mut db, "direct");
+        statements.watch(&mut reads, "direct");
         statements.watch(&mut writer_db, "writer");
         let writer = store::writer::Writer::start(writer_db, writer_lanes(&settings.database), 256);
 
@@ -162,7 +167,7 @@ impl Application {
         let public_url = settings.server.public_url.clone().unwrap_or_else(|| service_url.clone());
         let public_url = public_url.trim_end_matches('/').to_owned();
         let Providers { gateways, sandbox, stripe_secrets } =
-            providers(&settings, &db, &writer, &service_url, &public_url)?;
+            providers(&settings, &db, &reads, &writer, &service_url, &public_url)?;
         let gateways = Arc::new(gateways);
         let seller = Seller {
             name: settings.invoice.seller_name.clone(),
@@ -212,6 +217,7 @@ impl Application {
             timings: Default::default(),
             counters: Default::default(),
             writer: writer.clone(),
+            reads: reads.clone(),
             statements,
             deadlines: deadlines.clone(),
             passivate_after: settings.payments.passivate_after,
@@ -237,7 +243,7 @@ impl Application {
                 .map_err(|_| "payments.reconcile_after is too large")?,
         };
         tree.child("reconciler", reconciler).await?;
-        tree.child("mailer", Mailer::new(db.clone(), writer.clone(), &settings.email)?).await?;
+        tree.child("mailer", Mailer::new(reads.clone(), writer.clone(), &settings.email)?).await?;
         tracing::info!(
             recovered,
             actors,
@@ -247,6 +253,7 @@ impl Application {
         let inbox = Inbox { db: db.clone(), purchases: purchases.clone(), refunds: refunds.clone() };
         let state = AppState {
             db,
+            reads,
             auth: Arc::new(auth),
             catalogue: Arc::new(catalogue),
             policy,

@@ -36,6 +36,8 @@ pub struct Context {
     pub budgets: std::sync::Arc<crate::guards::rate_limit::Budgets>,
     /// Provider call latency and errors, for `/metrics`.
     pub timings: crate::providers::timings::ProviderTimings,
+    /// For reads that need not queue behind the writer (a purchase's state, a balance).
+    pub reads: DatabaseConnection,
     /// Commits the steps of many actors together (group commit).
     pub writer: crate::store::writer::Writer,
     /// The statements the store ran, for `/metrics`.

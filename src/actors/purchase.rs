@@ -91,7 +91,7 @@ impl Actor for PurchaseActor {
             Start::Recover(id) => (id, true),
             Start::Wake(id) => (id, false),
         };
-        let stored = purchases::load(&self.ctx.db, id).await?.ok_or(PurchaseError::NotFound)?;
+        let stored = purchases::load(&self.ctx.reads, id).await?.ok_or(PurchaseError::NotFound)?;
         Ok(State { stored: Some(stored), recover })
     }
 
@@ -230,7 +230,7 @@ impl PurchaseActor {
                 }
                 Err(SaveError::Conflict(id)) => {
                     tracing::warn!(%id, "version conflict: reloading the purchase");
-                    state.stored = Some(purchases::load(&self.ctx.db, id).await?.ok_or(PurchaseError::NotFound)?);
+                    state.stored = Some(purchases::load(&self.ctx.reads, id).await?.ok_or(PurchaseError::NotFound)?);
                 }
                 Err(e) => return Err(e.into()),
             }

@@ -131,7 +131,7 @@ impl RefundActor {
     }
 
     async fn pay_back(&self, refund: &Refund, idempotency_key: &str) -> RefundInput {
-        let Ok(Some(purchase)) = purchases::load(&self.ctx.db, refund.purchase_id).await else {
+        let Ok(Some(purchase)) = purchases::load(&self.ctx.reads, refund.purchase_id).await else {
             return RefundInput::ProviderUnreachable;
         };
         let purchase = purchase.purchase;

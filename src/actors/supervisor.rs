@@ -197,7 +197,7 @@ impl PurchaseActors {
 
     /// The answer for a purchase in a terminal state, straight from the state machine: it never changes them.
     async fn answer_finished(&self, id: Uuid, input: &Input, cause: &Cause) -> Result<Option<Reply>, PurchaseError> {
-        let Some(stored) = purchases::load(&self.ctx.db, id).await? else { return Err(PurchaseError::NotFound) };
+        let Some(stored) = purchases::load(&self.ctx.reads, id).await? else { return Err(PurchaseError::NotFound) };
         if !stored.purchase.status.is_terminal() {
             return Ok(None);
         }

@@ -47,6 +47,6 @@ pub async fn list_packages(State(state): State<AppState>) -> Response {
     responses((status = 200, body = BalanceView), (status = 401, body = ErrorEnvelope)),
     security(("bearer" = [])))]
 pub async fn balance(State(state): State<AppState>, ClientCaller(caller): ClientCaller) -> Result<Response, ApiError> {
-    let balance = ledger::balance(&state.db, &caller.id).await?;
+    let balance = ledger::balance(&state.reads, &caller.id).await?;
     Ok(ok(StatusCode::OK, BalanceView { balance }))
 }

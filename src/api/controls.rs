@@ -118,7 +118,7 @@ pub async fn ensure_open(state: &AppState, rail: Rail) -> Result<(), ApiError> {
 /// Asks the fraud monitor about a checkout; a blocked one is refused with 403 `payment_blocked` (AC9.6.6). A
 /// checkout to review goes ahead with the reason, and its credits are held until an admin looks (AC9.3.4).
 pub async fn screen(state: &AppState, checkout: Screening) -> Result<Option<String>, ApiError> {
-    if crate::store::fraud_flags::is_flagged(&state.db, &checkout.client).await? {
+    if crate::store::fraud_flags::is_flagged(&state.reads, &checkout.client).await? {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "account_flagged",

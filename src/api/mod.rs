@@ -42,6 +42,8 @@ use utoipa_axum::routes;
 #[derive(Clone)]
 pub struct AppState {
     pub db: DatabaseConnection,
+    /// For reads that need not queue behind the writer: balances, transactions, lookups.
+    pub reads: DatabaseConnection,
     pub auth: Arc<Authenticator>,
     pub catalogue: Arc<Catalogue>,
     pub policy: Policy,

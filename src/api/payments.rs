@@ -324,7 +324,7 @@ pub(super) async fn confirm_response(state: &AppState, purchase: &Purchase) -> R
             StatusCode::OK,
             ConfirmResponse {
                 credits_added: Some(purchase.credits.0),
-                new_balance: Some(ledger::balance(&state.db, &purchase.client).await?),
+                new_balance: Some(ledger::balance(&state.reads, &purchase.client).await?),
                 receipt_url: Some(format!("/api/v1/payments/{}", purchase.id)),
                 ..base
             },
@@ -369,7 +369,7 @@ pub(super) async fn confirm_response(state: &AppState, purchase: &Purchase) -> R
 
 /// A transaction with its whole history, as the client or an admin reads it.
 pub async fn transaction_view(state: &AppState, id: Uuid) -> Result<Option<(Purchase, TransactionView)>, ApiError> {
-    let Some(stored) = purchases::load(&state.db, id).await? else {
+    let Some(stored) = purchases::load(&state.reads, id).await? else {
         return Ok(None);
     };
     let p = stored.purchase;

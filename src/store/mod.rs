@@ -42,6 +42,22 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
     Database::connect(options).await
 }
 
+/// Connections for reads that need not queue behind the writer. In WAL mode SQLite's readers never block its one
+/// writer nor wait for it, so SQLite gets a small pool of its own, refused any write (`query_only`); PostgreSQL's pool
+/// already serves reads and writes side by side.
+pub async fn connect_reads(url: &str, writes: &DatabaseConnection) -> Result<DatabaseConnection, DbErr> {
+    if !url.starts_with("sqlite:") {
+        return Ok(writes.clone());
+    }
+    let mut options = ConnectOptions::new(url.to_owned());
+    options.sqlx_logging(false).acquire_timeout(Duration::from_secs(10)).max_connections(4).map_sqlx_sqlite_opts(|o| {
+        o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+            .busy_timeout(Duration::from_secs(10))
+            .pragma("query_only", "ON")
+    });
+    Database::connect(options).await
+}
+
 fn create_parent_dir(url: &str) {
     let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
     let path = path.split('?').next().unwrap_or_default();
