@@ -132,12 +132,12 @@ async fn commit(db: DatabaseConnection, batch: Vec<Job>) -> bool {
     for job in batch {
         let savepoint = match txn.begin().await {
             Ok(savepoint) => savepoint,
+            // The steps after a broken savepoint are dropped unrun: their callers hear the write did not happen.
             Err(e) => {
                 broken = Some(e);
                 break;
             }
         };
-        // Steps after a broken savepoint are dropped unrun: their callers hear the write did not happen.
         let (succeeded, finish) = job(&savepoint).await;
         finishes.push(finish);
         let closed = if succeeded { savepoint.commit().await } else { savepoint.rollback().await };
@@ -162,4 +162,43 @@ async fn commit(db: DatabaseConnection, batch: Vec<Job>) -> bool {
         });
     }
     committed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Writer;
+    use sea_orm::{ConnectionTrait, DbErr, Statement};
+    use std::sync::atomic::Ordering;
+
+    async fn insert(txn: &sea_orm::DatabaseTransaction, id: i64) -> Result<(), DbErr> {
+        let sql =
+            Statement::from_sql_and_values(txn.get_database_backend(), "INSERT INTO t (id) VALUES (?)", [id.into()]);
+        txn.execute_raw(sql).await.map(|_| ())
+    }
+
+    // Three steps land in one batch: the second writes, then fails on a duplicate key. It alone is rolled back and
+    // fails; the first and the third commit, in the batch's one transaction.
+    #[tokio::test]
+    async fn a_failing_step_rolls_back_alone_and_the_batch_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/w.db?mode=rwc", dir.path().display());
+        let db = crate::store::connect(&url, 1).await.unwrap();
+        db.execute_unprepared("CREATE TABLE t (id INTEGER PRIMARY KEY)").await.unwrap();
+        let writer = Writer::start(db.clone(), 1, 16);
+        let (first, second, third) = tokio::join!(
+            writer.write(|txn| Box::pin(insert(txn, 1))),
+            writer.write(|txn| Box::pin(async move {
+                insert(txn, 2).await?;
+                insert(txn, 1).await
+            })),
+            writer.write(|txn| Box::pin(insert(txn, 3))),
+        );
+        assert!(first.is_ok() && third.is_ok(), "{first:?} {third:?}");
+        assert!(second.is_err(), "the duplicate key fails its own step");
+        let rows = db.query_all_raw(Statement::from_string(db.get_database_backend(), "SELECT id FROM t")).await;
+        let ids: Vec<i64> = rows.unwrap().iter().map(|r| r.try_get("", "id").unwrap()).collect();
+        assert_eq!(ids, vec![1, 3], "the failed step's first write was rolled back with it");
+        assert_eq!(writer.stats.batches.load(Ordering::Relaxed), 1, "the three steps shared one commit");
+        assert_eq!(writer.stats.steps.load(Ordering::Relaxed), 3);
+    }
 }
