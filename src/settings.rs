@@ -79,6 +79,9 @@ pub struct DatabaseSettings {
     pub url: String,
     #[serde(default = "default_max_connections")]
     pub max_connections: u32,
+    /// Transactions the group-commit writer keeps open side by side. SQLite has one writer, so 1 whatever is set;
+    /// on PostgreSQL, by default half the pool (the rest serves reads and the writes outside the writer).
+    pub writer_lanes: Option<u32>,
 }
 
 fn default_max_connections() -> u32 {

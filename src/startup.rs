@@ -117,12 +117,11 @@ fn providers(
     Ok(Providers { gateways: Gateways { card, paypal }, sandbox: uses_sandbox.then_some(sandbox), stripe_secrets })
 }
 
-/// SQLite has one writer, so one lane; on PostgreSQL a quarter of the pool commits batches side by side, and the rest
-/// serves reads and the writes outside the writer.
+/// SQLite has one writer, so one lane; PostgreSQL commits batches side by side, by default on half the pool.
 fn writer_lanes(database: &crate::settings::DatabaseSettings) -> usize {
     match database.url.starts_with("sqlite:") {
         true => 1,
-        false => (database.max_connections as usize / 4).clamp(1, 8),
+        false => database.writer_lanes.unwrap_or(database.max_connections / 2).clamp(1, database.max_connections) as usize,
     }
 }
 
