@@ -10,16 +10,11 @@ use sea_orm::{
 };
 
 pub async fn issue<C: ConnectionTrait>(db: &C, issuer: &Issuer, purchase: &Purchase) -> Result<(), DbErr> {
-    let backend = db.get_database_backend();
-    db.execute_raw(Statement::from_string(
-        backend,
-        "UPDATE invoice_counters SET next = next + 1 WHERE name = 'invoice'",
-    ))
-    .await?;
+    // The next number and the increment in one statement (SQLite 3.35+ and PostgreSQL both return from an UPDATE).
     let row = db
         .query_one_raw(Statement::from_string(
-            backend,
-            "SELECT next - 1 AS number FROM invoice_counters WHERE name = 'invoice'",
+            db.get_database_backend(),
+            "UPDATE invoice_counters SET next = next + 1 WHERE name = 'invoice' RETURNING next - 1 AS number",
         ))
         .await?
         .ok_or_else(|| DbErr::RecordNotFound("invoice counter".into()))?;
