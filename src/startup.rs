@@ -121,7 +121,9 @@ fn providers(
 fn writer_lanes(database: &crate::settings::DatabaseSettings) -> usize {
     match database.url.starts_with("sqlite:") {
         true => 1,
-        false => database.writer_lanes.unwrap_or(database.max_connections / 2).clamp(1, database.max_connections) as usize,
+        false => {
+            database.writer_lanes.unwrap_or(database.max_connections / 2).clamp(1, database.max_connections) as usize
+        }
     }
 }
 

@@ -40,7 +40,14 @@ impl Inbox {
             purchase_id,
         };
         let Some(row) = self.record(incoming).await? else { return Ok(Received::Duplicate) };
-        self.route(event, row, purchase_id).await?;
+        let inbox = self.clone();
+        // Acknowledged once stored, as the providers ask: routing runs on, and a crash before it is done leaves the
+        // row `received` for the inbox sweep.
+        tokio::spawn(async move {
+            if let Err(e) = inbox.route(event, row, purchase_id).await {
+                tracing::warn!(row, error = %e, "a stored Stripe event was not routed; the inbox sweep retries it");
+            }
+        });
         Ok(Received::New)
     }
 
@@ -55,7 +62,12 @@ impl Inbox {
             purchase_id: target.as_ref().map(|(id, _)| *id),
         };
         let Some(row) = self.record(incoming).await? else { return Ok(Received::Duplicate) };
-        self.route_paypal(event, row, target).await?;
+        let inbox = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = inbox.route_paypal(event, row, target).await {
+                tracing::warn!(row, error = %e, "a stored PayPal event was not routed; the inbox sweep retries it");
+            }
+        });
         Ok(Received::New)
     }
 

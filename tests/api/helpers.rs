@@ -266,17 +266,33 @@ impl TestApp {
         self.send_signed_event(event, WEBHOOK_SECRET).await
     }
 
+    /// Sends a signed Stripe event and, once it is acknowledged as new, waits until the service has routed it (the
+    /// acknowledgement comes as soon as the event is stored; routing runs on), as a provider's next event would.
     pub async fn send_signed_event(&self, event: &Value, secret: &str) -> Answer {
         let body = event.to_string();
         let signature =
             purser::providers::stripe_signature::sign(body.as_bytes(), secret, chrono::Utc::now().timestamp());
-        self.post_raw(
-            "/api/v1/webhooks/stripe",
-            None,
-            &[("content-type", "application/json"), ("stripe-signature", &signature)],
-            body,
-        )
-        .await
+        let answer = self
+            .post_raw(
+                "/api/v1/webhooks/stripe",
+                None,
+                &[("content-type", "application/json"), ("stripe-signature", &signature)],
+                body,
+            )
+            .await;
+        if answer.status == StatusCode::OK && answer.body.get("duplicate").is_none() {
+            self.wait_until_routed(event["id"].as_str().unwrap_or_default()).await;
+        }
+        answer
+    }
+
+    /// Waits until the inbox row of `event_id` has left `received`.
+    pub async fn wait_until_routed(&self, event_id: &str) {
+        let routed = format!("event_id = '{}' AND status <> 'received'", event_id.replace('\'', "''"));
+        let done = eventually(Duration::from_secs(10), || async {
+            (self.count_where("webhook_events", &routed).await > 0).then_some(())
+        });
+        done.await.unwrap_or_else(|| panic!("event {event_id} was stored but never routed"));
     }
 
     pub async fn authenticate_3ds(&self, intent_id: &str, success: bool) -> Answer {
