@@ -251,7 +251,8 @@ impl Application {
             "unfinished purchases back: deadlines scheduled, actors for those a provider holds"
         );
 
-        let inbox = Inbox { db: db.clone(), purchases: purchases.clone(), refunds: refunds.clone() };
+        let inbox =
+            Inbox { db: db.clone(), reads: reads.clone(), purchases: purchases.clone(), refunds: refunds.clone() };
         let state = AppState {
             db,
             reads,

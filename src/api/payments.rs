@@ -274,7 +274,7 @@ pub async fn confirm(
         PaymentIntentId::parse(&request.payment_intent_id).map_err(|e| ApiError::bad_request("invalid_request", e))?;
     let package_id = parse_package(&state, &request.package_id)?;
     let method = parse_method(request.payment_method_id.as_deref())?;
-    let stored = purchases::find_by_intent(&state.db, intent.as_str())
+    let stored = purchases::find_by_intent(&state.reads, intent.as_str())
         .await?
         .filter(|s| s.purchase.client == caller.id)
         .ok_or_else(|| {
@@ -373,7 +373,7 @@ pub async fn transaction_view(state: &AppState, id: Uuid) -> Result<Option<(Purc
         return Ok(None);
     };
     let p = stored.purchase;
-    let events = purchases::history(&state.db, id)
+    let events = purchases::history(&state.reads, id)
         .await?
         .into_iter()
         .map(|e| EventView { kind: e.kind, from: e.from_status, to: e.to_status, detail: e.detail, at: e.created_at })

@@ -106,7 +106,7 @@ pub struct OrderRequest {
 
 /// The PayPal purchase an order id names.
 async fn by_order(state: &AppState, order: &str) -> Result<Option<purchases::Stored>, ApiError> {
-    Ok(purchases::find_by_intent(&state.db, order).await?.filter(|s| s.purchase.rail == Rail::Paypal))
+    Ok(purchases::find_by_intent(&state.reads, order).await?.filter(|s| s.purchase.rail == Rail::Paypal))
 }
 
 /// One of the caller's PayPal purchases, by its order id.
@@ -227,7 +227,7 @@ async fn land(state: &AppState, order: &str, input: Input) -> Result<Response, A
     let purchase = match state.purchases.send(stored.purchase.id, input).await {
         Ok(purchase) => purchase,
         Err(crate::actors::purchase::PurchaseError::Rejected(_)) => {
-            purchases::load(&state.db, stored.purchase.id).await?.map(|s| s.purchase).unwrap_or(stored.purchase)
+            purchases::load(&state.reads, stored.purchase.id).await?.map(|s| s.purchase).unwrap_or(stored.purchase)
         }
         Err(e) => return Err(e.into()),
     };

@@ -24,6 +24,8 @@ pub enum Received {
 #[derive(Clone)]
 pub struct Inbox {
     pub db: DatabaseConnection,
+    /// Lookups (which purchase an event names) that need not queue behind the writer.
+    pub reads: DatabaseConnection,
     pub purchases: Arc<PurchaseActors>,
     pub refunds: Arc<RefundActors>,
 }
@@ -99,7 +101,7 @@ impl Inbox {
                     (Some(id), _) => Some(id),
                     // An intent made without Purser's metadata (or an older event): its id still names the purchase.
                     (None, Ok(update)) => {
-                        purchases::find_by_intent(&self.db, &update.intent_id).await?.map(|s| s.purchase.id)
+                        purchases::find_by_intent(&self.reads, &update.intent_id).await?.map(|s| s.purchase.id)
                     }
                     (None, Err(_)) => None,
                 };
@@ -120,7 +122,7 @@ impl Inbox {
             "charge.refunded" => {
                 let charge = &event.data.object;
                 let stored = match charge.get("payment_intent").and_then(Value::as_str) {
-                    Some(intent) => purchases::find_by_intent(&self.db, intent).await?,
+                    Some(intent) => purchases::find_by_intent(&self.reads, intent).await?,
                     None => None,
                 };
                 let refund_id =
@@ -130,7 +132,7 @@ impl Inbox {
             "charge.dispute.created" | "charge.dispute.updated" | "charge.dispute.closed" => {
                 let dispute = &event.data.object;
                 let stored = match dispute.get("payment_intent").and_then(Value::as_str) {
-                    Some(intent) => purchases::find_by_intent(&self.db, intent).await?,
+                    Some(intent) => purchases::find_by_intent(&self.reads, intent).await?,
                     None => None,
                 };
                 let text = |name: &str| dispute.get(name).and_then(Value::as_str).unwrap_or("unknown").to_owned();
@@ -164,7 +166,7 @@ impl Inbox {
     async fn remember_method(&self, event: &stripe_event::Event, row: i64) -> Result<(), DbErr> {
         let method = stripe_event::parse_method(&event.data.object);
         let owner = match &method {
-            Some(method) => customers::owner(&self.db, &method.customer).await?,
+            Some(method) => customers::owner(&self.reads, &method.customer).await?,
             None => None,
         };
         match (method, owner) {
@@ -208,7 +210,7 @@ impl Inbox {
                             .map(str::to_owned)
                     });
                     if let Some(capture) = capture {
-                        purchase = purchases::find_by_charge(&self.db, &capture).await?.map(|s| s.purchase.id);
+                        purchase = purchases::find_by_charge(&self.reads, &capture).await?.map(|s| s.purchase.id);
                     }
                 }
                 let refund_id = resource.get("id").and_then(Value::as_str).unwrap_or("PAYMENT.CAPTURE.REFUNDED");
@@ -289,7 +291,7 @@ impl Inbox {
         };
         let purchase = match purchase {
             Some(id) => Some(id),
-            None => purchases::find_by_intent(&self.db, &update.intent_id).await?.map(|s| s.purchase.id),
+            None => purchases::find_by_intent(&self.reads, &update.intent_id).await?.map(|s| s.purchase.id),
         };
         Ok(purchase.map(|id| (id, update)))
     }
@@ -299,7 +301,7 @@ impl Inbox {
         let text = |pointer: &str| resource.pointer(pointer).and_then(Value::as_str).map(str::to_owned);
         let capture = text("/disputed_transactions/0/seller_transaction_id");
         let stored = match &capture {
-            Some(capture) => purchases::find_by_charge(&self.db, capture).await?,
+            Some(capture) => purchases::find_by_charge(&self.reads, capture).await?,
             None => None,
         };
         Ok(Dispute {
@@ -319,7 +321,7 @@ impl Inbox {
     /// call's own answer) or made outside Purser changes nothing.
     async fn settle_refund(&self, purchase: Option<uuid::Uuid>, provider_refund: &str, row: i64) -> Result<(), DbErr> {
         let waiting = match purchase {
-            Some(purchase) => refunds::processing_for(&self.db, purchase).await?,
+            Some(purchase) => refunds::processing_for(&self.reads, purchase).await?,
             None => None,
         };
         if let Some(id) = waiting {
