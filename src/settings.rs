@@ -153,6 +153,14 @@ pub struct PaymentSettings {
     /// `actor_call_timeout`, since a request may take that long.
     #[serde(default = "default_idempotency_lease", deserialize_with = "human_duration")]
     pub idempotency_lease: Duration,
+    /// How often the pauses are read back from the database, so one set on another node (or lifted there) reaches
+    /// this one.
+    #[serde(default = "default_pause_refresh", deserialize_with = "human_duration")]
+    pub pause_refresh: Duration,
+}
+
+fn default_pause_refresh() -> Duration {
+    Duration::from_secs(1)
 }
 
 fn default_idempotency_lease() -> Duration {

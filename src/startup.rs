@@ -244,6 +244,9 @@ impl Application {
                 .map_err(|_| "payments.reconcile_after is too large")?,
         };
         tree.child("reconciler", reconciler).await?;
+        let watcher =
+            crate::guards::pause::PauseWatcher { pauses: pauses.clone(), every: settings.payments.pause_refresh };
+        tree.child("pause-watcher", watcher).await?;
         tree.child("mailer", Mailer::new(reads.clone(), writer.clone(), &settings.email)?).await?;
         tracing::info!(
             recovered,

@@ -57,21 +57,77 @@ pub struct Pauses {
     current: watch::Sender<Vec<Pause>>,
 }
 
+async fn read(db: &DatabaseConnection) -> Result<Vec<Pause>, DbErr> {
+    let rows = controls::paused(db).await?;
+    let mut pauses: Vec<Pause> = rows
+        .into_iter()
+        .filter_map(|row| {
+            Some(Pause {
+                scope: Scope::parse(&row.scope)?,
+                reason: row.reason,
+                by: row.changed_by,
+                since: row.changed_at,
+            })
+        })
+        .collect();
+    pauses.sort_by_key(|p| p.scope.as_str());
+    Ok(pauses)
+}
+
+/// Reads the persisted pauses back every `every`: the backstop that carries a pause set on another node (issue 16).
+#[derive(Clone)]
+pub struct PauseWatcher {
+    pub pauses: std::sync::Arc<Pauses>,
+    pub every: std::time::Duration,
+}
+
+pub struct Refresh;
+
+impl ractor::Actor for PauseWatcher {
+    type Msg = Refresh;
+    type State = ();
+    type Arguments = ();
+
+    async fn pre_start(&self, myself: ractor::ActorRef<Refresh>, _: ()) -> Result<(), ractor::ActorProcessingErr> {
+        myself.send_interval(self.every, || Refresh);
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        _: ractor::ActorRef<Refresh>,
+        _: Refresh,
+        _: &mut (),
+    ) -> Result<(), ractor::ActorProcessingErr> {
+        if let Err(e) = self.pauses.refresh().await {
+            tracing::warn!(error = %e, "pauses not read back this time");
+        }
+        Ok(())
+    }
+}
+
 impl Pauses {
     pub async fn load(db: DatabaseConnection) -> Result<Self, DbErr> {
-        let current = controls::paused(&db)
-            .await?
-            .into_iter()
-            .filter_map(|row| {
-                Some(Pause {
-                    scope: Scope::parse(&row.scope)?,
-                    reason: row.reason,
-                    by: row.changed_by,
-                    since: row.changed_at,
-                })
-            })
-            .collect();
+        let current = read(&db).await?;
         Ok(Self { db, current: watch::Sender::new(current) })
+    }
+
+    /// Reads the pauses back from the database: another node (or an operator's SQL) may have set or lifted one. The
+    /// watcher calls it every second, so a pause reaches every node within about a second.
+    pub async fn refresh(&self) -> Result<(), DbErr> {
+        let stored = read(&self.db).await?;
+        // Compared without the time, which the database may keep at a coarser precision than the clock gave it.
+        let seen =
+            |pauses: &[Pause]| pauses.iter().map(|p| (p.scope, p.reason.clone(), p.by.clone())).collect::<Vec<_>>();
+        self.current.send_if_modified(|current| {
+            let changed = seen(current) != seen(&stored);
+            if changed {
+                tracing::warn!(pauses = ?stored, "pauses changed elsewhere");
+                *current = stored;
+            }
+            changed
+        });
+        Ok(())
     }
 
     pub fn current(&self) -> Vec<Pause> {
@@ -90,6 +146,7 @@ impl Pauses {
             pauses.retain(|p| p.scope != scope);
             if paused {
                 pauses.push(Pause { scope, reason: reason.to_owned(), by: by.to_owned(), since: now });
+                pauses.sort_by_key(|p| p.scope.as_str());
             }
         });
         tracing::warn!(scope = scope.as_str(), paused, %reason, %by, "payment processing control changed");

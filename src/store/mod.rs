@@ -66,9 +66,21 @@ fn create_parent_dir(url: &str) {
     }
 }
 
+/// Any number `pg_advisory_xact_lock` may take; this one is Purser's migrations'.
+const MIGRATION_LOCK: i64 = 0x7075_7273_6572; // "purser"
+
+/// Brings the schema up to date. On PostgreSQL, nodes starting together take turns: the first holds a
+/// transaction-scoped advisory lock while it migrates, the others wait for it and then find nothing left to do.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     use migrations::MigratorTrait;
-    migrations::Migrator::up(db, None).await
+    if db.get_database_backend() != sea_orm::DbBackend::Postgres {
+        return migrations::Migrator::up(db, None).await;
+    }
+    let lock = sea_orm::TransactionTrait::begin(db).await?;
+    lock.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")).await?;
+    let migrated = migrations::Migrator::up(db, None).await;
+    lock.commit().await?;
+    migrated
 }
 
 pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {

@@ -1,6 +1,6 @@
 //! Issue 14: a deployment that forgets a setting refuses to start, naming the setting; the development tools (the
 //! sandbox, `/dev/token`, `/login`, the built-in secret, the crash hooks) exist only on a developer's machine.
-use crate::helpers::{Db, base_settings, eventually};
+use crate::helpers::{Db, base_settings, eventually, fresh_database, spawn_app_with};
 use crate::on_both_databases;
 use purser::settings::{
     CardProviderChoice, Environment, MailTransport, PaypalProviderChoice, Secret, Settings, SmtpTls,
@@ -210,3 +210,23 @@ on_both_databases!(
     a_deployment_with_a_real_secret_serves_no_development_tools,
     tokens_signed_by_the_platforms_key_are_the_only_ones_accepted
 );
+
+// Issue 16: nodes started together on one fresh PostgreSQL database migrate it once between them (an advisory lock
+// makes them take turns) and all come up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_starting_together_on_one_database_all_come_up() {
+    let shared = fresh_database(Db::Postgres).await;
+    let node = || {
+        let url = shared.url.clone();
+        spawn_app_with(Db::Postgres, move |s| s.database.url = url)
+    };
+    let (first, second, third) = tokio::join!(node(), node(), node());
+    for app in [&first, &second, &third] {
+        assert_eq!(app.get("/readyz", None).await.status, StatusCode::OK);
+    }
+    let client = second.client("three-nodes");
+    assert_eq!(client.create_intent("pro-200", Some("pm_card_visa")).await.status, StatusCode::OK);
+    assert_eq!(crate::helpers::count_rows(&shared.url, "purchases").await, 1, "the nodes share the one database");
+    let migrations = crate::helpers::count_rows(&shared.url, "seaql_migrations").await;
+    assert_eq!(migrations, 17, "each migration applied once");
+}

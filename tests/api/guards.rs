@@ -38,6 +38,23 @@ async fn a_pause_stops_new_checkouts_survives_a_restart_and_resumes(db: Db) {
         .post("/api/v1/admin/controls/resume", Some(&admin), &json!({ "scope": "card", "reason": "Wave over" }))
         .await;
     assert_eq!(client.create_intent("pro-200", Some("pm_card_visa")).await.status, StatusCode::OK);
+
+    // Issue 16: the first node, still running, reads the pauses back every second, so the resume on the second node
+    // and then a platform pause there reach it within about a second, with no restart.
+    let first_admin = app.token("admin-g", Role::Admin);
+    let pauses_on_first =
+        || async { app.get("/api/v1/admin/controls", Some(&first_admin)).await.data()["paused"].clone() };
+    let resumed = eventually(Duration::from_secs(3), || async { (pauses_on_first().await == json!([])).then_some(()) });
+    assert!(resumed.await.is_some(), "the resume reached the first node");
+    assert_eq!(app.client("guarded-1").create_intent("pro-200", Some("pm_card_visa")).await.status, StatusCode::OK);
+    let maintenance = json!({ "scope": "platform", "reason": "Maintenance elsewhere" });
+    restarted.post("/api/v1/admin/controls/pause", Some(&admin), &maintenance).await;
+    let paused = eventually(Duration::from_secs(3), || async {
+        (pauses_on_first().await[0]["reason"] == "Maintenance elsewhere").then_some(())
+    });
+    assert!(paused.await.is_some(), "the pause reached the first node");
+    let refused = app.client("guarded-1").create_intent("pro-200", Some("pm_card_visa")).await;
+    assert_eq!((refused.status, refused.error_code()), (StatusCode::SERVICE_UNAVAILABLE, "payments_paused"));
 }
 
 // In-flight payments wait through a pause; they do not fail.
