@@ -173,7 +173,8 @@ async fn crash_actors(
         if fraction() >= rate * TICK.as_secs_f64() {
             continue;
         }
-        let background = ["fraud-monitor", "circuit-breaker", "rate-limiter", "deadlines", "mailer", "reconciler"];
+        let background =
+            ["fraud-monitor", "circuit-breaker", "rate-limiter", "deadlines", "mailer", "reconciler", "pause-watcher"];
         // One pick in four is a purchase's actor, the rest a background one.
         let pick = (fraction() * (background.len() as f64 * 4.0 / 3.0)) as usize;
         let target = match background.get(pick) {

@@ -88,6 +88,21 @@ async fn every_actor_comes_back_from_a_crash_with_its_state(db: Db) {
     let other = app.client_with_email("crash-2", "crash-2@example.com");
     buy(&other, "pro-200").await;
 
+    // The pause watcher: crashed, and a pause written to the database by another node still reaches this one.
+    assert_eq!(crash(&app, "pause-watcher").await.status, StatusCode::OK);
+    let now = chrono::Utc::now().format("%Y-%m-%d %H:%M:%S+00:00");
+    app.execute(&format!(
+        "INSERT INTO platform_controls (scope, paused, reason, changed_by, changed_at) \
+         VALUES ('paypal', true, 'Set on another node', 'admin-elsewhere', '{now}')"
+    ))
+    .await;
+    let admin = app.token("admin-watch", Role::Admin);
+    let heard = eventually(Duration::from_secs(5), || async {
+        let controls = app.get("/api/v1/admin/controls", Some(&admin)).await;
+        (controls.data()["paused"][0]["reason"] == "Set on another node").then_some(())
+    });
+    assert!(heard.await.is_some(), "the restarted watcher read the pause back");
+
     // The mailer: crashed, and every receipt still arrives.
     assert_eq!(crash(&app, "mailer").await.status, StatusCode::OK);
     assert!(app.mail_containing("To: crash-1@example.com").await.is_some());
