@@ -209,7 +209,7 @@ impl Application {
             db: db.clone(),
             gateways: gateways.clone(),
             policy,
-            issuer,
+            issuer: Arc::new(issuer),
             pauses: pauses.clone(),
             fraud,
             circuit,

@@ -22,8 +22,8 @@ pub struct Context {
     pub db: DatabaseConnection,
     pub gateways: std::sync::Arc<Gateways>,
     pub policy: Policy,
-    /// Who sells and the tax rates, for invoices.
-    pub issuer: Issuer,
+    /// Who sells and the tax rates, for invoices (shared: each step hands it to the writer).
+    pub issuer: std::sync::Arc<Issuer>,
     /// While a rail is paused, its provider calls wait.
     pub pauses: std::sync::Arc<crate::guards::pause::Pauses>,
     /// Hears every provider call's outcome, and refuses new checkouts while a provider is down.
