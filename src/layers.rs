@@ -7,6 +7,7 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
     ("domain", &["api", "app", "actors", "store", "providers", "guards", "notify", "settings", "harness", "documents"]),
     ("documents", &["api", "app", "actors", "store", "providers", "guards", "notify", "settings", "harness"]),
     ("html.rs", &["api", "app", "actors", "store", "providers", "guards", "notify", "settings", "harness"]),
+    ("prometheus.rs", &["api", "app", "actors", "store", "providers", "guards", "notify", "settings", "harness"]),
     ("settings.rs", &["api", "app", "actors", "store", "providers", "guards", "notify", "harness"]),
     ("store", &["api", "app", "actors", "providers", "guards", "notify", "harness"]),
     ("notify", &["api", "app", "actors", "providers", "guards", "harness"]),

@@ -11,6 +11,7 @@ pub mod html;
 #[cfg(test)]
 mod layers;
 pub mod notify;
+pub mod prometheus;
 pub mod providers;
 pub mod settings;
 pub mod startup;

@@ -1,29 +1,7 @@
 //! What the service committed since it started, for `/metrics`: purchases and refunds entering each status, webhooks
 //! received. Bumped after each commit and kept in memory, so a scrape reads no table; a restart starts them at zero, as
 //! Prometheus's `rate()` and `increase()` expect of a counter.
-use std::collections::BTreeMap;
-use std::fmt::Write;
-use std::sync::Mutex;
-
-/// One counter family: a count per label set, the labels already in Prometheus's `name="value"` form.
-#[derive(Default)]
-struct Family(Mutex<BTreeMap<String, u64>>);
-
-impl Family {
-    fn add(&self, labels: String) {
-        if let Ok(mut counts) = self.0.lock() {
-            *counts.entry(labels).or_default() += 1;
-        }
-    }
-
-    fn render(&self, out: &mut String, name: &str, help: &str) {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-        let Ok(counts) = self.0.lock() else { return };
-        for (labels, count) in counts.iter() {
-            let _ = writeln!(out, "{name}{{{labels}}} {count}");
-        }
-    }
-}
+use crate::prometheus::CounterFamily as Family;
 
 #[derive(Default)]
 pub struct Counters {

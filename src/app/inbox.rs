@@ -30,6 +30,16 @@ pub struct Inbox {
     pub refunds: Arc<RefundActors>,
 }
 
+/// Routes a stored event after its acknowledgement, as the providers ask: a crash before routing is done leaves the
+/// row `received` for the inbox sweep, which also retries a routing that failed here.
+fn in_background(row: i64, routing: impl std::future::Future<Output = Result<(), DbErr>> + Send + 'static) {
+    tokio::spawn(async move {
+        if let Err(e) = routing.await {
+            tracing::warn!(row, error = %e, "a stored event was not routed; the inbox sweep retries it");
+        }
+    });
+}
+
 impl Inbox {
     /// A verified Stripe event, exactly as sent (`payload`): stored once, then routed.
     pub async fn stripe(&self, event: stripe_event::Event, payload: &str) -> Result<Received, DbErr> {
@@ -43,13 +53,7 @@ impl Inbox {
         };
         let Some(row) = self.record(incoming).await? else { return Ok(Received::Duplicate) };
         let inbox = self.clone();
-        // Acknowledged once stored, as the providers ask: routing runs on, and a crash before it is done leaves the
-        // row `received` for the inbox sweep.
-        tokio::spawn(async move {
-            if let Err(e) = inbox.route(event, row, purchase_id).await {
-                tracing::warn!(row, error = %e, "a stored Stripe event was not routed; the inbox sweep retries it");
-            }
-        });
+        in_background(row, async move { inbox.route(event, row, purchase_id).await });
         Ok(Received::New)
     }
 
@@ -65,11 +69,7 @@ impl Inbox {
         };
         let Some(row) = self.record(incoming).await? else { return Ok(Received::Duplicate) };
         let inbox = self.clone();
-        tokio::spawn(async move {
-            if let Err(e) = inbox.route_paypal(event, row, target).await {
-                tracing::warn!(row, error = %e, "a stored PayPal event was not routed; the inbox sweep retries it");
-            }
-        });
+        in_background(row, async move { inbox.route_paypal(event, row, target).await });
         Ok(Received::New)
     }
 

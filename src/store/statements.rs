@@ -1,13 +1,12 @@
 //! Statements the store runs, by path (`writer`: inside a group-commit batch; `direct`: outside it, where each write
 //! is a transaction of its own), kind and table, counted from SeaORM's metric callback. `/metrics` shows them and
 //! `purser bench` divides them by the purchases made.
+use crate::prometheus::CounterFamily;
 use sea_orm::DatabaseConnection;
-use std::collections::BTreeMap;
-use std::fmt::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 #[derive(Default)]
-pub struct StatementCounts(Mutex<BTreeMap<(&'static str, String, String), u64>>);
+pub struct StatementCounts(CounterFamily);
 
 impl StatementCounts {
     /// Counts every statement `db` (this handle on the pool, not its clones made before) runs as `path`.
@@ -15,20 +14,13 @@ impl StatementCounts {
         let counts = self.clone();
         db.set_metric_callback(move |info| {
             let (kind, table) = classify(&info.statement.sql);
-            if let Ok(mut counts) = counts.0.lock() {
-                *counts.entry((path, kind, table)).or_default() += 1;
-            }
+            counts.0.add(format!("path=\"{path}\",kind=\"{kind}\",table=\"{table}\""));
         });
     }
 
     pub fn render(&self, out: &mut String) {
-        let name = "purser_store_statements_total";
-        let _ = writeln!(out, "# HELP {name} SQL statements run, by path (writer batch or direct), kind and table.");
-        let _ = writeln!(out, "# TYPE {name} counter");
-        let Ok(counts) = self.0.lock() else { return };
-        for ((path, kind, table), count) in counts.iter() {
-            let _ = writeln!(out, "{name}{{path=\"{path}\",kind=\"{kind}\",table=\"{table}\"}} {count}");
-        }
+        let help = "SQL statements run, by path (writer batch or direct), kind and table.";
+        self.0.render(out, "purser_store_statements_total", help);
     }
 }
 
