@@ -55,16 +55,14 @@ pub struct Context {
 }
 
 impl Context {
-    /// Leaves the trace of an input that changed nothing, in the writer's next batch; an internal input leaves none.
+    /// Leaves the trace of an input that changed a finished purchase (which never changes again, so needs no lock), in
+    /// the writer's next batch.
     pub async fn record_unchanged(
         &self,
         purchase: &crate::domain::purchase::Purchase,
         input: &'static str,
         cause: &crate::store::purchases::Cause,
     ) -> Result<(), sea_orm::DbErr> {
-        if *cause == crate::store::purchases::Cause::Internal {
-            return Ok(());
-        }
         let (purchase, cause) = (purchase.clone(), cause.clone());
         self.writer
             .write(move |txn| {

@@ -6,7 +6,7 @@ use crate::domain::purchase::{Effect, Input, IntentStatus, IntentUpdate, Purchas
 use crate::domain::refund::RefundStatus;
 use crate::guards::fraud::FraudMsg;
 use crate::providers::{NewIntent, ProviderError};
-use crate::store::purchases::{self, Cause, SaveError, Stored};
+use crate::store::purchases::{self, Applied, Cause, SaveError, Stored};
 use crate::store::refunds;
 use chrono::Utc;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -188,54 +188,47 @@ impl PurchaseActor {
         Ok(state.stored.as_ref().ok_or(PurchaseError::NotFound)?.purchase.clone())
     }
 
-    /// One input, one transaction. On a version conflict the state is reloaded and the input applied again.
+    /// One input, one transaction. The input is decided on the actor's copy; whatever writes goes to the writer, where
+    /// the row is checked (and, if another node moved it, locked and decided on again: `purchases::apply`). An input
+    /// that writes nothing only needs the copy to be current, which a read of its version settles.
     async fn apply(&self, state: &mut State, input: Input, cause: &Cause) -> Result<Vec<Effect>, PurchaseError> {
-        for _ in 0..2 {
-            let stored = state.stored.as_ref().ok_or(PurchaseError::NotFound)?;
-            let step = match stored.purchase.on(input.clone(), Utc::now(), &self.ctx.policy) {
-                Ok(step) => step,
-                Err(rejected) => {
-                    // A webhook that cannot apply is still consumed; an admin's refused command changes nothing.
-                    if matches!(cause, Cause::Webhook(_)) {
-                        self.ctx.record_unchanged(&stored.purchase, input.name(), cause).await?;
-                    }
-                    return Err(rejected.into());
-                }
-            };
-            if step.is_noop(&stored.purchase) {
-                self.ctx.record_unchanged(&stored.purchase, input.name(), cause).await?;
-                return Ok(vec![]);
+        let mut cached = state.stored.clone().ok_or(PurchaseError::NotFound)?;
+        let decided = cached.purchase.on(input.clone(), Utc::now(), &self.ctx.policy);
+        let writes = match &decided {
+            Ok(step) => !step.is_noop(&cached.purchase) || purchases::leaves_trace(None, cause),
+            Err(rejected) => purchases::leaves_trace(Some(rejected), cause),
+        };
+        if !writes {
+            let fresh = purchases::load(&self.ctx.reads, cached.purchase.id).await?.ok_or(PurchaseError::NotFound)?;
+            if fresh.version == cached.version {
+                return decided.map(|_| vec![]).map_err(PurchaseError::from);
             }
-            let (before, planned, name) = (stored.clone(), step.clone(), input.name());
-            let (provider, cause_now, issuer) =
-                (self.ctx.gateways.name(stored.purchase.rail), cause.clone(), self.ctx.issuer.clone());
-            let saved = self.ctx.writer.write(move |txn| {
-                Box::pin(async move {
-                    purchases::save_step(txn, &before, &planned, name, provider, &cause_now, &issuer).await
-                })
-            });
-            match saved.await {
-                Ok(version) => {
-                    if step.purchase.status != stored.purchase.status {
-                        self.ctx.counters.purchase_entered(step.purchase.status.as_str());
-                    }
-                    let declined = step.purchase.status == Status::Failed
-                        && stored.purchase.status != Status::Failed
-                        && step.purchase.failure.as_ref().is_some_and(FailureCode::is_decline);
-                    if declined {
-                        self.ctx.fraud.cast(FraudMsg::Declined { client: step.purchase.client.as_str().to_owned() });
-                    }
-                    state.stored = Some(Stored { purchase: step.purchase, version });
-                    return Ok(step.effects);
+            cached = fresh;
+        }
+        let (policy, provider, issuer, cause_now) =
+            (self.ctx.policy, self.ctx.gateways.name(cached.purchase.rail), self.ctx.issuer.clone(), cause.clone());
+        let applied = self.ctx.writer.write(move |txn| {
+            Box::pin(async move { purchases::apply(txn, cached, input, &policy, provider, &cause_now, &issuer).await })
+        });
+        match applied.await? {
+            Applied::Unchanged { stored, rejected } => {
+                state.stored = Some(stored);
+                rejected.map_or(Ok(vec![]), |rejected| Err(rejected.into()))
+            }
+            Applied::Stepped { before, step, version } => {
+                if step.purchase.status != before.status {
+                    self.ctx.counters.purchase_entered(step.purchase.status.as_str());
                 }
-                Err(SaveError::Conflict(id)) => {
-                    tracing::warn!(%id, "version conflict: reloading the purchase");
-                    state.stored = Some(purchases::load(&self.ctx.reads, id).await?.ok_or(PurchaseError::NotFound)?);
+                let declined = step.purchase.status == Status::Failed
+                    && before.status != Status::Failed
+                    && step.purchase.failure.as_ref().is_some_and(FailureCode::is_decline);
+                if declined {
+                    self.ctx.fraud.cast(FraudMsg::Declined { client: step.purchase.client.as_str().to_owned() });
                 }
-                Err(e) => return Err(e.into()),
+                state.stored = Some(Stored { purchase: step.purchase, version });
+                Ok(step.effects)
             }
         }
-        Err(PurchaseError::Store("the purchase keeps changing under its actor".into()))
     }
 
     async fn execute(&self, purchase: &Purchase, effect: Effect) -> Next {

@@ -104,11 +104,13 @@ impl RefundActor {
         let mut queue = VecDeque::from([input]);
         while let Some(input) = queue.pop_front() {
             let reads_books = input.reads_books();
-            let decide = |books| state.refund.on(input, books, Utc::now(), &self.policy);
-            let Some((step, version)) = refunds::step(&self.ctx.db, state, reads_books, decide).await? else {
+            let decide = |refund: &Refund, books| refund.on(input, books, Utc::now(), &self.policy);
+            let (locked, stepped) = refunds::step(&self.ctx.db, state.refund.id, reads_books, decide).await?;
+            let Some((step, version)) = stepped else {
+                *state = locked;
                 continue;
             };
-            if step.refund.status != state.refund.status {
+            if step.refund.status != locked.refund.status {
                 self.ctx.counters.refund_entered(step.refund.status.as_str());
             }
             *state = StoredRefund { refund: step.refund, version };

@@ -202,7 +202,7 @@ impl PurchaseActors {
             return Ok(None);
         }
         let answer = stored.purchase.on(input.clone(), chrono::Utc::now(), &self.ctx.policy);
-        if answer.is_ok() || matches!(cause, Cause::Webhook(_)) {
+        if purchases::leaves_trace(answer.as_ref().err(), cause) {
             self.ctx.record_unchanged(&stored.purchase, input.name(), cause).await?;
         }
         Ok(Some(answer.map(|step| step.purchase).map_err(PurchaseError::from)))

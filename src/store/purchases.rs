@@ -1,7 +1,7 @@
 //! Purchases: the actor's state, its audit trail, and everything a transition writes, in one transaction per step.
 use super::{fraud_flags, invoices, ledger, outbox, refunds, webhooks};
 use crate::domain::invoice::Issuer;
-use crate::domain::purchase::{Purchase, Record, Status, Step};
+use crate::domain::purchase::{Input, Policy, Purchase, Record, Rejected, Status, Step};
 use crate::domain::refund::Refund;
 use chrono::Utc;
 use entities::{purchase_events, purchases};
@@ -160,6 +160,76 @@ pub async fn save_step(
     }
     cause.record(txn, next.id).await?;
     Ok(version)
+}
+
+/// What one input did to a purchase, decided on the row as the step's transaction holds it.
+#[derive(Debug)]
+pub enum Applied {
+    /// The input moved the purchase; the step is saved.
+    Stepped { before: Purchase, step: Step, version: i64 },
+    /// Nothing changed: a no-op, or a refusal (`rejected`). `stored` is the purchase as it is.
+    Unchanged { stored: Stored, rejected: Option<Rejected> },
+}
+
+/// Applies `input` to a purchase in `txn`, any node's actor being free to do so: the row is the owner. The step is
+/// decided on `cached` (the actor's copy) and saved against its version, whose `UPDATE` takes the row's lock; should
+/// another node have moved the purchase meanwhile, the row is read under `SELECT … FOR UPDATE` and the input decided
+/// again on it. An input that changes nothing checks the version the same way, so a refusal is never decided on a
+/// stale copy. The lock lasts until the batch commits and is never held across a provider call.
+#[allow(clippy::too_many_arguments)]
+pub async fn apply(
+    txn: &DatabaseTransaction,
+    cached: Stored,
+    input: Input,
+    policy: &Policy,
+    provider: &str,
+    cause: &Cause,
+    issuer: &Issuer,
+) -> Result<Applied, SaveError> {
+    let mut current = cached;
+    for locked in [false, true] {
+        let decided = current.purchase.on(input.clone(), Utc::now(), policy);
+        match decided {
+            Ok(step) if !step.is_noop(&current.purchase) => {
+                match save_step(txn, &current, &step, input.name(), provider, cause, issuer).await {
+                    Ok(version) => return Ok(Applied::Stepped { before: current.purchase, step, version }),
+                    Err(SaveError::Conflict(_)) if !locked => current = lock(txn, current.purchase.id).await?,
+                    Err(e) => return Err(e),
+                }
+            }
+            unchanged => {
+                if !locked {
+                    let fresh = lock(txn, current.purchase.id).await?;
+                    if fresh.version != current.version {
+                        current = fresh;
+                        continue;
+                    }
+                }
+                let rejected = unchanged.err();
+                if leaves_trace(rejected.as_ref(), cause) {
+                    record_unchanged(txn, &current.purchase, input.name(), cause).await?;
+                }
+                return Ok(Applied::Unchanged { stored: current, rejected });
+            }
+        }
+    }
+    Err(SaveError::Conflict(current.purchase.id))
+}
+
+/// The purchase's row, locked until the transaction ends (SQLite, whose one writer serializes steps, has no row locks).
+async fn lock(txn: &DatabaseTransaction, id: Uuid) -> Result<Stored, SaveError> {
+    let row = purchases::Entity::find_by_id(id).lock_exclusive().one(txn).await?;
+    Ok(decode(row.ok_or(DbErr::RecordNotFound(format!("purchase {id}")))?)?)
+}
+
+/// Whether an input that changed nothing is written down: a webhook always (it is consumed, applied or not), an
+/// admin's command when it was accepted (a refused one changes nothing), the client's and the timers' never.
+pub fn leaves_trace(rejected: Option<&Rejected>, cause: &Cause) -> bool {
+    match cause {
+        Cause::Internal => false,
+        Cause::Webhook(_) => true,
+        Cause::Admin(_) => rejected.is_none(),
+    }
 }
 
 /// An input that changed nothing still leaves a trace when a webhook or an admin sent it: a line in the purchase's

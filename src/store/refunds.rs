@@ -10,7 +10,7 @@ use crate::domain::refund::{
 use entities::refund_requests as rows;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    SqlErr, TransactionTrait,
+    QuerySelect, SqlErr, TransactionTrait,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -92,23 +92,27 @@ pub async fn insert<C: ConnectionTrait>(txn: &C, refund: &Refund) -> Result<(), 
     rows::Entity::insert(row(refund, 0)?).exec_without_returning(txn).await.map(|_| ())
 }
 
-/// One step of a refund: decided (on the books read in its transaction, when it `reads_books`), and saved with what it
-/// writes (the ledger debit, the client's email) in that same transaction. `None` when the step changes nothing.
+/// One step of a refund, any node's actor being free to take it: the row is locked (`SELECT … FOR UPDATE`) and the
+/// step decided on it as locked (and on the books read in the same transaction, when it `reads_books`), then saved
+/// with what it writes (the ledger debit, the client's email). Returns the refund as it was locked, and the step with
+/// its new version if it changed anything.
 pub async fn step(
     db: &DatabaseConnection,
-    before: &StoredRefund,
+    id: Uuid,
     reads_books: bool,
-    decide: impl FnOnce(Option<Books>) -> Result<RefundStep, RefundRejected>,
-) -> Result<Option<(RefundStep, i64)>, RefundStoreError> {
-    let current = &before.refund;
+    decide: impl FnOnce(&Refund, Option<Books>) -> Result<RefundStep, RefundRejected>,
+) -> Result<(StoredRefund, Option<(RefundStep, i64)>), RefundStoreError> {
     let txn = db.begin().await?;
+    let locked = rows::Entity::find_by_id(id).lock_exclusive().one(&txn).await?;
+    let before = decode(locked.ok_or(DbErr::RecordNotFound(format!("refund {id}")))?)?;
+    let current = &before.refund;
     let books = match reads_books {
         true => Some(books(&txn, &current.client, current.purchase_id, current.id).await?),
         false => None,
     };
-    let step = decide(books)?;
+    let step = decide(current, books)?;
     if step.refund == *current && step.records.is_empty() && step.effects.is_empty() {
-        return Ok(None);
+        return Ok((before, None));
     }
     let next = &step.refund;
     let version = before.version + 1;
@@ -143,7 +147,7 @@ pub async fn step(
         }
     }
     txn.commit().await?;
-    Ok(Some((step, version)))
+    Ok((before, Some((step, version))))
 }
 
 async fn notify<C: ConnectionTrait>(db: &C, refund: &Refund, notice: &Notice) -> Result<(), DbErr> {
