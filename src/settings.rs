@@ -157,10 +157,26 @@ pub struct PaymentSettings {
     /// this one.
     #[serde(default = "default_pause_refresh", deserialize_with = "human_duration")]
     pub pause_refresh: Duration,
+    /// How often this node looks for deadlines no node fired (armed by a node that died), and how long past due one
+    /// must be before it is taken over.
+    #[serde(default = "default_deadline_sweep", deserialize_with = "human_duration")]
+    pub deadline_sweep: Duration,
+    /// How long a node's claim on a deadline it took over lasts: should it die before firing it, another node takes
+    /// it once the claim runs out.
+    #[serde(default = "default_deadline_claim", deserialize_with = "human_duration")]
+    pub deadline_claim: Duration,
 }
 
 fn default_pause_refresh() -> Duration {
     Duration::from_secs(1)
+}
+
+fn default_deadline_sweep() -> Duration {
+    Duration::from_secs(5)
+}
+
+fn default_deadline_claim() -> Duration {
+    Duration::from_secs(60)
 }
 
 fn default_idempotency_lease() -> Duration {
@@ -193,8 +209,8 @@ fn default_refund_appeals() -> u32 {
 
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct SandboxSettings {
-    /// Signs the sandbox's Stripe-shaped webhooks. Empty means a fresh random secret per start, which is all the
-    /// sandbox needs since it signs and verifies its own events.
+    /// Signs the sandbox's Stripe-shaped webhooks. Empty means one made by the first node on the database and kept
+    /// there, since a webhook the sandbox sends may reach any node.
     pub webhook_secret: Option<Secret>,
     #[serde(default)]
     pub latency_ms: u64,

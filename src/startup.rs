@@ -74,11 +74,8 @@ fn providers(
     writer: &store::writer::Writer,
     service_url: &str,
     public_url: &str,
+    sandbox_secret: String,
 ) -> Result<Providers, String> {
-    let sandbox_secret = match &settings.sandbox.webhook_secret {
-        Some(secret) if !secret.is_empty() => secret.expose().to_owned(),
-        _ => format!("whsec_sandbox_{}", uuid::Uuid::new_v4().simple()),
-    };
     let latency = Duration::from_millis(settings.sandbox.latency_ms);
     let sandbox =
         Arc::new(Sandbox::new(reads.clone(), writer.clone(), latency, settings.sandbox.faults, sandbox_secret.clone()));
@@ -167,8 +164,12 @@ impl Application {
         let service_url = format!("{scheme}://{own_host}:{port}");
         let public_url = settings.server.public_url.clone().unwrap_or_else(|| service_url.clone());
         let public_url = public_url.trim_end_matches('/').to_owned();
+        let sandbox_secret = match &settings.sandbox.webhook_secret {
+            Some(secret) if !secret.is_empty() => secret.expose().to_owned(),
+            _ => store::sandbox_secret(&db).await.map_err(|e| format!("the sandbox's webhook secret: {e}"))?,
+        };
         let Providers { gateways, sandbox, stripe_secrets } =
-            providers(&settings, &db, &reads, &writer, &service_url, &public_url)?;
+            providers(&settings, &db, &reads, &writer, &service_url, &public_url, sandbox_secret)?;
         let gateways = Arc::new(gateways);
         let seller = Seller {
             name: settings.invoice.seller_name.clone(),
@@ -226,7 +227,11 @@ impl Application {
             refunds: Default::default(),
         });
         let purchases = Arc::new(PurchaseActors::start(ctx).await?);
-        tree.child("deadlines", deadlines.queue(db.clone(), purchases.clone())).await?;
+        let sweep = crate::actors::deadlines::Sweep {
+            every: settings.payments.deadline_sweep,
+            claim: settings.payments.deadline_claim,
+        };
+        tree.child("deadlines", deadlines.queue(db.clone(), purchases.clone(), sweep)).await?;
         let refund_policy = RefundPolicy {
             window: TimeDelta::from_std(settings.payments.refund_window)
                 .map_err(|_| "payments.refund_window is too large")?,

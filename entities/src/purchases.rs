@@ -21,6 +21,9 @@ pub struct Model {
     pub failure_code: Option<String>,
     pub state: Json,
     pub version: i64,
+    /// The earliest deadline (expiry, retry) of an unfinished purchase, or how long a node's claim on it lasts: the
+    /// deadline sweep of any node fires what falls due here.
+    pub next_due_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -3,6 +3,12 @@
 //! when it falls due, waking the purchase's actor from the database if it was passivated. A deadline costs a set
 //! entry, not a task. The set is rebuilt from the purchases' persisted deadlines whenever the actor starts, so a
 //! crash loses none.
+//!
+//! With several nodes a purchase's timers live on the node that last stepped it, and die with it. Each purchase's
+//! next deadline is also a column written by every step (`next_due_at`), and every node sweeps it (every
+//! `payments.deadline_sweep`): what is overdue by more than one sweep is claimed (`purchases::claim_due`) and fired
+//! here. A deadline fired twice (by two nodes that both read it back at start) is harmless: the second input finds
+//! the purchase moved on, under its row lock.
 use super::supervisor::PurchaseActors;
 use super::tree::Named;
 use crate::domain::purchase::{Input, Timer};
@@ -24,6 +30,8 @@ pub enum DeadlineMsg {
     Forget(Entry),
     /// The earliest deadline may have fallen due.
     Wake,
+    /// Take over the deadlines no node fired.
+    Sweep,
 }
 
 /// How the purchase actors reach the deadline actor, wherever its latest incarnation is.
@@ -53,9 +61,17 @@ impl Deadlines {
     }
 
     /// The actor behind these handles, to start under the supervision tree.
-    pub fn queue(&self, db: DatabaseConnection, purchases: Arc<PurchaseActors>) -> DeadlineQueue {
-        DeadlineQueue { db, purchases, pending: self.pending.clone() }
+    pub fn queue(&self, db: DatabaseConnection, purchases: Arc<PurchaseActors>, sweep: Sweep) -> DeadlineQueue {
+        DeadlineQueue { db, purchases, pending: self.pending.clone(), sweep }
     }
+}
+
+/// How this node takes over deadlines no node fired: how often it looks (also how overdue one must be), and how long
+/// its claim lasts.
+#[derive(Clone, Copy)]
+pub struct Sweep {
+    pub every: std::time::Duration,
+    pub claim: std::time::Duration,
 }
 
 #[derive(Clone)]
@@ -63,6 +79,38 @@ pub struct DeadlineQueue {
     db: DatabaseConnection,
     purchases: Arc<PurchaseActors>,
     pending: Arc<AtomicUsize>,
+    sweep: Sweep,
+}
+
+impl DeadlineQueue {
+    /// Not awaited by the actor: one slow purchase must not hold back everyone else's deadlines.
+    fn fire(&self, purchase: Uuid, timer: Timer) {
+        let input = match timer {
+            Timer::Expiry => Input::ExpiryDue,
+            Timer::Retry => Input::RetryDue,
+        };
+        let purchases = self.purchases.clone();
+        tokio::spawn(async move {
+            if let Err(e) = purchases.send(purchase, input).await {
+                tracing::warn!(%purchase, error = %e, "a purchase's deadline was not applied");
+            }
+        });
+    }
+
+    async fn take_over(&self) -> Result<(), sea_orm::DbErr> {
+        let now = Utc::now();
+        for stored in purchases::claim_due(&self.db, self.sweep.every, self.sweep.claim, 100).await? {
+            let due: Vec<_> = stored.purchase.deadlines().into_iter().filter(|(_, at)| *at <= now).collect();
+            if due.is_empty() {
+                purchases::reschedule(&self.db, &stored).await?;
+            }
+            for (timer, _) in due {
+                tracing::info!(purchase = %stored.purchase.id, ?timer, "firing a deadline no node fired");
+                self.fire(stored.purchase.id, timer);
+            }
+        }
+        Ok(())
+    }
 }
 
 pub struct Queue {
@@ -96,6 +144,7 @@ impl Actor for DeadlineQueue {
         }
         let mut queue = Queue { entries, armed: None };
         queue.arm(&myself);
+        myself.send_interval(self.sweep.every, || DeadlineMsg::Sweep);
         self.pending.store(queue.entries.len(), Ordering::Relaxed);
         Ok(queue)
     }
@@ -121,17 +170,12 @@ impl Actor for DeadlineQueue {
                         break;
                     }
                     queue.entries.pop_first();
-                    let input = match timer {
-                        Timer::Expiry => Input::ExpiryDue,
-                        Timer::Retry => Input::RetryDue,
-                    };
-                    // Not awaited here: one slow purchase must not hold back everyone else's deadlines.
-                    let purchases = self.purchases.clone();
-                    tokio::spawn(async move {
-                        if let Err(e) = purchases.send(purchase, input).await {
-                            tracing::warn!(%purchase, error = %e, "a purchase's deadline was not applied");
-                        }
-                    });
+                    self.fire(purchase, timer);
+                }
+            }
+            DeadlineMsg::Sweep => {
+                if let Err(e) = self.take_over().await {
+                    tracing::warn!(error = %e, "the deadline sweep failed; the next one tries again");
                 }
             }
         }

@@ -19,7 +19,7 @@ pub mod statements;
 pub mod webhooks;
 pub mod writer;
 
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement};
 use std::time::Duration;
 
 pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
@@ -85,4 +85,57 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
 
 pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
     db.execute_unprepared("SELECT 1").await.map(|_| ())
+}
+
+/// The sandbox's webhook secret when none is configured: made by the first node to start and read by the others, since
+/// a webhook the sandbox sends through a load balancer may reach any node.
+pub async fn sandbox_secret(db: &DatabaseConnection) -> Result<String, DbErr> {
+    let backend = db.get_database_backend();
+    let made = format!("whsec_sandbox_{}", uuid::Uuid::new_v4().simple());
+    let placeholder = if backend == DbBackend::Postgres { "$1" } else { "?" };
+    let insert = format!(
+        "INSERT INTO sandbox_keys (name, value) VALUES ('webhook_secret', {placeholder}) ON CONFLICT (name) DO NOTHING"
+    );
+    let select = "SELECT value FROM sandbox_keys WHERE name = 'webhook_secret'";
+    db.execute_raw(Statement::from_sql_and_values(backend, insert, [made.into()])).await?;
+    let row = db.query_one_raw(Statement::from_string(backend, select)).await?;
+    row.ok_or_else(|| DbErr::RecordNotFound("sandbox_keys.webhook_secret".into()))?.try_get("", "value")
+}
+
+/// The statement that claims up to `limit` rows of `table` whose `due` column fell due more than `grace` ago (and
+/// that match `also`, SQL over the table's own columns), moving `due` `claim` into the future: until then no other
+/// node takes them, and should the claimer die they fall due again. On PostgreSQL the database's clock decides and
+/// `SKIP LOCKED` lets nodes claim side by side; SQLite has one node and one writer, so the process's clock is the
+/// database's. `RETURNING *` hands back the claimed rows.
+pub fn claim_due(
+    backend: DbBackend,
+    (table, due, also): (&str, &str, &str),
+    grace: Duration,
+    claim: Duration,
+    limit: u64,
+) -> Statement {
+    let limit = limit as i64;
+    match backend {
+        DbBackend::Postgres => Statement::from_sql_and_values(
+            backend,
+            format!(
+                "UPDATE {table} SET {due} = now() + make_interval(secs => $1) WHERE id IN (SELECT id FROM {table} \
+                 WHERE {due} <= now() - make_interval(secs => $2) AND {also} ORDER BY {due} LIMIT $3 \
+                 FOR UPDATE SKIP LOCKED) RETURNING *"
+            ),
+            [claim.as_secs_f64().into(), grace.as_secs_f64().into(), limit.into()],
+        ),
+        _ => {
+            let now = chrono::Utc::now();
+            let (until, due_by) = (now + claim, now - grace);
+            Statement::from_sql_and_values(
+                backend,
+                format!(
+                    "UPDATE {table} SET {due} = ? WHERE id IN (SELECT id FROM {table} WHERE {due} <= ? AND {also} \
+                     ORDER BY {due} LIMIT ?) RETURNING *"
+                ),
+                [until.into(), due_by.into(), limit.into()],
+            )
+        }
+    }
 }

@@ -74,6 +74,7 @@ fn row(purchase: &Purchase, provider: &str, version: i64) -> Result<purchases::A
         failure_code: Set(purchase.failure.as_ref().map(|f| f.code().to_owned())),
         state: Set(state),
         version: Set(version),
+        next_due_at: Set(purchase.deadlines().into_iter().map(|(_, at)| at).min()),
         created_at: Set(purchase.created_at),
         updated_at: Set(purchase.updated_at),
     })
@@ -276,6 +277,33 @@ pub async fn unfinished(db: &DatabaseConnection) -> Result<Vec<Stored>, DbErr> {
     let terminal = [Status::Succeeded.as_str(), Status::Expired.as_str(), Status::Reversed.as_str()];
     let rows = purchases::Entity::find().filter(purchases::Column::Status.is_not_in(terminal)).all(db).await?;
     rows.into_iter().map(decode).collect()
+}
+
+/// Claims, for this node, up to `limit` purchases whose next deadline fell due more than `grace` ago and that no live
+/// node has fired: the ones a dead node had armed, or claimed and never fired. The claim moves the deadline `claim`
+/// into the future on the database's clock, so no other node takes them meanwhile, and should this node die too the
+/// next sweep after it takes them again; the step the deadline causes writes the purchase's real next deadline.
+pub async fn claim_due(
+    db: &DatabaseConnection,
+    grace: std::time::Duration,
+    claim: std::time::Duration,
+    limit: u64,
+) -> Result<Vec<Stored>, DbErr> {
+    let columns = ("purchases", "next_due_at", "next_due_at IS NOT NULL");
+    let statement = super::claim_due(db.get_database_backend(), columns, grace, claim, limit);
+    purchases::Entity::find().from_raw_sql(statement).all(db).await?.into_iter().map(decode).collect()
+}
+
+/// Puts back a claimed purchase's real next deadline when nothing was due after all, unless a step moved it first.
+pub async fn reschedule(db: &DatabaseConnection, stored: &Stored) -> Result<(), DbErr> {
+    let next = stored.purchase.deadlines().into_iter().map(|(_, at)| at).min();
+    purchases::Entity::update_many()
+        .col_expr(purchases::Column::NextDueAt, sea_orm::sea_query::Expr::value(next))
+        .filter(purchases::Column::Id.eq(stored.purchase.id))
+        .filter(purchases::Column::Version.eq(stored.version))
+        .exec(db)
+        .await
+        .map(|_| ())
 }
 
 pub async fn history(db: &DatabaseConnection, id: Uuid) -> Result<Vec<purchase_events::Model>, DbErr> {

@@ -49,6 +49,44 @@ pub struct TestDatabase {
     _dir: Option<tempfile::TempDir>,
 }
 
+impl TestDatabase {
+    /// Another handle on a database that `owner` keeps (and drops) for the test: a second node's.
+    pub fn shared(owner: &TestDatabase) -> TestDatabase {
+        TestDatabase { url: owner.url.clone(), _dir: None }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Starts the real binary the way an operator does (the repository's config.toml, environment overrides on top) and
+/// waits until it is ready: a node of its own process, as a deployment runs several on one database.
+pub async fn start_node(database_url: &str, env: &[(&str, &str)]) -> (std::process::Child, String) {
+    purser::startup::install_crypto();
+    let port = free_port();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_purser"))
+        .args(["--config", concat!(env!("CARGO_MANIFEST_DIR"), "/config.toml"), "serve"])
+        .env("PURSER_SERVER__PORT", port.to_string())
+        .env("PURSER_DATABASE__URL", database_url)
+        .env("PURSER_SANDBOX__WEBHOOK_SECRET", WEBHOOK_SECRET)
+        .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("start purser");
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let ready = eventually(Duration::from_secs(30), || async {
+        let response = http.get(format!("{base}/readyz")).send().await.ok()?;
+        (response.status() == StatusCode::OK).then_some(())
+    })
+    .await;
+    assert!(ready.is_some(), "purser did not become ready on {base}");
+    (child, base)
+}
+
 pub async fn fresh_database(db: Db) -> TestDatabase {
     match db {
         Db::Sqlite => {

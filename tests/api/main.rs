@@ -8,6 +8,7 @@ mod deployment;
 mod guards;
 mod helpers;
 mod idempotency;
+mod nodes;
 mod paypal;
 mod paypal_fake;
 mod purchases;

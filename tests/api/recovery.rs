@@ -1,39 +1,11 @@
 //! `kill -9` in the middle of purchases, start again: every unfinished purchase has its actor and timers back,
 //! nothing is lost, nothing is credited twice.
-use crate::helpers::{Db, TestApp, WEBHOOK_SECRET, eventually, fresh_database};
+use crate::helpers::{Db, TestApp, fresh_database, start_node};
 use crate::on_both_databases;
 use reqwest::StatusCode;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// Starts the real binary the way an operator does: the repository's config.toml plus environment overrides.
-async fn start_server(database_url: &str) -> (Child, String) {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_purser"))
-        .args(["--config", concat!(env!("CARGO_MANIFEST_DIR"), "/config.toml"), "serve"])
-        .env("PURSER_SERVER__PORT", port.to_string())
-        .env("PURSER_DATABASE__URL", database_url)
-        .env("PURSER_SANDBOX__WEBHOOK_SECRET", WEBHOOK_SECRET)
-        .env("PURSER_PAYMENTS__RETRY_BASE", "3s")
-        .env("PURSER_PAYMENTS__CHECKOUT_TTL", "8s")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start purser");
-    let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
-    let ready = eventually(Duration::from_secs(30), || async {
-        let response = http.get(format!("{base}/readyz")).send().await.ok()?;
-        (response.status() == StatusCode::OK).then_some(())
-    })
-    .await;
-    assert!(ready.is_some(), "purser did not become ready on {base}");
-    (child, base)
+async fn start_server(database_url: &str) -> (std::process::Child, String) {
+    start_node(database_url, &[("PURSER_PAYMENTS__RETRY_BASE", "3s"), ("PURSER_PAYMENTS__CHECKOUT_TTL", "8s")]).await
 }
 
 async fn a_killed_service_recovers_every_unfinished_purchase(db: Db) {

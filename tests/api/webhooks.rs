@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::Duration;
 
-fn succeeded_event(event_id: &str, intent_id: &str, transaction: &str) -> Value {
+pub fn succeeded_event(event_id: &str, intent_id: &str, transaction: &str) -> Value {
     json!({
         "id": event_id,
         "object": "event",

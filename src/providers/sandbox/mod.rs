@@ -11,7 +11,7 @@ use super::{NewIntent, ProviderError, RefundOutcome};
 use crate::domain::ids::PaymentMethodId;
 use crate::settings::SandboxFaults;
 use crate::store::customers;
-use chrono::Utc;
+use chrono::{SubsecRound, Utc};
 use entities::sandbox_payment_intents as intents;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
@@ -81,6 +81,11 @@ fn rejected(code: &str, message: impl Into<String>) -> ProviderError {
     ProviderError::Rejected { code: code.to_owned(), message: message.into() }
 }
 
+/// An insert that keeps the row already there on `column`'s unique key.
+fn on_conflict_do_nothing(column: impl sea_orm::sea_query::IntoIden) -> sea_orm::sea_query::OnConflict {
+    sea_orm::sea_query::OnConflict::column(column).do_nothing().to_owned()
+}
+
 fn db_error(e: sea_orm::DbErr) -> ProviderError {
     ProviderError::Unreachable(format!("sandbox store: {e}"))
 }
@@ -146,12 +151,26 @@ impl Sandbox {
             .ok_or_else(|| rejected("resource_missing", format!("No such payment_intent: '{id}'")))
     }
 
+    /// Saves an intent as loaded and changed, unless another request (on any node) changed it since: Stripe answers
+    /// such a race with `lock_timeout`, a 429 to be retried.
     async fn store(&self, mut intent: intents::Model) -> Result<intents::Model, ProviderError> {
-        intent.updated_at = Utc::now();
+        let loaded = intent.updated_at;
+        intent.updated_at = Utc::now().trunc_subsecs(6);
         let active = sea_orm::ActiveModelTrait::reset_all(intents::ActiveModel::from(intent.clone()));
-        let update =
-            self.writer.write(move |txn| Box::pin(async move { intents::Entity::update(active).exec(txn).await }));
-        update.await.map_err(db_error)?;
+        let id = intent.id.clone();
+        let update = self.writer.write(move |txn| {
+            Box::pin(async move {
+                let fenced = intents::Entity::update_many()
+                    .set(active)
+                    .filter(intents::Column::Id.eq(id))
+                    .filter(intents::Column::UpdatedAt.eq(loaded));
+                fenced.exec(txn).await
+            })
+        });
+        if update.await.map_err(db_error)?.rows_affected != 1 {
+            let message = format!("lock_timeout: PaymentIntent {} was changed by another request", intent.id);
+            return Err(ProviderError::Throttled(message));
+        }
         Ok(intent)
     }
 
@@ -193,11 +212,15 @@ impl Sandbox {
             created_at: now,
             updated_at: now,
         };
+        // Two nodes opening the same purchase's intent at once: the unique purchase id keeps the first.
         let row = intents::ActiveModel::from(intent.clone());
-        let insert = self
-            .writer
-            .write(move |txn| Box::pin(async move { intents::Entity::insert(row).exec_without_returning(txn).await }));
-        insert.await.map_err(db_error)?;
+        let first = on_conflict_do_nothing(intents::Column::PurchaseId);
+        let insert = self.writer.write(move |txn| {
+            Box::pin(async move { intents::Entity::insert(row).on_conflict(first).exec_without_returning(txn).await })
+        });
+        if insert.await.map_err(db_error)? == 0 {
+            return Box::pin(self.make_intent(request)).await;
+        }
         Ok(render(&intent))
     }
 

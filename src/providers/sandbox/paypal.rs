@@ -93,11 +93,15 @@ impl Sandbox {
             created_at: now,
             updated_at: now,
         };
+        // Two nodes opening the same purchase's order at once: the unique purchase id keeps the first.
         let row = orders::ActiveModel::from(order.clone());
-        let insert = self
-            .writer
-            .write(move |txn| Box::pin(async move { orders::Entity::insert(row).exec_without_returning(txn).await }));
-        insert.await.map_err(db_error)?;
+        let first = super::on_conflict_do_nothing(orders::Column::PurchaseId);
+        let insert = self.writer.write(move |txn| {
+            Box::pin(async move { orders::Entity::insert(row).on_conflict(first).exec_without_returning(txn).await })
+        });
+        if insert.await.map_err(db_error)? == 0 {
+            return Box::pin(self.open_order(request)).await;
+        }
         Ok(self.render_order(&order))
     }
 

@@ -1,0 +1,119 @@
+//! Issue 16: several nodes (each its own `purser serve` process) on one PostgreSQL. The row is the owner: any node
+//! applies any input, and a dead node's deadlines are taken over by the others.
+use crate::helpers::{Db, TestApp, TestDatabase, count_rows, eventually, fresh_database, start_node};
+use crate::webhooks::succeeded_event;
+use reqwest::StatusCode;
+use std::process::Child;
+use std::time::Duration;
+
+/// Both nodes' timers short, and their sweeps quick, so a test sees a deadline taken over within seconds.
+const QUICK_DEADLINES: [(&str, &str); 3] = [
+    ("PURSER_PAYMENTS__CHECKOUT_TTL", "3s"),
+    ("PURSER_PAYMENTS__DEADLINE_SWEEP", "300ms"),
+    ("PURSER_PAYMENTS__DEADLINE_CLAIM", "4s"),
+];
+
+struct Nodes {
+    a: TestApp,
+    b: TestApp,
+    children: Vec<Child>,
+}
+
+impl Drop for Nodes {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+async fn two_nodes(env: &[(&str, &str)]) -> Nodes {
+    let database = fresh_database(Db::Postgres).await;
+    let second = TestDatabase::shared(&database);
+    let ((first_child, first), (second_child, second_base)) =
+        tokio::join!(start_node(&database.url, env), start_node(&database.url, env));
+    Nodes {
+        a: TestApp::external(first, database),
+        b: TestApp::external(second_base, second),
+        children: vec![first_child, second_child],
+    }
+}
+
+async fn scalar(url: &str, sql: &str) -> i64 {
+    use sea_orm::{ConnectionTrait, Database, Statement};
+    let db = Database::connect(url).await.unwrap();
+    let row = db.query_one_raw(Statement::from_string(db.get_database_backend(), sql)).await.unwrap().unwrap();
+    row.try_get_by_index(0).unwrap()
+}
+
+// The same confirm sent to both nodes at once, and the provider's success webhook delivered to both (twice under one
+// event id, once under another): one confirmation reaches the provider, one grant, one history line to `succeeded`.
+#[tokio::test]
+async fn two_nodes_applying_the_same_confirm_and_webhook_grant_once() {
+    let nodes = two_nodes(&[]).await;
+    let (on_a, on_b) = (nodes.a.client("two-nodes-1"), nodes.b.client("two-nodes-1"));
+    let (transaction, intent) = on_a.open("pro-200", "pm_card_visa").await;
+    let event = succeeded_event("evt_nodes_1", &intent, &transaction);
+    let again = succeeded_event("evt_nodes_2", &intent, &transaction);
+    let (confirm_a, confirm_b, hook_a, hook_b, hook_again) = tokio::join!(
+        on_a.confirm(&intent, "pro-200"),
+        on_b.confirm(&intent, "pro-200"),
+        nodes.a.send_stripe_event(&event),
+        nodes.b.send_stripe_event(&event),
+        nodes.b.send_stripe_event(&again),
+    );
+    for confirmed in [confirm_a, confirm_b] {
+        assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.body);
+        assert_eq!(confirmed.data()["status"], "succeeded");
+    }
+    for hook in [hook_a, hook_b, hook_again] {
+        assert_eq!(hook.status, StatusCode::OK, "{}", hook.body);
+    }
+    let url = nodes.a.database.url.clone();
+    let applied = eventually(Duration::from_secs(20), || async {
+        let left = scalar(&url, "SELECT COUNT(*) FROM webhook_events WHERE status NOT IN ('processed')").await;
+        (left == 0).then_some(())
+    });
+    assert!(applied.await.is_some(), "every webhook the nodes stored is applied");
+    assert_eq!(on_a.balance().await, 240);
+    assert_eq!(on_b.balance().await, 240);
+    assert_eq!(count_rows(&url, "credit_ledger").await, 1, "one grant");
+    assert_eq!(count_rows(&url, "invoices").await, 1, "one invoice");
+    let sql = format!(
+        "SELECT COUNT(*) FROM purchase_events WHERE purchase_id = '{transaction}' AND to_status = 'succeeded' AND from_status <> 'succeeded'"
+    );
+    assert_eq!(scalar(&url, &sql).await, 1, "one step to succeeded");
+    // The provider saw one intent, confirmed once: the losing node decided again on the locked row and called nothing.
+    let sql = format!("SELECT COUNT(*) FROM sandbox_payment_intents WHERE purchase_id = '{transaction}'");
+    assert_eq!(scalar(&url, &sql).await, 1);
+    let sql = format!(
+        "SELECT CAST(confirmations AS BIGINT) FROM sandbox_payment_intents WHERE purchase_id = '{transaction}'"
+    );
+    assert_eq!(scalar(&url, &sql).await, 1, "one confirmation at the provider");
+}
+
+// A checkout opened on node A, which then dies: its expiry lived in A's memory, and B takes it over from the
+// purchase's row. Then the claim a node leaves when it dies between claiming a deadline and firing it: B leaves the
+// purchase alone until the claim runs out, then fires it.
+#[tokio::test]
+async fn a_deadline_of_a_node_that_dies_fires_on_another() {
+    let mut nodes = two_nodes(&QUICK_DEADLINES).await;
+    let on_a = nodes.a.client("two-nodes-2");
+    let opened = on_a.create_intent("starter-25", None).await;
+    let orphan = opened.data()["transactionId"].as_str().unwrap().to_owned();
+    let claimed = on_a.create_intent("starter-25", None).await.data()["transactionId"].as_str().unwrap().to_owned();
+    nodes.children[0].kill().expect("kill -9 node A");
+    nodes.children[0].wait().ok();
+
+    let url = nodes.b.database.url.clone();
+    let claim = format!("UPDATE purchases SET next_due_at = now() + interval '6 seconds' WHERE id = '{claimed}'");
+    nodes.b.execute(&claim).await;
+    let on_b = nodes.b.client("two-nodes-2");
+    on_b.wait_for_status(&orphan, "expired").await;
+    let status = on_b.transaction(&claimed).await.data()["status"].as_str().unwrap().to_owned();
+    assert_ne!(status, "expired", "a live claim is left to its node");
+    on_b.wait_for_status(&claimed, "expired").await;
+    let sql = "SELECT COUNT(*) FROM purchases WHERE status = 'expired' AND next_due_at IS NULL";
+    assert_eq!(scalar(&url, sql).await, 2, "an expired purchase has no deadline left");
+}
