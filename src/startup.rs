@@ -180,7 +180,8 @@ impl Application {
         let issuer = Issuer { seller, rates: settings.tax_rates.clone() };
         let pauses = Arc::new(Pauses::load(db.clone()).await.map_err(|e| format!("pauses: {e}"))?);
         let tree = Tree::start().await?;
-        let monitor = FraudMonitor { rules: settings.fraud, db: db.clone(), pauses: pauses.clone() };
+        let monitor =
+            FraudMonitor { rules: settings.fraud, db: db.clone(), writer: writer.clone(), pauses: pauses.clone() };
         let fraud = tree.child("fraud-monitor", monitor).await?;
         let delta = |d: Duration, key: &str| TimeDelta::from_std(d).map_err(|_| format!("circuit.{key} is too large"));
         let circuit_rules = CircuitRules {

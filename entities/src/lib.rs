@@ -7,6 +7,7 @@ pub mod credit_ledger;
 pub mod customers;
 pub mod disputes;
 pub mod fraud_flags;
+pub mod fraud_screenings;
 pub mod idempotency_keys;
 pub mod invoices;
 pub mod outbox;

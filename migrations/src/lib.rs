@@ -19,6 +19,7 @@ mod m20261201_000015_reconcile_schedule;
 mod m20261201_000016_circuit_states;
 mod m20261202_000017_outbox_pending;
 mod m20261202_000018_shared_work;
+mod m20261202_000019_fraud_screenings;
 mod nullable_column;
 
 pub struct Migrator;
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000016_circuit_states::Migration),
             Box::new(m20261202_000017_outbox_pending::Migration),
             Box::new(m20261202_000018_shared_work::Migration),
+            Box::new(m20261202_000019_fraud_screenings::Migration),
         ]
     }
 }

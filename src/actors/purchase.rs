@@ -2,7 +2,7 @@
 //! happen after the commit and their answers come back as the next input.
 use super::Context;
 use crate::domain::failure::FailureCode;
-use crate::domain::purchase::{Effect, Input, IntentStatus, IntentUpdate, Purchase, Rejected, Status, Step};
+use crate::domain::purchase::{Effect, Input, IntentStatus, IntentUpdate, Purchase, Rejected, Step};
 use crate::domain::refund::RefundStatus;
 use crate::guards::fraud::FraudMsg;
 use crate::providers::{NewIntent, ProviderError};
@@ -219,11 +219,8 @@ impl PurchaseActor {
                 if step.purchase.status != before.status {
                     self.ctx.counters.purchase_entered(step.purchase.status.as_str());
                 }
-                let declined = step.purchase.status == Status::Failed
-                    && before.status != Status::Failed
-                    && step.purchase.failure.as_ref().is_some_and(FailureCode::is_decline);
-                if declined {
-                    self.ctx.fraud.cast(FraudMsg::Declined { client: step.purchase.client.as_str().to_owned() });
+                if step.is_decline(&before) {
+                    self.ctx.fraud.cast(FraudMsg::Declined);
                 }
                 state.stored = Some(Stored { purchase: step.purchase, version });
                 Ok(step.effects)

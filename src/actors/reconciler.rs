@@ -5,7 +5,7 @@
 //! (AC9.6.7: "missed webhook → alert and sync").
 use super::{Input, PurchaseActors};
 use crate::domain::purchase::{Purchase, Settlement, Status};
-use crate::store::{idempotency, reconcile};
+use crate::store::{fraud_screenings, idempotency, reconcile};
 use chrono::{TimeDelta, Utc};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use std::sync::Arc;
@@ -16,6 +16,9 @@ use tokio::sync::Semaphore;
 const CONCURRENT_SYNCS: usize = 8;
 /// Purchases looked at per tick; the rest wait for the next, oldest first.
 const PER_TICK: u64 = 200;
+/// How long a node's claim on the purchases it is syncing lasts (with several nodes, the others pass them by): longer
+/// than a sync takes, short enough that a dead node's syncs are soon made by another.
+const SYNC_CLAIM: TimeDelta = TimeDelta::minutes(2);
 
 #[derive(Clone)]
 pub struct Reconciler {
@@ -51,8 +54,10 @@ impl Reconciler {
         let db = &self.purchases.context().db;
         idempotency::purge_expired(db).await?;
         let now = Utc::now();
+        fraud_screenings::purge(db, now).await?;
         let waiting = WAITING.map(Status::as_str);
         let due = reconcile::due(db, &waiting, now - self.after, now, PER_TICK).await?;
+        let due = reconcile::claim(db, &due, now, now + SYNC_CLAIM).await?;
         let permits = Arc::new(Semaphore::new(CONCURRENT_SYNCS));
         let mut syncs = tokio::task::JoinSet::new();
         for id in due {

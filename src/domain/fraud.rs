@@ -1,5 +1,5 @@
-//! Fraud rules, pure: the signals around a checkout in, a verdict out. The monitor actor keeps the windows of recent
-//! events; the rules live here so they are tested without a clock or a database.
+//! Fraud rules, pure: the signals around a checkout in, a verdict out. The monitor counts the signals in the database
+//! (`store::fraud_screenings`); the rules live here so they are tested without a clock or a database.
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Deserialize;
 use std::collections::VecDeque;

@@ -369,6 +369,13 @@ impl Step {
     pub fn is_noop(&self, before: &Purchase) -> bool {
         self.records.is_empty() && self.effects.is_empty() && self.purchase == *before
     }
+
+    /// True when this step is a decline of the payment (not a provider fault): the fraud monitor counts those.
+    pub fn is_decline(&self, before: &Purchase) -> bool {
+        self.purchase.status == Status::Failed
+            && before.status != Status::Failed
+            && self.purchase.failure.as_ref().is_some_and(FailureCode::is_decline)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -3,16 +3,15 @@
 //! wave, a spike of blocked checkouts, forged webhooks) raises an admin alert and pauses payment processing until an
 //! admin resumes it (AC9.3.4, AC9.3.7).
 use super::pause::{Pauses, Scope};
-use crate::domain::failure::FailureCode;
 use crate::domain::fraud::{FraudRules, Signals, Verdict, Window, assess};
 use crate::domain::purchase::Rail;
 use crate::store::alerts;
+use crate::store::fraud_screenings::{self, Keys, Seen};
 use chrono::{DateTime, TimeDelta, Utc};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use sea_orm::DatabaseConnection;
 use serde_json::json;
 use std::collections::HashMap;
-use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -29,86 +28,67 @@ pub struct Screening {
 }
 
 pub enum FraudMsg {
-    Assess { checkout: Screening, reply: RpcReplyPort<Verdict> },
-    Declined { client: String },
-    SignatureFailed { provider: &'static str, sender: IpAddr },
+    Assess {
+        checkout: Screening,
+        reply: RpcReplyPort<Verdict>,
+    },
+    /// A checkout was blocked: one more in the platform's wave.
+    Blocked,
+    /// A payment was declined (its purchase's step counted it for its client): one more in the platform's wave.
+    Declined,
+    SignatureFailed {
+        provider: &'static str,
+        sender: IpAddr,
+    },
 }
 
 #[derive(Clone)]
 pub struct FraudMonitor {
     pub rules: FraudRules,
     pub db: DatabaseConnection,
+    /// Screenings are steps: counted and recorded in one transaction of the writer's batches.
+    pub writer: crate::store::writer::Writer,
     pub pauses: Arc<Pauses>,
 }
 
+/// What the monitor keeps in memory: the platform-wide waves of the last minute, which pause processing. The
+/// per-client, per-network and per-card counts are in the database (`store::fraud_screenings`).
 #[derive(Default)]
 pub struct Windows {
-    checkouts: HashMap<String, Window>,
-    declines: HashMap<String, Window>,
-    by_ip: HashMap<IpAddr, Window>,
-    by_card: HashMap<String, Window>,
-    /// Per client, the cards used and when each was last used.
-    cards: HashMap<String, HashMap<String, DateTime<Utc>>>,
     platform_declines: Window,
     platform_blocks: Window,
     signature_failures: Window,
     /// When each sender last failed verification.
     signature_senders: HashMap<IpAddr, DateTime<Utc>>,
-    messages: u64,
 }
 
-fn count<K: Eq + Hash>(windows: &mut HashMap<K, Window>, key: Option<K>, now: DateTime<Utc>) -> usize {
-    key.map_or(0, |key| windows.entry(key).or_default().count_since(now, TimeDelta::hours(1)))
-}
-
-fn push<K: Eq + Hash>(windows: &mut HashMap<K, Window>, key: Option<K>, now: DateTime<Utc>) {
-    if let Some(key) = key {
-        windows.entry(key).or_default().push(now);
+/// Screens one checkout as a step of its own: the keys locked (so nodes screening the same client, network or card
+/// take turns), the last hour counted, the verdict given, and a checkout let through recorded, all in one
+/// transaction.
+async fn screen(
+    txn: &sea_orm::DatabaseTransaction,
+    rules: &FraudRules,
+    checkout: &Screening,
+    now: DateTime<Utc>,
+) -> Result<Verdict, sea_orm::DbErr> {
+    let ip = checkout.ip.map(|ip| ip.to_string());
+    let keys = Keys { client: &checkout.client, ip: ip.as_deref(), card: checkout.card.as_deref() };
+    fraud_screenings::lock(txn, &keys).await?;
+    let tally = fraud_screenings::tally(txn, &keys, now).await?;
+    let signals = Signals {
+        amount: checkout.amount,
+        method: checkout.method.as_deref(),
+        client_checkouts: tally.client_checkouts,
+        client_declines: tally.client_declines,
+        ip_checkouts: tally.ip_checkouts,
+        card_checkouts: tally.card_checkouts,
+        client_cards: tally.client_cards,
+    };
+    let verdict = assess(rules, &signals);
+    if !matches!(verdict, Verdict::Block(_)) {
+        fraud_screenings::record(txn, Seen::Checkout, &keys, now).await?;
     }
-}
-
-impl Windows {
-    fn assess(&mut self, rules: &FraudRules, checkout: &Screening, now: DateTime<Utc>) -> Verdict {
-        let hour = TimeDelta::hours(1);
-        let client = Some(checkout.client.clone());
-        let card = checkout.card.clone();
-        let cards = self.cards.entry(checkout.client.clone()).or_default();
-        cards.retain(|_, last| now - *last < hour);
-        let signals = Signals {
-            amount: checkout.amount,
-            method: checkout.method.as_deref(),
-            client_checkouts: count(&mut self.checkouts, client.clone(), now),
-            client_declines: count(&mut self.declines, client.clone(), now),
-            ip_checkouts: count(&mut self.by_ip, checkout.ip, now),
-            card_checkouts: count(&mut self.by_card, card.clone(), now),
-            client_cards: cards.len() + usize::from(card.as_ref().is_some_and(|c| !cards.contains_key(c))),
-        };
-        let verdict = assess(rules, &signals);
-        if matches!(verdict, Verdict::Block(_)) {
-            self.platform_blocks.push(now);
-        } else {
-            push(&mut self.checkouts, client, now);
-            push(&mut self.by_ip, checkout.ip, now);
-            if let Some(card) = card {
-                cards.insert(card.clone(), now);
-                push(&mut self.by_card, Some(card), now);
-            }
-        }
-        verdict
-    }
-
-    /// Forgets keys with no event left in their window, so a long run does not keep every client ever seen.
-    fn prune(&mut self, now: DateTime<Utc>) {
-        let hour = TimeDelta::hours(1);
-        self.checkouts.retain(|_, w| w.count_since(now, hour) > 0);
-        self.declines.retain(|_, w| w.count_since(now, hour) > 0);
-        self.by_ip.retain(|_, w| w.count_since(now, hour) > 0);
-        self.by_card.retain(|_, w| w.count_since(now, hour) > 0);
-        self.cards.retain(|_, cards| {
-            cards.retain(|_, last| now - *last < hour);
-            !cards.is_empty()
-        });
-    }
+    Ok(verdict)
 }
 
 impl FraudMonitor {
@@ -137,49 +117,49 @@ impl Actor for FraudMonitor {
     type State = Windows;
     type Arguments = ();
 
-    /// Starts with the last hour's checkouts and declines read back from the purchases, so that a restart does not
-    /// wipe a client's count. (Networks and cards are not stored with a purchase; their windows start empty.)
+    /// Starts with no wave: the counts that outlive a minute are in the database.
     async fn pre_start(&self, _myself: ActorRef<FraudMsg>, _: ()) -> Result<Windows, ActorProcessingErr> {
-        let opened = crate::store::purchases::opened_since(&self.db, Utc::now() - TimeDelta::hours(1)).await?;
-        let mut windows = Windows::default();
-        let mut declines = Vec::new();
-        for (client, opened_at, failure, failed_at) in opened {
-            if failure.map(FailureCode::from).is_some_and(|f| f.is_decline()) {
-                declines.push((failed_at, client.clone()));
-            }
-            push(&mut windows.checkouts, Some(client), opened_at);
-        }
-        declines.sort();
-        for (failed_at, client) in declines {
-            push(&mut windows.declines, Some(client), failed_at);
-        }
-        Ok(windows)
+        Ok(Windows::default())
     }
 
     async fn handle(
         &self,
-        _myself: ActorRef<FraudMsg>,
+        myself: ActorRef<FraudMsg>,
         msg: FraudMsg,
         windows: &mut Windows,
     ) -> Result<(), ActorProcessingErr> {
         let now = Utc::now();
         let minute = TimeDelta::minutes(1);
-        windows.messages += 1;
-        if windows.messages % 4096 == 0 {
-            windows.prune(now);
-        }
         match msg {
             FraudMsg::Assess { checkout, reply } => {
-                let verdict = windows.assess(&self.rules, &checkout, now);
-                if let Verdict::Block(reason) = &verdict {
-                    tracing::warn!(client = %checkout.client, %reason, "checkout blocked by the fraud monitor");
-                    let wave = windows.platform_blocks.count_since(now, minute);
-                    self.breach("blocked checkouts", wave, self.rules.breach_blocks_per_minute, now).await?;
-                }
-                let _ = reply.send(verdict);
+                // Answered from a task: the actor does not wait for the commit, so screenings share batches.
+                let (writer, rules, monitor) = (self.writer.clone(), self.rules, myself.clone());
+                tokio::spawn(async move {
+                    let step = writer.write(move |txn| {
+                        Box::pin(async move {
+                            let verdict = screen(txn, &rules, &checkout, now).await?;
+                            Ok::<_, sea_orm::DbErr>((verdict, checkout.client))
+                        })
+                    });
+                    match step.await {
+                        Ok((verdict, client)) => {
+                            if let Verdict::Block(reason) = &verdict {
+                                tracing::warn!(%client, %reason, "checkout blocked by the fraud monitor");
+                                let _ = monitor.cast(FraudMsg::Blocked);
+                            }
+                            let _ = reply.send(verdict);
+                        }
+                        // Unanswered, the caller refuses the checkout and asks for a retry.
+                        Err(e) => tracing::warn!(error = %e, "checkout not screened"),
+                    }
+                });
             }
-            FraudMsg::Declined { client } => {
-                windows.declines.entry(client).or_default().push(now);
+            FraudMsg::Blocked => {
+                windows.platform_blocks.push(now);
+                let wave = windows.platform_blocks.count_since(now, minute);
+                self.breach("blocked checkouts", wave, self.rules.breach_blocks_per_minute, now).await?;
+            }
+            FraudMsg::Declined => {
                 windows.platform_declines.push(now);
                 let wave = windows.platform_declines.count_since(now, minute);
                 self.breach("declines", wave, self.rules.breach_declines_per_minute, now).await?;

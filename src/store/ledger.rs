@@ -4,9 +4,7 @@ use crate::domain::ids::ClientId;
 use chrono::Utc;
 use entities::credit_ledger;
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QuerySelect, Statement,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
 
 pub async fn append<C: ConnectionTrait>(
     db: &C,
@@ -44,15 +42,7 @@ pub async fn balance<C: ConnectionTrait>(db: &C, client: &ClientId) -> Result<i6
 /// read the balance before the others' takes commit, so every decision on a balance takes the client's advisory
 /// lock first; SQLite's single writer already puts them one after another.
 pub async fn lock<C: ConnectionTrait>(db: &C, client: &ClientId) -> Result<(), DbErr> {
-    if db.get_database_backend() == DbBackend::Postgres {
-        let lock = Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-            [format!("ledger:{}", client.as_str()).into()],
-        );
-        db.execute_raw(lock).await?;
-    }
-    Ok(())
+    super::advisory_lock(db, &format!("ledger:{}", client.as_str())).await
 }
 
 /// Takes `credits` from the client's balance inside the caller's transaction, unless the balance is smaller:

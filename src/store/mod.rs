@@ -6,6 +6,7 @@ pub mod controls;
 pub mod customers;
 pub mod disputes;
 pub mod fraud_flags;
+pub mod fraud_screenings;
 pub mod idempotency;
 pub mod invoices;
 pub mod ledger;
@@ -138,4 +139,14 @@ pub fn claim_due(
             )
         }
     }
+}
+
+/// Takes a transaction-scoped advisory lock on `key` (PostgreSQL): whoever else asks for it waits until the caller's
+/// transaction ends. SQLite's single writer already puts transactions one after another, so there it takes nothing.
+pub async fn advisory_lock<C: ConnectionTrait>(db: &C, key: &str) -> Result<(), DbErr> {
+    if db.get_database_backend() == DbBackend::Postgres {
+        let sql = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))";
+        db.execute_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, [key.into()])).await?;
+    }
+    Ok(())
 }

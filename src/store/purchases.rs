@@ -1,5 +1,5 @@
 //! Purchases: the actor's state, its audit trail, and everything a transition writes, in one transaction per step.
-use super::{fraud_flags, invoices, ledger, outbox, refunds, webhooks};
+use super::{fraud_flags, fraud_screenings, invoices, ledger, outbox, refunds, webhooks};
 use crate::domain::invoice::Issuer;
 use crate::domain::purchase::{Input, Policy, Purchase, Record, Rejected, Status, Step};
 use crate::domain::refund::Refund;
@@ -131,6 +131,10 @@ pub async fn save_step(
     purchase_events::Entity::insert(event(next.id, input, before.purchase.status, next))
         .exec_without_returning(txn)
         .await?;
+    if step.is_decline(&before.purchase) {
+        let keys = fraud_screenings::Keys { client: next.client.as_str(), ip: None, card: None };
+        fraud_screenings::record(txn, fraud_screenings::Seen::Decline, &keys, next.updated_at).await?;
+    }
     for record in &step.records {
         match record {
             Record::GrantCredits { credits } => {

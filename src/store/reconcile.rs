@@ -48,6 +48,32 @@ pub async fn due(
     rows.iter().map(|row| row.try_get::<Uuid>("", "id")).collect()
 }
 
+/// Claims for this node's reconciler the `due` purchases no other node has claimed since it read them: their next sync
+/// moves to `until`, so other nodes pass them by; should this node die mid-sync, they fall due again then. Returns the
+/// purchases this node now holds. One statement, atomic per row (`ON CONFLICT … DO UPDATE … WHERE`).
+pub async fn claim(
+    db: &DatabaseConnection,
+    due: &[Uuid],
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Vec<Uuid>, DbErr> {
+    if due.is_empty() {
+        return Ok(vec![]);
+    }
+    use schedule::Column as C;
+    let mut insert = Query::insert();
+    insert.into_table(schedule::Entity).columns([C::PurchaseId, C::Syncs, C::LastSyncedAt, C::NextAt]);
+    for id in due {
+        insert.values_panic([(*id).into(), 0.into(), now.into(), until.into()]);
+    }
+    let unclaimed = Expr::col((schedule::Entity, C::NextAt)).lte(now);
+    insert
+        .on_conflict(OnConflict::column(C::PurchaseId).update_column(C::NextAt).action_and_where(unclaimed).to_owned());
+    insert.returning_col(C::PurchaseId);
+    let rows = db.query_all_raw(db.get_database_backend().build(&insert)).await?;
+    rows.iter().map(|row| row.try_get::<Uuid>("", "purchase_id")).collect()
+}
+
 /// Records a sync made at `now` and the next one due at `next_at`; with `alert`, raises the one admin alert for a
 /// purchase whose webhook is missing, in the same transaction. Returns how many syncs the purchase has had.
 pub async fn synced(
