@@ -93,6 +93,10 @@ enum Command {
         /// Actor crashes per second while the clients shop (`/dev/crash`): background and purchase actors.
         #[arg(long, default_value_t = 0.0)]
         actor_panic_rate: f64,
+        /// Nodes sharing the database (PostgreSQL only), behind haproxy: with three or more, one is also frozen
+        /// (SIGSTOP) past its claims and one killed for good.
+        #[arg(long, default_value_t = 1)]
+        nodes: usize,
     },
 }
 
@@ -142,7 +146,7 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Bench { purchases, concurrency, provider_latency_ms, database_url, in_flight, json } => runtime
             .block_on(async {
                 let latency = vec![("PURSER_SANDBOX__LATENCY_MS".to_owned(), provider_latency_ms.to_string())];
-                let mut workspace = Workspace::open(&cli.config, database_url.as_deref(), latency).await?;
+                let mut workspace = Workspace::open(&cli.config, database_url.as_deref(), latency, 1).await?;
                 let options = BenchOptions { purchases, concurrency, provider_latency_ms, in_flight };
                 let report = bench::run(&mut workspace, &options).await;
                 workspace.close().await;
@@ -170,6 +174,7 @@ fn run(cli: Cli) -> Result<(), String> {
             webhook_max_delay_ms,
             smtp_down_ms,
             actor_panic_rate,
+            nodes,
         } => runtime.block_on(async {
             let options = ChaosOptions {
                 runs,
@@ -183,8 +188,9 @@ fn run(cli: Cli) -> Result<(), String> {
                 webhook_max_delay_ms,
                 smtp_down_ms,
                 actor_panic_rate,
+                nodes,
             };
-            let open = async |env| Workspace::open(&cli.config, database_url.as_deref(), env).await;
+            let open = async |env| Workspace::open(&cli.config, database_url.as_deref(), env, nodes).await;
             let results = chaos::run(&options, open).await?;
             let total = |f: fn(&chaos::RunResult) -> usize| results.iter().map(f).sum::<usize>();
             let violations: Vec<&String> = results.iter().flat_map(|r| &r.violations).collect();

@@ -212,6 +212,9 @@ pub struct SandboxSettings {
     /// Signs the sandbox's Stripe-shaped webhooks. Empty means one made by the first node on the database and kept
     /// there, since a webhook the sandbox sends may reach any node.
     pub webhook_secret: Option<Secret>,
+    /// Where the sandbox delivers its webhooks: unset, this node. Several nodes behind a load balancer set its
+    /// address, as a real provider's webhooks arrive through it.
+    pub webhook_url: Option<String>,
     #[serde(default)]
     pub latency_ms: u64,
     /// Provider errors, timeouts and webhook trouble to inject (the chaos harness); none by default.

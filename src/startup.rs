@@ -79,7 +79,8 @@ fn providers(
     let latency = Duration::from_millis(settings.sandbox.latency_ms);
     let sandbox =
         Arc::new(Sandbox::new(reads.clone(), writer.clone(), latency, settings.sandbox.faults, sandbox_secret.clone()));
-    sandbox.attach(service_url.to_owned(), public_url.to_owned());
+    sandbox
+        .attach(settings.sandbox.webhook_url.clone().unwrap_or_else(|| service_url.to_owned()), public_url.to_owned());
 
     let (card, stripe_secrets) = match settings.payments.card_provider {
         CardProviderChoice::Sandbox => (CardGateway::Sandbox(sandbox.clone()), vec![sandbox_secret]),

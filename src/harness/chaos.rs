@@ -35,11 +35,18 @@ pub struct ChaosOptions {
     /// Actor crashes per second while the shoppers run (`/dev/crash/{actor}`): the background actors and the
     /// purchases' actors, picked at random.
     pub actor_panic_rate: f64,
+    /// Services sharing the database behind haproxy.
+    pub nodes: usize,
 }
 
 /// How long an unanswered `Idempotency-Key` claim holds its key in a chaos run (`payments.idempotency_lease`):
 /// short, so the clients' retries after a kill are seen to get through within the run.
 const LEASE: Duration = Duration::from_secs(2);
+
+/// How long a node's claim on a deadline lasts in a chaos run: a node frozen longer has its claims taken over.
+const CLAIM: Duration = Duration::from_secs(2);
+/// How soon a pause set through one node must refuse checkouts on the others.
+const PAUSE_REACH: Duration = Duration::from_secs(2);
 
 /// What the shoppers saw that the database cannot tell: the transactions they opened (for the crasher to pick
 /// from) and the keys still refused after their lease.
@@ -86,6 +93,9 @@ fn fault_env(options: &ChaosOptions) -> Vec<(String, String)> {
         ("PAYMENTS__RECONCILE_AFTER", "2s".into()),
         ("EMAIL__POLL_INTERVAL", "100ms".into()),
         ("PAYMENTS__IDEMPOTENCY_LEASE", format!("{}s", LEASE.as_secs())),
+        // A dead or frozen node's deadlines are taken over within seconds.
+        ("PAYMENTS__DEADLINE_SWEEP", "500ms".into()),
+        ("PAYMENTS__DEADLINE_CLAIM", format!("{}s", CLAIM.as_secs())),
         ("SANDBOX__CRASH_HOOKS", (options.actor_panic_rate > 0.0).to_string()),
     ]
     .into_iter()
@@ -259,17 +269,36 @@ async fn run_once(
         }
     });
     let mut result = RunResult { purchases: options.purchases, ..RunResult::default() };
+    // The last node is killed for good when there are three or more; the kills and the freeze pick among the others.
+    let nodes = workspace.node_count();
+    let lasting = if nodes >= 3 { nodes - 1 } else { nodes };
+    let http = workspace.driver.http.clone();
     for _ in 0..options.kills {
         tokio::time::sleep(Duration::from_millis(200 + (fraction() * 1300.0) as u64)).await;
-        workspace.service.kill();
+        let node = workspace.node((fraction() * lasting as f64) as usize % lasting);
+        node.kill();
         result.kills += 1;
-        workspace.service.start(&workspace.driver.http).await?;
+        node.start(&http).await?;
+    }
+    if nodes >= 3 {
+        // Frozen past its claims, as by a hung VM: the others take its deadlines over; thawed, it finds its copies
+        // stale and its version checks fail rather than overwrite.
+        let frozen = workspace.node(1);
+        frozen.freeze(true);
+        tokio::time::sleep(CLAIM + Duration::from_millis(1500)).await;
+        workspace.node(1).freeze(false);
+        workspace.node(nodes - 1).kill();
+        result.kills += 1;
     }
     let errors = shoppers.await.map_err(|e| e.to_string())?;
     stop_crashing.store(true, std::sync::atomic::Ordering::SeqCst);
     result.actor_crashes = crasher.await.map_err(|e| e.to_string())?;
     result.driver_errors = errors.len();
     result.driver_error_samples = errors.into_iter().take(5).collect();
+    let probed = match nodes > 1 {
+        true => probe_nodes(workspace, &admin, lasting, run).await?,
+        false => vec![],
+    };
     settle(workspace).await?;
     // Payments held for review are decided once they are held; some get there late, reconciled after a kill.
     while review_queue(&workspace.driver, &admin).await? > 0 {
@@ -279,7 +308,7 @@ async fn run_once(
     // may take a few of its rounds to balance. What is still wrong after two minutes is a violation.
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        result.violations.clear();
+        result.violations = probed.clone();
         check(workspace, &mut result).await?;
         for key in observed.held_keys.lock().unwrap().iter() {
             result.violations.push(format!("Idempotency-Key {key} was still refused after its lease"));
@@ -296,6 +325,63 @@ async fn run_once(
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+}
+
+/// What only several nodes can get wrong, tried through the nodes that are up (past haproxy): a pause set on one
+/// refuses checkouts on another within `PAUSE_REACH`; a card-testing burst spread over them is blocked at the one
+/// client's threshold (`fraud.checkouts_per_hour`). Returns the violations.
+async fn probe_nodes(workspace: &mut Workspace, admin: &str, live: usize, run: usize) -> Result<Vec<String>, String> {
+    let bases: Vec<String> = (0..live).map(|i| workspace.node(i).base.clone()).collect();
+    let driver = workspace.driver.clone();
+    let mut violations = vec![];
+    let (package, _) = workspace.first_package();
+    let token = driver.token(&format!("chaos-probe-{run}"), Role::Client)?;
+    let checkout = json!({ "packageId": package, "paymentMethodId": SUCCEEDS });
+    let intent = "/api/v1/payments/stripe/intent";
+
+    let pause = json!({ "scope": "platform", "reason": "chaos: does a pause reach every node?" });
+    let paused = driver.post_at(&bases[0], "/api/v1/admin/controls/pause", Some(admin), &pause).await?;
+    if paused.status != 200 {
+        return Err(format!("the pause was refused: {} {}", paused.status, paused.body));
+    }
+    let started = Instant::now();
+    let mut reached = false;
+    while started.elapsed() < PAUSE_REACH && !reached {
+        let answer = driver.post_at(&bases[live - 1], intent, Some(&token), &checkout).await?;
+        reached = answer.body["error"]["code"] == "payments_paused";
+    }
+    if !reached {
+        violations.push(format!("a pause set on one node did not refuse checkouts on another within {PAUSE_REACH:?}"));
+    }
+    let resume = json!({ "scope": "platform", "reason": "chaos: probe done" });
+    driver.post_at(&bases[live - 1], "/api/v1/admin/controls/resume", Some(admin), &resume).await?;
+    // Until every node has seen the resume, a checkout may still be refused: wait for each to take one.
+    for base in &bases {
+        let deadline = Instant::now() + PAUSE_REACH;
+        while driver.post_at(base, intent, Some(&token), &checkout).await?.status != 200 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    let threshold = workspace.settings().fraud.checkouts_per_hour;
+    let burster = driver.token(&format!("chaos-burst-{run}"), Role::Client)?;
+    // A checkout the provider fails (the run's injected faults) was still screened and counts; only the blocks
+    // tell: none before the threshold, then one.
+    let mut blocked = vec![];
+    for n in 0..=threshold {
+        let answer = driver.post_at(&bases[n % live], intent, Some(&burster), &checkout).await?;
+        if answer.body["error"]["code"] == "payment_blocked" {
+            blocked.push(n + 1);
+        }
+    }
+    if blocked != [threshold + 1] {
+        violations.push(format!(
+            "a burst of {} checkouts spread over {live} nodes was blocked at checkouts {blocked:?}; the threshold is \
+             {threshold}",
+            threshold + 1
+        ));
+    }
+    Ok(violations)
 }
 
 /// Waits until no purchase or refund is in the provider's hands and the outbox is empty (two minutes at most; what
@@ -365,6 +451,18 @@ async fn check(workspace: &Workspace, result: &mut RunResult) -> Result<(), Stri
     result.refunded = 0;
     result.refunded_paypal = 0;
     result.receipts_sent = 0;
+    let mut intents_of: HashMap<Uuid, usize> = HashMap::new();
+    for intent in &intents {
+        *intents_of.entry(intent.purchase_id).or_default() += 1;
+    }
+    for (purchase, n) in intents_of.iter().filter(|(_, n)| **n > 1) {
+        violations.push(format!("purchase {purchase} has {n} intents at the provider"));
+    }
+    // Every deadline fires, whichever node armed it and whatever became of that node.
+    let overdue = chrono::Utc::now() - chrono::TimeDelta::seconds(30);
+    for purchase in purchases.values().filter(|p| p.next_due_at.is_some_and(|at| at < overdue)) {
+        violations.push(format!("purchase {} has a deadline overdue since {:?}", purchase.id, purchase.next_due_at));
+    }
     for event in &unapplied {
         violations.push(format!("webhook {} {} left {} in the inbox", event.provider, event.event_id, event.status));
     }

@@ -58,7 +58,12 @@ impl Driver {
     }
 
     pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Result<Answer, String> {
-        let mut request = self.http.post(format!("{}{path}", self.base)).json(body);
+        self.post_at(&self.base, path, token, body).await
+    }
+
+    /// A POST to one node of several, past the load balancer.
+    pub async fn post_at(&self, base: &str, path: &str, token: Option<&str>, body: &Value) -> Result<Answer, String> {
+        let mut request = self.http.post(format!("{base}{path}")).json(body);
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }

@@ -62,6 +62,14 @@ impl Service {
         self.child.as_ref().map(Child::id)
     }
 
+    /// SIGSTOP (`stopped`) or SIGCONT: a node frozen as by a long GC pause or a hung VM, then thawed.
+    pub fn freeze(&self, stopped: bool) {
+        if let Some(pid) = self.pid() {
+            let signal = if stopped { "-STOP" } else { "-CONT" };
+            let _ = Command::new("kill").arg(signal).arg(pid.to_string()).status();
+        }
+    }
+
     /// SIGKILL: no shutdown hook runs, as in a power cut or an OOM kill.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -10,7 +10,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub struct Workspace {
+    /// The first node (the only one unless `--nodes`).
     pub service: Service,
+    /// With `--nodes N`: the other nodes, on the same database.
+    pub others: Vec<Service>,
+    /// With `--nodes N`: haproxy in front of every node, which the driver and the sandbox's webhooks go through.
+    front: Option<std::process::Child>,
     pub driver: Arc<Driver>,
     pub database_url: String,
     pub dir: PathBuf,
@@ -47,12 +52,17 @@ fn harness_env(dir: &Path, database_url: &str, webhook_secret: &str) -> Vec<(Str
 }
 
 impl Workspace {
-    /// `extra_env` adds or overrides `PURSER_*` settings for this run (provider latency, faults).
+    /// `extra_env` adds or overrides `PURSER_*` settings for this run (provider latency, faults). With `nodes` above
+    /// one, that many services share the (PostgreSQL) database behind haproxy.
     pub async fn open(
         config: &Path,
         database_url: Option<&str>,
         extra_env: Vec<(String, String)>,
+        nodes: usize,
     ) -> Result<Self, String> {
+        if nodes > 1 && database_url.is_none() {
+            return Err("--nodes needs --database-url: several nodes share one PostgreSQL (SQLite serves one)".into());
+        }
         let settings = Settings::load(config)?;
         let dir = std::env::temp_dir().join(format!("purser-harness-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -70,15 +80,47 @@ impl Workspace {
         let webhook_secret = format!("whsec_{}", uuid::Uuid::new_v4().simple());
         let mut env = harness_env(&dir, &url, &webhook_secret);
         env.extend(extra_env);
-        let mut service = Service::new(config, env)?;
+        let front_port = super::service::free_port()?;
+        let front_url = format!("http://127.0.0.1:{front_port}");
+        if nodes > 1 {
+            env.push(("PURSER_SANDBOX__WEBHOOK_URL".into(), front_url.clone()));
+        }
+        let mut service = Service::new(config, env.clone())?;
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(4096)
             .timeout(Duration::from_secs(120))
             .build()
             .map_err(|e| e.to_string())?;
         service.start(&http).await?;
-        let driver = Driver::new(http, service.base.clone(), Authenticator::from_settings(&settings)?, webhook_secret);
-        Ok(Self { service, driver: Arc::new(driver), database_url: url, dir, settings, made_database })
+        let mut others = Vec::new();
+        for _ in 1..nodes {
+            let mut node = Service::new(config, env.clone())?;
+            node.start(&http).await?;
+            others.push(node);
+        }
+        let front = match nodes > 1 {
+            true => Some(start_haproxy(&dir, front_port, std::iter::once(&service).chain(&others), &http).await?),
+            false => None,
+        };
+        let base = if front.is_some() { front_url } else { service.base.clone() };
+        let driver = Driver::new(http, base, Authenticator::from_settings(&settings)?, webhook_secret);
+        Ok(Self { service, others, front, driver: Arc::new(driver), database_url: url, dir, settings, made_database })
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn node_count(&self) -> usize {
+        1 + self.others.len()
+    }
+
+    /// Node `i`: 0 is `service`, the rest `others`.
+    pub fn node(&mut self, i: usize) -> &mut Service {
+        match i {
+            0 => &mut self.service,
+            i => &mut self.others[i - 1],
+        }
     }
 
     pub fn backend(&self) -> &'static str {
@@ -156,6 +198,13 @@ impl Workspace {
     /// Stops the service and removes what the run made.
     pub async fn close(mut self) {
         self.service.kill();
+        for node in &mut self.others {
+            node.kill();
+        }
+        if let Some(mut front) = self.front.take() {
+            let _ = front.kill();
+            let _ = front.wait();
+        }
         if let Some((server, name)) = self.made_database.take()
             && let Ok(admin) = Database::connect(&server).await
         {
@@ -164,4 +213,46 @@ impl Workspace {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// haproxy (Debian's package) on `port` in front of `nodes`, round robin, each checked on `/readyz`: a node that is
+/// down or stopped is passed by within a second, and a request refused by a dead node is tried on another.
+async fn start_haproxy<'a>(
+    dir: &Path,
+    port: u16,
+    nodes: impl Iterator<Item = &'a Service>,
+    http: &reqwest::Client,
+) -> Result<std::process::Child, String> {
+    let servers: String = nodes
+        .enumerate()
+        .map(|(i, node)| {
+            let address = node.base.trim_start_matches("http://");
+            format!("    server node{i} {address} check inter 500ms fall 2 rise 1\n")
+        })
+        .collect();
+    let config = format!(
+        "global\n    maxconn 8192\ndefaults\n    mode http\n    timeout connect 2s\n    timeout client 150s\n    \
+         timeout server 150s\n    retries 3\n    option redispatch\nfrontend purser\n    bind 127.0.0.1:{port}\n    \
+         default_backend nodes\nbackend nodes\n    balance roundrobin\n    option httpchk GET /readyz\n    \
+         http-check expect status 200\n{servers}"
+    );
+    let path = dir.join("haproxy.cfg");
+    std::fs::write(&path, config).map_err(|e| format!("{}: {e}", path.display()))?;
+    let child = std::process::Command::new("haproxy")
+        .arg("-db")
+        .arg("-f")
+        .arg(&path)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| format!("starting haproxy (Debian's haproxy package): {e}"))?;
+    let ready = format!("http://127.0.0.1:{port}/readyz");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if http.get(&ready).send().await.is_ok_and(|r| r.status().is_success()) {
+            return Ok(child);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err("haproxy did not pass requests to the nodes within 30 s".into())
 }
