@@ -74,7 +74,9 @@ async fn read(db: &DatabaseConnection) -> Result<Vec<Pause>, DbErr> {
     Ok(pauses)
 }
 
-/// Reads the persisted pauses back every `every`: the backstop that carries a pause set on another node (issue 16).
+/// Reads the persisted pauses back whenever a node announces a change (PostgreSQL's LISTEN/NOTIFY), and every `every`
+/// as the backstop (a notification missed while the listening connection was down, or none at all behind PgBouncer):
+/// a pause set on one node reaches the others (issue 16).
 #[derive(Clone)]
 pub struct PauseWatcher {
     pub pauses: std::sync::Arc<Pauses>,
@@ -85,11 +87,51 @@ pub struct Refresh;
 
 impl ractor::Actor for PauseWatcher {
     type Msg = Refresh;
-    type State = ();
+    /// The task listening for announcements, stopped with the actor.
+    type State = Option<tokio::task::JoinHandle<()>>;
     type Arguments = ();
 
-    async fn pre_start(&self, myself: ractor::ActorRef<Refresh>, _: ()) -> Result<(), ractor::ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ractor::ActorRef<Refresh>,
+        _: (),
+    ) -> Result<Self::State, ractor::ActorProcessingErr> {
         myself.send_interval(self.every, || Refresh);
+        let listener = match controls::listen(&self.pauses.db).await {
+            Ok(listener) => listener,
+            Err(e) => {
+                tracing::warn!(error = %e, "pauses are polled only: no LISTEN connection");
+                None
+            }
+        };
+        Ok(listener.map(|mut listener| {
+            tokio::spawn(async move {
+                loop {
+                    // `None`: the connection dropped (and reconnects); what it missed is read back all the same.
+                    match listener.try_recv().await {
+                        Ok(_) => {
+                            if myself.cast(Refresh).is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "the pauses' LISTEN connection failed; polling meanwhile");
+                            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        }
+                    }
+                }
+            })
+        }))
+    }
+
+    async fn post_stop(
+        &self,
+        _: ractor::ActorRef<Refresh>,
+        listening: &mut Self::State,
+    ) -> Result<(), ractor::ActorProcessingErr> {
+        if let Some(task) = listening.take() {
+            task.abort();
+        }
         Ok(())
     }
 
@@ -97,7 +139,7 @@ impl ractor::Actor for PauseWatcher {
         &self,
         _: ractor::ActorRef<Refresh>,
         _: Refresh,
-        _: &mut (),
+        _: &mut Self::State,
     ) -> Result<(), ractor::ActorProcessingErr> {
         if let Err(e) = self.pauses.refresh().await {
             tracing::warn!(error = %e, "pauses not read back this time");

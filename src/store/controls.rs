@@ -2,10 +2,27 @@
 use chrono::{DateTime, Utc};
 use entities::{admin_actions, platform_controls as controls};
 use sea_orm::sea_query::OnConflict;
+use sea_orm::sqlx::postgres::PgListener;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
-    TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
+    Statement, TransactionTrait,
 };
+
+/// The PostgreSQL channel a pause or resume is announced on, so every node reads the pauses back at once.
+const CHANNEL: &str = "purser_pauses";
+
+/// A connection listening on the pauses' channel (PostgreSQL; SQLite has one node, so `None`). It is one connection
+/// of the pool, held for good; behind PgBouncer in transaction mode no notification arrives, and the pause watcher's
+/// polling carries the pauses alone.
+pub async fn listen(db: &DatabaseConnection) -> Result<Option<PgListener>, DbErr> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Ok(None);
+    }
+    let failed = |e: sea_orm::sqlx::Error| DbErr::Custom(format!("LISTEN {CHANNEL}: {e}"));
+    let mut listener = PgListener::connect_with(db.get_postgres_connection_pool()).await.map_err(failed)?;
+    listener.listen(CHANNEL).await.map_err(failed)?;
+    Ok(Some(listener))
+}
 
 pub async fn paused(db: &DatabaseConnection) -> Result<Vec<controls::Model>, DbErr> {
     controls::Entity::find().filter(controls::Column::Paused.eq(true)).all(db).await
@@ -32,6 +49,12 @@ pub async fn set(
         OnConflict::column(C::Scope).update_columns([C::Paused, C::Reason, C::ChangedBy, C::ChangedAt]).to_owned();
     controls::Entity::insert(row).on_conflict(replace).exec_without_returning(&txn).await?;
     audit(&txn, by, if paused { "pause" } else { "resume" }, scope, reason).await?;
+    if txn.get_database_backend() == DbBackend::Postgres {
+        // Delivered at commit, to every node listening.
+        let notify = "SELECT pg_notify($1, $2)";
+        txn.execute_raw(Statement::from_sql_and_values(DbBackend::Postgres, notify, [CHANNEL.into(), scope.into()]))
+            .await?;
+    }
     txn.commit().await
 }
 

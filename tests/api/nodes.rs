@@ -155,3 +155,29 @@ async fn a_burst_spread_over_nodes_is_blocked_at_the_single_node_threshold() {
     let url = nodes.a.database.url.clone();
     assert_eq!(count_rows(&url, "purchases").await, 4, "the blocked checkouts opened nothing");
 }
+
+// A pause set through one node refuses checkouts on the other at once, and a resume lifts it the same way: announced
+// by PostgreSQL's NOTIFY in the pause's transaction. The polling backstop is set to an hour, so only the announcement
+// can carry it.
+#[tokio::test]
+async fn a_pause_on_one_node_reaches_the_other_by_notification() {
+    let nodes = two_nodes(&[("PURSER_PAYMENTS__PAUSE_REFRESH", "1h")]).await;
+    let admin = nodes.a.token("two-nodes-admin", purser::auth::Role::Admin);
+    let on_b = nodes.b.client("two-nodes-4");
+    let pause = serde_json::json!({ "scope": "platform", "reason": "maintenance window" });
+    assert_eq!(nodes.a.post("/api/v1/admin/controls/pause", Some(&admin), &pause).await.status, StatusCode::OK);
+    let refused = eventually(Duration::from_secs(2), || async {
+        let checkout = on_b.create_intent("starter-25", Some("pm_card_visa")).await;
+        (checkout.status == StatusCode::SERVICE_UNAVAILABLE).then_some(checkout)
+    });
+    let refused = refused.await.expect("node B refuses checkouts within 2 s of the pause on node A");
+    assert_eq!(refused.error_code(), "payments_paused");
+    assert!(refused.body["error"]["message"].as_str().unwrap().contains("maintenance window"));
+
+    let resume = serde_json::json!({ "scope": "platform", "reason": "done" });
+    assert_eq!(nodes.a.post("/api/v1/admin/controls/resume", Some(&admin), &resume).await.status, StatusCode::OK);
+    let taken = eventually(Duration::from_secs(2), || async {
+        (on_b.create_intent("starter-25", Some("pm_card_visa")).await.status == StatusCode::OK).then_some(())
+    });
+    assert!(taken.await.is_some(), "node B takes checkouts again within 2 s of the resume");
+}
