@@ -58,6 +58,9 @@ enum Command {
         /// Print the report as JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Then run it again on this many nodes sharing the (PostgreSQL) database behind haproxy, and report both.
+        #[arg(long, default_value_t = 1)]
+        nodes: usize,
     },
     /// Drive purchases and refunds under injected faults, kill -9 the service at random moments, then check that
     /// every charge is credited once, every refund debited once, and balances and receipts match.
@@ -143,20 +146,32 @@ fn run(cli: Cli) -> Result<(), String> {
             eprintln!("migrations applied to {}", redact_url(&settings.database.url));
             Ok(())
         }),
-        Command::Bench { purchases, concurrency, provider_latency_ms, database_url, in_flight, json } => runtime
+        Command::Bench { purchases, concurrency, provider_latency_ms, database_url, in_flight, json, nodes } => runtime
             .block_on(async {
-                let latency = vec![("PURSER_SANDBOX__LATENCY_MS".to_owned(), provider_latency_ms.to_string())];
-                let mut workspace = Workspace::open(&cli.config, database_url.as_deref(), latency, 1).await?;
-                let options = BenchOptions { purchases, concurrency, provider_latency_ms, in_flight };
-                let report = bench::run(&mut workspace, &options).await;
-                workspace.close().await;
-                let report = report?;
-                if json {
-                    println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
-                } else {
-                    print!("{}", report.table());
+                if nodes > 1 && in_flight > 0 {
+                    return Err("--in-flight measures one node's recovery: run it without --nodes".into());
                 }
-                match report.errors() {
+                let latency = vec![("PURSER_SANDBOX__LATENCY_MS".to_owned(), provider_latency_ms.to_string())];
+                let options = BenchOptions { purchases, concurrency, provider_latency_ms, in_flight };
+                let mut reports = vec![];
+                for nodes in std::iter::once(1).chain((nodes > 1).then_some(nodes)) {
+                    let open = Workspace::open(&cli.config, database_url.as_deref(), latency.clone(), nodes);
+                    let mut workspace = open.await?;
+                    let report = bench::run(&mut workspace, &options).await;
+                    workspace.close().await;
+                    reports.push(report?);
+                }
+                if json {
+                    // One report as an object, as ever; with --nodes, the one-node and the N-node reports in an array.
+                    let rendered = match reports.as_slice() {
+                        [one] => serde_json::to_string_pretty(one),
+                        all => serde_json::to_string_pretty(all),
+                    };
+                    println!("{}", rendered.map_err(|e| e.to_string())?);
+                } else {
+                    reports.iter().for_each(|report| print!("{}", report.table()));
+                }
+                match reports.iter().map(bench::BenchReport::errors).sum::<usize>() {
                     0 => Ok(()),
                     n => Err(format!("{n} purchases went wrong")),
                 }

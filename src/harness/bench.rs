@@ -41,6 +41,8 @@ pub struct InFlight {
 #[serde(rename_all = "camelCase")]
 pub struct BenchReport {
     database: &'static str,
+    /// Services behind haproxy; the CPU, statements and memory are the first one's.
+    nodes: usize,
     purchases: usize,
     concurrency: usize,
     provider_latency_ms: u64,
@@ -295,6 +297,7 @@ pub async fn run(workspace: &mut Workspace, options: &BenchOptions) -> Result<Be
     let purchases_per_second = options.purchases as f64 / seconds;
     Ok(BenchReport {
         database: workspace.backend(),
+        nodes: workspace.node_count(),
         purchases: options.purchases,
         concurrency: options.concurrency,
         provider_latency_ms: options.provider_latency_ms,
@@ -326,7 +329,11 @@ impl BenchReport {
         let row = |name: &str, s: &Summary| {
             format!("{name:<26} {:>8} {:>9.2} {:>9.2} {:>9.2} {:>9.2}\n", s.count, s.p50, s.p95, s.p99, s.max)
         };
-        let mut out = format!(
+        let mut out = match self.nodes {
+            1 => String::new(),
+            n => format!("{n} nodes behind haproxy; server CPU, statements and memory below are the first node's\n"),
+        };
+        out += &format!(
             "purser bench: {} purchases at concurrency {} on {}, provider latency {} ms\n\
              purchases/s {:.0} ({:.2} s); succeeded {}, declined {}, 3-D Secure {}; errors {}\n\
              raw durable commits/s {:.0}; ratio purchases/raw {:.3}; server peak RSS {:.1} MiB\n\
