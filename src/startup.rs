@@ -285,7 +285,9 @@ impl Application {
             gateways,
             page_providers: Arc::new(api::web::PageProviders::from_settings(&settings)),
         };
-        let inbox_sweep = tokio::spawn(state.inbox.clone().sweep(settings.payments.reconcile_every));
+        // As often as an event can fall due (`ROUTING_GRACE` after it arrives), or the reconciler's pace if quicker.
+        let grace = store::webhooks::ROUTING_GRACE.to_std().unwrap_or_default();
+        let inbox_sweep = tokio::spawn(state.inbox.clone().sweep(settings.payments.reconcile_every.min(grace)));
         Ok(Self { listener, port, tls, router: api::router(state), purchases, tree, inbox_sweep })
     }
 

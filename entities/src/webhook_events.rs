@@ -15,6 +15,8 @@ pub struct Model {
     pub error: Option<String>,
     pub received_at: DateTimeUtc,
     pub processed_at: Option<DateTimeUtc>,
+    /// While unapplied: when any node's inbox sweep may take it (a claim moves it on); none once applied.
+    pub sweep_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

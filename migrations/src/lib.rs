@@ -20,6 +20,7 @@ mod m20261201_000016_circuit_states;
 mod m20261202_000017_outbox_pending;
 mod m20261202_000018_shared_work;
 mod m20261202_000019_fraud_screenings;
+mod m20261202_000020_inbox_sweep;
 mod nullable_column;
 
 pub struct Migrator;
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000017_outbox_pending::Migration),
             Box::new(m20261202_000018_shared_work::Migration),
             Box::new(m20261202_000019_fraud_screenings::Migration),
+            Box::new(m20261202_000020_inbox_sweep::Migration),
         ]
     }
 }

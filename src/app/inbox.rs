@@ -247,14 +247,14 @@ impl Inbox {
         }
     }
 
-    /// The inbox sweep: at start and then every `every`, events that failed or whose routing died with a process are
-    /// run through routing again, so none waits for the provider's retry (or is lost when the retries end).
+    /// The inbox sweep, every `every` from the start: events that failed, or whose routing died with a node (this
+    /// one before a restart, or another), are claimed and run through routing again, so none waits for the
+    /// provider's retry (or is lost when the retries end). With several nodes each claims its own.
     pub async fn sweep(self, every: std::time::Duration) {
-        let grace =
-            chrono::TimeDelta::from_std(every).unwrap_or(chrono::TimeDelta::MAX).min(chrono::TimeDelta::minutes(1));
-        let mut stuck_since = chrono::Utc::now();
+        // Longer than a replay takes: a node that dies mid-replay leaves its claim to run out, then another replays.
+        const CLAIM: std::time::Duration = std::time::Duration::from_secs(60);
         loop {
-            match webhooks::unapplied(&self.db, stuck_since).await {
+            match webhooks::claim_unapplied(&self.db, CLAIM).await {
                 Ok(rows) => {
                     for row in rows {
                         if let Err(e) = self.replay(&row).await {
@@ -265,8 +265,6 @@ impl Inbox {
                 Err(e) => tracing::warn!(error = %e, "inbox sweep: inbox not read"),
             }
             tokio::time::sleep(every).await;
-            // After the first pass, an event still `received` a while after it arrived has lost its routing.
-            stuck_since = chrono::Utc::now() - grace;
         }
     }
 

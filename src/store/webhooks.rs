@@ -2,7 +2,7 @@
 use chrono::Utc;
 use entities::webhook_events;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -59,6 +59,7 @@ pub async fn record<C: ConnectionTrait>(db: &C, event: IncomingEvent) -> Result<
         error: Set(None),
         received_at: Set(Utc::now()),
         processed_at: Set(None),
+        sweep_at: Set(Some(Utc::now() + ROUTING_GRACE)),
         ..Default::default()
     })
     // A repeat is found by `ON CONFLICT DO NOTHING`, not by a failed statement, which on PostgreSQL would abort the
@@ -93,21 +94,22 @@ pub async fn record<C: ConnectionTrait>(db: &C, event: IncomingEvent) -> Result<
     }
 }
 
-/// Events stored but never applied: failed ones, and those still `received` since before `stuck_since` (their
-/// routing died with the process). The inbox sweep runs them through routing again.
-pub async fn unapplied(
+/// How long the node that stored an event has to route it before any node's inbox sweep takes it: routing takes
+/// milliseconds, so an event still unapplied this long after it arrived lost its routing to a crash (or is queued
+/// behind a busy purchase, where a second delivery changes nothing).
+pub const ROUTING_GRACE: chrono::TimeDelta = chrono::TimeDelta::seconds(5);
+/// A failed event is tried again by the sweep after this long.
+const FAILED_RETRY: chrono::TimeDelta = chrono::TimeDelta::minutes(1);
+
+/// Claims, for this node's inbox sweep, the events due for it: failed ones, and those whose routing died with a node.
+/// The claim moves each `claim` on (`super::claim_due`), so no other node replays them meanwhile.
+pub async fn claim_unapplied(
     db: &sea_orm::DatabaseConnection,
-    stuck_since: chrono::DateTime<Utc>,
+    claim: std::time::Duration,
 ) -> Result<Vec<webhook_events::Model>, DbErr> {
-    let stuck = Condition::all()
-        .add(webhook_events::Column::Status.eq(InboxStatus::Received.as_str()))
-        .add(webhook_events::Column::ReceivedAt.lt(stuck_since));
-    webhook_events::Entity::find()
-        .filter(Condition::any().add(webhook_events::Column::Status.eq(InboxStatus::Failed.as_str())).add(stuck))
-        .order_by_asc(webhook_events::Column::Id)
-        .limit(200)
-        .all(db)
-        .await
+    let columns = ("webhook_events", "sweep_at", "status IN ('received', 'failed')");
+    let statement = super::claim_due(db.get_database_backend(), columns, std::time::Duration::ZERO, claim, 200);
+    webhook_events::Entity::find().from_raw_sql(statement).all(db).await
 }
 
 pub async fn mark<C: ConnectionTrait>(
@@ -116,11 +118,17 @@ pub async fn mark<C: ConnectionTrait>(
     status: InboxStatus,
     error: Option<String>,
 ) -> Result<(), DbErr> {
+    let now = Utc::now();
     webhook_events::Entity::update(webhook_events::ActiveModel {
         id: Set(id),
         status: Set(status.as_str().to_owned()),
         error: Set(error),
-        processed_at: Set(Some(Utc::now())),
+        processed_at: Set(Some(now)),
+        sweep_at: Set(match status {
+            InboxStatus::Failed => Some(now + FAILED_RETRY),
+            InboxStatus::Received => Some(now + ROUTING_GRACE),
+            _ => None,
+        }),
         ..Default::default()
     })
     .exec(db)

@@ -228,5 +228,5 @@ async fn nodes_starting_together_on_one_database_all_come_up() {
     assert_eq!(client.create_intent("pro-200", Some("pm_card_visa")).await.status, StatusCode::OK);
     assert_eq!(crate::helpers::count_rows(&shared.url, "purchases").await, 1, "the nodes share the one database");
     let migrations = crate::helpers::count_rows(&shared.url, "seaql_migrations").await;
-    assert_eq!(migrations, 19, "each migration applied once");
+    assert_eq!(migrations, 20, "each migration applied once");
 }

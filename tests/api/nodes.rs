@@ -181,3 +181,22 @@ async fn a_pause_on_one_node_reaches_the_other_by_notification() {
     });
     assert!(taken.await.is_some(), "node B takes checkouts again within 2 s of the resume");
 }
+
+// An event stored by a node that died before routing it is applied by the other node's inbox sweep, once the routing
+// grace has passed, without any restart.
+#[tokio::test]
+async fn an_event_a_dead_node_stored_is_applied_by_another() {
+    let nodes = two_nodes(&[]).await;
+    let on_b = nodes.b.client("two-nodes-5");
+    let (transaction, intent) = on_b.open("pro-200", "pm_card_visa").await;
+    crate::webhooks::leave_unapplied(&nodes.a, &succeeded_event("evt_nodes_orphan", &intent, &transaction)).await;
+    let applied = eventually(Duration::from_secs(20), || async {
+        let status = on_b.transaction(&transaction).await.data()["status"].as_str().unwrap().to_owned();
+        (status == "succeeded").then_some(())
+    });
+    assert!(applied.await.is_some(), "the orphaned event is applied by a sweep");
+    assert_eq!(on_b.balance().await, 240);
+    let url = nodes.a.database.url.clone();
+    let sql = "SELECT COUNT(*) FROM webhook_events WHERE status = 'processed' AND sweep_at IS NULL";
+    assert_eq!(scalar(&url, sql).await, 1, "applied once, and no longer due");
+}

@@ -146,11 +146,15 @@ async fn webhook_health_lists_trouble_and_replays_it(db: Db) {
 }
 
 /// The inbox row a crash between storing an event and applying it leaves behind.
-async fn leave_unapplied(app: &crate::helpers::TestApp, event: &Value) {
-    let at = chrono::Utc::now().format("%Y-%m-%d %H:%M:%S+00:00");
+/// An event as a node leaves it when it dies between storing and routing it: received, and due for any node's inbox
+/// sweep once the routing grace has passed.
+pub async fn leave_unapplied(app: &crate::helpers::TestApp, event: &Value) {
+    let now = chrono::Utc::now();
+    let at = now.format("%Y-%m-%d %H:%M:%S+00:00");
+    let sweep_at = (now + purser::store::webhooks::ROUTING_GRACE).to_rfc3339();
     app.execute(&format!(
-        "INSERT INTO webhook_events (provider, event_id, event_type, payload, status, received_at) \
-         VALUES ('stripe', '{}', '{}', '{}', 'received', '{at}')",
+        "INSERT INTO webhook_events (provider, event_id, event_type, payload, status, received_at, sweep_at) \
+         VALUES ('stripe', '{}', '{}', '{}', 'received', '{at}', '{sweep_at}')",
         event["id"].as_str().unwrap(),
         event["type"].as_str().unwrap(),
         event.to_string().replace('\'', "''"),
