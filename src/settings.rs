@@ -433,6 +433,22 @@ pub struct LimitSettings {
     /// Receipt resends per payment per hour, so a resend button cannot be turned into a mail bomb.
     #[serde(default = "default_receipt_resends")]
     pub receipt_resends_per_hour: u32,
+    /// How many nodes share the database. Each node keeps these limits in memory, so each enforces its share: the
+    /// checkout limits and the provider budgets divided by this (at least 1 each). Exact for the global limits and
+    /// the provider budgets; for one client or address, exact when the load balancer spreads its requests evenly.
+    #[serde(default = "default_nodes")]
+    pub nodes: u32,
+}
+
+fn default_nodes() -> u32 {
+    1
+}
+
+impl LimitSettings {
+    /// This node's share of a limit the `nodes` share.
+    pub fn share(&self, quota: u32) -> u32 {
+        (quota / self.nodes.max(1)).max(1)
+    }
 }
 
 fn default_receipt_resends() -> u32 {
@@ -462,6 +478,7 @@ impl Default for LimitSettings {
             stripe_requests_per_second: default_stripe_requests_per_second(),
             paypal_requests_per_second: default_paypal_requests_per_second(),
             receipt_resends_per_hour: default_receipt_resends(),
+            nodes: default_nodes(),
         }
     }
 }

@@ -52,16 +52,17 @@ fn per_second(n: u32) -> DefaultDirectRateLimiter {
 impl Budgets {
     /// `card_per_second` / `paypal_per_second`: `None` leaves that rail's provider unbudgeted (the sandbox).
     pub fn new(settings: &LimitSettings, card_per_second: Option<u32>, paypal_per_second: Option<u32>) -> Self {
+        let share = |quota| settings.share(quota);
         Self {
-            per_client: Governor::keyed(per_minute(settings.checkout_per_client_per_minute)),
-            per_ip: Governor::keyed(per_minute(settings.checkout_per_ip_per_minute)),
-            global: Governor::direct(per_minute(settings.checkout_global_per_minute)),
-            bad_webhooks: Governor::keyed(per_minute(settings.bad_webhooks_per_ip_per_minute)),
+            per_client: Governor::keyed(per_minute(share(settings.checkout_per_client_per_minute))),
+            per_ip: Governor::keyed(per_minute(share(settings.checkout_per_ip_per_minute))),
+            global: Governor::direct(per_minute(share(settings.checkout_global_per_minute))),
+            bad_webhooks: Governor::keyed(per_minute(share(settings.bad_webhooks_per_ip_per_minute))),
             resends: Governor::keyed(Quota::per_hour(
                 NonZeroU32::new(settings.receipt_resends_per_hour).unwrap_or(NonZeroU32::MIN),
             )),
-            card: card_per_second.map(per_second),
-            paypal: paypal_per_second.map(per_second),
+            card: card_per_second.map(share).map(per_second),
+            paypal: paypal_per_second.map(share).map(per_second),
             blocked: Mutex::default(),
             clock: DefaultClock::default(),
         }

@@ -200,3 +200,21 @@ async fn an_event_a_dead_node_stored_is_applied_by_another() {
     let sql = "SELECT COUNT(*) FROM webhook_events WHERE status = 'processed' AND sweep_at IS NULL";
     assert_eq!(scalar(&url, sql).await, 1, "applied once, and no longer due");
 }
+
+// With `limits.nodes = 2` each node enforces half of a limit: a client allowed four checkouts a minute gets two on
+// each node, four in all across the platform, and a third on either node is refused with 429.
+#[tokio::test]
+async fn each_node_enforces_its_share_of_a_limit() {
+    let env = [("PURSER_LIMITS__CHECKOUT_PER_CLIENT_PER_MINUTE", "4"), ("PURSER_LIMITS__NODES", "2")];
+    let nodes = two_nodes(&env).await;
+    for app in [&nodes.a, &nodes.b] {
+        let client = app.client("two-nodes-6");
+        for n in 1..=2 {
+            let opened = client.create_intent("starter-25", Some("pm_card_visa")).await;
+            assert_eq!(opened.status, StatusCode::OK, "checkout {n} on this node: {}", opened.body);
+        }
+        let refused = client.create_intent("starter-25", Some("pm_card_visa")).await;
+        assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS, "{}", refused.body);
+    }
+    assert_eq!(count_rows(&nodes.a.database.url, "purchases").await, 4, "four in all: the configured limit");
+}
