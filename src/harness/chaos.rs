@@ -332,56 +332,84 @@ async fn run_once(
 /// client's threshold (`fraud.checkouts_per_hour`). Returns the violations.
 async fn probe_nodes(workspace: &mut Workspace, admin: &str, live: usize, run: usize) -> Result<Vec<String>, String> {
     let bases: Vec<String> = (0..live).map(|i| workspace.node(i).base.clone()).collect();
-    let driver = workspace.driver.clone();
-    let mut violations = vec![];
     let (package, _) = workspace.first_package();
-    let token = driver.token(&format!("chaos-probe-{run}"), Role::Client)?;
-    let checkout = json!({ "packageId": package, "paymentMethodId": SUCCEEDS });
-    let intent = "/api/v1/payments/stripe/intent";
-
-    let pause = json!({ "scope": "platform", "reason": "chaos: does a pause reach every node?" });
-    let paused = driver.post_at(&bases[0], "/api/v1/admin/controls/pause", Some(admin), &pause).await?;
-    if paused.status != 200 {
-        return Err(format!("the pause was refused: {} {}", paused.status, paused.body));
-    }
-    let started = Instant::now();
-    let mut reached = false;
-    while started.elapsed() < PAUSE_REACH && !reached {
-        let answer = driver.post_at(&bases[live - 1], intent, Some(&token), &checkout).await?;
-        reached = answer.body["error"]["code"] == "payments_paused";
-    }
-    if !reached {
-        violations.push(format!("a pause set on one node did not refuse checkouts on another within {PAUSE_REACH:?}"));
-    }
-    let resume = json!({ "scope": "platform", "reason": "chaos: probe done" });
-    driver.post_at(&bases[live - 1], "/api/v1/admin/controls/resume", Some(admin), &resume).await?;
-    // Until every node has seen the resume, a checkout may still be refused: wait for each to take one.
-    for base in &bases {
-        let deadline = Instant::now() + PAUSE_REACH;
-        while driver.post_at(base, intent, Some(&token), &checkout).await?.status != 200 && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
+    let probe = Probe {
+        driver: workspace.driver.clone(),
+        bases,
+        checkout: json!({ "packageId": package, "paymentMethodId": SUCCEEDS }),
+    };
+    let mut violations = probe.pause(admin, &format!("chaos-probe-{run}")).await?;
     let threshold = workspace.settings().fraud.checkouts_per_hour;
-    let burster = driver.token(&format!("chaos-burst-{run}"), Role::Client)?;
-    // A checkout the provider fails (the run's injected faults) was still screened and counts; only the blocks
-    // tell: none before the threshold, then one.
-    let mut blocked = vec![];
-    for n in 0..=threshold {
-        let answer = driver.post_at(&bases[n % live], intent, Some(&burster), &checkout).await?;
-        if answer.body["error"]["code"] == "payment_blocked" {
-            blocked.push(n + 1);
-        }
-    }
-    if blocked != [threshold + 1] {
-        violations.push(format!(
-            "a burst of {} checkouts spread over {live} nodes was blocked at checkouts {blocked:?}; the threshold is \
-             {threshold}",
-            threshold + 1
-        ));
-    }
+    violations.extend(probe.burst(&format!("chaos-burst-{run}"), threshold).await?);
     Ok(violations)
+}
+
+/// Checkouts sent to each live node directly.
+struct Probe {
+    driver: Arc<Driver>,
+    bases: Vec<String>,
+    checkout: serde_json::Value,
+}
+
+const INTENT: &str = "/api/v1/payments/stripe/intent";
+
+impl Probe {
+    async fn open(&self, node: usize, token: &str) -> Result<super::driver::Answer, String> {
+        self.driver.post_at(&self.bases[node % self.bases.len()], INTENT, Some(token), &self.checkout).await
+    }
+
+    /// A pause set through the first node, seen refusing checkouts on the last; then resumed, and each node seen
+    /// taking a checkout again.
+    async fn pause(&self, admin: &str, client: &str) -> Result<Vec<String>, String> {
+        let (driver, last) = (&self.driver, self.bases.len() - 1);
+        let token = driver.token(client, Role::Client)?;
+        let pause = json!({ "scope": "platform", "reason": "chaos: does a pause reach every node?" });
+        let paused = driver.post_at(&self.bases[0], "/api/v1/admin/controls/pause", Some(admin), &pause).await?;
+        if paused.status != 200 {
+            return Err(format!("the pause was refused: {} {}", paused.status, paused.body));
+        }
+        let started = Instant::now();
+        let mut reached = false;
+        while started.elapsed() < PAUSE_REACH && !reached {
+            reached = self.open(last, &token).await?.body["error"]["code"] == "payments_paused";
+        }
+        let resume = json!({ "scope": "platform", "reason": "chaos: probe done" });
+        driver.post_at(&self.bases[last], "/api/v1/admin/controls/resume", Some(admin), &resume).await?;
+        // Until every node has seen the resume, a checkout may still be refused: wait for each to take one.
+        for node in 0..self.bases.len() {
+            let deadline = Instant::now() + PAUSE_REACH;
+            while self.open(node, &token).await?.status != 200 && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        Ok(match reached {
+            true => vec![],
+            false => {
+                vec![format!("a pause set on one node did not refuse checkouts on another within {PAUSE_REACH:?}")]
+            }
+        })
+    }
+
+    /// One client's `threshold + 1` checkouts, round robin over the nodes. A checkout the provider fails (the run's
+    /// injected faults) was still screened and counts; only the blocks tell: none before the threshold, then one.
+    async fn burst(&self, client: &str, threshold: usize) -> Result<Vec<String>, String> {
+        let token = self.driver.token(client, Role::Client)?;
+        let mut blocked = vec![];
+        for n in 0..=threshold {
+            if self.open(n, &token).await?.body["error"]["code"] == "payment_blocked" {
+                blocked.push(n + 1);
+            }
+        }
+        Ok(match blocked == [threshold + 1] {
+            true => vec![],
+            false => vec![format!(
+                "a burst of {} checkouts spread over {} nodes was blocked at checkouts {blocked:?}; the threshold is \
+                 {threshold}",
+                threshold + 1,
+                self.bases.len()
+            )],
+        })
+    }
 }
 
 /// Waits until no purchase or refund is in the provider's hands and the outbox is empty (two minutes at most; what
