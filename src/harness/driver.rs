@@ -116,7 +116,14 @@ impl Driver {
                     last = "idempotency_key_in_use".into();
                 }
                 Ok(answer) if answer.status < 500 => return Ok((answer, held_past_lease)),
-                Ok(answer) => last = format!("{} {}", answer.status, answer.body),
+                // A 5xx in Purser's envelope released the key; one without it is the load balancer's (a node killed
+                // or frozen with the request): that node may have claimed the key, as after no answer at all.
+                Ok(answer) => {
+                    if !answer.body["success"].is_boolean() {
+                        claimed_by = Instant::now();
+                    }
+                    last = format!("{} {}", answer.status, answer.body);
+                }
                 Err(e) => {
                     claimed_by = Instant::now();
                     last = e;
