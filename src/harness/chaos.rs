@@ -611,6 +611,9 @@ pub async fn run(
         for sample in &result.driver_error_samples {
             eprintln!("  driver error (expected while the service is down or a provider fails): {sample}");
         }
+        for violation in &result.violations {
+            eprintln!("  violation in run {}: {violation}", run + 1);
+        }
         results.push(result);
     }
     Ok(results)

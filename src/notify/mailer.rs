@@ -18,10 +18,6 @@ enum Transport {
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
 }
 
-/// How long a node's claim on the messages it is sending lasts: longer than any send takes (SMTP's own timeouts are
-/// shorter), short enough that a dead node's messages go out soon after.
-const SENDING_CLAIM: std::time::Duration = std::time::Duration::from_secs(120);
-
 #[derive(Clone)]
 pub struct Mailer {
     db: DatabaseConnection,
@@ -151,12 +147,7 @@ impl Mailer {
     }
 
     async fn drain(&self) -> Result<(), sea_orm::DbErr> {
-        // A read first, so an idle outbox costs no write; then the claim, so no other node sends the same messages.
-        if outbox::due(&self.db, 1).await?.is_empty() {
-            return Ok(());
-        }
-        let claimed = self.writer.write(|txn| Box::pin(outbox::claim(txn, SENDING_CLAIM, 50))).await?;
-        for message in claimed {
+        for message in outbox::due(&self.db, 50).await? {
             let sent = match self.render(&message).await {
                 Ok(Some((to, email))) => self.send(to, email).await.map(|()| None),
                 Ok(None) => Ok(Some("no recipient".to_owned())),
