@@ -454,6 +454,11 @@ impl Purchase {
         timers
     }
 
+    /// The earliest of `deadlines`: when this purchase next needs a timer's input.
+    pub fn next_deadline(&self) -> Option<DateTime<Utc>> {
+        self.deadlines().into_iter().map(|(_, at)| at).min()
+    }
+
     pub fn on(&self, input: Input, now: DateTime<Utc>, policy: &Policy) -> Result<Step, Rejected> {
         if self.status.is_terminal() {
             return match input {

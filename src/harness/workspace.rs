@@ -80,10 +80,9 @@ impl Workspace {
         let webhook_secret = format!("whsec_{}", uuid::Uuid::new_v4().simple());
         let mut env = harness_env(&dir, &url, &webhook_secret);
         env.extend(extra_env);
-        let front_port = super::service::free_port()?;
-        let front_url = format!("http://127.0.0.1:{front_port}");
-        if nodes > 1 {
-            env.push(("PURSER_SANDBOX__WEBHOOK_URL".into(), front_url.clone()));
+        let front_port = if nodes > 1 { Some(super::service::free_port()?) } else { None };
+        if let Some(port) = front_port {
+            env.push(("PURSER_SANDBOX__WEBHOOK_URL".into(), format!("http://127.0.0.1:{port}")));
         }
         let mut service = Service::new(config, env.clone())?;
         let http = reqwest::Client::builder()
@@ -98,11 +97,13 @@ impl Workspace {
             node.start(&http).await?;
             others.push(node);
         }
-        let front = match nodes > 1 {
-            true => Some(start_haproxy(&dir, front_port, std::iter::once(&service).chain(&others), &http).await?),
-            false => None,
+        let (front, base) = match front_port {
+            Some(port) => {
+                let nodes = std::iter::once(&service).chain(&others);
+                (Some(start_haproxy(&dir, port, nodes, &http).await?), format!("http://127.0.0.1:{port}"))
+            }
+            None => (None, service.base.clone()),
         };
-        let base = if front.is_some() { front_url } else { service.base.clone() };
         let driver = Driver::new(http, base, Authenticator::from_settings(&settings)?, webhook_secret);
         Ok(Self { service, others, front, driver: Arc::new(driver), database_url: url, dir, settings, made_database })
     }

@@ -28,7 +28,7 @@ pub struct Keys<'a> {
     pub card: Option<&'a str>,
 }
 
-/// The counts of the hour before `now`.
+/// The counts of the window (an hour) before `now`.
 #[derive(Debug, Default)]
 pub struct Tally {
     pub client_checkouts: usize,
@@ -53,28 +53,34 @@ pub async fn lock<C: ConnectionTrait>(db: &C, keys: &Keys<'_>) -> Result<(), DbE
     Ok(())
 }
 
+/// How far back every count looks.
+const WINDOW: TimeDelta = TimeDelta::hours(1);
+
+/// The rows of the window before `now`.
+fn recent(now: DateTime<Utc>) -> sea_orm::Select<rows::Entity> {
+    rows::Entity::find().filter(rows::Column::At.gt(now - WINDOW))
+}
+
 pub async fn tally<C: ConnectionTrait>(db: &C, keys: &Keys<'_>, now: DateTime<Utc>) -> Result<Tally, DbErr> {
-    let since = now - TimeDelta::hours(1);
-    let recent = || rows::Entity::find().filter(rows::Column::At.gt(since));
-    let checkouts = rows::Column::Kind.eq(Seen::Checkout.as_str());
-    let count_where = |condition: &str| {
-        Expr::cust(format!("CAST(COALESCE(SUM(CASE WHEN {condition} THEN 1 ELSE 0 END), 0) AS BIGINT)"))
+    let count_of = |seen: Seen| {
+        let kind = seen.as_str();
+        Expr::cust(format!("CAST(COALESCE(SUM(CASE WHEN kind = '{kind}' THEN 1 ELSE 0 END), 0) AS BIGINT)"))
     };
-    let (client_checkouts, client_declines): (i64, i64) = recent()
+    let (client_checkouts, client_declines): (i64, i64) = recent(now)
         .select_only()
-        .column_as(count_where("kind = 'checkout'"), "checkouts")
-        .column_as(count_where("kind = 'decline'"), "declines")
+        .column_as(count_of(Seen::Checkout), "checkouts")
+        .column_as(count_of(Seen::Decline), "declines")
         .filter(rows::Column::ClientId.eq(keys.client))
         .into_tuple()
         .one(db)
         .await?
         .unwrap_or_default();
-    let cards: Vec<String> = recent()
+    let cards: Vec<String> = recent(now)
         .select_only()
         .distinct()
         .column(rows::Column::Card)
         .filter(rows::Column::ClientId.eq(keys.client))
-        .filter(checkouts.clone())
+        .filter(rows::Column::Kind.eq(Seen::Checkout.as_str()))
         .filter(rows::Column::Card.is_not_null())
         .into_tuple()
         .all(db)
@@ -83,24 +89,21 @@ pub async fn tally<C: ConnectionTrait>(db: &C, keys: &Keys<'_>, now: DateTime<Ut
     Ok(Tally {
         client_checkouts: client_checkouts as usize,
         client_declines: client_declines as usize,
-        ip_checkouts: checkouts_by(db, rows::Column::Ip, keys.ip, since).await?,
-        card_checkouts: checkouts_by(db, rows::Column::Card, keys.card, since).await?,
+        ip_checkouts: checkouts_by(db, rows::Column::Ip, keys.ip, now).await?,
+        card_checkouts: checkouts_by(db, rows::Column::Card, keys.card, now).await?,
         client_cards: cards.len() + usize::from(new_card),
     })
 }
 
-/// Checkouts since `since` under `key` in `column` (a network, a card), whoever made them.
+/// Checkouts in the window under `key` in `column` (a network, a card), whoever made them.
 async fn checkouts_by<C: ConnectionTrait>(
     db: &C,
     column: rows::Column,
     key: Option<&str>,
-    since: DateTime<Utc>,
+    now: DateTime<Utc>,
 ) -> Result<usize, DbErr> {
     let Some(key) = key else { return Ok(0) };
-    let query = rows::Entity::find()
-        .filter(rows::Column::At.gt(since))
-        .filter(rows::Column::Kind.eq(Seen::Checkout.as_str()))
-        .filter(column.eq(key));
+    let query = recent(now).filter(rows::Column::Kind.eq(Seen::Checkout.as_str())).filter(column.eq(key));
     Ok(sea_orm::PaginatorTrait::count(query, db).await? as usize)
 }
 
@@ -116,8 +119,8 @@ pub async fn record<C: ConnectionTrait>(db: &C, seen: Seen, keys: &Keys<'_>, at:
     rows::Entity::insert(row).exec_without_returning(db).await.map(|_| ())
 }
 
-/// Forgets what no count looks at any more (older than an hour).
+/// Forgets what no count looks at any more (older than the window).
 pub async fn purge<C: ConnectionTrait>(db: &C, now: DateTime<Utc>) -> Result<u64, DbErr> {
-    let old = rows::Entity::delete_many().filter(rows::Column::At.lte(now - TimeDelta::hours(1))).exec(db).await?;
+    let old = rows::Entity::delete_many().filter(rows::Column::At.lte(now - WINDOW)).exec(db).await?;
     Ok(old.rows_affected)
 }

@@ -74,7 +74,7 @@ fn row(purchase: &Purchase, provider: &str, version: i64) -> Result<purchases::A
         failure_code: Set(purchase.failure.as_ref().map(|f| f.code().to_owned())),
         state: Set(state),
         version: Set(version),
-        next_due_at: Set(purchase.deadlines().into_iter().map(|(_, at)| at).min()),
+        next_due_at: Set(purchase.next_deadline()),
         created_at: Set(purchase.created_at),
         updated_at: Set(purchase.updated_at),
     })
@@ -300,9 +300,8 @@ pub async fn claim_due(
 
 /// Puts back a claimed purchase's real next deadline when nothing was due after all, unless a step moved it first.
 pub async fn reschedule(db: &DatabaseConnection, stored: &Stored) -> Result<(), DbErr> {
-    let next = stored.purchase.deadlines().into_iter().map(|(_, at)| at).min();
     purchases::Entity::update_many()
-        .col_expr(purchases::Column::NextDueAt, sea_orm::sea_query::Expr::value(next))
+        .col_expr(purchases::Column::NextDueAt, sea_orm::sea_query::Expr::value(stored.purchase.next_deadline()))
         .filter(purchases::Column::Id.eq(stored.purchase.id))
         .filter(purchases::Column::Version.eq(stored.version))
         .exec(db)

@@ -382,16 +382,15 @@ impl TestApp {
 }
 
 pub async fn count_rows(url: &str, table: &str) -> i64 {
+    scalar(url, &format!("SELECT CAST(COUNT(*) AS BIGINT) FROM {table}")).await
+}
+
+/// The one `BIGINT` that `sql` selects, read straight from the database, as a check does.
+pub async fn scalar(url: &str, sql: &str) -> i64 {
     let db: DatabaseConnection = Database::connect(url).await.expect("connect for a check");
-    let row = db
-        .query_one_raw(sea_orm::Statement::from_string(
-            db.get_database_backend(),
-            format!("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM {table}"),
-        ))
-        .await
-        .expect("count")
-        .expect("a row");
-    let n: i64 = row.try_get("", "n").expect("n");
+    let statement = sea_orm::Statement::from_string(db.get_database_backend(), sql);
+    let row = db.query_one_raw(statement).await.expect("the query").expect("a row");
+    let n: i64 = row.try_get_by_index(0).expect("a BIGINT");
     db.close().await.ok();
     n
 }

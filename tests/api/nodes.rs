@@ -1,6 +1,6 @@
 //! Issue 16: several nodes (each its own `purser serve` process) on one PostgreSQL. The row is the owner: any node
 //! applies any input, and a dead node's deadlines are taken over by the others.
-use crate::helpers::{Db, TestApp, TestDatabase, count_rows, eventually, fresh_database, start_node};
+use crate::helpers::{Db, TestApp, TestDatabase, count_rows, eventually, fresh_database, scalar, start_node};
 use crate::webhooks::succeeded_event;
 use reqwest::StatusCode;
 use std::process::Child;
@@ -38,13 +38,6 @@ async fn two_nodes(env: &[(&str, &str)]) -> Nodes {
         b: TestApp::external(second_base, second),
         children: vec![first_child, second_child],
     }
-}
-
-async fn scalar(url: &str, sql: &str) -> i64 {
-    use sea_orm::{ConnectionTrait, Database, Statement};
-    let db = Database::connect(url).await.unwrap();
-    let row = db.query_one_raw(Statement::from_string(db.get_database_backend(), sql)).await.unwrap().unwrap();
-    row.try_get_by_index(0).unwrap()
 }
 
 // The same confirm sent to both nodes at once, and the provider's success webhook delivered to both (twice under one
