@@ -352,6 +352,11 @@ pub struct EmailSettings {
     /// How often the mailer looks at the outbox.
     #[serde(default = "default_mail_poll", deserialize_with = "human_duration")]
     pub poll_interval: Duration,
+    /// How long a node's claim on the messages it is sending keeps the other nodes' mailers off them: longer than a
+    /// few sends take (each SMTP command times out after 10 s), short, since a node that dies sending leaves its
+    /// claimed messages waiting this long.
+    #[serde(default = "default_sending_claim", deserialize_with = "human_duration")]
+    pub sending_claim: Duration,
 }
 
 impl Default for EmailSettings {
@@ -367,6 +372,7 @@ impl Default for EmailSettings {
             from: default_mail_from(),
             admin_address: None,
             poll_interval: default_mail_poll(),
+            sending_claim: default_sending_claim(),
         }
     }
 }
@@ -389,6 +395,10 @@ fn default_mail_from() -> String {
 
 fn default_mail_poll() -> Duration {
     Duration::from_millis(500)
+}
+
+fn default_sending_claim() -> Duration {
+    Duration::from_secs(60)
 }
 
 /// When a provider's circuit opens and for how long.
@@ -433,9 +443,9 @@ pub struct LimitSettings {
     /// Receipt resends per payment per hour, so a resend button cannot be turned into a mail bomb.
     #[serde(default = "default_receipt_resends")]
     pub receipt_resends_per_hour: u32,
-    /// How many nodes share the database. Each node keeps these limits in memory, so each enforces its share: the
-    /// checkout limits and the provider budgets divided by this (at least 1 each). Exact for the global limits and
-    /// the provider budgets; for one client or address, exact when the load balancer spreads its requests evenly.
+    /// How many nodes share the database. With several, the per-client and per-address checkout limits are counted in
+    /// the database; the others are kept in each node's memory, each node enforcing its share (the limit divided by
+    /// this, at least 1), which is exact for a global limit and for the provider budgets.
     #[serde(default = "default_nodes")]
     pub nodes: u32,
 }
@@ -448,6 +458,11 @@ impl LimitSettings {
     /// This node's share of a limit the `nodes` share.
     pub fn share(&self, quota: u32) -> u32 {
         (quota / self.nodes.max(1)).max(1)
+    }
+
+    /// Whether several nodes share the database, so the per-client and per-address limits are counted there.
+    pub fn shared(&self) -> bool {
+        self.nodes > 1
     }
 }
 

@@ -16,7 +16,7 @@ use crate::domain::refund::RefundPolicy;
 use crate::guards::circuit::CircuitBreaker;
 use crate::guards::fraud::FraudMonitor;
 use crate::guards::pause::Pauses;
-use crate::guards::rate_limit::{Budgets, RateLimiter};
+use crate::guards::rate_limit::{Budgets, RateLimiter, SharedLimits};
 use crate::notify::mailer::Mailer;
 use crate::providers::paypal::PaypalProvider;
 use crate::providers::sandbox::Sandbox;
@@ -205,6 +205,7 @@ impl Application {
             pauses: pauses.clone(),
             db: db.clone(),
             window: settings.limits.provider_throttle_pause,
+            shared: SharedLimits::of(&settings.limits, &db),
         };
         let limiter = tree.child("rate-limiter", limiter).await?;
         let deadlines = Deadlines::new(tree.named("deadlines"));

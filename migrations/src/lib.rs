@@ -21,6 +21,7 @@ mod m20261202_000017_outbox_pending;
 mod m20261202_000018_shared_work;
 mod m20261202_000019_fraud_screenings;
 mod m20261202_000020_inbox_sweep;
+mod m20261202_000021_rate_windows;
 mod nullable_column;
 
 pub struct Migrator;
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000018_shared_work::Migration),
             Box::new(m20261202_000019_fraud_screenings::Migration),
             Box::new(m20261202_000020_inbox_sweep::Migration),
+            Box::new(m20261202_000021_rate_windows::Migration),
         ]
     }
 }

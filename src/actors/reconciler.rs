@@ -5,7 +5,7 @@
 //! (AC9.6.7: "missed webhook → alert and sync").
 use super::{Input, PurchaseActors};
 use crate::domain::purchase::{Purchase, Settlement, Status};
-use crate::store::{fraud_screenings, idempotency, reconcile};
+use crate::store::{fraud_screenings, idempotency, rate_windows, reconcile};
 use chrono::{TimeDelta, Utc};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use std::sync::Arc;
@@ -55,6 +55,7 @@ impl Reconciler {
         idempotency::purge_expired(db).await?;
         let now = Utc::now();
         fraud_screenings::purge(db, now).await?;
+        rate_windows::purge(db, now).await?;
         let waiting = WAITING.map(Status::as_str);
         let due = reconcile::due(db, &waiting, now - self.after, now, PER_TICK).await?;
         let due = reconcile::claim(db, &due, now, now + SYNC_CLAIM).await?;

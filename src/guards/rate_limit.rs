@@ -7,12 +7,12 @@
 use super::pause::{Pauses, Scope};
 use crate::domain::purchase::Rail;
 use crate::settings::LimitSettings;
-use crate::store::alerts;
+use crate::store::{alerts, rate_windows};
 use chrono::{TimeDelta, Utc};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter as Governor};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, DbErr};
 use serde_json::json;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -26,8 +26,9 @@ pub const BY: &str = "rate-limiter";
 /// The budgets themselves. They live beside the actor rather than in its state, so a restarted actor carries on
 /// with the windows its predecessor had spent instead of handing every caller a fresh allowance.
 pub struct Budgets {
-    per_client: DefaultKeyedRateLimiter<String>,
-    per_ip: DefaultKeyedRateLimiter<IpAddr>,
+    /// Per client and per network: here on one node; `SharedLimits` in the database when several share it.
+    per_client: Option<DefaultKeyedRateLimiter<String>>,
+    per_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
     global: DefaultDirectRateLimiter,
     bad_webhooks: DefaultKeyedRateLimiter<IpAddr>,
     /// Receipt resends, per payment.
@@ -54,8 +55,9 @@ impl Budgets {
     pub fn new(settings: &LimitSettings, card_per_second: Option<u32>, paypal_per_second: Option<u32>) -> Self {
         let share = |quota| settings.share(quota);
         Self {
-            per_client: Governor::keyed(per_minute(share(settings.checkout_per_client_per_minute))),
-            per_ip: Governor::keyed(per_minute(share(settings.checkout_per_ip_per_minute))),
+            per_client: (!settings.shared())
+                .then(|| Governor::keyed(per_minute(settings.checkout_per_client_per_minute))),
+            per_ip: (!settings.shared()).then(|| Governor::keyed(per_minute(settings.checkout_per_ip_per_minute))),
             global: Governor::direct(per_minute(share(settings.checkout_global_per_minute))),
             bad_webhooks: Governor::keyed(per_minute(share(settings.bad_webhooks_per_ip_per_minute))),
             resends: Governor::keyed(Quota::per_hour(
@@ -70,11 +72,11 @@ impl Budgets {
 
     fn inbound(&self, client: Option<&str>, ip: Option<IpAddr>) -> Result<(), Duration> {
         let now = self.clock.now();
-        if let Some(client) = client {
-            self.per_client.check_key(&client.to_owned()).map_err(|wait| wait.wait_time_from(now))?;
+        if let (Some(client), Some(budget)) = (client, &self.per_client) {
+            budget.check_key(&client.to_owned()).map_err(|wait| wait.wait_time_from(now))?;
         }
-        if let Some(ip) = ip {
-            self.per_ip.check_key(&ip).map_err(|wait| wait.wait_time_from(now))?;
+        if let (Some(ip), Some(budget)) = (ip, &self.per_ip) {
+            budget.check_key(&ip).map_err(|wait| wait.wait_time_from(now))?;
         }
         self.global.check().map_err(|wait| wait.wait_time_from(now))
     }
@@ -97,8 +99,8 @@ impl Budgets {
 
     /// Drops the keys nobody has used for a while, so a stream of new addresses cannot grow the budgets forever.
     fn forget_idle(&self) {
-        self.per_client.retain_recent();
-        self.per_ip.retain_recent();
+        self.per_client.iter().for_each(|budget| budget.retain_recent());
+        self.per_ip.iter().for_each(|budget| budget.retain_recent());
         self.bad_webhooks.retain_recent();
         self.resends.retain_recent();
         let now = Instant::now();
@@ -120,6 +122,36 @@ impl Budgets {
             Rail::Paypal => &self.paypal,
         };
         budget.as_ref().is_none_or(|limiter| limiter.check().is_ok())
+    }
+}
+
+/// The per-client and per-network checkout limits of several nodes on one database, counted there
+/// (`store::rate_windows`), so each holds whichever node a caller's requests reach.
+#[derive(Clone)]
+pub struct SharedLimits {
+    pub db: DatabaseConnection,
+    pub per_client: u32,
+    pub per_ip: u32,
+}
+
+impl SharedLimits {
+    /// `None` on one node, where the budgets in memory see every request.
+    pub fn of(settings: &LimitSettings, db: &DatabaseConnection) -> Option<Self> {
+        settings.shared().then(|| Self {
+            db: db.clone(),
+            per_client: settings.checkout_per_client_per_minute,
+            per_ip: settings.checkout_per_ip_per_minute,
+        })
+    }
+
+    async fn check(&self, client: Option<String>, ip: Option<IpAddr>) -> Result<Result<(), Duration>, DbErr> {
+        let by_client = client.map(|c| (format!("checkout:client:{c}"), i64::from(self.per_client)));
+        let by_ip = ip.map(|ip| (format!("checkout:ip:{ip}"), i64::from(self.per_ip)));
+        let limits: Vec<(String, i64)> = by_client.into_iter().chain(by_ip).collect();
+        if limits.is_empty() {
+            return Ok(Ok(()));
+        }
+        rate_windows::hit(&self.db, &limits, Utc::now()).await
     }
 }
 
@@ -149,6 +181,7 @@ pub struct RateLimiter {
     pub db: DatabaseConnection,
     /// How long a provider is left alone after a 429.
     pub window: Duration,
+    pub shared: Option<SharedLimits>,
 }
 
 impl RateLimiter {
@@ -201,9 +234,21 @@ impl Actor for RateLimiter {
 
     async fn handle(&self, myself: ActorRef<RateMsg>, msg: RateMsg, _: &mut ()) -> Result<(), ActorProcessingErr> {
         match msg {
-            RateMsg::Inbound { client, ip, reply } => {
-                let _ = reply.send(self.budgets.inbound(client.as_deref(), ip));
-            }
+            RateMsg::Inbound { client, ip, reply } => match (self.budgets.inbound(client.as_deref(), ip), &self.shared)
+            {
+                // The database's count is waited for beside the actor, which goes on answering the others; a count
+                // that fails drops the reply, which turns the request away.
+                (Ok(()), Some(shared)) => {
+                    let shared = shared.clone();
+                    tokio::spawn(async move {
+                        match shared.check(client, ip).await {
+                            Ok(verdict) => drop(reply.send(verdict)),
+                            Err(e) => tracing::warn!(error = %e, "shared checkout limits could not be counted"),
+                        }
+                    });
+                }
+                (verdict, _) => drop(reply.send(verdict)),
+            },
             RateMsg::BadWebhook { ip, reply } => {
                 let _ = reply.send(self.budgets.bad_webhook(ip));
             }

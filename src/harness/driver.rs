@@ -85,8 +85,9 @@ impl Driver {
 
     /// Opens a checkout under an `Idempotency-Key`, as a careful client does: a lost answer (the service killed
     /// mid-request), a 5xx or a 409 `idempotency_key_in_use` is retried with the same key until the service gives a
-    /// real answer. Also says whether the key was still refused once `lease` had passed since the first try: a claim
-    /// held past its lease.
+    /// real answer. Also says whether the key was refused to a try sent once `lease` had passed since the last try
+    /// that may have claimed it: a claim held past its lease. The send, not the answer, is what counts: a refusal
+    /// decided in time may be slow to arrive when the node is waiting on a lock a frozen node holds.
     pub async fn intent_once(
         &self,
         token: &str,
@@ -103,6 +104,7 @@ impl Driver {
         let mut held_past_lease = false;
         let mut last = String::from("no answer");
         while started.elapsed() < lease + Duration::from_secs(30) {
+            let sent = Instant::now();
             let request = self
                 .http
                 .post(format!("{}/api/v1/payments/stripe/intent", self.base))
@@ -112,7 +114,7 @@ impl Driver {
             match self.send(request).await {
                 Ok(answer) if answer.body["error"]["code"] == "idempotency_key_in_use" => {
                     // A second of grace over the lease for the two clocks and the request's own time.
-                    held_past_lease |= claimed_by.elapsed() > lease + Duration::from_secs(1);
+                    held_past_lease |= sent.duration_since(claimed_by) > lease + Duration::from_secs(1);
                     last = "idempotency_key_in_use".into();
                 }
                 Ok(answer) if answer.status < 500 => return Ok((answer, held_past_lease)),

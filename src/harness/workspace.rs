@@ -83,6 +83,8 @@ impl Workspace {
         let front_port = if nodes > 1 { Some(super::service::free_port()?) } else { None };
         if let Some(port) = front_port {
             env.push(("PURSER_SANDBOX__WEBHOOK_URL".into(), format!("http://127.0.0.1:{port}")));
+            // The per-client and per-address limits are then counted in the database, as a deployment's are.
+            env.push(("PURSER_LIMITS__NODES".into(), nodes.to_string()));
         }
         let mut service = Service::new(config, env.clone())?;
         let http = reqwest::Client::builder()

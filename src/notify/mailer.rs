@@ -18,6 +18,9 @@ enum Transport {
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
 }
 
+/// Messages a mailer claims at once.
+pub const CLAIM_BATCH: u64 = 10;
+
 #[derive(Clone)]
 pub struct Mailer {
     db: DatabaseConnection,
@@ -147,7 +150,20 @@ impl Mailer {
     }
 
     async fn drain(&self) -> Result<(), sea_orm::DbErr> {
-        for message in outbox::due(&self.db, 50).await? {
+        // A read first, so an idle outbox costs no write; then the claim, so no other node sends the same messages.
+        // A few at a time: a node that dies sending strands no more than these until the claim lapses.
+        if outbox::due(&self.db, 1).await?.is_empty() {
+            return Ok(());
+        }
+        let claim = self.settings.sending_claim;
+        let claimed_at = std::time::Instant::now();
+        let claimed = self.writer.write(move |txn| Box::pin(outbox::claim(txn, claim, CLAIM_BATCH))).await?;
+        for message in claimed {
+            // Past half the claim (this node was frozen, or SMTP is slow) another node may take these over: the rest
+            // are left to whoever claims them next, so a node that stalls sends at most its one message twice.
+            if claimed_at.elapsed() > claim / 2 {
+                break;
+            }
             let sent = match self.render(&message).await {
                 Ok(Some((to, email))) => self.send(to, email).await.map(|()| None),
                 Ok(None) => Ok(Some("no recipient".to_owned())),

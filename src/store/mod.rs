@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod outbox;
 pub mod payment_methods;
 pub mod purchases;
+pub mod rate_windows;
 pub mod reconcile;
 pub mod refunds;
 pub mod statements;

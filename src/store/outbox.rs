@@ -8,6 +8,7 @@ use sea_orm::{
     QuerySelect,
 };
 use serde_json::Value;
+use std::time::Duration;
 
 /// What an outbox message is, and so which email the mailer makes of it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,6 +69,15 @@ pub async fn due(db: &DatabaseConnection, limit: u64) -> Result<Vec<outbox::Mode
         .limit(limit)
         .all(db)
         .await
+}
+
+/// Claims up to `limit` messages due now for this node's mailer (`super::claim_due`): the other nodes' mailers leave
+/// them alone for `claim`, and send them only if this one died before marking them. A message so goes out twice at
+/// most once per claimer that died sending it, and never zero times.
+pub async fn claim<C: ConnectionTrait>(db: &C, claim: Duration, limit: u64) -> Result<Vec<outbox::Model>, DbErr> {
+    let columns = ("outbox", "available_at", "sent_at IS NULL");
+    let statement = super::claim_due(db.get_database_backend(), columns, Duration::ZERO, claim, limit);
+    outbox::Entity::find().from_raw_sql(statement).all(db).await
 }
 
 pub async fn mark_sent<C: ConnectionTrait>(db: &C, id: i64, note: Option<String>) -> Result<(), DbErr> {

@@ -194,20 +194,35 @@ async fn an_event_a_dead_node_stored_is_applied_by_another() {
     assert_eq!(scalar(&url, sql).await, 1, "applied once, and no longer due");
 }
 
-// With `limits.nodes = 2` each node enforces half of a limit: a client allowed four checkouts a minute gets two on
-// each node, four in all across the platform, and a third on either node is refused with 429.
+// With `limits.nodes = 2` a client's and an address's checkout limits are counted in the database: a client
+// allowed four checkouts a minute gets them however the load balancer spreads its requests (three on one node, one
+// on the other), and the fifth is refused on either node with 429 and a `Retry-After`. A refusal is not counted:
+// another client from the same address (the limit per address is six) gets the two left, then the address is spent.
 #[tokio::test]
-async fn each_node_enforces_its_share_of_a_limit() {
-    let env = [("PURSER_LIMITS__CHECKOUT_PER_CLIENT_PER_MINUTE", "4"), ("PURSER_LIMITS__NODES", "2")];
+async fn checkout_limits_hold_across_nodes() {
+    let env = [
+        ("PURSER_LIMITS__CHECKOUT_PER_CLIENT_PER_MINUTE", "4"),
+        ("PURSER_LIMITS__CHECKOUT_PER_IP_PER_MINUTE", "6"),
+        ("PURSER_LIMITS__NODES", "2"),
+    ];
     let nodes = two_nodes(&env).await;
-    for app in [&nodes.a, &nodes.b] {
-        let client = app.client("two-nodes-6");
-        for n in 1..=2 {
-            let opened = client.create_intent("starter-25", Some("pm_card_visa")).await;
-            assert_eq!(opened.status, StatusCode::OK, "checkout {n} on this node: {}", opened.body);
-        }
+    let (on_a, on_b) = (nodes.a.client("two-nodes-6"), nodes.b.client("two-nodes-6"));
+    for (n, client) in [&on_a, &on_a, &on_a, &on_b].into_iter().enumerate() {
+        let opened = client.create_intent("starter-25", Some("pm_card_visa")).await;
+        assert_eq!(opened.status, StatusCode::OK, "checkout {} of 4: {}", n + 1, opened.body);
+    }
+    for client in [&on_a, &on_b] {
         let refused = client.create_intent("starter-25", Some("pm_card_visa")).await;
         assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS, "{}", refused.body);
+        assert_eq!(refused.error_code(), "rate_limited");
+        assert!(refused.headers.contains_key("retry-after"), "{:?}", refused.headers);
     }
-    assert_eq!(count_rows(&nodes.a.database.url, "purchases").await, 4, "four in all: the configured limit");
+    let neighbour = (nodes.a.client("two-nodes-7"), nodes.b.client("two-nodes-7"));
+    for client in [&neighbour.0, &neighbour.1] {
+        let opened = client.create_intent("starter-25", Some("pm_card_visa")).await;
+        assert_eq!(opened.status, StatusCode::OK, "the address's checkouts 5 and 6: {}", opened.body);
+    }
+    let refused = neighbour.0.create_intent("starter-25", Some("pm_card_visa")).await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS, "the address is spent: {}", refused.body);
+    assert_eq!(count_rows(&nodes.a.database.url, "purchases").await, 6, "the address's six in all");
 }
