@@ -8,7 +8,7 @@ use crate::documents::invoice_pdf;
 use crate::domain::invoice::BillingProfile;
 use crate::domain::purchase::{Purchase, Rail, Status};
 use crate::guards::rate_limit::RateMsg;
-use crate::store::{billing_profiles, invoices, outbox, purchases, refunds};
+use crate::store::{billing_profiles, invoices, purchases, refunds};
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -154,7 +154,8 @@ pub async fn export(
         .into_response())
 }
 
-async fn resend(state: &AppState, id: Uuid, client: Option<&str>) -> Result<Response, ApiError> {
+/// `client`: the client asking for its own receipt; `None` for support, who may resend any. `by` is recorded.
+async fn resend(state: &AppState, id: Uuid, client: Option<&str>, by: &str) -> Result<Response, ApiError> {
     let purchase = purchases::load(&state.db, id)
         .await?
         .map(|s| s.purchase)
@@ -177,14 +178,7 @@ async fn resend(state: &AppState, id: Uuid, client: Option<&str>) -> Result<Resp
         Some(Err(wait)) => return Ok(super::guard::too_many(wait, "receipt resends for this payment")),
         None => return Err(crate::actors::purchase::PurchaseError::Busy.into()),
     }
-    let payload = json!({ "purchaseId": purchase.id, "clientId": purchase.client });
-    outbox::enqueue(
-        &state.db,
-        outbox::Kind::Receipt,
-        format!("receipt:{}:again:{}", purchase.id, Uuid::new_v4()),
-        payload,
-    )
-    .await?;
+    crate::app::receipts::resend(&state.db, &purchase, by).await?;
     Ok(ok(StatusCode::ACCEPTED, json!({ "transactionId": purchase.id, "queued": true })))
 }
 
@@ -199,7 +193,7 @@ pub async fn resend_receipt(
     ClientCaller(caller): ClientCaller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    resend(&state, parse_transaction_id(&id)?, Some(caller.id.as_str())).await
+    resend(&state, parse_transaction_id(&id)?, Some(caller.id.as_str()), caller.id.as_str()).await
 }
 
 /// AC9.4.6 for support: regenerate and resend any client's receipt.
@@ -210,10 +204,10 @@ pub async fn resend_receipt(
     security(("bearer" = [])))]
 pub async fn admin_resend_receipt(
     State(state): State<AppState>,
-    AdminCaller(_admin): AdminCaller,
+    AdminCaller(admin): AdminCaller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    resend(&state, parse_transaction_id(&id)?, None).await
+    resend(&state, parse_transaction_id(&id)?, None, admin.id.as_str()).await
 }
 
 /// AC9.4.2: the purchase's invoice as a PDF, rendered from the invoice as issued.

@@ -110,6 +110,29 @@ pub struct TransactionView {
     updated_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
     events: Vec<EventView>,
+    /// For admins only: the audit trail's lines about this transaction (reviews decided, receipts resent…).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    audit: Option<Vec<AuditView>>,
+}
+
+/// One line of the admin audit trail: who did what, when, and why.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditView {
+    by: String,
+    action: String,
+    reason: String,
+    at: DateTime<Utc>,
+}
+
+impl TransactionView {
+    /// The view as an admin sees it: with the transaction's audit trail.
+    pub async fn with_audit(mut self, state: &AppState) -> Result<Self, ApiError> {
+        let lines = crate::store::controls::audit_of(&state.reads, &self.transaction_id.to_string()).await?;
+        let lines = lines.into_iter().map(|l| AuditView { by: l.admin, action: l.action, reason: l.reason, at: l.at });
+        self.audit = Some(lines.collect());
+        Ok(self)
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -389,7 +412,7 @@ pub async fn transaction_view(state: &AppState, id: Uuid) -> Result<Option<(Purc
         provider: state.gateways.name(p.rail).to_owned(),
         rail: p.rail,
         funding_source: p.funding_source.clone(),
-        dashboard_url: dashboard_url(state.gateways.name(p.rail), &p),
+        dashboard_url: state.gateways.dashboard_url(&p),
         payment_intent_id: p.intent_id.clone(),
         payment_method: p.payment_method.as_ref().map(|m| m.as_str().to_owned()),
         attempts: p.attempt,
@@ -402,20 +425,9 @@ pub async fn transaction_view(state: &AppState, id: Uuid) -> Result<Option<(Purc
         updated_at: p.updated_at,
         expires_at: p.expires_at,
         events,
+        audit: None,
     };
     Ok(Some((p, view)))
-}
-
-/// Where the provider shows this payment: Stripe's dashboard (test mode for test intents, which is all Stripe lets a
-/// test key create), PayPal's activity page for the capture.
-fn dashboard_url(provider: &str, purchase: &Purchase) -> Option<String> {
-    match provider {
-        "stripe" => purchase.intent_id.as_ref().map(|pi| format!("https://dashboard.stripe.com/test/payments/{pi}")),
-        "paypal" => {
-            purchase.charge.as_ref().map(|capture| format!("https://www.paypal.com/activity/payment/{capture}"))
-        }
-        _ => None,
-    }
 }
 
 pub fn parse_transaction_id(raw: &str) -> Result<Uuid, ApiError> {

@@ -3,4 +3,5 @@
 //! parses, calls here, renders.
 pub mod credits;
 pub mod inbox;
+pub mod receipts;
 pub mod refunds;

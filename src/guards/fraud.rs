@@ -6,7 +6,7 @@ use super::pause::{Pauses, Scope};
 use crate::domain::fraud::{FraudRules, Signals, Verdict, Window, assess};
 use crate::domain::purchase::Rail;
 use crate::store::alerts;
-use crate::store::fraud_screenings::{self, Keys, Seen};
+use crate::store::fraud_screenings::{self, Caps, Keys, Seen};
 use chrono::{DateTime, TimeDelta, Utc};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use sea_orm::DatabaseConnection;
@@ -74,7 +74,13 @@ async fn screen(
     let ip = checkout.ip.map(|ip| ip.to_string());
     let keys = Keys { client: &checkout.client, ip: ip.as_deref(), card: checkout.card.as_deref() };
     fraud_screenings::lock(txn, &keys).await?;
-    let tally = fraud_screenings::tally(txn, &keys, now).await?;
+    let caps = Caps {
+        client_checkouts: rules.checkouts_per_hour,
+        client_declines: rules.declines_per_hour,
+        ip_checkouts: rules.checkouts_per_ip_per_hour,
+        card_checkouts: rules.checkouts_per_card_per_hour,
+    };
+    let tally = fraud_screenings::tally(txn, &keys, &caps, now).await?;
     let signals = Signals {
         amount: checkout.amount,
         method: checkout.method.as_deref(),

@@ -189,6 +189,20 @@ impl Gateways {
         }
     }
 
+    /// Where the provider's own console shows this purchase's payment (AC9.6.2): Stripe's dashboard in the key's mode,
+    /// PayPal's activity page for the capture, on the live site or the sandbox's. The sandbox has none.
+    pub fn dashboard_url(&self, purchase: &crate::domain::purchase::Purchase) -> Option<String> {
+        match (purchase.rail, &self.card, &self.paypal) {
+            (Rail::Card, CardGateway::Stripe(stripe), _) => {
+                purchase.intent_id.as_deref().map(|pi| stripe.dashboard_url(pi))
+            }
+            (Rail::Paypal, _, PaypalGateway::Paypal(paypal)) => {
+                purchase.charge.as_deref().map(|capture| paypal.activity_url(capture))
+            }
+            _ => None,
+        }
+    }
+
     pub async fn create_intent(&self, rail: Rail, request: NewIntent<'_>) -> Result<IntentUpdate, ProviderError> {
         match (rail, &self.card, &self.paypal) {
             (Rail::Card, CardGateway::Sandbox(sandbox), _) => {

@@ -25,6 +25,15 @@ pub struct PaypalProvider {
     token: Mutex<Option<(String, Instant)>>,
 }
 
+/// PayPal's live API: anything else is its sandbox (or a fake of it), whose payments are on sandbox.paypal.com.
+const LIVE_API: &str = "https://api-m.paypal.com";
+
+/// Where PayPal shows a capture to the merchant, on the live site or the sandbox's.
+pub fn activity_url(live: bool, capture: &str) -> String {
+    let site = if live { "www.paypal.com" } else { "www.sandbox.paypal.com" };
+    format!("https://{site}/activity/payment/{capture}")
+}
+
 enum Failure {
     /// A 4xx with PayPal's error body: `name`, `message`, `details[].issue`.
     Refused {
@@ -68,6 +77,10 @@ impl PaypalProvider {
             cancel_url,
             token: Mutex::new(None),
         })
+    }
+
+    pub fn activity_url(&self, capture: &str) -> String {
+        activity_url(self.base == LIVE_API, capture)
     }
 
     async fn token(&self) -> Result<String, Failure> {

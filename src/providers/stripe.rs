@@ -32,6 +32,14 @@ pub struct StripeProvider {
     /// Method id → card fingerprint. Both are immutable at Stripe, so an entry never goes stale; the map is emptied
     /// when it grows past `FINGERPRINTS_KEPT` rather than kept in order.
     fingerprints: std::sync::Mutex<HashMap<String, String>>,
+    /// A live key (`sk_live_…`, `rk_live_…`): its payments are on the dashboard's live side, not under `/test`.
+    live: bool,
+}
+
+/// Where Stripe's dashboard shows a payment made with a live or a test key.
+pub fn dashboard_url(live: bool, intent: &str) -> String {
+    let mode = if live { "" } else { "test/" };
+    format!("https://dashboard.stripe.com/{mode}payments/{intent}")
 }
 
 const FINGERPRINTS_KEPT: usize = 100_000;
@@ -55,7 +63,12 @@ impl StripeProvider {
             db,
             statement_descriptor_suffix: settings.statement_descriptor_suffix.clone(),
             fingerprints: Default::default(),
+            live: ["sk_live_", "rk_live_"].iter().any(|prefix| key.expose().starts_with(prefix)),
         })
+    }
+
+    pub fn dashboard_url(&self, intent: &str) -> String {
+        dashboard_url(self.live, intent)
     }
 
     /// Sends `request`, retrying transport failures and 5xx with the same idempotency key.
@@ -289,4 +302,15 @@ fn to_update(intent: &PaymentIntent) -> IntentUpdate {
 /// `amount_received` once something was received, else the intent's amount.
 fn paid_amount(intent: &PaymentIntent) -> i64 {
     if intent.amount_received > 0 { intent.amount_received } else { intent.amount }
+}
+
+#[cfg(test)]
+mod tests {
+    // Issue 17: a live key's payments are on the dashboard's live side, a test key's under `/test`.
+    #[test]
+    fn the_dashboard_link_follows_the_keys_mode() {
+        assert_eq!(super::dashboard_url(true, "pi_1"), "https://dashboard.stripe.com/payments/pi_1");
+        assert_eq!(super::dashboard_url(false, "pi_1"), "https://dashboard.stripe.com/test/payments/pi_1");
+        assert_eq!(super::super::paypal::activity_url(true, "CAP1"), "https://www.paypal.com/activity/payment/CAP1");
+    }
 }

@@ -5,7 +5,7 @@ use sea_orm::sea_query::OnConflict;
 use sea_orm::sqlx::postgres::PgListener;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
-    Statement, TransactionTrait,
+    QueryOrder, Statement, TransactionTrait,
 };
 
 /// The PostgreSQL channel a pause or resume is announced on, so every node reads the pauses back at once.
@@ -77,4 +77,13 @@ pub async fn audit<C: ConnectionTrait>(
     .exec_without_returning(db)
     .await
     .map(|_| ())
+}
+
+/// The audit trail's lines about `target` (a purchase, a refund, a client), oldest first.
+pub async fn audit_of<C: ConnectionTrait>(db: &C, target: &str) -> Result<Vec<admin_actions::Model>, DbErr> {
+    admin_actions::Entity::find()
+        .filter(admin_actions::Column::Target.eq(target))
+        .order_by_asc(admin_actions::Column::Id)
+        .all(db)
+        .await
 }

@@ -3,8 +3,7 @@
 //! a restart forgets nothing.
 use chrono::{DateTime, TimeDelta, Utc};
 use entities::fraud_screenings as rows;
-use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Seen {
@@ -56,55 +55,69 @@ pub async fn lock<C: ConnectionTrait>(db: &C, keys: &Keys<'_>) -> Result<(), DbE
 /// How far back every count looks.
 const WINDOW: TimeDelta = TimeDelta::hours(1);
 
-/// The rows of the window before `now`.
-fn recent(now: DateTime<Utc>) -> sea_orm::Select<rows::Entity> {
-    rows::Entity::find().filter(rows::Column::At.gt(now - WINDOW))
+/// How far each count need go: a count is only compared with its threshold, so past it the rest of the hour's rows
+/// (a busy network's, a popular test card's) need not be read.
+pub struct Caps {
+    pub client_checkouts: usize,
+    pub client_declines: usize,
+    pub ip_checkouts: usize,
+    pub card_checkouts: usize,
 }
 
-pub async fn tally<C: ConnectionTrait>(db: &C, keys: &Keys<'_>, now: DateTime<Utc>) -> Result<Tally, DbErr> {
-    let count_of = |seen: Seen| {
-        let kind = seen.as_str();
-        Expr::cust(format!("CAST(COALESCE(SUM(CASE WHEN kind = '{kind}' THEN 1 ELSE 0 END), 0) AS BIGINT)"))
-    };
-    let (client_checkouts, client_declines): (i64, i64) = recent(now)
-        .select_only()
-        .column_as(count_of(Seen::Checkout), "checkouts")
-        .column_as(count_of(Seen::Decline), "declines")
-        .filter(rows::Column::ClientId.eq(keys.client))
-        .into_tuple()
-        .one(db)
-        .await?
-        .unwrap_or_default();
-    let cards: Vec<String> = recent(now)
-        .select_only()
-        .distinct()
-        .column(rows::Column::Card)
-        .filter(rows::Column::ClientId.eq(keys.client))
-        .filter(rows::Column::Kind.eq(Seen::Checkout.as_str()))
-        .filter(rows::Column::Card.is_not_null())
-        .into_tuple()
-        .all(db)
-        .await?;
-    let new_card = keys.card.is_some_and(|card| !cards.iter().any(|c| c == card));
-    Ok(Tally {
-        client_checkouts: client_checkouts as usize,
-        client_declines: client_declines as usize,
-        ip_checkouts: checkouts_by(db, rows::Column::Ip, keys.ip, now).await?,
-        card_checkouts: checkouts_by(db, rows::Column::Card, keys.card, now).await?,
-        client_cards: cards.len() + usize::from(new_card),
-    })
-}
+/// Every count of the window, each stopped at its cap, in one statement.
+const TALLY: &str = "SELECT \
+    (SELECT COUNT(*) FROM (SELECT 1 AS x FROM fraud_screenings \
+        WHERE client_id = ? AND kind = 'checkout' AND at > ? LIMIT ?) AS a) AS client_checkouts, \
+    (SELECT COUNT(*) FROM (SELECT 1 AS x FROM fraud_screenings \
+        WHERE client_id = ? AND kind = 'decline' AND at > ? LIMIT ?) AS b) AS client_declines, \
+    (SELECT COUNT(*) FROM (SELECT 1 AS x FROM fraud_screenings \
+        WHERE ip = ? AND kind = 'checkout' AND at > ? LIMIT ?) AS c) AS ip_checkouts, \
+    (SELECT COUNT(*) FROM (SELECT 1 AS x FROM fraud_screenings \
+        WHERE card = ? AND kind = 'checkout' AND at > ? LIMIT ?) AS d) AS card_checkouts, \
+    (SELECT COUNT(DISTINCT card) FROM fraud_screenings \
+        WHERE client_id = ? AND kind = 'checkout' AND at > ?) AS client_cards, \
+    (SELECT COUNT(*) FROM fraud_screenings \
+        WHERE client_id = ? AND kind = 'checkout' AND card = ? AND at > ?) AS card_known";
 
-/// Checkouts in the window under `key` in `column` (a network, a card), whoever made them.
-async fn checkouts_by<C: ConnectionTrait>(
+pub async fn tally<C: ConnectionTrait>(
     db: &C,
-    column: rows::Column,
-    key: Option<&str>,
+    keys: &Keys<'_>,
+    caps: &Caps,
     now: DateTime<Utc>,
-) -> Result<usize, DbErr> {
-    let Some(key) = key else { return Ok(0) };
-    let query = recent(now).filter(rows::Column::Kind.eq(Seen::Checkout.as_str())).filter(column.eq(key));
-    Ok(sea_orm::PaginatorTrait::count(query, db).await? as usize)
+) -> Result<Tally, DbErr> {
+    let since = now - WINDOW;
+    let cap = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+    let (client, ip, card) = (keys.client, keys.ip, keys.card);
+    let values: Vec<sea_orm::Value> = vec![
+        client.into(),
+        since.into(),
+        cap(caps.client_checkouts).into(),
+        client.into(),
+        since.into(),
+        cap(caps.client_declines).into(),
+        ip.into(),
+        since.into(),
+        cap(caps.ip_checkouts).into(),
+        card.into(),
+        since.into(),
+        cap(caps.card_checkouts).into(),
+        client.into(),
+        since.into(),
+        client.into(),
+        card.into(),
+        since.into(),
+    ];
+    let statement = super::numbered(db.get_database_backend(), TALLY, values);
+    let row = db.query_one_raw(statement).await?.ok_or_else(|| DbErr::RecordNotFound("fraud tally".into()))?;
+    let count = |column: &str| row.try_get::<i64>("", column).map(|n| n as usize);
+    let new_card = keys.card.is_some() && count("card_known")? == 0;
+    Ok(Tally {
+        client_checkouts: count("client_checkouts")?,
+        client_declines: count("client_declines")?,
+        ip_checkouts: count("ip_checkouts")?,
+        card_checkouts: count("card_checkouts")?,
+        client_cards: count("client_cards")? + usize::from(new_card),
+    })
 }
 
 pub async fn record<C: ConnectionTrait>(db: &C, seen: Seen, keys: &Keys<'_>, at: DateTime<Utc>) -> Result<(), DbErr> {

@@ -142,6 +142,21 @@ pub fn claim_due(
     }
 }
 
+/// A statement written with `?` placeholders, numbered `$1`, `$2`… for PostgreSQL.
+pub fn numbered(backend: DbBackend, sql: &str, values: Vec<sea_orm::Value>) -> Statement {
+    if backend != DbBackend::Postgres {
+        return Statement::from_sql_and_values(backend, sql, values);
+    }
+    let mut numbered = String::with_capacity(sql.len() + 16);
+    for (n, part) in sql.split('?').enumerate() {
+        if n > 0 {
+            numbered.push_str(&format!("${n}"));
+        }
+        numbered.push_str(part);
+    }
+    Statement::from_sql_and_values(backend, numbered, values)
+}
+
 /// Takes a transaction-scoped advisory lock on `key` (PostgreSQL): whoever else asks for it waits until the caller's
 /// transaction ends. SQLite's single writer already puts transactions one after another, so there it takes nothing.
 pub async fn advisory_lock<C: ConnectionTrait>(db: &C, key: &str) -> Result<(), DbErr> {

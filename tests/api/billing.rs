@@ -88,6 +88,33 @@ async fn history_export_and_receipts_again(db: Db) {
     let fourth = app.post(&path, Some(&client.token), &json!({})).await;
     assert_eq!((fourth.status, fourth.error_code()), (StatusCode::TOO_MANY_REQUESTS, "rate_limited"));
     assert!(fourth.headers.contains_key("retry-after"));
+    // Support's resend (issue 17): the same budget per payment (the client spent it on the second purchase), and each
+    // resend, the client's or support's, audited on the admin's view of the transaction.
+    let support = app.post(&format!("/api/v1/admin/payments/{second}/resend-receipt"), Some(&admin), &json!({})).await;
+    assert_eq!(support.status, StatusCode::TOO_MANY_REQUESTS, "{}", support.body);
+    let support = app.post(&format!("/api/v1/admin/payments/{first}/resend-receipt"), Some(&admin), &json!({})).await;
+    assert_eq!(support.status, StatusCode::ACCEPTED, "{}", support.body);
+    let resent = crate::helpers::eventually(std::time::Duration::from_secs(10), || async {
+        let count = std::fs::read_dir(&app.mail_dir)
+            .ok()?
+            .flatten()
+            .filter(|f| std::fs::read_to_string(f.path()).is_ok_and(|t| t.contains("Your receipt: 240 credits")))
+            .count();
+        (count == 2).then_some(count)
+    });
+    assert_eq!(resent.await, Some(2), "the first receipt went out again");
+    let audit = |view: &crate::helpers::Answer| {
+        let lines = view.data()["audit"].as_array().cloned().unwrap_or_default();
+        lines.iter().map(|l| (l["by"].as_str().unwrap().to_owned(), l["action"].as_str().unwrap().to_owned())).collect()
+    };
+    let viewed = app.get(&format!("/api/v1/admin/payments/{first}"), Some(&admin)).await;
+    let lines: Vec<(String, String)> = audit(&viewed);
+    assert!(lines.contains(&("admin-b".into(), "resend_receipt".into())), "{lines:?}");
+    let viewed = app.get(&format!("/api/v1/admin/payments/{second}"), Some(&admin)).await;
+    let by_client: Vec<(String, String)> = audit(&viewed);
+    assert_eq!(by_client, vec![("billing-1".to_owned(), "resend_receipt".to_owned()); 3], "the three that went out");
+    let own = app.get(&format!("/api/v1/payments/{second}"), Some(&client.token)).await;
+    assert!(own.data().get("audit").is_none(), "the audit trail is for admins: {}", own.body);
 }
 
 /// The text of a PDF, as `pdftotext` (poppler-utils) extracts it: what any viewer would show.

@@ -75,6 +75,11 @@ async fn an_approved_order_is_captured_once(db: Db) {
     assert_eq!(view.data()["rail"], "paypal");
     assert_eq!(view.data()["fundingSource"], "venmo");
     assert_eq!(view.data()["provider"], "paypal");
+    // Issue 17: the capture on PayPal's sandbox site, since the fake is not PayPal's live API.
+    let captured = fake.order(&order);
+    let capture = captured.pointer("/purchase_units/0/payments/captures/0/id").and_then(|v| v.as_str()).unwrap();
+    let link = format!("https://www.sandbox.paypal.com/activity/payment/{capture}");
+    assert_eq!(view.data()["dashboardUrl"], link.as_str());
 }
 
 // The payer never comes back: CHECKOUT.ORDER.APPROVED alone captures.

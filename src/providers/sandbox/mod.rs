@@ -178,16 +178,9 @@ impl Sandbox {
         self.call(Box::pin(self.make_intent(request))).await
     }
 
+    /// Idempotent per purchase, as Stripe is per idempotency key: the purchase's intent is inserted unless it exists,
+    /// and read only when it does (a retry, or another node's request for the same purchase).
     async fn make_intent(&self, request: NewIntent<'_>) -> Result<Value, ProviderError> {
-        // Idempotent per purchase, as Stripe is per idempotency key.
-        let existing = intents::Entity::find()
-            .filter(intents::Column::PurchaseId.eq(request.purchase_id))
-            .one(&self.db)
-            .await
-            .map_err(db_error)?;
-        if let Some(intent) = existing {
-            return Ok(render(&intent));
-        }
         if let Some(method) = request.payment_method {
             Self::known_method(method.as_str())?;
         }
@@ -212,16 +205,17 @@ impl Sandbox {
             created_at: now,
             updated_at: now,
         };
-        // Two nodes opening the same purchase's intent at once: the unique purchase id keeps the first.
         let row = intents::ActiveModel::from(intent.clone());
         let first = on_conflict_do_nothing(intents::Column::PurchaseId);
         let insert = self.writer.write(move |txn| {
             Box::pin(async move { intents::Entity::insert(row).on_conflict(first).exec_without_returning(txn).await })
         });
-        if insert.await.map_err(db_error)? == 0 {
-            return Box::pin(self.make_intent(request)).await;
+        if insert.await.map_err(db_error)? == 1 {
+            return Ok(render(&intent));
         }
-        Ok(render(&intent))
+        let existing = intents::Entity::find().filter(intents::Column::PurchaseId.eq(request.purchase_id));
+        let existing = existing.one(&self.db).await.map_err(db_error)?;
+        Ok(render(&existing.ok_or_else(|| db_error(sea_orm::DbErr::RecordNotFound("sandbox intent".into())))?))
     }
 
     pub async fn confirm_intent(&self, id: &str, payment_method: &PaymentMethodId) -> Result<Value, ProviderError> {
