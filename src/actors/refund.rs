@@ -144,6 +144,7 @@ impl RefundActor {
             NewRefund { intent_id, charge: purchase.charge.as_deref(), amount: refund.amount, idempotency_key };
         match self.ctx.provider_call(purchase.rail, "refund", self.ctx.gateways.refund(purchase.rail, request)).await {
             Ok(RefundOutcome::Refunded(id)) => RefundInput::Refunded { provider_refund: id },
+            Ok(RefundOutcome::Pending(id)) => RefundInput::Pending { provider_refund: id },
             Ok(RefundOutcome::Refused(code)) | Err(ProviderError::Rejected { code, .. }) => {
                 RefundInput::MethodRefused { code }
             }

@@ -119,15 +119,29 @@ impl Inbox {
                 tokio::spawn(async move { purchases.deliver_webhook(id, Input::Provider(update), row).await });
             }
             "payment_method.attached" => self.remember_method(&event, row).await?,
-            "charge.refunded" => {
-                let charge = &event.data.object;
-                let stored = match charge.get("payment_intent").and_then(Value::as_str) {
+            // A refund's news: `charge.refunded` carries the charge with its newest refund; the others the refund
+            // itself. What settles it is the refund's own status, since a refund may be `pending` for days and then
+            // fail (an expired or closed card), even after `succeeded`.
+            "charge.refunded" | "charge.refund.updated" | "refund.updated" | "refund.failed" => {
+                let object = &event.data.object;
+                let refund = match event.event_type.as_str() {
+                    "charge.refunded" => object.pointer("/refunds/data/0").unwrap_or(object),
+                    _ => object,
+                };
+                let stored = match object.get("payment_intent").and_then(Value::as_str) {
                     Some(intent) => purchases::find_by_intent(&self.reads, intent).await?,
                     None => None,
                 };
-                let refund_id =
-                    charge.pointer("/refunds/data/0/id").or_else(|| charge.get("id")).and_then(Value::as_str);
-                self.settle_refund(stored.map(|s| s.purchase.id), refund_id.unwrap_or("charge.refunded"), row).await?;
+                let text = |name: &str| refund.get(name).and_then(Value::as_str);
+                let provider_refund = text("id").unwrap_or(&event.event_type).to_owned();
+                let input = match text("status").unwrap_or("succeeded") {
+                    "succeeded" => Some(RefundInput::Refunded { provider_refund: provider_refund.clone() }),
+                    "failed" | "canceled" => Some(RefundInput::MethodRefused {
+                        code: text("failure_reason").unwrap_or("refund_failed").into(),
+                    }),
+                    _ => None,
+                };
+                self.settle_refund(stored.map(|s| s.purchase.id), &provider_refund, input, row).await?;
             }
             "charge.dispute.created" | "charge.dispute.updated" | "charge.dispute.closed" => {
                 let dispute = &event.data.object;
@@ -214,7 +228,8 @@ impl Inbox {
                     }
                 }
                 let refund_id = resource.get("id").and_then(Value::as_str).unwrap_or("PAYMENT.CAPTURE.REFUNDED");
-                self.settle_refund(purchase, refund_id, row).await?;
+                let paid = RefundInput::Refunded { provider_refund: refund_id.to_owned() };
+                self.settle_refund(purchase, refund_id, Some(paid), row).await?;
             }
             (kind, _) if kind.starts_with("CUSTOMER.DISPUTE.") => {
                 disputes::record(&self.db, self.paypal_dispute(&event.resource).await?).await?;
@@ -317,13 +332,20 @@ impl Inbox {
 
     /// The provider reports a refund paid: the purchase's refund waiting on it is done. A refund already settled (by the
     /// call's own answer) or made outside Purser changes nothing.
-    async fn settle_refund(&self, purchase: Option<uuid::Uuid>, provider_refund: &str, row: i64) -> Result<(), DbErr> {
-        let waiting = match purchase {
-            Some(purchase) => refunds::processing_for(&self.reads, purchase).await?,
-            None => None,
+    /// Gives the provider's news of `provider_refund` (`None`: still pending, nothing to do) to the purchase's refund it
+    /// is about: the one being made, or the one it already settled (a paid refund can still fail).
+    async fn settle_refund(
+        &self,
+        purchase: Option<uuid::Uuid>,
+        provider_refund: &str,
+        news: Option<RefundInput>,
+        row: i64,
+    ) -> Result<(), DbErr> {
+        let about = match (purchase, &news) {
+            (Some(purchase), Some(_)) => refunds::settling(&self.reads, purchase, provider_refund).await?,
+            _ => None,
         };
-        if let Some(id) = waiting {
-            let input = RefundInput::Refunded { provider_refund: provider_refund.to_owned() };
+        if let (Some(id), Some(input)) = (about, news) {
             if let Err(e) = self.refunds.send(id, input).await {
                 webhooks::mark(&self.db, row, webhooks::InboxStatus::Failed, Some(e.to_string())).await?;
                 return Ok(());

@@ -158,7 +158,12 @@ pub enum RefundInput {
     Refunded {
         provider_refund: String,
     },
-    /// The provider refused: the original method cannot receive money.
+    /// The provider accepted the refund but has not paid it yet; its webhook will say how it ended.
+    Pending {
+        provider_refund: String,
+    },
+    /// The provider refused, at once or later (a pending or even a paid refund that failed): the original method
+    /// cannot receive money.
     MethodRefused {
         code: String,
     },
@@ -179,6 +184,7 @@ impl RefundInput {
             Self::Deny { .. } => "denied",
             Self::Appeal { .. } => "appealed",
             Self::Refunded { .. } => "refunded",
+            Self::Pending { .. } => "pending",
             Self::MethodRefused { .. } => "method_refused",
             Self::ProviderUnreachable => "provider_unreachable",
             Self::RetryDue => "retry_due",
@@ -200,6 +206,8 @@ pub enum Notice {
 pub enum RefundRecord {
     /// Take the refunded credits back through the ledger.
     DebitCredits { credits: Credits },
+    /// Give them back: the money did not go back after all.
+    CreditBack { credits: Credits },
     /// An email to the client.
     Notify(Notice),
     /// The provider refused the refund for good: the admins are told, whoever asked for it.
@@ -378,7 +386,14 @@ impl Refund {
                     false => (vec![RefundRecord::Notify(Notice::Refunded)], vec![]),
                 }
             }
-            (Processing, RefundInput::MethodRefused { code }) => {
+            (Processing, RefundInput::Pending { provider_refund }) => {
+                next.provider_refund = Some(provider_refund);
+                next.retry_at = None;
+                (vec![], vec![])
+            }
+            // Refused when asked, or failed later (Stripe's `refund.failed`, even after `succeeded`): no money went
+            // back, so the credits debited at approval go back to the client, who is asked for another method.
+            (Processing | Refunded, RefundInput::MethodRefused { code }) => {
                 next.status = NeedsAlternativeMethod;
                 next.failure = Some(code.clone());
                 next.retry_at = None;
@@ -386,7 +401,14 @@ impl Refund {
                 let alert = RefundRecord::AlertRefused { code };
                 match self.reversal {
                     true => (vec![alert], vec![]),
-                    false => (vec![alert, RefundRecord::Notify(Notice::NeedsAlternativeMethod)], vec![]),
+                    false => (
+                        vec![
+                            RefundRecord::CreditBack { credits: self.credits },
+                            alert,
+                            RefundRecord::Notify(Notice::NeedsAlternativeMethod),
+                        ],
+                        vec![],
+                    ),
                 }
             }
             (Processing, RefundInput::ProviderUnreachable) => {

@@ -555,7 +555,9 @@ async fn check(workspace: &Workspace, result: &mut RunResult) -> Result<(), Stri
     }
     result.reversed = 0;
     for refund in &refunds {
-        let debits = entries.get(&(format!("refund:{}", refund.id).as_str(), "refund_debit")).copied().unwrap_or(0);
+        let entry = |kind: &str| entries.get(&(format!("refund:{}", refund.id).as_str(), kind)).copied().unwrap_or(0);
+        // A refund the method refused gave its debit back.
+        let debits = entry("refund_debit").saturating_sub(entry("refund_credit_back"));
         let at_provider = refunded_at_provider.contains_key(&refund.purchase_id);
         if refund.state.get("reversal").and_then(serde_json::Value::as_bool) == Some(true) {
             // Every confirmed fraud is refunded at the provider exactly once (the sandbox keeps one refund per

@@ -99,9 +99,10 @@ pub fn refund_notice(refund: &Refund, purchase: &Purchase, notice: &str) -> Emai
             "We need another way to refund you".to_owned(),
             format!(
                 "Your refund of {amount} was approved, but your {} can no longer receive it (the card may have expired or \
-                 been closed).\n\nReply to this email with another way to pay you back, and we will send the refund there.\n\n\
-                 Refund request: {}",
+                 been closed). The {} credits taken back for it are on your balance again.\n\nReply to this email with \
+                 another way to pay you back, and we will send the refund there.\n\nRefund request: {}",
                 method(purchase),
+                refund.credits.0,
                 refund.id
             ),
         ),

@@ -55,8 +55,11 @@ pub struct CardMethod {
 /// What the provider did with a refund.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RefundOutcome {
-    /// Paid back (or accepted and on its way): the provider's refund id.
+    /// Paid back: the provider's refund id.
     Refunded(String),
+    /// Accepted but not yet paid (Stripe's `pending`): the provider reports the outcome by webhook, and the refund
+    /// may still fail (an expired or closed card).
+    Pending(String),
     /// The original method cannot take the money back.
     Refused(String),
 }

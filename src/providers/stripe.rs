@@ -161,6 +161,9 @@ impl StripeProvider {
             Ok(made) if made.status.as_deref() == Some("failed") => {
                 Ok(RefundOutcome::Refused(made.failure_reason.unwrap_or_else(|| "refund_failed".into())))
             }
+            Ok(made) if matches!(made.status.as_deref(), Some("pending" | "requires_action")) => {
+                Ok(RefundOutcome::Pending(made.id.as_str().to_owned()))
+            }
             Ok(made) => Ok(RefundOutcome::Refunded(made.id.as_str().to_owned())),
             // Stripe refuses up front when the charge can no longer be refunded to its method.
             Err(StripeError::Stripe(api, status)) if status < 500 && status != 429 => Ok(RefundOutcome::Refused(

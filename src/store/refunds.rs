@@ -132,6 +132,10 @@ pub async fn step(
                     return Err(RefundStoreError::CreditsSpent);
                 }
             }
+            RefundRecord::CreditBack { credits } => {
+                ledger::append(&txn, &next.client, &format!("refund:{}", next.id), "refund_credit_back", credits.0)
+                    .await?;
+            }
             RefundRecord::Notify(notice) => notify(&txn, next, notice).await?,
             RefundRecord::AlertRefused { code } => {
                 let details = serde_json::json!({ "refundId": next.id, "purchaseId": next.purchase_id,
@@ -179,8 +183,8 @@ pub async fn list(db: &DatabaseConnection, client: Option<&str>, status: Option<
 
 /// Credits already taken back from a purchase by refunds other than `except`.
 async fn credits_refunded<C: ConnectionTrait>(db: &C, purchase: Uuid, except: Uuid) -> Result<i64, DbErr> {
-    let taken =
-        [RefundStatus::Processing, RefundStatus::Refunded, RefundStatus::NeedsAlternativeMethod].map(|s| s.as_str());
+    // A refund that needs another method gave its credits back: they may be asked for again.
+    let taken = [RefundStatus::Processing, RefundStatus::Refunded].map(|s| s.as_str());
     let refunds = rows::Entity::find()
         .filter(rows::Column::PurchaseId.eq(purchase))
         .filter(rows::Column::Id.ne(except))
@@ -208,13 +212,25 @@ pub async fn refunded_amounts(
 }
 
 /// The refund waiting on the provider for a purchase, for webhooks that report it.
-pub async fn processing_for(db: &DatabaseConnection, purchase: Uuid) -> Result<Option<Uuid>, DbErr> {
-    Ok(rows::Entity::find()
+/// The refund of `purchase` that news of `provider_refund` is about: the one made under that id (even if already
+/// settled: a paid refund can still fail), or else the one being made.
+pub async fn settling(db: &DatabaseConnection, purchase: Uuid, provider_refund: &str) -> Result<Option<Uuid>, DbErr> {
+    let candidates = rows::Entity::find()
         .filter(rows::Column::PurchaseId.eq(purchase))
-        .filter(rows::Column::Status.eq(RefundStatus::Processing.as_str()))
-        .one(db)
-        .await?
-        .map(|r| r.id))
+        .filter(rows::Column::Status.is_in([RefundStatus::Processing.as_str(), RefundStatus::Refunded.as_str()]))
+        .all(db)
+        .await?;
+    let mut processing = None;
+    for row in candidates {
+        let stored = decode(row)?;
+        if stored.refund.provider_refund.as_deref() == Some(provider_refund) {
+            return Ok(Some(stored.refund.id));
+        }
+        if stored.refund.status == RefundStatus::Processing {
+            processing = Some(stored.refund.id);
+        }
+    }
+    Ok(processing)
 }
 
 pub async fn processing_ids(db: &DatabaseConnection) -> Result<Vec<Uuid>, DbErr> {

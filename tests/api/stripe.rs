@@ -347,6 +347,82 @@ async fn a_stripe_refund_is_made_at_stripe(db: Db) {
     assert_eq!(client.balance().await, 0);
 }
 
+// Issue 17, AC9.5.7 on live Stripe: a refund Stripe answers `pending` stays `processing` until Stripe's word. One
+// fails days later (`charge.refund.updated`, an expired card): it needs another method, the credits debited at
+// approval are back, and the client is mailed. Another succeeds (`refund.updated`): refunded, with its receipt.
+async fn a_pending_stripe_refund_settles_on_stripes_word(db: Db) {
+    let (app, proxy) = stripe_app(db).await;
+    proxy.faults.pending_refunds.store(true, Ordering::SeqCst);
+    // localstripe pays every refund at once and says so by webhook: only the test's events may speak here.
+    proxy.faults.drop_webhooks.store(true, Ordering::SeqCst);
+    let client = app.client_with_email("stripe-pending", "pending@example.com");
+    let admin = app.token("admin-p", purser::auth::Role::Admin);
+    let mut made = Vec::new();
+    for _ in 0..2 {
+        let (transaction, intent) = client.open("pro-200", "pm_card_visa").await;
+        assert_eq!(client.confirm(&intent, "pro-200").await.data()["status"], "succeeded");
+        client.wait_for_status(&transaction, "succeeded").await;
+        let body = json!({ "transactionId": transaction, "reason": "Unused credits" });
+        let asked = app.post("/api/v1/payments/refund", Some(&client.token), &body).await;
+        let refund = asked.data()["refundRequestId"].as_str().unwrap().to_owned();
+        let approved = app.post(&format!("/api/v1/admin/refunds/{refund}/approve"), Some(&admin), &json!({})).await;
+        assert_eq!(approved.data()["status"], "processing", "pending at Stripe: {}", approved.body);
+        made.push((refund, intent, approved.data()["providerRefund"].as_str().unwrap().to_owned()));
+    }
+    assert_eq!(client.balance().await, 0, "both refunds' credits taken at approval");
+    let news = |kind: &str, (intent, at_stripe): (&str, &str), status: &str| {
+        json!({
+            "id": format!("evt_{}", uuid::Uuid::new_v4().simple()), "object": "event", "type": kind,
+            "created": chrono::Utc::now().timestamp(),
+            "data": { "object": { "id": at_stripe, "object": "refund", "amount": 16000, "currency": "usd",
+                "payment_intent": intent, "status": status,
+                "failure_reason": (status == "failed").then_some("expired_or_canceled_card") } },
+        })
+    };
+    let (failed, failed_intent, failed_at_stripe) = &made[0];
+    let event = news("charge.refund.updated", (failed_intent, failed_at_stripe), "failed");
+    assert_eq!(app.send_signed_event(&event, WEBHOOK_SECRET).await.status, StatusCode::OK);
+    let refund_of = |id: &str| {
+        let (app, admin, id) = (&app, &admin, id.to_owned());
+        async move {
+            let queue = app.get("/api/v1/admin/refunds", Some(admin)).await;
+            let all = queue.data().as_array().cloned().or_else(|| queue.data()["items"].as_array().cloned());
+            all.unwrap_or_default().into_iter().find(|r| r["refundRequestId"] == id.as_str()).unwrap_or_default()
+        }
+    };
+    let settled = crate::helpers::eventually(Duration::from_secs(10), || async {
+        let refund = refund_of(failed).await;
+        (refund["status"] == "needs_alternative_method").then_some(refund)
+    });
+    let settled = settled.await.expect("the failed refund needs another method");
+    assert_eq!(settled["failure"], "expired_or_canceled_card");
+    assert_eq!(client.balance().await, 240, "the failed refund's credits are back");
+    // The mail as a reader shows it: quoted-printable's soft line breaks joined.
+    let asking = || {
+        let mails = std::fs::read_dir(&app.mail_dir).unwrap().flatten();
+        let texts = mails.filter_map(|f| std::fs::read_to_string(f.path()).ok());
+        let texts = texts.map(|t| t.replace("=\r\n", "").replace("=\n", ""));
+        texts.filter(|t| t.contains("We need another way to refund you") && t.contains(failed.as_str())).collect()
+    };
+    let asked = crate::helpers::eventually(Duration::from_secs(10), || async {
+        let found: Vec<String> = asking();
+        (!found.is_empty()).then_some(found)
+    });
+    let asking = asked.await.expect("the client is asked for another method");
+    assert_eq!(asking.len(), 1, "once");
+    assert!(asking[0].contains("240 credits taken back for it are on your balance again"), "{}", asking[0]);
+
+    let (paid, paid_intent, paid_at_stripe) = &made[1];
+    let event = news("refund.updated", (paid_intent, paid_at_stripe), "succeeded");
+    assert_eq!(app.send_signed_event(&event, WEBHOOK_SECRET).await.status, StatusCode::OK);
+    let refunded = crate::helpers::eventually(Duration::from_secs(10), || async {
+        (refund_of(paid).await["status"] == "refunded").then_some(())
+    });
+    assert!(refunded.await.is_some(), "the succeeded refund is refunded");
+    assert!(app.mail_containing(&format!("Provider reference: {paid_at_stripe}")).await.is_some(), "its receipt");
+    assert_eq!(client.balance().await, 240, "one refund paid, one given back");
+}
+
 // AC9.6.7: the webhook never came; an admin's manual sync reads the intent at Stripe and settles the purchase.
 async fn a_manual_sync_settles_a_purchase_whose_webhook_was_lost(db: Db) {
     let (app, proxy) = stripe_app(db).await;
@@ -508,6 +584,7 @@ on_both_databases!(
     a_sick_provider_opens_the_circuit_and_no_payment_fails,
     a_manual_sync_settles_a_purchase_whose_webhook_was_lost,
     a_stripe_refund_is_made_at_stripe,
+    a_pending_stripe_refund_settles_on_stripes_word,
     a_stripe_card_purchase_succeeds,
     stripe_three_d_secure_approve_and_fail,
     a_stripe_decline_shows_its_reason,

@@ -28,6 +28,9 @@ pub struct Faults {
     /// Answer this many API calls with Stripe's 429 `rate_limit` (too many requests).
     pub throttle_next: AtomicU32,
     pub drop_webhooks: AtomicBool,
+    /// Refunds made are answered `pending`, as Stripe answers some (localstripe pays every refund at once): their
+    /// outcome is then the test's webhook to send.
+    pub pending_refunds: AtomicBool,
     /// The webhooks dropped so far, as sent: what a test waits on before it checks that nothing came.
     pub dropped: Mutex<Vec<Value>>,
 }
@@ -140,6 +143,15 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
     // Nor does it know a refund's `reason`.
     if path.starts_with("/v1/refunds") {
         form.retain(|(key, _)| key != "reason");
+        if parts.method == Method::POST && shared.faults.pending_refunds.load(Ordering::SeqCst) {
+            let made = send(&shared, Method::POST, &path, &parts.headers, Body::Form(&form)).await;
+            let (status, headers, bytes) = read(made).await;
+            let mut refund: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+            if status.is_success() {
+                refund["status"] = json!("pending");
+            }
+            return (status, headers, axum::Json(refund)).into_response();
+        }
     }
     let confirm_with_method = form.iter().position(|(k, _)| k == "payment_method");
     if let (true, Some(position)) = (parts.method == Method::POST && path.ends_with("/confirm"), confirm_with_method) {
