@@ -3,7 +3,7 @@
 //! the previous one's, weighted by how much of it still lies in the window (a sliding window, as Cloudflare counts).
 //! A refused request is not counted, as with the budgets kept in memory.
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, TransactionTrait};
 use std::time::Duration;
 
 const WINDOW_MS: i64 = 60_000;
@@ -21,18 +21,9 @@ pub async fn hit(
     let backend = db.get_database_backend();
     let window = now.timestamp_millis().div_euclid(WINDOW_MS);
     let into = now.timestamp_millis().rem_euclid(WINDOW_MS);
-    let (upsert, previous) = match backend {
-        DbBackend::Postgres => (
-            "INSERT INTO rate_windows (key, window_start, hits) VALUES ($1, $2, 1) ON CONFLICT (key, window_start) \
-             DO UPDATE SET hits = rate_windows.hits + 1 RETURNING hits",
-            "SELECT hits FROM rate_windows WHERE key = $1 AND window_start = $2",
-        ),
-        _ => (
-            "INSERT INTO rate_windows (key, window_start, hits) VALUES (?, ?, 1) ON CONFLICT (key, window_start) \
-             DO UPDATE SET hits = rate_windows.hits + 1 RETURNING hits",
-            "SELECT hits FROM rate_windows WHERE key = ? AND window_start = ?",
-        ),
-    };
+    let upsert = "INSERT INTO rate_windows (key, window_start, hits) VALUES (?, ?, 1) \
+                  ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_windows.hits + 1 RETURNING hits";
+    let previous = "SELECT hits FROM rate_windows WHERE key = ? AND window_start = ?";
     let mut sorted = limits.to_vec();
     // One order for every caller, so two checks sharing a key never wait on each other crosswise.
     sorted.sort();
@@ -41,8 +32,7 @@ pub async fn hit(
         txn.execute_unprepared("SET LOCAL synchronous_commit = off").await?;
     }
     for (key, limit) in sorted {
-        let hits =
-            |sql: &str, window: i64| Statement::from_sql_and_values(backend, sql, [key.clone().into(), window.into()]);
+        let hits = |sql: &str, window: i64| super::numbered(backend, sql, vec![key.clone().into(), window.into()]);
         let now_hits: i64 = match txn.query_one_raw(hits(upsert, window)).await? {
             Some(row) => i64::from(row.try_get::<i32>("", "hits")?),
             None => 1,
@@ -64,10 +54,7 @@ pub async fn hit(
 pub async fn purge(db: &DatabaseConnection, now: DateTime<Utc>) -> Result<u64, DbErr> {
     let backend = db.get_database_backend();
     let before = now.timestamp_millis().div_euclid(WINDOW_MS) - 1;
-    let sql = match backend {
-        DbBackend::Postgres => "DELETE FROM rate_windows WHERE window_start < $1",
-        _ => "DELETE FROM rate_windows WHERE window_start < ?",
-    };
-    let purged = db.execute_raw(Statement::from_sql_and_values(backend, sql, [before.into()])).await?;
+    let sql = "DELETE FROM rate_windows WHERE window_start < ?";
+    let purged = db.execute_raw(super::numbered(backend, sql, vec![before.into()])).await?;
     Ok(purged.rows_affected())
 }

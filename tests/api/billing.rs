@@ -66,16 +66,7 @@ async fn history_export_and_receipts_again(db: Db) {
 
     let again = app.post(&format!("/api/v1/billing/receipts/{second}/resend"), Some(&client.token), &json!({})).await;
     assert_eq!(again.status, StatusCode::ACCEPTED);
-    let mails = crate::helpers::eventually(std::time::Duration::from_secs(10), || async {
-        let count = std::fs::read_dir(&app.mail_dir)
-            .ok()?
-            .flatten()
-            .filter(|f| std::fs::read_to_string(f.path()).is_ok_and(|t| t.contains("Your receipt: 25 credits")))
-            .count();
-        (count == 2).then_some(count)
-    })
-    .await;
-    assert_eq!(mails, Some(2), "the receipt went out again");
+    assert_eq!(mails_saying(&app, "Your receipt: 25 credits", 2).await, Some(2), "the receipt went out again");
     let stranger = app.client("billing-2");
     let theirs =
         app.post(&format!("/api/v1/billing/receipts/{second}/resend"), Some(&stranger.token), &json!({})).await;
@@ -94,15 +85,7 @@ async fn history_export_and_receipts_again(db: Db) {
     assert_eq!(support.status, StatusCode::TOO_MANY_REQUESTS, "{}", support.body);
     let support = app.post(&format!("/api/v1/admin/payments/{first}/resend-receipt"), Some(&admin), &json!({})).await;
     assert_eq!(support.status, StatusCode::ACCEPTED, "{}", support.body);
-    let resent = crate::helpers::eventually(std::time::Duration::from_secs(10), || async {
-        let count = std::fs::read_dir(&app.mail_dir)
-            .ok()?
-            .flatten()
-            .filter(|f| std::fs::read_to_string(f.path()).is_ok_and(|t| t.contains("Your receipt: 240 credits")))
-            .count();
-        (count == 2).then_some(count)
-    });
-    assert_eq!(resent.await, Some(2), "the first receipt went out again");
+    assert_eq!(mails_saying(&app, "Your receipt: 240 credits", 2).await, Some(2), "the first receipt went out again");
     let audit = |view: &crate::helpers::Answer| {
         let lines = view.data()["audit"].as_array().cloned().unwrap_or_default();
         lines.iter().map(|l| (l["by"].as_str().unwrap().to_owned(), l["action"].as_str().unwrap().to_owned())).collect()
@@ -115,6 +98,16 @@ async fn history_export_and_receipts_again(db: Db) {
     assert_eq!(by_client, vec![("billing-1".to_owned(), "resend_receipt".to_owned()); 3], "the three that went out");
     let own = app.get(&format!("/api/v1/payments/{second}"), Some(&client.token)).await;
     assert!(own.data().get("audit").is_none(), "the audit trail is for admins: {}", own.body);
+}
+
+/// Waits until `wanted` mails in the app's outbox directory say `needle`; `None` if they never do.
+async fn mails_saying(app: &crate::helpers::TestApp, needle: &str, wanted: usize) -> Option<usize> {
+    crate::helpers::eventually(std::time::Duration::from_secs(10), || async {
+        let mails = std::fs::read_dir(&app.mail_dir).ok()?.flatten();
+        let count = mails.filter(|f| std::fs::read_to_string(f.path()).is_ok_and(|t| t.contains(needle))).count();
+        (count == wanted).then_some(count)
+    })
+    .await
 }
 
 /// The text of a PDF, as `pdftotext` (poppler-utils) extracts it: what any viewer would show.
