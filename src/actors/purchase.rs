@@ -295,6 +295,7 @@ impl PurchaseActor {
                         bank_debit: false,
                         funding_source: None,
                         paid: None,
+                        seller_protection: None,
                     })),
                     Err(ProviderError::Unreachable(e) | ProviderError::Throttled(e)) => unreachable_provider(e),
                 }

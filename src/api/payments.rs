@@ -103,6 +103,8 @@ pub struct TransactionView {
     payment_intent_id: Option<String>,
     /// The payment at the provider, for admins (AC9.6.2).
     dashboard_url: Option<String>,
+    /// PayPal's seller protection on the capture, when PayPal reported it.
+    seller_protection: Option<SellerProtectionView>,
     payment_method: Option<String>,
     attempts: u32,
     failure: Option<FailureView>,
@@ -113,6 +115,22 @@ pub struct TransactionView {
     /// For admins only: the audit trail's lines about this transaction (reviews decided, receipts resent…).
     #[serde(skip_serializing_if = "Option::is_none")]
     audit: Option<Vec<AuditView>>,
+}
+
+/// PayPal's seller protection of a capture: `status` (`ELIGIBLE`, `PARTIALLY_ELIGIBLE`, `NOT_ELIGIBLE`) and the kinds
+/// of claim it covers (`ITEM_NOT_RECEIVED`, `UNAUTHORIZED_TRANSACTION`).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SellerProtectionView {
+    status: String,
+    dispute_categories: Vec<String>,
+}
+
+impl SellerProtectionView {
+    pub fn of(purchase: &Purchase) -> Option<Self> {
+        let protection = purchase.seller_protection.as_ref()?;
+        Some(Self { status: protection.status.clone(), dispute_categories: protection.dispute_categories.clone() })
+    }
 }
 
 /// One line of the admin audit trail: who did what, when, and why.
@@ -413,6 +431,7 @@ pub async fn transaction_view(state: &AppState, id: Uuid) -> Result<Option<(Purc
         rail: p.rail,
         funding_source: p.funding_source.clone(),
         dashboard_url: state.gateways.dashboard_url(&p),
+        seller_protection: SellerProtectionView::of(&p),
         payment_intent_id: p.intent_id.clone(),
         payment_method: p.payment_method.as_ref().map(|m| m.as_str().to_owned()),
         attempts: p.attempt,

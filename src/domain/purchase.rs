@@ -83,6 +83,20 @@ pub struct IntentUpdate {
     /// The amount and currency the provider says were paid, when it says.
     #[serde(default)]
     pub paid: Option<Money>,
+    /// PayPal's seller protection on the capture, when it says.
+    #[serde(default)]
+    pub seller_protection: Option<SellerProtection>,
+}
+
+/// PayPal's seller protection of a capture (`seller_protection`): whether a chargeback or a claim of the listed kinds
+/// would be covered by PayPal rather than paid by the merchant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SellerProtection {
+    /// `ELIGIBLE`, `PARTIALLY_ELIGIBLE` or `NOT_ELIGIBLE`.
+    pub status: String,
+    /// The claims covered: `ITEM_NOT_RECEIVED`, `UNAUTHORIZED_TRANSACTION`.
+    #[serde(default)]
+    pub dispute_categories: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -217,6 +231,9 @@ pub struct Purchase {
     pub save_method: bool,
     #[serde(default)]
     pub funding_source: Option<String>,
+    /// PayPal's seller protection on the capture that paid.
+    #[serde(default)]
+    pub seller_protection: Option<SellerProtection>,
     /// The charge (Stripe) or capture (PayPal) that paid; disputes and refunds name it.
     #[serde(default)]
     pub charge: Option<String>,
@@ -423,6 +440,7 @@ impl Purchase {
             payment_method: checkout.payment_method,
             save_method: checkout.save_method,
             funding_source: None,
+            seller_protection: None,
             charge: None,
             settling: None,
             attempt: 0,
@@ -636,6 +654,9 @@ impl Purchase {
         }
         if update.funding_source.is_some() {
             self.funding_source = update.funding_source.clone();
+        }
+        if update.seller_protection.is_some() {
+            self.seller_protection = update.seller_protection.clone();
         }
         match update.status {
             // Already paid and held: the same success again changes nothing.
@@ -889,6 +910,7 @@ mod tests {
             bank_debit: false,
             funding_source: None,
             paid: None,
+            seller_protection: None,
         }
     }
 

@@ -3,7 +3,7 @@
 use super::ProviderError;
 use crate::domain::failure::FailureCode;
 use crate::domain::money::{Currency, Money, minor_from_decimal};
-use crate::domain::purchase::{IntentStatus, IntentUpdate};
+use crate::domain::purchase::{IntentStatus, IntentUpdate, SellerProtection};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -50,7 +50,18 @@ fn capture_update(order_id: String, capture: &Value, funding: Option<String>) ->
         bank_debit: false,
         funding_source: funding,
         paid: amount(capture.get("amount")),
+        seller_protection: seller_protection(capture),
     }
+}
+
+/// A capture's `seller_protection`, as PayPal reports it on every capture.
+fn seller_protection(capture: &Value) -> Option<SellerProtection> {
+    let protection = capture.get("seller_protection")?;
+    let categories = protection.get("dispute_categories").and_then(Value::as_array);
+    Some(SellerProtection {
+        status: protection.get("status")?.as_str()?.to_owned(),
+        dispute_categories: categories.into_iter().flatten().filter_map(Value::as_str).map(str::to_owned).collect(),
+    })
 }
 
 /// A PayPal amount (`{ "currency_code", "value" }`) as money.
@@ -87,6 +98,7 @@ pub fn parse_order(order: &Value) -> Result<IntentUpdate, ProviderError> {
         bank_debit: false,
         funding_source: funding,
         paid: amount(order.pointer("/purchase_units/0/amount")),
+        seller_protection: None,
     })
 }
 
@@ -120,5 +132,6 @@ pub fn refused_capture(order_id: &str, request_id: &str, issue: &str) -> IntentU
         bank_debit: false,
         funding_source: None,
         paid: None,
+        seller_protection: None,
     }
 }

@@ -276,6 +276,7 @@ fn decline_or_error(error: StripeError, intent_id: &str) -> Result<IntentUpdate,
                 bank_debit: false,
                 funding_source: None,
                 paid: None,
+                seller_protection: None,
             }),
         },
         _ => Err(rejected_or_unreachable(&error)),
@@ -299,6 +300,7 @@ fn to_update(intent: &PaymentIntent) -> IntentUpdate {
         paid: Currency::parse(&intent.currency.to_string().to_ascii_uppercase())
             .ok()
             .and_then(|currency| Money::new(paid_amount(intent), currency).ok()),
+        seller_protection: None,
     }
 }
 

@@ -77,6 +77,7 @@ pub fn parse_intent(object: &Value) -> Result<IntentUpdate, ProviderError> {
             .is_some_and(|types| types.iter().any(|t| t == "us_bank_account")),
         funding_source: None,
         paid: paid(object),
+        seller_protection: None,
     })
 }
 

@@ -80,6 +80,10 @@ async fn an_approved_order_is_captured_once(db: Db) {
     let capture = captured.pointer("/purchase_units/0/payments/captures/0/id").and_then(|v| v.as_str()).unwrap();
     let link = format!("https://www.sandbox.paypal.com/activity/payment/{capture}");
     assert_eq!(view.data()["dashboardUrl"], link.as_str());
+    // Issue 17: seller protection as PayPal reported it on the capture (the fake covers a Venmo payment partly).
+    let protection = &view.data()["sellerProtection"];
+    assert_eq!(protection["status"], "PARTIALLY_ELIGIBLE", "{}", view.body);
+    assert_eq!(protection["disputeCategories"], serde_json::json!(["UNAUTHORIZED_TRANSACTION"]));
 }
 
 // The payer never comes back: CHECKOUT.ORDER.APPROVED alone captures.
@@ -246,6 +250,10 @@ async fn a_dispute_alerts_admins_with_its_details(db: Db) {
     assert_eq!(listed["status"], "OPEN");
     let one = app.get(&format!("/api/v1/admin/disputes/{dispute}"), Some(&admin)).await;
     assert_eq!(one.data()["details"]["dispute_life_cycle_stage"], "INQUIRY");
+    // Issue 17: the disputed capture's seller protection, as PayPal reported it when it was captured.
+    assert_eq!(one.data()["sellerProtection"]["status"], "ELIGIBLE", "{}", one.body);
+    let covered = &one.data()["sellerProtection"]["disputeCategories"];
+    assert_eq!(covered, &serde_json::json!(["ITEM_NOT_RECEIVED", "UNAUTHORIZED_TRANSACTION"]));
     assert_eq!(app.count_where("outbox", "kind = 'admin_alert'").await, 1);
     let client_peek = app.get("/api/v1/admin/disputes", Some(&client.token)).await;
     assert_eq!(client_peek.status, StatusCode::FORBIDDEN);

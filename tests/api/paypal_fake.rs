@@ -401,6 +401,12 @@ async fn capture(State(fake): State<PaypalFake>, headers: HeaderMap, Path(id): P
                         "amount": order.pointer("/purchase_units/0/amount").cloned(),
                         "custom_id": order.pointer("/purchase_units/0/custom_id").cloned(),
                         "final_capture": true,
+                        // As PayPal's Orders v2 reference shows it on a capture; a Venmo payment only partly.
+                        "seller_protection": if order.pointer("/payment_source/venmo").is_some() {
+                            json!({ "status": "PARTIALLY_ELIGIBLE", "dispute_categories": ["UNAUTHORIZED_TRANSACTION"] })
+                        } else {
+                            json!({ "status": "ELIGIBLE", "dispute_categories": ["ITEM_NOT_RECEIVED", "UNAUTHORIZED_TRANSACTION"] })
+                        },
                         "supplementary_data": { "related_ids": { "order_id": id } },
                     });
                     order["status"] = json!("COMPLETED");

@@ -22,6 +22,9 @@ pub struct DisputeView {
     /// The provider's own record of the dispute, as it sent it.
     #[schema(value_type = Object)]
     details: serde_json::Value,
+    /// PayPal's seller protection on the disputed capture (the purchase's, in the one-dispute view).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seller_protection: Option<crate::api::payments::SellerProtectionView>,
     created_at: chrono::DateTime<chrono::Utc>,
     updated_at: chrono::DateTime<chrono::Utc>,
 }
@@ -38,6 +41,7 @@ impl From<entities::disputes::Model> for DisputeView {
             amount: d.amount,
             currency: d.currency,
             details: d.details,
+            seller_protection: None,
             created_at: d.created_at,
             updated_at: d.updated_at,
         }
@@ -66,8 +70,14 @@ pub async fn get_dispute(
     AdminCaller(_admin): AdminCaller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    match disputes::find(&state.db, &id).await? {
-        Some(dispute) => Ok(ok(StatusCode::OK, DisputeView::from(dispute))),
-        None => Err(ApiError::new(StatusCode::NOT_FOUND, "dispute_not_found", "No such dispute.")),
-    }
+    let Some(dispute) = disputes::find(&state.db, &id).await? else {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "dispute_not_found", "No such dispute."));
+    };
+    let purchase = match dispute.purchase_id {
+        Some(purchase) => crate::store::purchases::load(&state.reads, purchase).await?,
+        None => None,
+    };
+    let mut view = DisputeView::from(dispute);
+    view.seller_protection = purchase.and_then(|p| crate::api::payments::SellerProtectionView::of(&p.purchase));
+    Ok(ok(StatusCode::OK, view))
 }

@@ -238,6 +238,11 @@ fn render_capture(order: &orders::Model) -> Value {
         "amount": { "currency_code": order.currency, "value": money(order) },
         "custom_id": order.purchase_id.to_string(),
         "final_capture": true,
+        // As PayPal reports it on every capture: a sandbox payment is as protected as a typical PayPal one.
+        "seller_protection": {
+            "status": "ELIGIBLE",
+            "dispute_categories": ["ITEM_NOT_RECEIVED", "UNAUTHORIZED_TRANSACTION"],
+        },
         "supplementary_data": { "related_ids": { "order_id": order.id } },
     })
 }
