@@ -264,6 +264,7 @@ impl Application {
 
         let inbox =
             Inbox { db: db.clone(), reads: reads.clone(), purchases: purchases.clone(), refunds: refunds.clone() };
+        let receipt_key = store::receipt_key(&db).await.map_err(|e| format!("the receipt links' key: {e}"))?;
         let state = AppState {
             db,
             reads,
@@ -278,6 +279,7 @@ impl Application {
             webhook_secrets: Arc::new(stripe_secrets),
             public_url,
             body_limit: settings.server.body_limit_bytes,
+            receipt_key: Arc::new(receipt_key),
             trusted_proxies: Arc::new(settings.server.trusted_proxies.clone()),
             idempotency_lease: TimeDelta::from_std(settings.payments.idempotency_lease)
                 .map_err(|_| "payments.idempotency_lease is too large")?,

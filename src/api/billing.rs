@@ -41,7 +41,8 @@ pub struct HistoryEntry {
     currency: String,
     method: String,
     status: String,
-    receipt_url: String,
+    /// The receipt page, once the purchase is paid: a link that opens it without signing in.
+    receipt_url: Option<String>,
     /// The invoice PDF, once the purchase is paid.
     invoice_url: Option<String>,
 }
@@ -88,7 +89,7 @@ pub async fn history(
             currency: p.price.currency.lower(),
             method: method(p),
             status: p.status.as_str().to_owned(),
-            receipt_url: format!("/api/v1/payments/{}", p.id),
+            receipt_url: (p.status == Status::Succeeded).then(|| super::receipts::link(&state, p.id)),
             invoice_url: (p.status == Status::Succeeded).then(|| format!("/api/v1/billing/invoices/{}.pdf", p.id)),
         })
         .collect();

@@ -16,6 +16,7 @@ pub mod pages;
 pub mod payment_methods;
 pub mod payments;
 pub mod paypal;
+pub mod receipts;
 pub mod refunds;
 pub mod request_id;
 pub mod sandbox;
@@ -58,6 +59,8 @@ pub struct AppState {
     /// Where browsers reach this service.
     pub public_url: String,
     pub body_limit: usize,
+    /// Signs the receipt pages' links (`receipts::link`).
+    pub receipt_key: Arc<String>,
     /// `server.trusted_proxies`, for `client_addr`.
     pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
     /// How long an unanswered `Idempotency-Key` claim holds its key.
@@ -147,6 +150,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(admin::webhook_health))
         .routes(routes!(admin::replay_webhook))
         .routes(routes!(admin::acknowledge_alert))
+        .routes(routes!(receipts::page))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(metrics::metrics));

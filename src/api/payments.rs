@@ -366,7 +366,7 @@ pub(super) async fn confirm_response(state: &AppState, purchase: &Purchase) -> R
             ConfirmResponse {
                 credits_added: Some(purchase.credits.0),
                 new_balance: Some(ledger::balance(&state.reads, &purchase.client).await?),
-                receipt_url: Some(format!("/api/v1/payments/{}", purchase.id)),
+                receipt_url: Some(super::receipts::link(state, purchase.id)),
                 ..base
             },
         )),

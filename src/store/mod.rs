@@ -92,16 +92,23 @@ pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
 /// The sandbox's webhook secret when none is configured: made by the first node to start and read by the others, since
 /// a webhook the sandbox sends through a load balancer may reach any node.
 pub async fn sandbox_secret(db: &DatabaseConnection) -> Result<String, DbErr> {
+    shared_key(db, "webhook_secret", format!("whsec_sandbox_{}", uuid::Uuid::new_v4().simple())).await
+}
+
+/// The key receipt links are signed with (`api::receipts`): random, made by the first node, the same on every node.
+pub async fn receipt_key(db: &DatabaseConnection) -> Result<String, DbErr> {
+    let random = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    shared_key(db, "receipt_links", random).await
+}
+
+/// A key every node shares: `made` is stored unless another node stored one first, and the stored one is returned.
+async fn shared_key(db: &DatabaseConnection, name: &str, made: String) -> Result<String, DbErr> {
     let backend = db.get_database_backend();
-    let made = format!("whsec_sandbox_{}", uuid::Uuid::new_v4().simple());
-    let placeholder = if backend == DbBackend::Postgres { "$1" } else { "?" };
-    let insert = format!(
-        "INSERT INTO sandbox_keys (name, value) VALUES ('webhook_secret', {placeholder}) ON CONFLICT (name) DO NOTHING"
-    );
-    let select = "SELECT value FROM sandbox_keys WHERE name = 'webhook_secret'";
-    db.execute_raw(Statement::from_sql_and_values(backend, insert, [made.into()])).await?;
-    let row = db.query_one_raw(Statement::from_string(backend, select)).await?;
-    row.ok_or_else(|| DbErr::RecordNotFound("sandbox_keys.webhook_secret".into()))?.try_get("", "value")
+    let insert = "INSERT INTO sandbox_keys (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING";
+    let select = "SELECT value FROM sandbox_keys WHERE name = ?";
+    db.execute_raw(numbered(backend, insert, vec![name.into(), made.into()])).await?;
+    let row = db.query_one_raw(numbered(backend, select, vec![name.into()])).await?;
+    row.ok_or_else(|| DbErr::RecordNotFound(format!("sandbox_keys.{name}")))?.try_get("", "value")
 }
 
 /// The statement that claims up to `limit` rows of `table` whose `due` column fell due more than `grace` ago (and

@@ -28,6 +28,7 @@ const PUBLIC: &[(&str, &str, &str)] = &[
     ),
     ("POST", "/api/v1/webhooks/stripe", "verified by Stripe's signature"),
     ("POST", "/api/v1/webhooks/paypal", "verified with PayPal"),
+    ("GET", "/receipts/{transactionId}", "the link's HMAC token is the capability: it opens that one paid receipt"),
     ("GET", "/healthz", "liveness"),
     ("GET", "/readyz", "readiness"),
     ("GET", "/sandbox/paypal/checkoutnow", "development tools only (`deployment.rs`)"),

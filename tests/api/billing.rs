@@ -22,6 +22,23 @@ async fn history_export_and_receipts_again(db: Db) {
     assert_eq!((items[1]["amount"].as_i64(), items[1]["method"].as_str()), (Some(2500), Some("pm_card_mastercard")));
     let next = app.get("/api/v1/billing/history?per_page=2&page=2", Some(&client.token)).await;
     assert_eq!(next.data()["items"][0]["transactionId"], first.as_str());
+    assert!(next.data()["items"][1]["receiptUrl"].is_null(), "the unpaid purchase has no receipt yet");
+
+    // Issue 17: the receipt page opens from its link with no sign-in, and only with its own token.
+    let link = items[1]["receiptUrl"].as_str().unwrap().to_owned();
+    assert!(link.starts_with(&format!("{}/receipts/{second}?token=", app.base)), "{link}");
+    let page = app.http.get(&link).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let page = page.text().await.unwrap();
+    assert!(page.contains("Thank you for your purchase") && page.contains(second.as_str()), "{page}");
+    assert!(page.contains("25.00 USD"), "{page}");
+    let token = link.rsplit_once("token=").unwrap().1.to_owned();
+    let borrowed = format!("{}/receipts/{first}?token={token}", app.base);
+    let refused = app.get(&borrowed.replacen(&app.base, "", 1), None).await;
+    assert_eq!((refused.status, refused.error_code()), (StatusCode::NOT_FOUND, "receipt_not_found"), "another's token");
+    let forged = format!("/receipts/{second}?token={}", "0".repeat(64));
+    assert_eq!(app.get(&forged, None).await.status, StatusCode::NOT_FOUND);
 
     // Half of the first purchase's credits refunded, to see it in the export.
     let admin = app.token("admin-b", Role::Admin);
