@@ -3,7 +3,7 @@
 //! failed or died with a process are re-driven: at start, every `reconcile_every`, and on an admin's replay.
 use crate::actors::PurchaseActors;
 use crate::actors::refund::RefundActors;
-use crate::domain::money::minor_from_decimal;
+use crate::domain::money::Currency;
 use crate::domain::purchase::{Input, IntentUpdate};
 use crate::domain::refund::RefundInput;
 use crate::providers::{paypal_order, stripe_event};
@@ -324,7 +324,9 @@ impl Inbox {
             client_id: stored.as_ref().map(|s| s.purchase.client.as_str().to_owned()),
             reason: text("/reason").unwrap_or_else(|| "UNKNOWN".into()),
             status: text("/status").unwrap_or_else(|| "OPEN".into()),
-            amount: text("/dispute_amount/value").and_then(|v| minor_from_decimal(&v).ok()),
+            amount: Currency::parse(&text("/dispute_amount/currency_code").unwrap_or_default())
+                .ok()
+                .and_then(|currency| currency.minor_from_decimal(&text("/dispute_amount/value")?).ok()),
             currency: text("/dispute_amount/currency_code"),
             details: resource.clone(),
         })

@@ -55,7 +55,11 @@ pub fn render(invoice: &InvoiceDocument) -> Vec<u8> {
         (false, 11.0, String::new()),
     ]);
     if let Some(tax) = &invoice.tax {
-        let money = |minor: i64| format!("{}.{:02} {}", minor / 100, minor % 100, invoice.currency);
+        let currency = crate::domain::money::Currency::parse(&invoice.currency);
+        let money = |minor: i64| match currency {
+            Ok(currency) => format!("{} {}", currency.decimal(minor), invoice.currency),
+            Err(_) => format!("{minor} minor units of {}", invoice.currency),
+        };
         let rate = format!("{}.{:02}%", tax.rate_bp / 100, tax.rate_bp % 100);
         lines.extend([
             (true, 11.0, format!("Tax breakdown ({})", tax.jurisdiction)),

@@ -2,7 +2,7 @@
 //! vocabulary. The sandbox and the PayPal adapter both go through here.
 use super::ProviderError;
 use crate::domain::failure::FailureCode;
-use crate::domain::money::{Currency, Money, minor_from_decimal};
+use crate::domain::money::{Currency, Money};
 use crate::domain::purchase::{IntentStatus, IntentUpdate, SellerProtection};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -68,7 +68,7 @@ fn seller_protection(capture: &Value) -> Option<SellerProtection> {
 fn amount(amount: Option<&Value>) -> Option<Money> {
     let amount = amount?;
     let currency = Currency::parse(amount.get("currency_code")?.as_str()?).ok()?;
-    Money::new(minor_from_decimal(amount.get("value")?.as_str()?).ok()?, currency).ok()
+    Money::new(currency.minor_from_decimal(amount.get("value")?.as_str()?).ok()?, currency).ok()
 }
 
 pub fn parse_order(order: &Value) -> Result<IntentUpdate, ProviderError> {

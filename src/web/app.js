@@ -57,8 +57,10 @@ export function el(tag, attributes = {}, ...children) {
   return node;
 }
 
+/** Minor units as money, by the currency's own decimals (ISO 4217: 0 for JPY, 2 for USD, 3 for KWD). */
 export function money(minor, currency) {
-  return new Intl.NumberFormat("en", { style: "currency", currency }).format(minor / 100);
+  const format = new Intl.NumberFormat("en", { style: "currency", currency });
+  return format.format(minor / 10 ** format.resolvedOptions().maximumFractionDigits);
 }
 
 /** Shows a message in a live region: `kind` is "ok" or "error". */

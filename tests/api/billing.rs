@@ -252,7 +252,38 @@ async fn business_invoices_carry_a_tax_breakdown(db: Db) {
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
 }
 
+// Issue 17: a package priced in yen (ISO 4217 exponent 0) is charged, mailed and invoiced as 1600 JPY, never as
+// 16.00; its receipt page says the same.
+async fn a_zero_decimal_currency_keeps_its_unit(db: Db) {
+    let app = crate::helpers::spawn_app_with(db, |s| {
+        let (id, name, currency) = ("yen-1600".to_owned(), "Yen".to_owned(), "JPY".to_owned());
+        s.packages.push(purser::domain::package::PackageConfig { id, name, amount: 1600, currency, credits: 100 });
+    })
+    .await;
+    let client = app.client_with_email("yen-1", "yen@example.com");
+    let (transaction, intent) = client.open("yen-1600", "pm_card_visa").await;
+    let confirmed = client.confirm(&intent, "yen-1600").await;
+    assert_eq!(confirmed.data()["status"], "succeeded", "{}", confirmed.body);
+    let view = client.transaction(&transaction).await;
+    assert_eq!((view.data()["amount"].as_i64(), view.data()["currency"].as_str()), (Some(1600), Some("jpy")));
+    assert!(app.mail_containing("Your receipt: 100 credits (1600 JPY)").await.is_some(), "the receipt in yen");
+    let pdf = app
+        .http
+        .get(format!("{}/api/v1/billing/invoices/{transaction}.pdf", app.base))
+        .bearer_auth(&client.token)
+        .send()
+        .await
+        .unwrap();
+    let text = pdf_text(&pdf.bytes().await.unwrap());
+    assert!(text.contains("Total: 1600 JPY"), "{text}");
+    let history = app.get("/api/v1/billing/history", Some(&client.token)).await;
+    let link = history.data()["items"][0]["receiptUrl"].as_str().unwrap().to_owned();
+    let page = app.http.get(&link).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("1600 JPY"), "{page}");
+}
+
 on_both_databases!(
+    a_zero_decimal_currency_keeps_its_unit,
     history_export_and_receipts_again,
     paid_purchases_get_gapless_pdf_invoices,
     business_invoices_carry_a_tax_breakdown
