@@ -39,9 +39,16 @@ impl From<sea_orm::DbErr> for PurchaseError {
 
 impl From<SaveError> for PurchaseError {
     fn from(e: SaveError) -> Self {
-        Self::Store(e.to_string())
+        match e {
+            SaveError::RowBusy(_) => Self::Busy,
+            e => Self::Store(e.to_string()),
+        }
     }
 }
+
+/// How often a step is tried again while another node holds its purchase's row (after 5 ms, 10 ms… then every 100 ms:
+/// about four seconds in all, longer than a batch holds a row under load), before the caller is told to retry (503).
+const ROW_BUSY_TRIES: u32 = 50;
 
 pub enum PurchaseMsg {
     /// Persist a freshly opened purchase and start it.
@@ -205,12 +212,25 @@ impl PurchaseActor {
             }
             cached = fresh;
         }
-        let (policy, provider, issuer, cause_now) =
-            (self.ctx.policy, self.ctx.gateways.name(cached.purchase.rail), self.ctx.issuer.clone(), cause.clone());
-        let applied = self.ctx.writer.write(move |txn| {
-            Box::pin(async move { purchases::apply(txn, cached, input, &policy, provider, &cause_now, &issuer).await })
-        });
-        match applied.await? {
+        let mut waited = 0;
+        let applied = loop {
+            let (policy, provider, issuer) =
+                (self.ctx.policy, self.ctx.gateways.name(cached.purchase.rail), self.ctx.issuer.clone());
+            let (cached, input, cause) = (cached.clone(), input.clone(), cause.clone());
+            let applied = self.ctx.writer.write(move |txn| {
+                Box::pin(async move { purchases::apply(txn, cached, input, &policy, provider, &cause, &issuer).await })
+            });
+            match applied.await {
+                // Another node is stepping this purchase: its batch commits within milliseconds, then this one runs
+                // on the row as that step left it.
+                Err(SaveError::RowBusy(_)) if waited < ROW_BUSY_TRIES => {
+                    waited += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis((5 * u64::from(waited)).min(100))).await;
+                }
+                other => break other?,
+            }
+        };
+        match applied {
             Applied::Unchanged { stored, rejected } => {
                 state.stored = Some(stored);
                 rejected.map_or(Ok(vec![]), |rejected| Err(rejected.into()))

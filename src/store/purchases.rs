@@ -16,6 +16,10 @@ use uuid::Uuid;
 pub enum SaveError {
     #[error("purchase {0} was changed by someone else (version conflict)")]
     Conflict(Uuid),
+    /// Another batch (another node's, or another lane's) holds the row right now: the step is not made to wait
+    /// for it, since its batch may hold what that batch waits for (the invoice counter), and is tried again.
+    #[error("purchase {0} is being stepped by another node; try again")]
+    RowBusy(Uuid),
     #[error(transparent)]
     Db(#[from] DbErr),
 }
@@ -191,6 +195,7 @@ pub async fn apply(
     cause: &Cause,
     issuer: &Issuer,
 ) -> Result<Applied, SaveError> {
+    claim_row(txn, cached.purchase.id).await?;
     let mut current = cached;
     for locked in [false, true] {
         let decided = current.purchase.on(input.clone(), Utc::now(), policy);
@@ -219,6 +224,32 @@ pub async fn apply(
         }
     }
     Err(SaveError::Conflict(current.purchase.id))
+}
+
+/// Takes the purchase's row before the step writes anything, without waiting (PostgreSQL): a batch that waited for a
+/// row while holding the invoice counter could deadlock with the batch holding the row and waiting for the counter.
+/// SQLite's one writer serializes steps, so there is nothing to take.
+async fn claim_row(txn: &DatabaseTransaction, id: Uuid) -> Result<(), SaveError> {
+    if txn.get_database_backend() != sea_orm::DbBackend::Postgres {
+        return Ok(());
+    }
+    let sql = "SELECT id FROM purchases WHERE id = $1 FOR UPDATE NOWAIT";
+    let claimed =
+        txn.query_one_raw(sea_orm::Statement::from_sql_and_values(sea_orm::DbBackend::Postgres, sql, [id.into()]));
+    match claimed.await {
+        Ok(_) => Ok(()),
+        Err(e) if lock_not_available(&e) => Err(SaveError::RowBusy(id)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// PostgreSQL's 55P03 `lock_not_available`: a `NOWAIT` lock that another transaction holds.
+fn lock_not_available(e: &DbErr) -> bool {
+    let (DbErr::Query(sea_orm::RuntimeErr::SqlxError(error)) | DbErr::Exec(sea_orm::RuntimeErr::SqlxError(error))) = e
+    else {
+        return false;
+    };
+    error.as_database_error().and_then(|db| db.code()).is_some_and(|code| code == "55P03")
 }
 
 /// The purchase's row, locked until the transaction ends (SQLite, whose one writer serializes steps, has no row locks).
