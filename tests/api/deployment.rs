@@ -228,5 +228,6 @@ async fn nodes_starting_together_on_one_database_all_come_up() {
     assert_eq!(client.create_intent("pro-200", Some("pm_card_visa")).await.status, StatusCode::OK);
     assert_eq!(crate::helpers::count_rows(&shared.url, "purchases").await, 1, "the nodes share the one database");
     let migrations = crate::helpers::count_rows(&shared.url, "seaql_migrations").await;
-    assert_eq!(migrations, 20, "each migration applied once");
+    let known = <migrations::Migrator as migrations::MigratorTrait>::migrations().len() as i64;
+    assert_eq!(migrations, known, "each migration applied once");
 }
