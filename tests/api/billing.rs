@@ -127,6 +127,14 @@ async fn mails_saying(app: &crate::helpers::TestApp, needle: &str, wanted: usize
     .await
 }
 
+/// The text of a transaction's invoice PDF, as its client downloads it.
+async fn invoice_text(app: &crate::helpers::TestApp, token: &str, transaction: &str) -> String {
+    let url = format!("{}/api/v1/billing/invoices/{transaction}.pdf", app.base);
+    let pdf = app.http.get(url).bearer_auth(token).send().await.unwrap();
+    assert_eq!(pdf.status(), StatusCode::OK);
+    pdf_text(&pdf.bytes().await.unwrap())
+}
+
 /// The text of a PDF, as `pdftotext` (poppler-utils) extracts it: what any viewer would show.
 fn pdf_text(pdf: &[u8]) -> String {
     let dir = tempfile::tempdir().unwrap();
@@ -228,14 +236,7 @@ async fn business_invoices_carry_a_tax_breakdown(db: Db) {
         let body = json!({ "packageId": "pro-200", "paymentMethodId": "pm_card_visa", "confirm": true });
         let bought = app.post("/api/v1/payments/stripe/intent", Some(&client.token), &body).await;
         let transaction = bought.data()["transactionId"].as_str().unwrap().to_owned();
-        let pdf = app
-            .http
-            .get(format!("{}/api/v1/billing/invoices/{transaction}.pdf", app.base))
-            .bearer_auth(&client.token)
-            .send()
-            .await
-            .unwrap();
-        let text = pdf_text(&pdf.bytes().await.unwrap());
+        let text = invoice_text(&app, &client.token, &transaction).await;
         assert!(text.contains(&format!("{user} GmbH")), "{text}");
         for line in expected {
             assert!(text.contains(line), "{line} missing from:\n{text}");
@@ -267,14 +268,7 @@ async fn a_zero_decimal_currency_keeps_its_unit(db: Db) {
     let view = client.transaction(&transaction).await;
     assert_eq!((view.data()["amount"].as_i64(), view.data()["currency"].as_str()), (Some(1600), Some("jpy")));
     assert!(app.mail_containing("Your receipt: 100 credits (1600 JPY)").await.is_some(), "the receipt in yen");
-    let pdf = app
-        .http
-        .get(format!("{}/api/v1/billing/invoices/{transaction}.pdf", app.base))
-        .bearer_auth(&client.token)
-        .send()
-        .await
-        .unwrap();
-    let text = pdf_text(&pdf.bytes().await.unwrap());
+    let text = invoice_text(&app, &client.token, &transaction).await;
     assert!(text.contains("Total: 1600 JPY"), "{text}");
     let history = app.get("/api/v1/billing/history", Some(&client.token)).await;
     let link = history.data()["items"][0]["receiptUrl"].as_str().unwrap().to_owned();
