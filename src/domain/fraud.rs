@@ -20,6 +20,12 @@ pub struct FraudRules {
     pub cards_per_client_per_hour: usize,
     /// Declines after which a client is stopped for the rest of the hour (card testing).
     pub declines_per_hour: usize,
+    /// Review thresholds, below the blocks: a checkout above this amount, or a client's checkout this many in the
+    /// hour, or a card this many in the client's hour, is let through but held for an admin before its credits
+    /// (`under_review`). Off by default (at the block's own threshold, which is checked first).
+    pub review_amount: i64,
+    pub review_checkouts_per_hour: usize,
+    pub review_cards_per_client_per_hour: usize,
     /// Declines across the platform in a minute that look like an attack: processing is paused.
     pub breach_declines_per_minute: usize,
     /// Checkouts blocked across the platform in a minute that look like an attack: processing is paused.
@@ -40,6 +46,9 @@ impl Default for FraudRules {
             checkouts_per_card_per_hour: 10,
             cards_per_client_per_hour: 5,
             declines_per_hour: 5,
+            review_amount: 1_000_000,
+            review_checkouts_per_hour: 20,
+            review_cards_per_client_per_hour: 5,
             breach_declines_per_minute: 50,
             breach_blocks_per_minute: 100,
             breach_signature_failures_per_minute: 30,
@@ -117,6 +126,15 @@ pub fn assess(rules: &FraudRules, signals: &Signals) -> Verdict {
     if signals.method == Some(RISK_ELEVATED) {
         return Verdict::Review("the payment provider rates this card's risk as elevated".into());
     }
+    if signals.amount > rules.review_amount {
+        return Verdict::Review(format!("the amount is above the {} review threshold", rules.review_amount));
+    }
+    if signals.client_checkouts >= rules.review_checkouts_per_hour {
+        return Verdict::Review("many payments started in the last hour".into());
+    }
+    if signals.client_cards > rules.review_cards_per_client_per_hour {
+        return Verdict::Review("several different cards tried in the last hour".into());
+    }
     Verdict::Allow
 }
 
@@ -157,6 +175,27 @@ mod tests {
             assert!(matches!(assess(&rules, &signals), Verdict::Block(_)), "{signals:?}");
         }
         assert!(matches!(assess(&rules, &Signals { method: Some(RISK_ELEVATED), ..ordinary() }), Verdict::Review(_)));
+    }
+
+    // Issue 17: review thresholds below the blocks hold a checkout for an admin instead of refusing it.
+    #[test]
+    fn review_thresholds_below_the_blocks_hold_rather_than_refuse() {
+        let rules = FraudRules {
+            review_amount: 50_000,
+            review_checkouts_per_hour: 2,
+            review_cards_per_client_per_hour: 1,
+            ..rules()
+        };
+        assert_eq!(assess(&rules, &ordinary()), Verdict::Allow);
+        for signals in [
+            Signals { amount: 50_001, ..ordinary() },
+            Signals { client_checkouts: 2, ..ordinary() },
+            Signals { client_cards: 2, ..ordinary() },
+        ] {
+            assert!(matches!(assess(&rules, &signals), Verdict::Review(_)), "{signals:?}");
+        }
+        assert!(matches!(assess(&rules, &Signals { amount: 100_001, ..ordinary() }), Verdict::Block(_)), "block first");
+        assert_eq!(assess(&FraudRules::default(), &Signals { client_checkouts: 19, ..ordinary() }), Verdict::Allow);
     }
 
     #[test]

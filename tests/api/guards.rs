@@ -410,6 +410,35 @@ async fn a_decline_wave_pauses_payments_until_an_admin_resumes(db: Db) {
     assert_eq!(bystander.create_intent("starter-25", Some("pm_card_visa")).await.status, StatusCode::OK);
 }
 
+// Issue 17: the in-house rules review below their blocks. With a review threshold of 100.00 (the block stays at
+// 10,000.00), a 160.00 purchase is charged but held for an admin with no credits, and released it gets them; a 25.00
+// one goes through.
+async fn an_amount_past_the_review_threshold_is_held_for_an_admin(db: Db) {
+    let app = crate::helpers::spawn_app_with(db, |s| s.fraud.review_amount = 10_000).await;
+    let admin = app.token("admin-r", Role::Admin);
+    let client = app.client("review-amount");
+    let (small, intent) = client.open("starter-25", "pm_card_visa").await;
+    assert_eq!(client.confirm(&intent, "starter-25").await.data()["status"], "succeeded");
+    let (large, intent) = client.open("pro-200", "pm_card_visa").await;
+    let held = client.confirm(&intent, "pro-200").await;
+    assert_eq!(
+        (held.status, held.data()["status"].as_str()),
+        (StatusCode::ACCEPTED, Some("under_review")),
+        "{}",
+        held.body
+    );
+    assert_eq!(client.balance().await, 25, "only the small one's credits while the large one is held");
+    let queue = app.get("/api/v1/admin/payments?status=under_review", Some(&admin)).await;
+    let listed: Vec<&str> =
+        queue.data()["items"].as_array().unwrap().iter().filter_map(|i| i["transactionId"].as_str()).collect();
+    assert_eq!(listed, vec![large.as_str()], "{small} is not held");
+    let released = app
+        .post(&format!("/api/v1/admin/payments/{large}/release"), Some(&admin), &json!({ "reason": "known buyer" }))
+        .await;
+    assert_eq!(released.data()["status"], "succeeded", "{}", released.body);
+    assert_eq!(client.balance().await, 265);
+}
+
 // AC9.3.4, AC9.3.5, AC9.6.6: a risky payment is held for review; released, its credits come; confirmed as fraud,
 // it is given back, the account is flagged and the client is asked to verify.
 async fn a_risky_payment_is_held_then_released_or_reversed(db: Db) {
@@ -539,6 +568,7 @@ async fn only_a_held_payment_can_be_released_or_reversed(db: Db) {
 }
 
 on_both_databases!(
+    an_amount_past_the_review_threshold_is_held_for_an_admin,
     clients_behind_a_trusted_proxy_are_limited_each_and_forged_headers_change_nothing,
     a_flood_of_forged_webhooks_from_one_address_pauses_nothing,
     confirm_screens_each_new_card_and_caps_attempts,
