@@ -19,6 +19,9 @@ pub struct Model {
     pub setup_future_usage: bool,
     /// The refund made for this intent, once: a repeated refund answers it again.
     pub refund_id: Option<String>,
+    /// The dispute the payer opened on the charge (`pm_card_createDispute`), and its Stripe status.
+    pub dispute_id: Option<String>,
+    pub dispute_status: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -22,6 +22,7 @@ mod m20261202_000018_shared_work;
 mod m20261202_000019_fraud_screenings;
 mod m20261202_000020_inbox_sweep;
 mod m20261202_000021_rate_windows;
+mod m20261202_000022_dispute_standing;
 mod nullable_column;
 
 pub struct Migrator;
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000019_fraud_screenings::Migration),
             Box::new(m20261202_000020_inbox_sweep::Migration),
             Box::new(m20261202_000021_rate_windows::Migration),
+            Box::new(m20261202_000022_dispute_standing::Migration),
         ]
     }
 }

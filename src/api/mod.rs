@@ -105,8 +105,14 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(refunds::request))
         .layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::layer))
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard::rate_limit));
+    // Evidence carries a document; every other body stays under `server.body_limit_bytes`.
+    let evidence = OpenApiRouter::new()
+        .routes(routes!(admin::submit_evidence))
+        .layer(DefaultBodyLimit::max(admin::EVIDENCE_BODY_LIMIT.max(state.body_limit)));
     let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(money_moving)
+        .merge(evidence)
+        .routes(routes!(admin::accept_dispute))
         .routes(routes!(payments::get_transaction))
         .routes(routes!(payment_methods::list))
         .routes(routes!(payment_methods::remove))

@@ -143,12 +143,17 @@ pub struct AuditView {
     at: DateTime<Utc>,
 }
 
+impl From<entities::admin_actions::Model> for AuditView {
+    fn from(line: entities::admin_actions::Model) -> Self {
+        Self { by: line.admin, action: line.action, reason: line.reason, at: line.at }
+    }
+}
+
 impl TransactionView {
     /// The view as an admin sees it: with the transaction's audit trail.
     pub async fn with_audit(mut self, state: &AppState) -> Result<Self, ApiError> {
         let lines = crate::store::controls::audit_of(&state.reads, &self.transaction_id.to_string()).await?;
-        let lines = lines.into_iter().map(|l| AuditView { by: l.admin, action: l.action, reason: l.reason, at: l.at });
-        self.audit = Some(lines.collect());
+        self.audit = Some(lines.into_iter().map(AuditView::from).collect());
         Ok(self)
     }
 }

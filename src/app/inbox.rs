@@ -3,11 +3,11 @@
 //! failed or died with a process are re-driven: at start, every `reconcile_every`, and on an admin's replay.
 use crate::actors::PurchaseActors;
 use crate::actors::refund::RefundActors;
-use crate::domain::money::Currency;
+use crate::app::disputes;
+use crate::domain::dispute::Report;
 use crate::domain::purchase::{Input, IntentUpdate};
 use crate::domain::refund::RefundInput;
 use crate::providers::{paypal_order, stripe_event};
-use crate::store::disputes::{self, Dispute};
 use crate::store::webhooks::{self, IncomingEvent, Recorded};
 use crate::store::{customers, payment_methods, purchases, refunds};
 use sea_orm::{DatabaseConnection, DbErr};
@@ -144,25 +144,7 @@ impl Inbox {
                 self.settle_refund(stored.map(|s| s.purchase.id), &provider_refund, input, row).await?;
             }
             "charge.dispute.created" | "charge.dispute.updated" | "charge.dispute.closed" => {
-                let dispute = &event.data.object;
-                let stored = match dispute.get("payment_intent").and_then(Value::as_str) {
-                    Some(intent) => purchases::find_by_intent(&self.reads, intent).await?,
-                    None => None,
-                };
-                let text = |name: &str| dispute.get(name).and_then(Value::as_str).unwrap_or("unknown").to_owned();
-                let record = Dispute {
-                    id: text("id"),
-                    provider: "stripe",
-                    purchase_id: stored.as_ref().map(|s| s.purchase.id),
-                    client_id: stored.as_ref().map(|s| s.purchase.client.as_str().to_owned()),
-                    reason: text("reason"),
-                    status: text("status"),
-                    amount: dispute.get("amount").and_then(Value::as_i64),
-                    currency: dispute.get("currency").and_then(Value::as_str).map(str::to_ascii_uppercase),
-                    details: dispute.clone(),
-                };
-                disputes::record(&self.db, record).await?;
-                webhooks::mark(&self.db, row, webhooks::InboxStatus::Processed, None).await?;
+                self.dispute(stripe_event::parse_dispute(&event.data.object), row).await?
             }
             "payment_method.detached" => {
                 if let Some(id) = event.data.object.get("id").and_then(|id| id.as_str()) {
@@ -232,8 +214,7 @@ impl Inbox {
                 self.settle_refund(purchase, refund_id, Some(paid), row).await?;
             }
             (kind, _) if kind.starts_with("CUSTOMER.DISPUTE.") => {
-                disputes::record(&self.db, self.paypal_dispute(&event.resource).await?).await?;
-                webhooks::mark(&self.db, row, webhooks::InboxStatus::Processed, None).await?;
+                self.dispute(paypal_order::parse_dispute(&event.resource), row).await?
             }
             (_, Some((id, update))) => {
                 let purchases = self.purchases.clone();
@@ -309,27 +290,15 @@ impl Inbox {
         Ok(purchase.map(|id| (id, update)))
     }
 
-    /// A PayPal dispute (AC9.2.5), tied to the purchase whose capture it disputes.
-    async fn paypal_dispute(&self, resource: &Value) -> Result<Dispute, DbErr> {
-        let text = |pointer: &str| resource.pointer(pointer).and_then(Value::as_str).map(str::to_owned);
-        let capture = text("/disputed_transactions/0/seller_transaction_id");
-        let stored = match &capture {
-            Some(capture) => purchases::find_by_charge(&self.reads, capture).await?,
-            None => None,
-        };
-        Ok(Dispute {
-            id: text("/dispute_id").unwrap_or_else(|| "unknown".into()),
-            provider: "paypal",
-            purchase_id: stored.as_ref().map(|s| s.purchase.id),
-            client_id: stored.as_ref().map(|s| s.purchase.client.as_str().to_owned()),
-            reason: text("/reason").unwrap_or_else(|| "UNKNOWN".into()),
-            status: text("/status").unwrap_or_else(|| "OPEN".into()),
-            amount: Currency::parse(&text("/dispute_amount/currency_code").unwrap_or_default())
-                .ok()
-                .and_then(|currency| currency.minor_from_decimal(&text("/dispute_amount/value")?).ok()),
-            currency: text("/dispute_amount/currency_code"),
-            details: resource.clone(),
-        })
+    /// A dispute's news (AC9.2.5), applied with its inbox mark; one without a dispute id in it is left unroutable.
+    async fn dispute(&self, report: Option<Report>, row: i64) -> Result<(), DbErr> {
+        match report {
+            Some(report) => disputes::reported(self.purchases.context(), report, row).await.map(|_| ()),
+            None => {
+                let why = Some("a dispute event without a dispute id or status".into());
+                webhooks::mark(&self.db, row, webhooks::InboxStatus::Unroutable, why).await
+            }
+        }
     }
 
     /// The provider reports a refund paid: the purchase's refund waiting on it is done. A refund already settled (by the

@@ -2,6 +2,7 @@
 //! every write that touches money, a customer or the audit trail happens inside such a step's transaction. `api`
 //! parses, calls here, renders.
 pub mod credits;
+pub mod disputes;
 pub mod inbox;
 pub mod receipts;
 pub mod refunds;

@@ -1,6 +1,7 @@
 //! The pure core: money, the catalogue, identifiers parsed at the boundary, and the purchase state machine.
 //! Nothing in here does IO or reads a clock.
 pub mod circuit;
+pub mod dispute;
 pub mod failure;
 pub mod fraud;
 pub mod ids;

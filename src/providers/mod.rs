@@ -12,6 +12,7 @@ use crate::domain::ids::{CardToken, ClientId, PaymentMethodId};
 use crate::domain::money::Money;
 use crate::domain::purchase::{IntentStatus, IntentUpdate, Rail};
 use paypal::PaypalProvider;
+use crate::domain::dispute::{Answer, Report};
 use sandbox::Sandbox;
 use std::sync::Arc;
 use stripe::StripeProvider;
@@ -272,6 +273,19 @@ impl Gateways {
             Rail::Paypal => "PURSER-PROBE",
         };
         !matches!(self.retrieve_intent(rail, absent).await, Err(ProviderError::Unreachable(_)))
+    }
+
+    /// An admin's answer to a dispute, at the provider whose dispute it is (the sandbox plays Stripe's).
+    pub async fn answer_dispute(&self, provider: &str, id: &str, answer: &Answer) -> Result<Report, ProviderError> {
+        match (provider, &self.card, &self.paypal) {
+            (stripe::PROVIDER, CardGateway::Stripe(stripe), _) => stripe.answer_dispute(id, answer).await,
+            (stripe::PROVIDER, CardGateway::Sandbox(sandbox), _) => sandbox.answer_dispute(id, answer).await,
+            ("paypal", _, PaypalGateway::Paypal(paypal)) => paypal.answer_dispute(id, answer).await,
+            _ => Err(ProviderError::Rejected {
+                code: "dispute_provider_unavailable".into(),
+                message: format!("This service does not reach the {provider} account this dispute was raised at."),
+            }),
+        }
     }
 
     pub async fn refund(&self, rail: Rail, refund: NewRefund<'_>) -> Result<RefundOutcome, ProviderError> {

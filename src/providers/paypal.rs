@@ -1,7 +1,8 @@
 //! PayPal REST through reqwest: OAuth2 client credentials (token cached until shortly before it expires), Orders v2
 //! create, capture and read, each money-moving call under a `PayPal-Request-Id` derived from the purchase and attempt,
 //! and webhook verification by PayPal's verify-webhook-signature postback.
-use super::paypal_order::{parse_order, refused_capture};
+use super::paypal_order::{parse_dispute, parse_order, refused_capture};
+use crate::domain::dispute::{Answer, EvidenceFile, Report};
 use super::{NewIntent, NewRefund, ProviderError, RefundOutcome};
 use crate::domain::purchase::IntentUpdate;
 use crate::settings::{PaypalSettings, Secret};
@@ -123,7 +124,7 @@ impl PaypalProvider {
         &self,
         method: Method,
         path: &str,
-        body: Option<&Value>,
+        body: Option<Body<'_>>,
         request_id: Option<&str>,
     ) -> Result<Value, Failure> {
         let mut last = String::new();
@@ -133,9 +134,11 @@ impl PaypalProvider {
             if let Some(id) = request_id {
                 request = request.header("PayPal-Request-Id", id).header("Prefer", "return=representation");
             }
-            if let Some(body) = body {
-                request = request.json(body);
-            }
+            request = match body {
+                Some(Body::Json(body)) => request.json(body),
+                Some(Body::Form { input, file_part, file }) => request.multipart(form(input, file_part, file)?),
+                None => request,
+            };
             match request.send().await {
                 Ok(response) if response.status().is_server_error() => {
                     last = format!("PayPal answered {}", response.status())
@@ -164,13 +167,13 @@ impl PaypalProvider {
                 "cancel_url": self.cancel_url,
             }}},
         });
-        let order = self.call(Method::POST, "/v2/checkout/orders", Some(&body), Some(request.idempotency_key)).await?;
+        let order = self.call(Method::POST, "/v2/checkout/orders", Some(Body::Json(&body)), Some(request.idempotency_key)).await?;
         parse_order(&order)
     }
 
     pub async fn capture(&self, order_id: &str, request_id: &str) -> Result<IntentUpdate, ProviderError> {
         let path = format!("/v2/checkout/orders/{order_id}/capture");
-        match self.call(Method::POST, &path, Some(&json!({})), Some(request_id)).await {
+        match self.call(Method::POST, &path, Some(Body::Json(&json!({}))), Some(request_id)).await {
             Ok(order) => parse_order(&order),
             // The payer's funding source refused: a failed attempt, not a failed call.
             Err(Failure::Refused { issue, .. }) if issue == "INSTRUMENT_DECLINED" || issue == "TRANSACTION_REFUSED" => {
@@ -194,7 +197,7 @@ impl PaypalProvider {
         let body =
             json!({ "amount": { "value": refund.amount.decimal(), "currency_code": refund.amount.currency.code() } });
         let path = format!("/v2/payments/captures/{capture}/refund");
-        match self.call(Method::POST, &path, Some(&body), Some(refund.idempotency_key)).await {
+        match self.call(Method::POST, &path, Some(Body::Json(&body)), Some(refund.idempotency_key)).await {
             Ok(made) => {
                 Ok(RefundOutcome::Refunded(made.get("id").and_then(Value::as_str).unwrap_or_default().to_owned()))
             }
@@ -206,6 +209,27 @@ impl PaypalProvider {
     pub async fn order(&self, order_id: &str) -> Result<IntentUpdate, ProviderError> {
         let order = self.call(Method::GET, &format!("/v2/checkout/orders/{order_id}"), None, None).await?;
         parse_order(&order)
+    }
+
+    /// Provides evidence (PayPal's `provide-evidence`: notes and a document) or accepts the claim (`accept-claim`, a
+    /// full refund to the payer), then reads the dispute back for where it stands.
+    pub async fn answer_dispute(&self, id: &str, answer: &Answer) -> Result<Report, ProviderError> {
+        let (action, input, file_part, file) = match answer {
+            Answer::Evidence { text, file } => (
+                "provide-evidence",
+                json!({ "evidences": [{ "evidence_type": "OTHER", "notes": text }] }),
+                "evidence-file",
+                file.as_ref(),
+            ),
+            Answer::Accept { note } => {
+                ("accept-claim", json!({ "note": note, "accept_claim_type": "REFUND" }), "accept-claim-document", None)
+            }
+        };
+        let path = format!("/v1/customer/disputes/{id}");
+        let body = Body::Form { input: &input, file_part, file };
+        self.call(Method::POST, &format!("{path}/{action}"), Some(body), None).await?;
+        let dispute = self.call(Method::GET, &path, None, None).await?;
+        parse_dispute(&dispute).ok_or_else(|| ProviderError::Unreachable("PayPal answered without a dispute".into()))
     }
 
     /// PayPal's verify-webhook-signature postback: PayPal checks its own certificate chain and signature, which
@@ -225,7 +249,7 @@ impl PaypalProvider {
             "webhook_event": event,
         });
         let answer = self
-            .call(Method::POST, "/v1/notifications/verify-webhook-signature", Some(&request), None)
+            .call(Method::POST, "/v1/notifications/verify-webhook-signature", Some(Body::Json(&request)), None)
             .await
             .map_err(|e| match e {
                 Failure::Refused { message, .. } => message,
@@ -236,6 +260,27 @@ impl PaypalProvider {
             other => Err(format!("PayPal says the signature is {}", other.unwrap_or("unknown"))),
         }
     }
+}
+
+/// What a call sends: JSON, or the multipart form the disputes API takes (an `input` JSON part and a document).
+enum Body<'a> {
+    Json(&'a Value),
+    Form { input: &'a Value, file_part: &'static str, file: Option<&'a EvidenceFile> },
+}
+
+/// Built again for each attempt: a form is consumed by its request.
+fn form(input: &Value, file_part: &'static str, file: Option<&EvidenceFile>) -> Result<reqwest::multipart::Form, Failure> {
+    let json = |text: String| reqwest::multipart::Part::text(text).mime_str("application/json");
+    let input = json(input.to_string()).map_err(|e| Failure::Unreachable(e.to_string()))?;
+    let mut form = reqwest::multipart::Form::new().part("input", input);
+    if let Some(file) = file {
+        let part = reqwest::multipart::Part::bytes(file.bytes.clone())
+            .file_name(file.name.clone())
+            .mime_str(file.content_type())
+            .map_err(|e| Failure::Unreachable(e.to_string()))?;
+        form = form.part(file_part, part);
+    }
+    Ok(form)
 }
 
 async fn read(response: reqwest::Response) -> Result<Value, Failure> {

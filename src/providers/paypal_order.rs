@@ -1,6 +1,7 @@
 //! Reading PayPal-shaped JSON (Orders v2 orders, Payments v2 captures, webhook events) into the purchase machine's
 //! vocabulary. The sandbox and the PayPal adapter both go through here.
 use super::ProviderError;
+use crate::domain::dispute::{Report, Standing};
 use crate::domain::failure::FailureCode;
 use crate::domain::money::{Currency, Money};
 use crate::domain::purchase::{IntentStatus, IntentUpdate, SellerProtection};
@@ -107,6 +108,27 @@ pub fn parse_capture(capture: &Value) -> Option<(Option<Uuid>, IntentUpdate)> {
     let order_id = text(capture, "/supplementary_data/related_ids/order_id")?;
     let purchase = text(capture, "/custom_id").and_then(|id| id.parse().ok());
     Some((purchase, capture_update(order_id, capture, None)))
+}
+
+/// A PayPal dispute, from a `CUSTOMER.DISPUTE.*` event or `GET /v1/customer/disputes/{id}`.
+pub fn parse_dispute(dispute: &Value) -> Option<Report> {
+    let status = text(dispute, "/status")?;
+    let outcome = text(dispute, "/dispute_outcome/outcome_code");
+    let disputed = amount(dispute.get("dispute_amount"));
+    Some(Report {
+        id: text(dispute, "/dispute_id")?,
+        provider: "paypal",
+        payment: text(dispute, "/disputed_transactions/0/seller_transaction_id"),
+        reason: text(dispute, "/reason").unwrap_or_else(|| "OTHER".into()),
+        standing: Standing::from_paypal(&status, outcome.as_deref()),
+        provider_status: outcome.map_or(status.clone(), |outcome| format!("{status} ({outcome})")),
+        amount: disputed.map(|m| m.minor),
+        currency: disputed.map(|m| m.currency.code().to_owned()),
+        evidence_due_by: text(dispute, "/seller_response_due_date")
+            .and_then(|at| chrono::DateTime::parse_from_rfc3339(&at).ok())
+            .map(|at| at.with_timezone(&chrono::Utc)),
+        details: dispute.clone(),
+    })
 }
 
 /// The purchase an order belongs to, from the `custom_id` Purser set on its purchase unit.

@@ -1,6 +1,7 @@
 //! Stripe through async-stripe 1.0: a Customer per client, PaymentIntents carrying the purchase id in their metadata,
 //! an idempotency key per purchase and attempt on every call that creates or moves money.
-use super::stripe_event::{failure, intent_status};
+use super::stripe_event::{failure, intent_status, parse_dispute};
+use crate::domain::dispute::{Answer, EvidenceFile, Report};
 use super::{CardMethod, NewIntent, NewRefund, ProviderError, RefundOutcome};
 use crate::domain::ids::{CardToken, ClientId, PaymentMethodId};
 use crate::domain::money::{Currency, Money};
@@ -13,6 +14,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 use stripe::{IdempotencyKey, RequestStrategy, StripeError, StripeRequest};
 use stripe_core::customer::CreateCustomer;
+use stripe_core::dispute::{CloseDispute, UpdateDispute, UpdateDisputeEvidence};
 use stripe_core::payment_intent::{
     CancelPaymentIntent, ConfirmPaymentIntent, CreatePaymentIntent, RetrievePaymentIntent,
 };
@@ -27,6 +29,10 @@ const ATTEMPTS: u32 = 3;
 
 pub struct StripeProvider {
     client: stripe::Client,
+    /// For the one call async-stripe does not make (file uploads), sent by hand.
+    secret: crate::settings::Secret,
+    files_base: String,
+    http: reqwest::Client,
     db: DatabaseConnection,
     statement_descriptor_suffix: Option<String>,
     /// Method id → card fingerprint. Both are immutable at Stripe, so an entry never goes stale; the map is emptied
@@ -54,11 +60,22 @@ impl StripeProvider {
             base.push('/');
         }
         let client = stripe::ClientBuilder::new(key.expose())
-            .url(base)
+            .url(base.clone())
             .timeout(Duration::from_secs(30))
             .build()
             .map_err(|e| format!("stripe client: {e}"))?;
+        // Stripe takes uploads at files.stripe.com; a test double serves both on its one address.
+        let files_base = match settings.api_base.as_str() {
+            "https://api.stripe.com/" | "https://api.stripe.com" => "https://files.stripe.com/".to_owned(),
+            _ => base.clone(),
+        };
         Ok(Self {
+            secret: key.clone(),
+            files_base,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .map_err(|e| format!("stripe files client: {e}"))?,
             client,
             db,
             statement_descriptor_suffix: settings.statement_descriptor_suffix.clone(),
@@ -76,9 +93,18 @@ impl StripeProvider {
     where
         R::Output: miniserde::Deserialize,
     {
+        self.send_as(request, key).await
+    }
+
+    /// `send`, with the answer read as `T`: disputes are read as plain JSON, through the parser their webhooks use.
+    async fn send_as<T: miniserde::Deserialize, R: StripeRequest>(
+        &self,
+        request: &R,
+        key: Option<&str>,
+    ) -> Result<T, StripeError> {
         let mut last = None;
         for attempt in 0..ATTEMPTS {
-            let mut call = request.customize();
+            let mut call = request.build().customize::<T>();
             if let Some(key) = key {
                 let key = IdempotencyKey::new(key).map_err(|e| StripeError::ClientError(e.to_string()))?;
                 call = call.request_strategy(RequestStrategy::Idempotent(key));
@@ -223,6 +249,54 @@ impl StripeProvider {
     pub async fn delete_customer(&self, customer: &str) -> Result<(), ProviderError> {
         let delete = stripe_core::customer::DeleteCustomer::new(customer);
         self.send(&delete, None).await.map(|_| ()).map_err(|e| rejected_or_unreachable(&e))
+    }
+
+    /// Contests a dispute with evidence (submitted at once: Stripe decides on what it has) or closes it, conceding.
+    pub async fn answer_dispute(&self, id: &str, answer: &Answer) -> Result<Report, ProviderError> {
+        let answered: miniserde::json::Value = match answer {
+            Answer::Accept { .. } => self.send_as(&CloseDispute::new(id), None).await,
+            Answer::Evidence { text, file } => {
+                let mut evidence = UpdateDisputeEvidence::new();
+                evidence.uncategorized_text = Some(text.clone());
+                if let Some(file) = file {
+                    evidence.uncategorized_file = Some(self.upload_evidence(file).await?);
+                }
+                self.send_as(&UpdateDispute::new(id).evidence(evidence).submit(true), None).await
+            }
+        }
+        .map_err(|e| rejected_or_unreachable(&e))?;
+        serde_json::from_str(&miniserde::json::to_string(&answered))
+            .ok()
+            .as_ref()
+            .and_then(parse_dispute)
+            .ok_or_else(|| ProviderError::Unreachable("Stripe answered without a dispute".into()))
+    }
+
+    /// Stripe's file upload (`purpose=dispute_evidence`), which async-stripe does not make: the file's id.
+    async fn upload_evidence(&self, file: &EvidenceFile) -> Result<String, ProviderError> {
+        let part = reqwest::multipart::Part::bytes(file.bytes.clone())
+            .file_name(file.name.clone())
+            .mime_str(file.content_type())
+            .map_err(|e| ProviderError::Unreachable(e.to_string()))?;
+        let form = reqwest::multipart::Form::new().text("purpose", "dispute_evidence").part("file", part);
+        let answer = self
+            .http
+            .post(format!("{}v1/files", self.files_base))
+            .bearer_auth(self.secret.expose())
+            .multipart(form)
+            .send()
+            .await
+            .map_err(|e| ProviderError::Unreachable(format!("Stripe's file upload: {e}")))?;
+        let status = answer.status();
+        let body: serde_json::Value = answer.json().await.unwrap_or_default();
+        match body.get("id").and_then(serde_json::Value::as_str) {
+            Some(id) if status.is_success() => Ok(id.to_owned()),
+            _ if status.is_client_error() => Err(ProviderError::Rejected {
+                code: body.pointer("/error/code").and_then(|c| c.as_str()).unwrap_or("file_refused").to_owned(),
+                message: body.pointer("/error/message").and_then(|m| m.as_str()).unwrap_or("Stripe refused the file").to_owned(),
+            }),
+            _ => Err(ProviderError::Unreachable(format!("Stripe's file upload answered {status}"))),
+        }
     }
 
     pub async fn cancel_intent(&self, intent_id: &str) -> Result<IntentUpdate, ProviderError> {

@@ -1,5 +1,6 @@
 //! Reading Stripe-shaped JSON: webhook events and PaymentIntent objects. The sandbox speaks the same shapes, so one
 //! parser serves both and the sandbox exercises the real path.
+use crate::domain::dispute::{Report, Standing};
 use crate::domain::failure::FailureCode;
 use crate::domain::ids::PaymentMethodId;
 use crate::domain::money::{Currency, Money};
@@ -87,6 +88,27 @@ fn paid(object: &Value) -> Option<Money> {
     let amount = received.or_else(|| object.get("amount").and_then(Value::as_i64))?;
     let currency = Currency::parse(&object.get("currency")?.as_str()?.to_ascii_uppercase()).ok()?;
     Money::new(amount, currency).ok()
+}
+
+/// A Stripe dispute object, from a `charge.dispute.*` event or the answer to an update or close.
+pub fn parse_dispute(object: &Value) -> Option<Report> {
+    let text = |name: &str| object.get(name).and_then(Value::as_str).map(str::to_owned);
+    let status = text("status")?;
+    Some(Report {
+        id: text("id")?,
+        provider: "stripe",
+        payment: text("payment_intent"),
+        reason: text("reason").unwrap_or_else(|| "general".into()),
+        standing: Standing::from_stripe(&status),
+        provider_status: status,
+        amount: object.get("amount").and_then(Value::as_i64),
+        currency: text("currency").map(|c| c.to_ascii_uppercase()),
+        evidence_due_by: object
+            .pointer("/evidence_details/due_by")
+            .and_then(Value::as_i64)
+            .and_then(|at| chrono::DateTime::from_timestamp(at, 0)),
+        details: object.clone(),
+    })
 }
 
 /// A Stripe PaymentMethod attached to a Customer (`payment_method.attached`), as Purser keeps it.

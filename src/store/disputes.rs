@@ -1,64 +1,146 @@
-//! Disputes, from PayPal and Stripe alike. Each new dispute or change of status is recorded with an admin alert in
-//! the outbox, in one transaction, so an alert is neither lost nor sent twice.
-use super::alerts;
+//! Disputes, from PayPal and Stripe alike. A provider's report is one step in one transaction: the dispute row, a line
+//! in the purchase's history and an admin alert when it moves, and when it is lost the credits taken back through the
+//! ledger and the account flagged; with the inbox mark of the webhook that brought it, or the audit line of the
+//! admin whose answer it is.
+use super::{alerts, controls, fraud_flags, ledger, webhooks};
+use crate::domain::dispute::{self, Move, Paid, Report, Standing};
+use crate::domain::purchase::Purchase;
 use chrono::Utc;
-use entities::disputes;
+use entities::{disputes, purchase_events, refund_requests};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr, EntityTrait, QueryOrder, TransactionTrait};
-use serde_json::{Value, json};
-use uuid::Uuid;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+};
+use serde_json::json;
 
-pub struct Dispute {
-    pub id: String,
-    pub provider: &'static str,
-    pub purchase_id: Option<Uuid>,
-    pub client_id: Option<String>,
-    pub reason: String,
-    pub status: String,
-    pub amount: Option<i64>,
-    pub currency: Option<String>,
-    pub details: Value,
+/// Who a report comes from, written with it.
+pub enum Source {
+    /// A stored webhook: its inbox row is marked processed.
+    Webhook(i64),
+    /// An admin's answer (evidence, acceptance): audited.
+    Admin { admin: String, action: &'static str, record: String },
 }
 
-pub async fn record(db: &DatabaseConnection, dispute: Dispute) -> Result<(), DbErr> {
+/// What a report did.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Applied {
+    pub standing: Standing,
+    pub moved: bool,
+    pub credits_debited: i64,
+}
+
+/// Applies `report` about a dispute of `purchase` (when Purser knows it), in the caller's transaction.
+pub async fn apply<C: ConnectionTrait>(
+    txn: &C,
+    report: &Report,
+    purchase: Option<&Purchase>,
+    source: Source,
+) -> Result<Applied, DbErr> {
     use disputes::Column as C;
+    // Two nodes may apply two reports of one dispute at once; the second reads what the first wrote.
+    super::advisory_lock(txn, &format!("dispute:{}", report.id)).await?;
+    let known = disputes::Entity::find_by_id(report.id.clone()).one(txn).await?;
+    let before = known.as_ref().map(|d| Standing::parse(&d.status).unwrap_or(Standing::UnderReview));
+    let step = dispute::on(before, report.standing);
+    let standing = match step {
+        Move::Stale => before.unwrap_or(report.standing),
+        _ => report.standing,
+    };
+    let lost_now = step == Move::To(Standing::Lost);
+    let credits_debited = match (lost_now, purchase) {
+        (true, Some(purchase)) if purchase.credits_granted => credits_lost(txn, purchase, report).await?,
+        _ => 0,
+    };
     let now = Utc::now();
-    let txn = db.begin().await?;
     let row = disputes::ActiveModel {
-        id: Set(dispute.id.clone()),
-        provider: Set(dispute.provider.to_owned()),
-        purchase_id: Set(dispute.purchase_id),
-        client_id: Set(dispute.client_id.clone()),
-        reason: Set(dispute.reason.clone()),
-        status: Set(dispute.status.clone()),
-        amount: Set(dispute.amount),
-        currency: Set(dispute.currency.clone()),
-        details: Set(dispute.details.clone()),
+        id: Set(report.id.clone()),
+        provider: Set(report.provider.to_owned()),
+        purchase_id: Set(purchase.map(|p| p.id)),
+        client_id: Set(purchase.map(|p| p.client.as_str().to_owned())),
+        reason: Set(report.reason.clone()),
+        status: Set(standing.as_str().to_owned()),
+        provider_status: Set(report.provider_status.clone()),
+        amount: Set(report.amount),
+        currency: Set(report.currency.clone()),
+        details: Set(report.details.clone()),
+        evidence_due_by: Set(report.evidence_due_by),
+        credits_debited: Set(credits_debited + known.as_ref().map_or(0, |d| d.credits_debited)),
         created_at: Set(now),
         updated_at: Set(now),
     };
-    let refresh = OnConflict::column(C::Id).update_columns([C::Status, C::Reason, C::Details, C::UpdatedAt]).to_owned();
-    disputes::Entity::insert(row).on_conflict(refresh).exec_without_returning(&txn).await?;
-    let alert = json!({
-        "alert": "dispute",
-        "disputeId": dispute.id,
-        "provider": dispute.provider,
-        "status": dispute.status,
-        "reason": dispute.reason,
-        "purchaseId": dispute.purchase_id,
-        "clientId": dispute.client_id,
-        "amount": dispute.amount,
-        "currency": dispute.currency,
-    });
-    // The same status reported twice alerts once.
-    alerts::raise(&txn, "dispute", format!("dispute:{}:{}", dispute.id, dispute.status), alert).await?;
-    txn.commit().await
+    let mut refresh = vec![C::UpdatedAt];
+    if step != Move::Stale {
+        refresh.extend([C::Status, C::ProviderStatus, C::Reason, C::Details, C::EvidenceDueBy, C::CreditsDebited]);
+    }
+    let upsert = OnConflict::column(C::Id).update_columns(refresh).to_owned();
+    disputes::Entity::insert(row).on_conflict(upsert).exec_without_returning(txn).await?;
+
+    if let (Move::To(standing), Some(purchase)) = (step, purchase) {
+        let event = purchase_events::ActiveModel {
+            purchase_id: Set(purchase.id),
+            kind: Set(format!("dispute_{}", standing.as_str())),
+            from_status: Set(purchase.status.as_str().to_owned()),
+            to_status: Set(purchase.status.as_str().to_owned()),
+            detail: Set(json!({ "disputeId": report.id, "reason": report.reason, "creditsDebited": credits_debited })),
+            created_at: Set(now),
+            ..Default::default()
+        };
+        purchase_events::Entity::insert(event).exec_without_returning(txn).await?;
+    }
+    if credits_debited > 0
+        && let Some(purchase) = purchase
+    {
+        ledger::lock(txn, &purchase.client).await?;
+        let source = format!("dispute:{}", report.id);
+        ledger::append(txn, &purchase.client, &source, "dispute_debit", -credits_debited).await?;
+    }
+    if lost_now && let Some(purchase) = purchase {
+        let why = format!("lost dispute {} ({credits_debited} credits taken back)", report.id);
+        fraud_flags::flag(txn, purchase.client.as_str(), &why, "dispute").await?;
+    }
+    if let Move::To(standing) = step {
+        let alert = json!({
+            "alert": "dispute",
+            "disputeId": report.id,
+            "provider": report.provider,
+            "status": standing.as_str(),
+            "providerStatus": report.provider_status,
+            "reason": report.reason,
+            "purchaseId": purchase.map(|p| p.id),
+            "clientId": purchase.map(|p| p.client.as_str()),
+            "amount": report.amount,
+            "currency": report.currency,
+            "evidenceDueBy": report.evidence_due_by,
+            "creditsDebited": credits_debited,
+        });
+        alerts::raise(txn, "dispute", format!("dispute:{}:{}", report.id, standing.as_str()), alert).await?;
+    }
+    match source {
+        Source::Webhook(row) => webhooks::mark(txn, row, webhooks::InboxStatus::Processed, None).await?,
+        Source::Admin { admin, action, record } => controls::audit(txn, &admin, action, &report.id, &record).await?,
+    }
+    Ok(Applied { standing, moved: matches!(step, Move::To(_)), credits_debited })
+}
+
+/// The credits a lost dispute of `purchase` takes back, net of what its refunds already took.
+async fn credits_lost<C: ConnectionTrait>(txn: &C, purchase: &Purchase, report: &Report) -> Result<i64, DbErr> {
+    let refunds: Vec<String> = refund_requests::Entity::find()
+        .filter(refund_requests::Column::PurchaseId.eq(purchase.id))
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|r| format!("refund:{}", r.id))
+        .collect();
+    let returned = -ledger::sum_of_sources(txn, &purchase.client, &refunds).await?;
+    let paid = Paid { credits: purchase.credits.0, price: purchase.price.minor, returned };
+    let same_currency = report.currency.as_deref() == Some(purchase.price.currency.code());
+    Ok(dispute::credits_lost(paid, report.amount.filter(|_| same_currency)))
 }
 
 pub async fn list(db: &DatabaseConnection) -> Result<Vec<disputes::Model>, DbErr> {
     disputes::Entity::find().order_by_desc(disputes::Column::CreatedAt).all(db).await
 }
 
-pub async fn find(db: &DatabaseConnection, id: &str) -> Result<Option<disputes::Model>, DbErr> {
+pub async fn find<C: ConnectionTrait>(db: &C, id: &str) -> Result<Option<disputes::Model>, DbErr> {
     disputes::Entity::find_by_id(id.to_owned()).one(db).await
 }

@@ -27,14 +27,27 @@ pub async fn append<C: ConnectionTrait>(
 }
 
 pub async fn balance<C: ConnectionTrait>(db: &C, client: &ClientId) -> Result<i64, DbErr> {
+    sum(db, client, None).await
+}
+
+/// The sum of the client's rows from `sources` (0 for none).
+pub async fn sum_of_sources<C: ConnectionTrait>(db: &C, client: &ClientId, sources: &[String]) -> Result<i64, DbErr> {
+    if sources.is_empty() {
+        return Ok(0);
+    }
+    sum(db, client, Some(sources)).await
+}
+
+async fn sum<C: ConnectionTrait>(db: &C, client: &ClientId, sources: Option<&[String]>) -> Result<i64, DbErr> {
     // SUM of a BIGINT is NUMERIC on PostgreSQL; the cast keeps both databases answering an i64.
-    let sum: Option<i64> = credit_ledger::Entity::find()
+    let mut rows = credit_ledger::Entity::find()
         .select_only()
-        .column_as(Expr::cust("CAST(COALESCE(SUM(credits), 0) AS BIGINT)"), "balance")
-        .filter(credit_ledger::Column::ClientId.eq(client.as_str()))
-        .into_tuple()
-        .one(db)
-        .await?;
+        .column_as(Expr::cust("CAST(COALESCE(SUM(credits), 0) AS BIGINT)"), "sum")
+        .filter(credit_ledger::Column::ClientId.eq(client.as_str()));
+    if let Some(sources) = sources {
+        rows = rows.filter(credit_ledger::Column::Source.is_in(sources.iter().cloned()));
+    }
+    let sum: Option<i64> = rows.into_tuple().one(db).await?;
     Ok(sum.unwrap_or(0))
 }
 

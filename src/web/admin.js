@@ -141,8 +141,68 @@ async function alerts() {
     act("Acknowledge", `/api/v1/admin/alerts/${encodeURIComponent(a.key)}/acknowledge`, {}, alerts)]))
     : el("p", { class: "muted" }, "No open alerts."));
   const items = disputes.data.items ?? disputes.data;
-  $("#disputes").replaceChildren(items.length ? table(["Dispute", "Reason", "Status", "Amount"], items.map((d) =>
-    [d.id, d.reason, d.status, d.amount != null ? money(d.amount, d.currency ?? "USD") : ""])) : el("p", { class: "muted" }, "No disputes."));
+  $("#disputes").replaceChildren(items.length ? table(["Opened", "Dispute", "Reason", "Status", "Amount", "Evidence due", ""],
+    items.map((d) => [when(d.createdAt), d.id, d.reason, `${d.status.replaceAll("_", " ")} (${d.providerStatus})`,
+      d.amount != null ? money(d.amount, d.currency ?? "USD") : "", d.evidenceDueBy ? when(d.evidenceDueBy) : "",
+      el("button", { type: "button", class: "secondary", onclick: () => dispute(d.id).catch(failed) }, "Open")]))
+    : el("p", { class: "muted" }, "No disputes."));
+}
+
+/** A file as the API takes it: its name and its bytes in base64. */
+const upload = (file) => new Promise((resolve, reject) => {
+  const reader = new FileReader();
+  reader.onload = () => resolve({ name: file.name, contentBase64: String(reader.result).split(",")[1] ?? "" });
+  reader.onerror = () => reject(new Error(`Could not read ${file.name}.`));
+  reader.readAsDataURL(file);
+});
+
+/** One dispute: what it is about, the purchase's history, and (while it is open) evidence or a concession. */
+async function dispute(id) {
+  const { data: d } = await api("GET", `/api/v1/admin/disputes/${encodeURIComponent(id)}`);
+  const path = `/api/v1/admin/disputes/${encodeURIComponent(id)}`;
+  const history = d.transaction?.events ?? [];
+  const parts = [el("h3", {}, `Dispute ${d.id}`),
+    el("p", { id: "dispute-status" }, `${d.status.replaceAll("_", " ")} · ${d.provider} says ${d.providerStatus} · ${d.reason} · `,
+      d.amount != null ? money(d.amount, d.currency ?? "USD") : "",
+      d.evidenceDueBy ? ` · evidence due ${when(d.evidenceDueBy)}` : "",
+      d.creditsDebited ? ` · ${d.creditsDebited} credits taken back` : ""),
+    d.sellerProtection ? el("p", {}, `Seller protection: ${d.sellerProtection.status}`) : "",
+    d.transaction ? el("p", {}, `Purchase ${d.transactionId} by ${d.clientId}: ${d.transaction.status}, ${d.transaction.credits ?? ""} credits`) : "",
+    table(["When", "What", "From", "To"], history.map((e) => [when(e.at), e.kind, e.from, e.to])),
+    (d.audit ?? []).length ? table(["When", "Who", "Answer", "Record"], d.audit.map((a) => [when(a.at), a.by, a.action, a.reason])) : ""];
+  if (["needs_response", "under_review"].includes(d.status)) {
+    const form = el("form", { id: "evidence-form" },
+      el("label", { for: "evidence-text" }, "Evidence (what was bought, when the credits were used)"),
+      el("textarea", { id: "evidence-text", required: "", rows: "4", maxlength: "20000" }),
+      el("label", { for: "evidence-file" }, "Document (PDF, JPEG or PNG, up to 4 MB)"),
+      el("input", { id: "evidence-file", type: "file", accept: ".pdf,.jpg,.jpeg,.png" }),
+      el("div", {}, el("button", { type: "submit", class: "primary" }, "Submit evidence"),
+        el("button", { type: "button", id: "accept-dispute", class: "danger", onclick: async () => {
+          const reason = prompt("Why concede this dispute? (recorded)");
+          if (!reason) return;
+          try {
+            await api("POST", `${path}/accept`, { reason });
+            say(result, "ok", "Dispute accepted.");
+            await Promise.all([dispute(id), alerts()]);
+          } catch (e) {
+            failed(e);
+          }
+        } }, "Accept dispute")));
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      try {
+        const chosen = $("#evidence-file").files[0];
+        const body = { text: $("#evidence-text").value, ...(chosen ? { file: await upload(chosen) } : {}) };
+        await api("POST", `${path}/evidence`, body);
+        say(result, "ok", "Evidence submitted.");
+        await Promise.all([dispute(id), alerts()]);
+      } catch (e) {
+        failed(e);
+      }
+    });
+    parts.push(form);
+  }
+  $("#dispute").replaceChildren(...parts);
 }
 
 async function webhooks() {

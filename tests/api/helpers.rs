@@ -469,3 +469,37 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// One part of a `multipart/form-data` body: its name, its file name if it is a file, and its bytes.
+pub struct FormPart {
+    pub name: String,
+    pub file_name: Option<String>,
+    pub bytes: Vec<u8>,
+}
+
+/// The parts of a `multipart/form-data` body (RFC 7578), as the fakes of Stripe's file upload and PayPal's disputes
+/// API read them.
+pub fn form_parts(content_type: &str, body: &[u8]) -> Vec<FormPart> {
+    let Some(boundary) = content_type.split("boundary=").nth(1).map(|b| b.trim_matches('"')) else { return vec![] };
+    let delimiter = format!("--{boundary}");
+    let text = body;
+    let mut parts = Vec::new();
+    let positions: Vec<usize> =
+        text.windows(delimiter.len()).enumerate().filter(|(_, w)| *w == delimiter.as_bytes()).map(|(i, _)| i).collect();
+    for pair in positions.windows(2) {
+        let part = &text[pair[0] + delimiter.len()..pair[1]];
+        let part = part.strip_prefix(b"\r\n").unwrap_or(part);
+        let part = part.strip_suffix(b"\r\n").unwrap_or(part);
+        let Some(split) = part.windows(4).position(|w| w == b"\r\n\r\n") else { continue };
+        let head = String::from_utf8_lossy(&part[..split]).to_string();
+        let quoted = |key: &str| {
+            head.split(&format!("{key}=\"")).nth(1).and_then(|rest| rest.split('"').next()).map(str::to_owned)
+        };
+        parts.push(FormPart {
+            name: quoted(" name").unwrap_or_default(),
+            file_name: quoted("filename"),
+            bytes: part[split + 4..].to_vec(),
+        });
+    }
+    parts
+}

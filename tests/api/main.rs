@@ -5,6 +5,7 @@ mod bad_input;
 mod billing;
 mod browser;
 mod deployment;
+mod disputes;
 mod guards;
 mod helpers;
 mod idempotency;

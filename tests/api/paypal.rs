@@ -19,7 +19,7 @@ pub(crate) fn use_paypal_fake(s: &mut Settings, base: &str) {
     s.paypal.timeout = Duration::from_secs(1);
 }
 
-async fn paypal_app(db: Db, configure: impl FnOnce(&mut Settings) + Send + 'static) -> (TestApp, PaypalFake) {
+pub(crate) async fn paypal_app(db: Db, configure: impl FnOnce(&mut Settings) + Send + 'static) -> (TestApp, PaypalFake) {
     let fake = PaypalFake::start().await;
     let base = fake.base.clone();
     let app = spawn_app_with(db, move |s| {
@@ -29,6 +29,16 @@ async fn paypal_app(db: Db, configure: impl FnOnce(&mut Settings) + Send + 'stat
     .await;
     fake.deliver_webhooks_to(format!("{}/api/v1/webhooks/paypal", app.base));
     (app, fake)
+}
+
+/// A paid PayPal purchase of `pro-200`: (transaction, capture id).
+pub(crate) async fn paid_order(app: &TestApp, client: &Client<'_>, fake: &PaypalFake) -> (String, String) {
+    let (transaction, order) = create_order(client, fake).await;
+    let return_url = fake.approve(&order, "paypal").await;
+    assert_eq!(land(app, &return_url).await.0, StatusCode::OK);
+    client.wait_for_status(&transaction, "succeeded").await;
+    let capture = fake.order(&order)["purchase_units"][0]["payments"]["captures"][0]["id"].as_str().unwrap().to_owned();
+    (transaction, capture)
 }
 
 /// AC9.2.1: the client asks for an order and gets PayPal's approval page. Returns (transaction, order).
@@ -228,10 +238,7 @@ async fn webhooks_are_verified_deduplicated_and_order_independent(db: Db) {
 async fn a_dispute_alerts_admins_with_its_details(db: Db) {
     let (app, fake) = paypal_app(db, |_| {}).await;
     let client = app.client("pp-7");
-    let (transaction, order) = create_order(&client, &fake).await;
-    let return_url = fake.approve(&order, "paypal").await;
-    assert_eq!(land(&app, &return_url).await.0, StatusCode::OK);
-    let capture = fake.order(&order)["purchase_units"][0]["payments"]["captures"][0]["id"].as_str().unwrap().to_owned();
+    let (transaction, capture) = paid_order(&app, &client, &fake).await;
     let dispute = fake.raise_dispute(&capture, "160.00").await;
 
     let admin = app.token("admin-1", Role::Admin);
@@ -247,7 +254,8 @@ async fn a_dispute_alerts_admins_with_its_details(db: Db) {
     assert_eq!(listed["clientId"], "pp-7");
     assert_eq!(listed["amount"], 16000);
     assert_eq!(listed["reason"], "MERCHANDISE_OR_SERVICE_NOT_RECEIVED");
-    assert_eq!(listed["status"], "OPEN");
+    assert_eq!(listed["status"], "needs_response");
+    assert_eq!(listed["providerStatus"], "OPEN");
     let one = app.get(&format!("/api/v1/admin/disputes/{dispute}"), Some(&admin)).await;
     assert_eq!(one.data()["details"]["dispute_life_cycle_stage"], "INQUIRY");
     // Issue 17: the disputed capture's seller protection, as PayPal reported it when it was captured.

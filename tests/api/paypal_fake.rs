@@ -35,6 +35,17 @@ struct World {
     down: bool,
     webhook_target: Option<String>,
     refunds: Vec<(String, String)>,
+    disputes: HashMap<String, Value>,
+    /// Every answer to a dispute: (dispute id, action, the `input` part, the document as (file name, bytes)).
+    dispute_answers: Vec<DisputeAnswer>,
+}
+
+#[derive(Clone, Debug)]
+pub struct DisputeAnswer {
+    pub dispute: String,
+    pub action: String,
+    pub input: Value,
+    pub document: Option<(String, Vec<u8>)>,
 }
 
 #[derive(Clone)]
@@ -92,6 +103,8 @@ impl PaypalFake {
             .route("/v2/checkout/orders/{id}/capture", post(capture))
             .route("/v2/payments/captures/{id}/refund", post(refund_capture))
             .route("/v1/notifications/verify-webhook-signature", post(verify))
+            .route("/v1/customer/disputes/{id}", get(read_dispute))
+            .route("/v1/customer/disputes/{id}/{action}", post(answer_dispute))
             .route("/sdk/js", get(sdk))
             .route("/checkoutnow/approve", post(approve_in_browser))
             .layer(axum::middleware::from_fn_with_state(fake.clone(), outage))
@@ -165,21 +178,50 @@ impl PaypalFake {
         self.landing(order, "cancel_url")
     }
 
-    /// A buyer opens a dispute on a capture, as PayPal's CUSTOMER.DISPUTE.CREATED reports it.
+    /// A buyer opens a dispute on a capture, as PayPal's CUSTOMER.DISPUTE.CREATED reports it: an inquiry (`OPEN`).
     pub async fn raise_dispute(&self, capture_id: &str, value: &str) -> String {
+        self.open_dispute(capture_id, value, "OPEN", "INQUIRY").await
+    }
+
+    /// A claim the merchant must answer (`WAITING_FOR_SELLER_RESPONSE`), escalated past the inquiry.
+    pub async fn raise_claim(&self, capture_id: &str, value: &str) -> String {
+        self.open_dispute(capture_id, value, "WAITING_FOR_SELLER_RESPONSE", "CHARGEBACK").await
+    }
+
+    async fn open_dispute(&self, capture_id: &str, value: &str, status: &str, stage: &str) -> String {
         let id = format!("PP-D-{}", rand_id() % 100_000);
+        let now = chrono::Utc::now();
         let resource = json!({
             "dispute_id": id,
-            "create_time": chrono::Utc::now().to_rfc3339(),
+            "create_time": now.to_rfc3339(),
+            "update_time": now.to_rfc3339(),
             "reason": "MERCHANDISE_OR_SERVICE_NOT_RECEIVED",
-            "status": "OPEN",
+            "status": status,
             "dispute_amount": { "currency_code": "USD", "value": value },
             "disputed_transactions": [{ "seller_transaction_id": capture_id }],
-            "dispute_life_cycle_stage": "INQUIRY",
+            "dispute_life_cycle_stage": stage,
             "dispute_channel": "INTERNAL",
+            "seller_response_due_date": (now + chrono::Duration::days(10)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         });
+        self.world.lock().unwrap().disputes.insert(id.clone(), resource.clone());
         self.send("CUSTOMER.DISPUTE.CREATED", "dispute", resource).await;
         id
+    }
+
+    /// PayPal decides a dispute (`RESOLVED_BUYER_FAVOUR`, `RESOLVED_SELLER_FAVOUR`…) and says so by webhook.
+    pub async fn resolve_dispute(&self, id: &str, outcome: &str) -> u16 {
+        let resolved = {
+            let mut world = self.world.lock().unwrap();
+            let dispute = world.disputes.get_mut(id).expect("a known dispute");
+            dispute["status"] = json!("RESOLVED");
+            dispute["dispute_outcome"] = json!({ "outcome_code": outcome });
+            dispute.clone()
+        };
+        self.send("CUSTOMER.DISPUTE.RESOLVED", "dispute", resolved).await
+    }
+
+    pub fn dispute_answers(&self) -> Vec<DisputeAnswer> {
+        self.world.lock().unwrap().dispute_answers.clone()
     }
 
     /// Delivers a webhook event signed as PayPal signs it; returns the HTTP status Purser answered.
@@ -459,6 +501,67 @@ async fn verify(headers: HeaderMap, Json(request): Json<Value>) -> Response {
         signature(&field("transmission_id"), &field("transmission_time"), &request["webhook_event"].to_string());
     let genuine = field("webhook_id") == WEBHOOK_ID && field("transmission_sig") == expected;
     Json(json!({ "verification_status": if genuine { "SUCCESS" } else { "FAILURE" } })).into_response()
+}
+
+async fn read_dispute(State(fake): State<PaypalFake>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    if !authorised(&headers) {
+        return error(StatusCode::UNAUTHORIZED, "AUTHENTICATION_FAILURE", "INVALID_TOKEN", "Authentication failed.");
+    }
+    match fake.world.lock().unwrap().disputes.get(&id) {
+        Some(dispute) => Json(dispute.clone()).into_response(),
+        None => error(StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID", "The dispute does not exist."),
+    }
+}
+
+/// `provide-evidence` and `accept-claim`: a multipart form with an `input` JSON part and an optional document. PayPal
+/// takes evidence only while it waits for the seller; an accepted claim is resolved in the buyer's favour at once.
+async fn answer_dispute(
+    State(fake): State<PaypalFake>,
+    headers: HeaderMap,
+    Path((id, action)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Response {
+    if !authorised(&headers) {
+        return error(StatusCode::UNAUTHORIZED, "AUTHENTICATION_FAILURE", "INVALID_TOKEN", "Authentication failed.");
+    }
+    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let parts = crate::helpers::form_parts(content_type, &body);
+    let Some(input) = parts.iter().find(|p| p.name == "input").and_then(|p| serde_json::from_slice::<Value>(&p.bytes).ok())
+    else {
+        return error(StatusCode::BAD_REQUEST, "INVALID_REQUEST", "MISSING_REQUIRED_PARAMETER", "input is required.");
+    };
+    let file_part = if action == "provide-evidence" { "evidence-file" } else { "accept-claim-document" };
+    let document = parts.iter().find(|p| p.name == file_part).map(|p| (p.file_name.clone().unwrap_or_default(), p.bytes.clone()));
+    let (event, changed) = {
+        let mut world = fake.world.lock().unwrap();
+        let Some(dispute) = world.disputes.get_mut(&id) else {
+            return error(StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID", "The dispute does not exist.");
+        };
+        let status = dispute["status"].as_str().unwrap_or_default().to_owned();
+        let event = match (action.as_str(), status.as_str()) {
+            ("provide-evidence", "WAITING_FOR_SELLER_RESPONSE") => {
+                dispute["status"] = json!("UNDER_REVIEW");
+                "CUSTOMER.DISPUTE.UPDATED"
+            }
+            ("accept-claim", "OPEN" | "WAITING_FOR_SELLER_RESPONSE") => {
+                dispute["status"] = json!("RESOLVED");
+                dispute["dispute_outcome"] = json!({ "outcome_code": "ACCEPTED" });
+                "CUSTOMER.DISPUTE.RESOLVED"
+            }
+            ("provide-evidence" | "accept-claim", _) => {
+                return error(StatusCode::UNPROCESSABLE_ENTITY, "UNPROCESSABLE_ENTITY", "NOT_AUTHORIZED_FOR_ACTION",
+                    "The dispute is not in a state that allows this action.");
+            }
+            _ => return error(StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID", "No such action."),
+        };
+        let changed = dispute.clone();
+        world.dispute_answers.push(DisputeAnswer { dispute: id.clone(), action: action.clone(), input, document });
+        (event, changed)
+    };
+    let sender = fake.clone();
+    tokio::spawn(async move { sender.send(event, "dispute", changed).await });
+    let link = format!("{}/v1/customer/disputes/{id}", fake.base);
+    Json(json!({ "links": [{ "href": link, "rel": "self", "method": "GET" }] })).into_response()
 }
 
 fn basic(headers: &HeaderMap) -> Option<(String, String)> {

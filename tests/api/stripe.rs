@@ -10,7 +10,7 @@ use std::time::Duration;
 
 const SECRET_KEY: &str = "sk_test_localstripe";
 pub(crate) const PUBLISHABLE_KEY: &str = "pk_test_localstripe";
-const WEBHOOK_SECRET: &str = "whsec_localstripe_test";
+pub(crate) const WEBHOOK_SECRET: &str = "whsec_localstripe_test";
 
 async fn stripe_app(db: Db) -> (TestApp, StripeProxy) {
     stripe_app_with(db, |_| {}).await

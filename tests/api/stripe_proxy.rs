@@ -4,7 +4,8 @@
 //! `latest_charge`, `last_payment_error.type`). It also turns a confirm with `payment_method` (which localstripe does
 //! not implement) into the update-then-confirm Stripe performs, drops `setup_future_usage` and a refund's `reason`
 //! (which it refuses), injects provider faults on demand, and forwards localstripe's signed webhooks untouched, or
-//! drops them.
+//! drops them. It plays the Stripe endpoints localstripe lacks for disputes: file upload (`/v1/files`) and a
+//! dispute's update and close, on disputes the test opens.
 //!
 //! Browsers reach localstripe's fake Stripe.js through it too (`{base}/js.stripe.com/v3/`), so the fake's calls
 //! (`createToken`, the 3-D Secure `_authenticate`) pass here, with their CORS headers. localstripe cannot make a
@@ -42,6 +43,9 @@ struct Shared {
     webhook_target: Mutex<Option<String>>,
     /// Token id → the `card[…]` fields it was created from.
     tokens: Mutex<HashMap<String, Vec<(String, String)>>>,
+    /// localstripe has no disputes: the proxy keeps the ones a test opens, and the files uploaded as evidence.
+    disputes: Mutex<HashMap<String, Value>>,
+    files: Mutex<HashMap<String, (String, String, Vec<u8>)>>,
 }
 
 pub struct StripeProxy {
@@ -64,12 +68,39 @@ impl StripeProxy {
             faults: faults.clone(),
             webhook_target: Mutex::new(None),
             tokens: Mutex::default(),
+            disputes: Mutex::default(),
+            files: Mutex::default(),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let app = axum::Router::new().fallback(forward).with_state(shared.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
         Self { base, upstream, faults, shared }
+    }
+
+    /// The payer's bank disputes the payment of `intent` (Stripe-shaped, as `charge.dispute.created` carries it):
+    /// the test sends that event itself, signed.
+    pub fn open_dispute(&self, intent: &str, amount: i64) -> Value {
+        let id = format!("dp_{}", uuid::Uuid::new_v4().simple());
+        let due_by = chrono::Utc::now().timestamp() + 7 * 86_400;
+        let dispute = json!({ "id": id, "object": "dispute", "amount": amount, "currency": "usd",
+            "charge": format!("ch_for_{intent}"), "payment_intent": intent, "reason": "fraudulent",
+            "status": "needs_response", "is_charge_refundable": false, "livemode": false, "metadata": {},
+            "created": chrono::Utc::now().timestamp(),
+            "evidence": { "uncategorized_text": null, "uncategorized_file": null },
+            "evidence_details": { "due_by": due_by, "has_evidence": false, "past_due": false, "submission_count": 0 } });
+        self.shared.disputes.lock().unwrap().insert(id, dispute.clone());
+        dispute
+    }
+
+    /// A dispute as the proxy now holds it (with the evidence submitted).
+    pub fn dispute(&self, id: &str) -> Value {
+        self.shared.disputes.lock().unwrap().get(id).cloned().expect("a dispute the test opened")
+    }
+
+    /// A file uploaded to `/v1/files`: its purpose, name and bytes.
+    pub fn file(&self, id: &str) -> Option<(String, String, Vec<u8>)> {
+        self.shared.files.lock().unwrap().get(id).cloned()
     }
 
     /// Registers with localstripe a webhook endpoint (this proxy) signed with `secret`, forwarded to `target`.
@@ -105,6 +136,9 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
         let error = json!({ "error": { "type": "invalid_request_error", "param": "payment_method",
             "message": "This PaymentMethod was previously used without being attached to a Customer." } });
         return (StatusCode::BAD_REQUEST, axum::Json(error)).into_response();
+    }
+    if path == "/v1/files" || path.starts_with("/v1/disputes/") {
+        return disputes(&shared, &parts, &body);
     }
     // The fake Stripe.js posts JSON for 3-D Secure; it passes untouched.
     if body.starts_with(b"{") {
@@ -164,6 +198,63 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
         }
     }
     translate(send(&shared, parts.method.clone(), &path, &parts.headers, Body::Form(&form)).await).await
+}
+
+/// Stripe's file upload and dispute update and close, as its API reference documents them, which localstripe lacks.
+fn disputes(shared: &Shared, parts: &axum::http::request::Parts, body: &[u8]) -> Response {
+    let refuse = |status: StatusCode, message: &str| {
+        let error = json!({ "error": { "type": "invalid_request_error", "message": message } });
+        (status, axum::Json(error)).into_response()
+    };
+    if parts.headers.get("authorization").is_none() {
+        return refuse(StatusCode::UNAUTHORIZED, "You did not provide an API key.");
+    }
+    let path = parts.uri.path();
+    if path == "/v1/files" {
+        let content_type = parts.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let form = crate::helpers::form_parts(content_type, body);
+        let purpose = form.iter().find(|p| p.name == "purpose").map(|p| String::from_utf8_lossy(&p.bytes).to_string());
+        let (Some(purpose), Some(file)) = (purpose, form.iter().find(|p| p.name == "file")) else {
+            return refuse(StatusCode::BAD_REQUEST, "Missing required param: file or purpose.");
+        };
+        let id = format!("file_{}", uuid::Uuid::new_v4().simple());
+        let name = file.file_name.clone().unwrap_or_default();
+        let size = file.bytes.len();
+        shared.files.lock().unwrap().insert(id.clone(), (purpose.clone(), name.clone(), file.bytes.clone()));
+        return axum::Json(json!({ "id": id, "object": "file", "purpose": purpose, "filename": name, "size": size }))
+            .into_response();
+    }
+    let rest = path.trim_start_matches("/v1/disputes/");
+    let (id, close) = match rest.strip_suffix("/close") {
+        Some(id) => (id, true),
+        None => (rest, false),
+    };
+    let form: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
+    let mut disputes = shared.disputes.lock().unwrap();
+    let Some(dispute) = disputes.get_mut(id) else {
+        return refuse(StatusCode::NOT_FOUND, &format!("No such dispute: '{id}'"));
+    };
+    if parts.method == Method::GET {
+        return axum::Json(dispute.clone()).into_response();
+    }
+    if matches!(dispute["status"].as_str(), Some("won" | "lost")) {
+        return refuse(StatusCode::BAD_REQUEST, "This dispute is already closed.");
+    }
+    if close {
+        dispute["status"] = json!("lost");
+    } else {
+        for (key, value) in &form {
+            if let Some(field) = key.strip_prefix("evidence[").and_then(|k| k.strip_suffix(']')) {
+                dispute["evidence"][field] = json!(value);
+            }
+        }
+        if form.iter().any(|(k, v)| k == "submit" && v == "true") {
+            dispute["status"] = json!("under_review");
+            dispute["evidence_details"]["has_evidence"] = json!(true);
+            dispute["evidence_details"]["submission_count"] = json!(1);
+        }
+    }
+    axum::Json(dispute.clone()).into_response()
 }
 
 enum Body<'a> {

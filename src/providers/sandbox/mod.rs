@@ -2,6 +2,7 @@
 //! Stripe's test payment methods (`pm_card_visa` succeeds, `pm_card_visa_chargeDeclined` declines…), keeps its
 //! intents in the database so a restart loses nothing, and signs Stripe-shaped webhooks to the service's own
 //! endpoint so the real verification and routing path runs. `paypal` plays PayPal's Orders v2 the same way.
+mod disputes;
 mod paypal;
 pub mod tokens;
 pub use paypal::FUNDING_SOURCES;
@@ -41,6 +42,7 @@ fn behaviour(payment_method: &str) -> Option<Behaviour> {
         | "pm_card_visa_debit"
         | "pm_card_discover"
         | EXPIRES_BEFORE_REFUND
+        | disputes::CREATE_DISPUTE
         // Stripe's Radar test methods: the charge itself succeeds; Purser's fraud monitor acts on them.
         | "pm_card_riskLevelElevated" | "pm_card_radarBlock" => Behaviour::Succeed,
         "pm_card_visa_chargeDeclined" => Behaviour::Decline("card_declined"),
@@ -202,6 +204,8 @@ impl Sandbox {
             customer_id: Some(customer),
             setup_future_usage: request.save_method,
             refund_id: None,
+            dispute_id: None,
+            dispute_status: None,
             created_at: now,
             updated_at: now,
         };
@@ -291,9 +295,11 @@ impl Sandbox {
                 "payment_intent.payment_failed"
             }
         };
+        Self::open_dispute(&mut intent);
         let intent = self.store(intent).await?;
         let rendered = render(&intent);
         self.send_webhook(event_type, rendered.clone());
+        self.announce_dispute(&intent);
         // As Stripe does for `setup_future_usage`: a method that paid is attached to the customer.
         if let (true, "succeeded", Some(method), Some(customer)) =
             (intent.setup_future_usage, intent.status.as_str(), &intent.payment_method, &intent.customer_id)

@@ -1,0 +1,87 @@
+//! Stripe's test disputes, played by the sandbox: a payment with `pm_card_createDispute` succeeds and the payer's bank
+//! disputes it at once; evidence whose text is `winning_evidence` wins it and `losing_evidence` loses it, as in
+//! Stripe's test mode, other evidence leaves it under review, and closing it concedes it. Each change is sent as
+//! Stripe's `charge.dispute.*` webhook, so the service's real path applies it.
+use super::{ProviderError, Sandbox, intents, rejected};
+use crate::domain::dispute::{Answer, Report};
+use crate::providers::stripe_event::parse_dispute;
+use chrono::{Duration, Utc};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// Stripe's test payment method whose charge is disputed as fraudulent.
+pub const CREATE_DISPUTE: &str = "pm_card_createDispute";
+/// How long Stripe gives the merchant to answer.
+const EVIDENCE_DAYS: i64 = 7;
+
+impl Sandbox {
+    /// Opens the dispute a paid `pm_card_createDispute` intent draws, in the record of its payment.
+    pub(super) fn open_dispute(intent: &mut intents::Model) {
+        if intent.status == "succeeded"
+            && intent.payment_method.as_deref() == Some(CREATE_DISPUTE)
+            && intent.dispute_id.is_none()
+        {
+            intent.dispute_id = Some(format!("dp_sbx_{}", Uuid::new_v4().simple()));
+            intent.dispute_status = Some("needs_response".into());
+        }
+    }
+
+    /// Tells the service of a dispute opened by `open_dispute`.
+    pub(super) fn announce_dispute(&self, intent: &intents::Model) {
+        if intent.dispute_status.as_deref() == Some("needs_response") {
+            self.send_webhook("charge.dispute.created", render_dispute(intent, "needs_response"));
+        }
+    }
+
+    pub async fn answer_dispute(&self, id: &str, answer: &Answer) -> Result<Report, ProviderError> {
+        self.call(Box::pin(self.decide_dispute(id, answer))).await
+    }
+
+    async fn decide_dispute(&self, id: &str, answer: &Answer) -> Result<Report, ProviderError> {
+        let found = intents::Entity::find().filter(intents::Column::DisputeId.eq(id)).one(&self.db);
+        let mut intent = found.await.map_err(super::db_error)?.ok_or_else(|| {
+            rejected("resource_missing", format!("No such dispute: '{id}'"))
+        })?;
+        if !matches!(intent.dispute_status.as_deref(), Some("needs_response")) {
+            return Err(rejected("dispute_already_closed", format!("Dispute {id} is not waiting for a response")));
+        }
+        let decided = match answer {
+            Answer::Accept { .. } => "lost",
+            Answer::Evidence { text, .. } if text.trim() == "winning_evidence" => "won",
+            Answer::Evidence { text, .. } if text.trim() == "losing_evidence" => "lost",
+            Answer::Evidence { .. } => "under_review",
+        };
+        intent.dispute_status = Some(decided.into());
+        let intent = self.store(intent).await?;
+        // Submitted evidence is reviewed before the bank decides; a concession closes the dispute at once.
+        let answered = match answer {
+            Answer::Accept { .. } => "lost",
+            Answer::Evidence { .. } => "under_review",
+        };
+        let event = if decided == "under_review" { "charge.dispute.updated" } else { "charge.dispute.closed" };
+        self.send_webhook(event, render_dispute(&intent, decided));
+        parse_dispute(&render_dispute(&intent, answered))
+            .ok_or_else(|| ProviderError::Unreachable("sandbox dispute without an id".into()))
+    }
+}
+
+fn render_dispute(intent: &intents::Model, status: &str) -> Value {
+    let due_by = intent.updated_at + Duration::days(EVIDENCE_DAYS);
+    json!({
+        "id": intent.dispute_id,
+        "object": "dispute",
+        "amount": intent.amount,
+        "currency": intent.currency,
+        "charge": intent.latest_charge,
+        "payment_intent": intent.id,
+        "reason": "fraudulent",
+        "status": status,
+        "evidence_details": { "due_by": due_by.timestamp(), "has_evidence": status != "needs_response",
+            "past_due": false, "submission_count": u8::from(status != "needs_response") },
+        "is_charge_refundable": false,
+        "created": Utc::now().timestamp(),
+        "livemode": false,
+        "metadata": {},
+    })
+}
