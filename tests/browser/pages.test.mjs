@@ -173,6 +173,37 @@ test("fraud review: risky payments wait for an admin, who releases one, confirms
   assert.equal(await text(client, "#balance"), "240");
 });
 
+test("disputes: the admin opens one, submits evidence with a document, and sees it lost and the credits taken back", async () => {
+  const client = await signedIn("browser-disputed");
+  await payByCard(client, "4000 0000 0000 0259");
+  await client.getByText("Payment complete").waitFor();
+  const admin = await signedIn("browser-dispute-admin", "admin");
+  const row = admin.locator("#disputes tbody tr", { hasText: "fraudulent" });
+  await row.first().waitFor();
+  await row.first().getByRole("button", { name: "Open" }).click();
+  await admin.locator("#dispute").getByText("needs response").first().waitFor();
+  assert.match(await text(admin, "#dispute"), /dispute_needs_response/, "the purchase's history shows the dispute");
+  // Stripe's test mode: evidence reading `losing_evidence` loses.
+  await admin.getByLabel(/^Evidence/).fill("losing_evidence");
+  await admin.getByLabel(/^Document/).setInputFiles({ name: "usage-log.pdf", mimeType: "application/pdf",
+    buffer: Buffer.from("%PDF-1.4\n%%EOF\n") });
+  await admin.getByRole("button", { name: "Submit evidence" }).click();
+  await admin.getByText("Evidence submitted.").waitFor();
+  assert.match(await text(admin, "#dispute"), /usage-log\.pdf/, "the audit trail names the document");
+  // The bank's decision arrives by webhook: the admin reopens the dispute to see it.
+  for (let i = 0; i < 50 && !/240 credits taken back/.test(await text(admin, "#dispute")); i++) {
+    await admin.waitForTimeout(200);
+    await row.first().getByRole("button", { name: "Open" }).click();
+  }
+  assert.match(await text(admin, "#dispute-status"), /^lost .*240 credits taken back/);
+  await admin.screenshot({ path: join(shots, "admin-dispute.png"), fullPage: true });
+  await admin.reload();
+  await admin.locator("#flagged tbody tr", { hasText: "browser-disputed" }).waitFor();
+  await client.goto(`${base}/billing`);
+  await client.getByRole("cell", { name: "pro-200" }).first().waitFor();
+  assert.equal(await text(client, "#balance"), "0");
+});
+
 test("the checkout fits a phone's width", async () => {
   const page = await signedIn("browser-phone", "client", { viewport: { width: 375, height: 740 } });
   await page.getByRole("button", { name: "Pay by card" }).waitFor();

@@ -3,7 +3,7 @@
 //! refused, as Stripe's test mode refuses them.
 
 /// Stripe's test cards (docs.stripe.com/testing) and the test methods the sandbox honours for them.
-const TEST_CARDS: [(&str, &str); 12] = [
+const TEST_CARDS: [(&str, &str); 13] = [
     ("4242424242424242", "pm_card_visa"),
     ("5555555555554444", "pm_card_mastercard"),
     ("378282246310005", "pm_card_amex"),
@@ -17,6 +17,8 @@ const TEST_CARDS: [(&str, &str); 12] = [
     ("4000002760003184", "pm_card_authenticationRequired"),
     ("4000000000004954", "pm_card_riskLevelElevated"),
     ("4100000000000019", "pm_card_radarBlock"),
+    // Pays, then the cardholder's bank disputes it as fraudulent.
+    ("4000000000000259", "pm_card_createDispute"),
 ];
 
 #[derive(Debug, PartialEq, Eq)]
