@@ -56,6 +56,7 @@ fn policy(settings: &Settings) -> Result<Policy, String> {
         max_attempts: settings.payments.max_attempts,
         max_attempts_per_purchase: settings.payments.max_attempts_per_purchase.max(settings.payments.max_attempts),
         retry_base: delta(settings.payments.retry_base, "retry_base")?,
+        radar: settings.payments.card_provider == crate::settings::CardProviderChoice::Stripe,
     })
 }
 

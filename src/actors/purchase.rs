@@ -316,6 +316,7 @@ impl PurchaseActor {
                         funding_source: None,
                         paid: None,
                         seller_protection: None,
+                        risk: None,
                     })),
                     Err(ProviderError::Unreachable(e) | ProviderError::Throttled(e)) => unreachable_provider(e),
                 }

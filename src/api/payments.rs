@@ -115,6 +115,13 @@ pub struct TransactionView {
     /// For admins only: the audit trail's lines about this transaction (reviews decided, receipts resent…).
     #[serde(skip_serializing_if = "Option::is_none")]
     audit: Option<Vec<AuditView>>,
+    /// For admins only: why the payment was held for review (a fraud rule, Stripe Radar's verdict), if it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    review_reason: Option<String>,
+    /// The reason, kept out of the client's view (a fraud signal is not told to whom it flags).
+    #[serde(skip)]
+    #[schema(ignore)]
+    held_for: Option<String>,
 }
 
 /// PayPal's seller protection of a capture: `status` (`ELIGIBLE`, `PARTIALLY_ELIGIBLE`, `NOT_ELIGIBLE`) and the kinds
@@ -150,10 +157,11 @@ impl From<entities::admin_actions::Model> for AuditView {
 }
 
 impl TransactionView {
-    /// The view as an admin sees it: with the transaction's audit trail.
+    /// The view as an admin sees it: with the transaction's audit trail and the reason it was held.
     pub async fn with_audit(mut self, state: &AppState) -> Result<Self, ApiError> {
         let lines = crate::store::controls::audit_of(&state.reads, &self.transaction_id.to_string()).await?;
         self.audit = Some(lines.into_iter().map(AuditView::from).collect());
+        self.review_reason = self.held_for.take();
         Ok(self)
     }
 }
@@ -233,7 +241,6 @@ pub async fn create_intent(
     let screening = Screening {
         client: caller.id.as_str().to_owned(),
         amount: package.price.minor,
-        method: method.as_ref().map(|m| m.as_str().to_owned()),
         card,
         ip: Some(client_ip),
     };
@@ -341,7 +348,6 @@ pub async fn confirm(
             let screening = Screening {
                 client: caller.id.as_str().to_owned(),
                 amount: package.price.minor,
-                method: Some(method.as_str().to_owned()),
                 card: Some(card_identity(&state, method).await),
                 ip: Some(client_ip),
             };
@@ -450,6 +456,8 @@ pub async fn transaction_view(state: &AppState, id: Uuid) -> Result<Option<(Purc
         expires_at: p.expires_at,
         events,
         audit: None,
+        review_reason: None,
+        held_for: p.review.clone(),
     };
     Ok(Some((p, view)))
 }

@@ -81,7 +81,6 @@ pub async fn create_order(
     let screening = Screening {
         client: caller.id.as_str().to_owned(),
         amount: package.price.minor,
-        method: None,
         card: None,
         ip: Some(client_ip),
     };

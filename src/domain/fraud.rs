@@ -59,9 +59,8 @@ impl Default for FraudRules {
 
 /// What the monitor knows about one checkout, counted before it.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Signals<'a> {
+pub struct Signals {
     pub amount: i64,
-    pub method: Option<&'a str>,
     pub client_checkouts: usize,
     pub client_declines: usize,
     pub ip_checkouts: usize,
@@ -95,16 +94,8 @@ impl Window {
     }
 }
 
-/// A sandbox test method that plays Stripe Radar's block (`pm_card_radarBlock`).
-pub const RADAR_BLOCK: &str = "pm_card_radarBlock";
-/// A sandbox test method that plays Radar's elevated risk level (`pm_card_riskLevelElevated`).
-pub const RISK_ELEVATED: &str = "pm_card_riskLevelElevated";
-
 pub fn assess(rules: &FraudRules, signals: &Signals) -> Verdict {
     let block = |reason: &str| Verdict::Block(reason.to_owned());
-    if signals.method == Some(RADAR_BLOCK) {
-        return block("the payment provider's risk check blocked this card");
-    }
     if signals.amount > rules.max_amount {
         return Verdict::Block(format!("the amount is above the {} limit for one payment", rules.max_amount));
     }
@@ -122,9 +113,6 @@ pub fn assess(rules: &FraudRules, signals: &Signals) -> Verdict {
     }
     if signals.client_cards > rules.cards_per_client_per_hour {
         return block("too many different cards tried in the last hour");
-    }
-    if signals.method == Some(RISK_ELEVATED) {
-        return Verdict::Review("the payment provider rates this card's risk as elevated".into());
     }
     if signals.amount > rules.review_amount {
         return Verdict::Review(format!("the amount is above the {} review threshold", rules.review_amount));
@@ -154,8 +142,8 @@ mod tests {
         }
     }
 
-    fn ordinary() -> Signals<'static> {
-        Signals { amount: 16000, method: Some("pm_card_visa"), client_cards: 1, ..Signals::default() }
+    fn ordinary() -> Signals {
+        Signals { amount: 16000, client_cards: 1, ..Signals::default() }
     }
 
     #[test]
@@ -163,7 +151,6 @@ mod tests {
         let rules = rules();
         assert_eq!(assess(&rules, &ordinary()), Verdict::Allow);
         let blocked = [
-            Signals { method: Some(RADAR_BLOCK), ..ordinary() },
             Signals { amount: 100_001, ..ordinary() },
             Signals { client_declines: 2, ..ordinary() },
             Signals { client_checkouts: 3, ..ordinary() },
@@ -174,7 +161,6 @@ mod tests {
         for signals in blocked {
             assert!(matches!(assess(&rules, &signals), Verdict::Block(_)), "{signals:?}");
         }
-        assert!(matches!(assess(&rules, &Signals { method: Some(RISK_ELEVATED), ..ordinary() }), Verdict::Review(_)));
     }
 
     // Issue 17: review thresholds below the blocks hold a checkout for an admin instead of refusing it.

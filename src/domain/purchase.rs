@@ -86,6 +86,36 @@ pub struct IntentUpdate {
     /// PayPal's seller protection on the capture, when it says.
     #[serde(default)]
     pub seller_protection: Option<SellerProtection>,
+    /// Stripe Radar's verdict on the charge, when the message carries the charge (a call's answer, asked with the
+    /// charge expanded); `None` when it does not say (a webhook's charge is only an id).
+    #[serde(default)]
+    pub risk: Option<Risk>,
+}
+
+/// Stripe Radar's assessment of a charge (`outcome.risk_level`, `outcome.risk_score`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Risk {
+    /// `normal`, `elevated`, `highest`, or `not_assessed` (no Radar on the charge, or none reported).
+    pub level: String,
+    pub score: Option<i64>,
+}
+
+impl Risk {
+    pub fn not_assessed() -> Self {
+        Self { level: "not_assessed".into(), score: None }
+    }
+
+    /// Why a payment with this risk waits for an admin before its credits are granted (AC9.3.4), if it does.
+    fn review_reason(&self) -> Option<String> {
+        let score = self.score.map(|s| format!(", score {s}")).unwrap_or_default();
+        match self.level.as_str() {
+            "elevated" => Some(format!("Stripe Radar rates this payment's risk elevated{score}")),
+            "highest" => Some(format!(
+                "Stripe Radar rates this payment's risk highest{score}, and a rule let it through: confirm fraud to refund it"
+            )),
+            _ => None,
+        }
+    }
 }
 
 /// PayPal's seller protection of a capture (`seller_protection`): whether a chargeback or a claim of the listed kinds
@@ -120,6 +150,9 @@ pub struct Policy {
     /// checkout cannot test card after card.
     pub max_attempts_per_purchase: u32,
     pub retry_base: TimeDelta,
+    /// The card provider reports Radar's verdict on the charges it answers with (Stripe): a success it reports
+    /// without one (a webhook, whose charge is only an id) is read back before any credit is granted.
+    pub radar: bool,
 }
 
 impl Policy {
@@ -661,6 +694,9 @@ impl Purchase {
         match update.status {
             // Already paid and held: the same success again changes nothing.
             IntentStatus::Succeeded if self.status == Status::UnderReview => vec![],
+            IntentStatus::Succeeded if policy.radar && self.rail == Rail::Card && update.risk.is_none() => {
+                vec![Effect::RetrieveIntent { intent_id: update.intent_id }]
+            }
             IntentStatus::Succeeded => {
                 self.charge = update.charge;
                 self.failure = None;
@@ -679,6 +715,9 @@ impl Purchase {
                     self.status = Status::UnderReview;
                     records.push(Record::AlertAmountMismatch { paid });
                     return vec![];
+                }
+                if let Some(reason) = update.risk.as_ref().and_then(Risk::review_reason) {
+                    self.review = Some(reason);
                 }
                 if self.review.is_some() {
                     self.status = Status::UnderReview;
@@ -883,6 +922,7 @@ mod tests {
             max_attempts: 3,
             max_attempts_per_purchase: 10,
             retry_base: TimeDelta::seconds(2),
+            radar: false,
         }
     }
 
@@ -911,6 +951,7 @@ mod tests {
             funding_source: None,
             paid: None,
             seller_protection: None,
+            risk: None,
         }
     }
 
@@ -926,6 +967,31 @@ mod tests {
         );
         let created = update(IntentStatus::RequiresConfirmation, None, None);
         opened.purchase.on(Input::IntentCreated(created), t0(), &policy()).unwrap().purchase
+    }
+
+    // Issue 17 (1): Radar's verdict on the charge: elevated or highest (let through by a rule) holds the payment for
+    // an admin with the reason; normal grants; on Stripe, a success reported without a verdict is read back first.
+    #[test]
+    fn radar_risk_on_the_charge_holds_the_payment_for_review() {
+        let paid = |level: Option<&str>| IntentUpdate {
+            risk: level.map(|level| Risk { level: level.into(), score: Some(70) }),
+            ..update(IntentStatus::Succeeded, None, Some("ch_1"))
+        };
+        let confirm = Input::Confirm { payment_method: None, retry: false, review: None };
+        let confirmed = ready().on(confirm, t0(), &policy()).unwrap().purchase;
+        for (level, held) in [("elevated", true), ("highest", true), ("normal", false), ("not_assessed", false)] {
+            let step = confirmed.on(Input::Provider(paid(Some(level))), t0(), &policy()).unwrap();
+            assert_eq!(step.purchase.status == Status::UnderReview, held, "{level}");
+            assert_eq!(grants(&step), usize::from(!held), "{level}");
+            if held {
+                assert!(step.purchase.review.as_deref().unwrap().contains(&format!("risk {level}, score 70")));
+            }
+        }
+        let stripe = Policy { radar: true, ..policy() };
+        let unsaid = confirmed.on(Input::Provider(paid(None)), t0(), &stripe).unwrap();
+        assert_eq!(grants(&unsaid), 0);
+        assert!(matches!(unsaid.effects.as_slice(), [Effect::RetrieveIntent { .. }]));
+        assert_eq!(grants(&confirmed.on(Input::Provider(paid(None)), t0(), &policy()).unwrap()), 1, "no Radar, no wait");
     }
 
     #[test]

@@ -19,8 +19,6 @@ use std::sync::Arc;
 pub struct Screening {
     pub client: String,
     pub amount: i64,
-    /// The provider's payment method id (the Radar test methods are told apart by it).
-    pub method: Option<String>,
     /// The card behind the method, for velocity: Stripe's card fingerprint, the same for every method made from one
     /// card number (each Stripe.js tokenization makes a new method); the method id where no fingerprint is known.
     pub card: Option<String>,
@@ -83,7 +81,6 @@ async fn screen(
     let tally = fraud_screenings::tally(txn, &keys, &caps, now).await?;
     let signals = Signals {
         amount: checkout.amount,
-        method: checkout.method.as_deref(),
         client_checkouts: tally.client_checkouts,
         client_declines: tally.client_declines,
         ip_checkouts: tally.ip_checkouts,

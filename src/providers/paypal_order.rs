@@ -52,6 +52,7 @@ fn capture_update(order_id: String, capture: &Value, funding: Option<String>) ->
         funding_source: funding,
         paid: amount(capture.get("amount")),
         seller_protection: seller_protection(capture),
+        risk: None,
     }
 }
 
@@ -100,6 +101,7 @@ pub fn parse_order(order: &Value) -> Result<IntentUpdate, ProviderError> {
         funding_source: funding,
         paid: amount(order.pointer("/purchase_units/0/amount")),
         seller_protection: None,
+        risk: None,
     })
 }
 
@@ -155,5 +157,6 @@ pub fn refused_capture(order_id: &str, request_id: &str, issue: &str) -> IntentU
         funding_source: None,
         paid: None,
         seller_protection: None,
+        risk: None,
     }
 }

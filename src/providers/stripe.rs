@@ -1,11 +1,11 @@
 //! Stripe through async-stripe 1.0: a Customer per client, PaymentIntents carrying the purchase id in their metadata,
 //! an idempotency key per purchase and attempt on every call that creates or moves money.
-use super::stripe_event::{failure, intent_status, parse_dispute};
+use super::stripe_event::{failure, intent_status, parse_dispute, parse_intent};
 use crate::domain::dispute::{Answer, EvidenceFile, Report};
 use super::{CardMethod, NewIntent, NewRefund, ProviderError, RefundOutcome};
 use crate::domain::ids::{CardToken, ClientId, PaymentMethodId};
 use crate::domain::money::{Currency, Money};
-use crate::domain::purchase::{IntentStatus, IntentUpdate};
+use crate::domain::purchase::{IntentStatus, IntentUpdate, Risk};
 use crate::settings::StripeSettings;
 use crate::store::customers;
 use sea_orm::DatabaseConnection;
@@ -157,16 +157,17 @@ impl StripeProvider {
         payment_method: &PaymentMethodId,
         idempotency_key: &str,
     ) -> Result<IntentUpdate, ProviderError> {
-        let confirm = ConfirmPaymentIntent::new(intent_id).payment_method(payment_method.as_str());
-        match self.send(&confirm, Some(idempotency_key)).await {
-            Ok(intent) => Ok(to_update(&intent)),
+        let confirm =
+            ConfirmPaymentIntent::new(intent_id).payment_method(payment_method.as_str()).expand([CHARGE.to_owned()]);
+        match self.send(&AsJson(confirm), Some(idempotency_key)).await {
+            Ok(intent) => with_radar(intent),
             Err(e) => decline_or_error(e, intent_id),
         }
     }
 
     pub async fn retrieve_intent(&self, intent_id: &str) -> Result<IntentUpdate, ProviderError> {
-        let retrieve = RetrievePaymentIntent::new(intent_id);
-        self.send(&retrieve, None).await.map(|intent| to_update(&intent)).map_err(|e| rejected_or_unreachable(&e))
+        let retrieve = RetrievePaymentIntent::new(intent_id).expand([CHARGE.to_owned()]);
+        with_radar(self.send(&AsJson(retrieve), None).await.map_err(|e| rejected_or_unreachable(&e))?)
     }
 
     pub async fn refund(&self, refund: &NewRefund<'_>) -> Result<RefundOutcome, ProviderError> {
@@ -299,6 +300,18 @@ impl StripeProvider {
     }
 }
 
+/// Confirmations and reads ask for the intent's charge expanded, which carries Radar's `outcome`.
+const CHARGE: &str = "latest_charge";
+
+/// An intent read with its charge expanded: Radar's verdict is known, `not_assessed` when the charge has none.
+fn with_radar(intent: miniserde::json::Value) -> Result<IntentUpdate, ProviderError> {
+    let intent: serde_json::Value = serde_json::from_str(&miniserde::json::to_string(&intent))
+        .map_err(|e| ProviderError::Unreachable(format!("Stripe's intent: {e}")))?;
+    let mut update = parse_intent(&intent)?;
+    update.risk.get_or_insert_with(Risk::not_assessed);
+    Ok(update)
+}
+
 /// A request whose answer is read as plain JSON: disputes go through the parser their webhooks use. (A second,
 /// generic `send` would add a frame to every call, and debug builds already come close to a worker's stack reading
 /// Stripe's error body.)
@@ -355,6 +368,7 @@ fn decline_or_error(error: StripeError, intent_id: &str) -> Result<IntentUpdate,
                 funding_source: None,
                 paid: None,
                 seller_protection: None,
+                risk: None,
             }),
         },
         _ => Err(rejected_or_unreachable(&error)),
@@ -379,6 +393,7 @@ fn to_update(intent: &PaymentIntent) -> IntentUpdate {
             .ok()
             .and_then(|currency| Money::new(paid_amount(intent), currency).ok()),
         seller_protection: None,
+        risk: None,
     }
 }
 

@@ -4,7 +4,7 @@ use crate::domain::dispute::{Report, Standing};
 use crate::domain::failure::FailureCode;
 use crate::domain::ids::PaymentMethodId;
 use crate::domain::money::{Currency, Money};
-use crate::domain::purchase::{IntentStatus, IntentUpdate};
+use crate::domain::purchase::{IntentStatus, IntentUpdate, Risk};
 use crate::domain::saved_method::SavedMethod;
 use crate::providers::ProviderError;
 use serde::Deserialize;
@@ -79,6 +79,11 @@ pub fn parse_intent(object: &Value) -> Result<IntentUpdate, ProviderError> {
         funding_source: None,
         paid: paid(object),
         seller_protection: None,
+        // Radar's verdict is on the charge, present only where the charge is expanded.
+        risk: object.get("latest_charge").filter(|c| c.is_object()).map(|charge| Risk {
+            level: charge.pointer("/outcome/risk_level").and_then(Value::as_str).unwrap_or("not_assessed").to_owned(),
+            score: charge.pointer("/outcome/risk_score").and_then(Value::as_i64),
+        }),
     })
 }
 

@@ -64,9 +64,9 @@ async function fraudReview() {
   // Payments confirmed as fraud stay under review until the provider's refund lands, but are decided.
   const undecided = held.data.items.filter((p) => !p.reversing);
   const reversing = held.data.items.length - undecided.length;
-  $("#review-queue").replaceChildren(undecided.length ? table(["Created", "Client", "Amount", "Method", ""],
+  $("#review-queue").replaceChildren(undecided.length ? table(["Created", "Client", "Amount", "Method", "Why held", ""],
     undecided.map((p) => [when(p.createdAt), p.clientId, money(p.amount, p.currency),
-      p.method ?? p.provider, el("span", {}, ...reviewActions(p))]))
+      p.method ?? p.provider, p.reviewReason ?? "", el("span", {}, ...reviewActions(p))]))
     : el("p", { class: "muted" }, "No payments held for review."),
     ...(reversing ? [el("p", { class: "muted" }, `${reversing} confirmed as fraud, being given back.`)] : []));
   $("#flagged").replaceChildren(flagged.data.length ? table(["Client", "Flagged", "By", "Reason", ""],

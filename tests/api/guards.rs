@@ -162,7 +162,6 @@ async fn the_fraud_monitor_blocks_velocity_amount_and_radar(db: Db) {
         "payment_blocked",
         "70000 is over the 50000 limit"
     );
-    assert_eq!(other.create_intent("pro-200", Some("pm_card_radarBlock")).await.error_code(), "payment_blocked");
     assert_eq!(other.create_intent("pro-200", Some("pm_card_visa")).await.status, StatusCode::OK);
     assert_eq!(app.count_rows("purchases").await, 3, "blocked checkouts write nothing");
 }
@@ -497,6 +496,35 @@ async fn a_risky_payment_is_held_then_released_or_reversed(db: Db) {
     );
 }
 
+// Issue 17 (1), AC9.3.4 on Radar's word: the verdict on the charge, not the method's name. Elevated and highest
+// (let through by a rule) are held for an admin with Radar's reason; Radar's block is a decline; normal pays.
+async fn radar_risk_on_the_charge_decides_review(db: Db) {
+    let app = spawn_app(db).await;
+    let admin = app.token("admin-radar", Role::Admin);
+    let client = app.client("radar-1");
+    for (method, level) in [("pm_card_riskLevelElevated", "elevated"), ("pm_card_riskLevelHighest", "highest")] {
+        let (transaction, intent) = client.open("pro-200", method).await;
+        let held = client.confirm(&intent, "pro-200").await;
+        assert_eq!(held.status, StatusCode::ACCEPTED, "{}", held.body);
+        assert_eq!(held.data()["status"], "under_review");
+        assert!(held.data().get("reviewReason").is_none(), "the client is not told the fraud signal");
+        let seen = app.get(&format!("/api/v1/admin/payments/{transaction}"), Some(&admin)).await;
+        let reason = seen.data()["reviewReason"].as_str().unwrap_or_default().to_owned();
+        assert!(reason.starts_with(&format!("Stripe Radar rates this payment's risk {level}, score")), "{reason}");
+        let queue = app.get("/api/v1/admin/payments?status=under_review", Some(&admin)).await;
+        let row = queue.data()["items"].as_array().unwrap().iter().find(|i| i["transactionId"] == transaction.as_str()).cloned();
+        assert_eq!(row.unwrap()["reviewReason"], reason.as_str());
+    }
+    assert_eq!(client.balance().await, 0, "no credits while held");
+    let (_, blocked) = client.open("pro-200", "pm_card_chargeDeclinedFraudulent").await;
+    let declined = client.confirm(&blocked, "pro-200").await;
+    assert_eq!(declined.status, StatusCode::PAYMENT_REQUIRED, "{}", declined.body);
+    assert_eq!(declined.error_code(), "fraudulent");
+    let (_, normal) = client.open("pro-200", "pm_card_visa").await;
+    assert_eq!(client.confirm(&normal, "pro-200").await.data()["status"], "succeeded");
+    assert_eq!(client.balance().await, 240);
+}
+
 async fn held_payment(app: &crate::helpers::TestApp, user: &str) -> String {
     let client = app.client_with_email(user, &format!("{user}@example.com"));
     let (transaction, intent) = client.open("pro-200", "pm_card_riskLevelElevated").await;
@@ -568,6 +596,7 @@ async fn only_a_held_payment_can_be_released_or_reversed(db: Db) {
 }
 
 on_both_databases!(
+    radar_risk_on_the_charge_decides_review,
     an_amount_past_the_review_threshold_is_held_for_an_admin,
     clients_behind_a_trusted_proxy_are_limited_each_and_forged_headers_change_nothing,
     a_flood_of_forged_webhooks_from_one_address_pauses_nothing,

@@ -107,6 +107,26 @@ async fn a_stripe_card_purchase_succeeds(db: Db) {
     assert_eq!(client.balance().await, 240);
 }
 
+// Issue 17 (1) on Stripe: Radar's outcome on the confirmed charge (which the proxy adds: localstripe has no Radar)
+// holds an elevated payment for an admin, with Radar's reason; a normal one pays. (A success that Stripe's webhook
+// reports before the confirmation's answer is read back before anything is granted: `domain::purchase`'s tests.)
+async fn radar_elevated_risk_holds_a_stripe_payment(db: Db) {
+    let (app, proxy) = stripe_app(db).await;
+    *proxy.faults.radar.lock().unwrap() = Some(json!({ "risk_level": "elevated", "risk_score": 71, "type": "authorized" }));
+    let client = app.client("stripe-radar");
+    let (transaction, intent) = client.open("pro-200", "pm_card_visa").await;
+    let held = client.confirm(&intent, "pro-200").await;
+    assert_eq!(held.data()["status"], "under_review", "{}", held.body);
+    let admin = app.token("admin-radar", purser::auth::Role::Admin);
+    let seen = app.get(&format!("/api/v1/admin/payments/{transaction}"), Some(&admin)).await;
+    assert_eq!(seen.data()["reviewReason"], "Stripe Radar rates this payment's risk elevated, score 71");
+    assert_eq!(client.balance().await, 0);
+    *proxy.faults.radar.lock().unwrap() = None;
+    let (_, normal) = client.open("pro-200", "pm_card_visa").await;
+    assert_eq!(client.confirm(&normal, "pro-200").await.data()["status"], "succeeded");
+    assert_eq!(client.balance().await, 240);
+}
+
 // AC9.1.5: 3-D Secure through localstripe's authentication hook, both ways.
 async fn stripe_three_d_secure_approve_and_fail(db: Db) {
     let (app, proxy) = stripe_app(db).await;
@@ -586,6 +606,7 @@ on_both_databases!(
     a_stripe_refund_is_made_at_stripe,
     a_pending_stripe_refund_settles_on_stripes_word,
     a_stripe_card_purchase_succeeds,
+    radar_elevated_risk_holds_a_stripe_payment,
     stripe_three_d_secure_approve_and_fail,
     a_stripe_decline_shows_its_reason,
     a_card_token_becomes_a_payment_method,

@@ -34,6 +34,9 @@ pub struct Faults {
     pub pending_refunds: AtomicBool,
     /// The webhooks dropped so far, as sent: what a test waits on before it checks that nothing came.
     pub dropped: Mutex<Vec<Value>>,
+    /// Radar's `outcome` on the charges of intents answered with `latest_charge` expanded (localstripe has no
+    /// Radar): `risk_level: normal` when not set.
+    pub radar: Mutex<Option<Value>>,
 }
 
 struct Shared {
@@ -142,8 +145,12 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
     }
     // The fake Stripe.js posts JSON for 3-D Secure; it passes untouched.
     if body.starts_with(b"{") {
-        return translate(send(&shared, parts.method.clone(), &path, &parts.headers, Body::Json(body)).await).await;
+        return translate(send(&shared, parts.method.clone(), &path, &parts.headers, Body::Json(body)).await, None).await;
     }
+    let expanded = String::from_utf8_lossy(&body).contains("latest_charge") || path.contains("latest_charge");
+    let charge_outcome = expanded.then(|| {
+        shared.faults.radar.lock().unwrap().clone().unwrap_or_else(|| json!({ "risk_level": "normal", "risk_score": 14, "type": "authorized" }))
+    });
     let mut form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
     if path == "/v1/payment_methods" {
         let token = form.iter().position(|(k, _)| k == "card[token]");
@@ -194,10 +201,21 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
         let method = [("payment_method".into(), method)];
         let update = send(&shared, Method::POST, intent, &parts.headers, Body::Form(&method)).await;
         if !update.status().is_success() {
-            return translate(update).await;
+            return translate(update, None).await;
         }
     }
-    translate(send(&shared, parts.method.clone(), &path, &parts.headers, Body::Form(&form)).await).await
+    form.retain(|(key, _)| !key.starts_with("expand"));
+    // localstripe has no `expand`: the proxy expands the charge itself (`translate`).
+    let path = match path.split_once('?') {
+        Some((route, query)) => {
+            let kept: Vec<(String, String)> =
+                form_urlencoded::parse(query.as_bytes()).into_owned().filter(|(k, _)| !k.starts_with("expand")).collect();
+            let query = form_urlencoded::Serializer::new(String::new()).extend_pairs(kept).finish();
+            if query.is_empty() { route.to_owned() } else { format!("{route}?{query}") }
+        }
+        None => path,
+    };
+    translate(send(&shared, parts.method.clone(), &path, &parts.headers, Body::Form(&form)).await, charge_outcome).await
 }
 
 /// Stripe's file upload and dispute update and close, as its API reference documents them, which localstripe lacks.
@@ -295,11 +313,16 @@ fn respond(status: StatusCode, headers: HeaderMap, body: Bytes) -> Response {
     (status, headers, body).into_response()
 }
 
-async fn translate(response: reqwest::Response) -> Response {
+/// localstripe's answer in the current API's shape; with `charge_outcome`, the intent's charge is expanded as asked
+/// and carries that Radar outcome.
+async fn translate(response: reqwest::Response, charge_outcome: Option<Value>) -> Response {
     let (status, headers, bytes) = read(response).await;
     match serde_json::from_slice::<Value>(&bytes) {
         Ok(mut value) => {
             modernise(&mut value);
+            if let (Some(outcome), Some(charge)) = (charge_outcome, value.get("latest_charge").and_then(Value::as_str)) {
+                value["latest_charge"] = json!({ "id": charge, "object": "charge", "outcome": outcome });
+            }
             (status, headers, axum::Json(value)).into_response()
         }
         Err(_) => respond(status, headers, bytes),

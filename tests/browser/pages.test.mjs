@@ -147,7 +147,7 @@ test("billing: history, the invoice PDF, a refund request; the admin approves it
 test("fraud review: risky payments wait for an admin, who releases one, confirms fraud on the other, then lifts the flag", async () => {
   const client = await signedIn("browser-risky");
   for (let i = 0; i < 2; i++) {
-    await payByCard(client, "4000 0000 0000 4954");
+    await payByCard(client, "4000 0000 0000 9235");
     await client.getByText(/being reviewed/).waitFor();
   }
   const admin = await signedIn("browser-fraud-admin", "admin");

@@ -70,6 +70,8 @@ pub struct PaymentRow {
     rail: String,
     method: Option<String>,
     failure_code: Option<String>,
+    /// Why it was held for review (a fraud rule, Stripe Radar's verdict), if it was.
+    review_reason: Option<String>,
     /// Confirmed as fraud and being given back: still `under_review` until the provider's refund is recorded, but
     /// decided.
     reversing: bool,
@@ -117,6 +119,7 @@ pub async fn list_payments(
         .map(|r| PaymentRow {
             reversing: r.status == Status::UnderReview.as_str()
                 && r.state.get("reversal").is_some_and(|v| !v.is_null()),
+            review_reason: r.state.get("review").and_then(|v| v.as_str()).map(str::to_owned),
             transaction_id: r.id,
             client_id: r.client_id,
             status: r.status,

@@ -43,8 +43,10 @@ fn behaviour(payment_method: &str) -> Option<Behaviour> {
         | "pm_card_discover"
         | EXPIRES_BEFORE_REFUND
         | disputes::CREATE_DISPUTE
-        // Stripe's Radar test methods: the charge itself succeeds; Purser's fraud monitor acts on them.
-        | "pm_card_riskLevelElevated" | "pm_card_radarBlock" => Behaviour::Succeed,
+        // Stripe's Radar test methods: the charge succeeds, with Radar's verdict on it (`radar_outcome`).
+        | "pm_card_riskLevelElevated" | "pm_card_riskLevelHighest" => Behaviour::Succeed,
+        // Radar blocks it whatever the rules: a decline.
+        "pm_card_chargeDeclinedFraudulent" => Behaviour::Decline("fraudulent"),
         "pm_card_visa_chargeDeclined" => Behaviour::Decline("card_declined"),
         "pm_card_visa_chargeDeclinedInsufficientFunds" => Behaviour::Decline("insufficient_funds"),
         "pm_card_chargeDeclinedExpiredCard" => Behaviour::Decline("expired_card"),
@@ -464,6 +466,17 @@ fn render_method(method: &str, customer: &str) -> Value {
 }
 
 /// A sandbox intent as Stripe would serialise a PaymentIntent.
+/// Radar's `outcome` on the intent's charge, by Stripe's test methods (docs.stripe.com/radar/testing).
+fn radar_outcome(intent: &intents::Model) -> Value {
+    let (level, score, kind) = match intent.payment_method.as_deref() {
+        Some("pm_card_riskLevelElevated") => ("elevated", 67, "authorized"),
+        Some("pm_card_riskLevelHighest") => ("highest", 92, "authorized"),
+        Some("pm_card_chargeDeclinedFraudulent") => ("highest", 98, "blocked"),
+        _ => ("normal", 12, if intent.last_error.is_some() { "issuer_declined" } else { "authorized" }),
+    };
+    json!({ "risk_level": level, "risk_score": score, "type": kind })
+}
+
 fn render(intent: &intents::Model) -> Value {
     let next_action = (intent.status == "requires_action").then(|| {
         json!({
@@ -488,7 +501,9 @@ fn render(intent: &intents::Model) -> Value {
         "client_secret": intent.client_secret,
         "payment_method": intent.payment_method,
         "payment_method_types": [if intent.payment_method.as_deref() == Some(BANK_ACCOUNT) { "us_bank_account" } else { "card" }],
-        "latest_charge": intent.latest_charge,
+        // Expanded, with Radar's verdict, in calls' answers and webhooks alike (Stripe expands it only on request).
+        "latest_charge": intent.latest_charge.as_ref().map(|id| json!({ "id": id, "object": "charge",
+            "outcome": radar_outcome(intent) })),
         "last_payment_error": last_payment_error,
         "next_action": next_action,
         "metadata": { "purchase_id": intent.purchase_id.to_string() },

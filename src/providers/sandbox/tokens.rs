@@ -3,7 +3,7 @@
 //! refused, as Stripe's test mode refuses them.
 
 /// Stripe's test cards (docs.stripe.com/testing) and the test methods the sandbox honours for them.
-const TEST_CARDS: [(&str, &str); 13] = [
+const TEST_CARDS: [(&str, &str); 14] = [
     ("4242424242424242", "pm_card_visa"),
     ("5555555555554444", "pm_card_mastercard"),
     ("378282246310005", "pm_card_amex"),
@@ -15,8 +15,10 @@ const TEST_CARDS: [(&str, &str); 13] = [
     ("4000002500003155", "pm_card_authenticationRequired"),
     // The spec's 3-D Secure card: Stripe's "always authenticate" card, which the sandbox plays the same way.
     ("4000002760003184", "pm_card_authenticationRequired"),
-    ("4000000000004954", "pm_card_riskLevelElevated"),
-    ("4100000000000019", "pm_card_radarBlock"),
+    // Stripe Radar's test cards: elevated, highest (let through by the rules), always blocked.
+    ("4000000000009235", "pm_card_riskLevelElevated"),
+    ("4000000000004954", "pm_card_riskLevelHighest"),
+    ("4100000000000019", "pm_card_chargeDeclinedFraudulent"),
     // Pays, then the cardholder's bank disputes it as fraudulent.
     ("4000000000000259", "pm_card_createDispute"),
 ];
