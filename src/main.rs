@@ -213,7 +213,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 println!("violation: {violation}");
             }
             println!(
-                "chaos: runs={} kills={} actor_crashes={} purchases={} charged={} (paypal {}) refunded={} (paypal {}) reversed={} violations={}",
+                "chaos: runs={} kills={} actor_crashes={} purchases={} charged={} (paypal {}) refunded={} (paypal {}) reversed={} disputes lost={} won={} violations={}",
                 results.len(),
                 total(|r| r.kills),
                 total(|r| r.actor_crashes),
@@ -223,6 +223,8 @@ fn run(cli: Cli) -> Result<(), String> {
                 total(|r| r.refunded),
                 total(|r| r.refunded_paypal),
                 total(|r| r.reversed),
+                total(|r| r.disputes_lost),
+                total(|r| r.disputes_won),
                 violations.len()
             );
             if violations.is_empty() { Ok(()) } else { Err(format!("{} violations", violations.len())) }

@@ -5,7 +5,7 @@
 //! (AC9.6.7: "missed webhook → alert and sync").
 use super::{Input, PurchaseActors};
 use crate::domain::purchase::{Purchase, Settlement, Status};
-use crate::store::{fraud_screenings, idempotency, rate_windows, reconcile};
+use crate::store::{disputes, fraud_screenings, idempotency, rate_windows, reconcile};
 use chrono::{TimeDelta, Utc};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use std::sync::Arc;
@@ -78,6 +78,18 @@ impl Reconciler {
             });
         }
         syncs.join_all().await;
+        self.sync_disputes(now).await
+    }
+
+    /// Open disputes with no news for a while are read back from their provider: a lost dispute whose webhook never
+    /// came is debited all the same. Each read bumps the dispute's time, so it comes round again a window later.
+    async fn sync_disputes(&self, now: chrono::DateTime<Utc>) -> Result<(), sea_orm::DbErr> {
+        let ctx = self.purchases.context();
+        for dispute in disputes::stale_open(&ctx.db, now - self.after, PER_TICK).await? {
+            if let Err(e) = crate::app::disputes::sync(ctx, &dispute).await {
+                tracing::warn!(dispute = %dispute.id, error = %e, "dispute sync failed; it will come round again");
+            }
+        }
         Ok(())
     }
 }

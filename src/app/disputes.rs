@@ -45,13 +45,19 @@ pub async fn reported(ctx: &Context, report: Report, row: i64) -> Result<Applied
     apply(ctx, report, Source::Webhook(row)).await
 }
 
+/// Reads an open dispute back from its provider, for news whose webhook never came (the reconciler's round).
+pub async fn sync(ctx: &Context, dispute: &rows::Model) -> Result<Applied, AnswerError> {
+    let report = ctx.gateways.dispute(&dispute.provider, &dispute.id, None).await?;
+    Ok(apply(ctx, report, Source::Sync).await?)
+}
+
 /// An admin answers dispute `id` at its provider; what the provider says back is applied with the audit line.
 pub async fn answer(ctx: &Context, id: &str, answer: Answer, admin: &str) -> Result<rows::Model, AnswerError> {
     let dispute = disputes::find(&ctx.reads, id).await?.ok_or(AnswerError::NotFound)?;
     if matches!(dispute.status.as_str(), "won" | "lost") {
         return Err(AnswerError::Closed(dispute.status));
     }
-    let report = ctx.gateways.answer_dispute(&dispute.provider, id, &answer).await?;
+    let report = ctx.gateways.dispute(&dispute.provider, id, Some(&answer)).await?;
     let record = match &answer {
         Answer::Evidence { text, file } => format!(
             "evidence submitted ({} characters{})",

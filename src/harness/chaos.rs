@@ -1,7 +1,7 @@
 //! `purser chaos`: purchases and refunds under injected provider faults and webhook trouble, with the service
 //! killed with SIGKILL at random moments; then, once everything has settled, the money is checked against the
 //! sandbox provider's own record of what it charged and refunded.
-use super::driver::{DECLINES, Driver, NEEDS_3DS, RISKY, SUCCEEDS};
+use super::driver::{DECLINES, DISPUTED, Driver, NEEDS_3DS, RISKY, SUCCEEDS};
 use super::service::free_port;
 use super::smtp::SmtpSink;
 use super::workers::spawn_jobs;
@@ -10,7 +10,7 @@ use crate::auth::Role;
 use crate::providers::sandbox::fraction;
 use crate::store;
 use entities::{
-    credit_ledger, outbox, purchases, refund_requests, sandbox_payment_intents as intents,
+    credit_ledger, disputes, outbox, purchases, refund_requests, sandbox_payment_intents as intents,
     sandbox_paypal_orders as paypal_orders, webhook_events,
 };
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -69,6 +69,9 @@ pub struct RunResult {
     pub refunded_paypal: usize,
     /// Payments confirmed as fraud and given back.
     pub reversed: usize,
+    /// Disputes the provider reports lost (each debited once) and won.
+    pub disputes_lost: usize,
+    pub disputes_won: usize,
     /// Actors crashed on command.
     pub actor_crashes: usize,
     /// Messages the SMTP server accepted; messages the outbox marked mailed, receipts among them (at least once
@@ -122,10 +125,11 @@ async fn shop(
         let token = driver.token(&format!("chaos-{run}-{}", n / 3), Role::Client)?;
         return shop_with_paypal(driver, admin, &token, n, package).await;
     }
-    // A risky payment gets a client of its own: a confirmed fraud flags the account.
+    // A risky or disputed payment gets a client of its own: a confirmed fraud or a lost dispute flags the account.
     let (client, method) = match n % 10 {
         3 => (format!("chaos-{run}-{}", n / 3), DECLINES),
         5 => (format!("chaos-{run}-risky-{n}"), RISKY),
+        9 if n % 20 == 9 => (format!("chaos-{run}-disputed-{n}"), DISPUTED),
         6 => (format!("chaos-{run}-{}", n / 3), NEEDS_3DS),
         _ => (format!("chaos-{run}-{}", n / 3), SUCCEEDS),
     };
@@ -143,6 +147,12 @@ async fn shop(
     let confirm = driver.confirm(&token, package, &intent_id).await?;
     if method == RISKY {
         // Decided by the admins' pass over the review queue, like the rest of the held payments.
+        return Ok(());
+    }
+    if method == DISPUTED {
+        // Answered while the faults go on; whatever is left, by the admins' pass after.
+        driver.wait_for(&token, &transaction, "succeeded", Duration::from_secs(20)).await?;
+        dispute_queue(driver, admin).await?;
         return Ok(());
     }
     if confirm.data("status") == "requires_action" && n % 20 != 6 {
@@ -172,6 +182,39 @@ async fn review_queue(driver: &Driver, admin: &str) -> Result<usize, String> {
         }
     }
     Ok(decided)
+}
+
+/// The admins answer every dispute waiting for them, in turn: concede one, lose one on evidence, win one on evidence
+/// (Stripe's test-mode evidence, which the sandbox plays). Returns how many were answered, and how many the provider
+/// did not answer (to be tried again).
+async fn dispute_queue(driver: &Driver, admin: &str) -> Result<(usize, usize), String> {
+    let listed = driver.get("/api/v1/admin/disputes", admin).await?;
+    let waiting: Vec<String> = listed.body["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|d| d["status"] == "needs_response")
+        .filter_map(|d| d["id"].as_str().map(str::to_owned))
+        .collect();
+    let (mut answered, mut unanswered) = (0, 0);
+    for id in waiting {
+        let (path, body) = match fraction() {
+            f if f < 0.34 => ("accept", json!({ "reason": "chaos concedes" })),
+            f if f < 0.67 => ("evidence", json!({ "text": "losing_evidence" })),
+            _ => ("evidence", json!({ "text": "winning_evidence" })),
+        };
+        let answer = driver.post(&format!("/api/v1/admin/disputes/{id}/{path}"), Some(admin), &body).await?;
+        match (answer.status, answer.body["error"]["code"].as_str()) {
+            (200, _) => answered += 1,
+            // Answered by another shopper's pass, or on an earlier try whose answer was lost with a node (the
+            // reconciler reads it back).
+            (409, Some("dispute_closed" | "provider_dispute_already_closed")) => {}
+            // The sandbox's injected faults: nothing recorded, try again.
+            (502, Some("provider_unavailable")) => unanswered += 1,
+            (status, _) => return Err(format!("dispute {id} {path}: {status} {}", answer.body)),
+        }
+    }
+    Ok((answered, unanswered))
 }
 
 /// Actors crashed at random while the shoppers run, until `stop` is set; returns how many.
@@ -309,6 +352,12 @@ async fn run_once(
     settle(workspace).await?;
     // Payments held for review are decided once they are held; some get there late, reconciled after a kill.
     while review_queue(&workspace.driver, &admin).await? > 0 {
+        settle(workspace).await?;
+    }
+    for _ in 0..20 {
+        if dispute_queue(&workspace.driver, &admin).await? == (0, 0) {
+            break;
+        }
         settle(workspace).await?;
     }
     // Lost webhooks are found by the reconciler, `payments.reconcile_after` after a purchase's last news: the books
@@ -457,6 +506,8 @@ async fn check(workspace: &Workspace, result: &mut RunResult) -> Result<(), Stri
     let purchases: HashMap<Uuid, purchases::Model> =
         purchases::Entity::find().all(&db).await.map_err(e)?.into_iter().map(|p| (p.id, p)).collect();
     let ledger = credit_ledger::Entity::find().all(&db).await.map_err(e)?;
+    let known_disputes: HashMap<String, disputes::Model> =
+        disputes::Entity::find().all(&db).await.map_err(e)?.into_iter().map(|d| (d.id.clone(), d)).collect();
     let refunds = refund_requests::Entity::find().all(&db).await.map_err(e)?;
     let outbox = outbox::Entity::find().all(&db).await.map_err(e)?;
     let unapplied = webhook_events::Entity::find()
@@ -586,10 +637,39 @@ async fn check(workspace: &Workspace, result: &mut RunResult) -> Result<(), Stri
             )),
         }
     }
+    // Disputes: each one the provider decided is decided alike here, and each lost one debited exactly once.
+    let mut lost_at_provider: HashSet<Uuid> = HashSet::new();
+    result.disputes_lost = 0;
+    result.disputes_won = 0;
+    for intent in intents.iter().filter(|i| i.dispute_id.is_some()) {
+        let (id, at_provider) = (intent.dispute_id.as_deref().unwrap_or_default(), intent.dispute_status.as_deref());
+        let debits = entries.get(&(format!("dispute:{id}").as_str(), "dispute_debit")).copied().unwrap_or(0);
+        let here = known_disputes.get(id).map(|d| d.status.as_str());
+        match (at_provider, here, debits) {
+            (Some("lost"), Some("lost"), 1) => {
+                result.disputes_lost += 1;
+                lost_at_provider.insert(intent.purchase_id);
+            }
+            (Some("won"), Some("won"), 0) => result.disputes_won += 1,
+            // Unanswered or under review: no money has moved. (A dispute whose `created` webhook was lost is not
+            // known until the provider reports it again.)
+            (Some("needs_response" | "under_review"), _, 0) => {}
+            (provider, here, n) => violations.push(format!(
+                "dispute {id} is {provider:?} at the provider, {here:?} here, with {n} debits"
+            )),
+        }
+    }
+    for (id, dispute) in &known_disputes {
+        if !intents.iter().any(|i| i.dispute_id.as_deref() == Some(id.as_str())) {
+            violations.push(format!("dispute {id} ({}) is unknown to the provider", dispute.status));
+        }
+    }
     // Balances as a client sees them, against what the provider says each client paid and got back.
     let mut expected: HashMap<&str, i64> = HashMap::new();
     for (id, purchase) in &purchases {
-        let kept = charged.contains_key(id) as i64 - refunded_at_provider.contains_key(id) as i64;
+        let kept = charged.contains_key(id) as i64
+            - refunded_at_provider.contains_key(id) as i64
+            - lost_at_provider.contains(id) as i64;
         *expected.entry(purchase.client_id.as_str()).or_default() += kept * purchase.credits;
     }
     for (client, credits) in expected {
@@ -622,7 +702,7 @@ pub async fn run(
         workspace.close().await;
         let result = result?;
         eprintln!(
-            "chaos run {}: kills={} actor_crashes={} purchases={} charged={} (paypal {}) refunded={} (paypal {}) reversed={} receipts={} mailed={} mails_received={} driver_errors={} violations={}",
+            "chaos run {}: kills={} actor_crashes={} purchases={} charged={} (paypal {}) refunded={} (paypal {}) reversed={} disputes lost={} won={} receipts={} mailed={} mails_received={} driver_errors={} violations={}",
             run + 1,
             result.kills,
             result.actor_crashes,
@@ -632,6 +712,8 @@ pub async fn run(
             result.refunded,
             result.refunded_paypal,
             result.reversed,
+            result.disputes_lost,
+            result.disputes_won,
             result.receipts_sent,
             result.mails_sent,
             result.mails_received,

@@ -13,6 +13,8 @@ pub const DECLINES: &str = "pm_card_visa_chargeDeclined";
 pub const NEEDS_3DS: &str = "pm_card_authenticationRequired";
 /// Paid, then held for review (Radar's elevated risk).
 pub const RISKY: &str = "pm_card_riskLevelElevated";
+/// Paid, then disputed by the cardholder's bank.
+pub const DISPUTED: &str = "pm_card_createDispute";
 
 pub struct Driver {
     pub http: reqwest::Client,

@@ -275,12 +275,13 @@ impl Gateways {
         !matches!(self.retrieve_intent(rail, absent).await, Err(ProviderError::Unreachable(_)))
     }
 
-    /// An admin's answer to a dispute, at the provider whose dispute it is (the sandbox plays Stripe's).
-    pub async fn answer_dispute(&self, provider: &str, id: &str, answer: &Answer) -> Result<Report, ProviderError> {
+    /// An admin's answer to a dispute (`None`: only read it), at the provider whose dispute it is (the sandbox
+    /// plays Stripe's).
+    pub async fn dispute(&self, provider: &str, id: &str, answer: Option<&Answer>) -> Result<Report, ProviderError> {
         match (provider, &self.card, &self.paypal) {
-            (stripe::PROVIDER, CardGateway::Stripe(stripe), _) => stripe.answer_dispute(id, answer).await,
-            (stripe::PROVIDER, CardGateway::Sandbox(sandbox), _) => sandbox.answer_dispute(id, answer).await,
-            ("paypal", _, PaypalGateway::Paypal(paypal)) => paypal.answer_dispute(id, answer).await,
+            (stripe::PROVIDER, CardGateway::Stripe(stripe), _) => stripe.dispute(id, answer).await,
+            (stripe::PROVIDER, CardGateway::Sandbox(sandbox), _) => sandbox.dispute(id, answer).await,
+            ("paypal", _, PaypalGateway::Paypal(paypal)) => paypal.dispute(id, answer).await,
             _ => Err(ProviderError::Rejected {
                 code: "dispute_provider_unavailable".into(),
                 message: format!("This service does not reach the {provider} account this dispute was raised at."),

@@ -212,24 +212,28 @@ impl PaypalProvider {
     }
 
     /// Provides evidence (PayPal's `provide-evidence`: notes and a document) or accepts the claim (`accept-claim`, a
-    /// full refund to the payer), then reads the dispute back for where it stands.
-    pub async fn answer_dispute(&self, id: &str, answer: &Answer) -> Result<Report, ProviderError> {
+    /// full refund to the payer), then reads the dispute back for where it stands; with no answer, only reads it.
+    pub async fn dispute(&self, id: &str, answer: Option<&Answer>) -> Result<Report, ProviderError> {
+        let path = format!("/v1/customer/disputes/{id}");
         let (action, input, file_part, file) = match answer {
-            Answer::Evidence { text, file } => (
+            None => {
+                let dispute = self.call(Method::GET, &path, None, None).await?;
+                return parse_dispute(&dispute)
+                    .ok_or_else(|| ProviderError::Unreachable("PayPal answered without a dispute".into()));
+            }
+            Some(Answer::Evidence { text, file }) => (
                 "provide-evidence",
                 json!({ "evidences": [{ "evidence_type": "OTHER", "notes": text }] }),
                 "evidence-file",
                 file.as_ref(),
             ),
-            Answer::Accept { note } => {
+            Some(Answer::Accept { note }) => {
                 ("accept-claim", json!({ "note": note, "accept_claim_type": "REFUND" }), "accept-claim-document", None)
             }
         };
-        let path = format!("/v1/customer/disputes/{id}");
         let body = Body::Form { input: &input, file_part, file };
         self.call(Method::POST, &format!("{path}/{action}"), Some(body), None).await?;
-        let dispute = self.call(Method::GET, &path, None, None).await?;
-        parse_dispute(&dispute).ok_or_else(|| ProviderError::Unreachable("PayPal answered without a dispute".into()))
+        Box::pin(self.dispute(id, None)).await
     }
 
     /// PayPal's verify-webhook-signature postback: PayPal checks its own certificate chain and signature, which

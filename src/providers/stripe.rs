@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 use stripe::{IdempotencyKey, RequestStrategy, StripeError, StripeRequest};
 use stripe_core::customer::CreateCustomer;
-use stripe_core::dispute::{CloseDispute, UpdateDispute, UpdateDisputeEvidence};
+use stripe_core::dispute::{CloseDispute, RetrieveDispute, UpdateDispute, UpdateDisputeEvidence};
 use stripe_core::payment_intent::{
     CancelPaymentIntent, ConfirmPaymentIntent, CreatePaymentIntent, RetrievePaymentIntent,
 };
@@ -243,11 +243,13 @@ impl StripeProvider {
         self.send(&delete, None).await.map(|_| ()).map_err(|e| rejected_or_unreachable(&e))
     }
 
-    /// Contests a dispute with evidence (submitted at once: Stripe decides on what it has) or closes it, conceding.
-    pub async fn answer_dispute(&self, id: &str, answer: &Answer) -> Result<Report, ProviderError> {
+    /// Contests a dispute with evidence (submitted at once: Stripe decides on what it has), closes it, conceding,
+    /// or (no answer) reads it.
+    pub async fn dispute(&self, id: &str, answer: Option<&Answer>) -> Result<Report, ProviderError> {
         let answered = match answer {
-            Answer::Accept { .. } => self.send(&AsJson(CloseDispute::new(id)), None).await,
-            Answer::Evidence { text, file } => {
+            None => self.send(&AsJson(RetrieveDispute::new(id)), None).await,
+            Some(Answer::Accept { .. }) => self.send(&AsJson(CloseDispute::new(id)), None).await,
+            Some(Answer::Evidence { text, file }) => {
                 let mut evidence = UpdateDisputeEvidence::new();
                 evidence.uncategorized_text = Some(text.clone());
                 if let Some(file) = file {

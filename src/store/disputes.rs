@@ -5,11 +5,12 @@
 use super::{alerts, controls, fraud_flags, ledger, webhooks};
 use crate::domain::dispute::{self, Move, Paid, Report, Standing};
 use crate::domain::purchase::Purchase;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use entities::{disputes, purchase_events, refund_requests};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use serde_json::json;
 
@@ -19,6 +20,8 @@ pub enum Source {
     Webhook(i64),
     /// An admin's answer (evidence, acceptance): audited.
     Admin { admin: String, action: &'static str, record: String },
+    /// The reconciler's read of an open dispute.
+    Sync,
 }
 
 /// What a report did.
@@ -118,6 +121,7 @@ pub async fn apply<C: ConnectionTrait>(
     match source {
         Source::Webhook(row) => webhooks::mark(txn, row, webhooks::InboxStatus::Processed, None).await?,
         Source::Admin { admin, action, record } => controls::audit(txn, &admin, action, &report.id, &record).await?,
+        Source::Sync => {}
     }
     Ok(Applied { standing, moved: matches!(step, Move::To(_)), credits_debited })
 }
@@ -135,6 +139,17 @@ async fn credits_lost<C: ConnectionTrait>(txn: &C, purchase: &Purchase, report: 
     let paid = Paid { credits: purchase.credits.0, price: purchase.price.minor, returned };
     let same_currency = report.currency.as_deref() == Some(purchase.price.currency.code());
     Ok(dispute::credits_lost(paid, report.amount.filter(|_| same_currency)))
+}
+
+/// Open disputes with no news since `before`, oldest first: the reconciler reads them back from their provider.
+pub async fn stale_open(db: &DatabaseConnection, before: DateTime<Utc>, limit: u64) -> Result<Vec<disputes::Model>, DbErr> {
+    disputes::Entity::find()
+        .filter(disputes::Column::Status.is_in([Standing::NeedsResponse.as_str(), Standing::UnderReview.as_str()]))
+        .filter(disputes::Column::UpdatedAt.lt(before))
+        .order_by_asc(disputes::Column::UpdatedAt)
+        .limit(limit)
+        .all(db)
+        .await
 }
 
 pub async fn list(db: &DatabaseConnection) -> Result<Vec<disputes::Model>, DbErr> {

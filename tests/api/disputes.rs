@@ -58,7 +58,9 @@ async fn a_lost_dispute_takes_the_credits_back_once(db: Db) {
     // Stripe's test mode: evidence reading `losing_evidence` loses.
     let answered = app.post(&format!("/api/v1/admin/disputes/{id}/evidence"), Some(&admin), &evidence("losing_evidence")).await;
     assert_eq!(answered.status, StatusCode::OK, "{}", answered.body);
-    assert_eq!(answered.data()["status"], "under_review");
+    // Submitted for review; the bank's `lost` may already have come by webhook, and a closed dispute stays closed.
+    let status = answered.data()["status"].as_str().unwrap();
+    assert!(["under_review", "lost"].contains(&status), "{status}");
     let audit = &answered.data()["audit"][0];
     assert_eq!(audit["by"], "admin-d");
     assert_eq!(audit["action"], "dispute_evidence");

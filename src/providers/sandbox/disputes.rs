@@ -34,15 +34,21 @@ impl Sandbox {
         }
     }
 
-    pub async fn answer_dispute(&self, id: &str, answer: &Answer) -> Result<Report, ProviderError> {
-        self.call(Box::pin(self.decide_dispute(id, answer))).await
+    /// Answers a dispute, or (no answer) reads it.
+    pub async fn dispute(&self, id: &str, answer: Option<&Answer>) -> Result<Report, ProviderError> {
+        match answer {
+            Some(answer) => self.call(Box::pin(self.decide_dispute(id, answer))).await,
+            None => self.call(Box::pin(async { report(&self.disputed(id).await?, None) })).await,
+        }
+    }
+
+    async fn disputed(&self, id: &str) -> Result<intents::Model, ProviderError> {
+        let found = intents::Entity::find().filter(intents::Column::DisputeId.eq(id)).one(&self.db);
+        found.await.map_err(super::db_error)?.ok_or_else(|| rejected("resource_missing", format!("No such dispute: '{id}'")))
     }
 
     async fn decide_dispute(&self, id: &str, answer: &Answer) -> Result<Report, ProviderError> {
-        let found = intents::Entity::find().filter(intents::Column::DisputeId.eq(id)).one(&self.db);
-        let mut intent = found.await.map_err(super::db_error)?.ok_or_else(|| {
-            rejected("resource_missing", format!("No such dispute: '{id}'"))
-        })?;
+        let mut intent = self.disputed(id).await?;
         if !matches!(intent.dispute_status.as_deref(), Some("needs_response")) {
             return Err(rejected("dispute_already_closed", format!("Dispute {id} is not waiting for a response")));
         }
@@ -61,9 +67,15 @@ impl Sandbox {
         };
         let event = if decided == "under_review" { "charge.dispute.updated" } else { "charge.dispute.closed" };
         self.send_webhook(event, render_dispute(&intent, decided));
-        parse_dispute(&render_dispute(&intent, answered))
-            .ok_or_else(|| ProviderError::Unreachable("sandbox dispute without an id".into()))
+        report(&intent, Some(answered))
     }
+}
+
+/// The dispute as the sandbox reports it: with `status`, or as it stands.
+fn report(intent: &intents::Model, status: Option<&str>) -> Result<Report, ProviderError> {
+    let status = status.or(intent.dispute_status.as_deref()).unwrap_or("needs_response");
+    parse_dispute(&render_dispute(intent, status))
+        .ok_or_else(|| ProviderError::Unreachable("sandbox dispute without an id".into()))
 }
 
 fn render_dispute(intent: &intents::Model, status: &str) -> Value {
