@@ -2,6 +2,7 @@
 //! persist its step, and carry out its effects; the rules live in `domain`.
 pub mod counters;
 pub mod deadlines;
+pub mod disputes;
 pub mod purchase;
 pub mod reconciler;
 pub mod refund;

@@ -86,7 +86,7 @@ impl Reconciler {
     async fn sync_disputes(&self, now: chrono::DateTime<Utc>) -> Result<(), sea_orm::DbErr> {
         let ctx = self.purchases.context();
         for dispute in disputes::stale_open(&ctx.db, now - self.after, PER_TICK).await? {
-            if let Err(e) = crate::app::disputes::sync(ctx, &dispute).await {
+            if let Err(e) = super::disputes::sync(ctx, &dispute).await {
                 tracing::warn!(dispute = %dispute.id, error = %e, "dispute sync failed; it will come round again");
             }
         }

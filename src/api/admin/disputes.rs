@@ -4,7 +4,8 @@ use crate::api::AppState;
 use crate::api::error::{ApiError, ErrorEnvelope, ok};
 use crate::api::extract::{AdminCaller, ApiJson};
 use crate::api::payments::{AuditView, SellerProtectionView, TransactionView, transaction_view};
-use crate::app::disputes::{self as app, AnswerError};
+use crate::actors::disputes::DisputeError;
+use crate::app::disputes as app;
 use crate::domain::dispute::{Answer, EvidenceFile, MAX_EVIDENCE_FILE, MAX_EVIDENCE_TEXT};
 use crate::providers::ProviderError;
 use crate::store::{controls, disputes};
@@ -178,18 +179,18 @@ fn parse_evidence(request: EvidenceRequest) -> Result<Answer, ApiError> {
 async fn answer(state: &AppState, id: &str, answer: Answer, admin: &str) -> Result<Response, ApiError> {
     match app::answer(state.purchases.context(), id, answer, admin).await {
         Ok(dispute) => Ok(ok(StatusCode::OK, full_view(state, dispute).await?)),
-        Err(AnswerError::NotFound) => Err(not_found()),
-        Err(e @ AnswerError::Closed(_)) => Err(ApiError::new(StatusCode::CONFLICT, "dispute_closed", e.to_string())),
-        Err(AnswerError::Provider(ProviderError::Rejected { code, message })) => {
+        Err(DisputeError::NotFound) => Err(not_found()),
+        Err(e @ DisputeError::Closed(_)) => Err(ApiError::new(StatusCode::CONFLICT, "dispute_closed", e.to_string())),
+        Err(DisputeError::Provider(ProviderError::Rejected { code, message })) => {
             let refused = ApiError::new(StatusCode::CONFLICT, "", format!("The provider refused the answer: {message}"));
             Err(ApiError { code: Cow::Owned(format!("provider_{code}")), ..refused })
         }
-        Err(AnswerError::Provider(e)) => {
+        Err(DisputeError::Provider(e)) => {
             tracing::warn!(error = %e, dispute = id, "a dispute answer did not reach its provider");
             let message = "The provider did not answer; nothing was recorded. Try again.";
             Err(ApiError::new(StatusCode::BAD_GATEWAY, "provider_unavailable", message))
         }
-        Err(AnswerError::Db(e)) => Err(ApiError::internal(e)),
+        Err(DisputeError::Db(e)) => Err(ApiError::internal(e)),
     }
 }
 

@@ -1,0 +1,48 @@
+//! A dispute's step: a provider's report (from a webhook, the answer to an admin's evidence or concession, or the
+//! reconciler's read) applied through the writer in one transaction, with the dispute's row as the owner (its
+//! advisory lock serializes two nodes' reports). There is no actor per dispute: a dispute waits on people for days
+//! and holds no timer, so its row is all its state.
+use super::Context;
+use crate::domain::dispute::Report;
+use crate::domain::purchase::Purchase;
+use crate::providers::ProviderError;
+use crate::store::disputes::{self, Applied, Source};
+use crate::store::purchases;
+use entities::disputes as rows;
+use sea_orm::DbErr;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DisputeError {
+    #[error("No such dispute.")]
+    NotFound,
+    #[error("This dispute is closed ({0}): there is nothing left to answer.")]
+    Closed(String),
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+/// The purchase a report is about, found by the payment the provider names (Stripe's intent, PayPal's capture).
+async fn purchase_of(ctx: &Context, report: &Report) -> Result<Option<Purchase>, DbErr> {
+    let Some(payment) = &report.payment else { return Ok(None) };
+    let found = match report.provider {
+        "paypal" => purchases::find_by_charge(&ctx.reads, payment).await?,
+        _ => purchases::find_by_intent(&ctx.reads, payment).await?,
+    };
+    Ok(found.map(|stored| stored.purchase))
+}
+
+pub async fn apply(ctx: &Context, report: Report, source: Source) -> Result<Applied, DbErr> {
+    let purchase = purchase_of(ctx, &report).await?;
+    let step = ctx.writer.write(move |txn| {
+        Box::pin(async move { disputes::apply(txn, &report, purchase.as_ref(), source).await })
+    });
+    step.await
+}
+
+/// Reads an open dispute back from its provider, for news whose webhook never came (the reconciler's round).
+pub async fn sync(ctx: &Context, dispute: &rows::Model) -> Result<Applied, DisputeError> {
+    let report = ctx.gateways.dispute(&dispute.provider, &dispute.id, None).await?;
+    Ok(apply(ctx, report, Source::Sync).await?)
+}
