@@ -254,6 +254,7 @@ pub async fn create_intent(
         save_method: request.save_payment_method,
         receipt_email: caller.email.clone(),
         review,
+        funding_source: None,
     };
     let step = Purchase::open(Uuid::new_v4(), caller.id, package, checkout, Utc::now(), &state.policy);
     let mut purchase = state.purchases.open(step).await?;

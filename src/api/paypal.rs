@@ -26,6 +26,12 @@ use uuid::Uuid;
 pub struct CreateOrderRequest {
     #[schema(pattern = "^[a-z0-9-]{1,64}$")]
     package_id: String,
+    /// The button the payer chose, as PayPal's buttons pass it to `createOrder` (`data.paymentSource`). PayPal's order
+    /// names Pay Later and PayPal Credit `paypal`, so this is where they are told apart. Recorded, never trusted for
+    /// money.
+    #[serde(default)]
+    #[schema(pattern = "^(paypal|paylater|credit|venmo|card)$")]
+    funding_source: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -51,8 +57,9 @@ async fn open(
     client: crate::domain::ids::ClientId,
     receipt_email: Option<String>,
     package: &crate::domain::package::Package,
+    funding_source: Option<String>,
 ) -> Result<Purchase, ApiError> {
-    let checkout = Checkout { rail: Rail::Paypal, receipt_email, ..Checkout::default() };
+    let checkout = Checkout { rail: Rail::Paypal, receipt_email, funding_source, ..Checkout::default() };
     let step = Purchase::open(Uuid::new_v4(), client, package, checkout, Utc::now(), &state.policy);
     let purchase = state.purchases.open(step).await?;
     match (purchase.status, &purchase.failure) {
@@ -75,6 +82,10 @@ pub async fn create_order(
     ApiJson(request): ApiJson<CreateOrderRequest>,
 ) -> Result<Response, ApiError> {
     let package_id = parse_package(&state, &request.package_id)?;
+    if let Some(source) = request.funding_source.as_deref().filter(|s| !FUNDING_SOURCES.contains(s)) {
+        let message = format!("fundingSource `{source}` is not one of {}.", FUNDING_SOURCES.join(", "));
+        return Err(ApiError::bad_request("invalid_funding_source", message));
+    }
     super::controls::ensure_open(&state, Rail::Paypal).await?;
     let package = state.catalogue.get(&package_id).ok_or_else(|| ApiError::internal("package vanished"))?;
     // PayPal screens its own payers; Purser's rules still block (velocity, amount, decline bursts).
@@ -85,7 +96,7 @@ pub async fn create_order(
         ip: Some(client_ip),
     };
     super::controls::screen(&state, screening).await?;
-    let purchase = open(&state, caller.id, caller.email, package).await?;
+    let purchase = open(&state, caller.id, caller.email, package, request.funding_source).await?;
     Ok(ok(
         StatusCode::OK,
         CreateOrderResponse {
@@ -102,6 +113,9 @@ pub struct OrderRequest {
     /// The PayPal order id the buttons' `onApprove` or `onCancel` received (`data.orderID`).
     order_id: String,
 }
+
+/// The funding sources PayPal's buttons name.
+const FUNDING_SOURCES: [&str; 5] = ["paypal", "paylater", "credit", "venmo", "card"];
 
 /// The PayPal purchase an order id names.
 async fn by_order(state: &AppState, order: &str) -> Result<Option<purchases::Stored>, ApiError> {

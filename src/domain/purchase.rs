@@ -211,6 +211,8 @@ pub struct Checkout {
     pub receipt_email: Option<String>,
     /// Why the fraud monitor wants a person to look before credits are granted.
     pub review: Option<String>,
+    /// The button the payer chose in PayPal's buttons (`paylater`, `venmo`…), before PayPal's order says more.
+    pub funding_source: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -472,7 +474,7 @@ impl Purchase {
             next_action: None,
             payment_method: checkout.payment_method,
             save_method: checkout.save_method,
-            funding_source: None,
+            funding_source: checkout.funding_source,
             seller_protection: None,
             charge: None,
             settling: None,
@@ -685,7 +687,9 @@ impl Purchase {
         if self.intent_id.as_deref().is_some_and(|id| id != update.intent_id) {
             return vec![];
         }
-        if update.funding_source.is_some() {
+        // PayPal's order names Pay Later and PayPal Credit `paypal`: the buttons' finer word stays.
+        let finer = matches!(self.funding_source.as_deref(), Some("paylater" | "credit"));
+        if update.funding_source.is_some() && !(finer && update.funding_source.as_deref() == Some("paypal")) {
             self.funding_source = update.funding_source.clone();
         }
         if update.seller_protection.is_some() {

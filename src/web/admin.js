@@ -79,7 +79,9 @@ async function fraudReview() {
 async function revenue() {
   const { data } = await api("GET", `/api/v1/admin/reports/revenue?period=${$("#period").value}`);
   const periods = [...new Set(data.map((r) => r.periodStart))].sort();
-  const methods = [...new Set(data.map((r) => r.method))].sort();
+  // A series per method and currency: amounts in different currencies are never added up.
+  const series = (r) => `${r.method} ${r.currency.toUpperCase()}`;
+  const methods = [...new Set(data.map(series))].sort();
   const colours = ["#0b5cad", "#b35c00", "#1b6e3a", "#7a1fa2", "#a4161a"];
   const max = Math.max(1, ...data.map((r) => r.net));
   const width = Math.max(640, periods.length * (methods.length * 18 + 24) + 60), height = 200;
@@ -99,7 +101,7 @@ async function revenue() {
   periods.forEach((period, i) => {
     const x0 = 50 + i * (methods.length * 18 + 24);
     methods.forEach((method, j) => {
-      const row = data.find((r) => r.periodStart === period && r.method === method);
+      const row = data.find((r) => r.periodStart === period && series(r) === method);
       const h = row ? (Math.max(0, row.net) / max) * (height - 20) : 0;
       node("rect", { x: x0 + j * 18, y: height - h, width: 14, height: h, fill: colours[j % colours.length] },);
     });

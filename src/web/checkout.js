@@ -16,12 +16,33 @@ function selectedPackage() {
   return document.querySelector("input[name=package]:checked")?.value;
 }
 
+/** The currency shown first: the one of the browser's region when the catalogue sells in it, else the first. */
+function preferredCurrency(currencies) {
+  const region = (navigator.language.split("-")[1] ?? "").toUpperCase();
+  const euro = ["AT", "BE", "CY", "DE", "EE", "ES", "FI", "FR", "GR", "HR", "IE", "IT", "LT", "LU", "LV", "MT", "NL", "PT", "SI", "SK"];
+  const guess = region === "GB" ? "GBP" : euro.includes(region) ? "EUR" : region === "JP" ? "JPY" : "USD";
+  return currencies.includes(guess) ? guess : currencies[0];
+}
+
+const currencyOf = (p) => p.currency.toUpperCase();
+
+/** The packages sold in `currency`, the second (or only) one chosen. */
+function showPackages(currency) {
+  const shown = packages.filter((p) => currencyOf(p) === currency);
+  $("#packages").replaceChildren(el("legend", { class: "muted" }, `Credit packages, in ${currency}`), ...shown.map((p, i) =>
+    el("label", { class: "package" },
+      el("input", { type: "radio", name: "package", value: p.id, checked: i === Math.min(1, shown.length - 1) }),
+      " ", el("strong", {}, p.name), el("br"), `${p.credits} credits`, el("br"), money(p.amount, p.currency))));
+}
+
 async function loadPackages() {
   const { data } = await api("GET", "/api/v1/packages");
   packages = data;
-  $("#packages").append(...data.map((p, i) => el("label", { class: "package" },
-    el("input", { type: "radio", name: "package", value: p.id, checked: i === 1 || data.length === 1 }),
-    " ", el("strong", {}, p.name), el("br"), `${p.credits} credits`, el("br"), money(p.amount, p.currency))));
+  const currencies = [...new Set(data.map(currencyOf))];
+  $("#currency").replaceChildren(...currencies.map((c) => el("option", { value: c }, c)));
+  $("#currency").value = preferredCurrency(currencies);
+  $("#currency-choice").hidden = currencies.length < 2;
+  showPackages($("#currency").value);
 }
 
 async function loadSaved() {
@@ -198,9 +219,9 @@ form.addEventListener("submit", (event) => {
   if (valid) run(payByCard);
 });
 
-function loadScript(src) {
+function loadScript(src, attributes = {}) {
   return new Promise((resolve, reject) => document.head.append(el("script", {
-    src, onload: resolve, onerror: () => reject(new Error("The payment provider's script did not load; reload the page to try again.")),
+    src, ...attributes, onload: resolve, onerror: () => reject(new Error("The payment provider's script did not load; reload the page to try again.")),
   })));
 }
 
@@ -249,15 +270,21 @@ $("#paypal").addEventListener("click", () => run(async () => {
   location.href = data.approvalUrl;
 }));
 
-/** PayPal's Smart Payment Buttons (AC9.2.1, AC9.2.4): PayPal, Pay Later and Venmo, each in PayPal's own window. */
-async function setUpPaypal() {
+/** PayPal's Smart Payment Buttons (AC9.2.1, AC9.2.4): PayPal, Pay Later and Venmo, each in PayPal's own window. The
+ * SDK takes one currency per load, so it is loaded again for another currency. */
+async function setUpPaypal(currency) {
+  document.querySelector("script[data-paypal-sdk]")?.remove();
+  delete window.paypal;
+  $("#paypal-buttons").replaceChildren();
   const query = new URLSearchParams({
-    "client-id": providers.paypalKey, currency: packages[0]?.currency ?? "USD", intent: "capture", "enable-funding": "venmo,paylater",
+    "client-id": providers.paypalKey, currency, intent: "capture", "enable-funding": "venmo,paylater",
   });
-  await loadScript(`${providers.paypalScript}?${query}`);
+  await loadScript(`${providers.paypalScript}?${query}`, { "data-paypal-sdk": "" });
   const order = (path) => (data) => run(async () => settle((await api("POST", path, { orderId: data.orderID })).data));
   paypal.Buttons({
-    createOrder: async () => (await api("POST", "/api/v1/payments/paypal/create-order", { packageId: selectedPackage() })).data.orderId,
+    // The button the payer chose: PayPal's order names Pay Later `paypal`, so the buttons' word is the one kept.
+    createOrder: async (data) => (await api("POST", "/api/v1/payments/paypal/create-order",
+      { packageId: selectedPackage(), ...(data?.paymentSource ? { fundingSource: data.paymentSource } : {}) })).data.orderId,
     onApprove: order("/api/v1/payments/paypal/capture-order"),
     onCancel: order("/api/v1/payments/paypal/cancel-order"),
     onError: (e) => say(result, "error", `${e.message} ${e.suggestedAction ?? "Try PayPal again, or pay by card."}`),
@@ -270,10 +297,14 @@ document.querySelectorAll("[data-paypal-when]").forEach((node) => (node.hidden =
 // A rail the service switched off is left out of the page.
 $("#card-section").hidden = providers.mode === "disabled";
 $("#paypal-section").hidden = providers.paypal === "disabled";
+$("#currency").addEventListener("change", () => {
+  showPackages($("#currency").value);
+  if (providers.paypal === "paypal") setUpPaypal($("#currency").value).catch((e) => say(result, "error", e.message));
+});
 loadPackages()
   .then(() => Promise.all([
     loadSaved(),
     providers.mode === "stripe" && setUpStripe(),
-    providers.paypal === "paypal" && setUpPaypal(),
+    providers.paypal === "paypal" && setUpPaypal($("#currency").value),
   ]))
   .catch((e) => say(result, "error", e.message));

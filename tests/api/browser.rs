@@ -13,6 +13,7 @@ use std::time::Duration;
 const CARD_BUYER: &str = "elements-buyer";
 const DECLINED_BUYER: &str = "elements-declined";
 const PAYPAL_BUYER: &str = "buttons-buyer";
+const PAY_LATER_BUYER: &str = "pay-later-buyer";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stripe_elements_and_paypal_buttons_in_chromium() {
@@ -43,6 +44,7 @@ async fn stripe_elements_and_paypal_buttons_in_chromium() {
         "card": app.client(CARD_BUYER).token,
         "declined": app.client(DECLINED_BUYER).token,
         "paypal": app.client(PAYPAL_BUYER).token,
+        "paylater": app.client(PAY_LATER_BUYER).token,
     });
     let (base, stripe) = (app.base.clone(), proxy.base.clone());
     // The service runs on this test's runtime: node waits on a blocking thread, not on one of its workers.
@@ -62,17 +64,18 @@ async fn stripe_elements_and_paypal_buttons_in_chromium() {
     println!("{report}");
     assert!(run.status.success(), "the browser tests failed:\n{report}");
 
-    // The card buyer paid twice (once straight, once through 3-D Secure), the declined one never, and the PayPal
-    // buyer twice (Venmo, then PayPal after turning back once).
+    // The card buyer paid twice (once straight, once through 3-D Secure), the declined one never, the PayPal
+    // buyer twice (Venmo, then PayPal after turning back once), and the Pay Later buyer once, in euros.
     assert_eq!(app.client(CARD_BUYER).balance().await, 480);
     assert_eq!(app.client(DECLINED_BUYER).balance().await, 0);
     assert_eq!(app.client(PAYPAL_BUYER).balance().await, 480);
+    assert_eq!(app.client(PAY_LATER_BUYER).balance().await, 240);
 
     // At Stripe: every successful card intent carries its purchase. At PayPal: Venmo paid once, PayPal once.
     let admin = app.token("browser-admin", purser::auth::Role::Admin);
     let payments = app.get("/api/v1/admin/payments?status=succeeded&limit=50", Some(&admin)).await;
     let rows = payments.data()["items"].as_array().cloned().unwrap_or_default();
-    assert_eq!(rows.len(), 4, "{}", payments.body);
+    assert_eq!(rows.len(), 5, "{}", payments.body);
     let mut funding = Vec::new();
     for row in &rows {
         let id = row["transactionId"].as_str().unwrap();
@@ -84,12 +87,16 @@ async fn stripe_elements_and_paypal_buttons_in_chromium() {
             assert_eq!(at_stripe["metadata"]["purchase_id"], id);
         } else {
             assert_eq!(paypal.captures_of(&intent), 1, "order {intent} captured once");
-            funding.push(detail.data()["fundingSource"].as_str().unwrap_or_default().to_owned());
+            let source = detail.data()["fundingSource"].as_str().unwrap_or_default().to_owned();
+            // The euro package, ordered at PayPal in euros.
+            let currency = &paypal.order(&intent)["purchase_units"][0]["amount"]["currency_code"];
+            assert_eq!(currency, if source == "paylater" { "EUR" } else { "USD" }, "{source}");
+            funding.push(source);
         }
     }
     funding.sort();
-    assert_eq!(funding, ["paypal", "venmo"]);
+    assert_eq!(funding, ["paylater", "paypal", "venmo"]);
     // At PayPal: each approved order captured exactly once; the cancelled one never.
-    let captured = eventually(Duration::from_secs(5), || async { (paypal.capture_calls() == 2).then_some(()) }).await;
-    assert!(captured.is_some(), "PayPal saw {} captures, expected 2", paypal.capture_calls());
+    let captured = eventually(Duration::from_secs(5), || async { (paypal.capture_calls() == 3).then_some(()) }).await;
+    assert!(captured.is_some(), "PayPal saw {} captures, expected 3", paypal.capture_calls());
 }

@@ -311,6 +311,41 @@ async fn the_sandbox_plays_paypal_end_to_end(db: Db) {
     assert_eq!(client.transaction(transaction).await.data()["fundingSource"], "venmo");
 }
 
+// Issue 17 (7): Pay Later. PayPal's order names it `paypal`; the button the payer chose, which PayPal's buttons pass
+// to createOrder, is what the purchase keeps. The sandbox's approval page offers it too, and its order says `paypal`,
+// as PayPal's does in the redirect flow.
+async fn pay_later_is_recorded_where_paypal_tells_it_apart(db: Db) {
+    let (app, fake) = paypal_app(db, |_| {}).await;
+    let client = app.client("pp-later");
+    let path = "/api/v1/payments/paypal/create-order";
+    let wrong = app.post(path, Some(&client.token), &json!({ "packageId": "pro-200", "fundingSource": "bitcoin" })).await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    assert_eq!(wrong.error_code(), "invalid_funding_source");
+    let created = app.post(path, Some(&client.token), &json!({ "packageId": "pro-200", "fundingSource": "paylater" })).await;
+    let transaction = created.data()["transactionId"].as_str().unwrap().to_owned();
+    let order = created.data()["orderId"].as_str().unwrap().to_owned();
+    let return_url = fake.approve(&order, "paylater").await;
+    assert_eq!(land(&app, &return_url).await.0, StatusCode::OK);
+    let paid = client.wait_for_status(&transaction, "succeeded").await;
+    assert_eq!(paid["fundingSource"], "paylater", "{paid}");
+    let at_paypal: Vec<String> = fake.order(&order)["payment_source"].as_object().unwrap().keys().cloned().collect();
+    assert_eq!(at_paypal, ["paypal"]);
+
+    let sandbox = crate::helpers::spawn_app(db).await;
+    let client = sandbox.client("pp-later-sandbox");
+    let created = sandbox.post(path, Some(&client.token), &json!({ "packageId": "pro-200" })).await;
+    let order = created.data()["orderId"].as_str().unwrap().to_owned();
+    let page = land(&sandbox, created.data()["approvalUrl"].as_str().unwrap()).await.1;
+    assert!(page.contains("Pay Later"), "{page}");
+    let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let approve = format!("{}/sandbox/paypal/checkoutnow/{order}/approve", sandbox.base);
+    let approved = browser.post(approve).form(&[("funding", "paylater")]).send().await.unwrap();
+    let back = approved.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(land(&sandbox, &back).await.0, StatusCode::OK);
+    let transaction = created.data()["transactionId"].as_str().unwrap();
+    assert_eq!(client.transaction(transaction).await.data()["fundingSource"], "paypal");
+}
+
 /// Checks the adapter against PayPal's real sandbox; runs only with `PAYPAL_CLIENT_ID` and `PAYPAL_CLIENT_SECRET`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_paypal_sandbox_smoke() {
@@ -375,5 +410,6 @@ on_both_databases!(
     paypal_faults_are_retried_without_a_double_capture,
     webhooks_are_verified_deduplicated_and_order_independent,
     a_dispute_alerts_admins_with_its_details,
+    pay_later_is_recorded_where_paypal_tells_it_apart,
     an_unapproved_order_expires,
 );

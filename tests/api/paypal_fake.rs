@@ -166,7 +166,9 @@ impl PaypalFake {
             let mut world = self.world.lock().unwrap();
             let stored = world.orders.get_mut(order).expect("a known order");
             stored["status"] = json!("APPROVED");
-            stored["payment_source"] = json!({ funding: { "email_address": "payer@example.com" } });
+            // Orders v2 has no Pay Later source: it is paid through the payer's PayPal account.
+            let source = if funding == "paylater" { "paypal" } else { funding };
+            stored["payment_source"] = json!({ source: { "email_address": "payer@example.com" } });
             public(stored)
         };
         self.send("CHECKOUT.ORDER.APPROVED", "checkout-order", approved).await;

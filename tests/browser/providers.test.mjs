@@ -101,6 +101,23 @@ test("PayPal Smart Buttons: Venmo pays; turning back at PayPal shows why, and Pa
   assert.match(await result(page), /Your balance is now 480 credits/);
 });
 
+test("PayPal in euros: the SDK is loaded again for the chosen currency, and Pay Later pays the euro package", async () => {
+  const page = await checkout("paylater");
+  const sdk = () => page.locator("script[data-paypal-sdk]").getAttribute("src");
+  await page.locator("#paypal-buttons").getByRole("button", { name: "Pay Later" }).waitFor();
+  assert.match(await sdk(), /currency=USD/);
+  await page.getByLabel("Currency").selectOption("EUR");
+  await page.getByRole("radio", { name: /Pro/ }).check();
+  assert.match(await page.locator("#packages").innerText(), /€149\.00/);
+  await page.waitForFunction(() => document.querySelector("script[data-paypal-sdk]")?.src.includes("currency=EUR"));
+  const buttons = page.locator("#paypal-buttons");
+  await buttons.getByRole("button", { name: "Pay Later" }).click();
+  const paypal = page.getByRole("dialog", { name: "PayPal" });
+  await paypal.getByRole("button", { name: "Pay now" }).click();
+  await page.getByText("Payment complete").waitFor();
+  assert.match(await result(page), /240 credits were added/);
+});
+
 test("the pages' Content-Security-Policy refused nothing they need", () => {
   assert.deepEqual(refusedByPolicy, []);
 });

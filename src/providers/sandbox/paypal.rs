@@ -13,9 +13,10 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 /// Funding sources the approval page offers; `declined` is a source whose capture PayPal refuses.
-pub const FUNDING_SOURCES: [(&str, &str); 4] = [
+pub const FUNDING_SOURCES: [(&str, &str); 5] = [
     ("paypal", "PayPal balance"),
     ("venmo", "Venmo"),
+    ("paylater", "Pay Later (PayPal Credit)"),
     ("card", "Card through PayPal"),
     ("declined", "A funding source that will be declined at capture"),
 ];
@@ -218,7 +219,9 @@ impl Sandbox {
             ],
         });
         if let Some(funding) = order.funding_source.as_deref().filter(|f| *f != "declined") {
-            rendered["payment_source"] = json!({ funding: {} });
+            // As PayPal's Orders v2: Pay Later is paid through the payer's PayPal account, so named `paypal`.
+            let source = if funding == "paylater" { "paypal" } else { funding };
+            rendered["payment_source"] = json!({ source: {} });
         }
         rendered
     }
