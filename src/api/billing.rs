@@ -1,5 +1,6 @@
 //! Billing (AC9.4.4–AC9.4.6): the client's payment history, the annual CSV export, and receipts sent again.
 use super::AppState;
+use crate::domain::ids::TransactionId;
 use super::error::{ApiError, ErrorEnvelope, ok};
 use super::extract::{AdminCaller, ClientCaller};
 use super::payments::parse_transaction_id;
@@ -32,7 +33,8 @@ pub struct Page {
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HistoryEntry {
-    transaction_id: Uuid,
+    #[schema(value_type = String, pattern = "^txn_[0-9a-f-]{36}$")]
+    transaction_id: TransactionId,
     date: DateTime<Utc>,
     package_id: String,
     credits: i64,
@@ -81,7 +83,7 @@ pub async fn history(
         .await?
         .iter()
         .map(|p| HistoryEntry {
-            transaction_id: p.id,
+            transaction_id: p.id.into(),
             date: p.created_at,
             package_id: p.package.as_str().to_owned(),
             credits: p.credits.0,
@@ -90,7 +92,7 @@ pub async fn history(
             method: method(p),
             status: p.status.as_str().to_owned(),
             receipt_url: (p.status == Status::Succeeded).then(|| super::receipts::link(&state, p.id)),
-            invoice_url: (p.status == Status::Succeeded).then(|| format!("/api/v1/billing/invoices/{}.pdf", p.id)),
+            invoice_url: (p.status == Status::Succeeded).then(|| format!("/api/v1/billing/invoices/{}.pdf", TransactionId(p.id))),
         })
         .collect();
     Ok(ok(StatusCode::OK, HistoryPage { items, page: number, per_page }))
@@ -135,7 +137,7 @@ pub async fn export(
             &mut csv,
             &[
                 purchase.created_at.format("%Y-%m-%d").to_string(),
-                purchase.id.to_string(),
+                TransactionId(purchase.id).to_string(),
                 purchase.package.as_str().to_owned(),
                 purchase.credits.0.to_string(),
                 purchase.price.decimal(),
@@ -185,7 +187,7 @@ async fn resend(state: &AppState, id: Uuid, client: Option<&str>, by: &str) -> R
 
 /// AC9.4.6: a lost receipt, regenerated from the purchase and sent again.
 #[utoipa::path(post, path = "/api/v1/billing/receipts/{transactionId}/resend", tag = "billing",
-    params(("transactionId" = Uuid, Path, description = "A paid transaction")),
+    params(("transactionId" = String, Path, description = "A paid transaction: `txn_…` (a bare UUID is accepted too)")),
     responses((status = 202, description = "Queued"), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope),
         (status = 429, description = "Past `limits.receipt_resends_per_hour` for this payment", body = ErrorEnvelope)),
     security(("bearer" = [])))]
@@ -199,7 +201,7 @@ pub async fn resend_receipt(
 
 /// AC9.4.6 for support: regenerate and resend any client's receipt.
 #[utoipa::path(post, path = "/api/v1/admin/payments/{transactionId}/resend-receipt", tag = "admin",
-    params(("transactionId" = Uuid, Path, description = "A paid transaction")),
+    params(("transactionId" = String, Path, description = "A paid transaction: `txn_…` (a bare UUID is accepted too)")),
     responses((status = 202, description = "Queued"), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
         (status = 429, description = "Past `limits.receipt_resends_per_hour` for this payment", body = ErrorEnvelope)),
     security(("bearer" = [])))]

@@ -1,6 +1,7 @@
 //! Every error the API returns, rendered in one place as the spec's envelope:
 //! `{"success":false,"error":{"code","message",…}}` with the matching HTTP status.
 use crate::actors::purchase::PurchaseError;
+use crate::domain::ids::TransactionId;
 use crate::auth::AuthError;
 use crate::domain::failure::FailureCode;
 use crate::domain::purchase::Rejected;
@@ -40,7 +41,8 @@ pub struct ErrorBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suggested_action: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub transaction_id: Option<Uuid>,
+    #[schema(value_type = Option<String>, pattern = "^txn_[0-9a-f-]{36}$")]
+    pub transaction_id: Option<TransactionId>,
 }
 
 impl ApiError {
@@ -90,7 +92,7 @@ impl IntoResponse for ApiError {
                 code: self.code.into_owned(),
                 message: self.message,
                 suggested_action: self.suggested_action.map(str::to_owned),
-                transaction_id: self.transaction_id,
+                transaction_id: self.transaction_id.map(TransactionId),
             },
         };
         let mut response = (self.status, axum::Json(body)).into_response();

@@ -1,5 +1,6 @@
 //! Card checkout: create a payment intent for a package, confirm it, read a transaction.
 use super::AppState;
+use crate::domain::ids::TransactionId;
 use super::client_addr::ClientAddr;
 use super::error::{ApiError, ErrorEnvelope, ok};
 use super::extract::{ApiJson, ClientCaller};
@@ -42,7 +43,8 @@ pub struct IntentResponse {
     amount: i64,
     currency: String,
     payment_intent_id: Option<String>,
-    transaction_id: Uuid,
+    #[schema(value_type = String, pattern = "^txn_[0-9a-f-]{36}$")]
+    transaction_id: TransactionId,
     status: String,
 }
 
@@ -67,7 +69,8 @@ pub struct ConfirmRequest {
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConfirmResponse {
-    transaction_id: Uuid,
+    #[schema(value_type = String, pattern = "^txn_[0-9a-f-]{36}$")]
+    transaction_id: TransactionId,
     status: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     credits_added: Option<i64>,
@@ -86,7 +89,8 @@ pub struct ConfirmResponse {
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TransactionView {
-    transaction_id: Uuid,
+    #[schema(value_type = String, pattern = "^txn_[0-9a-f-]{36}$")]
+    transaction_id: TransactionId,
     status: String,
     package_id: String,
     amount: i64,
@@ -159,7 +163,7 @@ impl From<entities::admin_actions::Model> for AuditView {
 impl TransactionView {
     /// The view as an admin sees it: with the transaction's audit trail and the reason it was held.
     pub async fn with_audit(mut self, state: &AppState) -> Result<Self, ApiError> {
-        let lines = crate::store::controls::audit_of(&state.reads, &self.transaction_id.to_string()).await?;
+        let lines = crate::store::controls::audit_of(&state.reads, &self.transaction_id.0.to_string()).await?;
         self.audit = Some(lines.into_iter().map(AuditView::from).collect());
         self.review_reason = self.held_for.take();
         Ok(self)
@@ -283,7 +287,7 @@ pub async fn create_intent(
                 amount: purchase.price.minor,
                 currency: purchase.price.currency.lower(),
                 payment_intent_id: purchase.intent_id.clone(),
-                transaction_id: purchase.id,
+                transaction_id: purchase.id.into(),
                 status: purchase.status.as_str().to_owned(),
             },
         )),
@@ -363,7 +367,7 @@ pub async fn confirm(
 
 pub(super) async fn confirm_response(state: &AppState, purchase: &Purchase) -> Result<Response, ApiError> {
     let base = ConfirmResponse {
-        transaction_id: purchase.id,
+        transaction_id: purchase.id.into(),
         status: purchase.status.as_str().to_owned(),
         credits_added: None,
         new_balance: None,
@@ -432,7 +436,7 @@ pub async fn transaction_view(state: &AppState, id: Uuid) -> Result<Option<(Purc
         .map(|e| EventView { kind: e.kind, from: e.from_status, to: e.to_status, detail: e.detail, at: e.created_at })
         .collect();
     let view = TransactionView {
-        transaction_id: p.id,
+        transaction_id: p.id.into(),
         status: p.status.as_str().to_owned(),
         package_id: p.package.as_str().to_owned(),
         amount: p.price.minor,
@@ -463,12 +467,13 @@ pub async fn transaction_view(state: &AppState, id: Uuid) -> Result<Option<(Purc
     Ok(Some((p, view)))
 }
 
+/// A transaction id from a path or a body: `txn_…`, or the bare UUID of earlier versions.
 pub fn parse_transaction_id(raw: &str) -> Result<Uuid, ApiError> {
-    raw.parse().map_err(|_| ApiError::bad_request("invalid_transaction_id", "A transaction id is a UUID."))
+    TransactionId::parse(raw).map(|id| id.0).map_err(|e| ApiError::bad_request("invalid_transaction_id", e))
 }
 
 #[utoipa::path(get, path = "/api/v1/payments/{transactionId}", tag = "payments",
-    params(("transactionId" = Uuid, Path, description = "The transaction (purchase) id")),
+    params(("transactionId" = String, Path, description = "The transaction (purchase) id: `txn_…` (a bare UUID is accepted too)")),
     responses((status = 200, body = TransactionView), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
         (status = 404, description = "No such transaction for this client", body = ErrorEnvelope)),
     security(("bearer" = [])))]

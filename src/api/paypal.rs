@@ -2,6 +2,7 @@
 //! return or cancel URL, where the capture happens and the outcome is shown with a retry when it failed; or, with
 //! PayPal's Smart Payment Buttons, capture or record the cancellation from the buttons' `onApprove` and `onCancel`.
 use super::AppState;
+use crate::domain::ids::TransactionId;
 use super::client_addr::ClientAddr;
 use super::error::{ApiError, ErrorEnvelope, ok};
 use super::extract::{ApiJson, ClientCaller};
@@ -40,7 +41,8 @@ pub struct CreateOrderResponse {
     order_id: String,
     /// Send the payer's browser here (PayPal's approval page).
     approval_url: String,
-    transaction_id: Uuid,
+    #[schema(value_type = String, pattern = "^txn_[0-9a-f-]{36}$")]
+    transaction_id: TransactionId,
 }
 
 /// What PayPal appends to the return and cancel URLs (its `PayerID` is not needed: the order knows its payer).
@@ -102,7 +104,7 @@ pub async fn create_order(
         CreateOrderResponse {
             order_id: purchase.intent_id.clone().unwrap_or_default(),
             approval_url: approval_url(purchase.next_action.as_ref()).unwrap_or_default(),
-            transaction_id: purchase.id,
+            transaction_id: purchase.id.into(),
         },
     ))
 }

@@ -2,6 +2,7 @@
 //! its link and no one else. The link carries an HMAC of the transaction id under a random key the first node made
 //! (`store::receipt_key`), so it cannot be made from the id, needs no sign-in, and opens that one receipt only.
 use super::AppState;
+use crate::domain::ids::TransactionId;
 use super::error::ApiError;
 use super::extract::ApiQuery;
 use crate::domain::purchase::Status;
@@ -25,7 +26,7 @@ fn mac(key: &str, id: Uuid) -> Hmac<Sha256> {
 /// Where a paid purchase's receipt can be opened, for as long as the key lasts.
 pub fn link(state: &AppState, id: Uuid) -> String {
     let token = hex::encode(mac(&state.receipt_key, id).finalize().into_bytes());
-    format!("{}/receipts/{id}?token={token}", state.public_url.trim_end_matches('/'))
+    format!("{}/receipts/{}?token={token}", state.public_url.trim_end_matches('/'), TransactionId(id))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -37,7 +38,7 @@ pub struct ReceiptQuery {
 }
 
 #[utoipa::path(get, path = "/receipts/{transactionId}", tag = "payments",
-    params(("transactionId" = Uuid, Path, description = "A paid transaction"), ReceiptQuery),
+    params(("transactionId" = String, Path, description = "A paid transaction: `txn_…` (a bare UUID is accepted too)"), ReceiptQuery),
     responses((status = 200, description = "The receipt, a printable HTML page", content_type = "text/html"),
         (status = 400, body = super::error::ErrorEnvelope),
         (status = 404, description = "No receipt at this link", body = super::error::ErrorEnvelope)))]

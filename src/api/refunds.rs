@@ -16,6 +16,7 @@ use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use crate::domain::ids::{RefundRequestId, TransactionId};
 use uuid::Uuid;
 
 impl From<RefundError> for ApiError {
@@ -68,7 +69,7 @@ pub async fn policy(State(state): State<AppState>) -> Response {
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RefundRequest {
-    #[schema(format = Uuid)]
+    /// `txn_…` (a bare UUID is accepted too).
     transaction_id: String,
     #[schema(pattern = "\\S")]
     reason: String,
@@ -79,8 +80,10 @@ pub struct RefundRequest {
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RefundView {
-    refund_request_id: Uuid,
-    transaction_id: Uuid,
+    #[schema(value_type = String, pattern = "^ref_[0-9a-f-]{36}$")]
+    refund_request_id: RefundRequestId,
+    #[schema(value_type = String, pattern = "^txn_[0-9a-f-]{36}$")]
+    transaction_id: TransactionId,
     client_id: String,
     status: String,
     credits: i64,
@@ -99,8 +102,8 @@ pub struct RefundView {
 
 fn view(state: &AppState, refund: &Refund) -> RefundView {
     RefundView {
-        refund_request_id: refund.id,
-        transaction_id: refund.purchase_id,
+        refund_request_id: refund.id.into(),
+        transaction_id: refund.purchase_id.into(),
         client_id: refund.client.as_str().to_owned(),
         status: refund.status.as_str().to_owned(),
         credits: refund.credits.0,
@@ -142,7 +145,7 @@ pub async fn request(
     Ok(ok(
         StatusCode::ACCEPTED,
         serde_json::json!({
-            "refundRequestId": refund.id,
+            "refundRequestId": RefundRequestId(refund.id),
             "status": refund.status.as_str(),
             "estimatedProcessing": "1-2 business days",
             "credits": refund.credits.0,
@@ -152,9 +155,12 @@ pub async fn request(
     ))
 }
 
+fn parse_refund_id(raw: &str) -> Result<Uuid, ApiError> {
+    RefundRequestId::parse(raw).map(|id| id.0).map_err(|e| ApiError::bad_request("invalid_refund_id", e))
+}
+
 async fn own(state: &AppState, client: &str, id: &str) -> Result<Refund, ApiError> {
-    let id: Uuid =
-        id.parse().map_err(|_| ApiError::bad_request("invalid_refund_id", "A refund request id is a UUID."))?;
+    let id = parse_refund_id(id)?;
     refunds::load(&state.db, id).await?.map(|s| s.refund).filter(|r| r.client.as_str() == client).ok_or_else(|| {
         ApiError::new(StatusCode::NOT_FOUND, "refund_not_found", "No such refund request for this account.")
     })
@@ -169,7 +175,7 @@ pub async fn list_own(State(state): State<AppState>, ClientCaller(caller): Clien
 }
 
 #[utoipa::path(get, path = "/api/v1/payments/refunds/{id}", tag = "refunds",
-    params(("id" = Uuid, Path, description = "The refund request id")),
+    params(("id" = String, Path, description = "The refund request id: `ref_…`")),
     responses((status = 200, body = RefundView), (status = 404, body = ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn get_own(
     State(state): State<AppState>,
@@ -192,7 +198,7 @@ pub struct AppealRequest {
 const MAX_APPEAL: usize = 2000;
 
 #[utoipa::path(post, path = "/api/v1/payments/refunds/{id}/appeal", tag = "refunds", request_body = AppealRequest,
-    params(("id" = Uuid, Path, description = "The denied refund request")),
+    params(("id" = String, Path, description = "The denied refund request: `ref_…`")),
     responses((status = 200, body = RefundView), (status = 404, body = ErrorEnvelope), (status = 409, description = "Not denied, or the appeal was used", body = ErrorEnvelope)),
     security(("bearer" = [])))]
 pub async fn appeal(
@@ -231,13 +237,12 @@ pub async fn queue(
 }
 
 async fn load_any(state: &AppState, id: &str) -> Result<Refund, ApiError> {
-    let id: Uuid =
-        id.parse().map_err(|_| ApiError::bad_request("invalid_refund_id", "A refund request id is a UUID."))?;
+    let id = parse_refund_id(id)?;
     Ok(refunds::load(&state.db, id).await?.ok_or(RefundError::NotFound)?.refund)
 }
 
 #[utoipa::path(post, path = "/api/v1/admin/refunds/{id}/approve", operation_id = "approve_refund", tag = "admin",
-    params(("id" = Uuid, Path, description = "The refund request")),
+    params(("id" = String, Path, description = "The refund request: `ref_…`")),
     responses((status = 200, description = "Approved: credits debited, the provider refund made or on its way", body = RefundView),
         (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)),
     security(("bearer" = [])))]
@@ -259,7 +264,7 @@ pub struct DenyRequest {
 }
 
 #[utoipa::path(post, path = "/api/v1/admin/refunds/{id}/deny", operation_id = "deny_refund", tag = "admin", request_body = DenyRequest,
-    params(("id" = Uuid, Path, description = "The refund request")),
+    params(("id" = String, Path, description = "The refund request: `ref_…`")),
     responses((status = 200, body = RefundView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
         (status = 409, body = ErrorEnvelope)),
     security(("bearer" = [])))]

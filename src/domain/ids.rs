@@ -125,3 +125,68 @@ mod tests {
         assert!(CardToken::parse("pm_card_visa").is_err());
     }
 }
+
+/// How the API names Purser's own objects: a prefix and the UUID (`txn_0b5e…`), as Stripe names its objects, so an id
+/// says what it is. The bare UUID of earlier versions is still accepted.
+macro_rules! prefixed_id {
+    ($name:ident, $prefix:literal, $what:literal) => {
+        #[doc = concat!("A ", $what, " as the API names it: `", $prefix, "` and its UUID.")]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub struct $name(pub uuid::Uuid);
+
+        impl $name {
+            pub const PREFIX: &'static str = $prefix;
+
+            pub fn parse(raw: &str) -> Result<Self, String> {
+                let bare = raw.strip_prefix($prefix).unwrap_or(raw);
+                uuid::Uuid::parse_str(bare)
+                    .map(Self)
+                    .map_err(|_| format!(concat!("Give a ", $what, " id: `", $prefix, "` and a UUID.")))
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}{}", $prefix, self.0.hyphenated())
+            }
+        }
+
+        impl From<uuid::Uuid> for $name {
+            fn from(id: uuid::Uuid) -> Self {
+                Self(id)
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_str(self)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let raw = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+                Self::parse(&raw).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+prefixed_id!(TransactionId, "txn_", "transaction");
+prefixed_id!(RefundRequestId, "ref_", "refund request");
+
+#[cfg(test)]
+mod prefixed_tests {
+    use super::*;
+
+    #[test]
+    fn ids_carry_their_prefix_and_the_bare_form_still_parses() {
+        let id = uuid::Uuid::parse_str("0b5e6c1a-1111-4222-8333-944455556666").unwrap();
+        assert_eq!(TransactionId(id).to_string(), "txn_0b5e6c1a-1111-4222-8333-944455556666");
+        assert_eq!(TransactionId::parse("txn_0b5e6c1a-1111-4222-8333-944455556666"), Ok(TransactionId(id)));
+        assert_eq!(TransactionId::parse("0b5e6c1a-1111-4222-8333-944455556666"), Ok(TransactionId(id)));
+        assert!(TransactionId::parse("ref_0b5e6c1a-1111-4222-8333-944455556666").is_err());
+        assert_eq!(RefundRequestId(id).to_string(), "ref_0b5e6c1a-1111-4222-8333-944455556666");
+        assert_eq!(serde_json::to_value(RefundRequestId(id)).unwrap(), "ref_0b5e6c1a-1111-4222-8333-944455556666");
+    }
+}

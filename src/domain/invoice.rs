@@ -116,7 +116,7 @@ impl InvoiceDocument {
             buyer_email: purchase.receipt_email.clone(),
             tax: business.as_ref().map(|profile| breakdown(purchase.price.minor, seller, profile, rates)),
             business,
-            transaction_id: purchase.id.to_string(),
+            transaction_id: super::ids::TransactionId(purchase.id).to_string(),
             description: format!("Credit package {} ({} credits)", purchase.package.as_str(), purchase.credits.0),
             credits: purchase.credits.0,
             amount: purchase.price.decimal(),

@@ -1,6 +1,7 @@
 //! The emails clients get: the purchase receipt (AC9.1.3, AC9.4.1) and the refund notices (AC9.5.3, AC9.5.4,
 //! AC9.5.6, AC9.5.7), each with text and HTML parts.
 use crate::domain::purchase::{Purchase, Rail};
+use crate::domain::ids::{RefundRequestId, TransactionId};
 use crate::domain::refund::Refund;
 use crate::html::escape;
 
@@ -42,7 +43,7 @@ pub fn receipt(purchase: &Purchase, balance: i64) -> Email {
          Your balance is now {balance} credits.\n",
         package = purchase.package.as_str(),
         credits = purchase.credits.0,
-        id = purchase.id,
+        id = TransactionId(purchase.id),
     );
     let row = |label: &str, value: &str| {
         format!("<tr><th scope=\"row\" align=\"left\">{label}</th><td>{}</td></tr>", escape(value))
@@ -55,7 +56,7 @@ pub fn receipt(purchase: &Purchase, balance: i64) -> Email {
         row("Amount paid", &amount),
         row("Paid with", &method),
         row("Date", &date.to_string()),
-        row("Transaction", &purchase.id.to_string()),
+        row("Transaction", &TransactionId(purchase.id).to_string()),
     );
     Email { subject, text, html }
 }
@@ -71,7 +72,7 @@ pub fn refund_notice(refund: &Refund, purchase: &Purchase, notice: &str) -> Emai
                  way back to your {}.\n\nRefund request: {}",
                 refund.credits.0,
                 method(purchase),
-                refund.id
+                RefundRequestId(refund.id)
             ),
         ),
         "refunded" => (
@@ -82,7 +83,7 @@ pub fn refund_notice(refund: &Refund, purchase: &Purchase, notice: &str) -> Emai
                 refund.credits.0,
                 method(purchase),
                 refund.provider_refund.as_deref().unwrap_or("-"),
-                refund.id
+                RefundRequestId(refund.id)
             ),
         ),
         "denied" => (
@@ -90,9 +91,9 @@ pub fn refund_notice(refund: &Refund, purchase: &Purchase, notice: &str) -> Emai
             format!(
                 "Your refund request for transaction {} was not approved.\n\nReason: {}\n\nIf you disagree, you can appeal \
                  once from your billing page, or with POST /api/v1/payments/refunds/{}/appeal.",
-                refund.purchase_id,
+                TransactionId(refund.purchase_id),
                 refund.denial_reason.as_deref().unwrap_or("-"),
-                refund.id
+                RefundRequestId(refund.id)
             ),
         ),
         _ => (
@@ -103,7 +104,7 @@ pub fn refund_notice(refund: &Refund, purchase: &Purchase, notice: &str) -> Emai
                  another way to pay you back, and we will send the refund there.\n\nRefund request: {}",
                 method(purchase),
                 refund.credits.0,
-                refund.id
+                RefundRequestId(refund.id)
             ),
         ),
     };

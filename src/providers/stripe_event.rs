@@ -25,9 +25,10 @@ pub struct EventData {
 }
 
 impl Event {
-    /// The purchase this event is about, from the metadata Purser put on the intent.
+    /// The purchase this event is about, from the metadata Purser put on the intent (a bare UUID; `txn_…` too).
     pub fn purchase_id(&self) -> Option<Uuid> {
-        self.data.object.pointer("/metadata/purchase_id")?.as_str()?.parse().ok()
+        let id = self.data.object.pointer("/metadata/purchase_id")?.as_str()?;
+        crate::domain::ids::TransactionId::parse(id).ok().map(|id| id.0)
     }
 
     pub fn is_payment_intent(&self) -> bool {

@@ -184,8 +184,8 @@ async function dispute(id) {
           if (!reason) return;
           try {
             await api("POST", `${path}/accept`, { reason });
-            say(result, "ok", "Dispute accepted.");
             await Promise.all([dispute(id), alerts()]);
+            say(result, "ok", "Dispute accepted.");
           } catch (e) {
             failed(e);
           }
@@ -196,8 +196,8 @@ async function dispute(id) {
         const chosen = $("#evidence-file").files[0];
         const body = { text: $("#evidence-text").value, ...(chosen ? { file: await upload(chosen) } : {}) };
         await api("POST", `${path}/evidence`, body);
-        say(result, "ok", "Evidence submitted.");
         await Promise.all([dispute(id), alerts()]);
+        say(result, "ok", "Evidence submitted.");
       } catch (e) {
         failed(e);
       }

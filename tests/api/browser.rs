@@ -84,7 +84,7 @@ async fn stripe_elements_and_paypal_buttons_in_chromium() {
         if row["rail"] == "card" {
             let at_stripe = at_stripe(&proxy, &format!("/v1/payment_intents/{intent}")).await;
             assert_eq!(at_stripe["status"], "succeeded");
-            assert_eq!(at_stripe["metadata"]["purchase_id"], id);
+            assert_eq!(at_stripe["metadata"]["purchase_id"], crate::helpers::uuid_of(id));
         } else {
             assert_eq!(paypal.captures_of(&intent), 1, "order {intent} captured once");
             let source = detail.data()["fundingSource"].as_str().unwrap_or_default().to_owned();

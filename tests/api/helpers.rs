@@ -503,3 +503,8 @@ pub fn form_parts(content_type: &str, body: &[u8]) -> Vec<FormPart> {
     }
     parts
 }
+
+/// The UUID inside an API id (`txn_…`, `ref_…`): what the database and the providers' metadata hold.
+pub fn uuid_of(id: &str) -> &str {
+    id.split_once('_').map_or(id, |(_, uuid)| uuid)
+}

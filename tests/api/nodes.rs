@@ -88,16 +88,21 @@ async fn two_nodes_applying_the_same_confirm_and_webhook_grant_once() {
         assert_eq!(count_rows(&url, "credit_ledger").await, round, "one grant per purchase");
         assert_eq!(count_rows(&url, "invoices").await, round, "one invoice per purchase");
         let sql = format!(
-            "SELECT COUNT(*) FROM purchase_events WHERE purchase_id = '{transaction}' \
-             AND to_status = 'succeeded' AND from_status <> 'succeeded'"
+            "SELECT COUNT(*) FROM purchase_events WHERE purchase_id = '{}' \
+             AND to_status = 'succeeded' AND from_status <> 'succeeded'",
+            crate::helpers::uuid_of(&transaction)
         );
         assert_eq!(scalar(&url, &sql).await, 1, "one step to succeeded");
         // The provider saw one intent, confirmed at most once: the losing node decided again on the locked row and
         // called nothing. (None when the success webhook, sent by the test, won the race against both confirms.)
-        let intents = format!("SELECT COUNT(*) FROM sandbox_payment_intents WHERE purchase_id = '{transaction}'");
+        let intents = format!(
+            "SELECT COUNT(*) FROM sandbox_payment_intents WHERE purchase_id = '{}'",
+            crate::helpers::uuid_of(&transaction)
+        );
         assert_eq!(scalar(&url, &intents).await, 1, "one intent at the provider");
         let sql = format!(
-            "SELECT CAST(confirmations AS BIGINT) FROM sandbox_payment_intents WHERE purchase_id = '{transaction}'"
+            "SELECT CAST(confirmations AS BIGINT) FROM sandbox_payment_intents WHERE purchase_id = '{}'",
+            crate::helpers::uuid_of(&transaction)
         );
         assert!(scalar(&url, &sql).await <= 1, "never confirmed twice at the provider");
     }
@@ -117,7 +122,10 @@ async fn a_deadline_of_a_node_that_dies_fires_on_another() {
     nodes.children[0].wait().ok();
 
     let url = nodes.b.database.url.clone();
-    let claim = format!("UPDATE purchases SET next_due_at = now() + interval '6 seconds' WHERE id = '{claimed}'");
+    let claim = format!(
+        "UPDATE purchases SET next_due_at = now() + interval '6 seconds' WHERE id = '{}'",
+        crate::helpers::uuid_of(&claimed)
+    );
     nodes.b.execute(&claim).await;
     let on_b = nodes.b.client("two-nodes-2");
     on_b.wait_for_status(&orphan, "expired").await;

@@ -53,7 +53,7 @@ async fn create_order(client: &Client<'_>, fake: &PaypalFake) -> (String, String
     assert_eq!(data["approvalUrl"], format!("{}/checkoutnow?token={order}", fake.base));
     let unit = &fake.order(&order)["purchase_units"][0];
     assert_eq!(unit["amount"], json!({ "currency_code": "USD", "value": "160.00" }));
-    assert_eq!(unit["custom_id"], data["transactionId"]);
+    assert_eq!(unit["custom_id"], crate::helpers::uuid_of(data["transactionId"].as_str().unwrap()));
     (data["transactionId"].as_str().unwrap().to_owned(), order)
 }
 

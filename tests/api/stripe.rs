@@ -87,7 +87,7 @@ async fn a_stripe_card_purchase_succeeds(db: Db) {
     assert_eq!(paid.data()["newBalance"], 240);
 
     let stripe_intent = at_stripe(&proxy, &format!("/v1/payment_intents/{intent}")).await;
-    assert_eq!(stripe_intent["metadata"]["purchase_id"], transaction.as_str());
+    assert_eq!(stripe_intent["metadata"]["purchase_id"], crate::helpers::uuid_of(&transaction));
     assert_eq!(stripe_intent["amount"], 16000);
     let customer = stripe_intent["customer"].as_str().expect("the intent has a customer").to_owned();
     assert_eq!(at_stripe(&proxy, &format!("/v1/customers/{customer}")).await["metadata"]["client_id"], "stripe-1");
@@ -586,7 +586,7 @@ async fn the_reconciler_settles_a_purchase_whose_webhook_was_lost(db: Db) {
     assert!(view["events"].as_array().unwrap().iter().any(|e| e["kind"] == "manual_sync"), "settled by a sync");
     assert_eq!(client.balance().await, 240);
     // AC9.6.7: the missed webhook is an admin alert, once.
-    let alerted = format!("kind = 'missed_webhook' AND key = 'missed_webhook:{transaction}'");
+    let alerted = format!("kind = 'missed_webhook' AND key = 'missed_webhook:{}'", crate::helpers::uuid_of(&transaction));
     let raised = eventually(Duration::from_secs(10), || async {
         (app.count_where("alerts", &alerted).await == 1).then_some(())
     });

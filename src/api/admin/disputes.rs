@@ -1,6 +1,7 @@
 //! Admin: disputes raised at PayPal or through Stripe (AC9.2.5), and the answers to them: evidence (text and a
 //! document) or a concession, sent to the provider and audited.
 use crate::api::AppState;
+use crate::domain::ids::TransactionId;
 use crate::api::error::{ApiError, ErrorEnvelope, ok};
 use crate::api::extract::{AdminCaller, ApiJson};
 use crate::api::payments::{AuditView, SellerProtectionView, TransactionView, transaction_view};
@@ -26,7 +27,8 @@ pub const EVIDENCE_BODY_LIMIT: usize = MAX_EVIDENCE_FILE / 3 * 4 + 4 * MAX_EVIDE
 pub struct DisputeView {
     id: String,
     provider: String,
-    transaction_id: Option<uuid::Uuid>,
+    #[schema(value_type = Option<String>, pattern = "^txn_[0-9a-f-]{36}$")]
+    transaction_id: Option<TransactionId>,
     client_id: Option<String>,
     reason: String,
     /// Where it stands, for both providers: `needs_response` (evidence or a concession is due), `under_review`,
@@ -62,7 +64,7 @@ impl From<entities::disputes::Model> for DisputeView {
         Self {
             id: d.id,
             provider: d.provider,
-            transaction_id: d.purchase_id,
+            transaction_id: d.purchase_id.map(TransactionId),
             client_id: d.client_id,
             reason: d.reason,
             status: d.status,

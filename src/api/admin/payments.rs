@@ -1,6 +1,7 @@
 //! Admin: the transaction list and one transaction's history, and the commands on a payment (retry, sync,
 //! release, confirm fraud), each audited in the step it causes.
 use super::{ActionReason, RequiredReason};
+use crate::domain::ids::TransactionId;
 use crate::api::AppState;
 use crate::api::error::{ApiError, ErrorEnvelope, ok};
 use crate::api::extract::AdminCaller;
@@ -17,7 +18,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 #[utoipa::path(get, path = "/api/v1/admin/payments/{transactionId}", tag = "admin",
-    params(("transactionId" = Uuid, Path, description = "The transaction (purchase) id")),
+    params(("transactionId" = String, Path, description = "The transaction (purchase) id: `txn_…` (a bare UUID is accepted too)")),
     responses((status = 200, body = TransactionView), (status = 401, body = ErrorEnvelope),
         (status = 403, description = "Not an admin", body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)),
     security(("bearer" = [])))]
@@ -58,7 +59,8 @@ pub struct PaymentQuery {
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentRow {
-    transaction_id: Uuid,
+    #[schema(value_type = String, pattern = "^txn_[0-9a-f-]{36}$")]
+    transaction_id: TransactionId,
     client_id: String,
     status: String,
     amount: i64,
@@ -120,7 +122,7 @@ pub async fn list_payments(
             reversing: r.status == Status::UnderReview.as_str()
                 && r.state.get("reversal").is_some_and(|v| !v.is_null()),
             review_reason: r.state.get("review").and_then(|v| v.as_str()).map(str::to_owned),
-            transaction_id: r.id,
+            transaction_id: r.id.into(),
             client_id: r.client_id,
             status: r.status,
             amount: r.amount,
@@ -156,7 +158,7 @@ async fn act(
 
 /// AC9.6.3: a failed card payment confirmed again with the same method, with a fresh budget of automatic retries.
 #[utoipa::path(post, path = "/api/v1/admin/payments/{transactionId}/retry", tag = "admin", request_body = ActionReason,
-    params(("transactionId" = Uuid, Path, description = "A failed transaction")),
+    params(("transactionId" = String, Path, description = "A failed transaction: `txn_…` (a bare UUID is accepted too)")),
     responses((status = 200, body = TransactionView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
         (status = 409, description = "Not retryable (expired, paid, or PayPal, which needs the payer)", body = ErrorEnvelope)),
     security(("bearer" = [])))]
@@ -180,7 +182,7 @@ pub async fn retry_payment(
 
 /// AC9.6.7: read the provider's object and move the purchase to it (a webhook that never arrived).
 #[utoipa::path(post, path = "/api/v1/admin/payments/{transactionId}/sync", tag = "admin", request_body = ActionReason,
-    params(("transactionId" = Uuid, Path, description = "Any transaction")),
+    params(("transactionId" = String, Path, description = "Any transaction: `txn_…` (a bare UUID is accepted too)")),
     responses((status = 200, body = TransactionView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)),
     security(("bearer" = [])))]
 pub async fn sync_payment(
@@ -195,7 +197,7 @@ pub async fn sync_payment(
 
 /// AC9.3.4: a held payment looked at and let through: its credits are granted.
 #[utoipa::path(post, path = "/api/v1/admin/payments/{transactionId}/release", tag = "admin", request_body = ActionReason,
-    params(("transactionId" = Uuid, Path, description = "A transaction `under_review`")),
+    params(("transactionId" = String, Path, description = "A transaction `under_review`: `txn_…` (a bare UUID is accepted too)")),
     responses((status = 200, body = TransactionView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
         (status = 409, description = "`not_under_review`: not held for review, or already being reversed", body = ErrorEnvelope)),
     security(("bearer" = [])))]
@@ -213,7 +215,7 @@ pub async fn release_payment(
 /// at once; the payment given back in full by a refund that is retried until the provider makes it, and the
 /// purchase `reversed` once it has.
 #[utoipa::path(post, path = "/api/v1/admin/payments/{transactionId}/confirm-fraud", tag = "admin", request_body = RequiredReason,
-    params(("transactionId" = Uuid, Path, description = "A transaction `under_review`")),
+    params(("transactionId" = String, Path, description = "A transaction `under_review`: `txn_…` (a bare UUID is accepted too)")),
     responses((status = 200, description = "Still `under_review` until the reversal's refund is made", body = TransactionView),
         (status = 400, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
         (status = 409, description = "`not_under_review`: not held for review, or already being reversed", body = ErrorEnvelope)),

@@ -1,5 +1,6 @@
 //! Admin: webhook health and replay (AC9.6.7).
 use super::ActionReason;
+use crate::domain::ids::TransactionId;
 use crate::api::AppState;
 use crate::api::error::{ApiError, ErrorEnvelope, ok};
 use crate::api::extract::AdminCaller;
@@ -12,7 +13,6 @@ use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use uuid::Uuid;
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -23,7 +23,8 @@ pub struct WebhookView {
     event_type: String,
     status: String,
     error: Option<String>,
-    transaction_id: Option<Uuid>,
+    #[schema(value_type = Option<String>, pattern = "^txn_[0-9a-f-]{36}$")]
+    transaction_id: Option<TransactionId>,
     received_at: DateTime<Utc>,
     processed_at: Option<DateTime<Utc>>,
 }
@@ -53,7 +54,7 @@ pub async fn webhook_health(
             event_type: e.event_type,
             status: e.status,
             error: e.error,
-            transaction_id: e.purchase_id,
+            transaction_id: e.purchase_id.map(TransactionId),
             received_at: e.received_at,
             processed_at: e.processed_at,
         })
