@@ -218,8 +218,16 @@ pub async fn dev_crash(
         | "pause-watcher" => {
             format!("{prefix}:{actor}")
         }
-        _ if actor.starts_with("purchase:") || actor.starts_with("refund:") => actor,
-        _ => return Err(ApiError::bad_request("unknown_actor", "No such kind of actor.")),
+        _ => {
+            // A purchase's or a refund's actor is named by its bare UUID; the API's `txn_…`/`ref_…` names it too.
+            let id = match actor.split_once(':') {
+                Some(("purchase", id)) => crate::domain::ids::TransactionId::parse(id).map(|id| ("purchase", id.0)),
+                Some(("refund", id)) => crate::domain::ids::RefundRequestId::parse(id).map(|id| ("refund", id.0)),
+                _ => Err("No such kind of actor.".to_owned()),
+            };
+            let (kind, id) = id.map_err(|e| ApiError::bad_request("unknown_actor", e))?;
+            format!("{kind}:{id}")
+        }
     };
     if !crate::actors::tree::crash(&name) {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "actor_not_running", "That actor is not running."));
