@@ -154,6 +154,7 @@ test("fraud review: risky payments wait for an admin, who releases one, confirms
   const held = admin.locator("#review-queue tbody tr", { hasText: "browser-risky" });
   await held.first().waitFor();
   assert.equal(await held.count(), 2);
+  assert.match(await held.first().innerText(), /Stripe Radar rates this payment's risk elevated, score \d+/, "the admin sees why");
   await held.first().getByRole("button", { name: "Release" }).click();
   await admin.getByText("Release: done.").waitFor();
   await admin.waitForFunction(() => document.querySelectorAll("#review-queue tbody tr").length === 1);
