@@ -458,6 +458,9 @@ impl Purchase {
         policy: &Policy,
     ) -> Step {
         let expires_at = now + policy.checkout_ttl;
+        // The create is watched by a deadline in the row: if the node making it dies before its answer is recorded,
+        // another node creates again under the same key (which answers the same intent) once it is due.
+        let watchdog = now + (policy.retry_base * 8).max(TimeDelta::seconds(10));
         let purchase = Purchase {
             id,
             client,
@@ -483,7 +486,7 @@ impl Purchase {
             failure: None,
             credits_granted: false,
             settled_charges: vec![],
-            next_retry: None,
+            next_retry: Some(PendingRetry { kind: RetryKind::Create, at: watchdog }),
             expires_at,
             created_at: now,
             updated_at: now,
@@ -491,6 +494,7 @@ impl Purchase {
         let effects = vec![
             Effect::CreateIntent { idempotency_key: format!("purchase-{id}-create") },
             Effect::ArmTimer { timer: Timer::Expiry, at: expires_at },
+            Effect::ArmTimer { timer: Timer::Retry, at: watchdog },
         ];
         Step { purchase, records: vec![], effects }
     }
@@ -806,9 +810,10 @@ impl Purchase {
     fn on_unreachable(&mut self, now: DateTime<Utc>, policy: &Policy) -> Vec<Effect> {
         match self.status {
             // The create got no answer: the provider may or may not have the intent. Ask again later under the same
-            // key, which answers the same intent if it was made.
-            Status::Created if self.next_retry.is_none() => {
-                let at = now + policy.backoff(self.auto_retries);
+            // key, which answers the same intent if it was made (sooner than the create's watchdog).
+            Status::Created if self.next_retry.is_none_or(|retry| retry.kind == RetryKind::Create) => {
+                let backoff = now + policy.backoff(self.auto_retries);
+                let at = self.next_retry.map_or(backoff, |watchdog| watchdog.at.min(backoff));
                 self.auto_retries += 1;
                 self.next_retry = Some(PendingRetry { kind: RetryKind::Create, at });
                 vec![Effect::ArmTimer { timer: Timer::Retry, at }]
