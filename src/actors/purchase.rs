@@ -242,6 +242,10 @@ impl PurchaseActor {
                 if step.is_decline(&before) {
                     self.ctx.fraud.cast(FraudMsg::Declined);
                 }
+                // A retry the step settled (the create's watchdog, once the intent is known) need not wake it later.
+                if let Some(retry) = before.next_retry.filter(|retry| step.purchase.next_retry != Some(*retry)) {
+                    self.ctx.deadlines.forget(step.purchase.id, crate::domain::purchase::Timer::Retry, retry.at);
+                }
                 state.stored = Some(Stored { purchase: step.purchase, version });
                 Ok(step.effects)
             }

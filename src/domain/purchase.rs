@@ -491,10 +491,11 @@ impl Purchase {
             created_at: now,
             updated_at: now,
         };
+        // The timers first: the create's answer settles the watchdog, which must be armed before it.
         let effects = vec![
-            Effect::CreateIntent { idempotency_key: format!("purchase-{id}-create") },
             Effect::ArmTimer { timer: Timer::Expiry, at: expires_at },
             Effect::ArmTimer { timer: Timer::Retry, at: watchdog },
+            Effect::CreateIntent { idempotency_key: format!("purchase-{id}-create") },
         ];
         Step { purchase, records: vec![], effects }
     }
