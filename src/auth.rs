@@ -16,6 +16,8 @@ pub const DEVELOPMENT_SECRET: &str = "purser-development-secret-not-for-producti
 pub enum Role {
     Client,
     Admin,
+    /// The platform's backend (issue 18): reads balances and ledgers, spends and gives back credits, nothing else.
+    Service,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -107,6 +107,8 @@ enum Command {
 enum RoleArg {
     Client,
     Admin,
+    /// The platform's backend: balances, ledgers, spends.
+    Service,
 }
 
 fn main() -> ExitCode {
@@ -235,6 +237,7 @@ fn run(cli: Cli) -> Result<(), String> {
             let role = match role {
                 RoleArg::Client => Role::Client,
                 RoleArg::Admin => Role::Admin,
+                RoleArg::Service => Role::Service,
             };
             println!("{}", auth.mint(&user, role, email, ttl)?);
             Ok(())

@@ -19,4 +19,5 @@ pub mod reconcile_schedule;
 pub mod refund_requests;
 pub mod sandbox_payment_intents;
 pub mod sandbox_paypal_orders;
+pub mod spends;
 pub mod webhook_events;

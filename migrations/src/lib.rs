@@ -23,6 +23,7 @@ mod m20261202_000019_fraud_screenings;
 mod m20261202_000020_inbox_sweep;
 mod m20261202_000021_rate_windows;
 mod m20261202_000022_dispute_standing;
+mod m20261202_000023_spends;
 mod nullable_column;
 
 pub struct Migrator;
@@ -52,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000020_inbox_sweep::Migration),
             Box::new(m20261202_000021_rate_windows::Migration),
             Box::new(m20261202_000022_dispute_standing::Migration),
+            Box::new(m20261202_000023_spends::Migration),
         ]
     }
 }

@@ -107,6 +107,7 @@ fn caller(parts: &Parts, state: &AppState, role: Role) -> Result<Caller, ApiErro
                 match role {
                     Role::Client => "client",
                     Role::Admin => "admin",
+                    Role::Service => "service",
                 }
             ),
         ));
@@ -122,6 +123,17 @@ impl FromRequestParts<AppState> for ClientCaller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         caller(parts, state, Role::Client).map(Self)
+    }
+}
+
+/// A request from the platform's backend (a `service` token).
+pub struct ServiceCaller(pub Caller);
+
+impl FromRequestParts<AppState> for ServiceCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        caller(parts, state, Role::Service).map(Self)
     }
 }
 

@@ -20,6 +20,7 @@ pub mod receipts;
 pub mod refunds;
 pub mod request_id;
 pub mod sandbox;
+pub mod spends;
 pub mod web;
 pub mod webhooks;
 
@@ -105,6 +106,10 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(refunds::request))
         .layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::layer))
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard::rate_limit));
+    // The platform's spends: idempotent, but not under the clients' checkout limits (one backend spends for all).
+    let spending = OpenApiRouter::new()
+        .routes(routes!(spends::spend))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::layer));
     // Evidence carries a document; every other body stays under `server.body_limit_bytes`.
     let evidence = OpenApiRouter::new()
         .routes(routes!(admin::submit_evidence))
@@ -112,6 +117,7 @@ pub fn router(state: AppState) -> Router {
     let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(money_moving)
         .merge(evidence)
+        .merge(spending)
         .routes(routes!(admin::accept_dispute))
         .routes(routes!(payments::get_transaction))
         .routes(routes!(payment_methods::list))
@@ -120,6 +126,8 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(payment_methods::delete_payment_data))
         .routes(routes!(catalogue::list_packages))
         .routes(routes!(catalogue::balance))
+        .routes(routes!(spends::reverse))
+        .routes(routes!(spends::ledger))
         .routes(routes!(webhooks::stripe))
         .routes(routes!(webhooks::paypal))
         .routes(routes!(paypal::paypal_return))

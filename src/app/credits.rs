@@ -1,6 +1,8 @@
-//! An admin's correction of a client's balance: bounded, never below zero, and audited (who, why) in the
-//! transaction that moves the credits.
+//! Moving credits outside purchases: an admin's correction of a client's balance (bounded, never below zero, and
+//! audited in the transaction that moves the credits), and the platform's spends and their reversals (issue 18).
 use crate::domain::ids::ClientId;
+use crate::store::spends::{self, NewSpend, Reversed, Spent};
+use crate::store::writer::Writer;
 use crate::store::{controls, ledger};
 use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
 use uuid::Uuid;
@@ -50,4 +52,56 @@ pub async fn adjust(
     let balance = ledger::balance(&txn, client).await?;
     txn.commit().await?;
     Ok(balance)
+}
+
+/// The most one spend may take: as for an adjustment.
+pub const MAX_SPEND: i64 = MAX_ADJUSTMENT;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpendError {
+    #[error("Give a number of credits between 1 and {MAX_SPEND}.")]
+    OutOfBounds,
+    #[error("Give a reference of 1 to 200 characters (what the credits bought) and a description of at most 500.")]
+    Reference,
+    #[error("The balance is {0} credits.")]
+    Insufficient(i64),
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+/// Spends `credits` of `client`'s balance for the platform (issue 18), never below zero, in one step of the writer.
+pub async fn spend(
+    writer: &Writer,
+    by: &ClientId,
+    client: &ClientId,
+    credits: i64,
+    reference: &str,
+    description: &str,
+) -> Result<(entities::spends::Model, i64), SpendError> {
+    if !(1..=MAX_SPEND).contains(&credits) {
+        return Err(SpendError::OutOfBounds);
+    }
+    let (reference, description) = (reference.trim(), description.trim());
+    if reference.is_empty() || reference.chars().count() > 200 || description.chars().count() > 500 {
+        return Err(SpendError::Reference);
+    }
+    let spend = NewSpend {
+        id: Uuid::new_v4(),
+        client: client.clone(),
+        credits,
+        reference: reference.to_owned(),
+        description: description.to_owned(),
+        spent_by: by.as_str().to_owned(),
+    };
+    let step = writer.write(move |txn| Box::pin(async move { spends::spend(txn, spend).await }));
+    match step.await? {
+        Spent::Done(spend, balance) => Ok((spend, balance)),
+        Spent::Insufficient(balance) => Err(SpendError::Insufficient(balance)),
+    }
+}
+
+/// Gives a spend back, once (a job that failed).
+pub async fn reverse(writer: &Writer, id: Uuid, reason: &str) -> Result<Reversed, DbErr> {
+    let reason = reason.trim().to_owned();
+    writer.write(move |txn| Box::pin(async move { spends::reverse(txn, id, &reason).await })).await
 }

@@ -17,6 +17,7 @@ pub mod purchases;
 pub mod rate_windows;
 pub mod reconcile;
 pub mod refunds;
+pub mod spends;
 pub mod statements;
 pub mod webhooks;
 pub mod writer;

@@ -12,6 +12,7 @@ mod idempotency;
 mod nodes;
 mod paypal;
 mod paypal_fake;
+mod platform;
 mod purchases;
 mod receipts;
 mod recovery;

@@ -1,0 +1,124 @@
+//! Issue 18, the platform's side: its backend, with a `service` token, spends a client's credits on what they
+//! bought (once per Idempotency-Key, never below zero), gives a spend back once, and reads a client's statement; the
+//! service role can do nothing else.
+use crate::helpers::{Db, TestApp, spawn_app};
+use crate::on_both_databases;
+use purser::auth::Role;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+async fn spend(app: &TestApp, token: &str, key: &str, body: &Value) -> crate::helpers::Answer {
+    let headers = [("content-type", "application/json"), ("idempotency-key", key)];
+    app.post_raw("/api/v1/credits/spend", Some(token), &headers, body.to_string()).await
+}
+
+/// A client with the 240 credits of `pro-200`.
+async fn funded(app: &TestApp, client: &str) {
+    let client = app.client(client);
+    let (_, intent) = client.open("pro-200", "pm_card_visa").await;
+    assert_eq!(client.confirm(&intent, "pro-200").await.data()["status"], "succeeded");
+}
+
+async fn a_spend_retried_with_its_key_spends_once_and_reverses_once(db: Db) {
+    let app = spawn_app(db).await;
+    funded(&app, "plat-1").await;
+    let service = app.token("platform-backend", Role::Service);
+    let body = json!({ "clientId": "plat-1", "credits": 40, "reference": "job-17", "description": "a 4K render" });
+    let first = spend(&app, &service, "spend-job-17", &body).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    let spent = first.data().clone();
+    assert!(spent["spendId"].as_str().unwrap().starts_with("spd_"), "{spent}");
+    assert_eq!(spent["balance"], 200);
+    let again = spend(&app, &service, "spend-job-17", &body).await;
+    assert_eq!(again.data()["spendId"], spent["spendId"], "a retry answers the first spend");
+    assert_eq!(app.count_rows("spends").await, 1);
+    let client = app.client("plat-1");
+    assert_eq!(client.balance().await, 200);
+
+    let unkeyed = app.post("/api/v1/credits/spend", Some(&service), &body).await;
+    assert_eq!(unkeyed.status, StatusCode::BAD_REQUEST);
+    assert_eq!(unkeyed.error_code(), "idempotency_key_required");
+    let too_much = json!({ "clientId": "plat-1", "credits": 201, "reference": "job-18" });
+    let refused = spend(&app, &service, "spend-job-18", &too_much).await;
+    assert_eq!(refused.status, StatusCode::PAYMENT_REQUIRED);
+    assert_eq!(refused.error_code(), "insufficient_credits");
+    assert!(refused.body["error"]["message"].as_str().unwrap().contains("200"), "{}", refused.body);
+    for (bad, code) in [
+        (json!({ "clientId": "plat-1", "credits": 0, "reference": "x" }), "invalid_spend"),
+        (json!({ "clientId": "plat-1", "credits": 5, "reference": " " }), "invalid_spend"),
+        (json!({ "clientId": "not a client", "credits": 5, "reference": "x" }), "invalid_client_id"),
+    ] {
+        let answer = spend(&app, &service, &format!("bad-{code}-{}", bad["credits"]), &bad).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{bad}");
+        assert_eq!(answer.error_code(), code, "{bad}");
+    }
+    assert_eq!(app.count_rows("spends").await, 1, "refusals write nothing");
+
+    let path = format!("/api/v1/credits/spends/{}/reverse", spent["spendId"].as_str().unwrap());
+    let reversed = app.post(&path, Some(&service), &json!({ "reason": "the render failed" })).await;
+    assert_eq!(reversed.status, StatusCode::OK, "{}", reversed.body);
+    assert_eq!(reversed.data()["balance"], 240);
+    let twice = app.post(&path, Some(&service), &json!({ "reason": "again" })).await;
+    assert_eq!(twice.status, StatusCode::CONFLICT);
+    assert_eq!(twice.error_code(), "already_reversed");
+    assert_eq!(client.balance().await, 240);
+
+    let statement = app.get("/api/v1/credits/ledger?clientId=plat-1", Some(&service)).await;
+    let items = statement.data()["items"].as_array().unwrap().clone();
+    let kinds: Vec<&str> = items.iter().filter_map(|i| i["kind"].as_str()).collect();
+    assert_eq!(kinds, ["purchase_grant", "spend", "spend_reversal"]);
+    assert!(items[0]["source"].as_str().unwrap().starts_with("txn_"));
+    assert_eq!(items[1]["source"], spent["spendId"]);
+    assert_eq!((items[1]["credits"].as_i64(), items[1]["reference"].as_str()), (Some(-40), Some("job-17")));
+    assert_eq!(statement.data()["balance"], 240);
+    let own = app.get("/api/v1/credits/ledger", Some(&client.token)).await;
+    assert_eq!(own.data()["items"].as_array().unwrap().len(), 3);
+    let other = app.get("/api/v1/credits/ledger?clientId=someone-else", Some(&client.token)).await;
+    assert_eq!(other.status, StatusCode::FORBIDDEN);
+}
+
+// The service role reads and spends credits, nothing else; nobody else spends.
+async fn the_service_role_does_nothing_else(db: Db) {
+    let app = spawn_app(db).await;
+    let service = app.token("platform-backend", Role::Service);
+    for path in ["/api/v1/admin/payments", "/api/v1/admin/refunds", "/api/v1/admin/disputes", "/api/v1/credits/balance"] {
+        assert_eq!(app.get(path, Some(&service)).await.status, StatusCode::FORBIDDEN, "{path}");
+    }
+    let pause = json!({ "scope": "platform", "reason": "no" });
+    assert_eq!(app.post("/api/v1/admin/controls/pause", Some(&service), &pause).await.status, StatusCode::FORBIDDEN);
+    let checkout = json!({ "packageId": "pro-200", "paymentMethodId": "pm_card_visa" });
+    assert_eq!(app.post("/api/v1/payments/stripe/intent", Some(&service), &checkout).await.status, StatusCode::FORBIDDEN);
+    let body = json!({ "clientId": "plat-2", "credits": 1, "reference": "x" });
+    for token in [app.client("plat-2").token, app.token("admin-p", Role::Admin)] {
+        assert_eq!(spend(&app, &token, "k", &body).await.status, StatusCode::FORBIDDEN);
+    }
+    assert_eq!(spend(&app, "", "k", &body).await.status, StatusCode::UNAUTHORIZED);
+}
+
+// Many spends at once, on several keys, never take a balance below zero: exactly as many pass as it can pay for.
+async fn concurrent_spends_never_overdraw(db: Db) {
+    let app = spawn_app(db).await;
+    funded(&app, "plat-3").await;
+    let service = app.token("platform-backend", Role::Service);
+    let body = json!({ "clientId": "plat-3", "credits": 50, "reference": "burst" });
+    let mut burst = tokio::task::JoinSet::new();
+    for n in 0..10 {
+        let (http, url) = (app.http.clone(), format!("{}/api/v1/credits/spend", app.base));
+        let (service, body) = (service.clone(), body.to_string());
+        burst.spawn(async move {
+            let request = http.post(url).bearer_auth(service).header("content-type", "application/json");
+            request.header("idempotency-key", format!("burst-{n}")).body(body).send().await.unwrap().status()
+        });
+    }
+    let answers = burst.join_all().await;
+    let passed = answers.iter().filter(|s| **s == StatusCode::CREATED).count();
+    let refused = answers.iter().filter(|s| **s == StatusCode::PAYMENT_REQUIRED).count();
+    assert_eq!((passed, refused), (4, 6), "{answers:?}");
+    assert_eq!(app.client("plat-3").balance().await, 40);
+}
+
+on_both_databases!(
+    a_spend_retried_with_its_key_spends_once_and_reverses_once,
+    the_service_role_does_nothing_else,
+    concurrent_spends_never_overdraw,
+);
