@@ -1,4 +1,5 @@
-// The client's billing page: balance, history with invoice PDFs, CSV export, saved cards, refunds and appeals.
+// The client's billing page: balance, credit statement, history with invoice PDFs, CSV export, saved cards, refunds
+// and appeals.
 import { $, api, download, el, money, requireToken, say, table } from "/assets/app.js";
 
 requireToken();
@@ -6,13 +7,21 @@ const result = $("#result");
 const failed = (e) => say(result, "error", e.message);
 
 async function load() {
-  const [balance, history, methods, policy, refunds] = await Promise.all([
+  const [balance, history, methods, policy, refunds, statement] = await Promise.all([
     api("GET", "/api/v1/credits/balance"),
     api("GET", "/api/v1/billing/history"),
     api("GET", "/api/v1/payments/methods"),
     api("GET", "/api/v1/payments/refund-policy"),
     api("GET", "/api/v1/payments/refunds"),
+    api("GET", "/api/v1/credits/ledger?limit=500"),
   ]);
+  // Every move of credits, with what moved them: purchases, what the platform's service spent them on, refunds.
+  const what = { purchase_grant: "Bought", spend: "Spent", spend_reversal: "Given back", refund_debit: "Refunded",
+    refund_credit_back: "Refund undone", dispute_debit: "Disputed payment", adjustment: "Adjusted by support" };
+  const moves = statement.data.items;
+  $("#statement").replaceChildren(moves.length ? table(["Date", "What", "Credits", "Reference"], moves.map((m) =>
+    [new Date(m.at).toLocaleDateString(), what[m.kind] ?? m.kind, m.credits > 0 ? `+${m.credits}` : String(m.credits),
+      m.reference ?? m.source])) : el("p", { class: "muted" }, "No credits moved yet."));
   $("#balance").textContent = balance.data.balance;
   const items = history.data.items ?? history.data;
   // A purchase with a refund on its way or made is shown as such, and is not offered for another request.

@@ -203,6 +203,10 @@ test("disputes: the admin opens one, submits evidence with a document, and sees 
   await client.goto(`${base}/billing`);
   await client.getByRole("cell", { name: "pro-200" }).first().waitFor();
   assert.equal(await text(client, "#balance"), "0");
+  // The client's statement shows the credits bought and taken back for the disputed payment.
+  const statement = await text(client, "#statement");
+  assert.match(statement, /Bought\s+\+240/);
+  assert.match(statement, /Disputed payment\s+-240/);
 });
 
 test("the checkout fits a phone's width", async () => {
