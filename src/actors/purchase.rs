@@ -321,6 +321,7 @@ impl PurchaseActor {
                         paid: None,
                         seller_protection: None,
                         risk: None,
+                        receipt_url: None,
                     })),
                     Err(ProviderError::Unreachable(e) | ProviderError::Throttled(e)) => unreachable_provider(e),
                 }

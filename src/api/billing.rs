@@ -91,7 +91,7 @@ pub async fn history(
             currency: p.price.currency.lower(),
             method: method(p),
             status: p.status.as_str().to_owned(),
-            receipt_url: (p.status == Status::Succeeded).then(|| super::receipts::link(&state, p.id)),
+            receipt_url: (p.status == Status::Succeeded).then(|| super::payments::receipt_url(&state, &p)),
             invoice_url: (p.status == Status::Succeeded).then(|| format!("/api/v1/billing/invoices/{}.pdf", TransactionId(p.id))),
         })
         .collect();
@@ -187,7 +187,7 @@ async fn resend(state: &AppState, id: Uuid, client: Option<&str>, by: &str) -> R
 
 /// AC9.4.6: a lost receipt, regenerated from the purchase and sent again.
 #[utoipa::path(post, path = "/api/v1/billing/receipts/{transactionId}/resend", tag = "billing",
-    params(("transactionId" = String, Path, description = "A paid transaction: `txn_…` (a bare UUID is accepted too)")),
+    params(("transactionId" = String, Path, pattern = "^(txn_)?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "A paid transaction: `txn_…` (a bare UUID is accepted too)")),
     responses((status = 202, description = "Queued"), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope),
         (status = 429, description = "Past `limits.receipt_resends_per_hour` for this payment", body = ErrorEnvelope)),
     security(("bearer" = [])))]
@@ -201,8 +201,9 @@ pub async fn resend_receipt(
 
 /// AC9.4.6 for support: regenerate and resend any client's receipt.
 #[utoipa::path(post, path = "/api/v1/admin/payments/{transactionId}/resend-receipt", tag = "admin",
-    params(("transactionId" = String, Path, description = "A paid transaction: `txn_…` (a bare UUID is accepted too)")),
+    params(("transactionId" = String, Path, pattern = "^(txn_)?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "A paid transaction: `txn_…` (a bare UUID is accepted too)")),
     responses((status = 202, description = "Queued"), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
+        (status = 409, description = "`not_paid`: only a paid purchase has a receipt", body = ErrorEnvelope),
         (status = 429, description = "Past `limits.receipt_resends_per_hour` for this payment", body = ErrorEnvelope)),
     security(("bearer" = [])))]
 pub async fn admin_resend_receipt(
@@ -215,7 +216,7 @@ pub async fn admin_resend_receipt(
 
 /// AC9.4.2: the purchase's invoice as a PDF, rendered from the invoice as issued.
 #[utoipa::path(get, path = "/api/v1/billing/invoices/{file}", tag = "billing",
-    params(("file" = String, Path, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\\.pdf$", description = "`<transactionId>.pdf`")),
+    params(("file" = String, Path, pattern = "^(txn_)?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\\.pdf$", description = "`<transactionId>.pdf`")),
     responses((status = 200, description = "application/pdf"), (status = 404, description = "No invoice for this client and transaction", body = ErrorEnvelope)),
     security(("bearer" = [])))]
 pub async fn invoice(

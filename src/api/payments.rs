@@ -382,7 +382,7 @@ pub(super) async fn confirm_response(state: &AppState, purchase: &Purchase) -> R
             ConfirmResponse {
                 credits_added: Some(purchase.credits.0),
                 new_balance: Some(ledger::balance(&state.reads, &purchase.client).await?),
-                receipt_url: Some(super::receipts::link(state, purchase.id)),
+                receipt_url: Some(receipt_url(state, purchase)),
                 ..base
             },
         )),
@@ -467,13 +467,18 @@ pub async fn transaction_view(state: &AppState, id: Uuid) -> Result<Option<(Purc
     Ok(Some((p, view)))
 }
 
+/// Where a paid purchase's receipt is: Stripe's own page for a Stripe charge, otherwise Purser's printable one.
+pub fn receipt_url(state: &AppState, purchase: &Purchase) -> String {
+    purchase.receipt_url.clone().unwrap_or_else(|| super::receipts::link(state, purchase.id))
+}
+
 /// A transaction id from a path or a body: `txn_…`, or the bare UUID of earlier versions.
 pub fn parse_transaction_id(raw: &str) -> Result<Uuid, ApiError> {
     TransactionId::parse(raw).map(|id| id.0).map_err(|e| ApiError::bad_request("invalid_transaction_id", e))
 }
 
 #[utoipa::path(get, path = "/api/v1/payments/{transactionId}", tag = "payments",
-    params(("transactionId" = String, Path, description = "The transaction (purchase) id: `txn_…` (a bare UUID is accepted too)")),
+    params(("transactionId" = String, Path, pattern = "^(txn_)?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "The transaction (purchase) id: `txn_…` (a bare UUID is accepted too)")),
     responses((status = 200, body = TransactionView), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
         (status = 404, description = "No such transaction for this client", body = ErrorEnvelope)),
     security(("bearer" = [])))]

@@ -38,7 +38,7 @@ pub struct ReceiptQuery {
 }
 
 #[utoipa::path(get, path = "/receipts/{transactionId}", tag = "payments",
-    params(("transactionId" = String, Path, description = "A paid transaction: `txn_…` (a bare UUID is accepted too)"), ReceiptQuery),
+    params(("transactionId" = String, Path, pattern = "^(txn_)?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "A paid transaction: `txn_…` (a bare UUID is accepted too)"), ReceiptQuery),
     responses((status = 200, description = "The receipt, a printable HTML page", content_type = "text/html"),
         (status = 400, body = super::error::ErrorEnvelope),
         (status = 404, description = "No receipt at this link", body = super::error::ErrorEnvelope)))]

@@ -70,6 +70,7 @@ pub async fn policy(State(state): State<AppState>) -> Response {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RefundRequest {
     /// `txn_…` (a bare UUID is accepted too).
+    #[schema(pattern = "^(txn_)?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
     transaction_id: String,
     #[schema(pattern = "\\S")]
     reason: String,
@@ -175,7 +176,7 @@ pub async fn list_own(State(state): State<AppState>, ClientCaller(caller): Clien
 }
 
 #[utoipa::path(get, path = "/api/v1/payments/refunds/{id}", tag = "refunds",
-    params(("id" = String, Path, description = "The refund request id: `ref_…`")),
+    params(("id" = String, Path, pattern = "^(ref_)?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "The refund request id: `ref_…`")),
     responses((status = 200, body = RefundView), (status = 404, body = ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn get_own(
     State(state): State<AppState>,
@@ -198,7 +199,7 @@ pub struct AppealRequest {
 const MAX_APPEAL: usize = 2000;
 
 #[utoipa::path(post, path = "/api/v1/payments/refunds/{id}/appeal", tag = "refunds", request_body = AppealRequest,
-    params(("id" = String, Path, description = "The denied refund request: `ref_…`")),
+    params(("id" = String, Path, pattern = "^(ref_)?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "The denied refund request: `ref_…`")),
     responses((status = 200, body = RefundView), (status = 404, body = ErrorEnvelope), (status = 409, description = "Not denied, or the appeal was used", body = ErrorEnvelope)),
     security(("bearer" = [])))]
 pub async fn appeal(
@@ -242,7 +243,7 @@ async fn load_any(state: &AppState, id: &str) -> Result<Refund, ApiError> {
 }
 
 #[utoipa::path(post, path = "/api/v1/admin/refunds/{id}/approve", operation_id = "approve_refund", tag = "admin",
-    params(("id" = String, Path, description = "The refund request: `ref_…`")),
+    params(("id" = String, Path, pattern = "^(ref_)?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "The refund request: `ref_…`")),
     responses((status = 200, description = "Approved: credits debited, the provider refund made or on its way", body = RefundView),
         (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)),
     security(("bearer" = [])))]
@@ -264,7 +265,7 @@ pub struct DenyRequest {
 }
 
 #[utoipa::path(post, path = "/api/v1/admin/refunds/{id}/deny", operation_id = "deny_refund", tag = "admin", request_body = DenyRequest,
-    params(("id" = String, Path, description = "The refund request: `ref_…`")),
+    params(("id" = String, Path, pattern = "^(ref_)?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "The refund request: `ref_…`")),
     responses((status = 200, body = RefundView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
         (status = 409, body = ErrorEnvelope)),
     security(("bearer" = [])))]

@@ -2,7 +2,7 @@
 //! what they bought, gives a spend back once, and reads any client's statement; a client reads its own.
 use super::AppState;
 use super::error::{ApiError, ErrorEnvelope, ok};
-use super::extract::{ApiJson, ApiQuery, ServiceCaller, whole_number};
+use super::extract::{ApiJson, ApiQuery, ClientCaller, ServiceCaller, whole_number};
 use crate::app::credits::{self, SpendError};
 use crate::auth::Role;
 use crate::domain::ids::ClientId;
@@ -21,8 +21,8 @@ fn spend_id(id: impl std::fmt::Display) -> String {
 }
 
 fn parse_spend_id(raw: &str) -> Result<Uuid, ApiError> {
-    let bare = raw.strip_prefix("spd_").unwrap_or(raw);
-    Uuid::parse_str(bare).map_err(|_| ApiError::bad_request("invalid_spend_id", "Give a spend id: `spd_` and a UUID."))
+    crate::domain::ids::parse_prefixed(raw, "spd_")
+        .ok_or_else(|| ApiError::bad_request("invalid_spend_id", "Give a spend id: `spd_` and a UUID."))
 }
 
 fn parse_client(raw: &str) -> Result<ClientId, ApiError> {
@@ -80,7 +80,8 @@ fn view(spend: entities::spends::Model, balance: i64) -> SpendView {
     params(("Idempotency-Key" = String, Header, pattern = "^[!-~]{1,255}$", description = "Required: the same key and body replay the first answer")),
     responses((status = 201, body = SpendView), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
         (status = 402, description = "`insufficient_credits`: the balance is smaller (the message says how much)", body = ErrorEnvelope),
-        (status = 403, description = "Not a service token", body = ErrorEnvelope)),
+        (status = 403, description = "Not a service token", body = ErrorEnvelope),
+        (status = 409, description = "`idempotency_key_reused` with another body, or `idempotency_key_in_use` while the first is answered", body = ErrorEnvelope)),
     security(("bearer" = [])))]
 pub async fn spend(
     State(state): State<AppState>,
@@ -117,7 +118,7 @@ pub struct ReverseRequest {
 
 /// Gives a spend's credits back, once (a job that failed); a second reversal is 409 `already_reversed`.
 #[utoipa::path(post, path = "/api/v1/credits/spends/{spendId}/reverse", tag = "credits", request_body = ReverseRequest,
-    params(("spendId" = String, Path, description = "`spd_…`")),
+    params(("spendId" = String, Path, pattern = "^(spd_)?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "`spd_…`")),
     responses((status = 200, body = SpendView), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
         (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)),
     security(("bearer" = [])))]
@@ -129,7 +130,7 @@ pub async fn reverse(
 ) -> Result<Response, ApiError> {
     let id = parse_spend_id(&id)?;
     let reason = request.reason.trim();
-    if reason.is_empty() || reason.chars().count() > 500 {
+    if reason.is_empty() || request.reason.chars().count() > 500 {
         return Err(ApiError::bad_request("reason_required", "Give a reason of 1 to 500 characters."));
     }
     match credits::reverse(&state.purchases.context().writer, id, reason).await? {
@@ -145,9 +146,6 @@ pub async fn reverse(
 #[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct LedgerQuery {
-    /// Whose statement: required for a service or admin token; a client reads its own.
-    #[param(pattern = "^[A-Za-z0-9._@-]{1,128}$")]
-    client_id: Option<String>,
     /// `nextCursor` of the previous page.
     #[param(minimum = 0)]
     cursor: Option<i64>,
@@ -185,32 +183,48 @@ fn source_of(source: &str) -> String {
     }
 }
 
-/// A client's statement, oldest first (issue 18): grants, spends, reversals, refunds, dispute debits, adjustments,
-/// each with its source. The platform's backend and admins name the client; a client reads its own.
+/// The caller's own statement, oldest first (issue 18): grants, spends, reversals, refunds, dispute debits,
+/// adjustments, each with its source.
 #[utoipa::path(get, path = "/api/v1/credits/ledger", tag = "credits", params(LedgerQuery),
     responses((status = 200, description = "`{ items: [LedgerEntry], balance, nextCursor }`"), (status = 400, body = ErrorEnvelope),
         (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope)),
     security(("bearer" = [])))]
-pub async fn ledger(
+pub async fn own_ledger(
+    State(state): State<AppState>,
+    ClientCaller(caller): ClientCaller,
+    ApiQuery(query): ApiQuery<LedgerQuery>,
+) -> Result<Response, ApiError> {
+    statement(&state, &caller.id, query).await
+}
+
+/// A client's statement, for the platform's backend and admins (a client may read its own here too).
+#[utoipa::path(get, path = "/api/v1/credits/ledger/{clientId}", tag = "credits",
+    params(("clientId" = String, Path, pattern = "^[A-Za-z0-9._@-]{1,128}$", description = "Whose statement"), LedgerQuery),
+    responses((status = 200, description = "`{ items: [LedgerEntry], balance, nextCursor }`"), (status = 400, body = ErrorEnvelope),
+        (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+pub async fn client_ledger(
     State(state): State<AppState>,
     headers: HeaderMap,
+    Path(client): Path<String>,
     ApiQuery(query): ApiQuery<LedgerQuery>,
 ) -> Result<Response, ApiError> {
     let header = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let caller = state.auth.verify_header(header)?;
-    let client = match (caller.role, query.client_id.as_deref()) {
-        (Role::Client, None) => caller.id,
-        (Role::Client, Some(other)) if other == caller.id.as_str() => caller.id,
-        (Role::Client, Some(_)) => {
-            return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "A client reads its own statement only."));
-        }
-        (Role::Service | Role::Admin, Some(client)) => parse_client(client)?,
-        (Role::Service | Role::Admin, None) => {
-            return Err(ApiError::bad_request("client_id_required", "Name the client: ?clientId=…"));
-        }
-    };
-    let limit = query.limit.unwrap_or(100).clamp(1, 500);
-    let rows = spends::statement(&state.reads, &client, query.cursor, limit).await?;
+    let client = parse_client(&client)?;
+    if caller.role == Role::Client && caller.id != client {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "A client reads its own statement only."));
+    }
+    statement(&state, &client, query).await
+}
+
+async fn statement(state: &AppState, client: &ClientId, query: LedgerQuery) -> Result<Response, ApiError> {
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) || query.cursor.is_some_and(|c| c < 0) {
+        let message = "limit is 1 to 500, and cursor the nextCursor of the previous page.";
+        return Err(ApiError::bad_request("invalid_query", message));
+    }
+    let rows = spends::statement(&state.reads, client, query.cursor, limit).await?;
     let spend_ids: Vec<Uuid> = rows
         .iter()
         .filter_map(|r| r.source.strip_prefix("spend:").and_then(|id| Uuid::parse_str(id).ok()))
@@ -231,6 +245,6 @@ pub async fn ledger(
             }
         })
         .collect();
-    let balance = crate::store::ledger::balance(&state.reads, &client).await?;
+    let balance = crate::store::ledger::balance(&state.reads, client).await?;
     Ok(ok(StatusCode::OK, serde_json::json!({ "items": items, "balance": balance, "nextCursor": next })))
 }

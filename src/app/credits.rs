@@ -81,10 +81,11 @@ pub async fn spend(
     if !(1..=MAX_SPEND).contains(&credits) {
         return Err(SpendError::OutOfBounds);
     }
-    let (reference, description) = (reference.trim(), description.trim());
-    if reference.is_empty() || reference.chars().count() > 200 || description.chars().count() > 500 {
+    // The lengths as sent, as the API's schema counts them; the text as meant.
+    if reference.trim().is_empty() || reference.chars().count() > 200 || description.chars().count() > 500 {
         return Err(SpendError::Reference);
     }
+    let (reference, description) = (reference.trim(), description.trim());
     let spend = NewSpend {
         id: Uuid::new_v4(),
         client: client.clone(),

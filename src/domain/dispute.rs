@@ -154,11 +154,10 @@ pub struct EvidenceFile {
 
 impl EvidenceFile {
     pub fn parse(name: &str, bytes: Vec<u8>) -> Result<Self, String> {
-        let name = name.trim();
         let allowed = name.rsplit_once('.').is_some_and(|(stem, extension)| {
             !stem.is_empty() && ["pdf", "jpg", "jpeg", "png"].contains(&extension.to_ascii_lowercase().as_str())
         });
-        if !allowed || name.len() > 200 || name.chars().any(|c| c.is_control() || c == '/' || c == '\\') {
+        if !allowed || name.chars().count() > 200 || name.chars().any(|c| c.is_control() || c == '/' || c == '\\') {
             return Err("The evidence file must be a .pdf, .jpg, .jpeg or .png with a plain name.".into());
         }
         if bytes.is_empty() || bytes.len() > MAX_EVIDENCE_FILE {

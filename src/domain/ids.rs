@@ -126,6 +126,15 @@ mod tests {
     }
 }
 
+/// `prefix` and a hyphenated UUID, or the bare UUID: exactly the form the OpenAPI document's patterns describe (the
+/// UUID parser alone would take braces, URNs and the simple form too).
+pub fn parse_prefixed(raw: &str, prefix: &str) -> Option<uuid::Uuid> {
+    let bare = raw.strip_prefix(prefix).unwrap_or(raw);
+    let hyphenated = bare.len() == 36
+        && bare.char_indices().all(|(i, c)| if [8, 13, 18, 23].contains(&i) { c == '-' } else { c.is_ascii_hexdigit() });
+    hyphenated.then(|| uuid::Uuid::parse_str(bare).ok()).flatten()
+}
+
 /// How the API names Purser's own objects: a prefix and the UUID (`txn_0b5e…`), as Stripe names its objects, so an id
 /// says what it is. The bare UUID of earlier versions is still accepted.
 macro_rules! prefixed_id {
@@ -138,10 +147,9 @@ macro_rules! prefixed_id {
             pub const PREFIX: &'static str = $prefix;
 
             pub fn parse(raw: &str) -> Result<Self, String> {
-                let bare = raw.strip_prefix($prefix).unwrap_or(raw);
-                uuid::Uuid::parse_str(bare)
+                parse_prefixed(raw, $prefix)
                     .map(Self)
-                    .map_err(|_| format!(concat!("Give a ", $what, " id: `", $prefix, "` and a UUID.")))
+                    .ok_or_else(|| format!(concat!("Give a ", $what, " id: `", $prefix, "` and a UUID.")))
             }
         }
 

@@ -90,6 +90,9 @@ pub struct IntentUpdate {
     /// charge expanded); `None` when it does not say (a webhook's charge is only an id).
     #[serde(default)]
     pub risk: Option<Risk>,
+    /// Stripe's own receipt for the charge (`receipt_url`), where the charge is expanded.
+    #[serde(default)]
+    pub receipt_url: Option<String>,
 }
 
 /// Stripe Radar's assessment of a charge (`outcome.risk_level`, `outcome.risk_score`).
@@ -105,18 +108,29 @@ impl Risk {
         Self { level: "not_assessed".into(), score: None }
     }
 
-    /// Why a payment with this risk waits for an admin before its credits are granted (AC9.3.4), if it does.
-    fn review_reason(&self) -> Option<String> {
+    /// What Radar's verdict makes of a paid charge (AC9.3.4): `elevated` waits for an admin before its credits are
+    /// granted; `highest`, let through by one of the account's rules, is declined after the fact: given back.
+    fn verdict(&self) -> Option<RiskVerdict> {
         let score = self.score.map(|s| format!(", score {s}")).unwrap_or_default();
         match self.level.as_str() {
-            "elevated" => Some(format!("Stripe Radar rates this payment's risk elevated{score}")),
-            "highest" => Some(format!(
-                "Stripe Radar rates this payment's risk highest{score}, and a rule let it through: confirm fraud to refund it"
-            )),
+            "elevated" => Some(RiskVerdict::Review(format!("Stripe Radar rates this payment's risk elevated{score}"))),
+            "highest" => Some(RiskVerdict::Decline(format!(
+                "Stripe Radar rates this payment's risk highest{score}: declined and given back"
+            ))),
             _ => None,
         }
     }
 }
+
+enum RiskVerdict {
+    Review(String),
+    Decline(String),
+}
+
+/// Who declines a payment on Radar's word, in the audit trail and on the flag.
+pub const RADAR: &str = "stripe-radar";
+/// Mixed into a purchase's id to name the refund that declines it on Radar's word.
+const RADAR_REVERSAL: u128 = 0x5241_4441_5248_4947_4845_5354_5245_5631;
 
 /// PayPal's seller protection of a capture (`seller_protection`): whether a chargeback or a claim of the listed kinds
 /// would be covered by PayPal rather than paid by the merchant.
@@ -272,6 +286,9 @@ pub struct Purchase {
     /// The charge (Stripe) or capture (PayPal) that paid; disputes and refunds name it.
     #[serde(default)]
     pub charge: Option<String>,
+    /// The provider's own receipt page for the payment (Stripe's `receipt_url`), when it has one.
+    #[serde(default)]
+    pub receipt_url: Option<String>,
     /// The provider has the payment and settles it later; credits wait for its success.
     #[serde(default)]
     pub settling: Option<Settlement>,
@@ -480,6 +497,7 @@ impl Purchase {
             funding_source: checkout.funding_source,
             seller_protection: None,
             charge: None,
+            receipt_url: None,
             settling: None,
             attempt: 0,
             auto_retries: 0,
@@ -700,6 +718,9 @@ impl Purchase {
         if update.seller_protection.is_some() {
             self.seller_protection = update.seller_protection.clone();
         }
+        if update.receipt_url.is_some() {
+            self.receipt_url = update.receipt_url.clone();
+        }
         match update.status {
             // Already paid and held: the same success again changes nothing.
             IntentStatus::Succeeded if self.status == Status::UnderReview => vec![],
@@ -725,8 +746,19 @@ impl Purchase {
                     records.push(Record::AlertAmountMismatch { paid });
                     return vec![];
                 }
-                if let Some(reason) = update.risk.as_ref().and_then(Risk::review_reason) {
-                    self.review = Some(reason);
+                match update.risk.as_ref().and_then(Risk::verdict) {
+                    Some(RiskVerdict::Review(reason)) => self.review = Some(reason),
+                    // Paid, so declined by giving it back: the reversal an admin's confirmed fraud makes, named from
+                    // the purchase (a purchase has at most one), which keeps this step free of randomness.
+                    Some(RiskVerdict::Decline(reason)) => {
+                        let refund = Uuid::from_u128(self.id.as_u128() ^ RADAR_REVERSAL);
+                        self.review = Some(reason.clone());
+                        self.status = Status::UnderReview;
+                        self.reversal = Some(refund);
+                        records.push(Record::OpenReversal { refund, by: RADAR.into(), reason });
+                        return vec![Effect::StartReversal { refund }];
+                    }
+                    None => {}
                 }
                 if self.review.is_some() {
                     self.status = Status::UnderReview;
@@ -962,6 +994,7 @@ mod tests {
             paid: None,
             seller_protection: None,
             risk: None,
+            receipt_url: None,
         }
     }
 
@@ -979,8 +1012,9 @@ mod tests {
         opened.purchase.on(Input::IntentCreated(created), t0(), &policy()).unwrap().purchase
     }
 
-    // Issue 17 (1): Radar's verdict on the charge: elevated or highest (let through by a rule) holds the payment for
-    // an admin with the reason; normal grants; on Stripe, a success reported without a verdict is read back first.
+    // Issue 17 (1): Radar's verdict on the charge: elevated holds the payment for an admin with the reason, highest (let
+    // through by a rule) is declined by giving it back; normal grants; on Stripe, a success reported without a verdict
+    // is read back first.
     #[test]
     fn radar_risk_on_the_charge_holds_the_payment_for_review() {
         let paid = |level: Option<&str>| IntentUpdate {
@@ -996,6 +1030,10 @@ mod tests {
             if held {
                 assert!(step.purchase.review.as_deref().unwrap().contains(&format!("risk {level}, score 70")));
             }
+            // Highest is declined after the fact: given back through a reversal, never granted.
+            let reversed = matches!(step.effects.as_slice(), [Effect::StartReversal { .. }]);
+            assert_eq!(reversed, level == "highest", "{level}");
+            assert_eq!(step.purchase.reversal.is_some(), level == "highest", "{level}");
         }
         let stripe = Policy { radar: true, ..policy() };
         let unsaid = confirmed.on(Input::Provider(paid(None)), t0(), &stripe).unwrap();

@@ -53,6 +53,7 @@ fn capture_update(order_id: String, capture: &Value, funding: Option<String>) ->
         paid: amount(capture.get("amount")),
         seller_protection: seller_protection(capture),
         risk: None,
+        receipt_url: None,
     }
 }
 
@@ -102,6 +103,7 @@ pub fn parse_order(order: &Value) -> Result<IntentUpdate, ProviderError> {
         paid: amount(order.pointer("/purchase_units/0/amount")),
         seller_protection: None,
         risk: None,
+        receipt_url: None,
     })
 }
 
@@ -158,5 +160,6 @@ pub fn refused_capture(order_id: &str, request_id: &str, issue: &str) -> IntentU
         paid: None,
         seller_protection: None,
         risk: None,
+        receipt_url: None,
     }
 }

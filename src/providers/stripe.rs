@@ -371,6 +371,7 @@ fn decline_or_error(error: StripeError, intent_id: &str) -> Result<IntentUpdate,
                 paid: None,
                 seller_protection: None,
                 risk: None,
+                receipt_url: None,
             }),
         },
         _ => Err(rejected_or_unreachable(&error)),
@@ -396,6 +397,7 @@ fn to_update(intent: &PaymentIntent) -> IntentUpdate {
             .and_then(|currency| Money::new(paid_amount(intent), currency).ok()),
         seller_protection: None,
         risk: None,
+        receipt_url: None,
     }
 }
 

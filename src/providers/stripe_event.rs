@@ -85,6 +85,7 @@ pub fn parse_intent(object: &Value) -> Result<IntentUpdate, ProviderError> {
             level: charge.pointer("/outcome/risk_level").and_then(Value::as_str).unwrap_or("not_assessed").to_owned(),
             score: charge.pointer("/outcome/risk_score").and_then(Value::as_i64),
         }),
+        receipt_url: object.pointer("/latest_charge/receipt_url").and_then(Value::as_str).map(str::to_owned),
     })
 }
 

@@ -496,33 +496,49 @@ async fn a_risky_payment_is_held_then_released_or_reversed(db: Db) {
     );
 }
 
-// Issue 17 (1), AC9.3.4 on Radar's word: the verdict on the charge, not the method's name. Elevated and highest
-// (let through by a rule) are held for an admin with Radar's reason; Radar's block is a decline; normal pays.
+// Issue 17 (1), AC9.3.4 on Radar's word: the verdict on the charge, not the method's name. Elevated is held for an
+// admin with Radar's reason; highest (let through by a rule) is declined by giving the money back; Radar's block is a
+// decline at the charge; normal pays.
 async fn radar_risk_on_the_charge_decides_review(db: Db) {
     let app = spawn_app(db).await;
     let admin = app.token("admin-radar", Role::Admin);
-    let client = app.client("radar-1");
-    for (method, level) in [("pm_card_riskLevelElevated", "elevated"), ("pm_card_riskLevelHighest", "highest")] {
-        let (transaction, intent) = client.open("pro-200", method).await;
-        let held = client.confirm(&intent, "pro-200").await;
-        assert_eq!(held.status, StatusCode::ACCEPTED, "{}", held.body);
-        assert_eq!(held.data()["status"], "under_review");
-        assert!(held.data().get("reviewReason").is_none(), "the client is not told the fraud signal");
-        let seen = app.get(&format!("/api/v1/admin/payments/{transaction}"), Some(&admin)).await;
-        let reason = seen.data()["reviewReason"].as_str().unwrap_or_default().to_owned();
-        assert!(reason.starts_with(&format!("Stripe Radar rates this payment's risk {level}, score")), "{reason}");
-        let queue = app.get("/api/v1/admin/payments?status=under_review", Some(&admin)).await;
-        let row = queue.data()["items"].as_array().unwrap().iter().find(|i| i["transactionId"] == transaction.as_str()).cloned();
-        assert_eq!(row.unwrap()["reviewReason"], reason.as_str());
-    }
-    assert_eq!(client.balance().await, 0, "no credits while held");
-    let (_, blocked) = client.open("pro-200", "pm_card_chargeDeclinedFraudulent").await;
-    let declined = client.confirm(&blocked, "pro-200").await;
+    let reason_of = |transaction: String| {
+        let (app, admin) = (&app, &admin);
+        async move {
+            let seen = app.get(&format!("/api/v1/admin/payments/{transaction}"), Some(admin)).await;
+            seen.data()["reviewReason"].as_str().unwrap_or_default().to_owned()
+        }
+    };
+    let elevated = app.client("radar-elevated");
+    let (transaction, intent) = elevated.open("pro-200", "pm_card_riskLevelElevated").await;
+    let held = elevated.confirm(&intent, "pro-200").await;
+    assert_eq!(held.status, StatusCode::ACCEPTED, "{}", held.body);
+    assert_eq!(held.data()["status"], "under_review");
+    assert!(held.data().get("reviewReason").is_none(), "the client is not told the fraud signal");
+    let reason = reason_of(transaction.clone()).await;
+    assert!(reason.starts_with("Stripe Radar rates this payment's risk elevated, score"), "{reason}");
+    let queue = app.get("/api/v1/admin/payments?status=under_review", Some(&admin)).await;
+    let row = queue.data()["items"].as_array().unwrap().iter().find(|i| i["transactionId"] == transaction.as_str()).cloned();
+    assert_eq!(row.unwrap()["reviewReason"], reason.as_str());
+    assert_eq!(elevated.balance().await, 0, "no credits while held");
+
+    let highest = app.client("radar-highest");
+    let (transaction, intent) = highest.open("pro-200", "pm_card_riskLevelHighest").await;
+    highest.confirm(&intent, "pro-200").await;
+    highest.wait_for_status(&transaction, "reversed").await;
+    let reason = reason_of(transaction.clone()).await;
+    assert!(reason.contains("risk highest, score") && reason.contains("declined and given back"), "{reason}");
+    assert_eq!(app.count_where("sandbox_payment_intents", "refund_id IS NOT NULL").await, 1, "the money went back");
+    assert_eq!(highest.balance().await, 0);
+
+    let blocked = app.client("radar-blocked");
+    let (_, intent) = blocked.open("pro-200", "pm_card_chargeDeclinedFraudulent").await;
+    let declined = blocked.confirm(&intent, "pro-200").await;
     assert_eq!(declined.status, StatusCode::PAYMENT_REQUIRED, "{}", declined.body);
     assert_eq!(declined.error_code(), "fraudulent");
-    let (_, normal) = client.open("pro-200", "pm_card_visa").await;
-    assert_eq!(client.confirm(&normal, "pro-200").await.data()["status"], "succeeded");
-    assert_eq!(client.balance().await, 240);
+    let (_, normal) = blocked.open("pro-200", "pm_card_visa").await;
+    assert_eq!(blocked.confirm(&normal, "pro-200").await.data()["status"], "succeeded");
+    assert_eq!(blocked.balance().await, 240);
 }
 
 async fn held_payment(app: &crate::helpers::TestApp, user: &str) -> String {

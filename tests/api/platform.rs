@@ -63,7 +63,7 @@ async fn a_spend_retried_with_its_key_spends_once_and_reverses_once(db: Db) {
     assert_eq!(twice.error_code(), "already_reversed");
     assert_eq!(client.balance().await, 240);
 
-    let statement = app.get("/api/v1/credits/ledger?clientId=plat-1", Some(&service)).await;
+    let statement = app.get("/api/v1/credits/ledger/plat-1", Some(&service)).await;
     let items = statement.data()["items"].as_array().unwrap().clone();
     let kinds: Vec<&str> = items.iter().filter_map(|i| i["kind"].as_str()).collect();
     assert_eq!(kinds, ["purchase_grant", "spend", "spend_reversal"]);
@@ -73,7 +73,7 @@ async fn a_spend_retried_with_its_key_spends_once_and_reverses_once(db: Db) {
     assert_eq!(statement.data()["balance"], 240);
     let own = app.get("/api/v1/credits/ledger", Some(&client.token)).await;
     assert_eq!(own.data()["items"].as_array().unwrap().len(), 3);
-    let other = app.get("/api/v1/credits/ledger?clientId=someone-else", Some(&client.token)).await;
+    let other = app.get("/api/v1/credits/ledger/someone-else", Some(&client.token)).await;
     assert_eq!(other.status, StatusCode::FORBIDDEN);
 }
 

@@ -123,8 +123,12 @@ async fn radar_elevated_risk_holds_a_stripe_payment(db: Db) {
     assert_eq!(client.balance().await, 0);
     *proxy.faults.radar.lock().unwrap() = None;
     let (_, normal) = client.open("pro-200", "pm_card_visa").await;
-    assert_eq!(client.confirm(&normal, "pro-200").await.data()["status"], "succeeded");
+    let paid = client.confirm(&normal, "pro-200").await;
+    assert_eq!(paid.data()["status"], "succeeded");
     assert_eq!(client.balance().await, 240);
+    // Issue 17 (4): on Stripe, the receipt is Stripe's own page for the charge.
+    let receipt = paid.data()["receiptUrl"].as_str().unwrap();
+    assert!(receipt.starts_with("https://pay.stripe.com/receipts/"), "{receipt}");
 }
 
 // AC9.1.5: 3-D Secure through localstripe's authentication hook, both ways.

@@ -321,7 +321,9 @@ async fn translate(response: reqwest::Response, charge_outcome: Option<Value>) -
         Ok(mut value) => {
             modernise(&mut value);
             if let (Some(outcome), Some(charge)) = (charge_outcome, value.get("latest_charge").and_then(Value::as_str)) {
-                value["latest_charge"] = json!({ "id": charge, "object": "charge", "outcome": outcome });
+                let receipt = format!("https://pay.stripe.com/receipts/payment/{charge}");
+                value["latest_charge"] =
+                    json!({ "id": charge, "object": "charge", "outcome": outcome, "receipt_url": receipt });
             }
             (status, headers, axum::Json(value)).into_response()
         }

@@ -134,10 +134,10 @@ pub async fn get_dispute(
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct EvidenceUpload {
     /// `receipt.pdf`: `.pdf`, `.jpg`, `.jpeg` or `.png`.
-    #[schema(min_length = 5, max_length = 200)]
+    #[schema(min_length = 5, max_length = 200, pattern = "^[^/\\\\\\x00-\\x1f]+\\.([pP][dD][fF]|[jJ][pP][eE]?[gG]|[pP][nN][gG])$")]
     name: String,
-    /// The file's bytes, base64 (RFC 4648, with padding).
-    #[schema(min_length = 4)]
+    /// The file's bytes, base64 (RFC 4648, with padding): at most 4 MiB once decoded.
+    #[schema(min_length = 4, max_length = 5_592_408, pattern = "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$")]
     content_base64: String,
 }
 
@@ -161,15 +161,21 @@ pub struct AcceptRequest {
 }
 
 fn parse_evidence(request: EvidenceRequest) -> Result<Answer, ApiError> {
+    // The length as sent, as the schema counts it; the text as meant.
     let text = request.text.trim().to_owned();
-    if text.is_empty() || text.chars().count() > MAX_EVIDENCE_TEXT {
+    if text.is_empty() || request.text.chars().count() > MAX_EVIDENCE_TEXT {
         let message = format!("Give the evidence as text of 1 to {MAX_EVIDENCE_TEXT} characters.");
         return Err(ApiError::bad_request("invalid_evidence", message));
     }
     let file = request
         .file
         .map(|upload| {
-            let bytes = base64::engine::general_purpose::STANDARD.decode(upload.content_base64.trim()).map_err(|_| {
+            // Lenient about the unused bits of the last character, as the pattern above is.
+            let engine = base64::engine::GeneralPurpose::new(
+                &base64::alphabet::STANDARD,
+                base64::engine::GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
+            );
+            let bytes = engine.decode(upload.content_base64.trim()).map_err(|_| {
                 ApiError::bad_request("invalid_evidence_file", "file.contentBase64 is not base64 (RFC 4648, padded).")
             })?;
             EvidenceFile::parse(&upload.name, bytes).map_err(|e| ApiError::bad_request("invalid_evidence_file", e))
@@ -234,7 +240,7 @@ pub async fn accept_dispute(
     ApiJson(request): ApiJson<AcceptRequest>,
 ) -> Result<Response, ApiError> {
     let note = request.reason.trim();
-    if note.is_empty() || note.chars().count() > 500 {
+    if note.is_empty() || request.reason.chars().count() > 500 {
         return Err(ApiError::bad_request("reason_required", "Give a reason of 1 to 500 characters: it is recorded."));
     }
     answer(&state, &id, Answer::Accept { note: note.to_owned() }, admin.id.as_str()).await

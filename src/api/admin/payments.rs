@@ -18,7 +18,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 #[utoipa::path(get, path = "/api/v1/admin/payments/{transactionId}", tag = "admin",
-    params(("transactionId" = String, Path, description = "The transaction (purchase) id: `txn_…` (a bare UUID is accepted too)")),
+    params(("transactionId" = String, Path, pattern = "^(txn_)?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "The transaction (purchase) id: `txn_…` (a bare UUID is accepted too)")),
     responses((status = 200, body = TransactionView), (status = 401, body = ErrorEnvelope),
         (status = 403, description = "Not an admin", body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)),
     security(("bearer" = [])))]
@@ -158,9 +158,9 @@ async fn act(
 
 /// AC9.6.3: a failed card payment confirmed again with the same method, with a fresh budget of automatic retries.
 #[utoipa::path(post, path = "/api/v1/admin/payments/{transactionId}/retry", tag = "admin", request_body = ActionReason,
-    params(("transactionId" = String, Path, description = "A failed transaction: `txn_…` (a bare UUID is accepted too)")),
+    params(("transactionId" = String, Path, pattern = "^(txn_)?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "A failed transaction: `txn_…` (a bare UUID is accepted too)")),
     responses((status = 200, body = TransactionView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
-        (status = 409, description = "Not retryable (expired, paid, or PayPal, which needs the payer)", body = ErrorEnvelope)),
+        (status = 409, description = "Not retryable (expired, paid, never given a method, or PayPal, which needs the payer)", body = ErrorEnvelope)),
     security(("bearer" = [])))]
 pub async fn retry_payment(
     State(state): State<AppState>,
@@ -169,20 +169,18 @@ pub async fn retry_payment(
     body: Option<crate::api::extract::ApiJson<ActionReason>>,
 ) -> Result<Response, ApiError> {
     let reason = body.map(|b| b.0.reason).unwrap_or_default();
-    act(
-        &state,
-        admin.id.as_str(),
-        &id,
-        "retry",
-        &reason,
-        Input::Confirm { payment_method: None, retry: true, review: None },
-    )
-    .await
+    let retry = Input::Confirm { payment_method: None, retry: true, review: None };
+    // The client's confirm without a method is a bad request; an admin's retry of a payment that never had one is
+    // a payment in the wrong state for it.
+    act(&state, admin.id.as_str(), &id, "retry", &reason, retry).await.map_err(|e| match e.code.as_ref() {
+        "payment_method_required" => ApiError { status: StatusCode::CONFLICT, ..e },
+        _ => e,
+    })
 }
 
 /// AC9.6.7: read the provider's object and move the purchase to it (a webhook that never arrived).
 #[utoipa::path(post, path = "/api/v1/admin/payments/{transactionId}/sync", tag = "admin", request_body = ActionReason,
-    params(("transactionId" = String, Path, description = "Any transaction: `txn_…` (a bare UUID is accepted too)")),
+    params(("transactionId" = String, Path, pattern = "^(txn_)?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "Any transaction: `txn_…` (a bare UUID is accepted too)")),
     responses((status = 200, body = TransactionView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)),
     security(("bearer" = [])))]
 pub async fn sync_payment(
@@ -197,7 +195,7 @@ pub async fn sync_payment(
 
 /// AC9.3.4: a held payment looked at and let through: its credits are granted.
 #[utoipa::path(post, path = "/api/v1/admin/payments/{transactionId}/release", tag = "admin", request_body = ActionReason,
-    params(("transactionId" = String, Path, description = "A transaction `under_review`: `txn_…` (a bare UUID is accepted too)")),
+    params(("transactionId" = String, Path, pattern = "^(txn_)?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "A transaction `under_review`: `txn_…` (a bare UUID is accepted too)")),
     responses((status = 200, body = TransactionView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
         (status = 409, description = "`not_under_review`: not held for review, or already being reversed", body = ErrorEnvelope)),
     security(("bearer" = [])))]
@@ -215,7 +213,7 @@ pub async fn release_payment(
 /// at once; the payment given back in full by a refund that is retried until the provider makes it, and the
 /// purchase `reversed` once it has.
 #[utoipa::path(post, path = "/api/v1/admin/payments/{transactionId}/confirm-fraud", tag = "admin", request_body = RequiredReason,
-    params(("transactionId" = String, Path, description = "A transaction `under_review`: `txn_…` (a bare UUID is accepted too)")),
+    params(("transactionId" = String, Path, pattern = "^(txn_)?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "A transaction `under_review`: `txn_…` (a bare UUID is accepted too)")),
     responses((status = 200, description = "Still `under_review` until the reversal's refund is made", body = TransactionView),
         (status = 400, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
         (status = 409, description = "`not_under_review`: not held for review, or already being reversed", body = ErrorEnvelope)),
