@@ -1,11 +1,11 @@
 //! Billing (AC9.4.4–AC9.4.6): the client's payment history, the annual CSV export, and receipts sent again.
 use super::AppState;
-use crate::domain::ids::TransactionId;
 use super::error::{ApiError, ErrorEnvelope, ok};
 use super::extract::{AdminCaller, ClientCaller};
 use super::payments::parse_transaction_id;
 use crate::api::extract::ApiQuery;
 use crate::documents::invoice_pdf;
+use crate::domain::ids::TransactionId;
 use crate::domain::invoice::BillingProfile;
 use crate::domain::purchase::{Purchase, Rail, Status};
 use crate::guards::rate_limit::RateMsg;
@@ -92,7 +92,8 @@ pub async fn history(
             method: method(p),
             status: p.status.as_str().to_owned(),
             receipt_url: (p.status == Status::Succeeded).then(|| super::payments::receipt_url(&state, &p)),
-            invoice_url: (p.status == Status::Succeeded).then(|| format!("/api/v1/billing/invoices/{}.pdf", TransactionId(p.id))),
+            invoice_url: (p.status == Status::Succeeded)
+                .then(|| format!("/api/v1/billing/invoices/{}.pdf", TransactionId(p.id))),
         })
         .collect();
     Ok(ok(StatusCode::OK, HistoryPage { items, page: number, per_page }))

@@ -1,9 +1,9 @@
 //! Every error the API returns, rendered in one place as the spec's envelope:
 //! `{"success":false,"error":{"code","message",…}}` with the matching HTTP status.
 use crate::actors::purchase::PurchaseError;
-use crate::domain::ids::TransactionId;
 use crate::auth::AuthError;
 use crate::domain::failure::FailureCode;
+use crate::domain::ids::TransactionId;
 use crate::domain::purchase::Rejected;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

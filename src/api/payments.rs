@@ -1,9 +1,9 @@
 //! Card checkout: create a payment intent for a package, confirm it, read a transaction.
 use super::AppState;
-use crate::domain::ids::TransactionId;
 use super::client_addr::ClientAddr;
 use super::error::{ApiError, ErrorEnvelope, ok};
 use super::extract::{ApiJson, ClientCaller};
+use crate::domain::ids::TransactionId;
 use crate::domain::ids::{PaymentIntentId, PaymentMethodError, PaymentMethodId};
 use crate::domain::package::PackageId;
 use crate::domain::purchase::{Checkout, Input, Purchase, Rail, Status};
@@ -242,12 +242,8 @@ pub async fn create_intent(
         Some(method) => Some(card_identity(&state, method).await),
         None => None,
     };
-    let screening = Screening {
-        client: caller.id.as_str().to_owned(),
-        amount: package.price.minor,
-        card,
-        ip: Some(client_ip),
-    };
+    let screening =
+        Screening { client: caller.id.as_str().to_owned(), amount: package.price.minor, card, ip: Some(client_ip) };
     let review = super::controls::screen(&state, screening).await?;
     if request.confirm && method.is_none() {
         return Err(ApiError::bad_request("payment_method_required", "A one-click purchase needs a paymentMethodId."));

@@ -2,13 +2,13 @@
 //! return or cancel URL, where the capture happens and the outcome is shown with a retry when it failed; or, with
 //! PayPal's Smart Payment Buttons, capture or record the cancellation from the buttons' `onApprove` and `onCancel`.
 use super::AppState;
-use crate::domain::ids::TransactionId;
 use super::client_addr::ClientAddr;
 use super::error::{ApiError, ErrorEnvelope, ok};
 use super::extract::{ApiJson, ClientCaller};
 use super::pages::page;
 use super::payments::parse_package;
 use crate::api::extract::ApiQuery;
+use crate::domain::ids::TransactionId;
 use crate::domain::purchase::{Checkout, Input, Purchase, Rail, Status};
 use crate::guards::fraud::Screening;
 use crate::html::escape;

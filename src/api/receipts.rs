@@ -2,9 +2,9 @@
 //! its link and no one else. The link carries an HMAC of the transaction id under a random key the first node made
 //! (`store::receipt_key`), so it cannot be made from the id, needs no sign-in, and opens that one receipt only.
 use super::AppState;
-use crate::domain::ids::TransactionId;
 use super::error::ApiError;
 use super::extract::ApiQuery;
+use crate::domain::ids::TransactionId;
 use crate::domain::purchase::Status;
 use crate::store::{ledger, purchases};
 use axum::extract::{Path, State};

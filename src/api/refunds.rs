@@ -8,6 +8,7 @@ use crate::actors::refund::RefundError;
 use crate::api::extract::ApiQuery;
 use crate::app;
 use crate::app::credits::AdjustError;
+use crate::domain::ids::{RefundRequestId, TransactionId};
 use crate::domain::refund::{Refund, RefundAsk, RefundInput, RefundStatus};
 use crate::store::refunds;
 use axum::extract::{Path, State};
@@ -16,7 +17,6 @@ use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use crate::domain::ids::{RefundRequestId, TransactionId};
 use uuid::Uuid;
 
 impl From<RefundError> for ApiError {

@@ -225,10 +225,8 @@ async fn statement(state: &AppState, client: &ClientId, query: LedgerQuery) -> R
         return Err(ApiError::bad_request("invalid_query", message));
     }
     let rows = spends::statement(&state.reads, client, query.cursor, limit).await?;
-    let spend_ids: Vec<Uuid> = rows
-        .iter()
-        .filter_map(|r| r.source.strip_prefix("spend:").and_then(|id| Uuid::parse_str(id).ok()))
-        .collect();
+    let spend_ids: Vec<Uuid> =
+        rows.iter().filter_map(|r| r.source.strip_prefix("spend:").and_then(|id| Uuid::parse_str(id).ok())).collect();
     let named = spends::named(&state.reads, spend_ids).await?;
     let next = (rows.len() as u64 == limit).then(|| rows.last().map(|r| r.id)).flatten();
     let items: Vec<LedgerEntry> = rows

@@ -213,7 +213,11 @@ mod tests {
         assert_eq!(credits_lost(paid, Some(16000)), 200);
         assert_eq!(credits_lost(paid, Some(8000)), 100);
         assert_eq!(credits_lost(paid, Some(1)), 1, "a share is rounded up");
-        assert_eq!(credits_lost(Paid { returned: 150, ..paid }, Some(16000)), 50, "refunded credits are not taken twice");
+        assert_eq!(
+            credits_lost(Paid { returned: 150, ..paid }, Some(16000)),
+            50,
+            "refunded credits are not taken twice"
+        );
     }
 
     #[test]

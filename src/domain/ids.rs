@@ -131,7 +131,9 @@ mod tests {
 pub fn parse_prefixed(raw: &str, prefix: &str) -> Option<uuid::Uuid> {
     let bare = raw.strip_prefix(prefix).unwrap_or(raw);
     let hyphenated = bare.len() == 36
-        && bare.char_indices().all(|(i, c)| if [8, 13, 18, 23].contains(&i) { c == '-' } else { c.is_ascii_hexdigit() });
+        && bare
+            .char_indices()
+            .all(|(i, c)| if [8, 13, 18, 23].contains(&i) { c == '-' } else { c.is_ascii_hexdigit() });
     hyphenated.then(|| uuid::Uuid::parse_str(bare).ok()).flatten()
 }
 

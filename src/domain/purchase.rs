@@ -1039,7 +1039,11 @@ mod tests {
         let unsaid = confirmed.on(Input::Provider(paid(None)), t0(), &stripe).unwrap();
         assert_eq!(grants(&unsaid), 0);
         assert!(matches!(unsaid.effects.as_slice(), [Effect::RetrieveIntent { .. }]));
-        assert_eq!(grants(&confirmed.on(Input::Provider(paid(None)), t0(), &policy()).unwrap()), 1, "no Radar, no wait");
+        assert_eq!(
+            grants(&confirmed.on(Input::Provider(paid(None)), t0(), &policy()).unwrap()),
+            1,
+            "no Radar, no wait"
+        );
     }
 
     #[test]

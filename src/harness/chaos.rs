@@ -654,9 +654,9 @@ async fn check(workspace: &Workspace, result: &mut RunResult) -> Result<(), Stri
             // Unanswered or under review: no money has moved. (A dispute whose `created` webhook was lost is not
             // known until the provider reports it again.)
             (Some("needs_response" | "under_review"), _, 0) => {}
-            (provider, here, n) => violations.push(format!(
-                "dispute {id} is {provider:?} at the provider, {here:?} here, with {n} debits"
-            )),
+            (provider, here, n) => {
+                violations.push(format!("dispute {id} is {provider:?} at the provider, {here:?} here, with {n} debits"))
+            }
         }
     }
     for (id, dispute) in &known_disputes {

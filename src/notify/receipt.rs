@@ -1,7 +1,7 @@
 //! The emails clients get: the purchase receipt (AC9.1.3, AC9.4.1) and the refund notices (AC9.5.3, AC9.5.4,
 //! AC9.5.6, AC9.5.7), each with text and HTML parts.
-use crate::domain::purchase::{Purchase, Rail};
 use crate::domain::ids::{RefundRequestId, TransactionId};
+use crate::domain::purchase::{Purchase, Rail};
 use crate::domain::refund::Refund;
 use crate::html::escape;
 

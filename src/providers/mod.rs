@@ -8,11 +8,11 @@ pub mod stripe_event;
 pub mod stripe_signature;
 pub mod timings;
 
+use crate::domain::dispute::{Answer, Report};
 use crate::domain::ids::{CardToken, ClientId, PaymentMethodId};
 use crate::domain::money::Money;
 use crate::domain::purchase::{IntentStatus, IntentUpdate, Rail};
 use paypal::PaypalProvider;
-use crate::domain::dispute::{Answer, Report};
 use sandbox::Sandbox;
 use std::sync::Arc;
 use stripe::StripeProvider;

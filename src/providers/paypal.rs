@@ -2,8 +2,8 @@
 //! create, capture and read, each money-moving call under a `PayPal-Request-Id` derived from the purchase and attempt,
 //! and webhook verification by PayPal's verify-webhook-signature postback.
 use super::paypal_order::{parse_dispute, parse_order, refused_capture};
-use crate::domain::dispute::{Answer, EvidenceFile, Report};
 use super::{NewIntent, NewRefund, ProviderError, RefundOutcome};
+use crate::domain::dispute::{Answer, EvidenceFile, Report};
 use crate::domain::purchase::IntentUpdate;
 use crate::settings::{PaypalSettings, Secret};
 use axum::http::HeaderMap;
@@ -167,7 +167,9 @@ impl PaypalProvider {
                 "cancel_url": self.cancel_url,
             }}},
         });
-        let order = self.call(Method::POST, "/v2/checkout/orders", Some(Body::Json(&body)), Some(request.idempotency_key)).await?;
+        let order = self
+            .call(Method::POST, "/v2/checkout/orders", Some(Body::Json(&body)), Some(request.idempotency_key))
+            .await?;
         parse_order(&order)
     }
 
@@ -273,7 +275,11 @@ enum Body<'a> {
 }
 
 /// Built again for each attempt: a form is consumed by its request.
-fn form(input: &Value, file_part: &'static str, file: Option<&EvidenceFile>) -> Result<reqwest::multipart::Form, Failure> {
+fn form(
+    input: &Value,
+    file_part: &'static str,
+    file: Option<&EvidenceFile>,
+) -> Result<reqwest::multipart::Form, Failure> {
     let json = |text: String| reqwest::multipart::Part::text(text).mime_str("application/json");
     let input = json(input.to_string()).map_err(|e| Failure::Unreachable(e.to_string()))?;
     let mut form = reqwest::multipart::Form::new().part("input", input);

@@ -1,8 +1,8 @@
 //! Stripe through async-stripe 1.0: a Customer per client, PaymentIntents carrying the purchase id in their metadata,
 //! an idempotency key per purchase and attempt on every call that creates or moves money.
 use super::stripe_event::{failure, intent_status, parse_dispute, parse_intent};
-use crate::domain::dispute::{Answer, EvidenceFile, Report};
 use super::{CardMethod, NewIntent, NewRefund, ProviderError, RefundOutcome};
+use crate::domain::dispute::{Answer, EvidenceFile, Report};
 use crate::domain::ids::{CardToken, ClientId, PaymentMethodId};
 use crate::domain::money::{Currency, Money};
 use crate::domain::purchase::{IntentStatus, IntentUpdate, Risk};
@@ -287,7 +287,11 @@ impl StripeProvider {
             Some(id) if status.is_success() => Ok(id.to_owned()),
             _ if status.is_client_error() => Err(ProviderError::Rejected {
                 code: body.pointer("/error/code").and_then(|c| c.as_str()).unwrap_or("file_refused").to_owned(),
-                message: body.pointer("/error/message").and_then(|m| m.as_str()).unwrap_or("Stripe refused the file").to_owned(),
+                message: body
+                    .pointer("/error/message")
+                    .and_then(|m| m.as_str())
+                    .unwrap_or("Stripe refused the file")
+                    .to_owned(),
             }),
             _ => Err(ProviderError::Unreachable(format!("Stripe's file upload answered {status}"))),
         }

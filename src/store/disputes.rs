@@ -142,7 +142,11 @@ async fn credits_lost<C: ConnectionTrait>(txn: &C, purchase: &Purchase, report: 
 }
 
 /// Open disputes with no news since `before`, oldest first: the reconciler reads them back from their provider.
-pub async fn stale_open(db: &DatabaseConnection, before: DateTime<Utc>, limit: u64) -> Result<Vec<disputes::Model>, DbErr> {
+pub async fn stale_open(
+    db: &DatabaseConnection,
+    before: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<disputes::Model>, DbErr> {
     disputes::Entity::find()
         .filter(disputes::Column::Status.is_in([Standing::NeedsResponse.as_str(), Standing::UnderReview.as_str()]))
         .filter(disputes::Column::UpdatedAt.lt(before))

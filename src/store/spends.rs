@@ -100,4 +100,3 @@ pub async fn named(db: &DatabaseConnection, ids: Vec<Uuid>) -> Result<Vec<spends
     }
     spends::Entity::find().filter(spends::Column::Id.is_in(ids)).all(db).await
 }
-

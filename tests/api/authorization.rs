@@ -147,7 +147,8 @@ async fn every_route_refuses_whoever_it_is_not_for(db: Db) {
     // Issue 18: the platform's service token reaches its own routes only; every other route, admin's or a client's,
     // is 403.
     let service = app.token("matrix-service", purser::auth::Role::Service);
-    let its_own = ["/api/v1/credits/spend", "/api/v1/credits/spends/{spendId}/reverse", "/api/v1/credits/ledger/{clientId}"];
+    let its_own =
+        ["/api/v1/credits/spend", "/api/v1/credits/spends/{spendId}/reverse", "/api/v1/credits/ledger/{clientId}"];
     for (method, template, _) in secured.iter().filter(|r| !its_own.contains(&r.1.as_str())) {
         let (status, body) = call(&app, method, &fill(template, &[]), Some(&service), &json!({})).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "the service on {method} {template}: {body}");

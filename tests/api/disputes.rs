@@ -56,7 +56,8 @@ async fn a_lost_dispute_takes_the_credits_back_once(db: Db) {
     let admin = app.token("admin-d", Role::Admin);
 
     // Stripe's test mode: evidence reading `losing_evidence` loses.
-    let answered = app.post(&format!("/api/v1/admin/disputes/{id}/evidence"), Some(&admin), &evidence("losing_evidence")).await;
+    let answered =
+        app.post(&format!("/api/v1/admin/disputes/{id}/evidence"), Some(&admin), &evidence("losing_evidence")).await;
     assert_eq!(answered.status, StatusCode::OK, "{}", answered.body);
     // Submitted for review; the bank's `lost` may already have come by webhook, and a closed dispute stays closed.
     let status = answered.data()["status"].as_str().unwrap();
@@ -90,7 +91,8 @@ async fn a_lost_dispute_takes_the_credits_back_once(db: Db) {
         one.data()["transaction"]["events"].as_array().unwrap().iter().filter_map(|e| e["kind"].as_str()).collect();
     assert!(history.contains(&"dispute_needs_response") && history.contains(&"dispute_lost"), "{history:?}");
     // A closed dispute takes no more answers.
-    let late = app.post(&format!("/api/v1/admin/disputes/{id}/accept"), Some(&admin), &json!({ "reason": "late" })).await;
+    let late =
+        app.post(&format!("/api/v1/admin/disputes/{id}/accept"), Some(&admin), &json!({ "reason": "late" })).await;
     assert_eq!(late.status, StatusCode::CONFLICT);
     assert_eq!(late.error_code(), "dispute_closed");
 }
@@ -112,7 +114,8 @@ async fn a_won_dispute_changes_nothing(db: Db) {
             "reason": "fraudulent", "status": "lost", "payment_intent": intent } } });
     assert_eq!(app.send_stripe_event(&late).await.status, StatusCode::OK);
     let applied = eventually(Duration::from_secs(5), || async {
-        (app.count_where("webhook_events", "event_id = 'evt_late_lost' AND status = 'processed'").await == 1).then_some(())
+        (app.count_where("webhook_events", "event_id = 'evt_late_lost' AND status = 'processed'").await == 1)
+            .then_some(())
     });
     assert!(applied.await.is_some());
     let one = app.get(&format!("/api/v1/admin/disputes/{id}"), Some(&admin)).await;
@@ -135,8 +138,14 @@ async fn conceding_a_dispute_and_bad_answers(db: Db) {
     let bad = [
         (json!({ "text": "  " }), "invalid_evidence"),
         (json!({ "text": "x".repeat(20_001) }), "invalid_evidence"),
-        (json!({ "text": "log", "file": { "name": "run.exe", "contentBase64": content(b"MZ") } }), "invalid_evidence_file"),
-        (json!({ "text": "log", "file": { "name": "log.pdf", "contentBase64": "not base64!" } }), "invalid_evidence_file"),
+        (
+            json!({ "text": "log", "file": { "name": "run.exe", "contentBase64": content(b"MZ") } }),
+            "invalid_evidence_file",
+        ),
+        (
+            json!({ "text": "log", "file": { "name": "log.pdf", "contentBase64": "not base64!" } }),
+            "invalid_evidence_file",
+        ),
         (json!({ "text": "log", "file": { "name": "log.pdf", "contentBase64": "" } }), "invalid_evidence_file"),
     ];
     for (body, code) in bad {
@@ -154,7 +163,10 @@ async fn conceding_a_dispute_and_bad_answers(db: Db) {
     assert_eq!(by_client.status, StatusCode::FORBIDDEN);
     let anonymous = app.post(&format!("{path}/accept"), None, &json!({ "reason": "x" })).await;
     assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(app.post(&format!("{path}/accept"), Some(&admin), &json!({ "reason": " " })).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        app.post(&format!("{path}/accept"), Some(&admin), &json!({ "reason": " " })).await.status,
+        StatusCode::BAD_REQUEST
+    );
     assert_eq!(app.count_where("admin_actions", "action LIKE 'dispute_%'").await, 0);
     assert_eq!(app.get(&path, Some(&admin)).await.data()["status"], "needs_response");
 
@@ -198,7 +210,8 @@ async fn a_stripe_dispute_is_answered_with_a_document(db: Db) {
     let admin = app.token("admin-d", Role::Admin);
     dispute_of(&app, &admin, &transaction, "needs_response").await;
 
-    let answered = app.post(&format!("/api/v1/admin/disputes/{id}/evidence"), Some(&admin), &evidence("Used on 3 May")).await;
+    let answered =
+        app.post(&format!("/api/v1/admin/disputes/{id}/evidence"), Some(&admin), &evidence("Used on 3 May")).await;
     assert_eq!(answered.status, StatusCode::OK, "{}", answered.body);
     assert_eq!(answered.data()["status"], "under_review");
     assert_eq!(answered.data()["providerStatus"], "under_review");
@@ -206,7 +219,10 @@ async fn a_stripe_dispute_is_answered_with_a_document(db: Db) {
     assert_eq!(at_stripe["evidence"]["uncategorized_text"], "Used on 3 May");
     let file = at_stripe["evidence"]["uncategorized_file"].as_str().expect("the document's file id").to_owned();
     let (purpose, name, bytes) = proxy.file(&file).expect("the document was uploaded");
-    assert_eq!((purpose.as_str(), name.as_str(), bytes.as_slice()), ("dispute_evidence", "usage-log.pdf", EVIDENCE_PDF));
+    assert_eq!(
+        (purpose.as_str(), name.as_str(), bytes.as_slice()),
+        ("dispute_evidence", "usage-log.pdf", EVIDENCE_PDF)
+    );
 
     let mut lost = at_stripe.clone();
     lost["status"] = json!("lost");
@@ -231,7 +247,8 @@ async fn paypal_claims_are_answered_and_settled(db: Db) {
 
     let (first, claim) = &claims[0];
     dispute_of(&app, &admin, first, "needs_response").await;
-    let answered = app.post(&format!("/api/v1/admin/disputes/{claim}/evidence"), Some(&admin), &evidence("Delivered")).await;
+    let answered =
+        app.post(&format!("/api/v1/admin/disputes/{claim}/evidence"), Some(&admin), &evidence("Delivered")).await;
     assert_eq!(answered.status, StatusCode::OK, "{}", answered.body);
     assert_eq!(answered.data()["status"], "under_review");
     let sent = fake.dispute_answers().pop().unwrap();

@@ -518,7 +518,8 @@ async fn radar_risk_on_the_charge_decides_review(db: Db) {
     let reason = reason_of(transaction.clone()).await;
     assert!(reason.starts_with("Stripe Radar rates this payment's risk elevated, score"), "{reason}");
     let queue = app.get("/api/v1/admin/payments?status=under_review", Some(&admin)).await;
-    let row = queue.data()["items"].as_array().unwrap().iter().find(|i| i["transactionId"] == transaction.as_str()).cloned();
+    let row =
+        queue.data()["items"].as_array().unwrap().iter().find(|i| i["transactionId"] == transaction.as_str()).cloned();
     assert_eq!(row.unwrap()["reviewReason"], reason.as_str());
     assert_eq!(elevated.balance().await, 0, "no credits while held");
 

@@ -19,7 +19,10 @@ pub(crate) fn use_paypal_fake(s: &mut Settings, base: &str) {
     s.paypal.timeout = Duration::from_secs(1);
 }
 
-pub(crate) async fn paypal_app(db: Db, configure: impl FnOnce(&mut Settings) + Send + 'static) -> (TestApp, PaypalFake) {
+pub(crate) async fn paypal_app(
+    db: Db,
+    configure: impl FnOnce(&mut Settings) + Send + 'static,
+) -> (TestApp, PaypalFake) {
     let fake = PaypalFake::start().await;
     let base = fake.base.clone();
     let app = spawn_app_with(db, move |s| {
@@ -318,10 +321,12 @@ async fn pay_later_is_recorded_where_paypal_tells_it_apart(db: Db) {
     let (app, fake) = paypal_app(db, |_| {}).await;
     let client = app.client("pp-later");
     let path = "/api/v1/payments/paypal/create-order";
-    let wrong = app.post(path, Some(&client.token), &json!({ "packageId": "pro-200", "fundingSource": "bitcoin" })).await;
+    let wrong =
+        app.post(path, Some(&client.token), &json!({ "packageId": "pro-200", "fundingSource": "bitcoin" })).await;
     assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
     assert_eq!(wrong.error_code(), "invalid_funding_source");
-    let created = app.post(path, Some(&client.token), &json!({ "packageId": "pro-200", "fundingSource": "paylater" })).await;
+    let created =
+        app.post(path, Some(&client.token), &json!({ "packageId": "pro-200", "fundingSource": "paylater" })).await;
     let transaction = created.data()["transactionId"].as_str().unwrap().to_owned();
     let order = created.data()["orderId"].as_str().unwrap().to_owned();
     let return_url = fake.approve(&order, "paylater").await;

@@ -511,7 +511,9 @@ async fn read_dispute(State(fake): State<PaypalFake>, headers: HeaderMap, Path(i
     }
     match fake.world.lock().unwrap().disputes.get(&id) {
         Some(dispute) => Json(dispute.clone()).into_response(),
-        None => error(StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID", "The dispute does not exist."),
+        None => {
+            error(StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID", "The dispute does not exist.")
+        }
     }
 }
 
@@ -528,16 +530,23 @@ async fn answer_dispute(
     }
     let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
     let parts = crate::helpers::form_parts(content_type, &body);
-    let Some(input) = parts.iter().find(|p| p.name == "input").and_then(|p| serde_json::from_slice::<Value>(&p.bytes).ok())
+    let Some(input) =
+        parts.iter().find(|p| p.name == "input").and_then(|p| serde_json::from_slice::<Value>(&p.bytes).ok())
     else {
         return error(StatusCode::BAD_REQUEST, "INVALID_REQUEST", "MISSING_REQUIRED_PARAMETER", "input is required.");
     };
     let file_part = if action == "provide-evidence" { "evidence-file" } else { "accept-claim-document" };
-    let document = parts.iter().find(|p| p.name == file_part).map(|p| (p.file_name.clone().unwrap_or_default(), p.bytes.clone()));
+    let document =
+        parts.iter().find(|p| p.name == file_part).map(|p| (p.file_name.clone().unwrap_or_default(), p.bytes.clone()));
     let (event, changed) = {
         let mut world = fake.world.lock().unwrap();
         let Some(dispute) = world.disputes.get_mut(&id) else {
-            return error(StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID", "The dispute does not exist.");
+            return error(
+                StatusCode::NOT_FOUND,
+                "RESOURCE_NOT_FOUND",
+                "INVALID_RESOURCE_ID",
+                "The dispute does not exist.",
+            );
         };
         let status = dispute["status"].as_str().unwrap_or_default().to_owned();
         let event = match (action.as_str(), status.as_str()) {
@@ -551,8 +560,12 @@ async fn answer_dispute(
                 "CUSTOMER.DISPUTE.RESOLVED"
             }
             ("provide-evidence" | "accept-claim", _) => {
-                return error(StatusCode::UNPROCESSABLE_ENTITY, "UNPROCESSABLE_ENTITY", "NOT_AUTHORIZED_FOR_ACTION",
-                    "The dispute is not in a state that allows this action.");
+                return error(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "UNPROCESSABLE_ENTITY",
+                    "NOT_AUTHORIZED_FOR_ACTION",
+                    "The dispute is not in a state that allows this action.",
+                );
             }
             _ => return error(StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID", "No such action."),
         };

@@ -81,13 +81,17 @@ async fn a_spend_retried_with_its_key_spends_once_and_reverses_once(db: Db) {
 async fn the_service_role_does_nothing_else(db: Db) {
     let app = spawn_app(db).await;
     let service = app.token("platform-backend", Role::Service);
-    for path in ["/api/v1/admin/payments", "/api/v1/admin/refunds", "/api/v1/admin/disputes", "/api/v1/credits/balance"] {
+    for path in ["/api/v1/admin/payments", "/api/v1/admin/refunds", "/api/v1/admin/disputes", "/api/v1/credits/balance"]
+    {
         assert_eq!(app.get(path, Some(&service)).await.status, StatusCode::FORBIDDEN, "{path}");
     }
     let pause = json!({ "scope": "platform", "reason": "no" });
     assert_eq!(app.post("/api/v1/admin/controls/pause", Some(&service), &pause).await.status, StatusCode::FORBIDDEN);
     let checkout = json!({ "packageId": "pro-200", "paymentMethodId": "pm_card_visa" });
-    assert_eq!(app.post("/api/v1/payments/stripe/intent", Some(&service), &checkout).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.post("/api/v1/payments/stripe/intent", Some(&service), &checkout).await.status,
+        StatusCode::FORBIDDEN
+    );
     let body = json!({ "clientId": "plat-2", "credits": 1, "reference": "x" });
     for token in [app.client("plat-2").token, app.token("admin-p", Role::Admin)] {
         assert_eq!(spend(&app, &token, "k", &body).await.status, StatusCode::FORBIDDEN);

@@ -142,7 +142,11 @@ async fn an_expired_card_asks_for_another_method(db: Db) {
     assert!(app.mail_containing("We need another way to refund you").await.is_some());
     // A permanent refusal is an admin alert, committed with the refund's state.
     assert_eq!(
-        app.count_where("alerts", &format!("kind = 'refund_refused' AND key LIKE 'refund_refused:{}:%'", crate::helpers::uuid_of(&refund))).await,
+        app.count_where(
+            "alerts",
+            &format!("kind = 'refund_refused' AND key LIKE 'refund_refused:{}:%'", crate::helpers::uuid_of(&refund))
+        )
+        .await,
         1
     );
 }

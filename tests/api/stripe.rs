@@ -112,7 +112,8 @@ async fn a_stripe_card_purchase_succeeds(db: Db) {
 // reports before the confirmation's answer is read back before anything is granted: `domain::purchase`'s tests.)
 async fn radar_elevated_risk_holds_a_stripe_payment(db: Db) {
     let (app, proxy) = stripe_app(db).await;
-    *proxy.faults.radar.lock().unwrap() = Some(json!({ "risk_level": "elevated", "risk_score": 71, "type": "authorized" }));
+    *proxy.faults.radar.lock().unwrap() =
+        Some(json!({ "risk_level": "elevated", "risk_score": 71, "type": "authorized" }));
     let client = app.client("stripe-radar");
     let (transaction, intent) = client.open("pro-200", "pm_card_visa").await;
     let held = client.confirm(&intent, "pro-200").await;
@@ -590,7 +591,8 @@ async fn the_reconciler_settles_a_purchase_whose_webhook_was_lost(db: Db) {
     assert!(view["events"].as_array().unwrap().iter().any(|e| e["kind"] == "manual_sync"), "settled by a sync");
     assert_eq!(client.balance().await, 240);
     // AC9.6.7: the missed webhook is an admin alert, once.
-    let alerted = format!("kind = 'missed_webhook' AND key = 'missed_webhook:{}'", crate::helpers::uuid_of(&transaction));
+    let alerted =
+        format!("kind = 'missed_webhook' AND key = 'missed_webhook:{}'", crate::helpers::uuid_of(&transaction));
     let raised = eventually(Duration::from_secs(10), || async {
         (app.count_where("alerts", &alerted).await == 1).then_some(())
     });

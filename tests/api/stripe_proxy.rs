@@ -145,11 +145,18 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
     }
     // The fake Stripe.js posts JSON for 3-D Secure; it passes untouched.
     if body.starts_with(b"{") {
-        return translate(send(&shared, parts.method.clone(), &path, &parts.headers, Body::Json(body)).await, None).await;
+        return translate(send(&shared, parts.method.clone(), &path, &parts.headers, Body::Json(body)).await, None)
+            .await;
     }
     let expanded = String::from_utf8_lossy(&body).contains("latest_charge") || path.contains("latest_charge");
     let charge_outcome = expanded.then(|| {
-        shared.faults.radar.lock().unwrap().clone().unwrap_or_else(|| json!({ "risk_level": "normal", "risk_score": 14, "type": "authorized" }))
+        shared
+            .faults
+            .radar
+            .lock()
+            .unwrap()
+            .clone()
+            .unwrap_or_else(|| json!({ "risk_level": "normal", "risk_score": 14, "type": "authorized" }))
     });
     let mut form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
     if path == "/v1/payment_methods" {
@@ -208,8 +215,10 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
     // localstripe has no `expand`: the proxy expands the charge itself (`translate`).
     let path = match path.split_once('?') {
         Some((route, query)) => {
-            let kept: Vec<(String, String)> =
-                form_urlencoded::parse(query.as_bytes()).into_owned().filter(|(k, _)| !k.starts_with("expand")).collect();
+            let kept: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+                .into_owned()
+                .filter(|(k, _)| !k.starts_with("expand"))
+                .collect();
             let query = form_urlencoded::Serializer::new(String::new()).extend_pairs(kept).finish();
             if query.is_empty() { route.to_owned() } else { format!("{route}?{query}") }
         }
@@ -320,7 +329,8 @@ async fn translate(response: reqwest::Response, charge_outcome: Option<Value>) -
     match serde_json::from_slice::<Value>(&bytes) {
         Ok(mut value) => {
             modernise(&mut value);
-            if let (Some(outcome), Some(charge)) = (charge_outcome, value.get("latest_charge").and_then(Value::as_str)) {
+            if let (Some(outcome), Some(charge)) = (charge_outcome, value.get("latest_charge").and_then(Value::as_str))
+            {
                 let receipt = format!("https://pay.stripe.com/receipts/payment/{charge}");
                 value["latest_charge"] =
                     json!({ "id": charge, "object": "charge", "outcome": outcome, "receipt_url": receipt });

@@ -1,13 +1,13 @@
 //! Admin: disputes raised at PayPal or through Stripe (AC9.2.5), and the answers to them: evidence (text and a
 //! document) or a concession, sent to the provider and audited.
+use crate::actors::disputes::DisputeError;
 use crate::api::AppState;
-use crate::domain::ids::TransactionId;
 use crate::api::error::{ApiError, ErrorEnvelope, ok};
 use crate::api::extract::{AdminCaller, ApiJson};
 use crate::api::payments::{AuditView, SellerProtectionView, TransactionView, transaction_view};
-use crate::actors::disputes::DisputeError;
 use crate::app::disputes as app;
 use crate::domain::dispute::{Answer, EvidenceFile, MAX_EVIDENCE_FILE, MAX_EVIDENCE_TEXT};
+use crate::domain::ids::TransactionId;
 use crate::providers::ProviderError;
 use crate::store::{controls, disputes};
 use axum::extract::{Path, State};
@@ -134,10 +134,18 @@ pub async fn get_dispute(
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct EvidenceUpload {
     /// `receipt.pdf`: `.pdf`, `.jpg`, `.jpeg` or `.png`.
-    #[schema(min_length = 5, max_length = 200, pattern = "^[^/\\\\\\x00-\\x1f]+\\.([pP][dD][fF]|[jJ][pP][eE]?[gG]|[pP][nN][gG])$")]
+    #[schema(
+        min_length = 5,
+        max_length = 200,
+        pattern = "^[^/\\\\\\x00-\\x1f]+\\.([pP][dD][fF]|[jJ][pP][eE]?[gG]|[pP][nN][gG])$"
+    )]
     name: String,
     /// The file's bytes, base64 (RFC 4648, with padding): at most 4 MiB once decoded.
-    #[schema(min_length = 4, max_length = 5_592_408, pattern = "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$")]
+    #[schema(
+        min_length = 4,
+        max_length = 5_592_408,
+        pattern = "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
+    )]
     content_base64: String,
 }
 
@@ -190,7 +198,8 @@ async fn answer(state: &AppState, id: &str, answer: Answer, admin: &str) -> Resu
         Err(DisputeError::NotFound) => Err(not_found()),
         Err(e @ DisputeError::Closed(_)) => Err(ApiError::new(StatusCode::CONFLICT, "dispute_closed", e.to_string())),
         Err(DisputeError::Provider(ProviderError::Rejected { code, message })) => {
-            let refused = ApiError::new(StatusCode::CONFLICT, "", format!("The provider refused the answer: {message}"));
+            let refused =
+                ApiError::new(StatusCode::CONFLICT, "", format!("The provider refused the answer: {message}"));
             Err(ApiError { code: Cow::Owned(format!("provider_{code}")), ..refused })
         }
         Err(DisputeError::Provider(e)) => {

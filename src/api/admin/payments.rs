@@ -1,12 +1,12 @@
 //! Admin: the transaction list and one transaction's history, and the commands on a payment (retry, sync,
 //! release, confirm fraud), each audited in the step it causes.
 use super::{ActionReason, RequiredReason};
-use crate::domain::ids::TransactionId;
 use crate::api::AppState;
 use crate::api::error::{ApiError, ErrorEnvelope, ok};
 use crate::api::extract::AdminCaller;
 use crate::api::extract::ApiQuery;
 use crate::api::payments::{TransactionView, parse_transaction_id, transaction_view};
+use crate::domain::ids::TransactionId;
 use crate::domain::purchase::{Input, Status};
 use crate::store::purchases::{self as purchase_store, AdminAction, Filter};
 use axum::extract::{Path, State};

@@ -1,11 +1,11 @@
 //! Admin: webhook health and replay (AC9.6.7).
 use super::ActionReason;
-use crate::domain::ids::TransactionId;
 use crate::api::AppState;
 use crate::api::error::{ApiError, ErrorEnvelope, ok};
 use crate::api::extract::AdminCaller;
 use crate::api::extract::ApiPath;
 use crate::api::extract::ApiQuery;
+use crate::domain::ids::TransactionId;
 use crate::store::{controls, webhooks as webhook_store};
 use axum::extract::State;
 use axum::http::StatusCode;

@@ -44,7 +44,10 @@ impl Sandbox {
 
     async fn disputed(&self, id: &str) -> Result<intents::Model, ProviderError> {
         let found = intents::Entity::find().filter(intents::Column::DisputeId.eq(id)).one(&self.db);
-        found.await.map_err(super::db_error)?.ok_or_else(|| rejected("resource_missing", format!("No such dispute: '{id}'")))
+        found
+            .await
+            .map_err(super::db_error)?
+            .ok_or_else(|| rejected("resource_missing", format!("No such dispute: '{id}'")))
     }
 
     async fn decide_dispute(&self, id: &str, answer: &Answer) -> Result<Report, ProviderError> {
