@@ -61,7 +61,19 @@ pub struct BenchReport {
     cost: Cost,
     raw_commits_per_second: f64,
     ratio_to_raw_commits: f64,
+    spends: Spends,
     in_flight: Option<InFlight>,
+}
+
+/// The platform's spends (issue 18): one credit at a time from each client that bought, at the same concurrency.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Spends {
+    count: usize,
+    per_second: f64,
+    /// Milliseconds.
+    latency: Summary,
+    errors: usize,
 }
 
 /// What the service spent on the purchases, read from `/proc` and `/metrics` before and after the run.
@@ -229,6 +241,35 @@ async fn drive(driver: &Arc<Driver>, run: &str, count: usize, concurrency: usize
     total
 }
 
+/// The platform's backend spends one credit of each client whose purchase paid at once, each under its own key.
+async fn spend(driver: &Arc<Driver>, run: &str, purchases: usize, concurrency: usize) -> Result<Spends, String> {
+    let service = driver.token("bench-platform", Role::Service)?;
+    let paid: Vec<usize> = (0..purchases).filter(|n| method_for(*n) == SUCCEEDS).collect();
+    let latency = Arc::new(Mutex::new(Samples::default()));
+    let (driver, run, jobs, shared) = (driver.clone(), run.to_owned(), Arc::new(paid.clone()), latency.clone());
+    let started = Instant::now();
+    let errors = spawn_jobs(paid.len(), concurrency, move |i| {
+        let (driver, run, jobs, shared, service) =
+            (driver.clone(), run.clone(), jobs.clone(), shared.clone(), service.clone());
+        async move {
+            let n = jobs[i];
+            let body = serde_json::json!({ "clientId": format!("bench-{run}-{n}"), "credits": 1, "reference": format!("bench-job-{n}") });
+            let spent = driver.post_keyed("/api/v1/credits/spend", &service, &format!("spend-{run}-{n}"), &body).await?;
+            if spent.status != 201 {
+                return Err(format!("spend: {} {}", spent.status, spent.body));
+            }
+            shared.lock().map_err(|e| e.to_string())?.push(spent.took);
+            Ok(())
+        }
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    let seconds = started.elapsed().as_secs_f64();
+    let latency = std::mem::take(&mut *latency.lock().unwrap_or_else(|e| e.into_inner())).summary();
+    let per_second = (paid.len() as f64 / seconds.max(1e-9)).round();
+    Ok(Spends { count: paid.len(), per_second, latency, errors: errors.len() })
+}
+
 /// Leaves `count` purchases waiting for 3-D Secure, then kills the service and times their recovery.
 async fn in_flight(
     workspace: &mut Workspace,
@@ -289,6 +330,7 @@ pub async fn run(workspace: &mut Workspace, options: &BenchOptions) -> Result<Be
     let largest_batch = workspace.series_sum("purser_writer_largest_batch", &[]).await?;
     let cost = Cost::between(before, after, options.purchases, largest_batch);
     let peak_rss = workspace.service.memory().map_or(0, |m| m.1);
+    let spends = spend(&workspace.driver, &run, options.purchases, options.concurrency).await?;
     let raw = workspace.raw_commit_rate(Duration::from_secs(3)).await?;
     let in_flight = match options.in_flight {
         0 => None,
@@ -314,13 +356,14 @@ pub async fn run(workspace: &mut Workspace, options: &BenchOptions) -> Result<Be
         cost,
         raw_commits_per_second: raw.round(),
         ratio_to_raw_commits: (purchases_per_second / raw * 1000.0).round() / 1000.0,
+        spends,
         in_flight,
     })
 }
 
 impl BenchReport {
     pub fn errors(&self) -> usize {
-        self.errors
+        self.errors + self.spends.errors
     }
 
     /// The human-readable table.
@@ -370,6 +413,11 @@ impl BenchReport {
         out += &row("confirm", &self.confirm);
         out += &row("webhook ack", &self.webhook_ack);
         out += &row("3DS success -> credits", &self.success_to_credits);
+        out += &row("spend (platform)", &self.spends.latency);
+        out += &format!(
+            "\nspends: {} of one credit at concurrency {}, {:.0}/s, errors {}\n",
+            self.spends.count, self.concurrency, self.spends.per_second, self.spends.errors
+        );
         if let Some(f) = &self.in_flight {
             out += &format!(
                 "\nin flight: {} waiting for 3-D Secure; RSS {:.1} -> {:.1} MiB ({} bytes each), {} actors alive; \

@@ -72,6 +72,12 @@ impl Driver {
         self.send(request).await
     }
 
+    /// A POST under an `Idempotency-Key`, as a careful platform backend sends money-moving calls.
+    pub async fn post_keyed(&self, path: &str, token: &str, key: &str, body: &Value) -> Result<Answer, String> {
+        let request = self.http.post(format!("{}{path}", self.base)).json(body).bearer_auth(token);
+        self.send(request.header("idempotency-key", key)).await
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> Result<Answer, String> {
         self.send(self.http.get(format!("{}{path}", self.base)).bearer_auth(token)).await
     }
