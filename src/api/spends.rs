@@ -5,7 +5,7 @@ use super::error::{ApiError, ErrorEnvelope, ok};
 use super::extract::{ApiJson, ApiQuery, ClientCaller, ServiceCaller, whole_number};
 use crate::app::credits::{self, SpendError};
 use crate::auth::Role;
-use crate::domain::ids::ClientId;
+use crate::domain::ids::{ClientId, RefundRequestId, SpendId, TransactionId};
 use crate::store::spends::{self, Reversed};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -14,16 +14,6 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
-
-/// A spend as the API names it: `spd_` and its UUID.
-fn spend_id(id: impl std::fmt::Display) -> String {
-    format!("spd_{id}")
-}
-
-fn parse_spend_id(raw: &str) -> Result<Uuid, ApiError> {
-    crate::domain::ids::parse_prefixed(raw, "spd_")
-        .ok_or_else(|| ApiError::bad_request("invalid_spend_id", "Give a spend id: `spd_` and a UUID."))
-}
 
 fn parse_client(raw: &str) -> Result<ClientId, ApiError> {
     ClientId::parse(raw).map_err(|e| ApiError::bad_request("invalid_client_id", e))
@@ -49,8 +39,8 @@ pub struct SpendRequest {
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SpendView {
-    /// `spd_…`
-    spend_id: String,
+    #[schema(value_type = String, pattern = "^spd_[0-9a-f-]{36}$")]
+    spend_id: SpendId,
     client_id: String,
     credits: i64,
     reference: String,
@@ -63,7 +53,7 @@ pub struct SpendView {
 
 fn view(spend: entities::spends::Model, balance: i64) -> SpendView {
     SpendView {
-        spend_id: spend_id(spend.id),
+        spend_id: SpendId(spend.id),
         client_id: spend.client_id,
         credits: spend.credits,
         reference: spend.reference,
@@ -128,7 +118,7 @@ pub async fn reverse(
     Path(id): Path<String>,
     ApiJson(request): ApiJson<ReverseRequest>,
 ) -> Result<Response, ApiError> {
-    let id = parse_spend_id(&id)?;
+    let id = SpendId::parse(&id).map_err(|e| ApiError::bad_request("invalid_spend_id", e))?.0;
     let reason = request.reason.trim();
     if reason.is_empty() || request.reason.chars().count() > 500 {
         return Err(ApiError::bad_request("reason_required", "Give a reason of 1 to 500 characters."));
@@ -175,9 +165,9 @@ pub struct LedgerEntry {
 /// The source of a ledger row as the API names it.
 fn source_of(source: &str) -> String {
     match source.split_once(':') {
-        Some(("purchase", id)) => format!("txn_{id}"),
-        Some(("spend", id)) => spend_id(id),
-        Some(("refund", id)) => format!("ref_{id}"),
+        Some(("purchase", id)) => format!("{}{id}", TransactionId::PREFIX),
+        Some(("spend", id)) => format!("{}{id}", SpendId::PREFIX),
+        Some(("refund", id)) => format!("{}{id}", RefundRequestId::PREFIX),
         Some((_, id)) => id.to_owned(),
         None => source.to_owned(),
     }

@@ -184,6 +184,7 @@ macro_rules! prefixed_id {
 
 prefixed_id!(TransactionId, "txn_", "transaction");
 prefixed_id!(RefundRequestId, "ref_", "refund request");
+prefixed_id!(SpendId, "spd_", "spend");
 
 #[cfg(test)]
 mod prefixed_tests {
