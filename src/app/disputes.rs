@@ -3,7 +3,7 @@
 //! and for a lost one the credits taken back and the account flagged, with the inbox mark or the admin's audit line.
 use crate::actors::Context;
 use crate::actors::disputes::{DisputeError, apply};
-use crate::domain::dispute::{Answer, Report};
+use crate::domain::dispute::{Answer, Report, Standing};
 use crate::store::disputes::{self, Applied, Source};
 use entities::disputes as rows;
 use sea_orm::DbErr;
@@ -16,7 +16,7 @@ pub async fn reported(ctx: &Context, report: Report, row: i64) -> Result<Applied
 /// An admin answers dispute `id` at its provider; what the provider says back is applied with the audit line.
 pub async fn answer(ctx: &Context, id: &str, answer: Answer, admin: &str) -> Result<rows::Model, DisputeError> {
     let dispute = disputes::find(&ctx.reads, id).await?.ok_or(DisputeError::NotFound)?;
-    if matches!(dispute.status.as_str(), "won" | "lost") {
+    if Standing::parse(&dispute.status).is_some_and(Standing::is_closed) {
         return Err(DisputeError::Closed(dispute.status));
     }
     let report = ctx.gateways.dispute(&dispute.provider, id, Some(&answer)).await?;
