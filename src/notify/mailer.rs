@@ -12,8 +12,8 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use sea_orm::DatabaseConnection;
 use serde_json::Value;
 
-#[derive(Clone)]
-enum Transport {
+/// Where the mailer hands its messages: a directory, or an SMTP server through a pool of connections.
+pub enum Transport {
     File(AsyncFileTransport<Tokio1Executor>),
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
 }
@@ -21,12 +21,15 @@ enum Transport {
 /// Messages a mailer claims at once.
 pub const CLAIM_BATCH: u64 = 10;
 
+/// How long one message may take to hand over. lettre bounds only the connect, and a pooled connection left
+/// mid-conversation (its sender was killed) would never answer: past this the message is retried on a new pool.
+const SEND_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
 #[derive(Clone)]
 pub struct Mailer {
     db: DatabaseConnection,
     /// Marks each message sent (or failed) in the writer's next batch, not in a commit of its own.
     writer: crate::store::writer::Writer,
-    transport: Transport,
     from: Mailbox,
     admin: Option<Mailbox>,
     settings: EmailSettings,
@@ -45,29 +48,8 @@ impl Mailer {
             Some(address) => Some(address.parse().map_err(|e| format!("email.admin_address: {e}"))?),
             None => None,
         };
-        let transport = match settings.transport {
-            MailTransport::File => {
-                std::fs::create_dir_all(&settings.dir).map_err(|e| format!("email.dir {}: {e}", settings.dir))?;
-                Transport::File(AsyncFileTransport::new(&settings.dir))
-            }
-            MailTransport::Smtp => {
-                let builder = match settings.smtp_tls {
-                    SmtpTls::None => {
-                        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(settings.smtp_host.as_str())
-                    }
-                    SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&settings.smtp_host)
-                        .map_err(|e| format!("email.smtp_host: {e}"))?,
-                    SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&settings.smtp_host)
-                        .map_err(|e| format!("email.smtp_host: {e}"))?,
-                };
-                let mut builder = builder.port(settings.smtp_port).timeout(Some(std::time::Duration::from_secs(10)));
-                if let (Some(user), Some(password)) = (&settings.smtp_username, &settings.smtp_password) {
-                    builder = builder.credentials(Credentials::new(user.clone(), password.expose().to_owned()));
-                }
-                Transport::Smtp(builder.build())
-            }
-        };
-        Ok(Self { db, writer, transport, from, admin, settings: settings.clone() })
+        open_transport(settings)?;
+        Ok(Self { db, writer, from, admin, settings: settings.clone() })
     }
 
     /// What a message says and to whom; `None` when it has no one to go to.
@@ -136,20 +118,25 @@ impl Mailer {
         }
     }
 
-    async fn send(&self, to: Mailbox, email: Email) -> Result<(), String> {
+    async fn send(&self, transport: &Transport, to: Mailbox, email: Email) -> Result<(), String> {
         let message = lettre::Message::builder()
             .from(self.from.clone())
             .to(to)
             .subject(email.subject)
             .multipart(MultiPart::alternative_plain_html(email.text, email.html))
             .map_err(|e| e.to_string())?;
-        match &self.transport {
-            Transport::File(file) => file.send(message).await.map(|_| ()).map_err(|e| e.to_string()),
-            Transport::Smtp(smtp) => smtp.send(message).await.map(|_| ()).map_err(|e| e.to_string()),
-        }
+        let sent = match transport {
+            Transport::File(file) => tokio::time::timeout(SEND_DEADLINE, file.send(message))
+                .await
+                .map(|r| r.map(|_| ()).map_err(|e| e.to_string())),
+            Transport::Smtp(smtp) => tokio::time::timeout(SEND_DEADLINE, smtp.send(message))
+                .await
+                .map(|r| r.map(|_| ()).map_err(|e| e.to_string())),
+        };
+        sent.map_err(|_| format!("no answer within {} s", SEND_DEADLINE.as_secs()))?
     }
 
-    async fn drain(&self) -> Result<(), sea_orm::DbErr> {
+    async fn drain(&self, transport: &mut Transport) -> Result<(), sea_orm::DbErr> {
         // A read first, so an idle outbox costs no write; then the claim, so no other node sends the same messages.
         // A few at a time: a node that dies sending strands no more than these until the claim lapses.
         if outbox::due(&self.db, 1).await?.is_empty() {
@@ -165,12 +152,16 @@ impl Mailer {
                 break;
             }
             let sent = match self.render(&message).await {
-                Ok(Some((to, email))) => self.send(to, email).await.map(|()| None),
+                Ok(Some((to, email))) => self.send(transport, to, email).await.map(|()| None),
                 Ok(None) => Ok(Some("no recipient".to_owned())),
                 Err(error) => Err(error),
             };
             if let Err(error) = &sent {
                 tracing::warn!(id = message.id, kind = %message.kind, %error, "mail not sent; will retry");
+                // The connection may be left mid-conversation: the next message starts on a new one.
+                if let Ok(fresh) = open_transport(&self.settings) {
+                    *transport = fresh;
+                }
             }
             let mark = self.writer.write(move |txn| {
                 Box::pin(async move {
@@ -186,18 +177,49 @@ impl Mailer {
     }
 }
 
+/// A transport of its own for each incarnation of the mailer, so a connection its killed predecessor left
+/// mid-conversation is never reused.
+fn open_transport(settings: &EmailSettings) -> Result<Transport, String> {
+    Ok(match settings.transport {
+        MailTransport::File => {
+            std::fs::create_dir_all(&settings.dir).map_err(|e| format!("email.dir {}: {e}", settings.dir))?;
+            Transport::File(AsyncFileTransport::new(&settings.dir))
+        }
+        MailTransport::Smtp => {
+            let builder = match settings.smtp_tls {
+                SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(settings.smtp_host.as_str()),
+                SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&settings.smtp_host)
+                    .map_err(|e| format!("email.smtp_host: {e}"))?,
+                SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&settings.smtp_host)
+                    .map_err(|e| format!("email.smtp_host: {e}"))?,
+            };
+            let mut builder = builder.port(settings.smtp_port).timeout(Some(std::time::Duration::from_secs(10)));
+            if let (Some(user), Some(password)) = (&settings.smtp_username, &settings.smtp_password) {
+                builder = builder.credentials(Credentials::new(user.clone(), password.expose().to_owned()));
+            }
+            Transport::Smtp(builder.build())
+        }
+    })
+}
+
 impl Actor for Mailer {
     type Msg = Tick;
-    type State = ();
+    type State = Transport;
     type Arguments = ();
 
-    async fn pre_start(&self, myself: ActorRef<Tick>, _: ()) -> Result<(), ActorProcessingErr> {
+    async fn pre_start(&self, myself: ActorRef<Tick>, _: ()) -> Result<Transport, ActorProcessingErr> {
+        let transport = open_transport(&self.settings)?;
         myself.send_interval(self.settings.poll_interval, || Tick);
-        Ok(())
+        Ok(transport)
     }
 
-    async fn handle(&self, _myself: ActorRef<Tick>, _tick: Tick, _: &mut ()) -> Result<(), ActorProcessingErr> {
-        if let Err(e) = self.drain().await {
+    async fn handle(
+        &self,
+        _myself: ActorRef<Tick>,
+        _tick: Tick,
+        transport: &mut Transport,
+    ) -> Result<(), ActorProcessingErr> {
+        if let Err(e) = self.drain(transport).await {
             tracing::warn!(error = %e, "mailer could not read the outbox");
         }
         Ok(())

@@ -2,7 +2,9 @@
 //! without losing it.
 use crate::helpers::{Db, TestApp, eventually, spawn_app_with};
 use crate::on_both_databases;
-use purser::settings::MailTransport;
+use purser::auth::Role;
+use purser::settings::{MailTransport, Settings};
+use serde_json::json;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,10 +18,15 @@ fn sink() -> (u16, PathBuf) {
 }
 
 async fn smtp_app(db: Db, port: u16) -> TestApp {
+    smtp_app_with(db, port, |_| ()).await
+}
+
+async fn smtp_app_with(db: Db, port: u16, configure: impl FnOnce(&mut Settings)) -> TestApp {
     spawn_app_with(db, move |s| {
         s.email.transport = MailTransport::Smtp;
         s.email.smtp_port = port;
         s.email.poll_interval = Duration::from_millis(100);
+        configure(s);
     })
     .await
 }
@@ -96,4 +103,68 @@ async fn an_smtp_outage_delays_the_receipt_but_does_not_lose_it(db: Db) {
     assert!(mail.contains("Your receipt: 25 credits"));
 }
 
-on_both_databases!(a_paid_purchase_sends_a_receipt, an_smtp_outage_delays_the_receipt_but_does_not_lose_it);
+/// A door in front of the SMTP sink whose first connection goes silent once the client says `DATA`, as a
+/// conversation does when its sender is killed mid-message: the server never answers on it again.
+async fn smtp_stall(sink_port: u16, stalled: Arc<AtomicBool>) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut first = true;
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            let Ok(mut outbound) = tokio::net::TcpStream::connect(("127.0.0.1", sink_port)).await else { continue };
+            if !std::mem::take(&mut first) {
+                tokio::spawn(async move { tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await });
+                continue;
+            }
+            let stalled = stalled.clone();
+            tokio::spawn(async move {
+                let (mut from_client, mut to_client) = inbound.into_split();
+                let (mut from_server, mut to_server) = outbound.into_split();
+                tokio::spawn(async move { tokio::io::copy(&mut from_server, &mut to_client).await });
+                let mut chunk = [0u8; 4096];
+                while let Ok(n @ 1..) = from_client.read(&mut chunk).await {
+                    if chunk[..n].windows(6).any(|w| w == b"DATA\r\n") {
+                        stalled.store(true, Ordering::SeqCst);
+                        std::future::pending::<()>().await;
+                    }
+                    if to_server.write_all(&chunk[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+async fn a_mailer_killed_mid_message_sends_the_receipt_on_a_new_connection(db: Db) {
+    let (sink_port, _) = sink();
+    let stalled = Arc::new(AtomicBool::new(false));
+    let door = smtp_stall(sink_port, stalled.clone()).await;
+    let app = smtp_app_with(db, door, |s| {
+        s.sandbox.crash_hooks = true;
+        s.email.sending_claim = Duration::from_secs(1);
+    })
+    .await;
+    let address = format!("interrupted-{}@example.com", uuid::Uuid::new_v4().simple());
+    let client = app.client_with_email("receipt-3", &address);
+    let (_, intent) = client.open("starter-25", "pm_card_visa").await;
+    assert_eq!(client.confirm(&intent, "starter-25").await.data()["status"], "succeeded");
+    let mid_message = eventually(Duration::from_secs(10), || async { stalled.load(Ordering::SeqCst).then_some(()) });
+    assert!(mid_message.await.is_some(), "the mailer began the receipt on the first connection");
+
+    let admin = app.token("admin-mail", Role::Admin);
+    assert_eq!(app.post("/dev/crash/mailer", Some(&admin), &json!({})).await.status, reqwest::StatusCode::OK);
+    // The restarted mailer takes the message up again once its claim lapses, on a connection of its own: the
+    // killed one's connection is still waiting for an answer that never comes.
+    let mail = mail_to(&address, Duration::from_secs(20)).await.expect("the receipt arrived after the crash");
+    assert!(mail.contains("Your receipt: 25 credits"), "{mail}");
+    assert_eq!(app.count_where("outbox", "kind = 'receipt_email' AND sent_at IS NOT NULL").await, 1);
+}
+
+on_both_databases!(
+    a_paid_purchase_sends_a_receipt,
+    an_smtp_outage_delays_the_receipt_but_does_not_lose_it,
+    a_mailer_killed_mid_message_sends_the_receipt_on_a_new_connection
+);
