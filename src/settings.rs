@@ -26,6 +26,8 @@ pub struct Settings {
     #[serde(default)]
     pub email: EmailSettings,
     #[serde(default)]
+    pub events: EventSettings,
+    #[serde(default)]
     pub invoice: InvoiceSettings,
     #[serde(default)]
     pub limits: LimitSettings,
@@ -374,6 +376,105 @@ impl Default for EmailSettings {
             poll_interval: default_mail_poll(),
             sending_claim: default_sending_claim(),
         }
+    }
+}
+
+/// Events to the platform's backend (issue 18, `docs/platform.md`).
+#[derive(Clone, Debug, Deserialize)]
+pub struct EventSettings {
+    #[serde(default)]
+    pub endpoints: Vec<EventEndpoint>,
+    /// How often the event sender looks for events to fan out and deliveries due.
+    #[serde(default = "default_mail_poll", deserialize_with = "human_duration")]
+    pub poll_interval: Duration,
+    /// As `email.sending_claim`: how long a node's claim on the deliveries it is sending keeps the others off them.
+    #[serde(default = "default_sending_claim", deserialize_with = "human_duration")]
+    pub sending_claim: Duration,
+    /// How long an event is retried (with backoff, at most an hour apart) before its delivery is `failed`.
+    #[serde(default = "default_give_up_after", deserialize_with = "human_duration")]
+    pub give_up_after: Duration,
+    /// How long an endpoint may take to answer one delivery.
+    #[serde(default = "default_event_timeout", deserialize_with = "human_duration")]
+    pub timeout: Duration,
+}
+
+impl Default for EventSettings {
+    fn default() -> Self {
+        Self {
+            endpoints: Vec::new(),
+            poll_interval: default_mail_poll(),
+            sending_claim: default_sending_claim(),
+            give_up_after: default_give_up_after(),
+            timeout: default_event_timeout(),
+        }
+    }
+}
+
+fn default_give_up_after() -> Duration {
+    Duration::from_secs(3 * 24 * 3600)
+}
+
+fn default_event_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// One endpoint of the platform's: where its events go, signed with its own secret.
+#[derive(Clone, Debug, Deserialize)]
+pub struct EventEndpoint {
+    /// Names its deliveries in the console and the admin API.
+    pub name: String,
+    pub url: String,
+    /// The environment variable that holds the signing secret (never the secret itself: config.toml is in git).
+    pub secret_env: String,
+    /// The secret, read from `secret_env` at start (tests set it directly).
+    #[serde(skip)]
+    pub secret: Option<Secret>,
+    /// The event types it takes; `*` for all.
+    #[serde(default = "every_event")]
+    pub types: Vec<String>,
+}
+
+fn every_event() -> Vec<String> {
+    vec!["*".into()]
+}
+
+impl EventSettings {
+    /// Reads each endpoint's secret from its environment variable and checks the endpoints, naming what is wrong:
+    /// an endpoint that cannot sign, or sends in clear outside development, must not start.
+    pub fn resolve(&mut self, environment: Environment) -> Result<(), String> {
+        let mut names = std::collections::HashSet::new();
+        for endpoint in &mut self.endpoints {
+            let name = endpoint.name.clone();
+            let valid = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+            if name.is_empty() || name.len() > 64 || !name.chars().all(valid) || !names.insert(name.clone()) {
+                return Err(format!(
+                    "events.endpoints: `{name}` must be a unique name of 1 to 64 letters, digits, - or _"
+                ));
+            }
+            let url = reqwest::Url::parse(&endpoint.url)
+                .map_err(|e| format!("events.endpoints `{name}`: url `{}`: {e}", endpoint.url))?;
+            let loopback = url.host_str().is_some_and(is_loopback);
+            if url.scheme() != "https"
+                && !(url.scheme() == "http" && (loopback || environment == Environment::Development))
+            {
+                return Err(format!("events.endpoints `{name}`: url must be https:// (events carry balances)"));
+            }
+            if endpoint.secret.is_none() {
+                endpoint.secret = std::env::var(&endpoint.secret_env).ok().map(Secret::new);
+            }
+            if endpoint.secret.as_ref().is_none_or(|s| s.expose().len() < 16) {
+                return Err(format!(
+                    "events.endpoints `{name}`: set its signing secret, at least 16 bytes, in the environment                      variable {}",
+                    endpoint.secret_env
+                ));
+            }
+            if let Some(unknown) =
+                endpoint.types.iter().find(|t| *t != "*" && crate::domain::event::EventType::parse(t).is_none())
+            {
+                return Err(format!("events.endpoints `{name}`: no event type `{unknown}`"));
+            }
+        }
+        Ok(())
     }
 }
 

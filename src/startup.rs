@@ -17,6 +17,7 @@ use crate::guards::circuit::CircuitBreaker;
 use crate::guards::fraud::FraudMonitor;
 use crate::guards::pause::Pauses;
 use crate::guards::rate_limit::{Budgets, RateLimiter, SharedLimits};
+use crate::notify::events::EventSender;
 use crate::notify::mailer::Mailer;
 use crate::providers::paypal::PaypalProvider;
 use crate::providers::sandbox::Sandbox;
@@ -130,6 +131,8 @@ impl Application {
     pub async fn build(settings: Settings) -> Result<Self, String> {
         install_crypto();
         settings.refuse_unsafe()?;
+        let mut settings = settings;
+        settings.events.resolve(settings.environment)?;
         let catalogue = Catalogue::from_config(&settings.packages)?;
         let auth = Authenticator::from_settings(&settings)?;
         let policy = policy(&settings)?;
@@ -265,6 +268,7 @@ impl Application {
             crate::guards::pause::PauseWatcher { pauses: pauses.clone(), every: settings.payments.pause_refresh };
         tree.child("pause-watcher", watcher).await?;
         tree.child("mailer", Mailer::new(reads.clone(), writer.clone(), &settings.email)?).await?;
+        tree.child("event-sender", EventSender::new(reads.clone(), writer.clone(), &settings.events)?).await?;
         tracing::info!(
             recovered,
             actors,

@@ -24,6 +24,7 @@ mod m20261202_000020_inbox_sweep;
 mod m20261202_000021_rate_windows;
 mod m20261202_000022_dispute_standing;
 mod m20261202_000023_spends;
+mod m20261202_000024_platform_events;
 mod nullable_column;
 
 pub struct Migrator;
@@ -54,6 +55,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000021_rate_windows::Migration),
             Box::new(m20261202_000022_dispute_standing::Migration),
             Box::new(m20261202_000023_spends::Migration),
+            Box::new(m20261202_000024_platform_events::Migration),
         ]
     }
 }

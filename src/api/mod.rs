@@ -165,6 +165,8 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(admin::webhook_health))
         .routes(routes!(admin::replay_webhook))
         .routes(routes!(admin::acknowledge_alert))
+        .routes(routes!(admin::list_deliveries))
+        .routes(routes!(admin::replay_delivery))
         .routes(routes!(receipts::page))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))

@@ -5,7 +5,7 @@ use super::error::{ApiError, ErrorEnvelope, ok};
 use super::extract::{ApiJson, ApiQuery, ClientCaller, ServiceCaller, whole_number};
 use crate::app::credits::{self, SpendError};
 use crate::auth::Role;
-use crate::domain::ids::{ClientId, RefundRequestId, SpendId, TransactionId};
+use crate::domain::ids::{ClientId, SpendId};
 use crate::store::spends::{self, Reversed};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -162,17 +162,6 @@ pub struct LedgerEntry {
     at: DateTime<Utc>,
 }
 
-/// The source of a ledger row as the API names it.
-fn source_of(source: &str) -> String {
-    match source.split_once(':') {
-        Some(("purchase", id)) => format!("{}{id}", TransactionId::PREFIX),
-        Some(("spend", id)) => format!("{}{id}", SpendId::PREFIX),
-        Some(("refund", id)) => format!("{}{id}", RefundRequestId::PREFIX),
-        Some((_, id)) => id.to_owned(),
-        None => source.to_owned(),
-    }
-}
-
 /// The caller's own statement, oldest first (issue 18): grants, spends, reversals, refunds, dispute debits,
 /// adjustments, each with its source.
 #[utoipa::path(get, path = "/api/v1/credits/ledger", tag = "credits", params(LedgerQuery),
@@ -225,7 +214,7 @@ async fn statement(state: &AppState, client: &ClientId, query: LedgerQuery) -> R
             let spend = r.source.strip_prefix("spend:").and_then(|id| named.iter().find(|s| s.id.to_string() == id));
             LedgerEntry {
                 kind: r.kind,
-                source: source_of(&r.source),
+                source: crate::domain::ids::public_source(&r.source),
                 credits: r.credits,
                 reference: spend.map(|s| s.reference.clone()),
                 description: spend.map(|s| s.description.clone()),

@@ -186,6 +186,18 @@ prefixed_id!(TransactionId, "txn_", "transaction");
 prefixed_id!(RefundRequestId, "ref_", "refund request");
 prefixed_id!(SpendId, "spd_", "spend");
 
+/// The source of a ledger row (`purchase:{uuid}`, `spend:{uuid}`…) as the API names it: `txn_…`, `spd_…`, `ref_…`,
+/// or the dispute's or adjustment's own id.
+pub fn public_source(source: &str) -> String {
+    match source.split_once(':') {
+        Some(("purchase", id)) => format!("{}{id}", TransactionId::PREFIX),
+        Some(("spend", id)) => format!("{}{id}", SpendId::PREFIX),
+        Some(("refund", id)) => format!("{}{id}", RefundRequestId::PREFIX),
+        Some((_, id)) => id.to_owned(),
+        None => source.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod prefixed_tests {
     use super::*;

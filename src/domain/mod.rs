@@ -2,6 +2,7 @@
 //! Nothing in here does IO or reads a clock.
 pub mod circuit;
 pub mod dispute;
+pub mod event;
 pub mod failure;
 pub mod fraud;
 pub mod ids;
@@ -11,3 +12,4 @@ pub mod package;
 pub mod purchase;
 pub mod refund;
 pub mod saved_method;
+pub mod signature;

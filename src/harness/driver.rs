@@ -3,7 +3,7 @@
 //! balance back.
 use crate::auth::{Authenticator, Role};
 use crate::domain::ids::ClientId;
-use crate::providers::stripe_signature;
+use crate::domain::signature as stripe_signature;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 

@@ -5,7 +5,6 @@ pub mod paypal_order;
 pub mod sandbox;
 pub mod stripe;
 pub mod stripe_event;
-pub mod stripe_signature;
 pub mod timings;
 
 use crate::domain::dispute::{Answer, Report};

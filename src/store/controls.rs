@@ -1,4 +1,5 @@
 //! Pauses and the admin audit trail. A pause and its audit row are written in one transaction.
+use crate::domain::event::EventType;
 use chrono::{DateTime, Utc};
 use entities::{admin_actions, platform_controls as controls};
 use sea_orm::sea_query::OnConflict;
@@ -49,6 +50,10 @@ pub async fn set(
         OnConflict::column(C::Scope).update_columns([C::Paused, C::Reason, C::ChangedBy, C::ChangedAt]).to_owned();
     controls::Entity::insert(row).on_conflict(replace).exec_without_returning(&txn).await?;
     audit(&txn, by, if paused { "pause" } else { "resume" }, scope, reason).await?;
+    let kind = if paused { EventType::PaymentsPaused } else { EventType::PaymentsResumed };
+    let data = serde_json::json!({ "scope": scope, "reason": reason, "changedBy": by });
+    let cause = format!("{}:{scope}:{}", kind.as_str(), at.timestamp_nanos_opt().unwrap_or_default());
+    super::events::record(&txn, kind, cause, None, data).await?;
     if txn.get_database_backend() == DbBackend::Postgres {
         // Delivered at commit, to every node listening.
         let notify = "SELECT pg_notify($1, $2)";

@@ -2,8 +2,11 @@
 //! in the purchase's history and an admin alert when it moves, and when it is lost the credits taken back through the
 //! ledger and the account flagged; with the inbox mark of the webhook that brought it, or the audit line of the
 //! admin whose answer it is.
+use super::events;
 use super::{alerts, controls, fraud_flags, ledger, webhooks};
 use crate::domain::dispute::{self, Move, Paid, Report, Standing};
+use crate::domain::event::EventType;
+use crate::domain::ids::TransactionId;
 use crate::domain::purchase::Purchase;
 use chrono::{DateTime, Utc};
 use entities::{disputes, purchase_events, refund_requests};
@@ -89,6 +92,17 @@ pub async fn apply<C: ConnectionTrait>(
             ..Default::default()
         };
         purchase_events::Entity::insert(event).exec_without_returning(txn).await?;
+    }
+    if let Move::To(standing) = step {
+        let opened = before.is_none().then_some(EventType::DisputeOpened);
+        let closed = standing.is_closed().then_some(EventType::DisputeClosed);
+        let data = json!({ "disputeId": report.id, "transactionId": purchase.map(|p| TransactionId(p.id)),
+            "clientId": purchase.map(|p| &p.client), "status": standing.as_str(), "reason": report.reason,
+            "amount": report.amount, "currency": report.currency, "creditsDebited": credits_debited });
+        for kind in opened.into_iter().chain(closed) {
+            let client = purchase.map(|p| p.client.as_str());
+            events::record(txn, kind, format!("{}:{}", kind.as_str(), report.id), client, data.clone()).await?;
+        }
     }
     if credits_debited > 0
         && let Some(purchase) = purchase

@@ -7,17 +7,23 @@ use sea_orm::{
 };
 
 pub async fn flag<C: ConnectionTrait>(db: &C, client: &str, reason: &str, by: &str) -> Result<(), DbErr> {
+    let at = Utc::now();
     let row = flags::ActiveModel {
         client_id: Set(client.to_owned()),
         reason: Set(reason.to_owned()),
         flagged_by: Set(by.to_owned()),
-        flagged_at: Set(Utc::now()),
+        flagged_at: Set(at),
     };
-    flags::Entity::insert(row)
+    let inserted = flags::Entity::insert(row)
         .on_conflict(OnConflict::column(flags::Column::ClientId).do_nothing().to_owned())
         .exec_without_returning(db)
-        .await
-        .map(|_| ())
+        .await?;
+    if inserted == 0 {
+        return Ok(());
+    }
+    let data = serde_json::json!({ "clientId": client, "reason": reason, "flaggedBy": by });
+    let cause = format!("account.flagged:{client}:{}", at.timestamp_nanos_opt().unwrap_or_default());
+    super::events::record(db, crate::domain::event::EventType::AccountFlagged, cause, Some(client), data).await
 }
 
 pub async fn is_flagged<C: ConnectionTrait>(db: &C, client: &str) -> Result<bool, DbErr> {

@@ -1,5 +1,6 @@
 //! The credit ledger: append-only rows; a balance is their sum. The unique `(source, kind)` key is what makes a
-//! second grant for the same purchase fail in the database, whatever the code above it does.
+//! second grant for the same purchase fail in the database, whatever the code above it does. Every row is also one
+//! event to the platform (`events::record_ledger`), in the same transaction.
 use crate::domain::ids::ClientId;
 use chrono::Utc;
 use entities::credit_ledger;
@@ -22,8 +23,8 @@ pub async fn append<C: ConnectionTrait>(
         ..Default::default()
     })
     .exec_without_returning(db)
-    .await
-    .map(|_| ())
+    .await?;
+    super::events::record_ledger(db, client.as_str(), source, kind, credits).await
 }
 
 pub async fn balance<C: ConnectionTrait>(db: &C, client: &ClientId) -> Result<i64, DbErr> {

@@ -5,6 +5,7 @@ pub mod circuits;
 pub mod controls;
 pub mod customers;
 pub mod disputes;
+pub mod events;
 pub mod fraud_flags;
 pub mod fraud_screenings;
 pub mod idempotency;

@@ -1,5 +1,8 @@
 //! Purchases: the actor's state, its audit trail, and everything a transition writes, in one transaction per step.
+use super::events;
 use super::{fraud_flags, fraud_screenings, invoices, ledger, outbox, refunds, webhooks};
+use crate::domain::event::EventType;
+use crate::domain::ids::TransactionId;
 use crate::domain::invoice::Issuer;
 use crate::domain::purchase::{Input, Policy, Purchase, Record, Rejected, Status, Step};
 use crate::domain::refund::Refund;
@@ -135,6 +138,12 @@ pub async fn save_step(
     purchase_events::Entity::insert(event(next.id, input, before.purchase.status, next))
         .exec_without_returning(txn)
         .await?;
+    if next.status == Status::Failed && before.purchase.status != Status::Failed {
+        let data = json!({ "transactionId": TransactionId(next.id), "clientId": next.client, "packageId": next.package,
+            "failure": next.failure.as_ref().map(|f| f.code()) });
+        let cause = format!("purchase.failed:{}:{version}", next.id);
+        events::record(txn, EventType::PurchaseFailed, cause, Some(next.client.as_str()), data).await?;
+    }
     if step.is_decline(&before.purchase) {
         let keys = fraud_screenings::Keys { client: next.client.as_str(), ip: None, card: None };
         fraud_screenings::record(txn, fraud_screenings::Seen::Decline, &keys, next.updated_at).await?;

@@ -1,7 +1,9 @@
 //! Refund requests: the actor's state and what each step writes (the ledger debit, the client's email), in one
 //! transaction per step.
+use super::events;
 use super::{ledger, outbox};
-use crate::domain::ids::ClientId;
+use crate::domain::event::EventType;
+use crate::domain::ids::{ClientId, RefundRequestId, TransactionId};
 use crate::domain::money::Credits;
 use crate::domain::purchase::Purchase;
 use crate::domain::refund::{
@@ -83,13 +85,27 @@ pub async fn open(
         }
         Err(e) => return Err(e.into()),
     }
+    requested(&txn, &refund).await?;
     txn.commit().await?;
     Ok(refund)
 }
 
 /// Records a refund made by another actor's step (a fraud reversal), in that step's transaction.
 pub async fn insert<C: ConnectionTrait>(txn: &C, refund: &Refund) -> Result<(), DbErr> {
-    rows::Entity::insert(row(refund, 0)?).exec_without_returning(txn).await.map(|_| ())
+    rows::Entity::insert(row(refund, 0)?).exec_without_returning(txn).await?;
+    requested(txn, refund).await
+}
+
+async fn requested<C: ConnectionTrait>(txn: &C, refund: &Refund) -> Result<(), DbErr> {
+    let cause = format!("refund.requested:{}", refund.id);
+    events::record(txn, EventType::RefundRequested, cause, Some(refund.client.as_str()), event_data(refund)).await
+}
+
+/// What the platform hears of a refund.
+fn event_data(refund: &Refund) -> serde_json::Value {
+    json!({ "refundRequestId": RefundRequestId(refund.id), "transactionId": TransactionId(refund.purchase_id),
+        "clientId": refund.client, "credits": refund.credits.0, "amount": refund.amount.minor,
+        "currency": refund.amount.currency.code(), "status": refund.status.as_str(), "reversal": refund.reversal })
 }
 
 /// One step of a refund, any node's actor being free to take it: the row is locked (`SELECT … FOR UPDATE`) and the
@@ -124,6 +140,15 @@ pub async fn step(
         .await?;
     if updated.rows_affected != 1 {
         return Err(RefundStoreError::Conflict(next.id));
+    }
+    let settled = match next.status {
+        RefundStatus::Denied => Some(EventType::RefundDenied),
+        RefundStatus::Refunded => Some(EventType::RefundRefunded),
+        _ => None,
+    };
+    if let Some(kind) = settled.filter(|_| next.status != current.status) {
+        let cause = format!("{}:{}:{version}", kind.as_str(), next.id);
+        events::record(&txn, kind, cause, Some(next.client.as_str()), event_data(next)).await?;
     }
     for record in &step.records {
         match record {

@@ -232,7 +232,7 @@ async fn webhook_from(app: &TestApp, sender: [u8; 4], secret: &str) -> String {
     let http = reqwest::Client::builder().local_address(std::net::IpAddr::from(sender)).build().unwrap();
     let id = format!("evt_{}", uuid::Uuid::new_v4().simple());
     let body = json!({ "id": id, "type": "customer.created", "data": { "object": {} } }).to_string();
-    let signature = purser::providers::stripe_signature::sign(body.as_bytes(), secret, chrono::Utc::now().timestamp());
+    let signature = purser::domain::signature::sign(body.as_bytes(), secret, chrono::Utc::now().timestamp());
     let answer = http
         .post(format!("{}/api/v1/webhooks/stripe", app.base))
         .header("content-type", "application/json")

@@ -308,8 +308,7 @@ impl TestApp {
     /// acknowledgement comes as soon as the event is stored; routing runs on), as a provider's next event would.
     pub async fn send_signed_event(&self, event: &Value, secret: &str) -> Answer {
         let body = event.to_string();
-        let signature =
-            purser::providers::stripe_signature::sign(body.as_bytes(), secret, chrono::Utc::now().timestamp());
+        let signature = purser::domain::signature::sign(body.as_bytes(), secret, chrono::Utc::now().timestamp());
         let answer = self
             .post_raw(
                 "/api/v1/webhooks/stripe",

@@ -13,6 +13,7 @@ mod nodes;
 mod paypal;
 mod paypal_fake;
 mod platform;
+mod platform_events;
 mod purchases;
 mod receipts;
 mod recovery;

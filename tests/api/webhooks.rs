@@ -71,8 +71,8 @@ async fn an_unsigned_or_forged_webhook_is_refused_and_not_stored(db: Db) {
     let (transaction, intent) = client.open("pro-200", "pm_card_visa").await;
     let body = succeeded_event("evt_forged", &intent, &transaction).to_string();
     let now = chrono::Utc::now().timestamp();
-    let forged = purser::providers::stripe_signature::sign(body.as_bytes(), "whsec_attacker", now);
-    let stale = purser::providers::stripe_signature::sign(body.as_bytes(), WEBHOOK_SECRET, now - 301);
+    let forged = purser::domain::signature::sign(body.as_bytes(), "whsec_attacker", now);
+    let stale = purser::domain::signature::sign(body.as_bytes(), WEBHOOK_SECRET, now - 301);
     for (signature, why) in [(None, "missing"), (Some(forged.as_str()), "forged"), (Some(stale.as_str()), "stale")] {
         let mut headers = vec![("content-type", "application/json")];
         if let Some(signature) = signature {

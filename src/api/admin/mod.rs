@@ -1,6 +1,7 @@
 //! Admin endpoints (role `admin`), one module per feature of the console.
 mod alerts;
 mod disputes;
+mod events;
 mod flags;
 mod payments;
 mod revenue;
@@ -8,6 +9,7 @@ mod webhooks;
 
 pub use alerts::*;
 pub use disputes::*;
+pub use events::*;
 pub use flags::*;
 pub use payments::*;
 pub use revenue::*;

@@ -7,9 +7,9 @@ mod paypal;
 pub mod tokens;
 pub use paypal::FUNDING_SOURCES;
 
-use super::stripe_signature;
 use super::{NewIntent, ProviderError, RefundOutcome};
 use crate::domain::ids::PaymentMethodId;
+use crate::domain::signature as stripe_signature;
 use crate::settings::SandboxFaults;
 use crate::store::customers;
 use chrono::{SubsecRound, Utc};

@@ -1,5 +1,6 @@
-//! Stripe's webhook signature scheme: `Stripe-Signature: t=<unix>,v1=<hex hmac-sha256 of "t.payload">[,v1=…]`.
-//! Several secrets may be configured at once so a rotation never drops events.
+//! Stripe's webhook signature scheme, which Purser's own events to the platform use too:
+//! `Stripe-Signature: t=<unix>,v1=<hex hmac-sha256 of "t.payload">[,v1=…]`. Several secrets may be configured at
+//! once so a rotation never drops events.
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -27,8 +28,17 @@ fn mac(secret: &str, timestamp: i64, payload: &[u8]) -> Hmac<Sha256> {
 }
 
 pub fn sign(payload: &[u8], secret: &str, timestamp: i64) -> String {
-    let signature = hex::encode(mac(secret, timestamp, payload).finalize().into_bytes());
-    format!("t={timestamp},v1={signature}")
+    sign_with_each(payload, &[secret], timestamp)
+}
+
+/// One `v1` per secret, so a receiver holding either the old or the new secret accepts it during a rotation.
+pub fn sign_with_each(payload: &[u8], secrets: &[&str], timestamp: i64) -> String {
+    let mut header = format!("t={timestamp}");
+    for secret in secrets {
+        header.push_str(",v1=");
+        header.push_str(&hex::encode(mac(secret, timestamp, payload).finalize().into_bytes()));
+    }
+    header
 }
 
 pub fn verify(payload: &[u8], header: Option<&str>, secrets: &[&str], now: i64) -> Result<(), SignatureError> {
