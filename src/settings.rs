@@ -464,7 +464,7 @@ impl EventSettings {
             }
             if endpoint.secret.as_ref().is_none_or(|s| s.expose().len() < 16) {
                 return Err(format!(
-                    "events.endpoints `{name}`: set its signing secret, at least 16 bytes, in the environment                      variable {}",
+                    "events.endpoints `{name}`: set its signing secret, at least 16 bytes, in the environment variable {}",
                     endpoint.secret_env
                 ));
             }

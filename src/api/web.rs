@@ -203,7 +203,8 @@ pub async fn dev_token(State(state): State<AppState>, ApiJson(login): ApiJson<De
 }
 
 /// Development with `sandbox.crash_hooks` only: kills an actor as a crash would (`fraud-monitor`, `circuit-breaker`,
-/// `rate-limiter`, `deadlines`, `mailer`, `reconciler`, `pause-watcher`, `purchase:<id>`, `refund:<id>`), for the
+/// `rate-limiter`, `deadlines`, `mailer`, `event-sender`, `reconciler`, `pause-watcher`, `purchase:<id>`,
+/// `refund:<id>`), for the
 /// tests and the chaos harness.
 pub async fn dev_crash(
     State(state): State<AppState>,
@@ -214,8 +215,8 @@ pub async fn dev_crash(
         return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "No such endpoint."));
     };
     let name = match actor.as_str() {
-        "fraud-monitor" | "circuit-breaker" | "rate-limiter" | "deadlines" | "mailer" | "reconciler"
-        | "pause-watcher" => {
+        "fraud-monitor" | "circuit-breaker" | "rate-limiter" | "deadlines" | "mailer" | "event-sender"
+        | "reconciler" | "pause-watcher" => {
             format!("{prefix}:{actor}")
         }
         _ => {

@@ -2,6 +2,7 @@
 //! killed with SIGKILL at random moments; then, once everything has settled, the money is checked against the
 //! sandbox provider's own record of what it charged and refunded.
 use super::driver::{DECLINES, DISPUTED, Driver, NEEDS_3DS, RISKY, SUCCEEDS};
+use super::receiver::PlatformReceiver;
 use super::service::free_port;
 use super::smtp::SmtpSink;
 use super::workers::spawn_jobs;
@@ -45,6 +46,8 @@ const LEASE: Duration = Duration::from_secs(2);
 
 /// How long a node's claim on a deadline lasts in a chaos run: a node frozen longer has its claims taken over.
 const CLAIM: Duration = Duration::from_secs(2);
+/// The share of event deliveries the platform's endpoint answers 500 once it is up.
+const PLATFORM_ERROR_RATE: f64 = 0.1;
 /// How soon a pause set through one node must refuse checkouts on the others.
 const PAUSE_REACH: Duration = Duration::from_secs(2);
 
@@ -81,6 +84,9 @@ pub struct RunResult {
     pub receipts_sent: usize,
     /// Nodes stopped (SIGSTOP) past their claims and thawed.
     pub freezes: usize,
+    /// Events Purser wrote for the platform, and the requests its endpoint answered (retries included).
+    pub events: usize,
+    pub event_requests: usize,
     pub driver_errors: usize,
     /// The first few errors the driver saw, for the curious: most are the service being down.
     pub driver_error_samples: Vec<String>,
@@ -99,6 +105,8 @@ fn fault_env(options: &ChaosOptions) -> Vec<(String, String)> {
         ("PAYMENTS__RECONCILE_EVERY", "1s".into()),
         ("PAYMENTS__RECONCILE_AFTER", "2s".into()),
         ("EMAIL__POLL_INTERVAL", "100ms".into()),
+        ("EVENTS__POLL_INTERVAL", "100ms".into()),
+        ("EVENTS__SENDING_CLAIM", format!("{}s", CLAIM.as_secs())),
         // A dead or frozen node's claimed messages go out from another within seconds.
         ("EMAIL__SENDING_CLAIM", format!("{}s", CLAIM.as_secs())),
         ("PAYMENTS__IDEMPOTENCY_LEASE", format!("{}s", LEASE.as_secs())),
@@ -131,6 +139,7 @@ async fn shop(
         5 => (format!("chaos-{run}-risky-{n}"), RISKY),
         9 if n % 20 == 9 => (format!("chaos-{run}-disputed-{n}"), DISPUTED),
         6 => (format!("chaos-{run}-{}", n / 3), NEEDS_3DS),
+        7 => (format!("chaos-{run}-platform-{n}"), SUCCEEDS),
         _ => (format!("chaos-{run}-{}", n / 3), SUCCEEDS),
     };
     let token = driver.token(&client, Role::Client)?;
@@ -161,7 +170,52 @@ async fn shop(
     if n % 4 == 0 && method == SUCCEEDS {
         refund(driver, admin, &token, &transaction).await?;
     }
+    if n % 10 == 7 {
+        use_credits(driver, &token, &client, &transaction, n).await?;
+    }
     Ok(())
+}
+
+/// The platform spends a paid purchase's credits in three jobs, each under its own key (sent again until answered,
+/// as a careful backend does), and gives the last one back, as for a job that failed.
+async fn use_credits(driver: &Driver, token: &str, client: &str, transaction: &str, n: usize) -> Result<(), String> {
+    driver.wait_for(token, transaction, "succeeded", Duration::from_secs(20)).await?;
+    let service = driver.token("chaos-platform", Role::Service)?;
+    let mut last = None;
+    for job in 0..3 {
+        let body = json!({ "clientId": client, "credits": 1 + job, "reference": format!("job-{n}-{job}") });
+        let key = format!("{client}-job-{job}");
+        let spent = keep_sending(|| driver.post_keyed("/api/v1/credits/spend", &service, &key, &body)).await?;
+        last = spent.body["data"]["spendId"].as_str().map(str::to_owned);
+    }
+    let Some(spend) = last else { return Err(format!("{client}: no spend answered")) };
+    let reason = json!({ "reason": "the job failed" });
+    let path = format!("/api/v1/credits/spends/{spend}/reverse");
+    let reversed = keep_sending(|| driver.post(&path, Some(&service), &reason)).await?;
+    match (reversed.status, reversed.body["error"]["code"].as_str()) {
+        // Reversed on a try whose answer was lost with a node.
+        (200, _) | (409, Some("already_reversed")) => Ok(()),
+        (status, _) => Err(format!("reverse {spend}: {status} {}", reversed.body)),
+    }
+}
+
+/// Sends a request until the service answers it with something other than a 5xx or a key still in use: the node
+/// may be down, or the key claimed by a try that died with one.
+async fn keep_sending<F: std::future::Future<Output = Result<super::driver::Answer, String>>>(
+    send: impl Fn() -> F,
+) -> Result<super::driver::Answer, String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let answer = send().await;
+        let retry = match &answer {
+            Ok(answer) => answer.status >= 500 || answer.body["error"]["code"] == "idempotency_key_in_use",
+            Err(_) => true,
+        };
+        if !retry || Instant::now() > deadline {
+            return answer;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// The admins work the review queue: every payment held for review is decided, one in two confirmed as fraud (its
@@ -232,8 +286,16 @@ async fn crash_actors(
         if fraction() >= rate * TICK.as_secs_f64() {
             continue;
         }
-        let background =
-            ["fraud-monitor", "circuit-breaker", "rate-limiter", "deadlines", "mailer", "reconciler", "pause-watcher"];
+        let background = [
+            "fraud-monitor",
+            "circuit-breaker",
+            "rate-limiter",
+            "deadlines",
+            "mailer",
+            "event-sender",
+            "reconciler",
+            "pause-watcher",
+        ];
         // One pick in four is a purchase's actor, the rest a background one.
         let pick = (fraction() * (background.len() as f64 * 4.0 / 3.0)) as usize;
         let target = match background.get(pick) {
@@ -288,7 +350,7 @@ async fn shop_with_paypal(driver: &Driver, admin: &str, token: &str, n: usize, p
 
 async fn run_once(
     workspace: &mut Workspace,
-    smtp: &SmtpSink,
+    (smtp, platform): (&SmtpSink, &PlatformReceiver),
     options: &ChaosOptions,
     run: usize,
 ) -> Result<RunResult, String> {
@@ -366,6 +428,7 @@ async fn run_once(
     loop {
         result.violations = probed.clone();
         check(workspace, &mut result).await?;
+        check_events(workspace, platform, &mut result).await?;
         for key in observed.held_keys.lock().unwrap().iter() {
             result.violations.push(format!("Idempotency-Key {key} was still refused after its lease"));
         }
@@ -488,7 +551,11 @@ async fn settle(workspace: &Workspace) -> Result<(), String> {
         let busy =
             |rows: &[(String, i64)], states: &[&str]| rows.iter().any(|(s, n)| *n > 0 && states.contains(&s.as_str()));
         let outbox = store::metrics::outbox_pending(&db).await.map_err(|e| e.to_string())?;
-        if !busy(&moving, &["processing"]) && !busy(&refunds, &["processing"]) && outbox == 0 {
+        let (unfanned, due) = store::events::waiting(&db).await.map_err(|e| e.to_string())?;
+        let deliveries =
+            store::metrics::count_by(&db, "event_deliveries", "status").await.map_err(|e| e.to_string())?;
+        let events_moving = unfanned || due || busy(&deliveries, &["pending"]);
+        if !busy(&moving, &["processing"]) && !busy(&refunds, &["processing"]) && outbox == 0 && !events_moving {
             break;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -672,12 +739,85 @@ async fn check(workspace: &Workspace, result: &mut RunResult) -> Result<(), Stri
             - lost_at_provider.contains(id) as i64;
         *expected.entry(purchase.client_id.as_str()).or_default() += kept * purchase.credits;
     }
+    // What the platform spent and gave back, recorded by Purser alone.
+    for row in ledger.iter().filter(|r| ["spend", "spend_reversal"].contains(&r.kind.as_str())) {
+        *expected.entry(row.client_id.as_str()).or_default() += row.credits;
+    }
     for (client, credits) in expected {
         let token = workspace.driver.token(client, Role::Client)?;
         let balance = workspace.driver.balance(&token).await?;
         if balance != credits {
             violations.push(format!("{client} has a balance of {balance}; the provider's record gives {credits}"));
         }
+    }
+    Ok(())
+}
+
+/// The platform's side (issue 18): every ledger row produced exactly one event; every event was delivered, each
+/// signature verified; the platform's ledger, built from the events it kept once each, is Purser's.
+async fn check_events(
+    workspace: &Workspace,
+    platform: &PlatformReceiver,
+    result: &mut RunResult,
+) -> Result<(), String> {
+    use entities::{event_deliveries, platform_events};
+    let db = store::connect(&workspace.database_url, 2).await.map_err(|e| e.to_string())?;
+    let e = |e: sea_orm::DbErr| e.to_string();
+    let ledger = credit_ledger::Entity::find().all(&db).await.map_err(e)?;
+    let events = platform_events::Entity::find().all(&db).await.map_err(e)?;
+    let deliveries = event_deliveries::Entity::find().all(&db).await.map_err(e)?;
+    db.close().await.ok();
+    let violations = &mut result.violations;
+    let causes: HashSet<&str> = events.iter().map(|e| e.cause.as_str()).collect();
+    for row in &ledger {
+        if !causes.contains(format!("ledger:{}:{}", row.source, row.kind).as_str()) {
+            violations.push(format!("ledger row {} ({} {}) produced no event", row.id, row.kind, row.source));
+        }
+    }
+    let ledger_events = events.iter().filter(|e| e.payload["data"]["ledgerEntry"].is_object()).count();
+    if ledger_events != ledger.len() {
+        violations.push(format!("{} ledger rows, {ledger_events} events carrying one", ledger.len()));
+    }
+    let undelivered: Vec<String> = deliveries
+        .iter()
+        .filter(|d| d.status != "delivered")
+        .map(|d| format!("{} {} after {} attempts ({:?})", d.event_id, d.status, d.attempts, d.last_error))
+        .take(5)
+        .collect();
+    if !undelivered.is_empty() || deliveries.len() != events.len() {
+        violations.push(format!(
+            "{} events, {} deliveries, undelivered: {undelivered:?}",
+            events.len(),
+            deliveries.len()
+        ));
+    }
+    let kept = platform.events();
+    result.events = events.len();
+    result.event_requests = platform.requests();
+    if kept.len() != events.len() || events.iter().any(|e| !kept.contains_key(&e.id)) {
+        violations.push(format!("Purser wrote {} events; the platform kept {}", events.len(), kept.len()));
+    }
+    if platform.bad_signatures() > 0 {
+        violations.push(format!("{} events arrived with a signature that does not verify", platform.bad_signatures()));
+    }
+    let mut theirs: HashMap<String, i64> = HashMap::new();
+    for event in kept.values() {
+        if let (Some(client), Some(credits)) =
+            (event["data"]["clientId"].as_str(), event["data"]["ledgerEntry"]["credits"].as_i64())
+        {
+            *theirs.entry(client.to_owned()).or_default() += credits;
+        }
+    }
+    let mut ours: HashMap<String, i64> = HashMap::new();
+    for row in &ledger {
+        *ours.entry(row.client_id.clone()).or_default() += row.credits;
+    }
+    ours.retain(|_, credits| *credits != 0);
+    theirs.retain(|_, credits| *credits != 0);
+    if ours != theirs {
+        let differ: Vec<&String> =
+            ours.keys().chain(theirs.keys()).filter(|c| ours.get(*c) != theirs.get(*c)).collect();
+        violations.push(format!("the platform's balances differ from Purser's for {differ:?}"));
     }
     Ok(())
 }
@@ -690,19 +830,25 @@ pub async fn run(
     let mut results = vec![];
     for run in 0..options.runs {
         let smtp = SmtpSink::start(free_port()?, Duration::from_millis(options.smtp_down_ms));
+        let platform =
+            PlatformReceiver::start(Duration::from_millis(options.smtp_down_ms), PLATFORM_ERROR_RATE).await?;
         let mut env = fault_env(options);
+        let endpoint =
+            format!(r#"[{{name="platform",url="{}",secret_env="PURSER_CHAOS_EVENTS_SECRET"}}]"#, platform.url);
         env.extend([
             ("PURSER_EMAIL__TRANSPORT".to_owned(), "smtp".to_owned()),
             ("PURSER_EMAIL__SMTP_HOST".to_owned(), "127.0.0.1".to_owned()),
             ("PURSER_EMAIL__SMTP_PORT".to_owned(), smtp.port.to_string()),
             ("PURSER_EMAIL__SMTP_TLS".to_owned(), "none".to_owned()),
+            ("PURSER_EVENTS__ENDPOINTS".to_owned(), endpoint),
+            ("PURSER_CHAOS_EVENTS_SECRET".to_owned(), super::receiver::SECRET.to_owned()),
         ]);
         let mut workspace = open(env).await?;
-        let result = run_once(&mut workspace, &smtp, options, run).await;
+        let result = run_once(&mut workspace, (&smtp, &platform), options, run).await;
         workspace.close().await;
         let result = result?;
         eprintln!(
-            "chaos run {}: kills={} actor_crashes={} purchases={} charged={} (paypal {}) refunded={} (paypal {}) reversed={} disputes lost={} won={} receipts={} mailed={} mails_received={} driver_errors={} violations={}",
+            "chaos run {}: kills={} actor_crashes={} purchases={} charged={} (paypal {}) refunded={} (paypal {}) reversed={} disputes lost={} won={} receipts={} mailed={} mails_received={} events={} event_requests={} driver_errors={} violations={}",
             run + 1,
             result.kills,
             result.actor_crashes,
@@ -717,6 +863,8 @@ pub async fn run(
             result.receipts_sent,
             result.mails_sent,
             result.mails_received,
+            result.events,
+            result.event_requests,
             result.driver_errors,
             result.violations.len()
         );

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod chaos;
 pub mod driver;
+pub mod receiver;
 pub mod service;
 pub mod smtp;
 pub mod stats;
