@@ -16,3 +16,8 @@ pub mod providers;
 pub mod settings;
 pub mod startup;
 pub mod store;
+
+/// `docs/platform.md`, whose Rust snippet runs as a doctest (its other snippets run in `tests/api/platform_events.rs`).
+#[cfg(doctest)]
+#[doc = include_str!("../docs/platform.md")]
+pub struct PlatformGuide;

@@ -170,3 +170,87 @@ async fn every_change_reaches_the_platform_signed_and_retried(db: Db) {
 }
 
 on_both_databases!(every_change_reaches_the_platform_signed_and_retried);
+
+/// The code blocks of `docs/platform.md` in `language`, in order.
+fn snippets(language: &str) -> Vec<String> {
+    let guide = include_str!("../../docs/platform.md");
+    let (mut blocks, mut open) = (vec![], None::<String>);
+    for line in guide.lines() {
+        match (&mut open, line.trim_end()) {
+            (None, fence) if fence == format!("```{language}") => open = Some(String::new()),
+            (Some(_), "```") => blocks.push(open.take().unwrap()),
+            (Some(block), line) => {
+                block.push_str(line);
+                block.push('\n');
+            }
+            (None, _) => {}
+        }
+    }
+    blocks
+}
+
+/// Runs `program` on a script: whether it exited 0.
+fn runs(program: &str, script: &str, env: &[(&str, &str)]) -> bool {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), script).unwrap();
+    let out = std::process::Command::new(program).arg(file.path()).envs(env.iter().copied()).output().unwrap();
+    eprintln!("{program}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    out.status.success()
+}
+
+// docs/platform.md's snippets, run: the curl calls spend and give back against a running service, the configuration
+// is accepted, and the Python and Node.js verifiers accept an event Purser sent and refuse it under another secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_integration_guide_runs() {
+    let receiver = Receiver::default();
+    let app = platform_app(Db::Sqlite, receiver.start().await).await;
+    let client = app.client("guide-1");
+    let (_, intent) = client.open("pro-200", "pm_card_visa").await;
+    assert_eq!(client.confirm(&intent, "pro-200").await.data()["status"], "succeeded");
+
+    let service = app.token("platform-backend", Role::Service);
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_purser")).parent().unwrap().display().to_string();
+    let path = format!("{bin}:{}", std::env::var("PATH").unwrap_or_default());
+    let shell = format!("set -euo pipefail\ncd {}\n{}", env!("CARGO_MANIFEST_DIR"), snippets("sh").join("\n"));
+    let env = [("PURSER_URL", app.base.as_str()), ("PURSER_SERVICE_TOKEN", &service), ("CLIENT_ID", "guide-1")];
+    assert!(runs("bash", &shell, &[env.as_slice(), &[("PATH", path.as_str())]].concat()), "the curl snippets ran");
+    let statement = app.get("/api/v1/credits/ledger/guide-1", Some(&service)).await;
+    let kinds: Vec<&str> =
+        statement.data()["items"].as_array().unwrap().iter().filter_map(|i| i["kind"].as_str()).collect();
+    assert_eq!(kinds, ["purchase_grant", "spend", "spend_reversal"]);
+    assert_eq!(statement.data()["balance"], 240);
+
+    let toml = snippets("toml").join("\n");
+    let mut configured: purser::settings::EventSettings =
+        figment::Figment::from(<figment::providers::Toml as figment::providers::Format>::string(&toml))
+            .extract_inner("events")
+            .unwrap();
+    configured.endpoints[0].secret = Some(Secret::new(SECRET.into()));
+    assert_eq!(configured.resolve(purser::settings::Environment::Production), Ok(()));
+    assert_eq!(configured.give_up_after, Duration::from_secs(3 * 24 * 3600));
+
+    let spent = eventually(Duration::from_secs(20), || async {
+        receiver.received().into_iter().find(|(_, body)| body.contains("\"credits.spent\""))
+    });
+    let (signature, body) = spent.await.expect("the spend's event arrived");
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &body).unwrap();
+    let event_body = file.path().display().to_string();
+    let python = format!(
+        "{}\nimport os, sys\nbody = open(os.environ['EVENT_BODY'], 'rb').read()\n\
+         sys.exit(0 if verify(body, os.environ['EVENT_SIGNATURE'], os.environ['EVENT_SECRET']) else 1)\n",
+        snippets("python").join("\n")
+    );
+    let node = format!(
+        "{}\nconst body = require('fs').readFileSync(process.env.EVENT_BODY);\n\
+         process.exit(verify(body, process.env.EVENT_SIGNATURE, process.env.EVENT_SECRET) ? 0 : 1);\n",
+        snippets("js").join("\n")
+    );
+    for (program, script) in [("python3", &python), ("node", &node)] {
+        let with = |secret| {
+            [("EVENT_BODY", event_body.as_str()), ("EVENT_SIGNATURE", signature.as_str()), ("EVENT_SECRET", secret)]
+        };
+        assert!(runs(program, script, &with(SECRET)), "{program} verifies Purser's event");
+        assert!(!runs(program, script, &with("whsec_someone_else_entirely")), "{program} refuses another secret");
+    }
+}
