@@ -1,5 +1,5 @@
 // The admin console: pauses, the refund queue, fraud review, revenue drawn as SVG, transactions with their history
-// and actions, alerts, disputes and webhook health. Every action sends a reason, which the audit trail keeps.
+// and actions, alerts, disputes, webhook health and the events sent to the platform. Every action sends a reason, which the audit trail keeps.
 import { $, api, el, money, requireToken, say, table } from "/assets/app.js";
 
 requireToken();
@@ -216,8 +216,20 @@ async function webhooks() {
     : el("p", { class: "muted" }, "Every webhook was processed."));
 }
 
+async function deliveries() {
+  const status = $("#delivery-filter").value;
+  const { data } = await api("GET", `/api/v1/admin/events/deliveries?limit=50${status ? `&status=${status}` : ""}`);
+  $("#deliveries").replaceChildren(data.items.length ? table(
+    ["Created", "Event", "Endpoint", "Status", "Attempts", "Last answer", "Next attempt", ""],
+    data.items.map((d) => [
+      when(d.createdAt), el("span", { title: d.eventId }, d.eventType), d.endpoint, d.status, String(d.attempts),
+      d.lastError ?? (d.lastStatus ? String(d.lastStatus) : ""), d.nextAttemptAt ? when(d.nextAttemptAt) : "",
+      act("Replay", `/api/v1/admin/events/deliveries/${d.id}/replay`, undefined, deliveries)]))
+    : el("p", { class: "muted" }, status ? `No ${status} deliveries.` : "No events sent yet (is an endpoint configured?)."));
+}
+
 async function refreshAll() {
-  await Promise.all([controls(), refundQueue(), fraudReview(), revenue(), payments(), alerts(), webhooks()]);
+  await Promise.all([controls(), refundQueue(), fraudReview(), revenue(), payments(), alerts(), webhooks(), deliveries()]);
 }
 
 $("#control-form").addEventListener("submit", (event) => {
@@ -227,4 +239,5 @@ $("#control-form").addEventListener("submit", (event) => {
 $("#resume").addEventListener("click", () => control("resume"));
 $("#period").addEventListener("change", () => revenue().catch(failed));
 $("#status-filter").addEventListener("change", () => payments().catch(failed));
+$("#delivery-filter").addEventListener("change", () => deliveries().catch(failed));
 refreshAll().catch(failed);

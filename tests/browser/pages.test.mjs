@@ -120,7 +120,22 @@ test("billing: history, the invoice PDF, a refund request; the admin approves it
   await client.getByText("Refund requested: pending review").waitFor();
   await client.screenshot({ path: join(shots, "billing.png"), fullPage: true });
 
+  // The platform heard of the purchase; the admin console lists that delivery and sends it again.
+  const granted = () => service.events.filter((e) => e.type === "purchase.succeeded" && e.data.clientId === "browser-billing");
+  for (let i = 0; granted().length === 0; i++) {
+    assert.ok(i < 100, "the platform received purchase.succeeded");
+    await new Promise((r) => setTimeout(r, 100));
+  }
   const admin = await signedIn("browser-admin", "admin");
+  const delivery = admin.locator("#deliveries tr", { hasText: "purchase.succeeded" }).filter({ hasText: "delivered" }).first();
+  await delivery.waitFor();
+  const eventId = await delivery.locator("span[title]").getAttribute("title");
+  await delivery.getByRole("button", { name: "Replay" }).click();
+  await admin.getByText("Replay: done.").waitFor();
+  for (let i = 0; service.events.filter((e) => e.id === eventId).length < 2; i++) {
+    assert.ok(i < 100, "the replayed event arrived again");
+    await new Promise((r) => setTimeout(r, 100));
+  }
   await admin.getByRole("cell", { name: "browser-billing" }).first().waitFor();
   await admin.locator("#refund-queue").getByRole("button", { name: "Approve" }).click();
   await admin.getByText("Approve: done.").waitFor();

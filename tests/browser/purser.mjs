@@ -2,6 +2,7 @@
 // development mode (so the sign-in page exists), on a free port of 127.0.0.1.
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
+import { createServer as createHttpServer } from "node:http";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,11 +15,30 @@ const freePort = () => new Promise((done) => {
   });
 });
 
-/** Starts `binary` (relative to the repository) and waits until it is ready; `stop()` ends it and its files. */
+/** The platform's endpoint for Purser's events: keeps each event it is sent (`events`), answers 200. */
+async function startPlatform() {
+  const events = [];
+  const server = createHttpServer((request, response) => {
+    let body = "";
+    request.on("data", (chunk) => { body += chunk; });
+    request.on("end", () => {
+      events.push(JSON.parse(body));
+      response.writeHead(200).end();
+    });
+  });
+  await new Promise((done) => server.listen(0, "127.0.0.1", done));
+  return { url: `http://127.0.0.1:${server.address().port}/events`, events, close: () => server.close() };
+}
+
+/**
+ * Starts `binary` (relative to the repository) with the platform's event endpoint and waits until it is ready;
+ * `events` is what the platform received, `stop()` ends it and its files.
+ */
 export async function startPurser(binary = "target/debug/purser") {
   const work = mkdtempSync(join(tmpdir(), "purser-browser-"));
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
+  const platform = await startPlatform();
   const service = spawn(join(root, binary), ["--config", join(root, "config.toml"), "serve"], {
     env: {
       ...process.env,
@@ -29,6 +49,9 @@ export async function startPurser(binary = "target/debug/purser") {
       PURSER_PAYMENTS__CARD_PROVIDER: "sandbox",
       PURSER_PAYMENTS__PAYPAL_PROVIDER: "sandbox",
       PURSER_ENVIRONMENT: "development",
+      PURSER_EVENTS__ENDPOINTS: `[{name="platform",url="${platform.url}",secret_env="PURSER_BROWSER_EVENTS_SECRET"}]`,
+      PURSER_EVENTS__POLL_INTERVAL: "100ms",
+      PURSER_BROWSER_EVENTS_SECRET: "whsec_browser_platform_events",
       RUST_LOG: "warn",
     },
     stdio: ["ignore", "ignore", "inherit"],
@@ -41,7 +64,8 @@ export async function startPurser(binary = "target/debug/purser") {
   }
   const stop = () => {
     service.kill("SIGTERM");
+    platform.close();
     rmSync(work, { recursive: true, force: true });
   };
-  return { base, stop };
+  return { base, stop, events: platform.events };
 }
