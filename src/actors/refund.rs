@@ -4,7 +4,7 @@ use super::{Context, PurchaseActors};
 use crate::domain::purchase::Input;
 use crate::domain::purchase::Purchase;
 use crate::domain::refund::{
-    Refund, RefundAsk, RefundEffect, RefundInput, RefundPolicy, RefundRejected, RequestRejected,
+    Books, Refund, RefundAsk, RefundEffect, RefundInput, RefundPolicy, RefundRejected, RequestRejected,
 };
 use crate::providers::{NewRefund, ProviderError, RefundOutcome};
 use crate::store::purchases;
@@ -173,6 +173,15 @@ impl RefundActors {
 
     pub fn policy(&self) -> &RefundPolicy {
         &self.policy
+    }
+
+    /// What a request for a refund of `purchase` would be given now, judged as a request is, on the books as they
+    /// stand: the refund (never recorded) or why there is none.
+    pub async fn quote(&self, purchase: &Purchase) -> Result<(Result<Refund, RequestRejected>, Books), RefundError> {
+        let books =
+            refunds::current_books(&self.ctx.db, purchase).await.map_err(|e| RefundError::Other(e.to_string()))?;
+        let ask = RefundAsk { reason: String::new(), details: String::new() };
+        Ok((Refund::request(Uuid::nil(), purchase, ask, books, Utc::now(), &self.policy), books))
     }
 
     /// A client's request for a refund of `purchase`: the refund's first step, judged and recorded in one

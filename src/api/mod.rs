@@ -144,6 +144,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(controls::pause))
         .routes(routes!(controls::resume))
         .routes(routes!(refunds::policy))
+        .routes(routes!(refunds::quote))
         .routes(routes!(refunds::list_own))
         .routes(routes!(refunds::get_own))
         .routes(routes!(refunds::appeal))

@@ -156,6 +156,86 @@ pub async fn request(
     ))
 }
 
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RefundQuote {
+    #[schema(value_type = String, pattern = "^txn_[0-9a-f-]{36}$")]
+    transaction_id: TransactionId,
+    /// Whether a refund can be asked for now.
+    refundable: bool,
+    /// What a refund would take back and give: the purchase's unused credits, at the price paid per credit.
+    credits: i64,
+    amount: i64,
+    currency: String,
+    /// The purchase's credits, those already refunded, and those spent since (never refunded).
+    bought: i64,
+    already_refunded: i64,
+    spent: i64,
+    /// Why there is no refund: `not_refundable` (not paid), `refund_window_closed`, `already_refunded` or
+    /// `no_unused_credits`.
+    code: Option<&'static str>,
+    /// Why, in the client's words.
+    why: String,
+    window_ends_at: DateTime<Utc>,
+}
+
+/// What a refund of one of the client's purchases would give back now, and why (spent credits are not refunded).
+#[utoipa::path(get, path = "/api/v1/payments/{transactionId}/refundable", operation_id = "refund_quote", tag = "refunds",
+    params(("transactionId" = String, Path, pattern = "^(txn_)?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "The transaction (purchase) id")),
+    responses((status = 200, body = RefundQuote), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
+        (status = 404, description = "No such transaction for this client", body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+pub async fn quote(
+    State(state): State<AppState>,
+    ClientCaller(caller): ClientCaller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = parse_transaction_id(&id)?;
+    let (purchase, quote, books) = app::refunds::quote(&state.reads, &state.refunds, &caller.id, id).await?;
+    let left = purchase.credits.0 - books.already_refunded.0;
+    let spent = (left - books.balance.clamp(0, left.max(0))).max(0);
+    let currency = purchase.price.currency;
+    let (credits, amount, code, why) = match quote {
+        Ok(refund) if spent == 0 => {
+            let why = format!(
+                "All {} credits from this purchase are unused: a refund gives back {} {}, once an admin approves it.",
+                refund.credits.0,
+                refund.amount.decimal(),
+                currency.code()
+            );
+            (refund.credits.0, refund.amount.minor, None, why)
+        }
+        Ok(refund) => {
+            let why = format!(
+                "{spent} of the {left} credits from this purchase were spent, and spent credits are not refunded: the \
+                 {} unused give back {} {}, the price paid per credit, once an admin approves it.",
+                refund.credits.0,
+                refund.amount.decimal(),
+                currency.code()
+            );
+            (refund.credits.0, refund.amount.minor, None, why)
+        }
+        Err(rejected) => (0, 0, Some(rejected.code()), rejected.to_string()),
+    };
+    let window_ends_at = purchase.created_at + state.refunds.policy().window;
+    Ok(ok(
+        StatusCode::OK,
+        RefundQuote {
+            transaction_id: TransactionId(purchase.id),
+            refundable: code.is_none(),
+            credits,
+            amount,
+            currency: currency.lower(),
+            bought: purchase.credits.0,
+            already_refunded: books.already_refunded.0,
+            spent,
+            code,
+            why,
+            window_ends_at,
+        },
+    ))
+}
+
 fn parse_refund_id(raw: &str) -> Result<Uuid, ApiError> {
     RefundRequestId::parse(raw).map(|id| id.0).map_err(|e| ApiError::bad_request("invalid_refund_id", e))
 }

@@ -2,7 +2,8 @@
 //! in the transaction that records it.
 use crate::actors::refund::{RefundActors, RefundError, RefundReply};
 use crate::domain::ids::ClientId;
-use crate::domain::refund::{RefundAsk, RefundInput};
+use crate::domain::purchase::Purchase;
+use crate::domain::refund::{Books, Refund, RefundAsk, RefundInput, RequestRejected};
 use crate::store::purchases;
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
@@ -15,12 +16,27 @@ pub async fn request(
     purchase: Uuid,
     ask: RefundAsk,
 ) -> RefundReply {
-    let purchase = purchases::load(db, purchase)
+    refunds.open(&own_purchase(db, client, purchase).await?, ask).await
+}
+
+async fn own_purchase(db: &DatabaseConnection, client: &ClientId, purchase: Uuid) -> Result<Purchase, RefundError> {
+    purchases::load(db, purchase)
         .await?
         .map(|stored| stored.purchase)
         .filter(|p| p.client == *client)
-        .ok_or(RefundError::PurchaseNotFound)?;
-    refunds.open(&purchase, ask).await
+        .ok_or(RefundError::PurchaseNotFound)
+}
+
+/// What a client's refund of one of its own purchases would give back now, and the books it was judged on.
+pub async fn quote(
+    db: &DatabaseConnection,
+    refunds: &RefundActors,
+    client: &ClientId,
+    purchase: Uuid,
+) -> Result<(Purchase, Result<Refund, RequestRejected>, Books), RefundError> {
+    let purchase = own_purchase(db, client, purchase).await?;
+    let (quote, books) = refunds.quote(&purchase).await?;
+    Ok((purchase, quote, books))
 }
 
 /// An admin approves: the refund actor re-prices the request on the books and debits in the same transaction.

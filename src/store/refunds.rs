@@ -68,6 +68,15 @@ async fn books<C: ConnectionTrait>(txn: &C, client: &ClientId, purchase: Uuid, e
     })
 }
 
+/// The books as they stand, read without a lock: for telling a client what a refund would give back, never for
+/// deciding one.
+pub async fn current_books(db: &DatabaseConnection, purchase: &Purchase) -> Result<Books, DbErr> {
+    Ok(Books {
+        balance: ledger::balance(db, &purchase.client).await?,
+        already_refunded: Credits(credits_refunded(db, purchase.id, Uuid::nil()).await?),
+    })
+}
+
 /// The refund actor's first step: the request is judged on the books and recorded in one transaction. The partial
 /// unique index on open requests is what refuses a second concurrent one.
 pub async fn open(

@@ -42,11 +42,24 @@ async function load() {
   $("#refund-form button[type=submit]").disabled = !refundable.length;
   $("#refund-transaction").replaceChildren(...refundable.map((h) =>
     el("option", { value: h.transactionId }, `${new Date(h.date).toLocaleDateString()} · ${h.packageId} · ${money(h.amount, h.currency)}`)));
+  await quote();
   $("#refunds").replaceChildren(refunds.data.length ? table(["Requested", "Credits", "Amount", "Status", ""], refunds.data.map((r) => [
     new Date(r.createdAt).toLocaleDateString(), r.credits, money(r.amount, r.currency),
     r.status.replaceAll("_", " ") + (r.denialReason ? `: ${r.denialReason}` : ""),
     r.appealAvailable ? el("button", { type: "button", class: "secondary", onclick: () => appeal(r.refundRequestId) }, "Appeal") : ""]))
     : el("p", { class: "muted" }, "No refund requests."));
+}
+
+/** What a refund of the chosen purchase would give back, and why: spent credits are not refunded. */
+async function quote() {
+  const chosen = $("#refund-transaction").value;
+  if (!chosen) {
+    $("#refund-quote").textContent = "";
+    return;
+  }
+  const { data } = await api("GET", `/api/v1/payments/${chosen}/refundable`);
+  $("#refund-quote").textContent = data.why;
+  $("#refund-form button[type=submit]").disabled = !data.refundable;
 }
 
 async function removeCard(id) {
@@ -75,5 +88,6 @@ $("#refund-form").addEventListener("submit", async (event) => {
   }
 });
 
+$("#refund-transaction").addEventListener("change", () => quote().catch(failed));
 $("#export").addEventListener("click", () => download("/api/v1/billing/export", "purser-history.csv").catch(failed));
 load().catch(failed);

@@ -121,7 +121,56 @@ async fn concurrent_spends_never_overdraw(db: Db) {
     assert_eq!(app.client("plat-3").balance().await, 40);
 }
 
+// Refunds respect spending: the client is told what a refund would give back and why, and the request gives exactly
+// that: the unused credits at the price paid; nothing once all are spent.
+async fn a_refund_gives_back_only_unspent_credits_and_says_so(db: Db) {
+    let app = spawn_app(db).await;
+    let client = app.client("plat-4");
+    let (transaction, intent) = client.open("pro-200", "pm_card_visa").await;
+    assert_eq!(client.confirm(&intent, "pro-200").await.data()["status"], "succeeded");
+    let quote_path = format!("/api/v1/payments/{transaction}/refundable");
+    let whole = app.get(&quote_path, Some(&client.token)).await;
+    assert_eq!(whole.status, StatusCode::OK, "{}", whole.body);
+    assert_eq!((whole.data()["credits"].as_i64(), whole.data()["amount"].as_i64()), (Some(240), Some(16000)));
+    assert_eq!(whole.data()["spent"], 0);
+
+    let service = app.token("platform-backend", Role::Service);
+    let body = json!({ "clientId": "plat-4", "credits": 60, "reference": "job-1" });
+    assert_eq!(spend(&app, &service, "plat-4-job-1", &body).await.status, StatusCode::CREATED);
+    let part = app.get(&quote_path, Some(&client.token)).await;
+    assert_eq!(part.data()["refundable"], true);
+    assert_eq!((part.data()["credits"].as_i64(), part.data()["amount"].as_i64()), (Some(180), Some(12000)));
+    assert_eq!((part.data()["bought"].as_i64(), part.data()["spent"].as_i64()), (Some(240), Some(60)));
+    let why = part.data()["why"].as_str().unwrap();
+    assert!(why.contains("60 of the 240 credits") && why.contains("120.00 USD"), "{why}");
+    let asked = json!({ "transactionId": transaction, "reason": "unused" });
+    let refund = app.post("/api/v1/payments/refund", Some(&client.token), &asked).await;
+    assert_eq!((refund.data()["credits"].as_i64(), refund.data()["amount"].as_i64()), (Some(180), Some(12000)));
+    let admin = app.token("admin-plat", Role::Admin);
+    let id = refund.data()["refundRequestId"].as_str().unwrap().to_owned();
+    let denied =
+        app.post(&format!("/api/v1/admin/refunds/{id}/deny"), Some(&admin), &json!({ "reason": "test" })).await;
+    assert_eq!(denied.status, StatusCode::OK, "{}", denied.body);
+
+    let rest = json!({ "clientId": "plat-4", "credits": 180, "reference": "job-2" });
+    assert_eq!(spend(&app, &service, "plat-4-job-2", &rest).await.status, StatusCode::CREATED);
+    let none = app.get(&quote_path, Some(&client.token)).await;
+    assert_eq!(
+        (none.data()["refundable"].as_bool(), none.data()["code"].as_str()),
+        (Some(false), Some("no_unused_credits"))
+    );
+    assert_eq!(none.data()["credits"], 0);
+    let refused = app.post("/api/v1/payments/refund", Some(&client.token), &asked).await;
+    assert_eq!(refused.error_code(), "no_unused_credits");
+
+    let other = app.client("plat-5");
+    assert_eq!(app.get(&quote_path, Some(&other.token)).await.status, StatusCode::NOT_FOUND);
+    let bad = app.get("/api/v1/payments/txn_nope/refundable", Some(&client.token)).await;
+    assert_eq!(bad.error_code(), "invalid_transaction_id");
+}
+
 on_both_databases!(
+    a_refund_gives_back_only_unspent_credits_and_says_so,
     a_spend_retried_with_its_key_spends_once_and_reverses_once,
     the_service_role_does_nothing_else,
     concurrent_spends_never_overdraw,

@@ -116,6 +116,7 @@ test("billing: history, the invoice PDF, a refund request; the admin approves it
   const [invoice] = await Promise.all([client.waitForEvent("download"), client.getByRole("button", { name: "Invoice PDF" }).click()]);
   assert.equal(readFileSync(await invoice.path()).subarray(0, 5).toString(), "%PDF-");
   assert.match(await text(client, "#policy"), /within 30 days/);
+  await client.getByText("All 240 credits from this purchase are unused: a refund gives back 160.00 USD").waitFor();
   await client.getByRole("button", { name: "Ask for a refund" }).click();
   await client.getByText("Refund requested: pending review").waitFor();
   await client.screenshot({ path: join(shots, "billing.png"), fullPage: true });
