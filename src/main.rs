@@ -39,6 +39,13 @@ enum Command {
         #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
         ttl: std::time::Duration,
     },
+    /// Make an API key for the platform's backend (the `service` role), in this configuration's database; the key
+    /// is printed once. Revoke keys through the admin API or console.
+    ApiKey {
+        /// Who the key acts as: its id in spends and the audit trail.
+        #[arg(long)]
+        name: String,
+    },
     /// Start a fresh service (this executable, on a new database) and measure complete purchases through its API.
     Bench {
         #[arg(long, default_value_t = 2000)]
@@ -230,6 +237,19 @@ fn run(cli: Cli) -> Result<(), String> {
                 violations.len()
             );
             if violations.is_empty() { Ok(()) } else { Err(format!("{} violations", violations.len())) }
+        }),
+        Command::ApiKey { name } => runtime.block_on(async {
+            let name = ClientId::parse(&name)?;
+            let db = purser::store::connect(&settings.database.url, 2)
+                .await
+                .map_err(|e| format!("database {}: {e}", redact_url(&settings.database.url)))?;
+            purser::store::migrate(&db).await.map_err(|e| e.to_string())?;
+            let writer = purser::store::writer::Writer::start(db, 1, 1);
+            let cli = ClientId::parse("purser-cli")?;
+            let (key, secret) = purser::app::api_keys::create(&writer, &cli, &name).await.map_err(|e| e.to_string())?;
+            eprintln!("API key {} for {}: shown once, store it as a secret", key.id, key.name);
+            println!("{secret}");
+            Ok(())
         }),
         Command::Token { user, role, email, ttl } => {
             let auth = Authenticator::from_settings(&settings)?;

@@ -1,6 +1,7 @@
 //! SeaORM entities: the tables Purser persists. Domain types live in the `purser` crate; these are rows only.
 pub mod admin_actions;
 pub mod alerts;
+pub mod api_keys;
 pub mod billing_profiles;
 pub mod circuit_states;
 pub mod credit_ledger;

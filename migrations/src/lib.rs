@@ -25,6 +25,7 @@ mod m20261202_000021_rate_windows;
 mod m20261202_000022_dispute_standing;
 mod m20261202_000023_spends;
 mod m20261202_000024_platform_events;
+mod m20261202_000025_api_keys;
 mod nullable_column;
 
 pub struct Migrator;
@@ -56,6 +57,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000022_dispute_standing::Migration),
             Box::new(m20261202_000023_spends::Migration),
             Box::new(m20261202_000024_platform_events::Migration),
+            Box::new(m20261202_000025_api_keys::Migration),
         ]
     }
 }

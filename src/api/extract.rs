@@ -95,9 +95,22 @@ pub fn body_rejection(status: StatusCode) -> ApiError {
     }
 }
 
-fn caller(parts: &Parts, state: &AppState, role: Role) -> Result<Caller, ApiError> {
+/// The caller of a request: a bearer JWT, or the platform backend's API key (`psk_…`, which acts as the `service`
+/// role), checked against the database on every request so that a revoked key stops at once on every node.
+pub async fn authenticate(state: &AppState, header: Option<&str>) -> Result<Caller, ApiError> {
+    let bearer = header.and_then(|h| h.strip_prefix("Bearer ")).map(str::trim);
+    let Some(presented) = bearer.and_then(crate::domain::api_key::PresentedKey::parse) else {
+        return Ok(state.auth.verify_header(header)?);
+    };
+    match crate::app::api_keys::authenticate(&state.reads, &presented).await? {
+        Some(id) => Ok(Caller { id, role: Role::Service, email: None }),
+        None => Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "The API key is unknown or revoked.")),
+    }
+}
+
+async fn caller(parts: &Parts, state: &AppState, role: Role) -> Result<Caller, ApiError> {
     let header = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let caller = state.auth.verify_header(header)?;
+    let caller = authenticate(state, header).await?;
     if caller.role != role {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -122,7 +135,7 @@ impl FromRequestParts<AppState> for ClientCaller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        caller(parts, state, Role::Client).map(Self)
+        caller(parts, state, Role::Client).await.map(Self)
     }
 }
 
@@ -133,7 +146,7 @@ impl FromRequestParts<AppState> for ServiceCaller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        caller(parts, state, Role::Service).map(Self)
+        caller(parts, state, Role::Service).await.map(Self)
     }
 }
 
@@ -144,7 +157,7 @@ impl FromRequestParts<AppState> for AdminCaller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        caller(parts, state, Role::Admin).map(Self)
+        caller(parts, state, Role::Admin).await.map(Self)
     }
 }
 

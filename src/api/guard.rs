@@ -11,7 +11,8 @@ use std::time::Duration;
 
 pub async fn rate_limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let authorization = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let client = state.auth.verify_header(authorization).ok().map(|caller| caller.id.as_str().to_owned());
+    let caller = super::extract::authenticate(&state, authorization).await.ok();
+    let client = caller.map(|caller| caller.id.as_str().to_owned());
     let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
     let ip = peer.map(|peer| super::client_addr::resolve(peer, request.headers(), &state.trusted_proxies));
     let check = |reply| RateMsg::Inbound { client, ip, reply };

@@ -37,7 +37,7 @@ async fn handle(state: AppState, request: Request, next: Next) -> Result<Respons
         .to_owned();
     let authorization = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     // Without a valid caller there is nothing to scope the key to; the handler answers 401 anyway.
-    let Ok(caller) = state.auth.verify_header(authorization) else {
+    let Ok(caller) = super::extract::authenticate(&state, authorization).await else {
         return Ok(next.run(request).await);
     };
     let client = caller.id.as_str().to_owned();

@@ -166,6 +166,8 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(admin::webhook_health))
         .routes(routes!(admin::replay_webhook))
         .routes(routes!(admin::acknowledge_alert))
+        .routes(routes!(admin::create_api_key, admin::list_api_keys))
+        .routes(routes!(admin::revoke_api_key))
         .routes(routes!(admin::list_deliveries))
         .routes(routes!(admin::replay_delivery))
         .routes(routes!(receipts::page))

@@ -189,7 +189,7 @@ pub async fn client_ledger(
     ApiQuery(query): ApiQuery<LedgerQuery>,
 ) -> Result<Response, ApiError> {
     let header = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let caller = state.auth.verify_header(header)?;
+    let caller = super::extract::authenticate(&state, header).await?;
     let client = parse_client(&client)?;
     if caller.role == Role::Client && caller.id != client {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "A client reads its own statement only."));

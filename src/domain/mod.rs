@@ -1,5 +1,6 @@
 //! The pure core: money, the catalogue, identifiers parsed at the boundary, and the purchase state machine.
 //! Nothing in here does IO or reads a clock.
+pub mod api_key;
 pub mod circuit;
 pub mod dispute;
 pub mod event;

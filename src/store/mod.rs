@@ -1,5 +1,6 @@
 //! SeaORM queries. Each function that changes state does it in one transaction.
 pub mod alerts;
+pub mod api_keys;
 pub mod billing_profiles;
 pub mod circuits;
 pub mod controls;

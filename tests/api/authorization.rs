@@ -80,6 +80,7 @@ fn bad_tokens() -> Vec<(&'static str, Option<String>)> {
         ("expired", Some(sign(&claims(now - 60, ISSUER, AUDIENCE), DEVELOPMENT_SECRET))),
         ("wrong issuer", Some(sign(&claims(now + 600, "https://evil.example", AUDIENCE), DEVELOPMENT_SECRET))),
         ("wrong audience", Some(sign(&claims(now + 600, ISSUER, "another-service"), DEVELOPMENT_SECRET))),
+        ("unknown API key", Some(format!("psk_0123456789ab_{}", "0".repeat(64)))),
     ]
 }
 

@@ -169,7 +169,67 @@ async fn a_refund_gives_back_only_unspent_credits_and_says_so(db: Db) {
     assert_eq!(bad.error_code(), "invalid_transaction_id");
 }
 
+async fn spend_with(app: &TestApp, key: &str, idempotency: &str) -> StatusCode {
+    let body = json!({ "clientId": "plat-6", "credits": 1, "reference": idempotency });
+    spend(app, key, idempotency, &body).await.status
+}
+
+// The platform's backend holds an API key (only its hash is stored) and rotates it without downtime: a second key,
+// both valid, then the first revoked, refused everywhere at once.
+async fn an_api_key_rotates_without_downtime(db: Db) {
+    let app = spawn_app(db).await;
+    funded(&app, "plat-6").await;
+    let admin = app.token("admin-keys", Role::Admin);
+    let made = app.post("/api/v1/admin/api-keys", Some(&admin), &json!({ "name": "platform-backend" })).await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    let first = made.data()["key"].as_str().unwrap().to_owned();
+    assert!(first.starts_with("psk_"), "{first}");
+    let secret = first.rsplit('_').next().unwrap();
+    assert_eq!(app.count_where("api_keys", &format!("secret_hash = '{secret}'")).await, 0, "only its hash is stored");
+    assert_eq!(app.count_where("api_keys", "length(secret_hash) = 64").await, 1);
+    assert_eq!(spend_with(&app, &first, "key-1").await, StatusCode::CREATED);
+    let statement = app.get("/api/v1/credits/ledger/plat-6", Some(&first)).await;
+    assert_eq!(statement.data()["items"][1]["kind"], "spend");
+    assert_eq!(app.get("/api/v1/admin/payments", Some(&first)).await.status, StatusCode::FORBIDDEN);
+
+    let second = app.post("/api/v1/admin/api-keys", Some(&admin), &json!({ "name": "platform-backend" })).await;
+    let second = second.data()["key"].as_str().unwrap().to_owned();
+    assert_eq!(spend_with(&app, &first, "key-2").await, StatusCode::CREATED, "the first still works");
+    assert_eq!(spend_with(&app, &second, "key-3").await, StatusCode::CREATED, "and so does the second");
+    let listed = app.get("/api/v1/admin/api-keys", Some(&admin)).await;
+    assert_eq!(listed.data().as_array().unwrap().len(), 2);
+    assert!(!listed.body.to_string().contains("psk_"), "keys are never listed");
+
+    let id = made.data()["id"].as_str().unwrap().to_owned();
+    let revoke = format!("/api/v1/admin/api-keys/{id}/revoke");
+    let revoked = app.post(&revoke, Some(&admin), &json!({ "reason": "rotated" })).await;
+    assert_eq!(revoked.status, StatusCode::OK, "{}", revoked.body);
+    assert_eq!(spend_with(&app, &first, "key-4").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.get("/api/v1/credits/ledger/plat-6", Some(&first)).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(spend_with(&app, &second, "key-5").await, StatusCode::CREATED);
+    assert_eq!(app.post(&revoke, Some(&admin), &json!({ "reason": "again" })).await.error_code(), "already_revoked");
+    let unknown = app.post("/api/v1/admin/api-keys/0123456789ab/revoke", Some(&admin), &json!({ "reason": "x" })).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    let forged = format!("{}{}", &second[..second.len() - 4], "0000");
+    assert_eq!(spend_with(&app, &forged, "key-6").await, StatusCode::UNAUTHORIZED);
+    let bad = app.post("/api/v1/admin/api-keys", Some(&admin), &json!({ "name": "not a name" })).await;
+    assert_eq!(bad.error_code(), "invalid_name");
+    assert_eq!(app.client("plat-6").balance().await, 240 - 4);
+    assert_eq!(app.count_where("admin_actions", "action IN ('create_api_key', 'revoke_api_key')").await, 3);
+
+    // `purser api-key` makes one from the command line, in the same database.
+    let cli = std::process::Command::new(env!("CARGO_BIN_EXE_purser"))
+        .args(["--config", concat!(env!("CARGO_MANIFEST_DIR"), "/config.toml"), "api-key", "--name", "platform-cli"])
+        .env("PURSER_DATABASE__URL", &app.database.url)
+        .output()
+        .unwrap();
+    assert!(cli.status.success(), "{}", String::from_utf8_lossy(&cli.stderr));
+    let printed = String::from_utf8(cli.stdout).unwrap();
+    assert_eq!(spend_with(&app, printed.trim(), "key-7").await, StatusCode::CREATED);
+}
+
 on_both_databases!(
+    an_api_key_rotates_without_downtime,
     a_refund_gives_back_only_unspent_credits_and_says_so,
     a_spend_retried_with_its_key_spends_once_and_reverses_once,
     the_service_role_does_nothing_else,

@@ -212,13 +212,16 @@ async fn the_integration_guide_runs() {
     let bin = std::path::Path::new(env!("CARGO_BIN_EXE_purser")).parent().unwrap().display().to_string();
     let path = format!("{bin}:{}", std::env::var("PATH").unwrap_or_default());
     let shell = format!("set -euo pipefail\ncd {}\n{}", env!("CARGO_MANIFEST_DIR"), snippets("sh").join("\n"));
-    let env = [("PURSER_URL", app.base.as_str()), ("PURSER_SERVICE_TOKEN", &service), ("CLIENT_ID", "guide-1")];
+    // The guide's first snippet makes the API key the others use, with `purser api-key` on this test's database.
+    let database = app.database.url.as_str();
+    let env = [("PURSER_URL", app.base.as_str()), ("PURSER_DATABASE__URL", database), ("CLIENT_ID", "guide-1")];
     assert!(runs("bash", &shell, &[env.as_slice(), &[("PATH", path.as_str())]].concat()), "the curl snippets ran");
     let statement = app.get("/api/v1/credits/ledger/guide-1", Some(&service)).await;
     let kinds: Vec<&str> =
         statement.data()["items"].as_array().unwrap().iter().filter_map(|i| i["kind"].as_str()).collect();
     assert_eq!(kinds, ["purchase_grant", "spend", "spend_reversal"]);
     assert_eq!(statement.data()["balance"], 240);
+    assert_eq!(app.count_where("api_keys", "name = 'platform-backend'").await, 1, "spent with the guide's API key");
 
     let toml = snippets("toml").join("\n");
     let mut configured: purser::settings::EventSettings =

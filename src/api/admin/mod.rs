@@ -1,5 +1,6 @@
 //! Admin endpoints (role `admin`), one module per feature of the console.
 mod alerts;
+mod api_keys;
 mod disputes;
 mod events;
 mod flags;
@@ -8,6 +9,7 @@ mod revenue;
 mod webhooks;
 
 pub use alerts::*;
+pub use api_keys::*;
 pub use disputes::*;
 pub use events::*;
 pub use flags::*;
