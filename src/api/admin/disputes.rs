@@ -137,7 +137,7 @@ pub struct EvidenceUpload {
     #[schema(
         min_length = 5,
         max_length = 200,
-        pattern = "^[^/\\\\\\x00-\\x1f]+\\.([pP][dD][fF]|[jJ][pP][eE]?[gG]|[pP][nN][gG])$"
+        pattern = "^[^/\\\\\\x00-\\x1f\\x7f-\\x9f]+\\.([pP][dD][fF]|[jJ][pP][eE]?[gG]|[pP][nN][gG])$"
     )]
     name: String,
     /// The file's bytes, base64 (RFC 4648, with padding): at most 4 MiB once decoded.
