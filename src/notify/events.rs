@@ -73,9 +73,8 @@ impl EventSender {
     }
 
     async fn drain(&self) -> Result<(), sea_orm::DbErr> {
-        if self.settings.endpoints.is_empty() {
-            return Ok(());
-        }
+        // Fanned out even with no endpoint (to none), so an endpoint configured later starts from then, as a new
+        // Stripe endpoint does, rather than with every event ever recorded.
         let subscribed: Vec<(String, Vec<String>)> =
             self.settings.endpoints.iter().map(|e| (e.name.clone(), e.types.clone())).collect();
         let (unfanned, due) = events::waiting(&self.db).await?;
