@@ -14,7 +14,7 @@ use sea_orm::DatabaseConnection;
 const BATCH: u64 = 50;
 
 /// The header that carries the signature.
-pub const SIGNATURE_HEADER: &str = "Purser-Signature";
+const SIGNATURE_HEADER: &str = "Purser-Signature";
 
 #[derive(Clone)]
 pub struct EventSender {
@@ -28,7 +28,7 @@ pub struct Tick;
 
 /// The signature header of `body` for `endpoint`: one `v1` per secret in its (comma-separated) secret, so the
 /// platform can roll its secret without missing an event.
-pub fn sign(endpoint: &EventEndpoint, body: &[u8], timestamp: i64) -> String {
+fn sign(endpoint: &EventEndpoint, body: &[u8], timestamp: i64) -> String {
     let secret = endpoint.secret.as_ref().map(|s| s.expose()).unwrap_or_default();
     let secrets: Vec<&str> = secret.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
     signature::sign_with_each(body, &secrets, timestamp)
@@ -89,8 +89,9 @@ impl EventSender {
                 })
                 .await?;
         }
-        // The claim, so no other node sends the same deliveries.
-        if !(due || unfanned) {
+        // The claim, so no other node sends the same deliveries; none to make when nothing is due and no endpoint
+        // could have been given a delivery just now.
+        if !due && (!unfanned || self.settings.endpoints.is_empty()) {
             return Ok(());
         }
         let claim = self.settings.sending_claim;
