@@ -78,14 +78,16 @@ impl Reconciler {
             });
         }
         syncs.join_all().await;
-        self.sync_disputes(now).await
+        self.sync_disputes().await
     }
 
-    /// Open disputes with no news for a while are read back from their provider: a lost dispute whose webhook never
-    /// came is debited all the same. Each read bumps the dispute's time, so it comes round again a window later.
-    async fn sync_disputes(&self, now: chrono::DateTime<Utc>) -> Result<(), sea_orm::DbErr> {
+    /// Open disputes with no news for a while are read back from their provider, each by one node: a lost dispute
+    /// whose webhook never came is debited all the same. Each read bumps the dispute's time, so it comes round again
+    /// a window later.
+    async fn sync_disputes(&self) -> Result<(), sea_orm::DbErr> {
         let ctx = self.purchases.context();
-        for dispute in disputes::stale_open(&ctx.db, now - self.after, PER_TICK).await? {
+        let (quiet, claim) = (self.after.to_std().unwrap_or_default(), SYNC_CLAIM.to_std().unwrap_or_default());
+        for dispute in disputes::claim_stale_open(&ctx.db, quiet, claim, PER_TICK).await? {
             if let Err(e) = super::disputes::sync(ctx, &dispute).await {
                 tracing::warn!(dispute = %dispute.id, error = %e, "dispute sync failed; it will come round again");
             }

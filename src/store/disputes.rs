@@ -8,12 +8,11 @@ use crate::domain::dispute::{self, Move, Paid, Report, Standing};
 use crate::domain::event::EventType;
 use crate::domain::ids::TransactionId;
 use crate::domain::purchase::Purchase;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use entities::{disputes, purchase_events, refund_requests};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
 };
 use serde_json::json;
 
@@ -156,18 +155,17 @@ async fn credits_lost<C: ConnectionTrait>(txn: &C, purchase: &Purchase, report: 
 }
 
 /// Open disputes with no news since `before`, oldest first: the reconciler reads them back from their provider.
-pub async fn stale_open(
+/// Claims up to `limit` open disputes with no news for `quiet` (`super::claim_due`): their time moves `claim` on, so
+/// no other node's reconciler reads the same ones from the provider meanwhile; the sync's own step sets it to now.
+pub async fn claim_stale_open(
     db: &DatabaseConnection,
-    before: DateTime<Utc>,
+    quiet: std::time::Duration,
+    claim: std::time::Duration,
     limit: u64,
 ) -> Result<Vec<disputes::Model>, DbErr> {
-    disputes::Entity::find()
-        .filter(disputes::Column::Status.is_in([Standing::NeedsResponse.as_str(), Standing::UnderReview.as_str()]))
-        .filter(disputes::Column::UpdatedAt.lt(before))
-        .order_by_asc(disputes::Column::UpdatedAt)
-        .limit(limit)
-        .all(db)
-        .await
+    let open = format!("status IN ('{}', '{}')", Standing::NeedsResponse.as_str(), Standing::UnderReview.as_str());
+    let statement = super::claim_due(db.get_database_backend(), ("disputes", "updated_at", &open), quiet, claim, limit);
+    disputes::Entity::find().from_raw_sql(statement).all(db).await
 }
 
 pub async fn list(db: &DatabaseConnection) -> Result<Vec<disputes::Model>, DbErr> {
