@@ -84,18 +84,28 @@ impl ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = ErrorEnvelope {
+impl ApiError {
+    fn envelope(&self) -> ErrorEnvelope {
+        ErrorEnvelope {
             success: false,
             error: ErrorBody {
-                code: self.code.into_owned(),
-                message: self.message,
+                code: self.code.clone().into_owned(),
+                message: self.message.clone(),
                 suggested_action: self.suggested_action.map(str::to_owned),
                 transaction_id: self.transaction_id.map(TransactionId),
             },
-        };
-        let mut response = (self.status, axum::Json(body)).into_response();
+        }
+    }
+
+    /// The error envelope as JSON text, as `into_response` sends it: for an answer stored under an idempotency key.
+    pub fn body(&self) -> String {
+        serde_json::to_string(&self.envelope()).unwrap_or_default()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, axum::Json(self.envelope())).into_response();
         if let Some(seconds) = self.retry_after {
             response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
         }
@@ -161,5 +171,10 @@ impl From<PurchaseError> for ApiError {
 
 /// The success envelope: `{"success":true,"data":…}`.
 pub fn ok<T: Serialize>(status: StatusCode, data: T) -> Response {
-    (status, axum::Json(json!({ "success": true, "data": data }))).into_response()
+    (status, axum::Json(ok_envelope(data))).into_response()
+}
+
+/// The success envelope, as `ok` sends it.
+pub fn ok_envelope<T: Serialize>(data: T) -> serde_json::Value {
+    json!({ "success": true, "data": data })
 }

@@ -20,21 +20,49 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
     }
 }
 
-async fn handle(state: AppState, request: Request, next: Next) -> Result<Response, ApiError> {
-    let Some(key) = request.headers().get(HEADER) else {
-        return Ok(next.run(request).await);
-    };
-    let key = key
-        .to_str()
+/// A key as sent: 1 to 255 visible ASCII characters.
+pub fn parse_key(key: &HeaderValue) -> Result<String, ApiError> {
+    key.to_str()
         .ok()
         .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
         .ok_or_else(|| {
             ApiError::bad_request(
                 "invalid_idempotency_key",
                 "Idempotency-Key must be 1 to 255 visible ASCII characters.",
             )
-        })?
-        .to_owned();
+        })
+}
+
+/// The answer stored under a key, sent again, marked as a replay.
+pub fn replay(status: u16, body: String) -> Result<Response, ApiError> {
+    let status = StatusCode::from_u16(status).map_err(ApiError::internal)?;
+    let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+    response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    Ok(response)
+}
+
+pub fn reused() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "idempotency_key_reused",
+        "This Idempotency-Key was already used with a different request; use a new key for a new request.",
+    )
+}
+
+pub fn in_use() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "idempotency_key_in_use",
+        "A request with this Idempotency-Key is still being processed; retry shortly.",
+    )
+}
+
+async fn handle(state: AppState, request: Request, next: Next) -> Result<Response, ApiError> {
+    let Some(key) = request.headers().get(HEADER) else {
+        return Ok(next.run(request).await);
+    };
+    let key = parse_key(key)?;
     let authorization = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     // Without a valid caller there is nothing to scope the key to; the handler answers 401 anyway.
     let Ok(caller) = super::extract::authenticate(&state, authorization).await else {
@@ -55,26 +83,9 @@ async fn handle(state: AppState, request: Request, next: Next) -> Result<Respons
     let claimed =
         writer.write(move |txn| Box::pin(async move { idempotency::claim(txn, &owner, &name, &hash, lease).await }));
     match claimed.await? {
-        Claim::Replay { status, body } => {
-            let status = StatusCode::from_u16(status).map_err(ApiError::internal)?;
-            let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
-            response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
-            return Ok(response);
-        }
-        Claim::DifferentRequest => {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "idempotency_key_reused",
-                "This Idempotency-Key was already used with a different request; use a new key for a new request.",
-            ));
-        }
-        Claim::InProgress => {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "idempotency_key_in_use",
-                "A request with this Idempotency-Key is still being processed; retry shortly.",
-            ));
-        }
+        Claim::Replay { status, body } => return replay(status, body),
+        Claim::DifferentRequest => return Err(reused()),
+        Claim::InProgress => return Err(in_use()),
         Claim::Fresh => {}
     }
 

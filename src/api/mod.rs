@@ -106,10 +106,8 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(refunds::request))
         .layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::layer))
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard::rate_limit));
-    // The platform's spends: idempotent, but not under the clients' checkout limits (one backend spends for all).
-    let spending = OpenApiRouter::new()
-        .routes(routes!(spends::spend))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::layer));
+    // The platform's spends claim and answer their Idempotency-Key in their own step (`app::credits::spend`), and are
+    // not under the clients' checkout limits (one backend spends for all).
     // Evidence carries a document; every other body stays under `server.body_limit_bytes`.
     let evidence = OpenApiRouter::new()
         .routes(routes!(admin::submit_evidence))
@@ -117,7 +115,7 @@ pub fn router(state: AppState) -> Router {
     let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(money_moving)
         .merge(evidence)
-        .merge(spending)
+        .routes(routes!(spends::spend))
         .routes(routes!(admin::accept_dispute))
         .routes(routes!(payments::get_transaction))
         .routes(routes!(payment_methods::list))

@@ -1,9 +1,9 @@
 //! The platform's side of the ledger (issue 18): its backend, with a `service` token, spends a client's credits on
 //! what they bought, gives a spend back once, and reads any client's statement; a client reads its own.
 use super::AppState;
-use super::error::{ApiError, ErrorEnvelope, ok};
+use super::error::{ApiError, ErrorEnvelope, ok, ok_envelope};
 use super::extract::{ApiJson, ApiQuery, ClientCaller, ServiceCaller, whole_number};
-use crate::app::credits::{self, SpendError};
+use crate::app::credits::{self, KeyedSpend, SpendError, SpendKey};
 use crate::auth::Role;
 use crate::domain::ids::{ClientId, SpendId};
 use crate::store::spends::{self, Reversed};
@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -79,23 +80,46 @@ pub async fn spend(
     headers: HeaderMap,
     ApiJson(request): ApiJson<SpendRequest>,
 ) -> Result<Response, ApiError> {
-    if headers.get("idempotency-key").is_none() {
+    let Some(key) = headers.get(super::idempotency::HEADER) else {
         let message = "Send an Idempotency-Key with every spend, so a retry spends once.";
         return Err(ApiError::bad_request("idempotency_key_required", message));
-    }
+    };
+    let key = super::idempotency::parse_key(key)?;
     let client = parse_client(&request.client_id)?;
+    // The request as meant, whatever its JSON's spacing: the same key with another spend is refused.
+    let fields = [request.client_id.as_str(), &request.credits.to_string(), &request.reference, &request.description];
+    let request_hash = hex::encode(Sha256::digest(serde_json::to_vec(&fields).map_err(ApiError::internal)?));
+    let key = SpendKey { key, request_hash, lease: state.idempotency_lease };
     let writer = &state.purchases.context().writer;
-    match credits::spend(writer, &service.id, &client, request.credits, &request.reference, &request.description).await
-    {
-        Ok((spend, balance)) => Ok(ok(StatusCode::CREATED, view(spend, balance))),
-        Err(e @ SpendError::Insufficient(_)) => {
-            Err(ApiError::new(StatusCode::PAYMENT_REQUIRED, "insufficient_credits", e.to_string()))
-        }
+    let spent = credits::spend(
+        writer,
+        &service.id,
+        &client,
+        request.credits,
+        &request.reference,
+        &request.description,
+        key,
+        |spending| match spending {
+            Ok((spend, balance)) => (201, ok_envelope(view(spend.clone(), *balance)).to_string()),
+            Err(balance) => (402, insufficient(*balance).body()),
+        },
+    );
+    match spent.await {
+        Ok(KeyedSpend::Done(Ok((spend, balance)))) => Ok(ok(StatusCode::CREATED, view(spend, balance))),
+        Ok(KeyedSpend::Done(Err(balance))) => Err(insufficient(balance)),
+        Ok(KeyedSpend::Replay { status, body }) => super::idempotency::replay(status, body),
+        Ok(KeyedSpend::DifferentRequest) => Err(super::idempotency::reused()),
+        Ok(KeyedSpend::InProgress) => Err(super::idempotency::in_use()),
         Err(e @ (SpendError::OutOfBounds | SpendError::Reference)) => {
             Err(ApiError::bad_request("invalid_spend", e.to_string()))
         }
         Err(SpendError::Db(e)) => Err(ApiError::internal(e)),
     }
+}
+
+fn insufficient(balance: i64) -> ApiError {
+    let message = format!("The balance is {balance} credits.");
+    ApiError::new(StatusCode::PAYMENT_REQUIRED, "insufficient_credits", message)
 }
 
 #[derive(Deserialize, ToSchema)]

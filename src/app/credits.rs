@@ -1,6 +1,7 @@
 //! Moving credits outside purchases: an admin's correction of a client's balance (bounded, never below zero, and
 //! audited in the transaction that moves the credits), and the platform's spends and their reversals (issue 18).
 use crate::domain::ids::ClientId;
+use crate::store::idempotency::{self, Claim};
 use crate::store::spends::{self, NewSpend, Reversed, Spent};
 use crate::store::writer::Writer;
 use crate::store::{controls, ledger};
@@ -63,13 +64,33 @@ pub enum SpendError {
     OutOfBounds,
     #[error("Give a reference of 1 to 200 characters (what the credits bought) and a description of at most 500.")]
     Reference,
-    #[error("The balance is {0} credits.")]
-    Insufficient(i64),
     #[error(transparent)]
     Db(#[from] DbErr),
 }
 
-/// Spends `credits` of `client`'s balance for the platform (issue 18), never below zero, in one step of the writer.
+/// The `Idempotency-Key` a spend is sent under, claimed and answered in the spend's own step.
+pub struct SpendKey {
+    pub key: String,
+    /// What identifies the request, so the same key with another request is refused.
+    pub request_hash: String,
+    pub lease: chrono::TimeDelta,
+}
+
+/// A spend made now: the spend and the balance after, or the balance that was too small.
+pub type Spending = Result<(entities::spends::Model, i64), i64>;
+
+/// What a keyed spend did: spent now (or found the balance short), with its answer stored under the key in the same
+/// step; or the key's earlier answer; or why the key cannot be used.
+pub enum KeyedSpend {
+    Done(Spending),
+    Replay { status: u16, body: String },
+    DifferentRequest,
+    InProgress,
+}
+
+/// Spends `credits` of `client`'s balance for the platform (issue 18), never below zero, once per key: the key's
+/// claim, the spend and the key's answer (`answer` renders it) are one step of the writer, so one commit.
+#[allow(clippy::too_many_arguments)]
 pub async fn spend(
     writer: &Writer,
     by: &ClientId,
@@ -77,7 +98,9 @@ pub async fn spend(
     credits: i64,
     reference: &str,
     description: &str,
-) -> Result<(entities::spends::Model, i64), SpendError> {
+    key: SpendKey,
+    answer: impl FnOnce(&Spending) -> (u16, String) + Send + 'static,
+) -> Result<KeyedSpend, SpendError> {
     if !(1..=MAX_SPEND).contains(&credits) {
         return Err(SpendError::OutOfBounds);
     }
@@ -94,11 +117,25 @@ pub async fn spend(
         description: description.to_owned(),
         spent_by: by.as_str().to_owned(),
     };
-    let step = writer.write(move |txn| Box::pin(async move { spends::spend(txn, spend).await }));
-    match step.await? {
-        Spent::Done(spend, balance) => Ok((spend, balance)),
-        Spent::Insufficient(balance) => Err(SpendError::Insufficient(balance)),
-    }
+    let owner = by.as_str().to_owned();
+    let step = writer.write(move |txn| {
+        Box::pin(async move {
+            match idempotency::claim(txn, &owner, &key.key, &key.request_hash, key.lease).await? {
+                Claim::Fresh => {}
+                Claim::Replay { status, body } => return Ok(KeyedSpend::Replay { status, body }),
+                Claim::DifferentRequest => return Ok(KeyedSpend::DifferentRequest),
+                Claim::InProgress => return Ok(KeyedSpend::InProgress),
+            }
+            let spending = match spends::spend(txn, spend).await? {
+                Spent::Done(spend, balance) => Ok((spend, balance)),
+                Spent::Insufficient(balance) => Err(balance),
+            };
+            let (status, body) = answer(&spending);
+            idempotency::complete(txn, &owner, &key.key, status, body).await?;
+            Ok::<_, DbErr>(KeyedSpend::Done(spending))
+        })
+    });
+    Ok(step.await?)
 }
 
 /// Gives a spend back, once (a job that failed).

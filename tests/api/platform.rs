@@ -32,6 +32,12 @@ async fn a_spend_retried_with_its_key_spends_once_and_reverses_once(db: Db) {
     let again = spend(&app, &service, "spend-job-17", &body).await;
     assert_eq!(again.data()["spendId"], spent["spendId"], "a retry answers the first spend");
     assert_eq!(app.count_rows("spends").await, 1);
+    let other = json!({ "clientId": "plat-1", "credits": 41, "reference": "job-17", "description": "a 4K render" });
+    let reused = spend(&app, &service, "spend-job-17", &other).await;
+    assert_eq!((reused.status, reused.error_code()), (StatusCode::CONFLICT, "idempotency_key_reused"));
+    let short = json!({ "clientId": "plat-1", "credits": 1000, "reference": "job-99" });
+    let refused = spend(&app, &service, "spend-job-99", &short).await;
+    assert_eq!(spend(&app, &service, "spend-job-99", &short).await.body, refused.body, "a refusal is kept too");
     let client = app.client("plat-1");
     assert_eq!(client.balance().await, 200);
 
