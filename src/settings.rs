@@ -438,6 +438,11 @@ fn every_event() -> Vec<String> {
     vec!["*".into()]
 }
 
+/// An event endpoint's name: 1 to 64 letters, digits, `-` or `_`.
+pub fn is_endpoint_name(name: &str) -> bool {
+    (1..=64).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
 impl EventSettings {
     /// Reads each endpoint's secret from its environment variable and checks the endpoints, naming what is wrong:
     /// an endpoint that cannot sign, or sends in clear outside development, must not start.
@@ -445,8 +450,7 @@ impl EventSettings {
         let mut names = std::collections::HashSet::new();
         for endpoint in &mut self.endpoints {
             let name = endpoint.name.clone();
-            let valid = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
-            if name.is_empty() || name.len() > 64 || !name.chars().all(valid) || !names.insert(name.clone()) {
+            if !is_endpoint_name(&name) || !names.insert(name.clone()) {
                 return Err(format!(
                     "events.endpoints: `{name}` must be a unique name of 1 to 64 letters, digits, - or _"
                 ));

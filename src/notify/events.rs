@@ -75,10 +75,10 @@ impl EventSender {
     async fn drain(&self) -> Result<(), sea_orm::DbErr> {
         // Fanned out even with no endpoint (to none), so an endpoint configured later starts from then, as a new
         // Stripe endpoint does, rather than with every event ever recorded.
-        let subscribed: Vec<(String, Vec<String>)> =
-            self.settings.endpoints.iter().map(|e| (e.name.clone(), e.types.clone())).collect();
         let (unfanned, due) = events::waiting(&self.db).await?;
         if unfanned {
+            let subscribed: Vec<(String, Vec<String>)> =
+                self.settings.endpoints.iter().map(|e| (e.name.clone(), e.types.clone())).collect();
             self.writer
                 .write(move |txn| {
                     Box::pin(async move {

@@ -62,19 +62,25 @@ fn decode(model: rows::Model) -> Result<StoredRefund, DbErr> {
 /// other debit moves them until the decision commits.
 async fn books<C: ConnectionTrait>(txn: &C, client: &ClientId, purchase: Uuid, except: Uuid) -> Result<Books, DbErr> {
     ledger::lock(txn, client).await?;
+    read_books(txn, client, purchase, except).await
+}
+
+async fn read_books<C: ConnectionTrait>(
+    db: &C,
+    client: &ClientId,
+    purchase: Uuid,
+    except: Uuid,
+) -> Result<Books, DbErr> {
     Ok(Books {
-        balance: ledger::balance(txn, client).await?,
-        already_refunded: Credits(credits_refunded(txn, purchase, except).await?),
+        balance: ledger::balance(db, client).await?,
+        already_refunded: Credits(credits_refunded(db, purchase, except).await?),
     })
 }
 
 /// The books as they stand, read without a lock: for telling a client what a refund would give back, never for
 /// deciding one.
 pub async fn current_books(db: &DatabaseConnection, purchase: &Purchase) -> Result<Books, DbErr> {
-    Ok(Books {
-        balance: ledger::balance(db, &purchase.client).await?,
-        already_refunded: Credits(credits_refunded(db, purchase.id, Uuid::nil()).await?),
-    })
+    read_books(db, &purchase.client, purchase.id, Uuid::nil()).await
 }
 
 /// The refund actor's first step: the request is judged on the books and recorded in one transaction. The partial

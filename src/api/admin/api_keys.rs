@@ -94,10 +94,7 @@ pub async fn revoke_api_key(
     ApiPath(id): ApiPath<String>,
     ApiJson(request): ApiJson<RequiredReason>,
 ) -> Result<Response, ApiError> {
-    let reason = request.reason.trim().to_owned();
-    if reason.is_empty() || reason.chars().count() > 500 {
-        return Err(ApiError::bad_request("invalid_reason", "Give a reason of 1 to 500 characters: it is audited."));
-    }
+    let reason = super::required_reason(&request.reason)?;
     match api_keys::revoke(&state.purchases.context().writer, &admin.id, id, reason).await? {
         Revoked::Done(key) => Ok(ok(StatusCode::OK, ApiKeyView::of(key, None))),
         Revoked::Already(_) => {

@@ -248,9 +248,6 @@ pub async fn accept_dispute(
     Path(id): Path<String>,
     ApiJson(request): ApiJson<AcceptRequest>,
 ) -> Result<Response, ApiError> {
-    let note = request.reason.trim();
-    if note.is_empty() || request.reason.chars().count() > 500 {
-        return Err(ApiError::bad_request("reason_required", "Give a reason of 1 to 500 characters: it is recorded."));
-    }
-    answer(&state, &id, Answer::Accept { note: note.to_owned() }, admin.id.as_str()).await
+    let note = super::required_reason(&request.reason)?;
+    answer(&state, &id, Answer::Accept { note }, admin.id.as_str()).await
 }

@@ -78,9 +78,7 @@ pub async fn list_deliveries(
     ApiQuery(query): ApiQuery<DeliveryQuery>,
 ) -> Result<Response, ApiError> {
     let limit = query.limit.unwrap_or(50);
-    let endpoint_ok = query.endpoint.as_deref().is_none_or(|e| {
-        (1..=64).contains(&e.len()) && e.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    });
+    let endpoint_ok = query.endpoint.as_deref().is_none_or(crate::settings::is_endpoint_name);
     let status_ok = query.status.as_deref().is_none_or(|s| ["pending", "delivered", "failed"].contains(&s));
     if !(1..=200).contains(&limit) || query.cursor.is_some_and(|c| c < 1) || !endpoint_ok || !status_ok {
         let message = "limit is 1 to 200, cursor the nextCursor of the previous page, status pending, delivered or \
