@@ -263,10 +263,21 @@ test("every page passes axe-core's WCAG 2 A/AA checks", async () => {
     const page = await signedIn(user, role, { bypassCSP: true });
     await page.waitForLoadState("networkidle");
     if (!page.url().endsWith(path)) await page.goto(`${base}${path}`, { waitUntil: "networkidle" });
-    await page.addScriptTag({ path: axe });
-    const violations = await page.evaluate(async () =>
-      (await window.axe.run(document, { runOnly: ["wcag2a", "wcag2aa"] })).violations.map((v) =>
-        `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`));
+    // A late navigation (the sign-in's redirect landing after the goto) destroys the page's context: check again
+    // once the page has settled, a few times at most.
+    let violations;
+    for (let attempt = 1; violations === undefined; attempt++) {
+      try {
+        await page.addScriptTag({ path: axe });
+        violations = await page.evaluate(async () =>
+          (await window.axe.run(document, { runOnly: ["wcag2a", "wcag2aa"] })).violations.map((v) =>
+            `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`));
+      } catch (e) {
+        if (attempt >= 3 || !/context was destroyed/.test(e.message)) throw e;
+        await page.waitForLoadState("networkidle");
+        if (!page.url().endsWith(path)) await page.goto(`${base}${path}`, { waitUntil: "networkidle" });
+      }
+    }
     assert.deepEqual(violations, [], `${path}:\n${violations.join("\n")}`);
   }
 });
