@@ -244,7 +244,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 .await
                 .map_err(|e| format!("database {}: {e}", redact_url(&settings.database.url)))?;
             purser::store::migrate(&db).await.map_err(|e| e.to_string())?;
-            let writer = purser::store::writer::Writer::start(db, 1, 1);
+            let writer = purser::store::writer::Writer::start(db, 1, 1).map_err(|e| e.to_string())?;
             let cli = ClientId::parse("purser-cli")?;
             let (key, secret) = purser::app::api_keys::create(&writer, &cli, &name).await.map_err(|e| e.to_string())?;
             eprintln!("API key {} for {}: shown once, store it as a secret", key.id, key.name);

@@ -149,14 +149,17 @@ impl Application {
         statements.watch(&mut db, "direct");
         statements.watch(&mut reads, "direct");
         statements.watch(&mut writer_db, "writer");
-        let writer = store::writer::Writer::start(writer_db.clone(), writer_lanes(&settings.database), 256);
+        let writer = store::writer::Writer::start(writer_db.clone(), writer_lanes(&settings.database), 256)
+            .map_err(|e| format!("the store's writer: {e}"))?;
         // Fraud screenings take advisory locks (per client, network and card) that their batch holds until it commits.
         // On PostgreSQL they get a lane of their own, so no batch holding a screening's lock also waits on a row
         // another lane holds (the invoice counter, a purchase) while that lane waits on the lock: with screenings
         // mixed into every lane, a busy network's or card's checkouts deadlocked. SQLite has one lane and no locks.
         let screenings = match settings.database.url.starts_with("sqlite:") {
             true => writer.clone(),
-            false => store::writer::Writer::start(writer_db, 1, 256),
+            false => {
+                store::writer::Writer::start(writer_db, 1, 256).map_err(|e| format!("the screenings' writer: {e}"))?
+            }
         };
 
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))

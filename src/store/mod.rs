@@ -176,3 +176,19 @@ pub async fn advisory_lock<C: ConnectionTrait>(db: &C, key: &str) -> Result<(), 
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{ConnectionTrait, Statement};
+
+    // `.cargo/config.toml` builds the bundled SQLite with the query planner stability guarantee; without it every
+    // statement with a bound `LIMIT` is parsed and planned again on each run (docs/benchmarks.md).
+    #[tokio::test]
+    async fn the_bundled_sqlite_keeps_its_plans() {
+        let db = super::connect("sqlite::memory:", 1).await.unwrap();
+        let sql = Statement::from_string(db.get_database_backend(), "PRAGMA compile_options");
+        let options: Vec<String> =
+            db.query_all_raw(sql).await.unwrap().iter().map(|r| r.try_get("", "compile_options").unwrap()).collect();
+        assert!(options.iter().any(|o| o == "ENABLE_QPSG"), "compile options: {options:?}");
+    }
+}

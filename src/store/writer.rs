@@ -5,7 +5,7 @@
 //! the others stay), commits once, and only then answers each caller: nothing is answered before it is durable. On
 //! SQLite one lane owns the one write connection; on PostgreSQL several lanes let batches overlap on the pool. Every
 //! step still carries its own optimistic `version` check, so batching assumes nothing about which process owns a row.
-use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -52,14 +52,25 @@ impl WriterStats {
 
 impl Writer {
     /// Starts `lanes` lanes on `db`; they stop when the last `Writer` handle is dropped.
-    pub fn start(db: DatabaseConnection, lanes: usize, max_batch: usize) -> Self {
+    pub fn start(db: DatabaseConnection, lanes: usize, max_batch: usize) -> std::io::Result<Self> {
         let (jobs, queue) = mpsc::unbounded_channel();
         let queue = Arc::new(Mutex::new(queue));
         let stats = Arc::new(WriterStats::default());
-        for _ in 0..lanes.max(1) {
-            tokio::spawn(lane(db.clone(), queue.clone(), max_batch.max(1), stats.clone()));
+        // sqlx runs each SQLite statement on the connection's own thread and wakes the waiting task from there. A
+        // task on the shared runtime then waits in its global queue behind request handlers, and the lane waits so on
+        // every statement of every batch; on a runtime of its own it is woken at once. PostgreSQL's connections are
+        // driven by the shared runtime's reactor, so there the lanes stay on it.
+        let own_thread = db.get_database_backend() == sea_orm::DbBackend::Sqlite;
+        for n in 0..lanes.max(1) {
+            let lane = lane(db.clone(), queue.clone(), max_batch.max(1), stats.clone());
+            if !own_thread {
+                tokio::spawn(lane);
+                continue;
+            }
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            std::thread::Builder::new().name(format!("purser-writer-{n}")).spawn(move || runtime.block_on(lane))?;
         }
-        Self { jobs, stats }
+        Ok(Self { jobs, stats })
     }
 
     /// Runs `step` in the next batch and answers once that batch is durable. An `Err` from `step` rolls back its
@@ -184,7 +195,7 @@ mod tests {
         let url = format!("sqlite://{}/w.db?mode=rwc", dir.path().display());
         let db = crate::store::connect(&url, 1).await.unwrap();
         db.execute_unprepared("CREATE TABLE t (id INTEGER PRIMARY KEY)").await.unwrap();
-        let writer = Writer::start(db.clone(), 1, 16);
+        let writer = Writer::start(db.clone(), 1, 16).unwrap();
         let (first, second, third) = tokio::join!(
             writer.write(|txn| Box::pin(insert(txn, 1))),
             writer.write(|txn| Box::pin(async move {
