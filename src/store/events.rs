@@ -5,7 +5,7 @@ use crate::domain::event::EventType;
 use crate::domain::ids::public_source;
 use chrono::{DateTime, TimeDelta, Utc};
 use entities::{event_deliveries as deliveries, platform_events as events};
-use sea_orm::sea_query::OnConflict;
+use sea_orm::sea_query::{LockBehavior, LockType, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect,
@@ -79,7 +79,9 @@ impl Subscriber<'_> {
 }
 
 /// Gives up to `limit` new events a delivery row for each endpoint that takes their type; how many it fanned out.
-/// Two nodes fanning out the same event write its deliveries once (the unique `(event, endpoint)` key).
+/// Two nodes fanning out the same event write its deliveries once (the unique `(event, endpoint)` key). The events are
+/// taken skip-locked (PostgreSQL): the fan-out shares a writer batch with purchase steps that hold the invoice counter,
+/// and another node's batch waiting for these rows while holding the counter deadlocked with it.
 pub async fn fan_out<C: ConnectionTrait>(txn: &C, subscribers: &[Subscriber<'_>], limit: u64) -> Result<usize, DbErr> {
     let fresh: Vec<(i64, String, String)> = events::Entity::find()
         .select_only()
@@ -87,6 +89,7 @@ pub async fn fan_out<C: ConnectionTrait>(txn: &C, subscribers: &[Subscriber<'_>]
         .filter(events::Column::FannedOut.eq(false))
         .order_by_asc(events::Column::Seq)
         .limit(limit)
+        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
         .into_tuple()
         .all(txn)
         .await?;

@@ -5,7 +5,7 @@
 //! the others stay), commits once, and only then answers each caller: nothing is answered before it is durable. On
 //! SQLite one lane owns the one write connection; on PostgreSQL several lanes let batches overlap on the pool. Every
 //! step still carries its own optimistic `version` check, so batching assumes nothing about which process owns a row.
-use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait};
+use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;

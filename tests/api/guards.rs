@@ -252,13 +252,16 @@ async fn webhook_from(app: &TestApp, sender: [u8; 4], secret: &str) -> String {
 async fn a_flood_of_forged_webhooks_from_one_address_pauses_nothing(db: Db) {
     let app = spawn_app(db).await;
     let mut limited = 0;
+    let started = std::time::Instant::now();
     for _ in 0..1000 {
         match forge_from(&app, [127, 0, 0, 1]).await.as_str() {
             "rate_limited" => limited += 1,
             code => assert_eq!(code, "invalid_signature"),
         }
     }
-    assert!(limited >= 1000 - 40, "past its budget the sender gets 429: {limited}");
+    // The budget is 20 a minute, refilled as time passes: a slow machine earns the sender a few more.
+    let budget = 20 + 20 * (started.elapsed().as_secs() / 60 + 1) as usize;
+    assert!(limited >= 1000 - budget, "past its budget ({budget}) the sender gets 429: {limited}");
     assert_eq!(webhook_from(&app, [127, 0, 0, 2], crate::helpers::WEBHOOK_SECRET).await, "", "a genuine webhook");
     let bystander = app.client("flood-bystander");
     bystander.create_intent("starter-25", Some("pm_card_visa")).await;
