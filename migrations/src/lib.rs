@@ -26,6 +26,7 @@ mod m20261202_000022_dispute_standing;
 mod m20261202_000023_spends;
 mod m20261202_000024_platform_events;
 mod m20261202_000025_api_keys;
+mod m20261203_000026_fraud_counts;
 mod nullable_column;
 
 pub struct Migrator;
@@ -58,6 +59,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000023_spends::Migration),
             Box::new(m20261202_000024_platform_events::Migration),
             Box::new(m20261202_000025_api_keys::Migration),
+            Box::new(m20261203_000026_fraud_counts::Migration),
         ]
     }
 }

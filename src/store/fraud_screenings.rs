@@ -64,21 +64,14 @@ pub struct Caps {
     pub card_checkouts: usize,
 }
 
-/// Every count of the window, each stopped at its cap, in one statement.
-const TALLY: &str = "SELECT \
-    (SELECT COUNT(*) FROM (SELECT 1 AS x FROM fraud_screenings \
-        WHERE client_id = ? AND kind = 'checkout' AND at > ? LIMIT ?) AS a) AS client_checkouts, \
-    (SELECT COUNT(*) FROM (SELECT 1 AS x FROM fraud_screenings \
-        WHERE client_id = ? AND kind = 'decline' AND at > ? LIMIT ?) AS b) AS client_declines, \
-    (SELECT COUNT(*) FROM (SELECT 1 AS x FROM fraud_screenings \
-        WHERE ip = ? AND kind = 'checkout' AND at > ? LIMIT ?) AS c) AS ip_checkouts, \
-    (SELECT COUNT(*) FROM (SELECT 1 AS x FROM fraud_screenings \
-        WHERE card = ? AND kind = 'checkout' AND at > ? LIMIT ?) AS d) AS card_checkouts, \
-    (SELECT COUNT(DISTINCT card) FROM fraud_screenings \
-        WHERE client_id = ? AND kind = 'checkout' AND at > ?) AS client_cards, \
-    (SELECT COUNT(*) FROM fraud_screenings \
-        WHERE client_id = ? AND kind = 'checkout' AND card = ? AND at > ?) AS card_known";
+/// A count of the window's rows matching `filter`, stopped at a bound cap.
+fn capped(filter: &str, column: &str) -> String {
+    format!(
+        "(SELECT COUNT(*) FROM (SELECT 1 AS x FROM fraud_screenings WHERE {filter} AND at > ? LIMIT ?) AS n) AS {column}"
+    )
+}
 
+/// Every count of the window, each stopped at its cap, in one statement.
 pub async fn tally<C: ConnectionTrait>(
     db: &C,
     keys: &Keys<'_>,
@@ -87,36 +80,52 @@ pub async fn tally<C: ConnectionTrait>(
 ) -> Result<Tally, DbErr> {
     let since = now - WINDOW;
     let cap = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
-    let (client, ip, card) = (keys.client, keys.ip, keys.card);
-    let values: Vec<sea_orm::Value> = vec![
+    let client = keys.client;
+    // The client's cards other than this one, plus this one: found among the client's own rows, never by walking a
+    // popular card's.
+    let other_cards = if keys.card.is_some() { " AND card <> ?" } else { "" };
+    let mut counts = vec![
+        capped("client_id = ? AND kind = 'checkout'", "client_checkouts"),
+        capped("client_id = ? AND kind = 'decline'", "client_declines"),
+        format!(
+            "(SELECT COUNT(DISTINCT card) FROM fraud_screenings \
+                WHERE client_id = ? AND kind = 'checkout' AND at > ?{other_cards}) AS client_cards"
+        ),
+    ];
+    let mut values: Vec<sea_orm::Value> = vec![
         client.into(),
         since.into(),
         cap(caps.client_checkouts).into(),
         client.into(),
         since.into(),
         cap(caps.client_declines).into(),
-        ip.into(),
-        since.into(),
-        cap(caps.ip_checkouts).into(),
-        card.into(),
-        since.into(),
-        cap(caps.card_checkouts).into(),
         client.into(),
-        since.into(),
-        client.into(),
-        card.into(),
         since.into(),
     ];
-    let statement = super::numbered(db.get_database_backend(), TALLY, values);
+    if let Some(card) = keys.card {
+        values.push(card.into());
+    }
+    // A network's or a card's count only for a checkout that has one: `ip = NULL` matches no row, yet the database
+    // walks every row of the hour without one (every PayPal checkout has no card) to learn so.
+    if let Some(ip) = keys.ip {
+        counts.push(capped("ip = ? AND kind = 'checkout'", "ip_checkouts"));
+        values.extend([ip.into(), since.into(), cap(caps.ip_checkouts).into()]);
+    }
+    if let Some(card) = keys.card {
+        counts.push(capped("card = ? AND kind = 'checkout'", "card_checkouts"));
+        values.extend([card.into(), since.into(), cap(caps.card_checkouts).into()]);
+    }
+    let sql = format!("SELECT {}", counts.join(", "));
+    let statement = super::numbered(db.get_database_backend(), &sql, values);
     let row = db.query_one_raw(statement).await?.ok_or_else(|| DbErr::RecordNotFound("fraud tally".into()))?;
     let count = |column: &str| row.try_get::<i64>("", column).map(|n| n as usize);
-    let new_card = keys.card.is_some() && count("card_known")? == 0;
+    let count_if = |kept: bool, column: &str| if kept { count(column) } else { Ok(0) };
     Ok(Tally {
         client_checkouts: count("client_checkouts")?,
         client_declines: count("client_declines")?,
-        ip_checkouts: count("ip_checkouts")?,
-        card_checkouts: count("card_checkouts")?,
-        client_cards: count("client_cards")? + usize::from(new_card),
+        ip_checkouts: count_if(keys.ip.is_some(), "ip_checkouts")?,
+        card_checkouts: count_if(keys.card.is_some(), "card_checkouts")?,
+        client_cards: count("client_cards")? + usize::from(keys.card.is_some()),
     })
 }
 

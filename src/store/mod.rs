@@ -29,7 +29,7 @@ use std::time::Duration;
 
 pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url.to_owned());
-    options.sqlx_logging(false).acquire_timeout(Duration::from_secs(10));
+    log_statements(&mut options).acquire_timeout(Duration::from_secs(10));
     if url.starts_with("sqlite:") {
         create_parent_dir(url);
         // SQLite takes one writer at a time; a single connection keeps writers from failing with SQLITE_BUSY
@@ -55,12 +55,24 @@ pub async fn connect_reads(url: &str, writes: &DatabaseConnection) -> Result<Dat
         return Ok(writes.clone());
     }
     let mut options = ConnectOptions::new(url.to_owned());
-    options.sqlx_logging(false).acquire_timeout(Duration::from_secs(10)).max_connections(4).map_sqlx_sqlite_opts(|o| {
-        o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-            .busy_timeout(Duration::from_secs(10))
-            .pragma("query_only", "ON")
-    });
+    log_statements(&mut options).acquire_timeout(Duration::from_secs(10)).max_connections(4).map_sqlx_sqlite_opts(
+        |o| {
+            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .busy_timeout(Duration::from_secs(10))
+                .pragma("query_only", "ON")
+        },
+    );
     Database::connect(options).await
+}
+
+/// Every statement with its time at TRACE under `sqlx::query` (`RUST_LOG=sqlx::query=trace` finds the costly ones,
+/// as in docs/benchmarks.md), and one that took over a second at WARN.
+fn log_statements(options: &mut ConnectOptions) -> &mut ConnectOptions {
+    use tracing::log::LevelFilter;
+    options
+        .sqlx_logging(true)
+        .sqlx_logging_level(LevelFilter::Trace)
+        .sqlx_slow_statements_logging_settings(LevelFilter::Warn, Duration::from_secs(1))
 }
 
 fn create_parent_dir(url: &str) {
