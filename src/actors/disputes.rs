@@ -35,9 +35,9 @@ async fn purchase_of(ctx: &Context, report: &Report) -> Result<Option<Purchase>,
 
 pub async fn apply(ctx: &Context, report: Report, source: Source) -> Result<Applied, DbErr> {
     let purchase = purchase_of(ctx, &report).await?;
-    let step = ctx.writer.write((report, purchase, source), |txn, (report, purchase, source)| {
-        Box::pin(disputes::apply(txn, report, purchase.as_ref(), source))
-    });
+    let step = ctx
+        .writer
+        .write(move |txn| Box::pin(async move { disputes::apply(txn, &report, purchase.as_ref(), source).await }));
     step.await
 }
 

@@ -64,10 +64,10 @@ impl Context {
         input: &'static str,
         cause: &crate::store::purchases::Cause,
     ) -> Result<(), sea_orm::DbErr> {
-        let step = (purchase.clone(), cause.clone());
+        let (purchase, cause) = (purchase.clone(), cause.clone());
         self.writer
-            .write(step, move |txn, (purchase, cause)| {
-                Box::pin(crate::store::purchases::record_unchanged(txn, purchase, input, cause))
+            .write(move |txn| {
+                Box::pin(async move { crate::store::purchases::record_unchanged(txn, &purchase, input, &cause).await })
             })
             .await
     }

@@ -169,7 +169,7 @@ impl PurchaseActor {
         let opened = step.purchase.clone();
         self.ctx
             .writer
-            .write(opened, move |txn, opened| Box::pin(purchases::insert_opened(txn, opened, provider)))
+            .write(move |txn| Box::pin(async move { purchases::insert_opened(txn, &opened, provider).await }))
             .await?;
         self.ctx.counters.purchase_entered(step.purchase.status.as_str());
         state.stored = Some(Stored { purchase: step.purchase, version: 0 });
@@ -216,9 +216,9 @@ impl PurchaseActor {
         let applied = loop {
             let (policy, provider, issuer) =
                 (self.ctx.policy, self.ctx.gateways.name(cached.purchase.rail), self.ctx.issuer.clone());
-            let step = (cached.clone(), input.clone(), cause.clone(), policy, issuer);
-            let applied = self.ctx.writer.write(step, move |txn, (cached, input, cause, policy, issuer)| {
-                Box::pin(purchases::apply(txn, cached.clone(), input.clone(), policy, provider, cause, issuer))
+            let (cached, input, cause) = (cached.clone(), input.clone(), cause.clone());
+            let applied = self.ctx.writer.write(move |txn| {
+                Box::pin(async move { purchases::apply(txn, cached, input, &policy, provider, &cause, &issuer).await })
             });
             match applied.await {
                 // Another node is stepping this purchase: its batch commits within milliseconds, then this one runs

@@ -80,9 +80,8 @@ async fn handle(state: AppState, request: Request, next: Next) -> Result<Respons
 
     let writer = state.purchases.context().writer.clone();
     let (owner, name, lease) = (client.clone(), key.clone(), state.idempotency_lease);
-    let claimed = writer.write((owner, name, hash), move |txn, (owner, name, hash)| {
-        Box::pin(idempotency::claim(txn, owner, name, hash, lease))
-    });
+    let claimed =
+        writer.write(move |txn| Box::pin(async move { idempotency::claim(txn, &owner, &name, &hash, lease).await }));
     match claimed.await? {
         Claim::Replay { status, body } => return replay(status, body),
         Claim::DifferentRequest => return Err(reused()),
@@ -97,9 +96,13 @@ async fn handle(state: AppState, request: Request, next: Next) -> Result<Respons
     let answer = (!parts.status.is_server_error())
         .then(|| (parts.status.as_u16(), String::from_utf8_lossy(&bytes).into_owned()));
     writer
-        .write((client, key, answer), |txn, (client, key, answer)| match answer {
-            Some((status, body)) => Box::pin(idempotency::complete(txn, client, key, *status, body.clone())),
-            None => Box::pin(idempotency::release(txn, client, key)),
+        .write(move |txn| {
+            Box::pin(async move {
+                match answer {
+                    Some((status, body)) => idempotency::complete(txn, &client, &key, status, body).await,
+                    None => idempotency::release(txn, &client, &key).await,
+                }
+            })
         })
         .await?;
     Ok(Response::from_parts(parts, Body::from(bytes)))

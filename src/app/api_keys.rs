@@ -12,14 +12,13 @@ use sea_orm::{DatabaseConnection, DbErr};
 pub async fn create(writer: &Writer, admin: &ClientId, name: &ClientId) -> Result<(ApiKey, String), DbErr> {
     let made = NewKey::generate();
     let (id, hash, by, name) = (made.id, made.hash, admin.as_str().to_owned(), name.as_str().to_owned());
-    let key = writer
-        .write((id, name, hash, by), |txn, (id, name, hash, by)| Box::pin(api_keys::create(txn, id, name, hash, by)));
+    let key = writer.write(move |txn| Box::pin(async move { api_keys::create(txn, id, &name, hash, &by).await }));
     Ok((key.await?, made.key))
 }
 
 pub async fn revoke(writer: &Writer, admin: &ClientId, id: String, reason: String) -> Result<Revoked, DbErr> {
     let by = admin.as_str().to_owned();
-    writer.write((id, by, reason), |txn, (id, by, reason)| Box::pin(api_keys::revoke(txn, id, by, reason))).await
+    writer.write(move |txn| Box::pin(async move { api_keys::revoke(txn, &id, &by, &reason).await })).await
 }
 
 /// Who a presented key acts as, when it is a live key whose secret matches: `None` otherwise.

@@ -99,7 +99,7 @@ pub async fn spend(
     reference: &str,
     description: &str,
     key: SpendKey,
-    answer: impl Fn(&Spending) -> (u16, String) + Send + Sync + 'static,
+    answer: impl FnOnce(&Spending) -> (u16, String) + Send + 'static,
 ) -> Result<KeyedSpend, SpendError> {
     if !(1..=MAX_SPEND).contains(&credits) {
         return Err(SpendError::OutOfBounds);
@@ -118,9 +118,9 @@ pub async fn spend(
         spent_by: by.as_str().to_owned(),
     };
     let owner = by.as_str().to_owned();
-    let step = writer.write((owner, key, spend, answer), |txn, (owner, key, spend, answer)| {
+    let step = writer.write(move |txn| {
         Box::pin(async move {
-            match idempotency::claim(txn, owner, &key.key, &key.request_hash, key.lease).await? {
+            match idempotency::claim(txn, &owner, &key.key, &key.request_hash, key.lease).await? {
                 Claim::Fresh => {}
                 Claim::Replay { status, body } => return Ok(KeyedSpend::Replay { status, body }),
                 Claim::DifferentRequest => return Ok(KeyedSpend::DifferentRequest),
@@ -131,7 +131,7 @@ pub async fn spend(
                 Spent::Insufficient(balance) => Err(balance),
             };
             let (status, body) = answer(&spending);
-            idempotency::complete(txn, owner, &key.key, status, body).await?;
+            idempotency::complete(txn, &owner, &key.key, status, body).await?;
             Ok::<_, DbErr>(KeyedSpend::Done(spending))
         })
     });
@@ -141,5 +141,5 @@ pub async fn spend(
 /// Gives a spend back, once (a job that failed).
 pub async fn reverse(writer: &Writer, id: Uuid, reason: &str) -> Result<Reversed, DbErr> {
     let reason = reason.trim().to_owned();
-    writer.write(reason, move |txn, reason| Box::pin(spends::reverse(txn, id, reason))).await
+    writer.write(move |txn| Box::pin(async move { spends::reverse(txn, id, &reason).await })).await
 }

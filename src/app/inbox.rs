@@ -77,7 +77,7 @@ impl Inbox {
     async fn record(&self, incoming: IncomingEvent) -> Result<Option<i64>, DbErr> {
         let provider = incoming.provider;
         let writer = &self.purchases.context().writer;
-        let recorded = writer.write(incoming, |txn, incoming| Box::pin(webhooks::record(txn, incoming)));
+        let recorded = writer.write(move |txn| Box::pin(async move { webhooks::record(txn, incoming).await }));
         let recorded = recorded.await?;
         let (row, outcome) = match recorded {
             Recorded::New(row) => (Some(row), "new"),

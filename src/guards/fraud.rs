@@ -138,10 +138,10 @@ impl Actor for FraudMonitor {
                 // Answered from a task: the actor does not wait for the commit, so screenings share batches.
                 let (writer, rules, monitor) = (self.writer.clone(), self.rules, myself.clone());
                 tokio::spawn(async move {
-                    let step = writer.write(checkout, move |txn, checkout| {
+                    let step = writer.write(move |txn| {
                         Box::pin(async move {
-                            let verdict = screen(txn, &rules, checkout, now).await?;
-                            Ok::<_, sea_orm::DbErr>((verdict, checkout.client.clone()))
+                            let verdict = screen(txn, &rules, &checkout, now).await?;
+                            Ok::<_, sea_orm::DbErr>((verdict, checkout.client))
                         })
                     });
                     match step.await {

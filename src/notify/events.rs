@@ -80,7 +80,7 @@ impl EventSender {
             let subscribed: Vec<(String, Vec<String>)> =
                 self.settings.endpoints.iter().map(|e| (e.name.clone(), e.types.clone())).collect();
             self.writer
-                .write(subscribed, |txn, subscribed| {
+                .write(move |txn| {
                     Box::pin(async move {
                         let subscribers: Vec<Subscriber> =
                             subscribed.iter().map(|(endpoint, types)| Subscriber { endpoint, types }).collect();
@@ -96,7 +96,7 @@ impl EventSender {
         }
         let claim = self.settings.sending_claim;
         let claimed_at = std::time::Instant::now();
-        let claimed = self.writer.write((), move |txn, ()| Box::pin(events::claim(txn, claim, BATCH))).await?;
+        let claimed = self.writer.write(move |txn| Box::pin(events::claim(txn, claim, BATCH))).await?;
         let mut attempts = Vec::with_capacity(claimed.len());
         for one in claimed {
             // Past half the claim another node may take the rest over: they are left to whoever claims them next.
@@ -112,10 +112,10 @@ impl EventSender {
         }
         let give_up = self.settings.give_up_after;
         self.writer
-            .write(attempts, move |txn, attempts| {
+            .write(move |txn| {
                 Box::pin(async move {
                     for (delivery, attempt) in attempts {
-                        events::record_attempt(txn, delivery, attempt, give_up).await?;
+                        events::record_attempt(txn, &delivery, attempt, give_up).await?;
                     }
                     Ok::<_, sea_orm::DbErr>(())
                 })

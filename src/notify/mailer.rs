@@ -144,7 +144,7 @@ impl Mailer {
         }
         let claim = self.settings.sending_claim;
         let claimed_at = std::time::Instant::now();
-        let claimed = self.writer.write((), move |txn, ()| Box::pin(outbox::claim(txn, claim, CLAIM_BATCH))).await?;
+        let claimed = self.writer.write(move |txn| Box::pin(outbox::claim(txn, claim, CLAIM_BATCH))).await?;
         for message in claimed {
             // Past half the claim (this node was frozen, or SMTP is slow) another node may take these over: the rest
             // are left to whoever claims them next, so a node that stalls sends at most its one message twice.
@@ -163,9 +163,13 @@ impl Mailer {
                     *transport = fresh;
                 }
             }
-            let mark = self.writer.write((message, sent), |txn, (message, sent)| match sent {
-                Ok(note) => Box::pin(outbox::mark_sent(txn, message.id, note.clone())),
-                Err(error) => Box::pin(outbox::mark_failed(txn, message, error.clone())),
+            let mark = self.writer.write(move |txn| {
+                Box::pin(async move {
+                    match sent {
+                        Ok(note) => outbox::mark_sent(txn, message.id, note).await,
+                        Err(error) => outbox::mark_failed(txn, &message, error).await,
+                    }
+                })
             });
             mark.await?;
         }

@@ -8,16 +8,16 @@ use sea_orm::{
 /// Records a new key (its hash) and audits who made it.
 pub async fn create<C: ConnectionTrait>(
     txn: &C,
-    id: &str,
+    id: String,
     name: &str,
-    hash: &str,
+    hash: String,
     by: &str,
 ) -> Result<keys::Model, DbErr> {
     let row = keys::ActiveModel {
-        id: Set(id.to_owned()),
+        id: Set(id),
         name: Set(name.to_owned()),
         role: Set("service".to_owned()),
-        secret_hash: Set(hash.to_owned()),
+        secret_hash: Set(hash),
         created_by: Set(by.to_owned()),
         created_at: Set(chrono::Utc::now()),
         revoked_by: Set(None),

@@ -39,7 +39,7 @@ pub async fn apply<C: ConnectionTrait>(
     txn: &C,
     report: &Report,
     purchase: Option<&Purchase>,
-    source: &Source,
+    source: Source,
 ) -> Result<Applied, DbErr> {
     use disputes::Column as C;
     // Two nodes may apply two reports of one dispute at once; the second reads what the first wrote.
@@ -132,8 +132,8 @@ pub async fn apply<C: ConnectionTrait>(
         alerts::raise(txn, "dispute", format!("dispute:{}:{}", report.id, standing.as_str()), alert).await?;
     }
     match source {
-        Source::Webhook(row) => webhooks::mark(txn, *row, webhooks::InboxStatus::Processed, None).await?,
-        Source::Admin { admin, action, record } => controls::audit(txn, admin, action, &report.id, record).await?,
+        Source::Webhook(row) => webhooks::mark(txn, row, webhooks::InboxStatus::Processed, None).await?,
+        Source::Admin { admin, action, record } => controls::audit(txn, &admin, action, &report.id, &record).await?,
         Source::Sync => {}
     }
     Ok(Applied { standing, moved: matches!(step, Move::To(_)), credits_debited })

@@ -179,7 +179,7 @@ pub struct Attempt {
 pub async fn record_attempt<C: ConnectionTrait>(
     db: &C,
     delivery: &deliveries::Model,
-    attempt: &Attempt,
+    attempt: Attempt,
     give_up: Duration,
 ) -> Result<(), DbErr> {
     let now = Utc::now();
@@ -197,7 +197,7 @@ pub async fn record_attempt<C: ConnectionTrait>(
         status: Set(status.to_owned()),
         attempts: Set(attempts),
         last_status: Set(attempt.status.map(i32::from)),
-        last_error: Set(attempt.error.clone()),
+        last_error: Set(attempt.error),
         available_at: Set(available_at),
         delivered_at: Set(delivered_at),
         ..Default::default()

@@ -30,7 +30,7 @@ fn source(id: Uuid) -> String {
     format!("spend:{id}")
 }
 
-pub async fn spend<C: ConnectionTrait>(txn: &C, spend: &NewSpend) -> Result<Spent, DbErr> {
+pub async fn spend<C: ConnectionTrait>(txn: &C, spend: NewSpend) -> Result<Spent, DbErr> {
     if !ledger::take(txn, &spend.client, &source(spend.id), "spend", spend.credits).await? {
         return Ok(Spent::Insufficient(ledger::balance(txn, &spend.client).await?));
     }
@@ -38,9 +38,9 @@ pub async fn spend<C: ConnectionTrait>(txn: &C, spend: &NewSpend) -> Result<Spen
         id: Set(spend.id),
         client_id: Set(spend.client.as_str().to_owned()),
         credits: Set(spend.credits),
-        reference: Set(spend.reference.clone()),
-        description: Set(spend.description.clone()),
-        spent_by: Set(spend.spent_by.clone()),
+        reference: Set(spend.reference),
+        description: Set(spend.description),
+        spent_by: Set(spend.spent_by),
         created_at: Set(Utc::now()),
         reversed_at: Set(None),
         reversal_reason: Set(None),

@@ -48,12 +48,12 @@ pub enum Recorded {
     Duplicate,
 }
 
-pub async fn record<C: ConnectionTrait>(db: &C, event: &IncomingEvent) -> Result<Recorded, DbErr> {
+pub async fn record<C: ConnectionTrait>(db: &C, event: IncomingEvent) -> Result<Recorded, DbErr> {
     let result = webhook_events::Entity::insert(webhook_events::ActiveModel {
         provider: Set(event.provider.to_owned()),
         event_id: Set(event.event_id.clone()),
-        event_type: Set(event.event_type.clone()),
-        payload: Set(event.payload.clone()),
+        event_type: Set(event.event_type),
+        payload: Set(event.payload),
         status: Set(InboxStatus::Received.as_str().to_owned()),
         purchase_id: Set(event.purchase_id),
         error: Set(None),

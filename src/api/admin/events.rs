@@ -110,7 +110,7 @@ pub async fn replay_delivery(
     let by = admin.id.as_str().to_owned();
     let writer = &state.purchases.context().writer;
     let replayed =
-        writer.write((by, reason), move |txn, (by, reason)| Box::pin(events::replay(txn, id, by, reason, Utc::now())));
+        writer.write(move |txn| Box::pin(async move { events::replay(txn, id, &by, &reason, Utc::now()).await }));
     let Some(delivery) = replayed.await? else {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "delivery_not_found", "No such event delivery."));
     };

@@ -162,12 +162,14 @@ impl Sandbox {
         intent.updated_at = Utc::now().trunc_subsecs(6);
         let active = sea_orm::ActiveModelTrait::reset_all(intents::ActiveModel::from(intent.clone()));
         let id = intent.id.clone();
-        let update = self.writer.write((active, id), move |txn, (active, id)| {
-            let fenced = intents::Entity::update_many()
-                .set(active.clone())
-                .filter(intents::Column::Id.eq(id))
-                .filter(intents::Column::UpdatedAt.eq(loaded));
-            Box::pin(fenced.exec(txn))
+        let update = self.writer.write(move |txn| {
+            Box::pin(async move {
+                let fenced = intents::Entity::update_many()
+                    .set(active)
+                    .filter(intents::Column::Id.eq(id))
+                    .filter(intents::Column::UpdatedAt.eq(loaded));
+                fenced.exec(txn).await
+            })
         });
         if update.await.map_err(db_error)?.rows_affected != 1 {
             let message = format!("lock_timeout: PaymentIntent {} was changed by another request", intent.id);
@@ -211,8 +213,8 @@ impl Sandbox {
         };
         let row = intents::ActiveModel::from(intent.clone());
         let first = on_conflict_do_nothing(intents::Column::PurchaseId);
-        let insert = self.writer.write((row, first), |txn, (row, first)| {
-            Box::pin(intents::Entity::insert(row.clone()).on_conflict(first.clone()).exec_without_returning(txn))
+        let insert = self.writer.write(move |txn| {
+            Box::pin(async move { intents::Entity::insert(row).on_conflict(first).exec_without_returning(txn).await })
         });
         if insert.await.map_err(db_error)? == 1 {
             return Ok(render(&intent));
@@ -317,7 +319,7 @@ impl Sandbox {
         let (id, client) = (format!("cus_sbx_{}", Uuid::new_v4().simple()), client.to_owned());
         let remember = self
             .writer
-            .write((client, id), |txn, (client, id)| Box::pin(customers::remember(txn, client, PROVIDER, id)));
+            .write(move |txn| Box::pin(async move { customers::remember(txn, &client, PROVIDER, &id).await }));
         remember.await.map_err(db_error)
     }
 

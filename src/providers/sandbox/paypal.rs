@@ -62,7 +62,7 @@ impl Sandbox {
         order.updated_at = Utc::now();
         let active = sea_orm::ActiveModelTrait::reset_all(orders::ActiveModel::from(order.clone()));
         let update =
-            self.writer.write(active, |txn, active| Box::pin(orders::Entity::update(active.clone()).exec(txn)));
+            self.writer.write(move |txn| Box::pin(async move { orders::Entity::update(active).exec(txn).await }));
         update.await.map_err(db_error)?;
         Ok(order)
     }
@@ -97,8 +97,8 @@ impl Sandbox {
         // Two nodes opening the same purchase's order at once: the unique purchase id keeps the first.
         let row = orders::ActiveModel::from(order.clone());
         let first = super::on_conflict_do_nothing(orders::Column::PurchaseId);
-        let insert = self.writer.write((row, first), |txn, (row, first)| {
-            Box::pin(orders::Entity::insert(row.clone()).on_conflict(first.clone()).exec_without_returning(txn))
+        let insert = self.writer.write(move |txn| {
+            Box::pin(async move { orders::Entity::insert(row).on_conflict(first).exec_without_returning(txn).await })
         });
         if insert.await.map_err(db_error)? == 0 {
             return Box::pin(self.open_order(request)).await;
