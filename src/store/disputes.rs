@@ -53,7 +53,9 @@ pub async fn apply<C: ConnectionTrait>(
     };
     let lost_now = step == Move::To(Standing::Lost);
     let credits_debited = match (lost_now, purchase) {
-        (true, Some(purchase)) if purchase.credits_granted => credits_lost(txn, purchase, report).await?,
+        (true, Some(purchase)) if purchase.credits_granted => {
+            credits_lost(txn, purchase, report.amount, report.currency.as_deref()).await?
+        }
         _ => 0,
     };
     let now = Utc::now();
@@ -140,7 +142,12 @@ pub async fn apply<C: ConnectionTrait>(
 }
 
 /// The credits a lost dispute of `purchase` takes back, net of what its refunds already took.
-async fn credits_lost<C: ConnectionTrait>(txn: &C, purchase: &Purchase, report: &Report) -> Result<i64, DbErr> {
+async fn credits_lost<C: ConnectionTrait>(
+    txn: &C,
+    purchase: &Purchase,
+    amount: Option<i64>,
+    currency: Option<&str>,
+) -> Result<i64, DbErr> {
     let refunds: Vec<String> = refund_requests::Entity::find()
         .filter(refund_requests::Column::PurchaseId.eq(purchase.id))
         .all(txn)
@@ -150,8 +157,33 @@ async fn credits_lost<C: ConnectionTrait>(txn: &C, purchase: &Purchase, report: 
         .collect();
     let returned = -ledger::sum_of_sources(txn, &purchase.client, &refunds).await?;
     let paid = Paid { credits: purchase.credits.0, price: purchase.price.minor, returned };
-    let same_currency = report.currency.as_deref() == Some(purchase.price.currency.code());
-    Ok(dispute::credits_lost(paid, report.amount.filter(|_| same_currency)))
+    let same_currency = currency == Some(purchase.price.currency.code());
+    Ok(dispute::credits_lost(paid, amount.filter(|_| same_currency)))
+}
+
+/// Takes back, in the grant's transaction, what a dispute lost before `purchase`'s credits were granted could not take
+/// then: its news can come first, say while the node that confirmed the payment was down, and it took nothing.
+pub async fn debit_lost_before_grant<C: ConnectionTrait>(txn: &C, purchase: &Purchase) -> Result<(), DbErr> {
+    use disputes::Column as C;
+    let lost = disputes::Entity::find()
+        .filter(C::PurchaseId.eq(purchase.id))
+        .filter(C::Status.eq(Standing::Lost.as_str()))
+        .filter(C::CreditsDebited.eq(0))
+        .all(txn)
+        .await?;
+    for dispute in lost {
+        let credits = credits_lost(txn, purchase, dispute.amount, dispute.currency.as_deref()).await?;
+        if credits == 0 {
+            continue;
+        }
+        ledger::lock(txn, &purchase.client).await?;
+        ledger::append(txn, &purchase.client, &format!("dispute:{}", dispute.id), "dispute_debit", -credits).await?;
+        let debited = disputes::Entity::update_many()
+            .col_expr(C::CreditsDebited, sea_orm::sea_query::Expr::value(credits))
+            .filter(C::Id.eq(dispute.id));
+        debited.exec(txn).await?;
+    }
+    Ok(())
 }
 
 /// Open disputes with no news since `before`, oldest first: the reconciler reads them back from their provider.

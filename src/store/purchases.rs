@@ -153,6 +153,7 @@ pub async fn save_step(
             Record::GrantCredits { credits } => {
                 ledger::append(txn, &next.client, &format!("purchase:{}", next.id), "purchase_grant", credits.0)
                     .await?;
+                super::disputes::debit_lost_before_grant(txn, next).await?;
                 invoices::issue(txn, issuer, next).await?;
             }
             Record::QueueReceipt => queue_receipt(txn, next).await?,

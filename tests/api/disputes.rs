@@ -278,7 +278,29 @@ async fn paypal_claims_are_answered_and_settled(db: Db) {
     assert_eq!(app.count_where("credit_ledger", "kind = 'dispute_debit'").await, 2);
 }
 
+// A dispute lost before Purser learns that the payment succeeded (its news first, the payment's after, as when the
+// node that confirmed the payment was down) takes the credits back in the step that grants them, once.
+async fn a_dispute_lost_before_the_grant_takes_the_credits_back_with_it(db: Db) {
+    let app = spawn_app(db).await;
+    let client = app.client("dispute-early");
+    let (transaction, intent) = client.open("pro-200", "pm_card_visa").await;
+    let dispute = json!({ "id": "dp_early_lost", "object": "dispute", "status": "lost", "reason": "fraudulent",
+        "amount": 16000, "currency": "usd", "payment_intent": intent });
+    let lost = json!({ "id": "evt_dispute_early_lost", "object": "event", "type": "charge.dispute.closed",
+        "data": { "object": dispute } });
+    assert_eq!(app.send_stripe_event(&lost).await.status, StatusCode::OK);
+    let admin = app.token("admin-d", Role::Admin);
+    assert_eq!(dispute_of(&app, &admin, &transaction, "lost").await["creditsDebited"], 0, "nothing granted yet");
+
+    let confirmed = client.confirm(&intent, "pro-200").await;
+    assert_eq!(confirmed.data()["status"], "succeeded", "{}", confirmed.body);
+    assert_eq!(client.balance().await, 0, "granted and taken back in one step");
+    assert_eq!(dispute_of(&app, &admin, &transaction, "lost").await["creditsDebited"], 240);
+    assert_eq!(app.count_where("credit_ledger", "kind = 'dispute_debit'").await, 1);
+}
+
 on_both_databases!(
+    a_dispute_lost_before_the_grant_takes_the_credits_back_with_it,
     a_lost_dispute_takes_the_credits_back_once,
     a_won_dispute_changes_nothing,
     conceding_a_dispute_and_bad_answers,
