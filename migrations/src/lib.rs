@@ -27,6 +27,7 @@ mod m20261202_000023_spends;
 mod m20261202_000024_platform_events;
 mod m20261202_000025_api_keys;
 mod m20261203_000026_fraud_counts;
+mod m20261203_000027_disputes_by_purchase;
 mod nullable_column;
 
 pub struct Migrator;
@@ -60,6 +61,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000024_platform_events::Migration),
             Box::new(m20261202_000025_api_keys::Migration),
             Box::new(m20261203_000026_fraud_counts::Migration),
+            Box::new(m20261203_000027_disputes_by_purchase::Migration),
         ]
     }
 }
