@@ -105,8 +105,8 @@ pub async fn tally<C: ConnectionTrait>(
     if let Some(card) = keys.card {
         values.push(card.into());
     }
-    // A network's or a card's count only for a checkout that has one: `ip = NULL` matches no row, yet the database
-    // walks every row of the hour without one (every PayPal checkout has no card) to learn so.
+    // A network's or a card's count only for a checkout that has one (no PayPal checkout has a card): `= NULL` would
+    // match no row anyway.
     if let Some(ip) = keys.ip {
         counts.push(capped("ip = ? AND kind = 'checkout'", "ip_checkouts"));
         values.extend([ip.into(), since.into(), cap(caps.ip_checkouts).into()]);
