@@ -108,9 +108,7 @@ pub async fn apply<C: ConnectionTrait>(
     if credits_debited > 0
         && let Some(purchase) = purchase
     {
-        ledger::lock(txn, &purchase.client).await?;
-        let source = format!("dispute:{}", report.id);
-        ledger::append(txn, &purchase.client, &source, "dispute_debit", -credits_debited).await?;
+        debit(txn, purchase, &report.id, credits_debited).await?;
     }
     if lost_now && let Some(purchase) = purchase {
         let why = format!("lost dispute {} ({credits_debited} credits taken back)", report.id);
@@ -161,6 +159,12 @@ async fn credits_lost<C: ConnectionTrait>(
     Ok(dispute::credits_lost(paid, amount.filter(|_| same_currency)))
 }
 
+/// Takes `credits` back from the purchase's client for dispute `id`: its ledger row is unique, so once.
+async fn debit<C: ConnectionTrait>(txn: &C, purchase: &Purchase, id: &str, credits: i64) -> Result<(), DbErr> {
+    ledger::lock(txn, &purchase.client).await?;
+    ledger::append(txn, &purchase.client, &format!("dispute:{id}"), "dispute_debit", -credits).await
+}
+
 /// Takes back, in the grant's transaction, what a dispute lost before `purchase`'s credits were granted could not take
 /// then: its news can come first, say while the node that confirmed the payment was down, and it took nothing.
 pub async fn debit_lost_before_grant<C: ConnectionTrait>(txn: &C, purchase: &Purchase) -> Result<(), DbErr> {
@@ -176,8 +180,7 @@ pub async fn debit_lost_before_grant<C: ConnectionTrait>(txn: &C, purchase: &Pur
         if credits == 0 {
             continue;
         }
-        ledger::lock(txn, &purchase.client).await?;
-        ledger::append(txn, &purchase.client, &format!("dispute:{}", dispute.id), "dispute_debit", -credits).await?;
+        debit(txn, purchase, &dispute.id, credits).await?;
         let debited = disputes::Entity::update_many()
             .col_expr(C::CreditsDebited, sea_orm::sea_query::Expr::value(credits))
             .filter(C::Id.eq(dispute.id));
