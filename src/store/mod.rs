@@ -40,6 +40,13 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
                 .create_if_missing(true)
+                // Each step of a batch runs in a savepoint, whose journal (the pages as they were before the step)
+                // went to a temporary file: written on every step, read only to roll one back, never needed after a
+                // crash (the WAL is). In memory it costs no system call.
+                .pragma("temp_store", "memory")
+                // 32 MiB of pages instead of 2: the indexes a batch touches stay in the writer's cache rather than
+                // being read again through the kernel.
+                .pragma("cache_size", "-32768")
         });
     } else {
         options.max_connections(max_connections);
