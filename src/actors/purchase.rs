@@ -66,8 +66,9 @@ pub enum Start {
     /// After a crash or a restart of the service: a provider call may have been cut off, so the actor reconciles
     /// (`Input::Recovered`).
     Recover(Uuid),
-    /// Woken from passivation by a message: it stopped cleanly, with nothing in flight, so it reads no provider.
-    Wake(Uuid),
+    /// Woken from passivation by a message, with its row as just read: it stopped cleanly, with nothing in flight, so
+    /// it reads no provider. Should the row have moved since, its first step finds out (`apply`).
+    Wake(Box<Stored>),
 }
 
 pub struct PurchaseActor {
@@ -93,13 +94,13 @@ impl Actor for PurchaseActor {
     type Arguments = Start;
 
     async fn pre_start(&self, _myself: ActorRef<PurchaseMsg>, start: Start) -> Result<State, ActorProcessingErr> {
-        let (id, recover) = match start {
+        let id = match start {
             Start::New => return Ok(State { stored: None, recover: false }),
-            Start::Recover(id) => (id, true),
-            Start::Wake(id) => (id, false),
+            Start::Wake(stored) => return Ok(State { stored: Some(*stored), recover: false }),
+            Start::Recover(id) => id,
         };
         let stored = purchases::load(&self.ctx.reads, id).await?.ok_or(PurchaseError::NotFound)?;
-        Ok(State { stored: Some(stored), recover })
+        Ok(State { stored: Some(stored), recover: true })
     }
 
     async fn post_start(&self, myself: ActorRef<PurchaseMsg>, state: &mut State) -> Result<(), ActorProcessingErr> {

@@ -3,7 +3,7 @@
 use super::Context;
 use super::purchase::{PurchaseActor, PurchaseError, PurchaseMsg, Reply, Start};
 use crate::domain::purchase::{Input, Step};
-use crate::store::purchases::{self, AdminAction, Cause};
+use crate::store::purchases::{self, AdminAction, Cause, Stored};
 use crate::store::webhooks;
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SpawnErr, SupervisionEvent};
@@ -169,12 +169,24 @@ impl PurchaseActors {
     }
 
     async fn deliver(&self, id: Uuid, input: Input, cause: Cause) -> Reply {
+        // A purchase with no actor alive is read once: a finished one is answered from its row (the webhook that
+        // follows a confirm, typically) without waking an actor, and an unfinished one wakes its actor with that row.
+        let mut asleep = match ActorRef::<PurchaseMsg>::where_is(actor_name(id)) {
+            Some(_) => None,
+            None => {
+                let stored = self.load(id).await?;
+                if let Some(finished) = self.answer_finished(&stored, &input, &cause).await? {
+                    return finished;
+                }
+                Some(stored)
+            }
+        };
         // A finished purchase stops its actor, and messages queued behind the one that finished it are dropped. A
         // finished purchase never changes again, so those inputs are answered from its persisted state; any other
         // stop (a crash) is waited out until the supervisor or the next lookup brings the actor back.
         let mut last = PurchaseError::Unavailable("not attempted".into());
         for attempt in 0..50u64 {
-            let actor = self.actor(id).await?;
+            let actor = self.actor(id, asleep.take()).await?;
             let message = input.clone();
             let message_cause = cause.clone();
             let reply = actor.call(
@@ -187,7 +199,7 @@ impl PurchaseActors {
                 // twice.
                 answered => return answered,
             }
-            if let Some(finished) = self.answer_finished(id, &input, &cause).await? {
+            if let Some(finished) = self.answer_finished(&self.load(id).await?, &input, &cause).await? {
                 return finished;
             }
             tokio::time::sleep(std::time::Duration::from_millis(2 * attempt)).await;
@@ -195,9 +207,17 @@ impl PurchaseActors {
         Err(last)
     }
 
+    async fn load(&self, id: Uuid) -> Result<Stored, PurchaseError> {
+        purchases::load(&self.ctx.reads, id).await?.ok_or(PurchaseError::NotFound)
+    }
+
     /// The answer for a purchase in a terminal state, straight from the state machine: it never changes them.
-    async fn answer_finished(&self, id: Uuid, input: &Input, cause: &Cause) -> Result<Option<Reply>, PurchaseError> {
-        let Some(stored) = purchases::load(&self.ctx.reads, id).await? else { return Err(PurchaseError::NotFound) };
+    async fn answer_finished(
+        &self,
+        stored: &Stored,
+        input: &Input,
+        cause: &Cause,
+    ) -> Result<Option<Reply>, PurchaseError> {
         if !stored.purchase.status.is_terminal() {
             return Ok(None);
         }
@@ -208,11 +228,16 @@ impl PurchaseActors {
         Ok(Some(answer.map(|step| step.purchase).map_err(PurchaseError::from)))
     }
 
-    async fn actor(&self, id: Uuid) -> Result<ActorRef<PurchaseMsg>, PurchaseError> {
-        match ActorRef::where_is(actor_name(id)) {
-            Some(actor) => Ok(actor),
-            None => spawn(&self.ctx, self.supervisor.get_cell(), Start::Wake(id), Some(id)).await,
+    /// The purchase's live actor, or one woken from `asleep` (the row as last read), else from the database.
+    async fn actor(&self, id: Uuid, asleep: Option<Stored>) -> Result<ActorRef<PurchaseMsg>, PurchaseError> {
+        if let Some(actor) = ActorRef::where_is(actor_name(id)) {
+            return Ok(actor);
         }
+        let stored = match asleep {
+            Some(stored) => stored,
+            None => self.load(id).await?,
+        };
+        spawn(&self.ctx, self.supervisor.get_cell(), Start::Wake(Box::new(stored)), Some(id)).await
     }
 
     pub async fn shutdown(&self) {

@@ -24,7 +24,10 @@ pub async fn remember<C: ConnectionTrait>(
         sea_orm::sea_query::OnConflict::columns([customers::Column::ClientId, customers::Column::Provider])
             .do_nothing()
             .to_owned();
-    customers::Entity::insert(row).on_conflict(on_conflict).exec_without_returning(db).await?;
+    let inserted = customers::Entity::insert(row).on_conflict(on_conflict).exec_without_returning(db).await?;
+    if inserted == 1 {
+        return Ok(customer_id.to_owned());
+    }
     find(db, client, provider).await?.ok_or_else(|| DbErr::RecordNotFound("customer just recorded".into()))
 }
 

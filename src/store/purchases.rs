@@ -218,12 +218,9 @@ pub async fn apply(
                 }
             }
             unchanged => {
-                if !locked {
-                    let fresh = lock(txn, current.purchase.id).await?;
-                    if fresh.version != current.version {
-                        current = fresh;
-                        continue;
-                    }
+                if !locked && locked_version(txn, current.purchase.id).await? != current.version {
+                    current = lock(txn, current.purchase.id).await?;
+                    continue;
                 }
                 let rejected = unchanged.err();
                 if leaves_trace(rejected.as_ref(), cause) {
@@ -266,6 +263,19 @@ fn lock_not_available(e: &DbErr) -> bool {
 async fn lock(txn: &DatabaseTransaction, id: Uuid) -> Result<Stored, SaveError> {
     let row = purchases::Entity::find_by_id(id).lock_exclusive().one(txn).await?;
     Ok(decode(row.ok_or(DbErr::RecordNotFound(format!("purchase {id}")))?)?)
+}
+
+/// The version of the purchase's row, locked like `lock` does: all a step that changes nothing needs to know that the
+/// copy it decided on is current, without decoding the row.
+async fn locked_version(txn: &DatabaseTransaction, id: Uuid) -> Result<i64, SaveError> {
+    let version = purchases::Entity::find_by_id(id)
+        .select_only()
+        .column(purchases::Column::Version)
+        .lock_exclusive()
+        .into_tuple::<i64>()
+        .one(txn)
+        .await?;
+    Ok(version.ok_or(DbErr::RecordNotFound(format!("purchase {id}")))?)
 }
 
 /// Whether an input that changed nothing is written down: a webhook always (it is consumed, applied or not), an
