@@ -11,6 +11,11 @@ use purser::startup::{Application, install_crypto, redact_url};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+// A purchase allocates and frees thousands of small buffers (statements, rows, JSON) across threads; glibc's malloc
+// spent about a seventh of the service's CPU on them (docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "purser", version, about = "Payment orchestrator for credit packages")]
 struct Cli {
