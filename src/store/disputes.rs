@@ -92,7 +92,7 @@ pub async fn apply<C: ConnectionTrait>(
             created_at: Set(now),
             ..Default::default()
         };
-        purchase_events::Entity::insert(event).exec_without_returning(txn).await?;
+        super::purchases::insert_history(txn, event).await?;
     }
     if let Move::To(standing) = step {
         let opened = before.is_none().then_some(EventType::DisputeOpened);

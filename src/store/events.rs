@@ -14,7 +14,8 @@ use serde_json::{Value, json};
 use std::time::Duration;
 use uuid::Uuid;
 
-/// Records an event in the caller's transaction, once per `cause`: a change applied twice is one event.
+/// Records an event in the caller's transaction, once per `cause`: a change applied twice is one event. In a writer's
+/// batch the row is held for the batch's one `INSERT` of events (`writer::hold_event`).
 pub async fn record<C: ConnectionTrait>(
     db: &C,
     kind: EventType,
@@ -35,6 +36,7 @@ pub async fn record<C: ConnectionTrait>(
         fanned_out: Set(false),
         ..Default::default()
     };
+    let Some(row) = super::writer::hold_event(row) else { return Ok(()) };
     events::Entity::insert(row)
         .on_conflict(OnConflict::column(events::Column::Cause).do_nothing().to_owned())
         .exec_without_returning(db)

@@ -106,10 +106,18 @@ fn event(purchase_id: Uuid, kind: &str, from: Status, to: &Purchase) -> purchase
 
 pub async fn insert_opened(txn: &DatabaseTransaction, purchase: &Purchase, provider: &str) -> Result<(), DbErr> {
     purchases::Entity::insert(row(purchase, provider, 0)?).exec_without_returning(txn).await?;
-    purchase_events::Entity::insert(event(purchase.id, "opened", Status::Created, purchase))
-        .exec_without_returning(txn)
-        .await
-        .map(|_| ())
+    insert_history(txn, event(purchase.id, "opened", Status::Created, purchase)).await
+}
+
+/// A line of the purchase's history, held for its batch's one `INSERT` (`writer::hold_history`) when there is one.
+pub(super) async fn insert_history<C: ConnectionTrait>(
+    txn: &C,
+    line: purchase_events::ActiveModel,
+) -> Result<(), DbErr> {
+    match super::writer::hold_history(line) {
+        None => Ok(()),
+        Some(line) => purchase_events::Entity::insert(line).exec_without_returning(txn).await.map(|_| ()),
+    }
 }
 
 /// Persists one step: the new state (checked against `version`), its history row, its records (the credit grant,
@@ -135,9 +143,7 @@ pub async fn save_step(
     if updated.rows_affected != 1 {
         return Err(SaveError::Conflict(next.id));
     }
-    purchase_events::Entity::insert(event(next.id, input, before.purchase.status, next))
-        .exec_without_returning(txn)
-        .await?;
+    insert_history(txn, event(next.id, input, before.purchase.status, next)).await?;
     if next.status == Status::Failed && before.purchase.status != Status::Failed {
         let data = json!({ "transactionId": TransactionId(next.id), "clientId": next.client, "packageId": next.package,
             "failure": next.failure.as_ref().map(|f| f.code()) });
@@ -296,9 +302,7 @@ pub async fn record_unchanged(
     input: &str,
     cause: &Cause,
 ) -> Result<(), DbErr> {
-    purchase_events::Entity::insert(event(purchase.id, &format!("{input}_unchanged"), purchase.status, purchase))
-        .exec_without_returning(txn)
-        .await?;
+    insert_history(txn, event(purchase.id, &format!("{input}_unchanged"), purchase.status, purchase)).await?;
     cause.record(txn, purchase.id).await
 }
 

@@ -112,15 +112,26 @@ pub async fn claim_unapplied(
     webhook_events::Entity::find().from_raw_sql(statement).all(db).await
 }
 
+/// Marks inbox row `id`. A "processed" mark in a writer's batch is held for the batch's one `UPDATE` of the rows its
+/// steps consumed (`writer::hold_processed`).
 pub async fn mark<C: ConnectionTrait>(
     db: &C,
     id: i64,
     status: InboxStatus,
     error: Option<String>,
 ) -> Result<(), DbErr> {
-    let now = Utc::now();
-    webhook_events::Entity::update(webhook_events::ActiveModel {
-        id: Set(id),
+    if status == InboxStatus::Processed && error.is_none() && super::writer::hold_processed(id).is_none() {
+        return Ok(());
+    }
+    webhook_events::Entity::update(webhook_events::ActiveModel { id: Set(id), ..marked(status, error, Utc::now()) })
+        .exec(db)
+        .await
+        .map(|_| ())
+}
+
+/// The columns `mark` sets.
+pub fn marked(status: InboxStatus, error: Option<String>, now: chrono::DateTime<Utc>) -> webhook_events::ActiveModel {
+    webhook_events::ActiveModel {
         status: Set(status.as_str().to_owned()),
         error: Set(error),
         processed_at: Set(Some(now)),
@@ -130,10 +141,7 @@ pub async fn mark<C: ConnectionTrait>(
             _ => None,
         }),
         ..Default::default()
-    })
-    .exec(db)
-    .await
-    .map(|_| ())
+    }
 }
 
 /// Events that need an admin's eye: failed, unroutable, or never applied.

@@ -5,7 +5,16 @@
 //! the others stay), commits once, and only then answers each caller: nothing is answered before it is durable. On
 //! SQLite one lane owns the one write connection; on PostgreSQL several lanes let batches overlap on the pool. Every
 //! step still carries its own optimistic `version` check, so batching assumes nothing about which process owns a row.
-use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait};
+//!
+//! Rows that a step only appends (a purchase's history line, an event to the platform) and the webhook inbox's
+//! "processed" marks are held instead and written for the whole batch before the commit, one statement per table
+//! (`hold_history`, `hold_event`, `hold_processed`).
+use entities::{platform_events, purchase_events, webhook_events};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, TransactionTrait,
+};
+use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -128,8 +137,88 @@ async fn lane(
     }
 }
 
-/// One batch: every step in its savepoint, one commit, then the answers. Whether the batch committed.
+/// Rows a batch's steps appended, and the inbox rows they consumed, written together before its commit. Nothing in a
+/// batch reads them back and no key refuses them (an event's `cause` is `ON CONFLICT DO NOTHING`), so writing them
+/// last changes no step's outcome, and a batch of forty steps writes its history in one statement instead of forty.
+#[derive(Default)]
+struct Held {
+    history: Vec<purchase_events::ActiveModel>,
+    events: Vec<platform_events::ActiveModel>,
+    processed: Vec<i64>,
+}
+
+impl Held {
+    fn lengths(&self) -> [usize; 3] {
+        [self.history.len(), self.events.len(), self.processed.len()]
+    }
+
+    fn truncate(&mut self, [history, events, processed]: [usize; 3]) {
+        self.history.truncate(history);
+        self.events.truncate(events);
+        self.processed.truncate(processed);
+    }
+}
+
+tokio::task_local! {
+    /// The held rows of the batch a lane is committing. Every write on a lane's task is its batch's, so a step finds
+    /// them here without each step function passing them down.
+    static HELD: RefCell<Held>;
+}
+
+/// Rows per multi-row `INSERT`: well under SQLite's 32,766 bound parameters and PostgreSQL's 65,535.
+const ROWS_PER_INSERT: usize = 1000;
+
+fn hold<R>(row: R, rows: impl FnOnce(&mut Held) -> &mut Vec<R>) -> Option<R> {
+    let mut row = Some(row);
+    let _ = HELD.try_with(|held| rows(&mut held.borrow_mut()).extend(row.take()));
+    row
+}
+
+/// Holds a purchase's history line for its batch's one `INSERT`; outside a batch, hands it back to be inserted now.
+pub fn hold_history(row: purchase_events::ActiveModel) -> Option<purchase_events::ActiveModel> {
+    hold(row, |held| &mut held.history)
+}
+
+/// Holds an event to the platform like `hold_history`.
+pub fn hold_event(row: platform_events::ActiveModel) -> Option<platform_events::ActiveModel> {
+    hold(row, |held| &mut held.events)
+}
+
+/// Holds the "processed" mark of the inbox row `id` like `hold_history`.
+pub fn hold_processed(id: i64) -> Option<i64> {
+    hold(id, |held| &mut held.processed)
+}
+
+async fn write_held(txn: &DatabaseTransaction) -> Result<(), DbErr> {
+    let held = HELD.with(|held| std::mem::take(&mut *held.borrow_mut()));
+    let mut history = held.history.into_iter().peekable();
+    while history.peek().is_some() {
+        let rows = history.by_ref().take(ROWS_PER_INSERT);
+        purchase_events::Entity::insert_many(rows).exec_without_returning(txn).await?;
+    }
+    let once = OnConflict::column(platform_events::Column::Cause).do_nothing().to_owned();
+    let mut events = held.events.into_iter().peekable();
+    while events.peek().is_some() {
+        let rows = events.by_ref().take(ROWS_PER_INSERT);
+        platform_events::Entity::insert_many(rows).on_conflict(once.clone()).exec_without_returning(txn).await?;
+    }
+    for ids in held.processed.chunks(ROWS_PER_INSERT) {
+        use crate::store::webhooks::{InboxStatus, marked};
+        webhook_events::Entity::update_many()
+            .set(marked(InboxStatus::Processed, None, chrono::Utc::now()))
+            .filter(webhook_events::Column::Id.is_in(ids.iter().copied()))
+            .exec(txn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// One batch: every step in its savepoint, the held rows, one commit, then the answers. Whether the batch committed.
 async fn commit(db: DatabaseConnection, batch: Vec<Job>) -> bool {
+    HELD.scope(RefCell::default(), commit_held(db, batch)).await
+}
+
+async fn commit_held(db: DatabaseConnection, batch: Vec<Job>) -> bool {
     let txn = match db.begin().await {
         Ok(txn) => txn,
         Err(e) => {
@@ -149,13 +238,20 @@ async fn commit(db: DatabaseConnection, batch: Vec<Job>) -> bool {
                 break;
             }
         };
+        let mark = HELD.with(|held| held.borrow().lengths());
         let (succeeded, finish) = job(&savepoint).await;
         finishes.push(finish);
+        if !succeeded {
+            HELD.with(|held| held.borrow_mut().truncate(mark));
+        }
         let closed = if succeeded { savepoint.commit().await } else { savepoint.rollback().await };
         if let Err(e) = closed {
             broken = Some(e);
             break;
         }
+    }
+    if broken.is_none() {
+        broken = write_held(&txn).await.err();
     }
     let outcome = match broken {
         Some(e) => {
@@ -211,5 +307,31 @@ mod tests {
         assert_eq!(ids, vec![1, 3], "the failed step's first write was rolled back with it");
         assert_eq!(writer.stats.batches.load(Ordering::Relaxed), 1, "the three steps shared one commit");
         assert_eq!(writer.stats.steps.load(Ordering::Relaxed), 3);
+    }
+
+    // Events held by three steps sent together (one batch, as the test above shows): the failed step's is dropped
+    // with its savepoint, the others are written at the commit, and the one recorded twice (same cause) once.
+    #[tokio::test]
+    async fn held_rows_are_written_at_the_commit_except_a_failed_steps() {
+        use crate::domain::event::EventType;
+        use crate::store::events;
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::store::connect(&format!("sqlite://{}/w.db?mode=rwc", dir.path().display()), 1).await.unwrap();
+        crate::store::migrate(&db).await.unwrap();
+        let writer = Writer::start(db.clone(), 1, 16).unwrap();
+        let record = |cause: &'static str, fails: bool| {
+            writer.write(move |txn| {
+                Box::pin(async move {
+                    events::record(txn, EventType::PurchaseFailed, cause.into(), None, serde_json::json!({})).await?;
+                    if fails { Err(DbErr::Custom("refused".into())) } else { Ok(()) }
+                })
+            })
+        };
+        let (first, second, third) = tokio::join!(record("a", false), record("b", true), record("a", false));
+        assert!(first.is_ok() && second.is_err() && third.is_ok(), "{first:?} {second:?} {third:?}");
+        let rows =
+            db.query_all_raw(Statement::from_string(db.get_database_backend(), "SELECT cause FROM platform_events"));
+        let causes: Vec<String> = rows.await.unwrap().iter().map(|r| r.try_get("", "cause").unwrap()).collect();
+        assert_eq!(causes, vec!["a".to_owned()]);
     }
 }
