@@ -21,26 +21,29 @@ pub async fn hit(
     let backend = db.get_database_backend();
     let window = now.timestamp_millis().div_euclid(WINDOW_MS);
     let into = now.timestamp_millis().rem_euclid(WINDOW_MS);
-    let upsert = "INSERT INTO rate_windows (key, window_start, hits) VALUES (?, ?, 1) \
-                  ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_windows.hits + 1 RETURNING hits";
-    let previous = "SELECT hits FROM rate_windows WHERE key = ? AND window_start = ?";
     let mut sorted = limits.to_vec();
-    // One order for every caller, so two checks sharing a key never wait on each other crosswise.
+    // One order for every caller (rows are counted in the order given), so two checks sharing a key never wait on
+    // each other crosswise.
     sorted.sort();
+    sorted.dedup_by(|a, b| a.0 == b.0);
+    // Every key counted, and this minute's and the last one's counts read back, in one statement.
+    let rows = vec!["(?, ?, 1)"; sorted.len()].join(", ");
+    let count = format!(
+        "INSERT INTO rate_windows (key, window_start, hits) VALUES {rows} \
+         ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_windows.hits + 1 \
+         RETURNING key, hits, (SELECT p.hits FROM rate_windows AS p \
+           WHERE p.key = rate_windows.key AND p.window_start = rate_windows.window_start - 1) AS before"
+    );
+    let values = sorted.iter().flat_map(|(key, _)| [key.clone().into(), window.into()]).collect();
     let txn = db.begin().await?;
     if backend == DbBackend::Postgres {
         txn.execute_unprepared("SET LOCAL synchronous_commit = off").await?;
     }
-    for (key, limit) in sorted {
-        let hits = |sql: &str, window: i64| super::numbered(backend, sql, vec![key.clone().into(), window.into()]);
-        let now_hits: i64 = match txn.query_one_raw(hits(upsert, window)).await? {
-            Some(row) => i64::from(row.try_get::<i32>("", "hits")?),
-            None => 1,
-        };
-        let before: i64 = match txn.query_one_raw(hits(previous, window - 1)).await? {
-            Some(row) => i64::from(row.try_get::<i32>("", "hits")?),
-            None => 0,
-        };
+    for row in txn.query_all_raw(super::numbered(backend, &count, values)).await? {
+        let key: String = row.try_get("", "key")?;
+        let now_hits = i64::from(row.try_get::<i32>("", "hits")?);
+        let before = i64::from(row.try_get::<Option<i32>>("", "before")?.unwrap_or(0));
+        let limit = sorted.iter().find(|(k, _)| *k == key).map_or(i64::MAX, |(_, limit)| *limit);
         if now_hits + before * (WINDOW_MS - into) / WINDOW_MS > limit {
             txn.rollback().await?;
             return Ok(Err(Duration::from_millis((WINDOW_MS - into) as u64)));
