@@ -12,7 +12,8 @@
 use entities::{platform_events, purchase_events, webhook_events};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
+    TransactionTrait,
 };
 use std::cell::RefCell;
 use std::future::Future;
@@ -191,17 +192,9 @@ pub fn hold_processed(id: i64) -> Option<i64> {
 
 async fn write_held(txn: &DatabaseTransaction) -> Result<(), DbErr> {
     let held = HELD.with(|held| std::mem::take(&mut *held.borrow_mut()));
-    let mut history = held.history.into_iter().peekable();
-    while history.peek().is_some() {
-        let rows = history.by_ref().take(ROWS_PER_INSERT);
-        purchase_events::Entity::insert_many(rows).exec_without_returning(txn).await?;
-    }
+    insert_all(txn, held.history, None).await?;
     let once = OnConflict::column(platform_events::Column::Cause).do_nothing().to_owned();
-    let mut events = held.events.into_iter().peekable();
-    while events.peek().is_some() {
-        let rows = events.by_ref().take(ROWS_PER_INSERT);
-        platform_events::Entity::insert_many(rows).on_conflict(once.clone()).exec_without_returning(txn).await?;
-    }
+    insert_all(txn, held.events, Some(once)).await?;
     for ids in held.processed.chunks(ROWS_PER_INSERT) {
         use crate::store::webhooks::{InboxStatus, marked};
         webhook_events::Entity::update_many()
@@ -209,6 +202,24 @@ async fn write_held(txn: &DatabaseTransaction) -> Result<(), DbErr> {
             .filter(webhook_events::Column::Id.is_in(ids.iter().copied()))
             .exec(txn)
             .await?;
+    }
+    Ok(())
+}
+
+/// `rows` as multi-row `INSERT`s of up to `ROWS_PER_INSERT` rows each.
+async fn insert_all<A>(txn: &DatabaseTransaction, rows: Vec<A>, on_conflict: Option<OnConflict>) -> Result<(), DbErr>
+where
+    A: ActiveModelTrait + Send,
+{
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let insert = A::Entity::insert_many(rows.by_ref().take(ROWS_PER_INSERT));
+        match &on_conflict {
+            Some(on_conflict) => insert.on_conflict(on_conflict.clone()),
+            None => insert,
+        }
+        .exec_without_returning(txn)
+        .await?;
     }
     Ok(())
 }
