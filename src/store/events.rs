@@ -37,11 +37,13 @@ pub async fn record<C: ConnectionTrait>(
         ..Default::default()
     };
     let Some(row) = super::writer::hold_event(row) else { return Ok(()) };
-    events::Entity::insert(row)
-        .on_conflict(OnConflict::column(events::Column::Cause).do_nothing().to_owned())
-        .exec_without_returning(db)
-        .await
-        .map(|_| ())
+    events::Entity::insert(row).on_conflict(once_per_cause()).exec_without_returning(db).await.map(|_| ())
+}
+
+/// An event's row is written once per `cause`: a second with the same cause is dropped, whether recorded alone or
+/// held for a batch's insert.
+pub fn once_per_cause() -> OnConflict {
+    OnConflict::column(events::Column::Cause).do_nothing().to_owned()
 }
 
 /// The event of one ledger row, written with it (`ledger::append`).

@@ -193,8 +193,7 @@ pub fn hold_processed(id: i64) -> Option<i64> {
 async fn write_held(txn: &DatabaseTransaction) -> Result<(), DbErr> {
     let held = HELD.with(|held| std::mem::take(&mut *held.borrow_mut()));
     insert_all(txn, held.history, None).await?;
-    let once = OnConflict::column(platform_events::Column::Cause).do_nothing().to_owned();
-    insert_all(txn, held.events, Some(once)).await?;
+    insert_all(txn, held.events, Some(crate::store::events::once_per_cause())).await?;
     for ids in held.processed.chunks(ROWS_PER_INSERT) {
         use crate::store::webhooks::{InboxStatus, marked};
         webhook_events::Entity::update_many()
