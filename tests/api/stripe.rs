@@ -456,6 +456,7 @@ async fn a_manual_sync_settles_a_purchase_whose_webhook_was_lost(db: Db) {
     let method = tokenize(&proxy, "4000002760003184").await;
     let (transaction, intent) = client.open("pro-200", &method).await;
     let challenged = client.confirm(&intent, "pro-200").await;
+    assert_eq!(challenged.data()["status"], "requires_action", "{}", challenged.body);
     let secret = challenged.data()["clientSecret"].as_str().unwrap().to_owned();
     stripe_post(
         &proxy,
@@ -471,7 +472,8 @@ async fn a_manual_sync_settles_a_purchase_whose_webhook_was_lost(db: Db) {
             .then_some(())
     });
     assert!(lost.await.is_some(), "Stripe sent the success, and it was lost");
-    assert_eq!(client.transaction(&transaction).await.data()["status"], "requires_action", "no webhook, no news");
+    let unsettled = client.transaction(&transaction).await;
+    assert_eq!(unsettled.data()["status"], "requires_action", "no webhook, no news: {}", unsettled.body);
     let admin = app.token("admin-sync", purser::auth::Role::Admin);
     let synced = app
         .post(
