@@ -2,7 +2,7 @@
 //! database), restarts crashed ones, and brings every unfinished purchase back after a restart.
 use super::Context;
 use super::purchase::{PurchaseActor, PurchaseError, PurchaseMsg, Reply, Start};
-use crate::domain::purchase::{Input, Step};
+use crate::domain::purchase::{Input, Purchase, Step};
 use crate::store::purchases::{self, AdminAction, Cause, Stored};
 use crate::store::webhooks;
 use ractor::rpc::CallResult;
@@ -205,6 +205,16 @@ impl PurchaseActors {
             tokio::time::sleep(std::time::Duration::from_millis(2 * attempt)).await;
         }
         Err(last)
+    }
+
+    /// The purchase, when it is finished and no actor of it is alive: an input to it is then answered from this row
+    /// (it never changes again), as `deliver` would, with no actor woken.
+    pub async fn asleep_and_finished(&self, id: Uuid) -> Result<Option<Purchase>, sea_orm::DbErr> {
+        if ActorRef::<PurchaseMsg>::where_is(actor_name(id)).is_some() {
+            return Ok(None);
+        }
+        let stored = purchases::load(&self.ctx.reads, id).await?;
+        Ok(stored.map(|s| s.purchase).filter(|purchase| purchase.status.is_terminal()))
     }
 
     async fn load(&self, id: Uuid) -> Result<Stored, PurchaseError> {

@@ -5,9 +5,10 @@ use crate::actors::PurchaseActors;
 use crate::actors::refund::RefundActors;
 use crate::app::disputes;
 use crate::domain::dispute::Report;
-use crate::domain::purchase::{Input, IntentUpdate};
+use crate::domain::purchase::{Input, IntentUpdate, Purchase};
 use crate::domain::refund::RefundInput;
 use crate::providers::{paypal_order, stripe_event};
+use crate::store::purchases::Cause;
 use crate::store::webhooks::{self, IncomingEvent, Recorded};
 use crate::store::{customers, payment_methods, purchases, refunds};
 use sea_orm::{DatabaseConnection, DbErr};
@@ -18,6 +19,16 @@ use std::sync::Arc;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Received {
     New,
+    Duplicate,
+}
+
+/// What storing an event left to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stored {
+    /// Stored; its routing follows.
+    Routable(i64),
+    /// Stored and applied in one step.
+    Applied,
     Duplicate,
 }
 
@@ -51,10 +62,22 @@ impl Inbox {
             payload: payload.to_owned(),
             purchase_id,
         };
-        let Some(row) = self.record(incoming).await? else { return Ok(Received::Duplicate) };
-        let inbox = self.clone();
-        in_background(row, async move { inbox.route(event, row, purchase_id).await });
-        Ok(Received::New)
+        let about_payment = event.event_type.starts_with("payment_intent.")
+            && event.is_payment_intent()
+            && stripe_event::parse_intent(&event.data.object).is_ok();
+        let settled = match purchase_id {
+            Some(id) if about_payment => self.purchases.asleep_and_finished(id).await?,
+            _ => None,
+        };
+        Ok(match self.record(incoming, settled).await? {
+            Stored::Routable(row) => {
+                let inbox = self.clone();
+                in_background(row, async move { inbox.route(event, row, purchase_id).await });
+                Received::New
+            }
+            Stored::Applied => Received::New,
+            Stored::Duplicate => Received::Duplicate,
+        })
     }
 
     /// A verified PayPal event, exactly as sent: stored once, then routed.
@@ -67,24 +90,45 @@ impl Inbox {
             payload: payload.to_owned(),
             purchase_id: target.as_ref().map(|(id, _)| *id),
         };
-        let Some(row) = self.record(incoming).await? else { return Ok(Received::Duplicate) };
-        let inbox = self.clone();
-        in_background(row, async move { inbox.route_paypal(event, row, target).await });
-        Ok(Received::New)
+        let settled = match &target {
+            Some((id, _)) => self.purchases.asleep_and_finished(*id).await?,
+            None => None,
+        };
+        Ok(match self.record(incoming, settled).await? {
+            Stored::Routable(row) => {
+                let inbox = self.clone();
+                in_background(row, async move { inbox.route_paypal(event, row, target).await });
+                Received::New
+            }
+            Stored::Applied => Received::New,
+            Stored::Duplicate => Received::Duplicate,
+        })
     }
 
-    /// Stores a verified event once: its inbox row, or `None` for a duplicate.
-    async fn record(&self, incoming: IncomingEvent) -> Result<Option<i64>, DbErr> {
+    /// Stores a verified event once. News of a purchase that is `settled` (finished: it never changes again) is
+    /// applied in the same step, its history line and inbox mark beside its row, as its actor would apply it; any other
+    /// event is left to route.
+    async fn record(&self, incoming: IncomingEvent, settled: Option<Purchase>) -> Result<Stored, DbErr> {
         let provider = incoming.provider;
         let writer = &self.purchases.context().writer;
-        let recorded = writer.write(move |txn| Box::pin(async move { webhooks::record(txn, incoming).await }));
-        let recorded = recorded.await?;
-        let (row, outcome) = match recorded {
-            Recorded::New(row) => (Some(row), "new"),
-            Recorded::Duplicate => (None, "duplicate"),
-        };
+        let recorded = writer.write(move |txn| {
+            Box::pin(async move {
+                let recorded = webhooks::record(txn, incoming).await?;
+                Ok::<_, DbErr>(match (recorded, settled) {
+                    (Recorded::New(row), Some(purchase)) => {
+                        let (name, cause) = (Input::PROVIDER_UPDATE, Cause::Webhook(row));
+                        purchases::record_unchanged(txn, &purchase, name, &cause).await?;
+                        Stored::Applied
+                    }
+                    (Recorded::New(row), None) => Stored::Routable(row),
+                    (Recorded::Duplicate, _) => Stored::Duplicate,
+                })
+            })
+        });
+        let stored = recorded.await?;
+        let outcome = if stored == Stored::Duplicate { "duplicate" } else { "new" };
         self.purchases.context().counters.webhook_received(provider, outcome);
-        Ok(row)
+        Ok(stored)
     }
 
     /// Acts on a stored Stripe event (on receipt, or replayed).

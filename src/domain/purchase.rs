@@ -351,12 +351,15 @@ pub enum Input {
 }
 
 impl Input {
+    /// The name of a provider's news (`Provider`), for a step that applies it without the input at hand.
+    pub const PROVIDER_UPDATE: &'static str = "provider_update";
+
     pub fn name(&self) -> &'static str {
         match self {
             Self::IntentCreated(_) => "intent_created",
             Self::IntentRefused(_) => "intent_refused",
             Self::Confirm { .. } => "confirm_requested",
-            Self::Provider(_) => "provider_update",
+            Self::Provider(_) => Self::PROVIDER_UPDATE,
             Self::ProviderUnreachable => "provider_unreachable",
             Self::Held => "held_by_pause",
             Self::ProviderRefused { .. } => "provider_refused",
