@@ -207,12 +207,9 @@ impl PurchaseActors {
         Err(last)
     }
 
-    /// The purchase, when it is finished and no actor of it is alive: an input to it is then answered from this row
-    /// (it never changes again), as `deliver` would, with no actor woken.
-    pub async fn asleep_and_finished(&self, id: Uuid) -> Result<Option<Purchase>, sea_orm::DbErr> {
-        if ActorRef::<PurchaseMsg>::where_is(actor_name(id)).is_some() {
-            return Ok(None);
-        }
+    /// The purchase, when it is finished: an input to it is then answered from this row (it never changes again), as
+    /// `answer_finished` does, whether or not its actor is still stopping.
+    pub async fn finished(&self, id: Uuid) -> Result<Option<Purchase>, sea_orm::DbErr> {
         let stored = purchases::load(&self.ctx.reads, id).await?;
         Ok(stored.map(|s| s.purchase).filter(|purchase| purchase.status.is_terminal()))
     }

@@ -66,7 +66,7 @@ impl Inbox {
             && event.is_payment_intent()
             && stripe_event::parse_intent(&event.data.object).is_ok();
         let settled = match purchase_id {
-            Some(id) if about_payment => self.purchases.asleep_and_finished(id).await?,
+            Some(id) if about_payment => self.purchases.finished(id).await?,
             _ => None,
         };
         Ok(match self.record(incoming, settled).await? {
@@ -91,7 +91,7 @@ impl Inbox {
             purchase_id: target.as_ref().map(|(id, _)| *id),
         };
         let settled = match &target {
-            Some((id, _)) => self.purchases.asleep_and_finished(*id).await?,
+            Some((id, _)) => self.purchases.finished(*id).await?,
             None => None,
         };
         Ok(match self.record(incoming, settled).await? {
