@@ -3,6 +3,7 @@
 use super::AppState;
 use super::error::{ApiError, ErrorEnvelope, ok};
 use super::extract::{ApiJson, ClientCaller};
+use crate::app::payment_data;
 use crate::domain::ids::CardToken;
 use crate::domain::purchase::Rail;
 use crate::providers::{CardMethod, ProviderError};
@@ -117,7 +118,7 @@ pub async fn remove(
         return Err(ApiError::new(StatusCode::NOT_FOUND, "payment_method_not_found", "No such saved payment method."));
     };
     state.gateways.card.detach_method(&method.id).await.map_err(provider_error)?;
-    payment_methods::forget(&state.db, &method.id).await?;
+    payment_data::forget_method(&state.purchases.context().writer, &method.id).await?;
     Ok(ok(StatusCode::OK, serde_json::json!({ "id": method.id, "deleted": true })))
 }
 
@@ -138,17 +139,17 @@ pub async fn delete_account_data(
     State(state): State<AppState>,
     ClientCaller(caller): ClientCaller,
 ) -> Result<Response, ApiError> {
-    let gateway = &state.gateways.card;
+    let (gateway, writer) = (&state.gateways.card, &state.purchases.context().writer);
     let client = caller.id.as_str();
     let methods = payment_methods::list(&state.db, client).await?;
     for method in &methods {
         gateway.detach_method(&method.id).await.map_err(provider_error)?;
-        payment_methods::forget(&state.db, &method.id).await?;
+        payment_data::forget_method(writer, &method.id).await?;
     }
     let customer = customers::find(&state.db, client, gateway.name()).await?;
     if let Some(customer) = &customer {
         gateway.delete_customer(customer).await.map_err(provider_error)?;
-        customers::forget(&state.db, client, gateway.name()).await?;
+        payment_data::forget_customer(writer, client, gateway.name()).await?;
     }
     Ok(ok(StatusCode::OK, DeletedData { methods_removed: methods.len(), customer_deleted: customer.is_some() }))
 }

@@ -65,19 +65,9 @@ impl Inbox {
         let about_payment = event.event_type.starts_with("payment_intent.")
             && event.is_payment_intent()
             && stripe_event::parse_intent(&event.data.object).is_ok();
-        let settled = match purchase_id {
-            Some(id) if about_payment => self.purchases.finished(id).await?,
-            _ => None,
-        };
-        Ok(match self.record(incoming, settled).await? {
-            Stored::Routable(row) => {
-                let inbox = self.clone();
-                in_background(row, async move { inbox.route(event, row, purchase_id).await });
-                Received::New
-            }
-            Stored::Applied => Received::New,
-            Stored::Duplicate => Received::Duplicate,
-        })
+        let news_of = purchase_id.filter(|_| about_payment);
+        self.receive(incoming, news_of, move |inbox, row| async move { inbox.route(event, row, purchase_id).await })
+            .await
     }
 
     /// A verified PayPal event, exactly as sent: stored once, then routed.
@@ -90,14 +80,29 @@ impl Inbox {
             payload: payload.to_owned(),
             purchase_id: target.as_ref().map(|(id, _)| *id),
         };
-        let settled = match &target {
-            Some((id, _)) => self.purchases.finished(*id).await?,
+        let news_of = target.as_ref().map(|(id, _)| *id);
+        self.receive(incoming, news_of, move |inbox, row| async move { inbox.route_paypal(event, row, target).await })
+            .await
+    }
+
+    /// Stores an event once. News of a purchase (`news_of`) that is finished is applied in the same step; anything
+    /// else is routed by `route` after the answer.
+    async fn receive<F>(
+        &self,
+        incoming: IncomingEvent,
+        news_of: Option<uuid::Uuid>,
+        route: impl FnOnce(Inbox, i64) -> F,
+    ) -> Result<Received, DbErr>
+    where
+        F: std::future::Future<Output = Result<(), DbErr>> + Send + 'static,
+    {
+        let settled = match news_of {
+            Some(id) => self.purchases.finished(id).await?,
             None => None,
         };
         Ok(match self.record(incoming, settled).await? {
             Stored::Routable(row) => {
-                let inbox = self.clone();
-                in_background(row, async move { inbox.route_paypal(event, row, target).await });
+                in_background(row, route(self.clone(), row));
                 Received::New
             }
             Stored::Applied => Received::New,
@@ -191,10 +196,17 @@ impl Inbox {
                 self.dispute(stripe_event::parse_dispute(&event.data.object), row).await?
             }
             "payment_method.detached" => {
-                if let Some(id) = event.data.object.get("id").and_then(|id| id.as_str()) {
-                    payment_methods::forget(&self.db, id).await?;
-                }
-                webhooks::mark(&self.db, row, webhooks::InboxStatus::Processed, None).await?;
+                let method = event.data.object.get("id").and_then(Value::as_str).map(str::to_owned);
+                let writer = &self.purchases.context().writer;
+                let forgotten = writer.write(move |txn| {
+                    Box::pin(async move {
+                        if let Some(id) = method {
+                            payment_methods::forget(txn, &id).await?;
+                        }
+                        webhooks::mark(txn, row, webhooks::InboxStatus::Processed, None).await
+                    })
+                });
+                forgotten.await?;
             }
             // Stored and acknowledged; refunds and disputes act on them when they arrive.
             _ => webhooks::mark(&self.db, row, webhooks::InboxStatus::Ignored, None).await?,
@@ -202,7 +214,8 @@ impl Inbox {
         Ok(())
     }
 
-    /// AC9.1.6: a method attached to a client's customer (after "save for future") becomes a saved method.
+    /// AC9.1.6: a method attached to a client's customer (after "save for future") becomes a saved method, in the step
+    /// that marks its event.
     async fn remember_method(&self, event: &stripe_event::Event, row: i64) -> Result<(), DbErr> {
         let method = stripe_event::parse_method(&event.data.object);
         let owner = match &method {
@@ -211,8 +224,14 @@ impl Inbox {
         };
         match (method, owner) {
             (Some(method), Some((client, provider))) => {
-                payment_methods::upsert(&self.db, &client, &provider, &method).await?;
-                webhooks::mark(&self.db, row, webhooks::InboxStatus::Processed, None).await?;
+                let writer = &self.purchases.context().writer;
+                let remembered = writer.write(move |txn| {
+                    Box::pin(async move {
+                        payment_methods::upsert(txn, &client, &provider, &method).await?;
+                        webhooks::mark(txn, row, webhooks::InboxStatus::Processed, None).await
+                    })
+                });
+                remembered.await?;
             }
             _ => {
                 webhooks::mark(

@@ -5,5 +5,6 @@ pub mod api_keys;
 pub mod credits;
 pub mod disputes;
 pub mod inbox;
+pub mod payment_data;
 pub mod receipts;
 pub mod refunds;

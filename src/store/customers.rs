@@ -38,6 +38,6 @@ pub async fn owner(db: &DatabaseConnection, customer_id: &str) -> Result<Option<
     Ok(row.map(|c| (c.client_id, c.provider)))
 }
 
-pub async fn forget(db: &DatabaseConnection, client: &str, provider: &str) -> Result<(), DbErr> {
+pub async fn forget<C: ConnectionTrait>(db: &C, client: &str, provider: &str) -> Result<(), DbErr> {
     customers::Entity::delete_by_id((client.to_owned(), provider.to_owned())).exec(db).await.map(|_| ())
 }

@@ -3,10 +3,17 @@ use crate::domain::saved_method::SavedMethod;
 use chrono::Utc;
 use entities::payment_methods;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+};
 
 /// Records a method, or refreshes it (a re-attached card may have a new expiry).
-pub async fn upsert(db: &DatabaseConnection, client: &str, provider: &str, method: &SavedMethod) -> Result<(), DbErr> {
+pub async fn upsert<C: ConnectionTrait>(
+    db: &C,
+    client: &str,
+    provider: &str,
+    method: &SavedMethod,
+) -> Result<(), DbErr> {
     use payment_methods::Column as C;
     let row = payment_methods::ActiveModel {
         id: Set(method.id.as_str().to_owned()),
@@ -41,6 +48,6 @@ pub async fn find(db: &DatabaseConnection, client: &str, id: &str) -> Result<Opt
         .await
 }
 
-pub async fn forget(db: &DatabaseConnection, id: &str) -> Result<(), DbErr> {
+pub async fn forget<C: ConnectionTrait>(db: &C, id: &str) -> Result<(), DbErr> {
     payment_methods::Entity::delete_by_id(id.to_owned()).exec(db).await.map(|_| ())
 }
