@@ -284,7 +284,13 @@ pub async fn save_profile(
         country,
         tax_id: body.tax_id.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()),
     };
-    billing_profiles::save(&state.db, caller.id.as_str(), &profile).await?;
+    let (client, saved) = (caller.id.as_str().to_owned(), profile.clone());
+    let save = state
+        .purchases
+        .context()
+        .writer
+        .write(move |txn| Box::pin(async move { billing_profiles::save(txn, &client, &saved).await }));
+    save.await?;
     Ok(ok(
         StatusCode::OK,
         ProfileBody {

@@ -34,7 +34,7 @@ pub async fn list(db: &DatabaseConnection, open_only: bool) -> Result<Vec<alerts
 }
 
 /// Returns false when there is no such alert.
-pub async fn acknowledge(db: &DatabaseConnection, key: &str, admin: &str) -> Result<bool, DbErr> {
+pub async fn acknowledge<C: ConnectionTrait>(db: &C, key: &str, admin: &str) -> Result<bool, DbErr> {
     let result = alerts::Entity::update_many()
         .col_expr(alerts::Column::AcknowledgedBy, sea_orm::sea_query::Expr::value(admin))
         .col_expr(alerts::Column::AcknowledgedAt, sea_orm::sea_query::Expr::value(Utc::now()))

@@ -2,9 +2,7 @@
 use chrono::Utc;
 use entities::fraud_flags as flags;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{
-    ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryOrder, TransactionTrait,
-};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryOrder};
 
 pub async fn flag<C: ConnectionTrait>(db: &C, client: &str, reason: &str, by: &str) -> Result<(), DbErr> {
     let at = Utc::now();
@@ -35,12 +33,10 @@ pub async fn list(db: &DatabaseConnection) -> Result<Vec<flags::Model>, DbErr> {
 }
 
 /// Lifts a flag and audits who lifted it and why, in one transaction. `false` when the account was not flagged.
-pub async fn lift(db: &DatabaseConnection, client: &str, reason: &str, by: &str) -> Result<bool, DbErr> {
-    let txn = db.begin().await?;
-    let lifted = flags::Entity::delete_by_id(client.to_owned()).exec(&txn).await?.rows_affected > 0;
+pub async fn lift<C: ConnectionTrait>(txn: &C, client: &str, reason: &str, by: &str) -> Result<bool, DbErr> {
+    let lifted = flags::Entity::delete_by_id(client.to_owned()).exec(txn).await?.rows_affected > 0;
     if lifted {
-        super::controls::audit(&txn, by, "lift_fraud_flag", client, reason).await?;
+        super::controls::audit(txn, by, "lift_fraud_flag", client, reason).await?;
     }
-    txn.commit().await?;
     Ok(lifted)
 }

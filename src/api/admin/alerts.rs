@@ -62,7 +62,13 @@ pub async fn acknowledge_alert(
     AdminCaller(admin): AdminCaller,
     Path(key): Path<String>,
 ) -> Result<Response, ApiError> {
-    if !alert_store::acknowledge(&state.db, &key, admin.id.as_str()).await? {
+    let (acknowledged, by) = (key.clone(), admin.id.as_str().to_owned());
+    let acknowledge = state
+        .purchases
+        .context()
+        .writer
+        .write(move |txn| Box::pin(async move { alert_store::acknowledge(txn, &acknowledged, &by).await }));
+    if !acknowledge.await? {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "alert_not_found", "No such alert."));
     }
     Ok(ok(StatusCode::OK, serde_json::json!({ "key": key, "acknowledged": true })))

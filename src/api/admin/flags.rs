@@ -53,7 +53,11 @@ pub async fn lift_flag(
     if body.reason.trim().is_empty() {
         return Err(ApiError::bad_request("reason_required", "Say why the account is cleared: it is audited."));
     }
-    if !crate::store::fraud_flags::lift(&state.db, &client, &body.reason, admin.id.as_str()).await? {
+    let (cleared, by) = (client.clone(), admin.id.as_str().to_owned());
+    let lift = state.purchases.context().writer.write(move |txn| {
+        Box::pin(async move { crate::store::fraud_flags::lift(txn, &cleared, &body.reason, &by).await })
+    });
+    if !lift.await? {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "not_flagged", "This account is not flagged."));
     }
     Ok(ok(StatusCode::OK, serde_json::json!({ "clientId": client, "flagged": false })))
