@@ -182,7 +182,7 @@ async fn resend(state: &AppState, id: Uuid, client: Option<&str>, by: &str) -> R
         Some(Err(wait)) => return Ok(super::guard::too_many(wait, "receipt resends for this payment")),
         None => return Err(crate::actors::purchase::PurchaseError::Busy.into()),
     }
-    crate::app::receipts::resend(&state.db, &purchase, by).await?;
+    crate::app::receipts::resend(&state.purchases.context().writer, &purchase, by).await?;
     Ok(ok(StatusCode::ACCEPTED, json!({ "transactionId": purchase.id, "queued": true })))
 }
 

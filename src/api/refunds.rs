@@ -388,7 +388,9 @@ pub async fn adjust_credits(
 ) -> Result<Response, ApiError> {
     let client = crate::domain::ids::ClientId::parse(&request.client_id)
         .map_err(|e| ApiError::bad_request("invalid_client_id", e))?;
-    match app::credits::adjust(&state.db, &admin.id, &client, request.credits, &request.reason).await {
+    match app::credits::adjust(&state.purchases.context().writer, &admin.id, &client, request.credits, &request.reason)
+        .await
+    {
         Ok(balance) => Ok(ok(StatusCode::OK, serde_json::json!({ "balance": balance }))),
         Err(e @ (AdjustError::OutOfBounds | AdjustError::Reason)) => {
             Err(ApiError::bad_request("invalid_request", e.to_string()))

@@ -5,7 +5,7 @@ use crate::store::idempotency::{self, Claim};
 use crate::store::spends::{self, NewSpend, Reversed, Spent};
 use crate::store::writer::Writer;
 use crate::store::{controls, ledger};
-use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
+use sea_orm::DbErr;
 use uuid::Uuid;
 
 /// The largest correction in one go, either way: far above any package, far below where sums could overflow.
@@ -26,7 +26,7 @@ pub enum AdjustError {
 
 /// Adds (positive) or takes (negative) `credits`, and returns the balance after.
 pub async fn adjust(
-    db: &DatabaseConnection,
+    writer: &Writer,
     admin: &ClientId,
     client: &ClientId,
     credits: i64,
@@ -40,19 +40,22 @@ pub async fn adjust(
         return Err(AdjustError::Reason);
     }
     let source = format!("adjustment:{}", Uuid::new_v4());
-    let txn = db.begin().await?;
-    if credits < 0 {
-        if !ledger::take(&txn, client, &source, "adjustment", -credits).await? {
-            return Err(AdjustError::Insufficient(ledger::balance(&txn, client).await?));
-        }
-    } else {
-        ledger::append(&txn, client, &source, "adjustment", credits).await?;
-    }
     let record = format!("{credits:+} credits ({source}): {reason}");
-    controls::audit(&txn, admin.as_str(), "adjust_credits", client.as_str(), &record).await?;
-    let balance = ledger::balance(&txn, client).await?;
-    txn.commit().await?;
-    Ok(balance)
+    let (admin, client) = (admin.clone(), client.clone());
+    let step = writer.write(move |txn| {
+        Box::pin(async move {
+            if credits < 0 {
+                if !ledger::take(txn, &client, &source, "adjustment", -credits).await? {
+                    return Err(AdjustError::Insufficient(ledger::balance(txn, &client).await?));
+                }
+            } else {
+                ledger::append(txn, &client, &source, "adjustment", credits).await?;
+            }
+            controls::audit(txn, admin.as_str(), "adjust_credits", client.as_str(), &record).await?;
+            Ok(ledger::balance(txn, &client).await?)
+        })
+    });
+    step.await
 }
 
 /// The most one spend may take: as for an adjustment.
