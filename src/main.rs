@@ -5,7 +5,7 @@ use purser::auth::{Authenticator, Role};
 use purser::domain::ids::ClientId;
 use purser::harness::bench::{self, BenchOptions};
 use purser::harness::chaos::{self, ChaosOptions};
-use purser::harness::workspace::Workspace;
+use purser::harness::workspace::{Routing, Workspace};
 use purser::settings::Settings;
 use purser::startup::{Application, install_crypto, redact_url};
 use std::path::PathBuf;
@@ -73,6 +73,10 @@ enum Command {
         /// Then run it again on this many nodes sharing the (PostgreSQL) database behind haproxy, and report both.
         #[arg(long, default_value_t = 1)]
         nodes: usize,
+        /// With --nodes: haproxy sends each client's requests to one node (by its Authorization header) instead of
+        /// round robin; the provider's webhooks still go round robin.
+        #[arg(long)]
+        by_client: bool,
     },
     /// Drive purchases and refunds under injected faults, kill -9 the service at random moments, then check that
     /// every charge is credited once, every refund debited once, and balances and receipts match.
@@ -160,7 +164,7 @@ fn run(cli: Cli) -> Result<(), String> {
             eprintln!("migrations applied to {}", redact_url(&settings.database.url));
             Ok(())
         }),
-        Command::Bench { purchases, concurrency, provider_latency_ms, database_url, in_flight, json, nodes } => runtime
+        Command::Bench { purchases, concurrency, provider_latency_ms, database_url, in_flight, json, nodes, by_client } => runtime
             .block_on(async {
                 if nodes > 1 && in_flight > 0 {
                     return Err("--in-flight measures one node's recovery: run it without --nodes".into());
@@ -169,7 +173,8 @@ fn run(cli: Cli) -> Result<(), String> {
                 let options = BenchOptions { purchases, concurrency, provider_latency_ms, in_flight };
                 let mut reports = vec![];
                 for nodes in std::iter::once(1).chain((nodes > 1).then_some(nodes)) {
-                    let open = Workspace::open(&cli.config, database_url.as_deref(), latency.clone(), nodes);
+                    let routing = if by_client { Routing::ByClient } else { Routing::RoundRobin };
+                    let open = Workspace::open(&cli.config, database_url.as_deref(), latency.clone(), nodes, routing);
                     let mut workspace = open.await?;
                     let report = bench::run(&mut workspace, &options).await;
                     workspace.close().await;
@@ -219,7 +224,8 @@ fn run(cli: Cli) -> Result<(), String> {
                 actor_panic_rate,
                 nodes,
             };
-            let open = async |env| Workspace::open(&cli.config, database_url.as_deref(), env, nodes).await;
+            let open =
+                async |env| Workspace::open(&cli.config, database_url.as_deref(), env, nodes, Routing::RoundRobin).await;
             let results = chaos::run(&options, open).await?;
             let total = |f: fn(&chaos::RunResult) -> usize| results.iter().map(f).sum::<usize>();
             let violations: Vec<&String> = results.iter().flat_map(|r| &r.violations).collect();

@@ -2,7 +2,7 @@
 use super::driver::{DECLINES, Driver, NEEDS_3DS, SUCCEEDS};
 use super::stats::{Samples, Summary};
 use super::workers::spawn_jobs;
-use super::workspace::Workspace;
+use super::workspace::{Routing, Workspace};
 use crate::auth::Role;
 use serde::Serialize;
 use std::sync::{Arc, Mutex};
@@ -43,6 +43,7 @@ pub struct BenchReport {
     database: &'static str,
     /// Services behind haproxy; the CPU, statements and memory are the first one's.
     nodes: usize,
+    routing: Routing,
     purchases: usize,
     concurrency: usize,
     provider_latency_ms: u64,
@@ -340,6 +341,7 @@ pub async fn run(workspace: &mut Workspace, options: &BenchOptions) -> Result<Be
     Ok(BenchReport {
         database: workspace.backend(),
         nodes: workspace.node_count(),
+        routing: workspace.routing(),
         purchases: options.purchases,
         concurrency: options.concurrency,
         provider_latency_ms: options.provider_latency_ms,
@@ -374,7 +376,13 @@ impl BenchReport {
         };
         let mut out = match self.nodes {
             1 => String::new(),
-            n => format!("{n} nodes behind haproxy; server CPU, statements and memory below are the first node's\n"),
+            n => format!(
+                "{n} nodes behind haproxy ({}); server CPU, statements and memory below are the first node's\n",
+                match self.routing {
+                    Routing::RoundRobin => "round robin",
+                    Routing::ByClient => "each client to one node",
+                }
+            ),
         };
         out += &format!(
             "purser bench: {} purchases at concurrency {} on {}, provider latency {} ms\n\

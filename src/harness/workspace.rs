@@ -9,6 +9,26 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// How haproxy spreads requests over several nodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Routing {
+    /// Each request to the next node: any node must serve any purchase.
+    RoundRobin,
+    /// A client's requests to one node, chosen by their `Authorization` header, so its purchases' actors stay warm
+    /// there; requests without one (the provider's webhooks) round robin.
+    ByClient,
+}
+
+impl Routing {
+    fn balance(self) -> &'static str {
+        match self {
+            Routing::RoundRobin => "roundrobin",
+            Routing::ByClient => "hdr(Authorization)",
+        }
+    }
+}
+
 pub struct Workspace {
     /// The first node (the only one unless `--nodes`).
     pub service: Service,
@@ -22,6 +42,7 @@ pub struct Workspace {
     settings: Settings,
     /// (server URL, database name) of a PostgreSQL database made for this run, dropped at the end.
     made_database: Option<(String, String)>,
+    routing: Routing,
 }
 
 /// What every harness run sets: limits a load test would trip are lifted, since every purchase comes from one
@@ -53,12 +74,13 @@ fn harness_env(dir: &Path, database_url: &str, webhook_secret: &str) -> Vec<(Str
 
 impl Workspace {
     /// `extra_env` adds or overrides `PURSER_*` settings for this run (provider latency, faults). With `nodes` above
-    /// one, that many services share the (PostgreSQL) database behind haproxy.
+    /// one, that many services share the (PostgreSQL) database behind haproxy, which spreads requests by `routing`.
     pub async fn open(
         config: &Path,
         database_url: Option<&str>,
         extra_env: Vec<(String, String)>,
         nodes: usize,
+        routing: Routing,
     ) -> Result<Self, String> {
         if nodes > 1 && database_url.is_none() {
             return Err("--nodes needs --database-url: several nodes share one PostgreSQL (SQLite serves one)".into());
@@ -102,16 +124,22 @@ impl Workspace {
         let (front, base) = match front_port {
             Some(port) => {
                 let nodes = std::iter::once(&service).chain(&others);
-                (Some(start_haproxy(&dir, port, nodes, &http).await?), format!("http://127.0.0.1:{port}"))
+                let front = start_haproxy(&dir, port, nodes, routing, &http).await?;
+                (Some(front), format!("http://127.0.0.1:{port}"))
             }
             None => (None, service.base.clone()),
         };
         let driver = Driver::new(http, base, Authenticator::from_settings(&settings)?, webhook_secret);
-        Ok(Self { service, others, front, driver: Arc::new(driver), database_url: url, dir, settings, made_database })
+        let driver = Arc::new(driver);
+        Ok(Self { service, others, front, driver, database_url: url, dir, settings, made_database, routing })
     }
 
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    pub fn routing(&self) -> Routing {
+        self.routing
     }
 
     pub fn node_count(&self) -> usize {
@@ -218,12 +246,13 @@ impl Workspace {
     }
 }
 
-/// haproxy (Debian's package) on `port` in front of `nodes`, round robin, each checked on `/readyz`: a node that is
-/// down or stopped is passed by within a second, and a request refused by a dead node is tried on another.
+/// haproxy (Debian's package) on `port` in front of `nodes`, spread by `routing`, each checked on `/readyz`: a node
+/// that is down or stopped is passed by within a second, and a request refused by a dead node is tried on another.
 async fn start_haproxy<'a>(
     dir: &Path,
     port: u16,
     nodes: impl Iterator<Item = &'a Service>,
+    routing: Routing,
     http: &reqwest::Client,
 ) -> Result<std::process::Child, String> {
     let servers: String = nodes
@@ -236,8 +265,9 @@ async fn start_haproxy<'a>(
     let config = format!(
         "global\n    maxconn 8192\ndefaults\n    mode http\n    timeout connect 2s\n    timeout client 150s\n    \
          timeout server 150s\n    retries 3\n    option redispatch\nfrontend purser\n    bind 127.0.0.1:{port}\n    \
-         default_backend nodes\nbackend nodes\n    balance roundrobin\n    option httpchk GET /readyz\n    \
-         http-check expect status 200\n{servers}"
+         default_backend nodes\nbackend nodes\n    balance {}\n    option httpchk GET /readyz\n    \
+         http-check expect status 200\n{servers}",
+        routing.balance()
     );
     let path = dir.join("haproxy.cfg");
     std::fs::write(&path, config).map_err(|e| format!("{}: {e}", path.display()))?;
