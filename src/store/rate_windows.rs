@@ -44,13 +44,20 @@ pub async fn hit(
         let now_hits = i64::from(row.try_get::<i32>("", "hits")?);
         let before = i64::from(row.try_get::<Option<i32>>("", "before")?.unwrap_or(0));
         let limit = sorted.iter().find(|(k, _)| *k == key).map_or(i64::MAX, |(_, limit)| *limit);
-        if now_hits + before * (WINDOW_MS - into) / WINDOW_MS > limit {
+        if over_limit(now_hits, before, into, limit) {
             txn.rollback().await?;
             return Ok(Err(Duration::from_millis((WINDOW_MS - into) as u64)));
         }
     }
     txn.commit().await?;
     Ok(Ok(()))
+}
+
+/// Whether this minute's hits (this one included) and the share of the previous minute's still in the window exceed
+/// `limit`, compared exactly: an estimate rounded down would let a burst at the end of one minute go again at the
+/// start of the next.
+fn over_limit(now_hits: i64, before: i64, into_ms: i64, limit: i64) -> bool {
+    now_hits * WINDOW_MS + before * (WINDOW_MS - into_ms) > limit * WINDOW_MS
 }
 
 /// Forgets the minutes no count looks at any more.
@@ -60,4 +67,19 @@ pub async fn purge(db: &DatabaseConnection, now: DateTime<Utc>) -> Result<u64, D
     let sql = "DELETE FROM rate_windows WHERE window_start < ?";
     let purged = db.execute_raw(super::numbered(backend, sql, vec![before.into()])).await?;
     Ok(purged.rows_affected())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_just_before_the_minute_turns_still_counts_just_after() {
+        // Four of four at the end of a minute: a fifth 0.1 s into the next is refused, as it would be 0.1 s earlier.
+        assert!(over_limit(1, 4, 100, 4));
+        assert!(over_limit(5, 0, 100, 4));
+        // Nearly a minute later only a sliver of them is left in the window.
+        assert!(!over_limit(1, 4, 59_900, 4));
+        assert!(!over_limit(4, 0, 0, 4));
+    }
 }
