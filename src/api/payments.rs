@@ -119,13 +119,10 @@ pub struct TransactionView {
     /// For admins only: the audit trail's lines about this transaction (reviews decided, receipts resent…).
     #[serde(skip_serializing_if = "Option::is_none")]
     audit: Option<Vec<AuditView>>,
-    /// For admins only: why the payment was held for review (a fraud rule, Stripe Radar's verdict), if it was.
+    /// For admins only: why the payment was held for review (a fraud rule, Stripe Radar's verdict), if it was. Never
+    /// in the client's view: a fraud signal is not told to whom it flags.
     #[serde(skip_serializing_if = "Option::is_none")]
     review_reason: Option<String>,
-    /// The reason, kept out of the client's view (a fraud signal is not told to whom it flags).
-    #[serde(skip)]
-    #[schema(ignore)]
-    held_for: Option<String>,
 }
 
 /// PayPal's seller protection of a capture: `status` (`ELIGIBLE`, `PARTIALLY_ELIGIBLE`, `NOT_ELIGIBLE`) and the kinds
@@ -161,11 +158,11 @@ impl From<entities::admin_actions::Model> for AuditView {
 }
 
 impl TransactionView {
-    /// The view as an admin sees it: with the transaction's audit trail and the reason it was held.
-    pub async fn with_audit(mut self, state: &AppState) -> Result<Self, ApiError> {
+    /// The view of `purchase` as an admin sees it: with the transaction's audit trail and the reason it was held.
+    pub async fn with_audit(mut self, state: &AppState, purchase: &Purchase) -> Result<Self, ApiError> {
         let lines = crate::store::controls::audit_of(&state.reads, &self.transaction_id.0.to_string()).await?;
         self.audit = Some(lines.into_iter().map(AuditView::from).collect());
-        self.review_reason = self.held_for.take();
+        self.review_reason = purchase.review.clone();
         Ok(self)
     }
 }
@@ -458,7 +455,6 @@ pub async fn transaction_view(state: &AppState, id: Uuid) -> Result<Option<(Purc
         events,
         audit: None,
         review_reason: None,
-        held_for: p.review.clone(),
     };
     Ok(Some((p, view)))
 }

@@ -110,7 +110,7 @@ async fn full_view(state: &AppState, dispute: entities::disputes::Model) -> Resu
     view.audit = Some(audit.into_iter().map(AuditView::from).collect());
     if let Some((purchase, transaction)) = purchase {
         view.seller_protection = SellerProtectionView::of(&purchase);
-        view.transaction = Some(Box::new(transaction.with_audit(state).await?));
+        view.transaction = Some(Box::new(transaction.with_audit(state, &purchase).await?));
     }
     Ok(view)
 }

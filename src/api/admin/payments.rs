@@ -29,7 +29,7 @@ pub async fn get_payment(
 ) -> Result<Response, ApiError> {
     let id = parse_transaction_id(&id)?;
     match transaction_view(&state, id).await? {
-        Some((_, view)) => Ok(ok(StatusCode::OK, view.with_audit(&state).await?)),
+        Some((purchase, view)) => Ok(ok(StatusCode::OK, view.with_audit(&state, &purchase).await?)),
         None => Err(ApiError::new(StatusCode::NOT_FOUND, "transaction_not_found", "No such transaction.")),
     }
 }
