@@ -56,6 +56,18 @@ pub struct StripeProxy {
     pub upstream: String,
     pub faults: Arc<Faults>,
     shared: Arc<Shared>,
+    server: tokio::task::AbortHandle,
+}
+
+/// localstripe keeps every test's webhook registration and sends each event to all of them, this proxy's included,
+/// for as long as it answers. A proxy's server left running while its test's service stops (until the test's runtime
+/// goes) would relay other tests' events to the service's freed port, which another test's service may have taken by
+/// then: that service would hear of a payment its own proxy dropped. So a dropped proxy relays nothing more.
+impl Drop for StripeProxy {
+    fn drop(&mut self) {
+        *self.shared.webhook_target.lock().unwrap() = None;
+        self.server.abort();
+    }
 }
 
 impl StripeProxy {
@@ -77,8 +89,8 @@ impl StripeProxy {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let app = axum::Router::new().fallback(forward).with_state(shared.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        Self { base, upstream, faults, shared }
+        let server = tokio::spawn(async move { axum::serve(listener, app).await }).abort_handle();
+        Self { base, upstream, faults, shared, server }
     }
 
     /// The payer's bank disputes the payment of `intent` (Stripe-shaped, as `charge.dispute.created` carries it):
