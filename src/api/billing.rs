@@ -4,6 +4,7 @@ use super::error::{ApiError, ErrorEnvelope, ok};
 use super::extract::{AdminCaller, ClientCaller};
 use super::payments::parse_transaction_id;
 use crate::api::extract::ApiQuery;
+use crate::app::payment_data;
 use crate::documents::invoice_pdf;
 use crate::domain::ids::TransactionId;
 use crate::domain::invoice::BillingProfile;
@@ -284,13 +285,7 @@ pub async fn save_profile(
         country,
         tax_id: body.tax_id.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()),
     };
-    let (client, saved) = (caller.id.as_str().to_owned(), profile.clone());
-    let save = state
-        .purchases
-        .context()
-        .writer
-        .write(move |txn| Box::pin(async move { billing_profiles::save(txn, &client, &saved).await }));
-    save.await?;
+    payment_data::save_billing_profile(&state.purchases.context().writer, &caller.id, profile.clone()).await?;
     Ok(ok(
         StatusCode::OK,
         ProfileBody {

@@ -3,6 +3,7 @@ use crate::api::AppState;
 use crate::api::error::{ApiError, ErrorEnvelope, ok};
 use crate::api::extract::AdminCaller;
 use crate::api::extract::ApiQuery;
+use crate::app::oversight;
 use crate::store::alerts as alert_store;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -62,13 +63,7 @@ pub async fn acknowledge_alert(
     AdminCaller(admin): AdminCaller,
     Path(key): Path<String>,
 ) -> Result<Response, ApiError> {
-    let (acknowledged, by) = (key.clone(), admin.id.as_str().to_owned());
-    let acknowledge = state
-        .purchases
-        .context()
-        .writer
-        .write(move |txn| Box::pin(async move { alert_store::acknowledge(txn, &acknowledged, &by).await }));
-    if !acknowledge.await? {
+    if !oversight::acknowledge_alert(&state.purchases.context().writer, &admin.id, &key).await? {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "alert_not_found", "No such alert."));
     }
     Ok(ok(StatusCode::OK, serde_json::json!({ "key": key, "acknowledged": true })))

@@ -3,6 +3,7 @@ use super::RequiredReason;
 use crate::api::AppState;
 use crate::api::error::{ApiError, ErrorEnvelope, ok};
 use crate::api::extract::{AdminCaller, ApiJson};
+use crate::app::oversight;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -53,11 +54,8 @@ pub async fn lift_flag(
     if body.reason.trim().is_empty() {
         return Err(ApiError::bad_request("reason_required", "Say why the account is cleared: it is audited."));
     }
-    let (cleared, by) = (client.clone(), admin.id.as_str().to_owned());
-    let lift = state.purchases.context().writer.write(move |txn| {
-        Box::pin(async move { crate::store::fraud_flags::lift(txn, &cleared, &body.reason, &by).await })
-    });
-    if !lift.await? {
+    let writer = &state.purchases.context().writer;
+    if !oversight::lift_fraud_flag(writer, &admin.id, &client, &body.reason).await? {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "not_flagged", "This account is not flagged."));
     }
     Ok(ok(StatusCode::OK, serde_json::json!({ "clientId": client, "flagged": false })))
