@@ -127,14 +127,8 @@ async fn lane(
                 }
             }
         }
-        let size = batch.len() as u64;
         // A step that panics takes its batch down (its callers hear that the writer stopped), never the lane.
-        let committed = tokio::spawn(commit(db.clone(), batch)).await;
-        if matches!(committed, Ok(true)) {
-            stats.batches.fetch_add(1, Ordering::Relaxed);
-            stats.steps.fetch_add(size, Ordering::Relaxed);
-            stats.largest_batch.fetch_max(size, Ordering::Relaxed);
-        }
+        let _ = tokio::spawn(commit(db.clone(), batch, stats.clone())).await;
     }
 }
 
@@ -223,18 +217,20 @@ where
     Ok(())
 }
 
-/// One batch: every step in its savepoint, the held rows, one commit, then the answers. Whether the batch committed.
-async fn commit(db: DatabaseConnection, batch: Vec<Job>) -> bool {
-    HELD.scope(RefCell::default(), commit_held(db, batch)).await
+/// One batch: every step in its savepoint, the held rows, one commit, then the batch counted in `stats` and the
+/// answers (so a caller that has its answer finds its batch counted).
+async fn commit(db: DatabaseConnection, batch: Vec<Job>, stats: Arc<WriterStats>) {
+    HELD.scope(RefCell::default(), commit_held(db, batch, stats)).await
 }
 
-async fn commit_held(db: DatabaseConnection, batch: Vec<Job>) -> bool {
+async fn commit_held(db: DatabaseConnection, batch: Vec<Job>, stats: Arc<WriterStats>) {
+    let size = batch.len() as u64;
     let txn = match db.begin().await {
         Ok(txn) => txn,
         Err(e) => {
             // The steps never ran; dropping them tells each caller the write did not happen.
             tracing::error!(error = %e, steps = batch.len(), "the writer could not open a transaction");
-            return false;
+            return;
         }
     };
     let mut finishes = Vec::with_capacity(batch.len());
@@ -270,7 +266,11 @@ async fn commit_held(db: DatabaseConnection, batch: Vec<Job>) -> bool {
         }
         None => txn.commit().await,
     };
-    let committed = outcome.is_ok();
+    if outcome.is_ok() {
+        stats.batches.fetch_add(1, Ordering::Relaxed);
+        stats.steps.fetch_add(size, Ordering::Relaxed);
+        stats.largest_batch.fetch_max(size, Ordering::Relaxed);
+    }
     let message = outcome.as_ref().err().map(ToString::to_string);
     for finish in finishes {
         finish(match &message {
@@ -278,7 +278,6 @@ async fn commit_held(db: DatabaseConnection, batch: Vec<Job>) -> bool {
             Some(message) => Err(DbErr::Custom(message.clone())),
         });
     }
-    committed
 }
 
 #[cfg(test)]
