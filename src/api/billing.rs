@@ -184,7 +184,7 @@ async fn resend(state: &AppState, id: Uuid, client: Option<&str>, by: &str) -> R
         None => return Err(crate::actors::purchase::PurchaseError::Busy.into()),
     }
     crate::app::receipts::resend(&state.purchases.context().writer, &purchase, by).await?;
-    Ok(ok(StatusCode::ACCEPTED, json!({ "transactionId": purchase.id, "queued": true })))
+    Ok(ok(StatusCode::ACCEPTED, json!({ "transactionId": TransactionId(purchase.id), "queued": true })))
 }
 
 /// AC9.4.6: a lost receipt, regenerated from the purchase and sent again.

@@ -83,6 +83,7 @@ async fn history_export_and_receipts_again(db: Db) {
 
     let again = app.post(&format!("/api/v1/billing/receipts/{second}/resend"), Some(&client.token), &json!({})).await;
     assert_eq!(again.status, StatusCode::ACCEPTED);
+    assert_eq!(again.data()["transactionId"], second.as_str(), "named as every other answer names it");
     assert_eq!(mails_saying(&app, "Your receipt: 25 credits", 2).await, Some(2), "the receipt went out again");
     let stranger = app.client("billing-2");
     let theirs =
