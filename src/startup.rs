@@ -225,6 +225,7 @@ impl Application {
         let limiter = tree.child("rate-limiter", limiter).await?;
         let deadlines = Deadlines::new(tree.named("deadlines"));
         let ctx = Arc::new(Context {
+            names: tree.prefix().to_owned(),
             db: db.clone(),
             gateways: gateways.clone(),
             policy,

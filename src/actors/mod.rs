@@ -20,6 +20,9 @@ use sea_orm::DatabaseConnection;
 
 /// What every purchase actor needs, shared.
 pub struct Context {
+    /// This service's prefix on its purchase and refund actors' names. ractor's registry is one per process, and a
+    /// process may run several services (the tests do): each must find only its own actors by name.
+    pub names: String,
     pub db: DatabaseConnection,
     pub gateways: std::sync::Arc<Gateways>,
     pub policy: Policy,
@@ -56,6 +59,20 @@ pub struct Context {
 }
 
 impl Context {
+    pub fn purchase_actor(&self, id: uuid::Uuid) -> String {
+        format!("{}:purchase:{id}", self.names)
+    }
+
+    pub fn refund_actor(&self, id: uuid::Uuid) -> String {
+        format!("{}:refund:{id}", self.names)
+    }
+
+    /// The kind (`purchase`, `refund`) and id of one of this service's actors, from its name.
+    pub fn actor_named<'n>(&self, name: &'n str) -> Option<(&'n str, uuid::Uuid)> {
+        let (kind, id) = name.strip_prefix(self.names.as_str())?.strip_prefix(':')?.split_once(':')?;
+        Some((kind, id.parse().ok()?))
+    }
+
     /// Leaves the trace of an input that changed a finished purchase (which never changes again, so needs no lock), in
     /// the writer's next batch.
     pub async fn record_unchanged(

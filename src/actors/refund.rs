@@ -194,7 +194,7 @@ impl RefundActors {
     }
 
     async fn actor(&self, id: Uuid) -> Result<ActorRef<Apply>, RefundError> {
-        let name = format!("refund:{id}");
+        let name = self.ctx.refund_actor(id);
         if let Some(actor) = ActorRef::where_is(name.clone()) {
             return Ok(actor);
         }

@@ -38,7 +38,8 @@ impl Actor for Supervisor {
         };
         if let Some(cell) = cell {
             let name = cell.get_name().unwrap_or_default();
-            if let Some(id) = name.strip_prefix("refund:").and_then(|id| id.parse().ok()) {
+            let named = self.ctx.actor_named(&name);
+            if let Some(("refund", id)) = named {
                 tracing::error!(%id, %error, "refund actor crashed; restarting it from its persisted state");
                 // Its recovery input makes the provider call it may still owe, under the same idempotency key.
                 let restarted = match self.ctx.refunds() {
@@ -50,7 +51,7 @@ impl Actor for Supervisor {
                 }
                 return Ok(());
             }
-            let Some(id) = purchase_id(&name) else {
+            let Some(("purchase", id)) = named else {
                 return Ok(());
             };
             tracing::error!(%id, %error, "purchase actor crashed; restarting it from its persisted state");
@@ -62,14 +63,6 @@ impl Actor for Supervisor {
     }
 }
 
-fn actor_name(id: Uuid) -> String {
-    format!("purchase:{id}")
-}
-
-fn purchase_id(name: &str) -> Option<Uuid> {
-    name.strip_prefix("purchase:")?.parse().ok()
-}
-
 async fn spawn(
     ctx: &Arc<Context>,
     supervisor: ActorCell,
@@ -77,7 +70,7 @@ async fn spawn(
     id: Option<Uuid>,
 ) -> Result<ActorRef<PurchaseMsg>, PurchaseError> {
     let actor = PurchaseActor { ctx: ctx.clone() };
-    match Actor::spawn_linked(id.map(actor_name), actor, start, supervisor).await {
+    match Actor::spawn_linked(id.map(|id| ctx.purchase_actor(id)), actor, start, supervisor).await {
         Ok((actor, _)) => Ok(actor),
         // Someone else started it first: use theirs.
         Err(SpawnErr::ActorAlreadyRegistered(name)) => {
@@ -171,7 +164,7 @@ impl PurchaseActors {
     async fn deliver(&self, id: Uuid, input: Input, cause: Cause) -> Reply {
         // A purchase with no actor alive is read once: a finished one is answered from its row (the webhook that
         // follows a confirm, typically) without waking an actor, and an unfinished one wakes its actor with that row.
-        let mut asleep = match ActorRef::<PurchaseMsg>::where_is(actor_name(id)) {
+        let mut asleep = match ActorRef::<PurchaseMsg>::where_is(self.ctx.purchase_actor(id)) {
             Some(_) => None,
             None => {
                 let stored = self.load(id).await?;
@@ -237,7 +230,7 @@ impl PurchaseActors {
 
     /// The purchase's live actor, or one woken from `asleep` (the row as last read), else from the database.
     async fn actor(&self, id: Uuid, asleep: Option<Stored>) -> Result<ActorRef<PurchaseMsg>, PurchaseError> {
-        if let Some(actor) = ActorRef::where_is(actor_name(id)) {
+        if let Some(actor) = ActorRef::where_is(self.ctx.purchase_actor(id)) {
             return Ok(actor);
         }
         let stored = match asleep {

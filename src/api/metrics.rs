@@ -34,7 +34,10 @@ pub async fn metrics(State(state): State<AppState>, _admin: super::extract::Admi
     let _ =
         writeln!(out, "# HELP purser_outbox_pending Messages waiting to be sent.\n# TYPE purser_outbox_pending gauge");
     let _ = writeln!(out, "purser_outbox_pending {}", outbox_pending(db).await?);
-    let live = ractor::registry::registered().iter().filter(|name| name.starts_with("purchase:")).count();
+    let live = ractor::registry::registered()
+        .iter()
+        .filter(|name| context.actor_named(name).is_some_and(|(kind, _)| kind == "purchase"))
+        .count();
     let _ = writeln!(
         out,
         "# HELP purser_live_purchase_actors Purchase actors running now.\n# TYPE purser_live_purchase_actors gauge"

@@ -227,7 +227,7 @@ pub async fn dev_crash(
                 _ => Err("No such kind of actor.".to_owned()),
             };
             let (kind, id) = id.map_err(|e| ApiError::bad_request("unknown_actor", e))?;
-            format!("{kind}:{id}")
+            format!("{prefix}:{kind}:{id}")
         }
     };
     if !crate::actors::tree::crash(&name) {
