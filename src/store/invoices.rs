@@ -1,37 +1,67 @@
 //! Invoices: issued in the transaction that grants the credits, numbered by a counter row that the transaction
 //! holds, so numbers have no gaps (a rolled-back purchase rolls its number back too) and never repeat.
+//!
+//! Every grant on every node takes that one row, and keeps it until its transaction commits. Inside a writer's batch
+//! an invoice is therefore held (`writer::hold_invoice`) and numbered with the batch's others as the batch's last
+//! write: the counter is taken once per batch, just before the commit, instead of once per grant with the rest of
+//! the batch still to run while every other batch waits for it.
 use super::billing_profiles;
 use crate::domain::invoice::{InvoiceDocument, Issuer};
 use crate::domain::purchase::Purchase;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use entities::invoices;
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Statement,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
+
+/// An issued invoice waiting for its number.
+pub struct Unnumbered {
+    purchase_id: uuid::Uuid,
+    client_id: String,
+    issued_at: DateTime<Utc>,
+    document: InvoiceDocument,
+}
 
 pub async fn issue<C: ConnectionTrait>(db: &C, issuer: &Issuer, purchase: &Purchase) -> Result<(), DbErr> {
-    // The next number and the increment in one statement (SQLite 3.35+ and PostgreSQL both return from an UPDATE).
-    let row = db
-        .query_one_raw(Statement::from_string(
-            db.get_database_backend(),
-            "UPDATE invoice_counters SET next = next + 1 WHERE name = 'invoice' RETURNING next - 1 AS number",
-        ))
-        .await?
-        .ok_or_else(|| DbErr::RecordNotFound("invoice counter".into()))?;
-    let number: i64 = row.try_get("", "number")?;
     let now = Utc::now();
     let business = billing_profiles::find(db, purchase.client.as_str()).await?;
-    let document = InvoiceDocument::for_purchase(number, &issuer.seller, &issuer.rates, business, purchase, now);
-    invoices::Entity::insert(invoices::ActiveModel {
-        number: Set(number),
-        purchase_id: Set(purchase.id),
-        client_id: Set(purchase.client.as_str().to_owned()),
-        issued_at: Set(now),
-        document: Set(serde_json::to_value(&document).map_err(|e| DbErr::Custom(e.to_string()))?),
-    })
-    .exec_without_returning(db)
-    .await
-    .map(|_| ())
+    let unnumbered = Unnumbered {
+        purchase_id: purchase.id,
+        client_id: purchase.client.as_str().to_owned(),
+        issued_at: now,
+        document: InvoiceDocument::for_purchase(0, &issuer.seller, &issuer.rates, business, purchase, now),
+    };
+    let Some(unnumbered) = super::writer::hold_invoice(unnumbered) else { return Ok(()) };
+    let row = number(db, vec![unnumbered]).await?;
+    invoices::Entity::insert_many(row).exec_without_returning(db).await.map(|_| ())
+}
+
+/// The rows of `unnumbered`, numbered in order from the counter, which is advanced once for all of them.
+pub async fn number<C: ConnectionTrait>(
+    db: &C,
+    unnumbered: Vec<Unnumbered>,
+) -> Result<Vec<invoices::ActiveModel>, DbErr> {
+    if unnumbered.is_empty() {
+        return Ok(vec![]);
+    }
+    let count = unnumbered.len() as i64;
+    // The first number and the increment in one statement (SQLite 3.35+ and PostgreSQL both return from an UPDATE).
+    let take = "UPDATE invoice_counters SET next = next + ? WHERE name = 'invoice' RETURNING next - ? AS first";
+    let statement = super::numbered(db.get_database_backend(), take, vec![count.into(), count.into()]);
+    let row = db.query_one_raw(statement).await?.ok_or_else(|| DbErr::RecordNotFound("invoice counter".into()))?;
+    let first: i64 = row.try_get("", "first")?;
+    unnumbered
+        .into_iter()
+        .zip(first..)
+        .map(|(mut invoice, number)| {
+            invoice.document.number = number;
+            Ok(invoices::ActiveModel {
+                number: Set(number),
+                purchase_id: Set(invoice.purchase_id),
+                client_id: Set(invoice.client_id),
+                issued_at: Set(invoice.issued_at),
+                document: Set(serde_json::to_value(&invoice.document).map_err(|e| DbErr::Custom(e.to_string()))?),
+            })
+        })
+        .collect()
 }
 
 pub async fn for_purchase(db: &DatabaseConnection, purchase: uuid::Uuid) -> Result<Option<InvoiceDocument>, DbErr> {

@@ -8,7 +8,9 @@
 //!
 //! Rows that a step only appends (a purchase's history line, an event to the platform) and the webhook inbox's
 //! "processed" marks are held instead and written for the whole batch before the commit, one statement per table
-//! (`hold_history`, `hold_event`, `hold_processed`).
+//! (`hold_history`, `hold_event`, `hold_processed`). So are the invoices the batch issues (`hold_invoice`): numbered
+//! last, so the one counter every grant takes is held only from there to the commit.
+use crate::store::invoices::Unnumbered;
 use entities::{platform_events, purchase_events, webhook_events};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
@@ -133,24 +135,27 @@ async fn lane(
 }
 
 /// Rows a batch's steps appended, and the inbox rows they consumed, written together before its commit. Nothing in a
-/// batch reads them back and no key refuses them (an event's `cause` is `ON CONFLICT DO NOTHING`), so writing them
-/// last changes no step's outcome, and a batch of forty steps writes its history in one statement instead of forty.
+/// batch reads them back and no key refuses them (an event's `cause` is `ON CONFLICT DO NOTHING`; an invoice is held
+/// after its purchase's grant, whose ledger key refuses a second one), so writing them last changes no step's
+/// outcome, and a batch of forty steps writes its history in one statement instead of forty.
 #[derive(Default)]
 struct Held {
     history: Vec<purchase_events::ActiveModel>,
     events: Vec<platform_events::ActiveModel>,
     processed: Vec<i64>,
+    invoices: Vec<Unnumbered>,
 }
 
 impl Held {
-    fn lengths(&self) -> [usize; 3] {
-        [self.history.len(), self.events.len(), self.processed.len()]
+    fn lengths(&self) -> [usize; 4] {
+        [self.history.len(), self.events.len(), self.processed.len(), self.invoices.len()]
     }
 
-    fn truncate(&mut self, [history, events, processed]: [usize; 3]) {
+    fn truncate(&mut self, [history, events, processed, invoices]: [usize; 4]) {
         self.history.truncate(history);
         self.events.truncate(events);
         self.processed.truncate(processed);
+        self.invoices.truncate(invoices);
     }
 }
 
@@ -184,6 +189,11 @@ pub fn hold_processed(id: i64) -> Option<i64> {
     hold(id, |held| &mut held.processed)
 }
 
+/// Holds an invoice to be numbered with the batch's others, last, like `hold_history`.
+pub fn hold_invoice(invoice: Unnumbered) -> Option<Unnumbered> {
+    hold(invoice, |held| &mut held.invoices)
+}
+
 async fn write_held(txn: &DatabaseTransaction) -> Result<(), DbErr> {
     let held = HELD.with(|held| std::mem::take(&mut *held.borrow_mut()));
     insert_all(txn, held.history, None).await?;
@@ -196,7 +206,9 @@ async fn write_held(txn: &DatabaseTransaction) -> Result<(), DbErr> {
             .exec(txn)
             .await?;
     }
-    Ok(())
+    // Last: no lock is waited for while the invoice counter is held.
+    let invoices = crate::store::invoices::number(txn, held.invoices).await?;
+    insert_all(txn, invoices, None).await
 }
 
 /// `rows` as multi-row `INSERT`s of up to `ROWS_PER_INSERT` rows each.
@@ -292,6 +304,15 @@ mod tests {
         txn.execute_raw(sql).await.map(|_| ())
     }
 
+    /// A writer on a fresh, migrated SQLite database, kept while the directory is.
+    async fn migrated() -> (tempfile::TempDir, sea_orm::DatabaseConnection, Writer) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::store::connect(&format!("sqlite://{}/w.db?mode=rwc", dir.path().display()), 1).await.unwrap();
+        crate::store::migrate(&db).await.unwrap();
+        let writer = Writer::start(db.clone(), 1, 16).unwrap();
+        (dir, db, writer)
+    }
+
     // Three steps land in one batch: the second writes, then fails on a duplicate key. It alone is rolled back and
     // fails; the first and the third commit, in the batch's one transaction.
     #[tokio::test]
@@ -324,10 +345,7 @@ mod tests {
     async fn held_rows_are_written_at_the_commit_except_a_failed_steps() {
         use crate::domain::event::EventType;
         use crate::store::events;
-        let dir = tempfile::tempdir().unwrap();
-        let db = crate::store::connect(&format!("sqlite://{}/w.db?mode=rwc", dir.path().display()), 1).await.unwrap();
-        crate::store::migrate(&db).await.unwrap();
-        let writer = Writer::start(db.clone(), 1, 16).unwrap();
+        let (_dir, db, writer) = migrated().await;
         let record = |cause: &'static str, fails: bool| {
             writer.write(move |txn| {
                 Box::pin(async move {
@@ -342,5 +360,58 @@ mod tests {
             db.query_all_raw(Statement::from_string(db.get_database_backend(), "SELECT cause FROM platform_events"));
         let causes: Vec<String> = rows.await.unwrap().iter().map(|r| r.try_get("", "cause").unwrap()).collect();
         assert_eq!(causes, vec!["a".to_owned()]);
+    }
+
+    // Invoices issued by three steps of one batch, the second failing after its issue: the other two are numbered
+    // 1 and 2, with no gap for the failed one, and each document carries its row's number.
+    #[tokio::test]
+    async fn invoices_held_by_a_batch_are_numbered_without_a_gap() {
+        use crate::domain::ids::ClientId;
+        use crate::domain::money::{Credits, Currency, Money};
+        use crate::domain::package::{Package, PackageId};
+        use crate::domain::purchase::{Checkout, Policy, Purchase};
+        let (_dir, db, writer) = migrated().await;
+        let package = Package {
+            id: PackageId::parse("pro-200").unwrap(),
+            name: "Pro".into(),
+            price: Money::new(16000, Currency::parse("USD").unwrap()).unwrap(),
+            credits: Credits(240),
+        };
+        let policy = Policy {
+            checkout_ttl: chrono::TimeDelta::minutes(30),
+            max_attempts: 3,
+            max_attempts_per_purchase: 10,
+            retry_base: chrono::TimeDelta::seconds(2),
+            radar: false,
+        };
+        let issue = |fails: bool| {
+            let client = ClientId::parse("c1").unwrap();
+            let id = uuid::Uuid::new_v4();
+            let purchase =
+                Purchase::open(id, client, &package, Checkout::default(), chrono::Utc::now(), &policy).purchase;
+            writer.write(move |txn| {
+                Box::pin(async move {
+                    crate::store::invoices::issue(txn, &Default::default(), &purchase).await?;
+                    if fails { Err(DbErr::Custom("refused".into())) } else { Ok(id) }
+                })
+            })
+        };
+        let (first, second, third) = tokio::join!(issue(false), issue(true), issue(false));
+        let (first, third) = (first.unwrap(), third.unwrap());
+        assert!(second.is_err());
+        let sql = "SELECT number, purchase_id, document FROM invoices ORDER BY number";
+        let rows = db.query_all_raw(Statement::from_string(db.get_database_backend(), sql)).await.unwrap();
+        let numbered: Vec<(i64, uuid::Uuid, i64)> = rows
+            .iter()
+            .map(|r| {
+                let document: serde_json::Value = r.try_get("", "document").unwrap();
+                (
+                    r.try_get("", "number").unwrap(),
+                    r.try_get("", "purchase_id").unwrap(),
+                    document["number"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(numbered, vec![(1, first, 1), (2, third, 2)]);
     }
 }
