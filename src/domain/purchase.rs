@@ -956,12 +956,13 @@ impl Purchase {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::domain::money::Currency;
     use proptest::prelude::*;
 
-    fn policy() -> Policy {
+    /// The policy and package of these tests, also the store's.
+    pub(crate) fn policy() -> Policy {
         Policy {
             checkout_ttl: TimeDelta::minutes(30),
             max_attempts: 3,
@@ -971,7 +972,7 @@ mod tests {
         }
     }
 
-    fn package() -> Package {
+    pub(crate) fn package() -> Package {
         Package {
             id: PackageId::parse("pro-200").unwrap(),
             name: "Pro".into(),

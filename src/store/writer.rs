@@ -367,23 +367,10 @@ mod tests {
     #[tokio::test]
     async fn invoices_held_by_a_batch_are_numbered_without_a_gap() {
         use crate::domain::ids::ClientId;
-        use crate::domain::money::{Credits, Currency, Money};
-        use crate::domain::package::{Package, PackageId};
-        use crate::domain::purchase::{Checkout, Policy, Purchase};
+        use crate::domain::purchase::tests::{package, policy};
+        use crate::domain::purchase::{Checkout, Purchase};
         let (_dir, db, writer) = migrated().await;
-        let package = Package {
-            id: PackageId::parse("pro-200").unwrap(),
-            name: "Pro".into(),
-            price: Money::new(16000, Currency::parse("USD").unwrap()).unwrap(),
-            credits: Credits(240),
-        };
-        let policy = Policy {
-            checkout_ttl: chrono::TimeDelta::minutes(30),
-            max_attempts: 3,
-            max_attempts_per_purchase: 10,
-            retry_base: chrono::TimeDelta::seconds(2),
-            radar: false,
-        };
+        let (package, policy) = (package(), policy());
         let issue = |fails: bool| {
             let client = ClientId::parse("c1").unwrap();
             let id = uuid::Uuid::new_v4();
