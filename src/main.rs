@@ -172,8 +172,8 @@ fn run(cli: Cli) -> Result<(), String> {
                 let latency = vec![("PURSER_SANDBOX__LATENCY_MS".to_owned(), provider_latency_ms.to_string())];
                 let options = BenchOptions { purchases, concurrency, provider_latency_ms, in_flight };
                 let mut reports = vec![];
+                let routing = if by_client { Routing::ByClient } else { Routing::RoundRobin };
                 for nodes in std::iter::once(1).chain((nodes > 1).then_some(nodes)) {
-                    let routing = if by_client { Routing::ByClient } else { Routing::RoundRobin };
                     let open = Workspace::open(&cli.config, database_url.as_deref(), latency.clone(), nodes, routing);
                     let mut workspace = open.await?;
                     let report = bench::run(&mut workspace, &options).await;

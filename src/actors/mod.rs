@@ -18,6 +18,26 @@ use crate::domain::purchase::Policy;
 use crate::providers::Gateways;
 use sea_orm::DatabaseConnection;
 
+/// The actors a service runs one of per row, each named after its row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowActor {
+    Purchase,
+    Refund,
+}
+
+impl RowActor {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Purchase => "purchase",
+            Self::Refund => "refund",
+        }
+    }
+
+    pub fn parse(kind: &str) -> Option<Self> {
+        [Self::Purchase, Self::Refund].into_iter().find(|k| k.as_str() == kind)
+    }
+}
+
 /// What every purchase actor needs, shared.
 pub struct Context {
     /// This service's prefix on its purchase and refund actors' names. ractor's registry is one per process, and a
@@ -59,18 +79,23 @@ pub struct Context {
 }
 
 impl Context {
+    /// The name of this service's actor of `kind` for the row `id`.
+    pub fn actor_name(&self, kind: RowActor, id: uuid::Uuid) -> String {
+        format!("{}:{}:{id}", self.names, kind.as_str())
+    }
+
     pub fn purchase_actor(&self, id: uuid::Uuid) -> String {
-        format!("{}:purchase:{id}", self.names)
+        self.actor_name(RowActor::Purchase, id)
     }
 
     pub fn refund_actor(&self, id: uuid::Uuid) -> String {
-        format!("{}:refund:{id}", self.names)
+        self.actor_name(RowActor::Refund, id)
     }
 
-    /// The kind (`purchase`, `refund`) and id of one of this service's actors, from its name.
-    pub fn actor_named<'n>(&self, name: &'n str) -> Option<(&'n str, uuid::Uuid)> {
+    /// The kind and row of one of this service's actors, from its name (`actor_name`'s inverse).
+    pub fn actor_named(&self, name: &str) -> Option<(RowActor, uuid::Uuid)> {
         let (kind, id) = name.strip_prefix(self.names.as_str())?.strip_prefix(':')?.split_once(':')?;
-        Some((kind, id.parse().ok()?))
+        Some((RowActor::parse(kind)?, id.parse().ok()?))
     }
 
     /// Leaves the trace of an input that changed a finished purchase (which never changes again, so needs no lock), in

@@ -1,7 +1,7 @@
 //! Spawns purchase actors under one supervisor, finds the running one for a purchase (or re-hydrates it from the
 //! database), restarts crashed ones, and brings every unfinished purchase back after a restart.
-use super::Context;
 use super::purchase::{PurchaseActor, PurchaseError, PurchaseMsg, Reply, Start};
+use super::{Context, RowActor};
 use crate::domain::purchase::{Input, Purchase, Step};
 use crate::store::purchases::{self, AdminAction, Cause, Stored};
 use crate::store::webhooks;
@@ -39,7 +39,7 @@ impl Actor for Supervisor {
         if let Some(cell) = cell {
             let name = cell.get_name().unwrap_or_default();
             let named = self.ctx.actor_named(&name);
-            if let Some(("refund", id)) = named {
+            if let Some((RowActor::Refund, id)) = named {
                 tracing::error!(%id, %error, "refund actor crashed; restarting it from its persisted state");
                 // Its recovery input makes the provider call it may still owe, under the same idempotency key.
                 let restarted = match self.ctx.refunds() {
@@ -51,7 +51,7 @@ impl Actor for Supervisor {
                 }
                 return Ok(());
             }
-            let Some(("purchase", id)) = named else {
+            let Some((RowActor::Purchase, id)) = named else {
                 return Ok(());
             };
             tracing::error!(%id, %error, "purchase actor crashed; restarting it from its persisted state");

@@ -36,7 +36,7 @@ pub async fn metrics(State(state): State<AppState>, _admin: super::extract::Admi
     let _ = writeln!(out, "purser_outbox_pending {}", outbox_pending(db).await?);
     let live = ractor::registry::registered()
         .iter()
-        .filter(|name| context.actor_named(name).is_some_and(|(kind, _)| kind == "purchase"))
+        .filter(|name| context.actor_named(name).is_some_and(|(kind, _)| kind == crate::actors::RowActor::Purchase))
         .count();
     let _ = writeln!(
         out,

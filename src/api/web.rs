@@ -221,13 +221,15 @@ pub async fn dev_crash(
         }
         _ => {
             // A purchase's or a refund's actor is named by its bare UUID; the API's `txn_…`/`ref_…` names it too.
-            let id = match actor.split_once(':') {
-                Some(("purchase", id)) => crate::domain::ids::TransactionId::parse(id).map(|id| ("purchase", id.0)),
-                Some(("refund", id)) => crate::domain::ids::RefundRequestId::parse(id).map(|id| ("refund", id.0)),
+            use crate::actors::RowActor;
+            use crate::domain::ids::{RefundRequestId, TransactionId};
+            let row = match actor.split_once(':').map(|(kind, id)| (RowActor::parse(kind), id)) {
+                Some((Some(RowActor::Purchase), id)) => TransactionId::parse(id).map(|id| (RowActor::Purchase, id.0)),
+                Some((Some(RowActor::Refund), id)) => RefundRequestId::parse(id).map(|id| (RowActor::Refund, id.0)),
                 _ => Err("No such kind of actor.".to_owned()),
             };
-            let (kind, id) = id.map_err(|e| ApiError::bad_request("unknown_actor", e))?;
-            format!("{prefix}:{kind}:{id}")
+            let (kind, id) = row.map_err(|e| ApiError::bad_request("unknown_actor", e))?;
+            state.purchases.context().actor_name(kind, id)
         }
     };
     if !crate::actors::tree::crash(&name) {
