@@ -1,10 +1,12 @@
 //! `purser bench`: how fast is a complete purchase, measured through the public API against a fresh service.
-use super::driver::{DECLINES, Driver, NEEDS_3DS, SUCCEEDS};
+use super::driver::{DECLINES, Driver, NEEDS_3DS};
 use super::stats::{Samples, Summary};
 use super::workers::spawn_jobs;
 use super::workspace::{Routing, Workspace};
 use crate::auth::Role;
+use crate::providers::sandbox::SUCCEEDING_CARDS;
 use serde::Serialize;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -158,13 +160,28 @@ impl Tally {
     }
 }
 
-/// Every twentieth purchase declines and every twentieth needs 3-D Secure; the rest succeed at once.
-fn method_for(n: usize) -> &'static str {
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Succeeds,
+    Declines,
+    NeedsAuthentication,
+}
+
+/// Every twentieth purchase declines and every twentieth needs 3-D Secure; the rest succeed at once, the buyers
+/// taking the sandbox's succeeding cards in turn.
+fn method_for(n: usize) -> (Outcome, &'static str) {
     match n % 20 {
-        7 => DECLINES,
-        13 => NEEDS_3DS,
-        _ => SUCCEEDS,
+        7 => (Outcome::Declines, DECLINES),
+        13 => (Outcome::NeedsAuthentication, NEEDS_3DS),
+        _ => (Outcome::Succeeds, SUCCEEDING_CARDS[n % SUCCEEDING_CARDS.len()]),
     }
+}
+
+/// Each buyer's own address in 10.0.0.0/8, which the harness's load balancer reports: a platform's buyers come from
+/// networks of their own, and the fraud monitor counts checkouts per network.
+fn buyer_address(n: usize) -> Option<IpAddr> {
+    let host = u32::try_from(n % (1 << 24)).unwrap_or_default();
+    Some(IpAddr::V4(Ipv4Addr::from(0x0A00_0000 | host)))
 }
 
 /// One complete purchase, as a client's browser and the provider would make it.
@@ -178,25 +195,25 @@ async fn purchase(
     let (package, credits) = package;
     let client = format!("bench-{run}-{n}");
     let token = driver.token(&client, Role::Client)?;
-    let method = method_for(n);
-    let intent = driver.intent(&token, package, method).await?;
+    let (outcome, method) = method_for(n);
+    let intent = driver.intent(&token, package, method, buyer_address(n)).await?;
     if intent.status != 200 {
         return Err(format!("intent: {} {}", intent.status, intent.body));
     }
     tally.intent.push(intent.took);
     let (intent_id, transaction) = (intent.data("paymentIntentId").to_owned(), intent.data("transactionId").to_owned());
-    let confirm = driver.confirm(&token, package, &intent_id).await?;
+    let confirm = driver.confirm(&token, package, &intent_id, buyer_address(n)).await?;
     tally.confirm.push(confirm.took);
-    let expected = match (method, confirm.status, confirm.data("status")) {
-        (SUCCEEDS, 200, "succeeded") => {
+    let expected = match (outcome, confirm.status, confirm.data("status")) {
+        (Outcome::Succeeds, 200, "succeeded") => {
             tally.outcomes.succeeded += 1;
             *credits
         }
-        (DECLINES, 402, _) => {
+        (Outcome::Declines, 402, _) => {
             tally.outcomes.declined += 1;
             0
         }
-        (NEEDS_3DS, _, "requires_action") => {
+        (Outcome::NeedsAuthentication, _, "requires_action") => {
             let authenticated = driver.authenticate(&intent_id, true).await?;
             if authenticated.status != 200 {
                 return Err(format!("3-D Secure: {} {}", authenticated.status, authenticated.body));
@@ -245,7 +262,7 @@ async fn drive(driver: &Arc<Driver>, run: &str, count: usize, concurrency: usize
 /// The platform's backend spends one credit of each client whose purchase paid at once, each under its own key.
 async fn spend(driver: &Arc<Driver>, run: &str, purchases: usize, concurrency: usize) -> Result<Spends, String> {
     let service = driver.token("bench-platform", Role::Service)?;
-    let paid: Vec<usize> = (0..purchases).filter(|n| method_for(*n) == SUCCEEDS).collect();
+    let paid: Vec<usize> = (0..purchases).filter(|n| method_for(*n).0 == Outcome::Succeeds).collect();
     let latency = Arc::new(Mutex::new(Samples::default()));
     let (driver, run, jobs, shared) = (driver.clone(), run.to_owned(), Arc::new(paid.clone()), latency.clone());
     let started = Instant::now();
@@ -284,8 +301,8 @@ async fn in_flight(
         let (driver, package) = (driver.clone(), package.clone());
         async move {
             let token = driver.token(&format!("waiting-{n}"), Role::Client)?;
-            let intent = driver.intent(&token, &package, NEEDS_3DS).await?;
-            let confirm = driver.confirm(&token, &package, intent.data("paymentIntentId")).await?;
+            let intent = driver.intent(&token, &package, NEEDS_3DS, buyer_address(n)).await?;
+            let confirm = driver.confirm(&token, &package, intent.data("paymentIntentId"), buyer_address(n)).await?;
             if confirm.data("status") != "requires_action" {
                 return Err(format!("a waiting purchase is {}: {}", confirm.status, confirm.body));
             }

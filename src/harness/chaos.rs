@@ -153,7 +153,7 @@ async fn shop(
         return Err(format!("intent: {} {}", intent.status, intent.body));
     }
     observed.transactions.lock().unwrap().push(transaction.clone());
-    let confirm = driver.confirm(&token, package, &intent_id).await?;
+    let confirm = driver.confirm(&token, package, &intent_id, None).await?;
     if method == RISKY {
         // Decided by the admins' pass over the review queue, like the rest of the held payments.
         return Ok(());

@@ -5,9 +5,10 @@ use crate::auth::{Authenticator, Role};
 use crate::domain::ids::ClientId;
 use crate::domain::signature as stripe_signature;
 use serde_json::{Value, json};
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-/// Stripe's test methods the sandbox honours, by outcome.
+/// Stripe's test methods the sandbox honours, by outcome (`SUCCEEDING_CARDS` for one card per buyer).
 pub const SUCCEEDS: &str = "pm_card_visa";
 pub const DECLINES: &str = "pm_card_visa_chargeDeclined";
 pub const NEEDS_3DS: &str = "pm_card_authenticationRequired";
@@ -65,9 +66,24 @@ impl Driver {
 
     /// A POST to one node of several, past the load balancer.
     pub async fn post_at(&self, base: &str, path: &str, token: Option<&str>, body: &Value) -> Result<Answer, String> {
+        self.post_from(base, path, token, body, None).await
+    }
+
+    /// A POST from `from`: the address the load balancer in front of the service reports in `X-Forwarded-For`.
+    async fn post_from(
+        &self,
+        base: &str,
+        path: &str,
+        token: Option<&str>,
+        body: &Value,
+        from: Option<IpAddr>,
+    ) -> Result<Answer, String> {
         let mut request = self.http.post(format!("{base}{path}")).json(body);
         if let Some(token) = token {
             request = request.bearer_auth(token);
+        }
+        if let Some(from) = from {
+            request = request.header("x-forwarded-for", from.to_string());
         }
         self.send(request).await
     }
@@ -82,13 +98,16 @@ impl Driver {
         self.send(self.http.get(format!("{}{path}", self.base)).bearer_auth(token)).await
     }
 
-    pub async fn intent(&self, token: &str, package: &str, method: &str) -> Result<Answer, String> {
-        self.post(
-            "/api/v1/payments/stripe/intent",
-            Some(token),
-            &json!({ "packageId": package, "paymentMethodId": method }),
-        )
-        .await
+    /// Opens a checkout; `from` is the buyer's own address, when the load balancer is to report one.
+    pub async fn intent(
+        &self,
+        token: &str,
+        package: &str,
+        method: &str,
+        from: Option<IpAddr>,
+    ) -> Result<Answer, String> {
+        let body = json!({ "packageId": package, "paymentMethodId": method });
+        self.post_from(&self.base, "/api/v1/payments/stripe/intent", Some(token), &body, from).await
     }
 
     /// Opens a checkout under an `Idempotency-Key`, as a careful client does: a lost answer (the service killed
@@ -159,9 +178,15 @@ impl Driver {
         }
     }
 
-    pub async fn confirm(&self, token: &str, package: &str, intent: &str) -> Result<Answer, String> {
-        self.post("/api/v1/payments/confirm", Some(token), &json!({ "paymentIntentId": intent, "packageId": package }))
-            .await
+    pub async fn confirm(
+        &self,
+        token: &str,
+        package: &str,
+        intent: &str,
+        from: Option<IpAddr>,
+    ) -> Result<Answer, String> {
+        let body = json!({ "paymentIntentId": intent, "packageId": package });
+        self.post_from(&self.base, "/api/v1/payments/confirm", Some(token), &body, from).await
     }
 
     pub async fn paypal_order(&self, token: &str, package: &str) -> Result<Answer, String> {

@@ -64,6 +64,9 @@ fn harness_env(dir: &Path, database_url: &str, webhook_secret: &str) -> Vec<(Str
         ("FRAUD__BREACH_DECLINES_PER_MINUTE", huge.clone()),
         ("FRAUD__BREACH_BLOCKS_PER_MINUTE", huge.clone()),
         ("CIRCUIT__FAILURES", huge),
+        // The harness's clients, and haproxy in front of several nodes, are on this machine: a client's own address,
+        // when it gives one, arrives in `X-Forwarded-For` as a load balancer reports it.
+        ("SERVER__TRUSTED_PROXIES", r#"["127.0.0.1/32"]"#.to_owned()),
     ]
     .into_iter()
     .map(|(k, v)| (format!("PURSER_{k}"), v))

@@ -33,15 +33,45 @@ enum Behaviour {
     BankDebit,
 }
 
+/// Stripe's test cards that succeed, by brand and by issuing country: each a card of its own, as a platform's buyers
+/// pay with cards of their own (the fraud monitor counts checkouts per card).
+pub const SUCCEEDING_CARDS: [&str; 27] = [
+    "pm_card_visa",
+    "pm_card_mastercard",
+    "pm_card_amex",
+    "pm_card_visa_debit",
+    "pm_card_discover",
+    "pm_card_mastercard_debit",
+    "pm_card_mastercard_prepaid",
+    "pm_card_diners",
+    "pm_card_jcb",
+    "pm_card_unionpay",
+    "pm_card_us",
+    "pm_card_br",
+    "pm_card_ca",
+    "pm_card_mx",
+    "pm_card_gb",
+    "pm_card_de",
+    "pm_card_fr",
+    "pm_card_nl",
+    "pm_card_es",
+    "pm_card_it",
+    "pm_card_se",
+    "pm_card_ch",
+    "pm_card_au",
+    "pm_card_jp",
+    "pm_card_sg",
+    "pm_card_in",
+    "pm_card_hk",
+];
+
 /// Stripe's test payment methods, plus the sandbox-only transient failure.
 fn behaviour(payment_method: &str) -> Option<Behaviour> {
+    if SUCCEEDING_CARDS.contains(&payment_method) {
+        return Some(Behaviour::Succeed);
+    }
     Some(match payment_method {
-        "pm_card_visa"
-        | "pm_card_mastercard"
-        | "pm_card_amex"
-        | "pm_card_visa_debit"
-        | "pm_card_discover"
-        | EXPIRES_BEFORE_REFUND
+        EXPIRES_BEFORE_REFUND
         | disputes::CREATE_DISPUTE
         // Stripe's Radar test methods: the charge succeeds, with Radar's verdict on it (`radar_outcome`).
         | "pm_card_riskLevelElevated" | "pm_card_riskLevelHighest" => Behaviour::Succeed,
