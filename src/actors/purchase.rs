@@ -46,10 +46,6 @@ impl From<SaveError> for PurchaseError {
     }
 }
 
-/// How often a step is tried again while another node holds its purchase's row (after 5 ms, 10 ms… then every 100 ms:
-/// about four seconds in all, longer than a batch holds a row under load), before the caller is told to retry (503).
-const ROW_BUSY_TRIES: u32 = 50;
-
 pub enum PurchaseMsg {
     /// Persist a freshly opened purchase and start it.
     Open { step: Box<Step>, reply: RpcReplyPort<Reply> },
@@ -224,9 +220,10 @@ impl PurchaseActor {
             match applied.await {
                 // Another node is stepping this purchase: its batch commits within milliseconds, then this one runs
                 // on the row as that step left it.
-                Err(SaveError::RowBusy(_)) if waited < ROW_BUSY_TRIES => {
+                // Past `BUSY_TRIES` the caller is told to retry (503).
+                Err(SaveError::RowBusy(_)) if waited < crate::store::BUSY_TRIES => {
                     waited += 1;
-                    tokio::time::sleep(std::time::Duration::from_millis((5 * u64::from(waited)).min(100))).await;
+                    crate::store::busy_pause(waited).await;
                 }
                 other => break other?,
             }

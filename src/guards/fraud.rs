@@ -60,6 +60,28 @@ pub struct Windows {
     signature_senders: HashMap<IpAddr, DateTime<Utc>>,
 }
 
+/// Why a checkout was not screened.
+enum Unscreened {
+    /// Another transaction holds one of its keys: rolled back, tried again.
+    Busy,
+    Store(sea_orm::DbErr),
+}
+
+impl std::fmt::Display for Unscreened {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Busy => f.write_str("other screenings of its client, network or card held their keys throughout"),
+            Self::Store(e) => e.fmt(f),
+        }
+    }
+}
+
+impl From<sea_orm::DbErr> for Unscreened {
+    fn from(e: sea_orm::DbErr) -> Self {
+        Self::Store(e)
+    }
+}
+
 /// Screens one checkout as a step of its own: the keys locked (so nodes screening the same client, network or card
 /// take turns), the last hour counted, the verdict given, and a checkout let through recorded, all in one
 /// transaction.
@@ -68,10 +90,12 @@ async fn screen(
     rules: &FraudRules,
     checkout: &Screening,
     now: DateTime<Utc>,
-) -> Result<Verdict, sea_orm::DbErr> {
+) -> Result<Verdict, Unscreened> {
     let ip = checkout.ip.map(|ip| ip.to_string());
     let keys = Keys { client: &checkout.client, ip: ip.as_deref(), card: checkout.card.as_deref() };
-    fraud_screenings::lock(txn, &keys).await?;
+    if !fraud_screenings::try_lock(txn, &keys).await? {
+        return Err(Unscreened::Busy);
+    }
     let caps = Caps {
         client_checkouts: rules.checkouts_per_hour,
         client_declines: rules.declines_per_hour,
@@ -138,13 +162,22 @@ impl Actor for FraudMonitor {
                 // Answered from a task: the actor does not wait for the commit, so screenings share batches.
                 let (writer, rules, monitor) = (self.writer.clone(), self.rules, myself.clone());
                 tokio::spawn(async move {
-                    let step = writer.write(move |txn| {
-                        Box::pin(async move {
-                            let verdict = screen(txn, &rules, &checkout, now).await?;
-                            Ok::<_, sea_orm::DbErr>((verdict, checkout.client))
-                        })
-                    });
-                    match step.await {
+                    let checkout = Arc::new(checkout);
+                    let mut tries = 0;
+                    let screened = loop {
+                        let this = checkout.clone();
+                        let step =
+                            writer.write(move |txn| Box::pin(async move { screen(txn, &rules, &this, now).await }));
+                        match step.await {
+                            // The holder's batch commits within milliseconds; then the keys are free.
+                            Err(Unscreened::Busy) if tries < crate::store::BUSY_TRIES => {
+                                tries += 1;
+                                crate::store::busy_pause(tries).await;
+                            }
+                            other => break other.map(|verdict| (verdict, checkout.client.clone())),
+                        }
+                    };
+                    match screened {
                         Ok((verdict, client)) => {
                             if let Verdict::Block(reason) = &verdict {
                                 tracing::warn!(%client, %reason, "checkout blocked by the fraud monitor");

@@ -38,18 +38,18 @@ pub struct Tally {
     pub client_cards: usize,
 }
 
-/// Holds the keys until the caller's transaction ends, so that two nodes screening checkouts of one client, network
-/// or card count one after the other. Always in the same order (client, network, card), so two screenings never wait
-/// on each other crosswise.
-pub async fn lock<C: ConnectionTrait>(db: &C, keys: &Keys<'_>) -> Result<(), DbErr> {
-    super::advisory_lock(db, &format!("fraud:client:{}", keys.client)).await?;
-    if let Some(ip) = keys.ip {
-        super::advisory_lock(db, &format!("fraud:ip:{ip}")).await?;
+/// Takes the keys until the caller's transaction ends, so that two nodes screening checkouts of one client, network
+/// or card count one after the other; `false` when another transaction holds one of them (nothing is waited for: a
+/// screening is a step of a batch, `store::try_advisory_lock`), and the caller rolls back what it took.
+pub async fn try_lock<C: ConnectionTrait>(db: &C, keys: &Keys<'_>) -> Result<bool, DbErr> {
+    let ip = keys.ip.map(|ip| format!("fraud:ip:{ip}"));
+    let card = keys.card.map(|card| format!("fraud:card:{card}"));
+    for key in std::iter::once(format!("fraud:client:{}", keys.client)).chain(ip).chain(card) {
+        if !super::try_advisory_lock(db, &key).await? {
+            return Ok(false);
+        }
     }
-    if let Some(card) = keys.card {
-        super::advisory_lock(db, &format!("fraud:card:{card}")).await?;
-    }
-    Ok(())
+    Ok(true)
 }
 
 /// How far back every count looks.

@@ -155,6 +155,20 @@ async fn a_burst_spread_over_nodes_is_blocked_at_the_single_node_threshold() {
     }
     let url = nodes.a.database.url.clone();
     assert_eq!(count_rows(&url, "purchases").await, 4, "the blocked checkouts opened nothing");
+
+    // The same burst sent all at once, four to each node: the screenings take turns on the client's key (a busy key
+    // is tried again, never waited for inside a batch), so exactly four pass and nothing fails otherwise.
+    let (on_a, on_b) = (nodes.a.client("two-nodes-3b"), nodes.b.client("two-nodes-3b"));
+    let open = |client: &'static str| {
+        let client = if client == "a" { &on_a } else { &on_b };
+        client.create_intent("starter-25", None)
+    };
+    let burst = tokio::join!(open("a"), open("b"), open("a"), open("b"), open("a"), open("b"), open("a"), open("b"));
+    let statuses = [burst.0, burst.1, burst.2, burst.3, burst.4, burst.5, burst.6, burst.7].map(|answer| answer.status);
+    let passed = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    let blocked = statuses.iter().filter(|s| **s == StatusCode::FORBIDDEN).count();
+    assert_eq!((passed, blocked), (4, 4), "{statuses:?}");
+    assert_eq!(count_rows(&url, "purchases").await, 8);
 }
 
 // A pause set through one node refuses checkouts on the other at once, and a resume lifts it the same way: announced
