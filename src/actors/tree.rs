@@ -195,7 +195,7 @@ impl Tree {
 /// Kills the actor registered as `name`, as a crash would: it stops mid-work, and whatever supervises it brings it
 /// back from the database. For the tests and the chaos harness.
 pub fn crash(name: &str) -> bool {
-    match ractor::registry::where_is(name.to_owned()) {
+    match ractor::registry::where_is(name) {
         Some(cell) => {
             cell.kill();
             true

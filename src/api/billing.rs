@@ -92,7 +92,7 @@ pub async fn history(
             currency: p.price.currency.lower(),
             method: method(p),
             status: p.status.as_str().to_owned(),
-            receipt_url: (p.status == Status::Succeeded).then(|| super::payments::receipt_url(&state, &p)),
+            receipt_url: (p.status == Status::Succeeded).then(|| super::payments::receipt_url(&state, p)),
             invoice_url: (p.status == Status::Succeeded)
                 .then(|| format!("/api/v1/billing/invoices/{}.pdf", TransactionId(p.id))),
         })
