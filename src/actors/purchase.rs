@@ -8,6 +8,7 @@ use crate::guards::fraud::FraudMsg;
 use crate::providers::{NewIntent, ProviderError};
 use crate::store::purchases::{self, Applied, Cause, SaveError, Stored};
 use crate::store::refunds;
+use crate::store::writer;
 use chrono::Utc;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use std::collections::VecDeque;
@@ -209,25 +210,17 @@ impl PurchaseActor {
             }
             cached = fresh;
         }
-        let mut waited = 0;
-        let applied = loop {
-            let (policy, provider, issuer) =
-                (self.ctx.policy, self.ctx.gateways.name(cached.purchase.rail), self.ctx.issuer.clone());
-            let (cached, input, cause) = (cached.clone(), input.clone(), cause.clone());
-            let applied = self.ctx.writer.write(move |txn| {
+        let (policy, provider, issuer) =
+            (self.ctx.policy, self.ctx.gateways.name(cached.purchase.rail), &self.ctx.issuer);
+        // Another node stepping this purchase holds its row: its batch commits within milliseconds, then this step
+        // runs on the row as that one left it. Still busy after that, the caller is told to retry (503).
+        let step = || {
+            let (cached, input, cause, issuer) = (cached.clone(), input.clone(), cause.clone(), issuer.clone());
+            writer::step(move |txn| {
                 Box::pin(async move { purchases::apply(txn, cached, input, &policy, provider, &cause, &issuer).await })
-            });
-            match applied.await {
-                // Another node is stepping this purchase: its batch commits within milliseconds, then this one runs
-                // on the row as that step left it.
-                // Past `BUSY_TRIES` the caller is told to retry (503).
-                Err(SaveError::RowBusy(_)) if waited < crate::store::BUSY_TRIES => {
-                    waited += 1;
-                    crate::store::busy_pause(waited).await;
-                }
-                other => break other?,
-            }
+            })
         };
+        let applied = self.ctx.writer.write_when_free(step, |e| matches!(e, SaveError::RowBusy(_))).await?;
         match applied {
             Applied::Unchanged { stored, rejected } => {
                 state.stored = Some(stored);

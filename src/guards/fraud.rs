@@ -163,21 +163,14 @@ impl Actor for FraudMonitor {
                 let (writer, rules, monitor) = (self.writer.clone(), self.rules, myself.clone());
                 tokio::spawn(async move {
                     let checkout = Arc::new(checkout);
-                    let mut tries = 0;
-                    let screened = loop {
-                        let this = checkout.clone();
-                        let step =
-                            writer.write(move |txn| Box::pin(async move { screen(txn, &rules, &this, now).await }));
-                        match step.await {
-                            // The holder's batch commits within milliseconds; then the keys are free.
-                            Err(Unscreened::Busy) if tries < crate::store::BUSY_TRIES => {
-                                tries += 1;
-                                crate::store::busy_pause(tries).await;
-                            }
-                            other => break other.map(|verdict| (verdict, checkout.client.clone())),
-                        }
+                    let step = || {
+                        let checkout = checkout.clone();
+                        crate::store::writer::step(move |txn| {
+                            Box::pin(async move { screen(txn, &rules, &checkout, now).await })
+                        })
                     };
-                    match screened {
+                    let screened = writer.write_when_free(step, |e| matches!(e, Unscreened::Busy)).await;
+                    match screened.map(|verdict| (verdict, &checkout.client)) {
                         Ok((verdict, client)) => {
                             if let Verdict::Block(reason) = &verdict {
                                 tracing::warn!(%client, %reason, "checkout blocked by the fraud monitor");

@@ -179,9 +179,9 @@ fn method_for(n: usize) -> (Outcome, &'static str) {
 
 /// Each buyer's own address in 10.0.0.0/8, which the harness's load balancer reports: a platform's buyers come from
 /// networks of their own, and the fraud monitor counts checkouts per network.
-fn buyer_address(n: usize) -> Option<IpAddr> {
+fn buyer_address(n: usize) -> IpAddr {
     let host = u32::try_from(n % (1 << 24)).unwrap_or_default();
-    Some(IpAddr::V4(Ipv4Addr::from(0x0A00_0000 | host)))
+    IpAddr::V4(Ipv4Addr::from(0x0A00_0000 | host))
 }
 
 /// One complete purchase, as a client's browser and the provider would make it.
@@ -196,13 +196,13 @@ async fn purchase(
     let client = format!("bench-{run}-{n}");
     let token = driver.token(&client, Role::Client)?;
     let (outcome, method) = method_for(n);
-    let intent = driver.intent(&token, package, method, buyer_address(n)).await?;
+    let intent = driver.intent(&token, package, method, Some(buyer_address(n))).await?;
     if intent.status != 200 {
         return Err(format!("intent: {} {}", intent.status, intent.body));
     }
     tally.intent.push(intent.took);
     let (intent_id, transaction) = (intent.data("paymentIntentId").to_owned(), intent.data("transactionId").to_owned());
-    let confirm = driver.confirm(&token, package, &intent_id, buyer_address(n)).await?;
+    let confirm = driver.confirm(&token, package, &intent_id, Some(buyer_address(n))).await?;
     tally.confirm.push(confirm.took);
     let expected = match (outcome, confirm.status, confirm.data("status")) {
         (Outcome::Succeeds, 200, "succeeded") => {
@@ -301,8 +301,9 @@ async fn in_flight(
         let (driver, package) = (driver.clone(), package.clone());
         async move {
             let token = driver.token(&format!("waiting-{n}"), Role::Client)?;
-            let intent = driver.intent(&token, &package, NEEDS_3DS, buyer_address(n)).await?;
-            let confirm = driver.confirm(&token, &package, intent.data("paymentIntentId"), buyer_address(n)).await?;
+            let intent = driver.intent(&token, &package, NEEDS_3DS, Some(buyer_address(n))).await?;
+            let confirm =
+                driver.confirm(&token, &package, intent.data("paymentIntentId"), Some(buyer_address(n))).await?;
             if confirm.data("status") != "requires_action" {
                 return Err(format!("a waiting purchase is {}: {}", confirm.status, confirm.body));
             }

@@ -199,15 +199,6 @@ pub async fn try_advisory_lock<C: ConnectionTrait>(db: &C, key: &str) -> Result<
     row.ok_or_else(|| DbErr::RecordNotFound("pg_try_advisory_xact_lock".into()))?.try_get("", "taken")
 }
 
-/// How often a step refused for a busy row or lock (another batch, on this node or another, holds it) is tried again:
-/// after 5 ms, 10 ms… then every 100 ms, about four seconds in all, longer than a batch holds one under load.
-pub const BUSY_TRIES: u32 = 50;
-
-/// The wait before try number `tries` of a step refused as busy.
-pub async fn busy_pause(tries: u32) {
-    tokio::time::sleep(std::time::Duration::from_millis((5 * u64::from(tries)).min(100))).await;
-}
-
 /// Takes a transaction-scoped advisory lock on `key` (PostgreSQL): whoever else asks for it waits until the caller's
 /// transaction ends. SQLite's single writer already puts transactions one after another, so there it takes nothing.
 pub async fn advisory_lock<C: ConnectionTrait>(db: &C, key: &str) -> Result<(), DbErr> {

@@ -26,6 +26,15 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 
 pub type StepFuture<'t, T> = Pin<Box<dyn Future<Output = T> + Send + 't>>;
 
+/// A step as `write` takes it: wrapping a closure in it gives the closure that signature where nothing else would (a
+/// closure that makes steps, for `write_when_free`).
+pub fn step<T, E, F>(step: F) -> F
+where
+    F: for<'t> FnOnce(&'t DatabaseTransaction) -> StepFuture<'t, Result<T, E>>,
+{
+    step
+}
+
 /// What a lane calls once the batch's commit is known: the step's own result if it committed, else the commit's error.
 type Finish = Box<dyn FnOnce(Result<(), DbErr>) + Send>;
 /// A step as a lane sees it: run it in a savepoint, learn whether it succeeded, answer later.
@@ -107,6 +116,30 @@ impl Writer {
         let stopped = || DbErr::Custom("the store's writer has stopped".into());
         self.jobs.send(job).map_err(|_| E::from(stopped()))?;
         answered.await.unwrap_or_else(|_| Err(E::from(stopped())))
+    }
+
+    /// Runs the step `make` makes, and makes and runs it again while its error is `busy`: another transaction, on this
+    /// node or another, held a row or a lock it needs, which a step never waits for (its batch keeps what its earlier
+    /// steps took, so two batches waiting on each other would deadlock). The holder's batch commits within
+    /// milliseconds; tries follow after 5 ms, 10 ms… then every 100 ms, about four seconds in all, longer than a batch
+    /// holds anything under load. Past that the busy error is the answer.
+    pub async fn write_when_free<T, E, F>(&self, mut make: impl FnMut() -> F, busy: impl Fn(&E) -> bool) -> Result<T, E>
+    where
+        F: for<'t> FnOnce(&'t DatabaseTransaction) -> StepFuture<'t, Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbErr> + Send + 'static,
+    {
+        const TRIES: u64 = 50;
+        let mut tries = 0;
+        loop {
+            match self.write(make()).await {
+                Err(e) if busy(&e) && tries < TRIES => {
+                    tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis((5 * tries).min(100))).await;
+                }
+                other => return other,
+            }
+        }
     }
 }
 
