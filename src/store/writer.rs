@@ -280,12 +280,13 @@ async fn commit_held(db: DatabaseConnection, batch: Vec<Job>, stats: Arc<WriterS
     };
     let mut finishes = Vec::with_capacity(batch.len());
     let mut broken = None;
-    // Each step runs in the savepoint `step`. Closing one step's savepoint and opening the next's go to the database
-    // as one request, so a step costs one round trip to its connection's thread (or server) instead of two; the last
-    // savepoint is left to the commit, which releases it.
-    let mut opening = "SAVEPOINT step";
+    // Each step runs in the savepoint `step`. Closing one step's savepoint goes to the database with the opening of
+    // the next, as one request, so a step costs one round trip to its connection's thread (or server) instead of two.
+    const RELEASE: &str = "RELEASE SAVEPOINT step; ";
+    const ROLL_BACK: &str = "ROLLBACK TO SAVEPOINT step; RELEASE SAVEPOINT step; ";
+    let mut close = "";
     for job in batch {
-        if let Err(e) = txn.execute_unprepared(opening).await {
+        if let Err(e) = txn.execute_unprepared(&format!("{close}SAVEPOINT step")).await {
             // The steps after a broken savepoint are dropped unrun: their callers hear the write did not happen.
             broken = Some(e);
             break;
@@ -293,15 +294,16 @@ async fn commit_held(db: DatabaseConnection, batch: Vec<Job>, stats: Arc<WriterS
         let mark = HELD.with(|held| held.borrow().lengths());
         let (succeeded, finish) = job(&txn).await;
         finishes.push(finish);
-        opening = if succeeded {
-            "RELEASE SAVEPOINT step; SAVEPOINT step"
+        close = if succeeded {
+            RELEASE
         } else {
             HELD.with(|held| held.borrow_mut().truncate(mark));
-            "ROLLBACK TO SAVEPOINT step; RELEASE SAVEPOINT step; SAVEPOINT step"
+            ROLL_BACK
         };
     }
-    if broken.is_none() && opening.starts_with("ROLLBACK") {
-        broken = txn.execute_unprepared("ROLLBACK TO SAVEPOINT step; RELEASE SAVEPOINT step").await.err();
+    // The last step's savepoint is left to the commit, which releases it; a failed step's is rolled back first.
+    if broken.is_none() && close == ROLL_BACK {
+        broken = txn.execute_unprepared(ROLL_BACK).await.err();
     }
     if broken.is_none() {
         broken = write_held(&txn).await.err();
