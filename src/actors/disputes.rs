@@ -7,7 +7,7 @@ use crate::domain::dispute::Report;
 use crate::domain::purchase::Purchase;
 use crate::providers::ProviderError;
 use crate::store::disputes::{self, Applied, Source};
-use crate::store::purchases;
+use crate::store::{purchases, writer};
 use entities::disputes as rows;
 use sea_orm::DbErr;
 
@@ -35,10 +35,11 @@ async fn purchase_of(ctx: &Context, report: &Report) -> Result<Option<Purchase>,
 
 pub async fn apply(ctx: &Context, report: Report, source: Source) -> Result<Applied, DbErr> {
     let purchase = purchase_of(ctx, &report).await?;
-    let step = ctx
-        .writer
-        .write(move |txn| Box::pin(async move { disputes::apply(txn, &report, purchase.as_ref(), source).await }));
-    step.await
+    let step = || {
+        let (report, purchase, source) = (report.clone(), purchase.clone(), source.clone());
+        writer::step(move |txn| Box::pin(async move { disputes::apply(txn, &report, purchase.as_ref(), source).await }))
+    };
+    ctx.writer.write_when_free(step).await
 }
 
 /// Reads an open dispute back from its provider, for news whose webhook never came (the reconciler's round).

@@ -8,7 +8,7 @@ use crate::guards::fraud::FraudMsg;
 use crate::providers::{NewIntent, ProviderError};
 use crate::store::purchases::{self, Applied, Cause, SaveError, Stored};
 use crate::store::refunds;
-use crate::store::writer;
+use crate::store::writer::{self, Busy};
 use chrono::Utc;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use std::collections::VecDeque;
@@ -41,7 +41,7 @@ impl From<sea_orm::DbErr> for PurchaseError {
 impl From<SaveError> for PurchaseError {
     fn from(e: SaveError) -> Self {
         match e {
-            SaveError::RowBusy(_) => Self::Busy,
+            e if e.busy() => Self::Busy,
             e => Self::Store(e.to_string()),
         }
     }
@@ -220,7 +220,7 @@ impl PurchaseActor {
                 Box::pin(async move { purchases::apply(txn, cached, input, &policy, provider, &cause, &issuer).await })
             })
         };
-        let applied = self.ctx.writer.write_when_free(step, |e| matches!(e, SaveError::RowBusy(_))).await?;
+        let applied = self.ctx.writer.write_when_free(step).await?;
         match applied {
             Applied::Unchanged { stored, rejected } => {
                 state.stored = Some(stored);

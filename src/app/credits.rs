@@ -3,7 +3,7 @@
 use crate::domain::ids::ClientId;
 use crate::store::idempotency::{self, Claim};
 use crate::store::spends::{self, NewSpend, Reversed, Spent};
-use crate::store::writer::Writer;
+use crate::store::writer::{self, Busy, Writer};
 use crate::store::{controls, ledger};
 use sea_orm::DbErr;
 use uuid::Uuid;
@@ -41,21 +41,29 @@ pub async fn adjust(
     }
     let source = format!("adjustment:{}", Uuid::new_v4());
     let record = format!("{credits:+} credits ({source}): {reason}");
-    let (admin, client) = (admin.clone(), client.clone());
-    let step = writer.write(move |txn| {
-        Box::pin(async move {
-            if credits < 0 {
-                if !ledger::take(txn, &client, &source, "adjustment", -credits).await? {
-                    return Err(AdjustError::Insufficient(ledger::balance(txn, &client).await?));
+    let step = || {
+        let (admin, client, source, record) = (admin.clone(), client.clone(), source.clone(), record.clone());
+        writer::step(move |txn| {
+            Box::pin(async move {
+                if credits < 0 {
+                    if !ledger::take(txn, &client, &source, "adjustment", -credits).await? {
+                        return Err(AdjustError::Insufficient(ledger::balance(txn, &client).await?));
+                    }
+                } else {
+                    ledger::append(txn, &client, &source, "adjustment", credits).await?;
                 }
-            } else {
-                ledger::append(txn, &client, &source, "adjustment", credits).await?;
-            }
-            controls::audit(txn, admin.as_str(), "adjust_credits", client.as_str(), &record).await?;
-            Ok(ledger::balance(txn, &client).await?)
+                controls::audit(txn, admin.as_str(), "adjust_credits", client.as_str(), &record).await?;
+                Ok(ledger::balance(txn, &client).await?)
+            })
         })
-    });
-    step.await
+    };
+    writer.write_when_free(step).await
+}
+
+impl Busy for AdjustError {
+    fn busy(&self) -> bool {
+        matches!(self, Self::Db(e) if e.busy())
+    }
 }
 
 /// The most one spend may take: as for an adjustment.
@@ -72,6 +80,7 @@ pub enum SpendError {
 }
 
 /// The `Idempotency-Key` a spend is sent under, claimed and answered in the spend's own step.
+#[derive(Clone)]
 pub struct SpendKey {
     pub key: String,
     /// What identifies the request, so the same key with another request is refused.
@@ -102,7 +111,7 @@ pub async fn spend(
     reference: &str,
     description: &str,
     key: SpendKey,
-    answer: impl FnOnce(&Spending) -> (u16, String) + Send + 'static,
+    answer: impl Fn(&Spending) -> (u16, String) + Send + Sync + 'static,
 ) -> Result<KeyedSpend, SpendError> {
     if !(1..=MAX_SPEND).contains(&credits) {
         return Err(SpendError::OutOfBounds);
@@ -121,28 +130,38 @@ pub async fn spend(
         spent_by: by.as_str().to_owned(),
     };
     let owner = by.as_str().to_owned();
-    let step = writer.write(move |txn| {
-        Box::pin(async move {
-            match idempotency::claim(txn, &owner, &key.key, &key.request_hash, key.lease).await? {
-                Claim::Fresh => {}
-                Claim::Replay { status, body } => return Ok(KeyedSpend::Replay { status, body }),
-                Claim::DifferentRequest => return Ok(KeyedSpend::DifferentRequest),
-                Claim::InProgress => return Ok(KeyedSpend::InProgress),
-            }
-            let spending = match spends::spend(txn, spend).await? {
-                Spent::Done(spend, balance) => Ok((spend, balance)),
-                Spent::Insufficient(balance) => Err(balance),
-            };
-            let (status, body) = answer(&spending);
-            idempotency::complete(txn, &owner, &key.key, status, body).await?;
-            Ok::<_, DbErr>(KeyedSpend::Done(spending))
+    // A spend refused its client's ledger lock is tried again, so `answer` is shared by the tries: the one that
+    // commits is the one that answered.
+    let answer = std::sync::Arc::new(answer);
+    let step = || {
+        let (owner, key, spend, answer) = (owner.clone(), key.clone(), spend.clone(), answer.clone());
+        writer::step(move |txn| {
+            Box::pin(async move {
+                match idempotency::claim(txn, &owner, &key.key, &key.request_hash, key.lease).await? {
+                    Claim::Fresh => {}
+                    Claim::Replay { status, body } => return Ok(KeyedSpend::Replay { status, body }),
+                    Claim::DifferentRequest => return Ok(KeyedSpend::DifferentRequest),
+                    Claim::InProgress => return Ok(KeyedSpend::InProgress),
+                }
+                let spending = match spends::spend(txn, spend).await? {
+                    Spent::Done(spend, balance) => Ok((spend, balance)),
+                    Spent::Insufficient(balance) => Err(balance),
+                };
+                let (status, body) = answer(&spending);
+                idempotency::complete(txn, &owner, &key.key, status, body).await?;
+                Ok::<_, DbErr>(KeyedSpend::Done(spending))
+            })
         })
-    });
-    Ok(step.await?)
+    };
+    Ok(writer.write_when_free(step).await?)
 }
 
 /// Gives a spend back, once (a job that failed).
 pub async fn reverse(writer: &Writer, id: Uuid, reason: &str) -> Result<Reversed, DbErr> {
     let reason = reason.trim().to_owned();
-    writer.write(move |txn| Box::pin(async move { spends::reverse(txn, id, &reason).await })).await
+    let step = || {
+        let reason = reason.clone();
+        writer::step(move |txn| Box::pin(async move { spends::reverse(txn, id, &reason).await }))
+    };
+    writer.write_when_free(step).await
 }

@@ -60,28 +60,6 @@ pub struct Windows {
     signature_senders: HashMap<IpAddr, DateTime<Utc>>,
 }
 
-/// Why a checkout was not screened.
-enum Unscreened {
-    /// Another transaction holds one of its keys: rolled back, tried again.
-    Busy,
-    Store(sea_orm::DbErr),
-}
-
-impl std::fmt::Display for Unscreened {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Busy => f.write_str("other screenings of its client, network or card held their keys throughout"),
-            Self::Store(e) => e.fmt(f),
-        }
-    }
-}
-
-impl From<sea_orm::DbErr> for Unscreened {
-    fn from(e: sea_orm::DbErr) -> Self {
-        Self::Store(e)
-    }
-}
-
 /// Screens one checkout as a step of its own: the keys locked (so nodes screening the same client, network or card
 /// take turns), the last hour counted, the verdict given, and a checkout let through recorded, all in one
 /// transaction.
@@ -90,12 +68,10 @@ async fn screen(
     rules: &FraudRules,
     checkout: &Screening,
     now: DateTime<Utc>,
-) -> Result<Verdict, Unscreened> {
+) -> Result<Verdict, sea_orm::DbErr> {
     let ip = checkout.ip.map(|ip| ip.to_string());
     let keys = Keys { client: &checkout.client, ip: ip.as_deref(), card: checkout.card.as_deref() };
-    if !fraud_screenings::try_lock(txn, &keys).await? {
-        return Err(Unscreened::Busy);
-    }
+    fraud_screenings::lock_now(txn, &keys).await?;
     let caps = Caps {
         client_checkouts: rules.checkouts_per_hour,
         client_declines: rules.declines_per_hour,
@@ -169,7 +145,7 @@ impl Actor for FraudMonitor {
                             Box::pin(async move { screen(txn, &rules, &checkout, now).await })
                         })
                     };
-                    let screened = writer.write_when_free(step, |e| matches!(e, Unscreened::Busy)).await;
+                    let screened = writer.write_when_free(step).await;
                     match screened.map(|verdict| (verdict, &checkout.client)) {
                         Ok((verdict, client)) => {
                             if let Verdict::Block(reason) = &verdict {

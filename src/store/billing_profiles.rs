@@ -3,15 +3,25 @@ use crate::domain::invoice::BillingProfile;
 use chrono::Utc;
 use entities::billing_profiles as rows;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use std::collections::{BTreeSet, HashMap};
 
 pub async fn find<C: ConnectionTrait>(db: &C, client: &str) -> Result<Option<BillingProfile>, DbErr> {
-    Ok(rows::Entity::find_by_id(client.to_owned()).one(db).await?.map(|r| BillingProfile {
-        company_name: r.company_name,
-        address: r.address,
-        country: r.country,
-        tax_id: r.tax_id,
-    }))
+    Ok(rows::Entity::find_by_id(client.to_owned()).one(db).await?.map(profile))
+}
+
+/// The billing profiles of `clients` that have one, by client.
+pub async fn of<C: ConnectionTrait>(
+    db: &C,
+    clients: impl Iterator<Item = &str>,
+) -> Result<HashMap<String, BillingProfile>, DbErr> {
+    let clients: BTreeSet<&str> = clients.collect();
+    let rows = rows::Entity::find().filter(rows::Column::ClientId.is_in(clients)).all(db).await?;
+    Ok(rows.into_iter().map(|r| (r.client_id.clone(), profile(r))).collect())
+}
+
+fn profile(row: rows::Model) -> BillingProfile {
+    BillingProfile { company_name: row.company_name, address: row.address, country: row.country, tax_id: row.tax_id }
 }
 
 pub async fn save<C: ConnectionTrait>(db: &C, client: &str, profile: &BillingProfile) -> Result<(), DbErr> {

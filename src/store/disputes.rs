@@ -17,6 +17,7 @@ use sea_orm::{
 use serde_json::json;
 
 /// Who a report comes from, written with it.
+#[derive(Clone)]
 pub enum Source {
     /// A stored webhook: its inbox row is marked processed.
     Webhook(i64),
@@ -42,8 +43,9 @@ pub async fn apply<C: ConnectionTrait>(
     source: Source,
 ) -> Result<Applied, DbErr> {
     use disputes::Column as C;
-    // Two nodes may apply two reports of one dispute at once; the second reads what the first wrote.
-    super::advisory_lock(txn, &format!("dispute:{}", report.id)).await?;
+    // Two nodes may apply two reports of one dispute at once; the second, refused the lock while the first holds it,
+    // is tried again and reads what the first wrote.
+    super::advisory_lock_now(txn, &format!("dispute:{}", report.id)).await?;
     let known = disputes::Entity::find_by_id(report.id.clone()).one(txn).await?;
     let before = known.as_ref().map(|d| Standing::parse(&d.status).unwrap_or(Standing::UnderReview));
     let step = dispute::on(before, report.standing);
@@ -161,7 +163,7 @@ async fn credits_lost<C: ConnectionTrait>(
 
 /// Takes `credits` back from the purchase's client for dispute `id`: its ledger row is unique, so once.
 async fn debit<C: ConnectionTrait>(txn: &C, purchase: &Purchase, id: &str, credits: i64) -> Result<(), DbErr> {
-    ledger::lock(txn, &purchase.client).await?;
+    ledger::lock_now(txn, &purchase.client).await?;
     ledger::append(txn, &purchase.client, &format!("dispute:{id}"), "dispute_debit", -credits).await
 }
 

@@ -39,17 +39,15 @@ pub struct Tally {
 }
 
 /// Takes the keys until the caller's transaction ends, so that two nodes screening checkouts of one client, network
-/// or card count one after the other; `false` when another transaction holds one of them (nothing is waited for: a
-/// screening is a step of a batch, `store::try_advisory_lock`), and the caller rolls back what it took.
-pub async fn try_lock<C: ConnectionTrait>(db: &C, keys: &Keys<'_>) -> Result<bool, DbErr> {
+/// or card count one after the other; fails busy when another transaction holds one of them (nothing is waited for:
+/// a screening is a step of a batch, `store::advisory_lock_now`), and the step is tried again.
+pub async fn lock_now<C: ConnectionTrait>(db: &C, keys: &Keys<'_>) -> Result<(), DbErr> {
     let ip = keys.ip.map(|ip| format!("fraud:ip:{ip}"));
     let card = keys.card.map(|card| format!("fraud:card:{card}"));
     for key in std::iter::once(format!("fraud:client:{}", keys.client)).chain(ip).chain(card) {
-        if !super::try_advisory_lock(db, &key).await? {
-            return Ok(false);
-        }
+        super::advisory_lock_now(db, &key).await?;
     }
-    Ok(true)
+    Ok(())
 }
 
 /// How far back every count looks.

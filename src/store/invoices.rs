@@ -11,30 +11,24 @@ use crate::domain::purchase::Purchase;
 use chrono::{DateTime, Utc};
 use entities::invoices;
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
+use std::sync::Arc;
 
-/// An issued invoice waiting for its number.
+/// An issued invoice waiting for its number and its client's billing profile, both read once for the whole batch.
 pub struct Unnumbered {
-    purchase_id: uuid::Uuid,
-    client_id: String,
+    issuer: Arc<Issuer>,
+    purchase: Purchase,
     issued_at: DateTime<Utc>,
-    document: InvoiceDocument,
 }
 
-pub async fn issue<C: ConnectionTrait>(db: &C, issuer: &Issuer, purchase: &Purchase) -> Result<(), DbErr> {
-    let now = Utc::now();
-    let business = billing_profiles::find(db, purchase.client.as_str()).await?;
-    let unnumbered = Unnumbered {
-        purchase_id: purchase.id,
-        client_id: purchase.client.as_str().to_owned(),
-        issued_at: now,
-        document: InvoiceDocument::for_purchase(0, &issuer.seller, &issuer.rates, business, purchase, now),
-    };
+pub async fn issue<C: ConnectionTrait>(db: &C, issuer: &Arc<Issuer>, purchase: &Purchase) -> Result<(), DbErr> {
+    let unnumbered = Unnumbered { issuer: issuer.clone(), purchase: purchase.clone(), issued_at: Utc::now() };
     let Some(unnumbered) = super::writer::hold_invoice(unnumbered) else { return Ok(()) };
     let row = number(db, vec![unnumbered]).await?;
     invoices::Entity::insert_many(row).exec_without_returning(db).await.map(|_| ())
 }
 
-/// The rows of `unnumbered`, numbered in order from the counter, which is advanced once for all of them.
+/// The rows of `unnumbered`, each with its client's billing profile as it stands, numbered in order from the
+/// counter, which is advanced once for all of them.
 pub async fn number<C: ConnectionTrait>(
     db: &C,
     unnumbered: Vec<Unnumbered>,
@@ -42,6 +36,8 @@ pub async fn number<C: ConnectionTrait>(
     if unnumbered.is_empty() {
         return Ok(vec![]);
     }
+    // Read before the counter is taken: nothing is read while every other grant waits for it.
+    let businesses = billing_profiles::of(db, unnumbered.iter().map(|u| u.purchase.client.as_str())).await?;
     let count = unnumbered.len() as i64;
     // The first number and the increment in one statement (SQLite 3.35+ and PostgreSQL both return from an UPDATE).
     let take = "UPDATE invoice_counters SET next = next + ? WHERE name = 'invoice' RETURNING next - ? AS first";
@@ -51,14 +47,16 @@ pub async fn number<C: ConnectionTrait>(
     unnumbered
         .into_iter()
         .zip(first..)
-        .map(|(mut invoice, number)| {
-            invoice.document.number = number;
+        .map(|(Unnumbered { issuer, purchase, issued_at }, number)| {
+            let business = businesses.get(purchase.client.as_str()).cloned();
+            let document =
+                InvoiceDocument::for_purchase(number, &issuer.seller, &issuer.rates, business, &purchase, issued_at);
             Ok(invoices::ActiveModel {
                 number: Set(number),
-                purchase_id: Set(invoice.purchase_id),
-                client_id: Set(invoice.client_id),
-                issued_at: Set(invoice.issued_at),
-                document: Set(serde_json::to_value(&invoice.document).map_err(|e| DbErr::Custom(e.to_string()))?),
+                purchase_id: Set(purchase.id),
+                client_id: Set(purchase.client.as_str().to_owned()),
+                issued_at: Set(issued_at),
+                document: Set(serde_json::to_value(&document).map_err(|e| DbErr::Custom(e.to_string()))?),
             })
         })
         .collect()

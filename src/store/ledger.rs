@@ -54,13 +54,23 @@ async fn sum<C: ConnectionTrait>(db: &C, client: &ClientId, sources: Option<&[St
 
 /// Holds the client's ledger until the caller's transaction ends. On PostgreSQL, concurrent transactions would each
 /// read the balance before the others' takes commit, so every decision on a balance takes the client's advisory
-/// lock first; SQLite's single writer already puts them one after another.
+/// lock first; SQLite's single writer already puts them one after another. This waits for the lock: for a
+/// transaction of its own, never a step of the writer's batch (`lock_now`).
 pub async fn lock<C: ConnectionTrait>(db: &C, client: &ClientId) -> Result<(), DbErr> {
-    super::advisory_lock(db, &format!("ledger:{}", client.as_str())).await
+    super::advisory_lock(db, &key(client)).await
 }
 
-/// Takes `credits` from the client's balance inside the caller's transaction, unless the balance is smaller:
-/// returns false then, and writes nothing.
+/// Holds the client's ledger like `lock`, or fails busy at once (`store::advisory_lock_now`): for a writer's step.
+pub async fn lock_now<C: ConnectionTrait>(db: &C, client: &ClientId) -> Result<(), DbErr> {
+    super::advisory_lock_now(db, &key(client)).await
+}
+
+fn key(client: &ClientId) -> String {
+    format!("ledger:{}", client.as_str())
+}
+
+/// Takes `credits` from the client's balance in the caller's step, unless the balance is smaller: returns false then,
+/// and writes nothing.
 pub async fn take<C: ConnectionTrait>(
     db: &C,
     client: &ClientId,
@@ -68,7 +78,7 @@ pub async fn take<C: ConnectionTrait>(
     kind: &str,
     credits: i64,
 ) -> Result<bool, DbErr> {
-    lock(db, client).await?;
+    lock_now(db, client).await?;
     if balance(db, client).await? < credits {
         return Ok(false);
     }

@@ -186,17 +186,35 @@ pub fn numbered(backend: DbBackend, sql: &str, values: Vec<sea_orm::Value>) -> S
     Statement::from_sql_and_values(backend, numbered, values)
 }
 
-/// Takes the transaction-scoped advisory lock on `key` (PostgreSQL) unless another transaction holds it: `false` then,
-/// with nothing waited for. A step of the writer's batch must not wait for a lock: its batch holds whatever its earlier
-/// steps took until the commit, so two batches waiting each for a lock the other took would deadlock. SQLite's single
-/// writer takes nothing: always `true`.
-pub async fn try_advisory_lock<C: ConnectionTrait>(db: &C, key: &str) -> Result<bool, DbErr> {
+/// Takes the transaction-scoped advisory lock on `key` (PostgreSQL) unless another transaction holds it: then the
+/// step fails busy (`is_busy`), having waited for nothing, and the writer tries it again (`Writer::write_when_free`).
+/// A step of the writer's batch must not wait for a lock: its batch holds whatever its earlier steps took until the
+/// commit, so two batches waiting each for a lock the other took would deadlock. SQLite's single writer takes
+/// nothing.
+pub async fn advisory_lock_now<C: ConnectionTrait>(db: &C, key: &str) -> Result<(), DbErr> {
     if db.get_database_backend() != DbBackend::Postgres {
-        return Ok(true);
+        return Ok(());
     }
     let sql = "SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)) AS taken";
     let row = db.query_one_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, [key.into()])).await?;
-    row.ok_or_else(|| DbErr::RecordNotFound("pg_try_advisory_xact_lock".into()))?.try_get("", "taken")
+    let taken: bool =
+        row.ok_or_else(|| DbErr::RecordNotFound("pg_try_advisory_xact_lock".into()))?.try_get("", "taken")?;
+    if taken { Ok(()) } else { Err(DbErr::Custom(format!("{BUSY}{key}"))) }
+}
+
+/// How the error of a lock another transaction held begins (`advisory_lock_now`).
+const BUSY: &str = "busy, held by another transaction: ";
+
+/// Whether `e` says another transaction held a lock the step needs (`advisory_lock_now`, or PostgreSQL's 55P03
+/// `lock_not_available` for a row taken `NOWAIT`): trying the step again a little later will do.
+pub fn is_busy(e: &DbErr) -> bool {
+    match e {
+        DbErr::Custom(message) => message.starts_with(BUSY),
+        DbErr::Query(sea_orm::RuntimeErr::SqlxError(error)) | DbErr::Exec(sea_orm::RuntimeErr::SqlxError(error)) => {
+            error.as_database_error().and_then(|db| db.code()).is_some_and(|code| code == "55P03")
+        }
+        _ => false,
+    }
 }
 
 /// Takes a transaction-scoped advisory lock on `key` (PostgreSQL): whoever else asks for it waits until the caller's

@@ -9,20 +9,19 @@ use crate::domain::refund::Refund;
 use chrono::Utc;
 use entities::{purchase_events, purchases};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    ActiveModelTrait,
+    ActiveValue::{NotSet, Set},
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, Iterable,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use serde_json::json;
+use std::sync::Arc;
 use uuid::Uuid;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SaveError {
     #[error("purchase {0} was changed by someone else (version conflict)")]
     Conflict(Uuid),
-    /// Another batch (another node's, or another lane's) holds the row right now: the step is not made to wait
-    /// for it, since its batch may hold what that batch waits for (the invoice counter), and is tried again.
-    #[error("purchase {0} is being stepped by another node; try again")]
-    RowBusy(Uuid),
     #[error(transparent)]
     Db(#[from] DbErr),
 }
@@ -66,7 +65,12 @@ pub struct Stored {
 
 fn row(purchase: &Purchase, provider: &str, version: i64) -> Result<purchases::ActiveModel, DbErr> {
     let state = serde_json::to_value(purchase).map_err(|e| DbErr::Custom(format!("purchase state: {e}")))?;
-    Ok(purchases::ActiveModel {
+    Ok(purchases::ActiveModel { state: Set(state), ..columns(purchase, provider, version) })
+}
+
+/// The row but its state: the columns that are read or indexed on their own.
+fn columns(purchase: &Purchase, provider: &str, version: i64) -> purchases::ActiveModel {
+    purchases::ActiveModel {
         id: Set(purchase.id),
         client_id: Set(purchase.client.as_str().to_owned()),
         package_id: Set(purchase.package.as_str().to_owned()),
@@ -79,12 +83,26 @@ fn row(purchase: &Purchase, provider: &str, version: i64) -> Result<purchases::A
         charge_ref: Set(purchase.charge.clone()),
         status: Set(purchase.status.as_str().to_owned()),
         failure_code: Set(purchase.failure.as_ref().map(|f| f.code().to_owned())),
-        state: Set(state),
+        state: NotSet,
         version: Set(version),
         next_due_at: Set(purchase.next_deadline()),
         created_at: Set(purchase.created_at),
         updated_at: Set(purchase.updated_at),
-    })
+    }
+}
+
+/// What a step changes in the row: the state, the version, and of the other columns only those whose value moved.
+/// SQLite rewrites the entries of every index on a column an `UPDATE` sets, changed or not, and a purchase's row has
+/// seven indexes while a step moves one or two of their columns.
+fn changes(before: &Stored, next: &Purchase, provider: &str, version: i64) -> Result<purchases::ActiveModel, DbErr> {
+    let mut changes = row(next, provider, version)?;
+    let unchanged = columns(&before.purchase, provider, before.version);
+    for column in purchases::Column::iter() {
+        if changes.get(column) == unchanged.get(column) {
+            changes.not_set(column);
+        }
+    }
+    Ok(changes)
 }
 
 fn event(purchase_id: Uuid, kind: &str, from: Status, to: &Purchase) -> purchase_events::ActiveModel {
@@ -130,12 +148,12 @@ pub async fn save_step(
     input: &str,
     provider: &str,
     cause: &Cause,
-    issuer: &Issuer,
+    issuer: &Arc<Issuer>,
 ) -> Result<i64, SaveError> {
     let next = &step.purchase;
     let version = before.version + 1;
     let updated = purchases::Entity::update_many()
-        .set(row(next, provider, version)?)
+        .set(changes(before, next, provider, version)?)
         .filter(purchases::Column::Id.eq(next.id))
         .filter(purchases::Column::Version.eq(before.version))
         .exec(txn)
@@ -209,7 +227,7 @@ pub async fn apply(
     policy: &Policy,
     provider: &str,
     cause: &Cause,
-    issuer: &Issuer,
+    issuer: &Arc<Issuer>,
 ) -> Result<Applied, SaveError> {
     claim_row(txn, cached.purchase.id).await?;
     let mut current = cached;
@@ -241,28 +259,21 @@ pub async fn apply(
 
 /// Takes the purchase's row before the step writes anything, without waiting (PostgreSQL): a batch that waited for a
 /// row while holding the invoice counter could deadlock with the batch holding the row and waiting for the counter.
-/// SQLite's one writer serializes steps, so there is nothing to take.
-async fn claim_row(txn: &DatabaseTransaction, id: Uuid) -> Result<(), SaveError> {
+/// Another batch (another node's, or another lane's) holding it fails the step busy (`store::is_busy`), to be tried
+/// again. SQLite's one writer serializes steps, so there is nothing to take.
+async fn claim_row(txn: &DatabaseTransaction, id: Uuid) -> Result<(), DbErr> {
     if txn.get_database_backend() != sea_orm::DbBackend::Postgres {
         return Ok(());
     }
     let sql = "SELECT id FROM purchases WHERE id = $1 FOR UPDATE NOWAIT";
-    let claimed =
-        txn.query_one_raw(sea_orm::Statement::from_sql_and_values(sea_orm::DbBackend::Postgres, sql, [id.into()]));
-    match claimed.await {
-        Ok(_) => Ok(()),
-        Err(e) if lock_not_available(&e) => Err(SaveError::RowBusy(id)),
-        Err(e) => Err(e.into()),
-    }
+    txn.query_one_raw(sea_orm::Statement::from_sql_and_values(sea_orm::DbBackend::Postgres, sql, [id.into()])).await?;
+    Ok(())
 }
 
-/// PostgreSQL's 55P03 `lock_not_available`: a `NOWAIT` lock that another transaction holds.
-fn lock_not_available(e: &DbErr) -> bool {
-    let (DbErr::Query(sea_orm::RuntimeErr::SqlxError(error)) | DbErr::Exec(sea_orm::RuntimeErr::SqlxError(error))) = e
-    else {
-        return false;
-    };
-    error.as_database_error().and_then(|db| db.code()).is_some_and(|code| code == "55P03")
+impl crate::store::writer::Busy for SaveError {
+    fn busy(&self) -> bool {
+        matches!(self, Self::Db(e) if super::is_busy(e))
+    }
 }
 
 /// The purchase's row, locked until the transaction ends (SQLite, whose one writer serializes steps, has no row locks).

@@ -10,6 +10,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+#[derive(Clone)]
 pub struct NewSpend {
     pub id: Uuid,
     pub client: ClientId,
@@ -58,9 +59,10 @@ pub enum Reversed {
     NotFound,
 }
 
-/// Gives a spend's credits back, once: the spend's row is locked for the decision.
+/// Gives a spend's credits back, once: the spend is locked for the decision (or the step fails busy, to be tried
+/// again, while another transaction decides on it).
 pub async fn reverse<C: ConnectionTrait>(txn: &C, id: Uuid, reason: &str) -> Result<Reversed, DbErr> {
-    super::advisory_lock(txn, &source(id)).await?;
+    super::advisory_lock_now(txn, &source(id)).await?;
     let Some(found) = spends::Entity::find_by_id(id).one(txn).await? else { return Ok(Reversed::NotFound) };
     if found.reversed_at.is_some() {
         return Ok(Reversed::Already(found));

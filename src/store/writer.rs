@@ -8,8 +8,9 @@
 //!
 //! Rows that a step only appends (a purchase's history line, an event to the platform) and the webhook inbox's
 //! "processed" marks are held instead and written for the whole batch before the commit, one statement per table
-//! (`hold_history`, `hold_event`, `hold_processed`). So are the invoices the batch issues (`hold_invoice`): numbered
-//! last, so the one counter every grant takes is held only from there to the commit.
+//! (`hold_history`, `hold_event`, `hold_processed`). So are the invoices the batch issues (`hold_invoice`): their
+//! clients' billing profiles read in one statement, then numbered last, so the one counter every grant takes is held
+//! only from there to the commit.
 use crate::store::invoices::Unnumbered;
 use entities::{platform_events, purchase_events, webhook_events};
 use sea_orm::sea_query::OnConflict;
@@ -118,28 +119,39 @@ impl Writer {
         answered.await.unwrap_or_else(|_| Err(E::from(stopped())))
     }
 
-    /// Runs the step `make` makes, and makes and runs it again while its error is `busy`: another transaction, on this
-    /// node or another, held a row or a lock it needs, which a step never waits for (its batch keeps what its earlier
-    /// steps took, so two batches waiting on each other would deadlock). The holder's batch commits within
-    /// milliseconds; tries follow after 5 ms, 10 ms… then every 100 ms, about four seconds in all, longer than a batch
-    /// holds anything under load. Past that the busy error is the answer.
-    pub async fn write_when_free<T, E, F>(&self, mut make: impl FnMut() -> F, busy: impl Fn(&E) -> bool) -> Result<T, E>
+    /// Runs the step `make` makes, and makes and runs it again while its error is busy (`Busy`): another
+    /// transaction, on this node or another, held a row or a lock it needs, which a step never waits for (its batch
+    /// keeps what its earlier steps took, so two batches waiting on each other would deadlock). The holder's batch
+    /// commits within milliseconds; tries follow after 5 ms, 10 ms… then every 100 ms, about four seconds in all,
+    /// longer than a batch holds anything under load. Past that the busy error is the answer.
+    pub async fn write_when_free<T, E, F>(&self, mut make: impl FnMut() -> F) -> Result<T, E>
     where
         F: for<'t> FnOnce(&'t DatabaseTransaction) -> StepFuture<'t, Result<T, E>> + Send + 'static,
         T: Send + 'static,
-        E: From<DbErr> + Send + 'static,
+        E: From<DbErr> + Busy + Send + 'static,
     {
         const TRIES: u64 = 50;
         let mut tries = 0;
         loop {
             match self.write(make()).await {
-                Err(e) if busy(&e) && tries < TRIES => {
+                Err(e) if e.busy() && tries < TRIES => {
                     tries += 1;
                     tokio::time::sleep(std::time::Duration::from_millis((5 * tries).min(100))).await;
                 }
                 other => return other,
             }
         }
+    }
+}
+
+/// An error that may say its step was refused a row or a lock another transaction held (`store::is_busy`).
+pub trait Busy {
+    fn busy(&self) -> bool;
+}
+
+impl Busy for DbErr {
+    fn busy(&self) -> bool {
+        crate::store::is_busy(self)
     }
 }
 

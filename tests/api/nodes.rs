@@ -248,3 +248,39 @@ async fn checkout_limits_hold_across_nodes() {
     assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS, "the address is spent: {}", refused.body);
     assert_eq!(count_rows(&nodes.a.database.url, "purchases").await, 6, "the address's six in all");
 }
+
+// Spends of two clients sent to both nodes at once, each node taking them in the opposite order. A batch that waited
+// for a client's ledger lock while holding the other's would deadlock with the other node's batch (PostgreSQL then
+// aborts one, failing every step in it); a step refused a lock is tried again instead, so every spend is answered
+// 201 or 402, and each balance pays for exactly as many as it can.
+#[tokio::test]
+async fn spends_of_two_clients_on_two_nodes_in_opposite_orders_all_answer() {
+    let nodes = two_nodes(&[]).await;
+    for client in ["two-nodes-7", "two-nodes-8"] {
+        let buyer = nodes.a.client(client);
+        let (_, intent) = buyer.open("pro-200", "pm_card_visa").await;
+        assert_eq!(buyer.confirm(&intent, "pro-200").await.data()["status"], "succeeded");
+    }
+    let service = nodes.a.token("platform-backend", purser::auth::Role::Service);
+    let mut spends = tokio::task::JoinSet::new();
+    for n in 0..24 {
+        let (node, order) = if n % 2 == 0 {
+            (&nodes.a, ["two-nodes-7", "two-nodes-8"])
+        } else {
+            (&nodes.b, ["two-nodes-8", "two-nodes-7"])
+        };
+        let client = order[n / 2 % 2];
+        let request = node.http.post(format!("{}/api/v1/credits/spend", node.base)).bearer_auth(&service);
+        let body = serde_json::json!({ "clientId": client, "credits": 50, "reference": format!("job-{n}") });
+        let request = request.header("idempotency-key", format!("opposite-{n}")).json(&body);
+        spends.spawn(async move { (client, request.send().await.unwrap().status()) });
+    }
+    let answers = spends.join_all().await;
+    for client in ["two-nodes-7", "two-nodes-8"] {
+        let statuses: Vec<StatusCode> = answers.iter().filter(|(c, _)| *c == client).map(|(_, s)| *s).collect();
+        let passed = statuses.iter().filter(|s| **s == StatusCode::CREATED).count();
+        let refused = statuses.iter().filter(|s| **s == StatusCode::PAYMENT_REQUIRED).count();
+        assert_eq!((passed, refused), (4, 8), "{client}: {statuses:?}");
+        assert_eq!(nodes.b.client(client).balance().await, 40, "{client}");
+    }
+}

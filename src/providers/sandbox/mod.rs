@@ -14,7 +14,7 @@ use crate::settings::SandboxFaults;
 use crate::store::customers;
 use chrono::{SubsecRound, Utc};
 use entities::sandbox_payment_intents as intents;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -218,7 +218,11 @@ impl Sandbox {
         if let Some(method) = request.payment_method {
             Self::known_method(method.as_str())?;
         }
-        let customer = self.customer(request.client.as_str()).await?;
+        // The client's customer, made on first need like a Stripe Customer, and then recorded in the intent's step.
+        let client = request.client.as_str().to_owned();
+        let known = customers::find(&self.db, &client, PROVIDER).await.map_err(db_error)?;
+        let made = known.is_none().then(|| format!("cus_sbx_{}", Uuid::new_v4().simple()));
+        let customer = known.or_else(|| made.clone());
         let id = format!("pi_sbx_{}", Uuid::new_v4().simple());
         let now = Utc::now();
         let intent = intents::Model {
@@ -233,7 +237,7 @@ impl Sandbox {
             confirmations: 0,
             last_error: None,
             latest_charge: None,
-            customer_id: Some(customer),
+            customer_id: customer,
             setup_future_usage: request.save_method,
             refund_id: None,
             dispute_id: None,
@@ -241,13 +245,23 @@ impl Sandbox {
             created_at: now,
             updated_at: now,
         };
-        let row = intents::ActiveModel::from(intent.clone());
+        let mut row = intents::ActiveModel::from(intent.clone());
         let first = on_conflict_do_nothing(intents::Column::PurchaseId);
         let insert = self.writer.write(move |txn| {
-            Box::pin(async move { intents::Entity::insert(row).on_conflict(first).exec_without_returning(txn).await })
+            Box::pin(async move {
+                // Two first purchases racing: the customer recorded first stands.
+                let customer = match made {
+                    Some(made) => Some(customers::remember(txn, &client, PROVIDER, &made).await?),
+                    None => row.customer_id.take().flatten(),
+                };
+                row.customer_id = Set(customer.clone());
+                let inserted = intents::Entity::insert(row).on_conflict(first).exec_without_returning(txn).await?;
+                Ok::<_, sea_orm::DbErr>((inserted, customer))
+            })
         });
-        if insert.await.map_err(db_error)? == 1 {
-            return Ok(render(&intent));
+        let (inserted, customer) = insert.await.map_err(db_error)?;
+        if inserted == 1 {
+            return Ok(render(&intents::Model { customer_id: customer, ..intent }));
         }
         let existing = intents::Entity::find().filter(intents::Column::PurchaseId.eq(request.purchase_id));
         let existing = existing.one(&self.db).await.map_err(db_error)?;
@@ -339,18 +353,6 @@ impl Sandbox {
             self.send_webhook("payment_method.attached", render_method(method, customer));
         }
         Ok(rendered)
-    }
-
-    /// The client's sandbox customer, made on first need like a Stripe Customer.
-    async fn customer(&self, client: &str) -> Result<String, ProviderError> {
-        if let Some(id) = customers::find(&self.db, client, PROVIDER).await.map_err(db_error)? {
-            return Ok(id);
-        }
-        let (id, client) = (format!("cus_sbx_{}", Uuid::new_v4().simple()), client.to_owned());
-        let remember = self
-            .writer
-            .write(move |txn| Box::pin(async move { customers::remember(txn, &client, PROVIDER, &id).await }));
-        remember.await.map_err(db_error)
     }
 
     pub async fn retrieve_intent(&self, id: &str) -> Result<Value, ProviderError> {
