@@ -1,10 +1,11 @@
 //! Moving credits outside purchases: an admin's correction of a client's balance (bounded, never below zero, and
 //! audited in the transaction that moves the credits), and the platform's spends and their reversals (issue 18).
 use crate::domain::ids::ClientId;
+use crate::store::controls;
 use crate::store::idempotency::{self, Claim};
+use crate::store::ledger::{self, Taken};
 use crate::store::spends::{self, NewSpend, Reversed, Spent};
 use crate::store::writer::{self, Busy, Writer};
-use crate::store::{controls, ledger};
 use sea_orm::DbErr;
 use uuid::Uuid;
 
@@ -45,15 +46,17 @@ pub async fn adjust(
         let (admin, client, source, record) = (admin.clone(), client.clone(), source.clone(), record.clone());
         writer::step(move |txn| {
             Box::pin(async move {
-                if credits < 0 {
-                    if !ledger::take(txn, &client, &source, "adjustment", -credits).await? {
-                        return Err(AdjustError::Insufficient(ledger::balance(txn, &client).await?));
+                let balance = if credits < 0 {
+                    match ledger::take(txn, &client, &source, "adjustment", -credits).await? {
+                        Taken::After(balance) => balance,
+                        Taken::Short(balance) => return Err(AdjustError::Insufficient(balance)),
                     }
                 } else {
                     ledger::append(txn, &client, &source, "adjustment", credits).await?;
-                }
+                    ledger::balance(txn, &client).await?
+                };
                 controls::audit(txn, admin.as_str(), "adjust_credits", client.as_str(), &record).await?;
-                Ok(ledger::balance(txn, &client).await?)
+                Ok(balance)
             })
         })
     };

@@ -69,19 +69,26 @@ fn key(client: &ClientId) -> String {
     format!("ledger:{}", client.as_str())
 }
 
-/// Takes `credits` from the client's balance in the caller's step, unless the balance is smaller: returns false then,
-/// and writes nothing.
+/// What a take found: the balance it left, or the smaller balance that refused it.
+pub enum Taken {
+    After(i64),
+    Short(i64),
+}
+
+/// Takes `credits` from the client's balance in the caller's step, unless the balance is smaller: then it writes
+/// nothing.
 pub async fn take<C: ConnectionTrait>(
     db: &C,
     client: &ClientId,
     source: &str,
     kind: &str,
     credits: i64,
-) -> Result<bool, DbErr> {
+) -> Result<Taken, DbErr> {
     lock_now(db, client).await?;
-    if balance(db, client).await? < credits {
-        return Ok(false);
+    let balance = balance(db, client).await?;
+    if balance < credits {
+        return Ok(Taken::Short(balance));
     }
     append(db, client, source, kind, -credits).await?;
-    Ok(true)
+    Ok(Taken::After(balance - credits))
 }

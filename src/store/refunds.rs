@@ -1,7 +1,8 @@
 //! Refund requests: the actor's state and what each step writes (the ledger debit, the client's email), in one
 //! transaction per step.
 use super::events;
-use super::{ledger, outbox};
+use super::ledger::{self, Taken};
+use super::outbox;
 use crate::domain::event::EventType;
 use crate::domain::ids::{ClientId, RefundRequestId, TransactionId};
 use crate::domain::money::Credits;
@@ -168,7 +169,8 @@ pub async fn step(
     for record in &step.records {
         match record {
             RefundRecord::DebitCredits { credits } => {
-                if !ledger::take(&txn, &next.client, &format!("refund:{}", next.id), "refund_debit", credits.0).await? {
+                let source = format!("refund:{}", next.id);
+                if let Taken::Short(_) = ledger::take(&txn, &next.client, &source, "refund_debit", credits.0).await? {
                     return Err(RefundStoreError::CreditsSpent);
                 }
             }

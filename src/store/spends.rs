@@ -1,6 +1,6 @@
 //! Spends and their reversals (issue 18): each is one transaction with its ledger row, so a spend is never recorded
 //! without its credits taken, nor credits taken without the spend that says what they bought.
-use super::ledger;
+use super::ledger::{self, Taken};
 use crate::domain::ids::ClientId;
 use chrono::Utc;
 use entities::{credit_ledger, spends};
@@ -32,9 +32,10 @@ fn source(id: Uuid) -> String {
 }
 
 pub async fn spend<C: ConnectionTrait>(txn: &C, spend: NewSpend) -> Result<Spent, DbErr> {
-    if !ledger::take(txn, &spend.client, &source(spend.id), "spend", spend.credits).await? {
-        return Ok(Spent::Insufficient(ledger::balance(txn, &spend.client).await?));
-    }
+    let balance = match ledger::take(txn, &spend.client, &source(spend.id), "spend", spend.credits).await? {
+        Taken::After(balance) => balance,
+        Taken::Short(balance) => return Ok(Spent::Insufficient(balance)),
+    };
     let row = spends::ActiveModel {
         id: Set(spend.id),
         client_id: Set(spend.client.as_str().to_owned()),
@@ -46,9 +47,7 @@ pub async fn spend<C: ConnectionTrait>(txn: &C, spend: NewSpend) -> Result<Spent
         reversed_at: Set(None),
         reversal_reason: Set(None),
     };
-    let row = row.insert(txn).await?;
-    let balance = ledger::balance(txn, &spend.client).await?;
-    Ok(Spent::Done(row, balance))
+    Ok(Spent::Done(row.insert(txn).await?, balance))
 }
 
 pub enum Reversed {
