@@ -482,8 +482,22 @@ struct Probe {
 const INTENT: &str = "/api/v1/payments/stripe/intent";
 
 impl Probe {
+    /// A checkout on `node`. The probed nodes stay up, so a request that does not reach one (a pooled connection
+    /// to a node the run killed and restarted, or froze) never reached the service: it is sent again, as a client
+    /// would, a few times before the probe gives up.
     async fn open(&self, node: usize, token: &str) -> Result<super::driver::Answer, String> {
-        self.driver.post_at(&self.bases[node % self.bases.len()], INTENT, Some(token), &self.checkout).await
+        let base = &self.bases[node % self.bases.len()];
+        let mut tries = 0;
+        loop {
+            match self.driver.post_at(base, INTENT, Some(token), &self.checkout).await {
+                Err(e) if tries < 3 => {
+                    tracing::warn!(error = %e, base, "chaos probe: checkout not delivered; sending it again");
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                answered => return answered,
+            }
+        }
     }
 
     /// A pause set through the first node, seen refusing checkouts on the last; then resumed, and each node seen
