@@ -121,7 +121,19 @@ impl From<AuthError> for ApiError {
 
 impl From<sea_orm::DbErr> for ApiError {
     fn from(e: sea_orm::DbErr) -> Self {
-        Self::internal(e)
+        match crate::store::is_busy(&e) {
+            // Other requests held the client's credits or the record throughout the step's tries
+            // (`Writer::write_when_free`): nothing was written, and a retry a moment later will do.
+            true => Self {
+                retry_after: Some(1),
+                ..Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "busy",
+                    "Other requests held what this one needs throughout its tries; nothing was written. Retry shortly.",
+                )
+            },
+            false => Self::internal(e),
+        }
     }
 }
 
@@ -177,4 +189,23 @@ pub fn ok<T: Serialize>(status: StatusCode, data: T) -> Response {
 /// The success envelope, as `ok` sends it.
 pub fn ok_envelope<T: Serialize>(data: T) -> serde_json::Value {
     json!({ "success": true, "data": data })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ApiError;
+    use axum::http::StatusCode;
+
+    // A step that other requests kept from a lock throughout its tries wrote nothing: the caller is told to retry
+    // (503 `busy`, `Retry-After`), not that something broke; any other store error stays a 500.
+    #[test]
+    fn a_busy_store_is_a_retry_and_other_store_errors_are_internal() {
+        let busy = ApiError::from(crate::store::busy("ledger:c1"));
+        assert_eq!(
+            (busy.status, busy.code.as_ref(), busy.retry_after),
+            (StatusCode::SERVICE_UNAVAILABLE, "busy", Some(1))
+        );
+        let broken = ApiError::from(sea_orm::DbErr::Custom("disk I/O error".into()));
+        assert_eq!((broken.status, broken.code.as_ref()), (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"));
+    }
 }

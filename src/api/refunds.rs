@@ -398,6 +398,6 @@ pub async fn adjust_credits(
         Err(e @ AdjustError::Insufficient(_)) => {
             Err(ApiError::new(StatusCode::CONFLICT, "insufficient_credits", e.to_string()))
         }
-        Err(AdjustError::Db(e)) => Err(ApiError::internal(e)),
+        Err(AdjustError::Db(e)) => Err(e.into()),
     }
 }

@@ -113,7 +113,7 @@ pub async fn spend(
         Err(e @ (SpendError::OutOfBounds | SpendError::Reference)) => {
             Err(ApiError::bad_request("invalid_spend", e.to_string()))
         }
-        Err(SpendError::Db(e)) => Err(ApiError::internal(e)),
+        Err(SpendError::Db(e)) => Err(e.into()),
     }
 }
 

@@ -199,11 +199,16 @@ pub async fn advisory_lock_now<C: ConnectionTrait>(db: &C, key: &str) -> Result<
     let row = db.query_one_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, [key.into()])).await?;
     let taken: bool =
         row.ok_or_else(|| DbErr::RecordNotFound("pg_try_advisory_xact_lock".into()))?.try_get("", "taken")?;
-    if taken { Ok(()) } else { Err(DbErr::Custom(format!("{BUSY}{key}"))) }
+    if taken { Ok(()) } else { Err(busy(key)) }
 }
 
-/// How the error of a lock another transaction held begins (`advisory_lock_now`).
+/// How the error of a lock another transaction held begins (`busy`).
 const BUSY: &str = "busy, held by another transaction: ";
+
+/// The error of a step refused `what` because another transaction holds it.
+pub fn busy(what: &str) -> DbErr {
+    DbErr::Custom(format!("{BUSY}{what}"))
+}
 
 /// Whether `e` says another transaction held a lock the step needs (`advisory_lock_now`, or PostgreSQL's 55P03
 /// `lock_not_available` for a row taken `NOWAIT`): trying the step again a little later will do.

@@ -207,7 +207,7 @@ async fn answer(state: &AppState, id: &str, answer: Answer, admin: &str) -> Resu
             let message = "The provider did not answer; nothing was recorded. Try again.";
             Err(ApiError::new(StatusCode::BAD_GATEWAY, "provider_unavailable", message))
         }
-        Err(DisputeError::Db(e)) => Err(ApiError::internal(e)),
+        Err(DisputeError::Db(e)) => Err(e.into()),
     }
 }
 
