@@ -379,11 +379,11 @@ impl Inbox {
             (Some(purchase), Some(_)) => refunds::settling(&self.reads, purchase, provider_refund).await?,
             _ => None,
         };
-        if let (Some(id), Some(input)) = (about, news) {
-            if let Err(e) = self.refunds.send(id, input).await {
-                webhooks::mark(&self.db, row, webhooks::InboxStatus::Failed, Some(e.to_string())).await?;
-                return Ok(());
-            }
+        if let (Some(id), Some(input)) = (about, news)
+            && let Err(e) = self.refunds.send(id, input).await
+        {
+            webhooks::mark(&self.db, row, webhooks::InboxStatus::Failed, Some(e.to_string())).await?;
+            return Ok(());
         }
         webhooks::mark(&self.db, row, webhooks::InboxStatus::Processed, None).await?;
         Ok(())

@@ -268,5 +268,5 @@ pub async fn replay<C: ConnectionTrait>(
     .await?;
     let what = format!("event {} to endpoint {} (was {}): {reason}", found.event_id, found.endpoint, found.status);
     super::controls::audit(db, admin, "replay_event", &format!("delivery:{id}"), &what).await?;
-    Ok(deliveries::Entity::find_by_id(id).one(db).await?)
+    deliveries::Entity::find_by_id(id).one(db).await
 }

@@ -459,20 +459,6 @@ pub fn fraction() -> f64 {
     ((Uuid::new_v4().as_u128() as u64) << 2 >> 11) as f64 / (1u64 << 53) as f64
 }
 
-#[cfg(test)]
-mod fraction_tests {
-    #[test]
-    fn fractions_cover_the_whole_unit_interval() {
-        let draws: Vec<f64> = (0..4000).map(|_| super::fraction()).collect();
-        assert!(draws.iter().all(|f| (0.0..1.0).contains(f)));
-        for quarter in 0..4 {
-            let (low, high) = (quarter as f64 / 4.0, (quarter + 1) as f64 / 4.0);
-            let share = draws.iter().filter(|f| (low..high).contains(*f)).count();
-            assert!((800..1200).contains(&share), "{share} of 4000 draws in [{low}, {high})");
-        }
-    }
-}
-
 fn roll(rate: f64) -> bool {
     rate > 0.0 && fraction() < rate
 }
@@ -544,4 +530,18 @@ fn render(intent: &intents::Model) -> Value {
         "created": intent.created_at.timestamp(),
         "livemode": false,
     })
+}
+
+#[cfg(test)]
+mod fraction_tests {
+    #[test]
+    fn fractions_cover_the_whole_unit_interval() {
+        let draws: Vec<f64> = (0..4000).map(|_| super::fraction()).collect();
+        assert!(draws.iter().all(|f| (0.0..1.0).contains(f)));
+        for quarter in 0..4 {
+            let (low, high) = (quarter as f64 / 4.0, (quarter + 1) as f64 / 4.0);
+            let share = draws.iter().filter(|f| (low..high).contains(*f)).count();
+            assert!((800..1200).contains(&share), "{share} of 4000 draws in [{low}, {high})");
+        }
+    }
 }
