@@ -82,14 +82,17 @@ impl Reconciler {
     }
 
     /// Open disputes with no news for a while are read back from their provider, each by one node: a lost dispute
-    /// whose webhook never came is debited all the same. Each read bumps the dispute's time, so it comes round again
-    /// a window later.
+    /// whose webhook never came is debited all the same. Each read, or failed read, bumps the dispute's time, so it
+    /// comes round again a window later.
     async fn sync_disputes(&self) -> Result<(), sea_orm::DbErr> {
         let ctx = self.purchases.context();
         let (quiet, claim) = (self.after.to_std().unwrap_or_default(), SYNC_CLAIM.to_std().unwrap_or_default());
         for dispute in disputes::claim_stale_open(&ctx.db, quiet, claim, PER_TICK).await? {
             if let Err(e) = super::disputes::sync(ctx, &dispute).await {
                 tracing::warn!(dispute = %dispute.id, error = %e, "dispute sync failed; it will come round again");
+                if let Err(e) = disputes::release(&ctx.db, &dispute.id).await {
+                    tracing::warn!(dispute = %dispute.id, error = %e, "claim not given back; it runs out on its own");
+                }
             }
         }
         Ok(())

@@ -10,7 +10,7 @@ use crate::domain::ids::TransactionId;
 use crate::domain::purchase::Purchase;
 use chrono::Utc;
 use entities::{disputes, purchase_events, refund_requests};
-use sea_orm::sea_query::OnConflict;
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
 };
@@ -184,7 +184,7 @@ pub async fn debit_lost_before_grant<C: ConnectionTrait>(txn: &C, purchase: &Pur
         }
         debit(txn, purchase, &dispute.id, credits).await?;
         let debited = disputes::Entity::update_many()
-            .col_expr(C::CreditsDebited, sea_orm::sea_query::Expr::value(credits))
+            .col_expr(C::CreditsDebited, Expr::value(credits))
             .filter(C::Id.eq(dispute.id));
         debited.exec(txn).await?;
     }
@@ -203,6 +203,14 @@ pub async fn claim_stale_open(
     let open = format!("status IN ('{}', '{}')", Standing::NeedsResponse.as_str(), Standing::UnderReview.as_str());
     let statement = super::claim_due(db.get_database_backend(), ("disputes", "updated_at", &open), quiet, claim, limit);
     disputes::Entity::find().from_raw_sql(statement).all(db).await
+}
+
+/// Gives back a claim whose read of the provider failed: the dispute comes round again after `quiet`, not after the
+/// claim's full length, which could keep a decision whose webhook was lost waiting minutes.
+pub async fn release(db: &DatabaseConnection, id: &str) -> Result<(), DbErr> {
+    use disputes::Column as C;
+    let released = disputes::Entity::update_many().col_expr(C::UpdatedAt, Expr::value(Utc::now())).filter(C::Id.eq(id));
+    released.exec(db).await.map(|_| ())
 }
 
 pub async fn list(db: &DatabaseConnection) -> Result<Vec<disputes::Model>, DbErr> {

@@ -8,6 +8,7 @@ use base64::Engine;
 use purser::auth::Role;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// A small PDF, as an admin would attach a delivery log.
@@ -232,6 +233,35 @@ async fn a_stripe_dispute_is_answered_with_a_document(db: Db) {
     assert_eq!(client.balance().await, 0);
 }
 
+// A dispute lost at Stripe whose webhook never came is found by the reconciler's read; a read Stripe refuses gives
+// the dispute back at once, so the next tick reads it again instead of waiting out the two-minute claim.
+async fn a_lost_dispute_whose_webhook_never_came_is_read_again_after_a_failed_read(db: Db) {
+    let (app, proxy) = crate::stripe::stripe_app_with(db, |s| {
+        s.payments.reconcile_every = Duration::from_millis(100);
+        s.payments.reconcile_after = Duration::from_millis(500);
+    })
+    .await;
+    let client = app.client("dispute-6");
+    let (transaction, intent) = client.open("pro-200", "pm_card_visa").await;
+    assert_eq!(client.confirm(&intent, "pro-200").await.data()["status"], "succeeded");
+    let opened = proxy.open_dispute(&intent, 16000);
+    let id = opened["id"].as_str().unwrap().to_owned();
+    let created = json!({ "id": "evt_dispute_6_created", "object": "event", "type": "charge.dispute.created",
+        "created": chrono::Utc::now().timestamp(), "data": { "object": opened } });
+    assert_eq!(app.send_signed_event(&created, crate::stripe::WEBHOOK_SECRET).await.status, StatusCode::OK);
+    let admin = app.token("admin-d", Role::Admin);
+    dispute_of(&app, &admin, &transaction, "needs_response").await;
+
+    proxy.faults.reject_next.store(1, Ordering::SeqCst);
+    proxy.decide_dispute(&id, "lost");
+    let refused = eventually(Duration::from_secs(10), || async {
+        (proxy.faults.reject_next.load(Ordering::SeqCst) == 0).then_some(())
+    });
+    assert!(refused.await.is_some(), "the reconciler never read the dispute");
+    assert_eq!(dispute_of(&app, &admin, &transaction, "lost").await["creditsDebited"], 240);
+    assert_eq!(client.balance().await, 0);
+}
+
 // On PayPal: a claim answered with evidence (PayPal's provide-evidence, with the document) goes under review, and
 // PayPal's resolution for the buyer takes the credits back; another claim, accepted, is lost at once.
 async fn paypal_claims_are_answered_and_settled(db: Db) {
@@ -305,5 +335,6 @@ on_both_databases!(
     a_won_dispute_changes_nothing,
     conceding_a_dispute_and_bad_answers,
     a_stripe_dispute_is_answered_with_a_document,
+    a_lost_dispute_whose_webhook_never_came_is_read_again_after_a_failed_read,
     paypal_claims_are_answered_and_settled,
 );

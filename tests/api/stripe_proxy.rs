@@ -113,6 +113,11 @@ impl StripeProxy {
         self.shared.disputes.lock().unwrap().get(id).cloned().expect("a dispute the test opened")
     }
 
+    /// The bank decides a dispute the test opened, and no webhook says so: only a read of the dispute finds out.
+    pub fn decide_dispute(&self, id: &str, status: &str) {
+        self.shared.disputes.lock().unwrap().get_mut(id).expect("a dispute the test opened")["status"] = json!(status);
+    }
+
     /// A file uploaded to `/v1/files`: its purpose, name and bytes.
     pub fn file(&self, id: &str) -> Option<(String, String, Vec<u8>)> {
         self.shared.files.lock().unwrap().get(id).cloned()
