@@ -172,6 +172,10 @@ struct Writing {
 const GATHER: usize = 16;
 /// How often a lane letting steps gather looks at how many have: their arrival wakes no one.
 const GATHER_LOOK: std::time::Duration = std::time::Duration::from_millis(1);
+/// The longest a lane lets steps gather. A step of the lane ahead may wait for another node's transaction (a row that
+/// transaction inserted under the same key): under a light load, fewer than `GATHER` steps arrive meanwhile, and the
+/// node's writes must not all wait with it.
+const GATHER_AT_MOST: std::time::Duration = std::time::Duration::from_millis(10);
 
 async fn lane(
     db: DatabaseConnection,
@@ -185,11 +189,13 @@ async fn lane(
         let mut waiting = queue.lock().await;
         let Some(first) = waiting.recv().await else { return };
         batch.push(first);
+        let gathering = tokio::time::Instant::now();
         loop {
             let done = writing.done.notified();
             tokio::pin!(done);
             done.as_mut().enable();
-            if writing.lanes.load(Ordering::SeqCst) == 0 || waiting.len() + 1 >= GATHER {
+            let gathered = waiting.len() + 1 >= GATHER || gathering.elapsed() >= GATHER_AT_MOST;
+            if writing.lanes.load(Ordering::SeqCst) == 0 || gathered {
                 break;
             }
             tokio::select! {
@@ -383,6 +389,7 @@ mod tests {
     use super::Writer;
     use sea_orm::{ConnectionTrait, DbErr, Statement};
     use std::sync::atomic::Ordering;
+    use std::time::Duration;
 
     async fn insert(txn: &sea_orm::DatabaseTransaction, id: i64) -> Result<(), DbErr> {
         let sql =
@@ -463,6 +470,39 @@ mod tests {
         assert!(first.await.unwrap().is_ok() && [a, b, c, d, e].iter().all(Result::is_ok));
         assert_eq!(writer.stats.batches.load(Ordering::Relaxed), 2, "the five steps shared one commit");
         assert_eq!(writer.stats.largest_batch.load(Ordering::Relaxed), 5);
+    }
+
+    // The lane ahead waits inside its step (as for another node's row) and nothing else arrives: the one step sent
+    // meanwhile is written and committed by the other lane after a short gathering, not held until the first is done.
+    #[tokio::test]
+    async fn a_step_behind_a_waiting_lane_is_not_held_for_long() {
+        let dir = tempfile::tempdir().unwrap();
+        // Two connections, which `store::connect` never opens on SQLite, so that the lanes' transactions can be open
+        // at once (the one ahead writes nothing until it is released).
+        let url = format!("sqlite://{}/w.db?mode=rwc", dir.path().display());
+        let db = sea_orm::Database::connect(sea_orm::ConnectOptions::new(url).max_connections(2).to_owned());
+        let db = db.await.unwrap();
+        db.execute_unprepared("PRAGMA journal_mode = WAL; CREATE TABLE t (id INTEGER PRIMARY KEY)").await.unwrap();
+        let writer = Writer::start(db.clone(), 2, 16).unwrap();
+        let (started, waiting) = tokio::sync::oneshot::channel();
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let lane = writer.clone();
+        let first = tokio::spawn(async move {
+            let step = super::step(move |txn| {
+                Box::pin(async move {
+                    let _ = started.send(());
+                    let _ = released.await;
+                    insert(txn, 0).await
+                })
+            });
+            lane.write(step).await
+        });
+        waiting.await.unwrap();
+        let behind = tokio::time::timeout(Duration::from_secs(5), writer.write(|txn| Box::pin(insert(txn, 1))));
+        assert!(behind.await.expect("the step waited for the lane ahead").is_ok());
+        release.send(()).unwrap();
+        assert!(first.await.unwrap().is_ok());
+        assert_eq!(writer.stats.batches.load(Ordering::Relaxed), 2);
     }
 
     // Events held by three steps sent together (one batch, as the test above shows): the failed step's is dropped
