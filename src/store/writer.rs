@@ -390,6 +390,7 @@ mod tests {
     use sea_orm::{ConnectionTrait, DbErr, Statement};
     use std::sync::atomic::Ordering;
     use std::time::Duration;
+    use tokio::sync::oneshot;
 
     async fn insert(txn: &sea_orm::DatabaseTransaction, id: i64) -> Result<(), DbErr> {
         let sql =
@@ -436,6 +437,26 @@ mod tests {
         assert_eq!(writer.stats.steps.load(Ordering::Relaxed), 4);
     }
 
+    /// Sends a step that holds its lane, its transaction open, until the returned sender is used, then writes row 0.
+    /// Returns once the step is running.
+    async fn hold_a_lane(writer: &Writer) -> (oneshot::Sender<()>, tokio::task::JoinHandle<Result<(), DbErr>>) {
+        let (started, running) = oneshot::channel();
+        let (release, released) = oneshot::channel::<()>();
+        let lane = writer.clone();
+        let held = tokio::spawn(async move {
+            let step = super::step(move |txn| {
+                Box::pin(async move {
+                    let _ = started.send(());
+                    let _ = released.await;
+                    insert(txn, 0).await
+                })
+            });
+            lane.write(step).await
+        });
+        running.await.unwrap();
+        (release, held)
+    }
+
     // Two lanes: while the first writes a step that waits, five steps arrive. The second lane lets them gather until
     // the first has written its batch, then takes all five as one batch, instead of taking the first alone.
     #[tokio::test]
@@ -444,21 +465,7 @@ mod tests {
         let db = crate::store::connect(&format!("sqlite://{}/w.db?mode=rwc", dir.path().display()), 1).await.unwrap();
         db.execute_unprepared("CREATE TABLE t (id INTEGER PRIMARY KEY)").await.unwrap();
         let writer = Writer::start(db.clone(), 2, 16).unwrap();
-        let (started, writing) = tokio::sync::oneshot::channel();
-        let (release, released) = tokio::sync::oneshot::channel::<()>();
-        let lane = writer.clone();
-        let first = tokio::spawn(async move {
-            let step = super::step(move |txn| {
-                Box::pin(async move {
-                    insert(txn, 0).await?;
-                    let _ = started.send(());
-                    let _ = released.await;
-                    Ok::<_, DbErr>(())
-                })
-            });
-            lane.write(step).await
-        });
-        writing.await.unwrap();
+        let (release, first) = hold_a_lane(&writer).await;
         let (a, b, c, d, e, ()) = tokio::join!(
             writer.write(|txn| Box::pin(insert(txn, 1))),
             writer.write(|txn| Box::pin(insert(txn, 2))),
@@ -484,20 +491,7 @@ mod tests {
         let db = db.await.unwrap();
         db.execute_unprepared("PRAGMA journal_mode = WAL; CREATE TABLE t (id INTEGER PRIMARY KEY)").await.unwrap();
         let writer = Writer::start(db.clone(), 2, 16).unwrap();
-        let (started, waiting) = tokio::sync::oneshot::channel();
-        let (release, released) = tokio::sync::oneshot::channel::<()>();
-        let lane = writer.clone();
-        let first = tokio::spawn(async move {
-            let step = super::step(move |txn| {
-                Box::pin(async move {
-                    let _ = started.send(());
-                    let _ = released.await;
-                    insert(txn, 0).await
-                })
-            });
-            lane.write(step).await
-        });
-        waiting.await.unwrap();
+        let (release, first) = hold_a_lane(&writer).await;
         let behind = tokio::time::timeout(Duration::from_secs(5), writer.write(|txn| Box::pin(insert(txn, 1))));
         assert!(behind.await.expect("the step waited for the lane ahead").is_ok());
         release.send(()).unwrap();
