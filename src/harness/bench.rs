@@ -93,6 +93,8 @@ pub struct Cost {
     /// Steps per batch, on average, and the largest.
     mean_batch: f64,
     largest_batch: u64,
+    /// Of the writer's batches, the share run a second time with savepoints because a step failed.
+    replayed_share: f64,
 }
 
 #[derive(Default, Clone, Copy)]
@@ -103,6 +105,7 @@ struct CostReading {
     direct_writes: u64,
     batches: u64,
     steps: u64,
+    replayed: u64,
 }
 
 async fn read_cost(workspace: &Workspace) -> Result<CostReading, String> {
@@ -118,6 +121,7 @@ async fn read_cost(workspace: &Workspace) -> Result<CostReading, String> {
         direct_writes,
         batches: workspace.series_sum("purser_writer_batches_total", &[]).await?,
         steps: workspace.series_sum("purser_writer_steps_total", &[]).await?,
+        replayed: workspace.series_sum("purser_writer_replayed_batches_total", &[]).await?,
     })
 }
 
@@ -133,6 +137,7 @@ impl Cost {
             transactions_per_purchase: per(batches + (after.direct_writes - before.direct_writes) as f64),
             mean_batch: ((after.steps - before.steps) as f64 / batches.max(1.0) * 10.0).round() / 10.0,
             largest_batch,
+            replayed_share: ((after.replayed - before.replayed) as f64 / batches.max(1.0) * 1000.0).round() / 1000.0,
         }
     }
 }
@@ -407,7 +412,7 @@ impl BenchReport {
              purchases/s {:.0} ({:.2} s); succeeded {}, declined {}, 3-D Secure {}; errors {}\n\
              raw durable commits/s {:.0}; ratio purchases/raw {:.3}; server peak RSS {:.1} MiB\n\
              per purchase: server CPU {:.2} ms, {:.1} statements ({:.1} in the writer's batches), {:.2} transactions; \
-             writer batches of {:.1} steps on average, {} at most\n\n\
+             writer batches of {:.1} steps on average, {} at most, {:.1} % run again with savepoints\n\n\
              {:<26} {:>8} {:>9} {:>9} {:>9} {:>9}\n",
             self.purchases,
             self.concurrency,
@@ -428,6 +433,7 @@ impl BenchReport {
             self.cost.transactions_per_purchase,
             self.cost.mean_batch,
             self.cost.largest_batch,
+            self.cost.replayed_share * 100.0,
             "latency (ms)",
             "count",
             "p50",

@@ -172,6 +172,7 @@ async fn events_of<C: ConnectionTrait>(
 }
 
 /// Whether an attempt was answered 2xx, and what to remember of it.
+#[derive(Clone)]
 pub struct Attempt {
     pub delivered: bool,
     pub status: Option<u16>,

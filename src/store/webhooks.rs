@@ -33,6 +33,7 @@ impl InboxStatus {
     }
 }
 
+#[derive(Clone)]
 pub struct IncomingEvent {
     pub provider: &'static str,
     pub event_id: String,

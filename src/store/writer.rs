@@ -1,8 +1,10 @@
 //! Group commit: the steps of many actors, written in one transaction and made durable by one commit.
 //!
 //! A caller hands `write` its step as a function of a transaction. A lane takes every step waiting (up to
-//! `max_batch`), opens one transaction, runs each step inside its own savepoint (a failing step rolls back alone and
-//! the others stay), commits once, and only then answers each caller: nothing is answered before it is durable. On
+//! `max_batch`), opens one transaction, runs the steps, commits once, and only then answers each caller: nothing is
+//! answered before it is durable. A failing step rolls back alone and the others stay: steps rarely fail, so a batch
+//! first runs them straight in its transaction, and only when one fails is that run rolled back and the batch run
+//! again with a savepoint per step (`commit_held`). On
 //! SQLite one lane owns the one write connection; on PostgreSQL several lanes let batches overlap on the pool, and a
 //! lane lets steps gather while another writes its batch (`GATHER`), so batches stay large at any load. Every
 //! step still carries its own optimistic `version` check, so batching assumes nothing about which process owns a row.
@@ -37,10 +39,42 @@ where
     step
 }
 
-/// What a lane calls once the batch's commit is known: the step's own result if it committed, else the commit's error.
-type Finish = Box<dyn FnOnce(Result<(), DbErr>) + Send>;
-/// A step as a lane sees it: run it in a savepoint, learn whether it succeeded, answer later.
-type Job = Box<dyn for<'t> FnOnce(&'t DatabaseTransaction) -> StepFuture<'t, (bool, Finish)> + Send>;
+/// A step as a lane sees it: run it (again, when its batch is run a second time with savepoints), then answer.
+trait Job: Send {
+    /// Runs the step in `txn` and keeps its result; whether it succeeded.
+    fn run<'t>(&'t mut self, txn: &'t DatabaseTransaction) -> StepFuture<'t, bool>;
+    /// Answers the caller once the batch's commit is known: the step's last result if it committed, else the error.
+    fn finish(self: Box<Self>, commit: Result<(), DbErr>);
+}
+
+/// A caller's step, its last result, and where the answer goes.
+struct Pending<F, T, E> {
+    step: F,
+    result: Option<Result<T, E>>,
+    answer: oneshot::Sender<Result<T, E>>,
+}
+
+impl<F, T, E> Job for Pending<F, T, E>
+where
+    F: for<'t> FnOnce(&'t DatabaseTransaction) -> StepFuture<'t, Result<T, E>> + Clone + Send,
+    T: Send,
+    E: From<DbErr> + Send,
+{
+    fn run<'t>(&'t mut self, txn: &'t DatabaseTransaction) -> StepFuture<'t, bool> {
+        let ran = (self.step.clone())(txn);
+        Box::pin(async move {
+            let ran = ran.await;
+            let succeeded = ran.is_ok();
+            self.result = Some(ran);
+            succeeded
+        })
+    }
+
+    fn finish(self: Box<Self>, commit: Result<(), DbErr>) {
+        let result = self.result.unwrap_or_else(|| Err(E::from(DbErr::Custom("the step did not run".into()))));
+        let _ = self.answer.send(commit.map_err(E::from).and(result));
+    }
+}
 
 /// Batches and steps committed, for `/metrics` and `purser bench`.
 #[derive(Default)]
@@ -48,11 +82,13 @@ pub struct WriterStats {
     pub batches: AtomicU64,
     pub steps: AtomicU64,
     pub largest_batch: AtomicU64,
+    /// Batches run a second time, with a savepoint per step, because a step failed in the first run.
+    pub replayed: AtomicU64,
 }
 
 #[derive(Clone)]
 pub struct Writer {
-    jobs: mpsc::UnboundedSender<Job>,
+    jobs: mpsc::UnboundedSender<Box<dyn Job>>,
     pub stats: Arc<WriterStats>,
 }
 
@@ -60,7 +96,7 @@ impl WriterStats {
     pub fn render(&self, out: &mut String) {
         use std::fmt::Write;
         let (batches, steps) = (self.batches.load(Ordering::Relaxed), self.steps.load(Ordering::Relaxed));
-        let largest = self.largest_batch.load(Ordering::Relaxed);
+        let (largest, replayed) = (self.largest_batch.load(Ordering::Relaxed), self.replayed.load(Ordering::Relaxed));
         let _ = writeln!(
             out,
             "# HELP purser_writer_batches_total Group commits: transactions the writer committed.\n\
@@ -68,7 +104,9 @@ impl WriterStats {
              # HELP purser_writer_steps_total Steps committed in the writer's batches.\n\
              # TYPE purser_writer_steps_total counter\npurser_writer_steps_total {steps}\n\
              # HELP purser_writer_largest_batch The most steps one batch committed.\n\
-             # TYPE purser_writer_largest_batch gauge\npurser_writer_largest_batch {largest}"
+             # TYPE purser_writer_largest_batch gauge\npurser_writer_largest_batch {largest}\n\
+             # HELP purser_writer_replayed_batches_total Batches run again with a savepoint per step after a step failed.\n\
+             # TYPE purser_writer_replayed_batches_total counter\npurser_writer_replayed_batches_total {replayed}"
         );
     }
 }
@@ -98,24 +136,16 @@ impl Writer {
     }
 
     /// Runs `step` in the next batch and answers once that batch is durable. An `Err` from `step` rolls back its
-    /// writes alone; a failed commit fails every step of the batch.
+    /// writes alone; a failed commit fails every step of the batch. The step may run twice (the first run rolled back
+    /// when another step of its batch failed), so it is cloned for each run and does nothing outside its transaction.
     pub async fn write<T, E, F>(&self, step: F) -> Result<T, E>
     where
-        F: for<'t> FnOnce(&'t DatabaseTransaction) -> StepFuture<'t, Result<T, E>> + Send + 'static,
+        F: for<'t> FnOnce(&'t DatabaseTransaction) -> StepFuture<'t, Result<T, E>> + Clone + Send + 'static,
         T: Send + 'static,
         E: From<DbErr> + Send + 'static,
     {
         let (answer, answered) = oneshot::channel::<Result<T, E>>();
-        let job: Job = Box::new(move |txn| {
-            Box::pin(async move {
-                let result = step(txn).await;
-                let succeeded = result.is_ok();
-                let finish: Finish = Box::new(move |commit| {
-                    let _ = answer.send(commit.map_err(E::from).and(result));
-                });
-                (succeeded, finish)
-            })
-        });
+        let job = Box::new(Pending { step, result: None, answer });
         let stopped = || DbErr::Custom("the store's writer has stopped".into());
         self.jobs.send(job).map_err(|_| E::from(stopped()))?;
         answered.await.unwrap_or_else(|_| Err(E::from(stopped())))
@@ -128,7 +158,7 @@ impl Writer {
     /// longer than a batch holds anything under load. Past that the busy error is the answer.
     pub async fn write_when_free<T, E, F>(&self, mut make: impl FnMut() -> F) -> Result<T, E>
     where
-        F: for<'t> FnOnce(&'t DatabaseTransaction) -> StepFuture<'t, Result<T, E>> + Send + 'static,
+        F: for<'t> FnOnce(&'t DatabaseTransaction) -> StepFuture<'t, Result<T, E>> + Clone + Send + 'static,
         T: Send + 'static,
         E: From<DbErr> + Busy + Send + 'static,
     {
@@ -179,7 +209,7 @@ const GATHER_AT_MOST: std::time::Duration = std::time::Duration::from_millis(10)
 
 async fn lane(
     db: DatabaseConnection,
-    queue: Arc<Mutex<mpsc::UnboundedReceiver<Job>>>,
+    queue: Arc<Mutex<mpsc::UnboundedReceiver<Box<dyn Job>>>>,
     writing: Arc<Writing>,
     max_batch: usize,
     stats: Arc<WriterStats>,
@@ -316,86 +346,140 @@ where
     Ok(())
 }
 
-/// One batch: every step in its savepoint, the held rows (then `written` hears that the batch is written), one commit,
-/// then the batch counted in `stats` and the answers (so a caller that has its answer finds its batch counted).
-async fn commit(db: DatabaseConnection, batch: Vec<Job>, stats: Arc<WriterStats>, written: oneshot::Sender<()>) {
+/// One batch: its steps, the held rows (then `written` hears that the batch is written), one commit, then the batch
+/// counted in `stats` and the answers (so a caller that has its answer finds its batch counted).
+async fn commit(
+    db: DatabaseConnection,
+    batch: Vec<Box<dyn Job>>,
+    stats: Arc<WriterStats>,
+    written: oneshot::Sender<()>,
+) {
     HELD.scope(RefCell::default(), commit_held(db, batch, stats, written)).await
 }
 
-async fn commit_held(db: DatabaseConnection, batch: Vec<Job>, stats: Arc<WriterStats>, written: oneshot::Sender<()>) {
-    let size = batch.len() as u64;
-    let txn = match db.begin().await {
-        Ok(txn) => txn,
-        Err(e) => {
-            // The steps never ran; dropping them tells each caller the write did not happen.
-            tracing::error!(error = %e, steps = batch.len(), "the writer could not open a transaction");
-            return;
+/// Why a run of a batch did not commit.
+enum Failure {
+    /// A step failed outside a savepoint: the batch is run again with one per step.
+    Step,
+    Store(DbErr),
+}
+
+async fn commit_held(
+    db: DatabaseConnection,
+    mut batch: Vec<Box<dyn Job>>,
+    stats: Arc<WriterStats>,
+    written: oneshot::Sender<()>,
+) {
+    // A savepoint costs each step a round trip to its connection (sqlx's thread on SQLite, the server on
+    // PostgreSQL), a third of a purchase's. Steps rarely fail, so the batch first runs without them; when one fails,
+    // that run is rolled back and the batch run again with a savepoint per step, so that step fails alone. A step
+    // alone in its batch needs no second run: its rolled-back failure is its answer.
+    let mut written = Some(written);
+    let mut outcome = run(&db, &mut batch, false, &mut written).await;
+    if matches!(outcome, Err(Failure::Step)) {
+        outcome = match batch.len() {
+            1 => Ok(()),
+            _ => {
+                stats.replayed.fetch_add(1, Ordering::Relaxed);
+                run(&db, &mut batch, true, &mut written).await
+            }
+        };
+    }
+    drop(written);
+    let message = match outcome {
+        Ok(()) => {
+            let size = batch.len() as u64;
+            stats.batches.fetch_add(1, Ordering::Relaxed);
+            stats.steps.fetch_add(size, Ordering::Relaxed);
+            stats.largest_batch.fetch_max(size, Ordering::Relaxed);
+            None
         }
+        Err(Failure::Store(e)) => Some(e.to_string()),
+        Err(Failure::Step) => Some("a step failed with no savepoint to undo it".to_owned()),
     };
-    let mut finishes = Vec::with_capacity(batch.len());
-    let mut broken = None;
-    // Each step runs in the savepoint `step`. Closing one step's savepoint goes to the database with the opening of
-    // the next, as one request, so a step costs one round trip to its connection's thread (or server) instead of two.
+    for job in batch {
+        job.finish(message.as_ref().map_or(Ok(()), |m| Err(DbErr::Custom(m.clone()))));
+    }
+}
+
+/// Runs every step of the batch in one transaction, each in a savepoint of its own when `savepoints`, writes the held
+/// rows, tells `written`, and commits.
+async fn run(
+    db: &DatabaseConnection,
+    batch: &mut [Box<dyn Job>],
+    savepoints: bool,
+    written: &mut Option<oneshot::Sender<()>>,
+) -> Result<(), Failure> {
+    HELD.with(|held| *held.borrow_mut() = Held::default());
+    let txn = db.begin().await.map_err(Failure::Store)?;
+    match run_in(&txn, batch, savepoints).await {
+        Ok(()) => {
+            written.take();
+            txn.commit().await.map_err(Failure::Store)
+        }
+        Err(failure) => {
+            let _ = txn.rollback().await;
+            Err(failure)
+        }
+    }
+}
+
+async fn run_in(txn: &DatabaseTransaction, batch: &mut [Box<dyn Job>], savepoints: bool) -> Result<(), Failure> {
+    // With savepoints, each step runs in the savepoint `step`. Closing one step's savepoint goes to the database with
+    // the opening of the next, as one request, so a step costs one round trip instead of two.
     const RELEASE: &str = "RELEASE SAVEPOINT step; ";
     const ROLL_BACK: &str = "ROLLBACK TO SAVEPOINT step; RELEASE SAVEPOINT step; ";
     let mut close = "";
-    for job in batch {
-        if let Err(e) = txn.execute_unprepared(&format!("{close}SAVEPOINT step")).await {
-            // The steps after a broken savepoint are dropped unrun: their callers hear the write did not happen.
-            broken = Some(e);
-            break;
+    for job in batch.iter_mut() {
+        if savepoints {
+            txn.execute_unprepared(&format!("{close}SAVEPOINT step")).await.map_err(Failure::Store)?;
         }
         let mark = HELD.with(|held| held.borrow().lengths());
-        let (succeeded, finish) = job(&txn).await;
-        finishes.push(finish);
-        close = if succeeded {
-            RELEASE
-        } else {
-            HELD.with(|held| held.borrow_mut().truncate(mark));
-            ROLL_BACK
+        let succeeded = job.run(txn).await;
+        close = match (succeeded, savepoints) {
+            (true, _) => RELEASE,
+            (false, true) => {
+                HELD.with(|held| held.borrow_mut().truncate(mark));
+                ROLL_BACK
+            }
+            (false, false) => return Err(Failure::Step),
         };
     }
     // The last step's savepoint is left to the commit, which releases it; a failed step's is rolled back first.
-    if broken.is_none() && close == ROLL_BACK {
-        broken = txn.execute_unprepared(ROLL_BACK).await.err();
+    if close == ROLL_BACK {
+        txn.execute_unprepared(ROLL_BACK).await.map_err(Failure::Store)?;
     }
-    if broken.is_none() {
-        broken = write_held(&txn).await.err();
-    }
-    let _ = written.send(());
-    let outcome = match broken {
-        Some(e) => {
-            let _ = txn.rollback().await;
-            Err(e)
-        }
-        None => txn.commit().await,
-    };
-    if outcome.is_ok() {
-        stats.batches.fetch_add(1, Ordering::Relaxed);
-        stats.steps.fetch_add(size, Ordering::Relaxed);
-        stats.largest_batch.fetch_max(size, Ordering::Relaxed);
-    }
-    let message = outcome.as_ref().err().map(ToString::to_string);
-    for finish in finishes {
-        finish(match &message {
-            None => Ok(()),
-            Some(message) => Err(DbErr::Custom(message.clone())),
-        });
-    }
+    write_held(txn).await.map_err(Failure::Store)
 }
 
 #[cfg(test)]
 mod tests {
     use super::Writer;
     use sea_orm::{ConnectionTrait, DbErr, Statement};
+    use std::sync::Arc;
     use std::sync::atomic::Ordering;
     use std::time::Duration;
-    use tokio::sync::oneshot;
+    use tokio::sync::Notify;
 
     async fn insert(txn: &sea_orm::DatabaseTransaction, id: i64) -> Result<(), DbErr> {
         let sql =
             Statement::from_sql_and_values(txn.get_database_backend(), "INSERT INTO t (id) VALUES (?)", [id.into()]);
         txn.execute_raw(sql).await.map(|_| ())
+    }
+
+    /// A writer with `lanes` lanes on a fresh SQLite database holding the test table `t`, kept while the directory is.
+    async fn with_table_t(lanes: usize) -> (tempfile::TempDir, sea_orm::DatabaseConnection, Writer) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::store::connect(&format!("sqlite://{}/w.db?mode=rwc", dir.path().display()), 1).await.unwrap();
+        db.execute_unprepared("CREATE TABLE t (id INTEGER PRIMARY KEY)").await.unwrap();
+        let writer = Writer::start(db.clone(), lanes, 16).unwrap();
+        (dir, db, writer)
+    }
+
+    /// The ids in the test table `t`.
+    async fn ids(db: &sea_orm::DatabaseConnection) -> Vec<i64> {
+        let rows = db.query_all_raw(Statement::from_string(db.get_database_backend(), "SELECT id FROM t")).await;
+        rows.unwrap().iter().map(|r| r.try_get("", "id").unwrap()).collect()
     }
 
     /// A writer on a fresh, migrated SQLite database, kept while the directory is.
@@ -407,15 +491,12 @@ mod tests {
         (dir, db, writer)
     }
 
-    // Four steps land in one batch: the second and the last write, then fail on a duplicate key. Each alone is rolled
-    // back and fails; the first and the third commit, in the batch's one transaction.
+    // Four steps land in one batch: the second and the last write, then fail on a duplicate key. The batch's first
+    // run, without savepoints, is rolled back at the second step and the batch run again with them: each failing step
+    // alone is rolled back and fails; the first and the third commit, in the batch's one transaction.
     #[tokio::test]
     async fn a_failing_step_rolls_back_alone_and_the_batch_commits() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/w.db?mode=rwc", dir.path().display());
-        let db = crate::store::connect(&url, 1).await.unwrap();
-        db.execute_unprepared("CREATE TABLE t (id INTEGER PRIMARY KEY)").await.unwrap();
-        let writer = Writer::start(db.clone(), 1, 16).unwrap();
+        let (_dir, db, writer) = with_table_t(1).await;
         let (first, second, third, last) = tokio::join!(
             writer.write(|txn| Box::pin(insert(txn, 1))),
             writer.write(|txn| Box::pin(async move {
@@ -430,30 +511,57 @@ mod tests {
         );
         assert!(first.is_ok() && third.is_ok(), "{first:?} {third:?}");
         assert!(second.is_err() && last.is_err(), "the duplicate key fails its own step");
-        let rows = db.query_all_raw(Statement::from_string(db.get_database_backend(), "SELECT id FROM t")).await;
-        let ids: Vec<i64> = rows.unwrap().iter().map(|r| r.try_get("", "id").unwrap()).collect();
-        assert_eq!(ids, vec![1, 3], "the failed steps' first writes were rolled back with them");
+        assert_eq!(ids(&db).await, vec![1, 3], "the failed steps' first writes were rolled back with them");
         assert_eq!(writer.stats.batches.load(Ordering::Relaxed), 1, "the four steps shared one commit");
         assert_eq!(writer.stats.steps.load(Ordering::Relaxed), 4);
+        assert_eq!(writer.stats.replayed.load(Ordering::Relaxed), 1, "run first without savepoints, then with them");
     }
 
-    /// Sends a step that holds its lane, its transaction open, until the returned sender is used, then writes row 0.
-    /// Returns once the step is running.
-    async fn hold_a_lane(writer: &Writer) -> (oneshot::Sender<()>, tokio::task::JoinHandle<Result<(), DbErr>>) {
-        let (started, running) = oneshot::channel();
-        let (release, released) = oneshot::channel::<()>();
+    // Steps that all succeed are written in one run; a step that fails alone in its batch is answered by its
+    // rolled-back run, with no second one.
+    #[tokio::test]
+    async fn a_batch_runs_again_only_when_one_of_several_steps_fails() {
+        use std::sync::atomic::AtomicUsize;
+        let (_dir, db, writer) = with_table_t(1).await;
+        let runs = Arc::new(AtomicUsize::new(0));
+        let counted = |id: i64, then: Option<i64>| {
+            let runs = runs.clone();
+            writer.write(move |txn| {
+                Box::pin(async move {
+                    runs.fetch_add(1, Ordering::SeqCst);
+                    insert(txn, id).await?;
+                    match then {
+                        Some(id) => insert(txn, id).await,
+                        None => Ok(()),
+                    }
+                })
+            })
+        };
+        let (a, b) = tokio::join!(counted(1, None), counted(2, None));
+        assert!(a.is_ok() && b.is_ok());
+        assert!(counted(3, Some(1)).await.is_err(), "the duplicate key fails the step");
+        assert_eq!(ids(&db).await, vec![1, 2], "the failed step's first write was rolled back");
+        assert_eq!(runs.load(Ordering::SeqCst), 3, "each step ran once");
+        assert_eq!(writer.stats.replayed.load(Ordering::Relaxed), 0);
+    }
+
+    /// Sends a step that holds its lane, its transaction open, until the returned `Notify` is notified, then writes
+    /// row 0. Returns once the step is running.
+    async fn hold_a_lane(writer: &Writer) -> (Arc<Notify>, tokio::task::JoinHandle<Result<(), DbErr>>) {
+        let (started, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+        let (running, released) = (started.clone(), release.clone());
         let lane = writer.clone();
         let held = tokio::spawn(async move {
             let step = super::step(move |txn| {
                 Box::pin(async move {
-                    let _ = started.send(());
-                    let _ = released.await;
+                    started.notify_one();
+                    released.notified().await;
                     insert(txn, 0).await
                 })
             });
             lane.write(step).await
         });
-        running.await.unwrap();
+        running.notified().await;
         (release, held)
     }
 
@@ -461,10 +569,7 @@ mod tests {
     // the first has written its batch, then takes all five as one batch, instead of taking the first alone.
     #[tokio::test]
     async fn steps_arriving_while_a_lane_writes_gather_into_one_batch() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = crate::store::connect(&format!("sqlite://{}/w.db?mode=rwc", dir.path().display()), 1).await.unwrap();
-        db.execute_unprepared("CREATE TABLE t (id INTEGER PRIMARY KEY)").await.unwrap();
-        let writer = Writer::start(db.clone(), 2, 16).unwrap();
+        let (_dir, db, writer) = with_table_t(2).await;
         let (release, first) = hold_a_lane(&writer).await;
         let (a, b, c, d, e, ()) = tokio::join!(
             writer.write(|txn| Box::pin(insert(txn, 1))),
@@ -472,7 +577,7 @@ mod tests {
             writer.write(|txn| Box::pin(insert(txn, 3))),
             writer.write(|txn| Box::pin(insert(txn, 4))),
             writer.write(|txn| Box::pin(insert(txn, 5))),
-            async { release.send(()).unwrap() },
+            async { release.notify_one() },
         );
         assert!(first.await.unwrap().is_ok() && [a, b, c, d, e].iter().all(Result::is_ok));
         assert_eq!(writer.stats.batches.load(Ordering::Relaxed), 2, "the five steps shared one commit");
@@ -494,7 +599,7 @@ mod tests {
         let (release, first) = hold_a_lane(&writer).await;
         let behind = tokio::time::timeout(Duration::from_secs(5), writer.write(|txn| Box::pin(insert(txn, 1))));
         assert!(behind.await.expect("the step waited for the lane ahead").is_ok());
-        release.send(()).unwrap();
+        release.notify_one();
         assert!(first.await.unwrap().is_ok());
         assert_eq!(writer.stats.batches.load(Ordering::Relaxed), 2);
     }
