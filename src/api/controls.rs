@@ -118,13 +118,6 @@ pub async fn ensure_open(state: &AppState, rail: Rail) -> Result<(), ApiError> {
 /// Asks the fraud monitor about a checkout; a blocked one is refused with 403 `payment_blocked` (AC9.6.6). A
 /// checkout to review goes ahead with the reason, and its credits are held until an admin looks (AC9.3.4).
 pub async fn screen(state: &AppState, checkout: Screening) -> Result<Option<String>, ApiError> {
-    if crate::store::fraud_flags::is_flagged(&state.reads, &checkout.client).await? {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "account_flagged",
-            "This account cannot make payments while a fraud review is open; contact support.",
-        ));
-    }
     let monitor = &state.purchases.context().fraud;
     let message = |reply| FraudMsg::Assess { checkout, reply };
     // Unscreened means refused: a monitor restarting after a crash answers within moments, so the client is asked to
@@ -132,6 +125,11 @@ pub async fn screen(state: &AppState, checkout: Screening) -> Result<Option<Stri
     match monitor.call(message, std::time::Duration::from_secs(5)).await {
         Some(Verdict::Allow) => Ok(None),
         Some(Verdict::Review(reason)) => Ok(Some(reason)),
+        Some(Verdict::Flagged) => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "account_flagged",
+            "This account cannot make payments while a fraud review is open; contact support.",
+        )),
         Some(Verdict::Block(reason)) => Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "payment_blocked",

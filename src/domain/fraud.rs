@@ -67,6 +67,8 @@ pub struct Signals {
     pub card_checkouts: usize,
     /// Distinct cards the client used in the hour, this one included.
     pub client_cards: usize,
+    /// The account is flagged for confirmed fraud.
+    pub flagged: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,6 +77,8 @@ pub enum Verdict {
     /// Let the payment happen, but hold its credits until an admin has looked (AC9.3.4).
     Review(String),
     Block(String),
+    /// The account is flagged for confirmed fraud: no payment until an admin lifts the flag.
+    Flagged,
 }
 
 /// Events in a sliding window.
@@ -96,6 +100,9 @@ impl Window {
 
 pub fn assess(rules: &FraudRules, signals: &Signals) -> Verdict {
     let block = |reason: &str| Verdict::Block(reason.to_owned());
+    if signals.flagged {
+        return Verdict::Flagged;
+    }
     if signals.amount > rules.max_amount {
         return Verdict::Block(format!("the amount is above the {} limit for one payment", rules.max_amount));
     }
@@ -161,6 +168,8 @@ mod tests {
         for signals in blocked {
             assert!(matches!(assess(&rules, &signals), Verdict::Block(_)), "{signals:?}");
         }
+        let flagged = Signals { flagged: true, client_declines: 2, ..ordinary() };
+        assert_eq!(assess(&rules, &flagged), Verdict::Flagged, "a flagged account is refused as flagged, first");
     }
 
     // Issue 17: review thresholds below the blocks hold a checkout for an admin instead of refusing it.

@@ -86,9 +86,10 @@ async fn screen(
         ip_checkouts: tally.ip_checkouts,
         card_checkouts: tally.card_checkouts,
         client_cards: tally.client_cards,
+        flagged: tally.flagged,
     };
     let verdict = assess(rules, &signals);
-    if !matches!(verdict, Verdict::Block(_)) {
+    if matches!(verdict, Verdict::Allow | Verdict::Review(_)) {
         fraud_screenings::record(txn, Seen::Checkout, &keys, now).await?;
     }
     Ok(verdict)

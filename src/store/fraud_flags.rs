@@ -24,10 +24,6 @@ pub async fn flag<C: ConnectionTrait>(db: &C, client: &str, reason: &str, by: &s
     super::events::record(db, crate::domain::event::EventType::AccountFlagged, cause, Some(client), data).await
 }
 
-pub async fn is_flagged<C: ConnectionTrait>(db: &C, client: &str) -> Result<bool, DbErr> {
-    Ok(flags::Entity::find_by_id(client.to_owned()).one(db).await?.is_some())
-}
-
 pub async fn list(db: &DatabaseConnection) -> Result<Vec<flags::Model>, DbErr> {
     flags::Entity::find().order_by_desc(flags::Column::FlaggedAt).all(db).await
 }

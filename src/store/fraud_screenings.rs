@@ -36,6 +36,8 @@ pub struct Tally {
     pub card_checkouts: usize,
     /// Distinct cards the client used, this one included.
     pub client_cards: usize,
+    /// The client's account is flagged for confirmed fraud (`fraud_flags`).
+    pub flagged: bool,
 }
 
 /// Takes the keys until the caller's transaction ends, so that two nodes screening checkouts of one client, network
@@ -113,6 +115,8 @@ pub async fn tally<C: ConnectionTrait>(
         counts.push(capped("card = ? AND kind = 'checkout'", "card_checkouts"));
         values.extend([card.into(), since.into(), cap(caps.card_checkouts).into()]);
     }
+    counts.push("(SELECT COUNT(*) FROM fraud_flags WHERE client_id = ?) AS flagged".into());
+    values.push(client.into());
     let sql = format!("SELECT {}", counts.join(", "));
     let statement = super::numbered(db.get_database_backend(), &sql, values);
     let row = db.query_one_raw(statement).await?.ok_or_else(|| DbErr::RecordNotFound("fraud tally".into()))?;
@@ -124,6 +128,7 @@ pub async fn tally<C: ConnectionTrait>(
         ip_checkouts: count_if(keys.ip.is_some(), "ip_checkouts")?,
         card_checkouts: count_if(keys.card.is_some(), "card_checkouts")?,
         client_cards: count("client_cards")? + usize::from(keys.card.is_some()),
+        flagged: count("flagged")? > 0,
     })
 }
 
