@@ -224,6 +224,7 @@ impl Application {
         };
         let limiter = tree.child("rate-limiter", limiter).await?;
         let deadlines = Deadlines::new(tree.named("deadlines"));
+        let finished = Arc::new(crate::store::finished::FinishedPurchases::default());
         let ctx = Arc::new(Context {
             names: tree.prefix().to_owned(),
             db: db.clone(),
@@ -240,6 +241,7 @@ impl Application {
             writer: writer.clone(),
             reads: reads.clone(),
             statements,
+            finished: finished.clone(),
             deadlines: deadlines.clone(),
             passivate_after: settings.payments.passivate_after,
             call_timeout: settings.payments.actor_call_timeout,
@@ -271,7 +273,7 @@ impl Application {
         let watcher =
             crate::guards::pause::PauseWatcher { pauses: pauses.clone(), every: settings.payments.pause_refresh };
         tree.child("pause-watcher", watcher).await?;
-        tree.child("mailer", Mailer::new(reads.clone(), writer.clone(), &settings.email)?).await?;
+        tree.child("mailer", Mailer::new(reads.clone(), writer.clone(), finished, &settings.email)?).await?;
         tree.child("event-sender", EventSender::new(reads.clone(), writer.clone(), &settings.events)?).await?;
         tracing::info!(
             recovered,

@@ -68,6 +68,8 @@ pub struct Context {
     pub statements: std::sync::Arc<crate::store::statements::StatementCounts>,
     /// Committed transitions and received webhooks, for `/metrics`.
     pub counters: counters::Counters,
+    /// Purchases seen finished, so that the inputs after their end are answered without a read.
+    pub finished: std::sync::Arc<crate::store::finished::FinishedPurchases>,
     /// Every purchase's timers, kept outside the actors so idle ones can stop.
     pub deadlines: deadlines::Deadlines,
     /// How long an actor whose purchase waits on a person stays up before it passivates.

@@ -223,6 +223,7 @@ impl PurchaseActor {
         let applied = self.ctx.writer.write_when_free(step).await?;
         match applied {
             Applied::Unchanged { stored, rejected } => {
+                self.ctx.finished.keep(&stored.purchase);
                 state.stored = Some(stored);
                 rejected.map_or(Ok(vec![]), |rejected| Err(rejected.into()))
             }
@@ -237,6 +238,7 @@ impl PurchaseActor {
                 if let Some(retry) = before.next_retry.filter(|retry| step.purchase.next_retry != Some(*retry)) {
                     self.ctx.deadlines.forget(step.purchase.id, crate::domain::purchase::Timer::Retry, retry.at);
                 }
+                self.ctx.finished.keep(&step.purchase);
                 state.stored = Some(Stored { purchase: step.purchase, version });
                 Ok(step.effects)
             }

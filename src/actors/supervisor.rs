@@ -164,11 +164,17 @@ impl PurchaseActors {
     async fn deliver(&self, id: Uuid, input: Input, cause: Cause) -> Reply {
         // A purchase with no actor alive is read once: a finished one is answered from its row (the webhook that
         // follows a confirm, typically) without waking an actor, and an unfinished one wakes its actor with that row.
+        // One this node has seen finish is not read at all (`Context::finished`).
         let mut asleep = match ActorRef::<PurchaseMsg>::where_is(self.ctx.purchase_actor(id)) {
             Some(_) => None,
             None => {
+                if let Some(finished) = self.ctx.finished.get(id)
+                    && let Some(answer) = self.answer_finished(&finished, &input, &cause).await?
+                {
+                    return answer;
+                }
                 let stored = self.load(id).await?;
-                if let Some(finished) = self.answer_finished(&stored, &input, &cause).await? {
+                if let Some(finished) = self.answer_finished(&stored.purchase, &input, &cause).await? {
                     return finished;
                 }
                 Some(stored)
@@ -192,7 +198,7 @@ impl PurchaseActors {
                 // twice.
                 answered => return answered,
             }
-            if let Some(finished) = self.answer_finished(&self.load(id).await?, &input, &cause).await? {
+            if let Some(finished) = self.answer_finished(&self.load(id).await?.purchase, &input, &cause).await? {
                 return finished;
             }
             tokio::time::sleep(std::time::Duration::from_millis(2 * attempt)).await;
@@ -203,27 +209,33 @@ impl PurchaseActors {
     /// The purchase, when it is finished: an input to it is then answered from this row (it never changes again), as
     /// `answer_finished` does, whether or not its actor is still stopping.
     pub async fn finished(&self, id: Uuid) -> Result<Option<Purchase>, sea_orm::DbErr> {
+        if let Some(finished) = self.ctx.finished.get(id) {
+            return Ok(Some(finished));
+        }
         let stored = purchases::load(&self.ctx.reads, id).await?;
         Ok(stored.map(|s| s.purchase).filter(|purchase| purchase.status.is_terminal()))
     }
 
+    /// The purchase's row; one found finished is kept (`Context::finished`).
     async fn load(&self, id: Uuid) -> Result<Stored, PurchaseError> {
-        purchases::load(&self.ctx.reads, id).await?.ok_or(PurchaseError::NotFound)
+        let stored = purchases::load(&self.ctx.reads, id).await?.ok_or(PurchaseError::NotFound)?;
+        self.ctx.finished.keep(&stored.purchase);
+        Ok(stored)
     }
 
     /// The answer for a purchase in a terminal state, straight from the state machine: it never changes them.
     async fn answer_finished(
         &self,
-        stored: &Stored,
+        purchase: &Purchase,
         input: &Input,
         cause: &Cause,
     ) -> Result<Option<Reply>, PurchaseError> {
-        if !stored.purchase.status.is_terminal() {
+        if !purchase.status.is_terminal() {
             return Ok(None);
         }
-        let answer = stored.purchase.on(input.clone(), chrono::Utc::now(), &self.ctx.policy);
+        let answer = purchase.on(input.clone(), chrono::Utc::now(), &self.ctx.policy);
         if purchases::leaves_trace(answer.as_ref().err(), cause) {
-            self.ctx.record_unchanged(&stored.purchase, input.name(), cause).await?;
+            self.ctx.record_unchanged(purchase, input.name(), cause).await?;
         }
         Ok(Some(answer.map(|step| step.purchase).map_err(PurchaseError::from)))
     }

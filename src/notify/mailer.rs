@@ -3,6 +3,7 @@
 //! or an SMTP outage delays mail but never loses it; a message that fails to render is retried the same way.
 use super::receipt::{Email, receipt, refund_notice};
 use crate::settings::{EmailSettings, MailTransport, SmtpTls};
+use crate::store::finished::FinishedPurchases;
 use crate::store::{ledger, outbox, purchases, refunds};
 use entities::outbox::Model as Message;
 use lettre::message::{Mailbox, MultiPart};
@@ -11,6 +12,7 @@ use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Tokio1Execu
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use sea_orm::DatabaseConnection;
 use serde_json::Value;
+use std::sync::Arc;
 
 /// Where the mailer hands its messages: a directory, or an SMTP server through a pool of connections.
 pub enum Transport {
@@ -30,6 +32,8 @@ pub struct Mailer {
     db: DatabaseConnection,
     /// Marks each message sent (or failed) in the writer's next batch, not in a commit of its own.
     writer: crate::store::writer::Writer,
+    /// A receipt's purchase, when this node has seen it finish (it never changes again), without a read.
+    finished: Arc<FinishedPurchases>,
     from: Mailbox,
     admin: Option<Mailbox>,
     settings: EmailSettings,
@@ -41,6 +45,7 @@ impl Mailer {
     pub fn new(
         db: DatabaseConnection,
         writer: crate::store::writer::Writer,
+        finished: Arc<FinishedPurchases>,
         settings: &EmailSettings,
     ) -> Result<Self, String> {
         let from: Mailbox = settings.from.parse().map_err(|e| format!("email.from `{}`: {e}", settings.from))?;
@@ -49,7 +54,7 @@ impl Mailer {
             None => None,
         };
         open_transport(settings)?;
-        Ok(Self { db, writer, from, admin, settings: settings.clone() })
+        Ok(Self { db, writer, finished, from, admin, settings: settings.clone() })
     }
 
     /// What a message says and to whom; `None` when it has no one to go to.
@@ -61,12 +66,17 @@ impl Mailer {
             outbox::Kind::Receipt => {
                 let id = message.payload.get("purchaseId").and_then(Value::as_str).and_then(|id| id.parse().ok());
                 let id = id.ok_or("receipt without a purchase id")?;
-                let stored =
-                    purchases::load(&self.db, id).await.map_err(|e| e.to_string())?.ok_or("purchase not found")?;
-                let Some(address) = &stored.purchase.receipt_email else { return Ok(None) };
+                let purchase = match self.finished.get(id) {
+                    Some(purchase) => purchase,
+                    None => {
+                        let stored = purchases::load(&self.db, id).await.map_err(|e| e.to_string())?;
+                        stored.ok_or("purchase not found")?.purchase
+                    }
+                };
+                let Some(address) = &purchase.receipt_email else { return Ok(None) };
                 let to = address.parse().map_err(|e| format!("receipt address {address}: {e}"))?;
-                let balance = ledger::balance(&self.db, &stored.purchase.client).await.map_err(|e| e.to_string())?;
-                Ok(Some((to, receipt(&stored.purchase, balance))))
+                let balance = ledger::balance(&self.db, &purchase.client).await.map_err(|e| e.to_string())?;
+                Ok(Some((to, receipt(&purchase, balance))))
             }
             outbox::Kind::RefundNotice => {
                 let id = message.payload.get("refundId").and_then(Value::as_str).and_then(|id| id.parse().ok());

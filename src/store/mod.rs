@@ -7,6 +7,7 @@ pub mod controls;
 pub mod customers;
 pub mod disputes;
 pub mod events;
+pub mod finished;
 pub mod fraud_flags;
 pub mod fraud_screenings;
 pub mod idempotency;
