@@ -47,6 +47,9 @@ impl From<SaveError> for PurchaseError {
     }
 }
 
+// Each value is built, moved once into its handler and consumed there: boxing the large variant would add an
+// allocation per message for nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum PurchaseMsg {
     /// Persist a freshly opened purchase and start it.
     Open { step: Box<Step>, reply: RpcReplyPort<Reply> },
@@ -79,6 +82,9 @@ pub struct State {
 }
 
 /// What an executed effect leads to.
+// Each value is built, moved once into its handler and consumed there: boxing the large variant would add an
+// allocation per message for nothing.
+#[allow(clippy::large_enum_variant)]
 enum Next {
     Nothing,
     Input(Input),

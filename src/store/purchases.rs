@@ -206,6 +206,9 @@ pub async fn save_step(
 }
 
 /// What one input did to a purchase, decided on the row as the step's transaction holds it.
+// Each value is built, moved once into its handler and consumed there: boxing the large variant would add an
+// allocation per message for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Applied {
     /// The input moved the purchase; the step is saved.

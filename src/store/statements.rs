@@ -8,7 +8,10 @@ use std::sync::{Arc, Mutex};
 /// Counts by (path, kind), then by table. The callback runs for every statement, so counting one allocates nothing
 /// once its table has been seen: the kind is a known word and the table is looked up by the statement's own text.
 #[derive(Default)]
-pub struct StatementCounts(Mutex<BTreeMap<(&'static str, &'static str), BTreeMap<String, u64>>>);
+pub struct StatementCounts(Mutex<BTreeMap<(&'static str, &'static str), ByTable>>);
+
+/// Statements of one path and kind, by table.
+type ByTable = BTreeMap<String, u64>;
 
 impl StatementCounts {
     /// Counts every statement `db` (this handle on the pool, not its clones made before) runs as `path`.
