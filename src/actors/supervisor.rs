@@ -198,7 +198,9 @@ impl PurchaseActors {
                 // twice.
                 answered => return answered,
             }
-            if let Some(finished) = self.answer_finished(&self.load(id).await?.purchase, &input, &cause).await? {
+            if let Some(purchase) = self.finished(id).await?
+                && let Some(finished) = self.answer_finished(&purchase, &input, &cause).await?
+            {
                 return finished;
             }
             tokio::time::sleep(std::time::Duration::from_millis(2 * attempt)).await;
@@ -213,6 +215,9 @@ impl PurchaseActors {
             return Ok(Some(finished));
         }
         let stored = purchases::load(&self.ctx.reads, id).await?;
+        if let Some(stored) = &stored {
+            self.ctx.finished.keep(&stored.purchase);
+        }
         Ok(stored.map(|s| s.purchase).filter(|purchase| purchase.status.is_terminal()))
     }
 
