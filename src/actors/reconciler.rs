@@ -19,6 +19,10 @@ const PER_TICK: u64 = 200;
 /// How long a node's claim on the purchases it is syncing lasts (with several nodes, the others pass them by): longer
 /// than a sync takes, short enough that a dead node's syncs are soon made by another.
 const SYNC_CLAIM: TimeDelta = TimeDelta::minutes(2);
+/// How long a node's claim on the one dispute it is reading lasts: longer than a read (one provider call, which the
+/// Stripe client cuts off at 30 s, then a step), short enough that a dead node's dispute is soon read by another. A
+/// read that outlasts it may be made twice, which is harmless: applying a provider's report is idempotent.
+const DISPUTE_READ_CLAIM: std::time::Duration = std::time::Duration::from_secs(45);
 
 #[derive(Clone)]
 pub struct Reconciler {
@@ -86,8 +90,13 @@ impl Reconciler {
     /// comes round again a window later.
     async fn sync_disputes(&self) -> Result<(), sea_orm::DbErr> {
         let ctx = self.purchases.context();
-        let (quiet, claim) = (self.after.to_std().unwrap_or_default(), SYNC_CLAIM.to_std().unwrap_or_default());
-        for dispute in disputes::claim_stale_open(&ctx.db, quiet, claim, PER_TICK).await? {
+        let quiet = self.after.to_std().unwrap_or_default();
+        // One claim at a time: a node that dies in the middle of a read holds that one dispute, for
+        // `DISPUTE_READ_CLAIM`, instead of a tick's worth for minutes.
+        for _ in 0..PER_TICK {
+            let Some(dispute) = disputes::claim_stale_open(&ctx.db, quiet, DISPUTE_READ_CLAIM, 1).await?.pop() else {
+                break;
+            };
             if let Err(e) = super::disputes::sync(ctx, &dispute).await {
                 tracing::warn!(dispute = %dispute.id, error = %e, "dispute sync failed; it will come round again");
                 if let Err(e) = disputes::release(&ctx.db, &dispute.id).await {
