@@ -376,24 +376,27 @@ async fn commit_held(
     // alone in its batch needs no second run: its rolled-back failure is its answer.
     let mut written = Some(written);
     let mut outcome = run(&db, &mut batch, false, &mut written).await;
+    let mut committed = outcome.is_ok();
     if matches!(outcome, Err(Failure::Step)) {
         outcome = match batch.len() {
             1 => Ok(()),
             _ => {
                 stats.replayed.fetch_add(1, Ordering::Relaxed);
-                run(&db, &mut batch, true, &mut written).await
+                let again = run(&db, &mut batch, true, &mut written).await;
+                committed = again.is_ok();
+                again
             }
         };
     }
     drop(written);
+    if committed {
+        let size = batch.len() as u64;
+        stats.batches.fetch_add(1, Ordering::Relaxed);
+        stats.steps.fetch_add(size, Ordering::Relaxed);
+        stats.largest_batch.fetch_max(size, Ordering::Relaxed);
+    }
     let message = match outcome {
-        Ok(()) => {
-            let size = batch.len() as u64;
-            stats.batches.fetch_add(1, Ordering::Relaxed);
-            stats.steps.fetch_add(size, Ordering::Relaxed);
-            stats.largest_batch.fetch_max(size, Ordering::Relaxed);
-            None
-        }
+        Ok(()) => None,
         Err(Failure::Store(e)) => Some(e.to_string()),
         Err(Failure::Step) => Some("a step failed with no savepoint to undo it".to_owned()),
     };
@@ -543,6 +546,7 @@ mod tests {
         assert_eq!(ids(&db).await, vec![1, 2], "the failed step's first write was rolled back");
         assert_eq!(runs.load(Ordering::SeqCst), 3, "each step ran once");
         assert_eq!(writer.stats.replayed.load(Ordering::Relaxed), 0);
+        assert_eq!(writer.stats.batches.load(Ordering::Relaxed), 1, "the lone failed step committed nothing");
     }
 
     /// Sends a step that holds its lane, its transaction open, until the returned `Notify` is notified, then writes
