@@ -4,10 +4,10 @@
 //! `max_batch`), opens one transaction, runs the steps, commits once, and only then answers each caller: nothing is
 //! answered before it is durable. A failing step rolls back alone and the others stay: steps rarely fail, so a batch
 //! first runs them straight in its transaction, and only when one fails is that run rolled back and the batch run
-//! again with a savepoint per step (`commit_held`). On
-//! SQLite one lane owns the one write connection; on PostgreSQL several lanes let batches overlap on the pool, and a
-//! lane lets steps gather while another writes its batch (`GATHER`), so batches stay large at any load. Every
-//! step still carries its own optimistic `version` check, so batching assumes nothing about which process owns a row.
+//! again with a savepoint per step (`commit_held`). On SQLite one lane owns the one write connection; on PostgreSQL
+//! several lanes let batches overlap on the pool, and a lane lets steps gather while another writes its batch
+//! (`GATHER`), so batches stay large at any load. Every step still carries its own optimistic `version` check, so
+//! batching assumes nothing about which process owns a row.
 //!
 //! Rows that a step only appends (a purchase's history line, an event to the platform) and the webhook inbox's
 //! "processed" marks are held instead and written for the whole batch before the commit, one statement per table
