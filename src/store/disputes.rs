@@ -13,8 +13,10 @@ use entities::{disputes, purchase_events, refund_requests};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use serde_json::json;
+use uuid::Uuid;
 
 /// Who a report comes from, written with it.
 #[derive(Clone)]
@@ -169,8 +171,12 @@ async fn debit<C: ConnectionTrait>(txn: &C, purchase: &Purchase, id: &str, credi
 
 /// Takes back, in the grant's transaction, what a dispute lost before `purchase`'s credits were granted could not take
 /// then: its news can come first, say while the node that confirmed the payment was down, and it took nothing.
+/// In a batch's first run the check is held, for the batch's one `any_lost_undebited` (`writer::hold_grant`).
 pub async fn debit_lost_before_grant<C: ConnectionTrait>(txn: &C, purchase: &Purchase) -> Result<(), DbErr> {
     use disputes::Column as C;
+    if super::writer::hold_grant(purchase.id) {
+        return Ok(());
+    }
     let lost = disputes::Entity::find()
         .filter(C::PurchaseId.eq(purchase.id))
         .filter(C::Status.eq(Standing::Lost.as_str()))
@@ -189,6 +195,21 @@ pub async fn debit_lost_before_grant<C: ConnectionTrait>(txn: &C, purchase: &Pur
         debited.exec(txn).await?;
     }
     Ok(())
+}
+
+/// Whether any of `purchases` has a lost dispute that took nothing (`debit_lost_before_grant` has work to do).
+pub async fn any_lost_undebited<C: ConnectionTrait>(txn: &C, purchases: &[Uuid]) -> Result<bool, DbErr> {
+    use disputes::Column as C;
+    let found = disputes::Entity::find()
+        .select_only()
+        .column(C::Id)
+        .filter(C::PurchaseId.is_in(purchases.iter().copied()))
+        .filter(C::Status.eq(Standing::Lost.as_str()))
+        .filter(C::CreditsDebited.eq(0))
+        .into_tuple::<String>()
+        .one(txn)
+        .await?;
+    Ok(found.is_some())
 }
 
 /// Open disputes with no news since `before`, oldest first: the reconciler reads them back from their provider.

@@ -1,6 +1,7 @@
 //! The credit ledger: append-only rows; a balance is their sum. The unique `(source, kind)` key is what makes a
 //! second grant for the same purchase fail in the database, whatever the code above it does. Every row is also one
-//! event to the platform (`events::record_ledger`), in the same transaction.
+//! event to the platform (`events::record_ledger`), in the same transaction. In a batch's first run its rows are held
+//! to its end (`writer::hold_credit`), and a sum counts them.
 use crate::domain::ids::ClientId;
 use chrono::Utc;
 use entities::credit_ledger;
@@ -14,16 +15,17 @@ pub async fn append<C: ConnectionTrait>(
     kind: &str,
     credits: i64,
 ) -> Result<(), DbErr> {
-    credit_ledger::Entity::insert(credit_ledger::ActiveModel {
+    let row = credit_ledger::ActiveModel {
         client_id: Set(client.as_str().to_owned()),
         source: Set(source.to_owned()),
         kind: Set(kind.to_owned()),
         credits: Set(credits),
         created_at: Set(Utc::now()),
         ..Default::default()
-    })
-    .exec_without_returning(db)
-    .await?;
+    };
+    if let Some(row) = super::writer::hold_credit(row) {
+        credit_ledger::Entity::insert(row).exec_without_returning(db).await?;
+    }
     super::events::record_ledger(db, client.as_str(), source, kind, credits).await
 }
 
@@ -49,7 +51,18 @@ async fn sum<C: ConnectionTrait>(db: &C, client: &ClientId, sources: Option<&[St
         rows = rows.filter(credit_ledger::Column::Source.is_in(sources.iter().cloned()));
     }
     let sum: Option<i64> = rows.into_tuple().one(db).await?;
-    Ok(sum.unwrap_or(0))
+    Ok(sum.unwrap_or(0) + held(client, sources))
+}
+
+/// The credits of the client's rows (from `sources`) that the caller's batch holds, written only at its commit.
+fn held(client: &ClientId, sources: Option<&[String]>) -> i64 {
+    let counted = |row: &credit_ledger::ActiveModel| match (&row.client_id, &row.source, &row.credits) {
+        (Set(c), Set(source), Set(credits)) if c == client.as_str() => {
+            sources.is_none_or(|sources| sources.contains(source)).then_some(*credits)
+        }
+        _ => None,
+    };
+    super::writer::held_credits(|rows| rows.iter().filter_map(counted).sum())
 }
 
 /// Holds the client's ledger until the caller's transaction ends. On PostgreSQL, concurrent transactions would each

@@ -40,6 +40,12 @@ impl Kind {
     }
 }
 
+/// A message caused twice is written once.
+pub fn once_per_dedupe_key() -> OnConflict {
+    OnConflict::column(outbox::Column::DedupeKey).do_nothing().to_owned()
+}
+
+/// Queues a message in the caller's transaction (held for its batch's one `INSERT`, `writer::hold_message`).
 pub async fn enqueue<C: ConnectionTrait>(db: &C, kind: Kind, dedupe_key: String, payload: Value) -> Result<(), DbErr> {
     let now = Utc::now();
     let message = outbox::ActiveModel {
@@ -53,11 +59,8 @@ pub async fn enqueue<C: ConnectionTrait>(db: &C, kind: Kind, dedupe_key: String,
         sent_at: Set(None),
         ..Default::default()
     };
-    outbox::Entity::insert(message)
-        .on_conflict(OnConflict::column(outbox::Column::DedupeKey).do_nothing().to_owned())
-        .exec_without_returning(db)
-        .await
-        .map(|_| ())
+    let Some(message) = super::writer::hold_message(message) else { return Ok(()) };
+    outbox::Entity::insert(message).on_conflict(once_per_dedupe_key()).exec_without_returning(db).await.map(|_| ())
 }
 
 /// Messages due now, oldest first.

@@ -263,14 +263,21 @@ pub async fn apply(
 /// Takes the purchase's row before the step writes anything, without waiting (PostgreSQL): a batch that waited for a
 /// row while holding the invoice counter could deadlock with the batch holding the row and waiting for the counter.
 /// Another batch (another node's, or another lane's) holding it fails the step busy (`store::is_busy`), to be tried
-/// again. SQLite's one writer serializes steps, so there is nothing to take.
+/// again. `SKIP LOCKED` finds the row busy without an error, which on PostgreSQL would abort the batch's transaction,
+/// so the step is refused before its first write and its batch goes on (`writer::refused`). SQLite's one writer
+/// serializes steps, so there is nothing to take.
 async fn claim_row(txn: &DatabaseTransaction, id: Uuid) -> Result<(), DbErr> {
     if txn.get_database_backend() != sea_orm::DbBackend::Postgres {
         return Ok(());
     }
-    let sql = "SELECT id FROM purchases WHERE id = $1 FOR UPDATE NOWAIT";
-    txn.query_one_raw(sea_orm::Statement::from_sql_and_values(sea_orm::DbBackend::Postgres, sql, [id.into()])).await?;
-    Ok(())
+    let sql = "SELECT id FROM purchases WHERE id = $1 FOR UPDATE SKIP LOCKED";
+    let row = txn
+        .query_one_raw(sea_orm::Statement::from_sql_and_values(sea_orm::DbBackend::Postgres, sql, [id.into()]))
+        .await?;
+    match row {
+        Some(_) => Ok(()),
+        None => Err(super::writer::refused(super::busy(&format!("purchase {id}")))),
+    }
 }
 
 impl crate::store::writer::Busy for SaveError {

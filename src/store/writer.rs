@@ -15,7 +15,7 @@
 //! clients' billing profiles read in one statement, then numbered last, so the one counter every grant takes is held
 //! only from there to the commit.
 use crate::store::invoices::Unnumbered;
-use entities::{platform_events, purchase_events, webhook_events};
+use entities::{credit_ledger, outbox, platform_events, purchase_events, webhook_events};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
@@ -27,6 +27,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use tokio::sync::{Mutex, Notify, mpsc, oneshot};
+use uuid::Uuid;
 
 pub type StepFuture<'t, T> = Pin<Box<dyn Future<Output = T> + Send + 't>>;
 
@@ -252,27 +253,44 @@ async fn lane(
 }
 
 /// Rows a batch's steps appended, and the inbox rows they consumed, written together before its commit. Nothing in a
-/// batch reads them back and no key refuses them (an event's `cause` is `ON CONFLICT DO NOTHING`; an invoice is held
-/// after its purchase's grant, whose ledger key refuses a second one), so writing them last changes no step's
-/// outcome, and a batch of forty steps writes its history in one statement instead of forty.
+/// batch reads them back and no key refuses them (an event's `cause` and an outbox message's dedupe key are `ON
+/// CONFLICT DO NOTHING`; an invoice is held after its purchase's grant, whose ledger key refuses a second one), so
+/// writing them last changes no step's outcome, and a batch of forty steps writes its history in one statement instead
+/// of forty.
+///
+/// A batch's first run, without savepoints, holds two things more (`keyed`): ledger rows, whose unique key may refuse
+/// one, and the grants whose purchase may have a dispute lost before them. Should a key refuse a held ledger row, or a
+/// grant find such a dispute, the run fails like a failing step and the batch is run again with savepoints, where each
+/// step writes its ledger rows and checks its disputes itself: the refusal fails that step alone, and the dispute is
+/// debited in its grant's step. A step that sums a ledger counts the rows held before it (`held_credits`).
 #[derive(Default)]
 struct Held {
+    keyed: bool,
+    /// The running step failed before its first write (`refused`).
+    refused: bool,
     history: Vec<purchase_events::ActiveModel>,
     events: Vec<platform_events::ActiveModel>,
     processed: Vec<i64>,
+    messages: Vec<outbox::ActiveModel>,
     invoices: Vec<Unnumbered>,
+    credits: Vec<credit_ledger::ActiveModel>,
+    grants: Vec<Uuid>,
 }
 
 impl Held {
-    fn lengths(&self) -> [usize; 4] {
-        [self.history.len(), self.events.len(), self.processed.len(), self.invoices.len()]
+    fn lengths(&self) -> [usize; 7] {
+        let Held { keyed: _, refused: _, history, events, processed, messages, invoices, credits, grants } = self;
+        [history.len(), events.len(), processed.len(), messages.len(), invoices.len(), credits.len(), grants.len()]
     }
 
-    fn truncate(&mut self, [history, events, processed, invoices]: [usize; 4]) {
-        self.history.truncate(history);
-        self.events.truncate(events);
-        self.processed.truncate(processed);
-        self.invoices.truncate(invoices);
+    fn truncate(&mut self, [h, e, p, m, i, c, g]: [usize; 7]) {
+        self.history.truncate(h);
+        self.events.truncate(e);
+        self.processed.truncate(p);
+        self.messages.truncate(m);
+        self.invoices.truncate(i);
+        self.credits.truncate(c);
+        self.grants.truncate(g);
     }
 }
 
@@ -285,47 +303,94 @@ tokio::task_local! {
 /// Rows per multi-row `INSERT`: well under SQLite's 32,766 bound parameters and PostgreSQL's 65,535.
 const ROWS_PER_INSERT: usize = 1000;
 
-fn hold<R>(row: R, rows: impl FnOnce(&mut Held) -> &mut Vec<R>) -> Option<R> {
+/// Holds `row` in `rows` when the batch holds rows of its kind (`keyed` ones only in a first run); else hands it back.
+fn hold<R>(row: R, keyed: bool, rows: impl FnOnce(&mut Held) -> &mut Vec<R>) -> Option<R> {
     let mut row = Some(row);
-    let _ = HELD.try_with(|held| rows(&mut held.borrow_mut()).extend(row.take()));
+    let _ = HELD.try_with(|held| {
+        let mut held = held.borrow_mut();
+        if held.keyed || !keyed {
+            rows(&mut held).extend(row.take());
+        }
+    });
     row
 }
 
 /// Holds a purchase's history line for its batch's one `INSERT`; outside a batch, hands it back to be inserted now.
 pub fn hold_history(row: purchase_events::ActiveModel) -> Option<purchase_events::ActiveModel> {
-    hold(row, |held| &mut held.history)
+    hold(row, false, |held| &mut held.history)
 }
 
 /// Holds an event to the platform like `hold_history`.
 pub fn hold_event(row: platform_events::ActiveModel) -> Option<platform_events::ActiveModel> {
-    hold(row, |held| &mut held.events)
+    hold(row, false, |held| &mut held.events)
 }
 
 /// Holds the "processed" mark of the inbox row `id` like `hold_history`.
 pub fn hold_processed(id: i64) -> Option<i64> {
-    hold(id, |held| &mut held.processed)
+    hold(id, false, |held| &mut held.processed)
+}
+
+/// Holds an outbox message like `hold_history`.
+pub fn hold_message(row: outbox::ActiveModel) -> Option<outbox::ActiveModel> {
+    hold(row, false, |held| &mut held.messages)
 }
 
 /// Holds an invoice to be numbered with the batch's others, last, like `hold_history`.
 pub fn hold_invoice(invoice: Unnumbered) -> Option<Unnumbered> {
-    hold(invoice, |held| &mut held.invoices)
+    hold(invoice, false, |held| &mut held.invoices)
 }
 
-async fn write_held(txn: &DatabaseTransaction) -> Result<(), DbErr> {
+/// Holds a ledger row in a batch's first run; in a run with savepoints, or outside a batch, hands it back.
+pub fn hold_credit(row: credit_ledger::ActiveModel) -> Option<credit_ledger::ActiveModel> {
+    hold(row, true, |held| &mut held.credits)
+}
+
+/// Holds the check for disputes lost before `purchase`'s grant like `hold_credit`; whether it is held.
+pub fn hold_grant(purchase: Uuid) -> bool {
+    hold(purchase, true, |held| &mut held.grants).is_none()
+}
+
+/// What `count` makes of the ledger rows the batch holds so far (0 outside a batch).
+pub fn held_credits(count: impl FnOnce(&[credit_ledger::ActiveModel]) -> i64) -> i64 {
+    HELD.try_with(|held| count(&held.borrow().credits)).unwrap_or(0)
+}
+
+/// Marks the running step's failure, `error`, as a refusal before its first write in this run: a row or lock it
+/// asked for first was busy, and asking changed nothing (no aborted transaction, no row written or held). The batch
+/// then goes on without it, instead of being rolled back and run again with savepoints; the step is answered `error`.
+/// Outside a batch, or for a step that held a row, it changes nothing.
+pub fn refused<E>(error: E) -> E {
+    let _ = HELD.try_with(|held| held.borrow_mut().refused = true);
+    error
+}
+
+async fn write_held(txn: &DatabaseTransaction) -> Result<(), Failure> {
     let held = HELD.with(|held| std::mem::take(&mut *held.borrow_mut()));
-    insert_all(txn, held.history, None).await?;
-    insert_all(txn, held.events, Some(crate::store::events::once_per_cause())).await?;
+    // Held keyed rows refused, or a grant's lost dispute found: the batch is run again with savepoints.
+    let first_run = held.keyed;
+    let keyed = |e: DbErr| if first_run { Failure::Held } else { Failure::Store(e) };
+    insert_all(txn, held.history, None).await.map_err(Failure::Store)?;
+    insert_all(txn, held.events, Some(crate::store::events::once_per_cause())).await.map_err(Failure::Store)?;
     for ids in held.processed.chunks(ROWS_PER_INSERT) {
         use crate::store::webhooks::{InboxStatus, marked};
         webhook_events::Entity::update_many()
             .set(marked(InboxStatus::Processed, None, chrono::Utc::now()))
             .filter(webhook_events::Column::Id.is_in(ids.iter().copied()))
             .exec(txn)
-            .await?;
+            .await
+            .map_err(Failure::Store)?;
+    }
+    let once = Some(crate::store::outbox::once_per_dedupe_key());
+    insert_all(txn, held.messages, once).await.map_err(Failure::Store)?;
+    insert_all(txn, held.credits, None).await.map_err(keyed)?;
+    for grants in held.grants.chunks(ROWS_PER_INSERT) {
+        if crate::store::disputes::any_lost_undebited(txn, grants).await.map_err(Failure::Store)? {
+            return Err(Failure::Held);
+        }
     }
     // Last: no lock is waited for while the invoice counter is held.
-    let invoices = crate::store::invoices::number(txn, held.invoices).await?;
-    insert_all(txn, invoices, None).await
+    let invoices = crate::store::invoices::number(txn, held.invoices).await.map_err(Failure::Store)?;
+    insert_all(txn, invoices, None).await.map_err(Failure::Store)
 }
 
 /// `rows` as multi-row `INSERT`s of up to `ROWS_PER_INSERT` rows each.
@@ -361,6 +426,9 @@ async fn commit(
 enum Failure {
     /// A step failed outside a savepoint: the batch is run again with one per step.
     Step,
+    /// The rows or checks held from a first run (`Held::keyed`) failed: the batch is run again with savepoints, where
+    /// each step writes and checks its own.
+    Held,
     Store(DbErr),
 }
 
@@ -373,20 +441,22 @@ async fn commit_held(
     // A savepoint costs each step a round trip to its connection (sqlx's thread on SQLite, the server on
     // PostgreSQL), a third of a purchase's. Steps rarely fail, so the batch first runs without them; when one fails,
     // that run is rolled back and the batch run again with a savepoint per step, so that step fails alone. A step
-    // alone in its batch needs no second run: its rolled-back failure is its answer.
+    // alone in its batch needs no second run: its rolled-back failure is its answer. Held keyed rows refused (`Held`)
+    // are no step's failure yet, so their batch, lone step or not, is run again.
     let mut written = Some(written);
     let mut outcome = run(&db, &mut batch, false, &mut written).await;
     let mut committed = outcome.is_ok();
-    if matches!(outcome, Err(Failure::Step)) {
-        outcome = match batch.len() {
-            1 => Ok(()),
-            _ => {
-                stats.replayed.fetch_add(1, Ordering::Relaxed);
-                let again = run(&db, &mut batch, true, &mut written).await;
-                committed = again.is_ok();
-                again
-            }
-        };
+    let again = match outcome {
+        Err(Failure::Step) => batch.len() > 1,
+        Err(Failure::Held) => true,
+        _ => false,
+    };
+    if again {
+        stats.replayed.fetch_add(1, Ordering::Relaxed);
+        outcome = run(&db, &mut batch, true, &mut written).await;
+        committed = outcome.is_ok();
+    } else if matches!(outcome, Err(Failure::Step)) {
+        outcome = Ok(());
     }
     drop(written);
     if committed {
@@ -399,6 +469,7 @@ async fn commit_held(
         Ok(()) => None,
         Err(Failure::Store(e)) => Some(e.to_string()),
         Err(Failure::Step) => Some("a step failed with no savepoint to undo it".to_owned()),
+        Err(Failure::Held) => Some("the batch's held rows were refused".to_owned()),
     };
     for job in batch {
         job.finish(message.as_ref().map_or(Ok(()), |m| Err(DbErr::Custom(m.clone()))));
@@ -413,7 +484,7 @@ async fn run(
     savepoints: bool,
     written: &mut Option<oneshot::Sender<()>>,
 ) -> Result<(), Failure> {
-    HELD.with(|held| *held.borrow_mut() = Held::default());
+    HELD.with(|held| *held.borrow_mut() = Held { keyed: !savepoints, ..Held::default() });
     let txn = db.begin().await.map_err(Failure::Store)?;
     match run_in(&txn, batch, savepoints).await {
         Ok(()) => {
@@ -437,9 +508,15 @@ async fn run_in(txn: &DatabaseTransaction, batch: &mut [Box<dyn Job>], savepoint
         if savepoints {
             txn.execute_unprepared(&format!("{close}SAVEPOINT step")).await.map_err(Failure::Store)?;
         }
-        let mark = HELD.with(|held| held.borrow().lengths());
+        let mark = HELD.with(|held| {
+            let mut held = held.borrow_mut();
+            held.refused = false;
+            held.lengths()
+        });
         let succeeded = job.run(txn).await;
-        close = match (succeeded, savepoints) {
+        // A step refused before it wrote anything leaves nothing to undo.
+        let untouched = HELD.with(|held| held.borrow().refused && held.borrow().lengths() == mark);
+        close = match (succeeded || untouched, savepoints) {
             (true, _) => RELEASE,
             (false, true) => {
                 HELD.with(|held| held.borrow_mut().truncate(mark));
@@ -452,7 +529,7 @@ async fn run_in(txn: &DatabaseTransaction, batch: &mut [Box<dyn Job>], savepoint
     if close == ROLL_BACK {
         txn.execute_unprepared(ROLL_BACK).await.map_err(Failure::Store)?;
     }
-    write_held(txn).await.map_err(Failure::Store)
+    write_held(txn).await
 }
 
 #[cfg(test)]
@@ -549,6 +626,32 @@ mod tests {
         assert_eq!(writer.stats.batches.load(Ordering::Relaxed), 1, "the lone failed step committed nothing");
     }
 
+    // A step refused before its first write fails alone without its batch being run again; a step that held a row
+    // before saying so is undone as any failing step, by running its batch again with savepoints.
+    #[tokio::test]
+    async fn a_step_refused_before_writing_fails_without_running_its_batch_again() {
+        let (_dir, db, writer) = with_table_t(1).await;
+        let refused =
+            || writer.write(|_| Box::pin(async { Err::<(), _>(super::refused(DbErr::Custom("busy".into()))) }));
+        let (first, second, third) = tokio::join!(
+            writer.write(|txn| Box::pin(insert(txn, 1))),
+            refused(),
+            writer.write(|txn| Box::pin(insert(txn, 2)))
+        );
+        assert!(first.is_ok() && second.is_err() && third.is_ok());
+        assert_eq!(writer.stats.replayed.load(Ordering::Relaxed), 0, "nothing to undo: the batch ran once");
+        let held_first = writer.write(|_| {
+            Box::pin(async move {
+                assert!(super::hold_processed(7).is_none(), "held in the batch");
+                Err::<(), _>(super::refused(DbErr::Custom("too late".into())))
+            })
+        });
+        let (late, other) = tokio::join!(held_first, writer.write(|txn| Box::pin(insert(txn, 3))));
+        assert!(late.is_err() && other.is_ok());
+        assert_eq!(writer.stats.replayed.load(Ordering::Relaxed), 1, "a step that held a row is undone by a rerun");
+        assert_eq!(ids(&db).await, vec![1, 2, 3]);
+    }
+
     /// Sends a step that holds its lane, its transaction open, until the returned `Notify` is notified, then writes
     /// row 0. Returns once the step is running.
     async fn hold_a_lane(writer: &Writer) -> (Arc<Notify>, tokio::task::JoinHandle<Result<(), DbErr>>) {
@@ -573,7 +676,7 @@ mod tests {
     // the first has written its batch, then takes all five as one batch, instead of taking the first alone.
     #[tokio::test]
     async fn steps_arriving_while_a_lane_writes_gather_into_one_batch() {
-        let (_dir, db, writer) = with_table_t(2).await;
+        let (_dir, _db, writer) = with_table_t(2).await;
         let (release, first) = hold_a_lane(&writer).await;
         let (a, b, c, d, e, ()) = tokio::join!(
             writer.write(|txn| Box::pin(insert(txn, 1))),
@@ -629,6 +732,45 @@ mod tests {
             db.query_all_raw(Statement::from_string(db.get_database_backend(), "SELECT cause FROM platform_events"));
         let causes: Vec<String> = rows.await.unwrap().iter().map(|r| r.try_get("", "cause").unwrap()).collect();
         assert_eq!(causes, vec!["a".to_owned()]);
+    }
+
+    // Ledger rows are held in a batch's first run, and a take later in the batch counts the ones held before it. When
+    // a held row's key refuses it, the batch is run again with savepoints: that step alone fails, the others commit.
+    #[tokio::test]
+    async fn held_ledger_rows_count_in_the_batch_and_a_refused_one_fails_its_step_alone() {
+        use crate::domain::ids::ClientId;
+        use crate::store::ledger::{self, Taken};
+        let (_dir, db, writer) = migrated().await;
+        let client = ClientId::parse("c1").unwrap();
+        let grant = |source: &'static str| {
+            let client = client.clone();
+            writer.write(move |txn| {
+                Box::pin(async move { ledger::append(txn, &client, source, "purchase_grant", 10).await })
+            })
+        };
+        let take = |credits: i64| {
+            let client = client.clone();
+            writer.write(move |txn| {
+                Box::pin(async move {
+                    match ledger::take(txn, &client, &format!("spend:{credits}"), "spend", credits).await? {
+                        Taken::After(balance) => Ok(balance),
+                        Taken::Short(balance) => Err(DbErr::Custom(format!("short: {balance}"))),
+                    }
+                })
+            })
+        };
+        let (granted, taken) = tokio::join!(grant("purchase:a"), take(4));
+        assert!(granted.is_ok());
+        assert_eq!(taken.unwrap(), 6, "the take counted the grant held before it");
+        assert_eq!(writer.stats.replayed.load(Ordering::Relaxed), 0);
+
+        let (again, other, taken) = tokio::join!(grant("purchase:a"), grant("purchase:b"), take(3));
+        assert!(again.is_err(), "the ledger's key refuses a second grant of one purchase");
+        assert!(other.is_ok());
+        assert_eq!(taken.unwrap(), 13);
+        assert_eq!(writer.stats.replayed.load(Ordering::Relaxed), 1, "the refusal ran the batch again");
+        assert_eq!(ledger::balance(&db, &client).await.unwrap(), 13);
+        assert_eq!(writer.stats.batches.load(Ordering::Relaxed), 2);
     }
 
     // Invoices issued by three steps of one batch, the second failing after its issue: the other two are numbered
