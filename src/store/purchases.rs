@@ -8,6 +8,7 @@ use crate::domain::purchase::{Input, Policy, Purchase, Record, Rejected, Status,
 use crate::domain::refund::Refund;
 use chrono::Utc;
 use entities::{purchase_events, purchases};
+use sea_orm::sea_query::{LockBehavior, LockType};
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::{NotSet, Set},
@@ -152,12 +153,16 @@ pub async fn save_step(
 ) -> Result<i64, SaveError> {
     let next = &step.purchase;
     let version = before.version + 1;
-    let updated = purchases::Entity::update_many()
+    let mut update = purchases::Entity::update_many()
         .set(changes(before, next, provider, version)?)
         .filter(purchases::Column::Id.eq(next.id))
-        .filter(purchases::Column::Version.eq(before.version))
-        .exec(txn)
-        .await?;
+        .filter(purchases::Column::Version.eq(before.version));
+    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        // The row is taken by the `UPDATE` itself, unless another transaction holds it: then it is skipped, as when
+        // its version moved, and `apply` tells the two apart.
+        update = update.filter(purchases::Column::Id.in_subquery(free_row(next.id)));
+    }
+    let updated = update.exec(txn).await?;
     if updated.rows_affected != 1 {
         return Err(SaveError::Conflict(next.id));
     }
@@ -222,6 +227,12 @@ pub enum Applied {
 /// another node have moved the purchase meanwhile, the row is read under `SELECT … FOR UPDATE` and the input decided
 /// again on it. An input that changes nothing checks the version the same way, so a refusal is never decided on a
 /// stale copy. The lock lasts until the batch commits and is never held across a provider call.
+///
+/// The row is never waited for (PostgreSQL): a batch that waited for a row while holding the invoice counter could
+/// deadlock with the batch holding the row and waiting for the counter. Each statement that takes it skips it when
+/// another batch (another node's, or another lane's) holds it, and the step is then refused busy, to be tried again
+/// (`store::is_busy`), before its first write (`writer::refused`): skipping raises no error, which on PostgreSQL would
+/// abort the batch's transaction. SQLite's one writer serializes steps, so there is nothing to take.
 #[allow(clippy::too_many_arguments)]
 pub async fn apply(
     txn: &DatabaseTransaction,
@@ -232,7 +243,6 @@ pub async fn apply(
     cause: &Cause,
     issuer: &Arc<Issuer>,
 ) -> Result<Applied, SaveError> {
-    claim_row(txn, cached.purchase.id).await?;
     let mut current = cached;
     for locked in [false, true] {
         let decided = current.purchase.on(input.clone(), Utc::now(), policy);
@@ -260,24 +270,14 @@ pub async fn apply(
     Err(SaveError::Conflict(current.purchase.id))
 }
 
-/// Takes the purchase's row before the step writes anything, without waiting (PostgreSQL): a batch that waited for a
-/// row while holding the invoice counter could deadlock with the batch holding the row and waiting for the counter.
-/// Another batch (another node's, or another lane's) holding it fails the step busy (`store::is_busy`), to be tried
-/// again. `SKIP LOCKED` finds the row busy without an error, which on PostgreSQL would abort the batch's transaction,
-/// so the step is refused before its first write and its batch goes on (`writer::refused`). SQLite's one writer
-/// serializes steps, so there is nothing to take.
-async fn claim_row(txn: &DatabaseTransaction, id: Uuid) -> Result<(), DbErr> {
-    if txn.get_database_backend() != sea_orm::DbBackend::Postgres {
-        return Ok(());
-    }
-    let sql = "SELECT id FROM purchases WHERE id = $1 FOR UPDATE SKIP LOCKED";
-    let row = txn
-        .query_one_raw(sea_orm::Statement::from_sql_and_values(sea_orm::DbBackend::Postgres, sql, [id.into()]))
-        .await?;
-    match row {
-        Some(_) => Ok(()),
-        None => Err(super::writer::refused(super::busy(&format!("purchase {id}")))),
-    }
+/// The purchase's row as a subquery that takes it `FOR UPDATE`, or finds nothing when another transaction holds it.
+fn free_row(id: Uuid) -> sea_orm::sea_query::SelectStatement {
+    sea_orm::sea_query::Query::select()
+        .column(purchases::Column::Id)
+        .from(purchases::Entity)
+        .and_where(purchases::Column::Id.eq(id))
+        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+        .to_owned()
 }
 
 impl crate::store::writer::Busy for SaveError {
@@ -286,10 +286,23 @@ impl crate::store::writer::Busy for SaveError {
     }
 }
 
-/// The purchase's row, locked until the transaction ends (SQLite, whose one writer serializes steps, has no row locks).
+/// What a read of the purchase's row that takes it found missing means: on PostgreSQL, where the read skips a row
+/// another transaction holds, that the row is busy (a purchase is never deleted); on SQLite, that it is not there.
+fn not_free(txn: &DatabaseTransaction, id: Uuid) -> SaveError {
+    match txn.get_database_backend() {
+        sea_orm::DbBackend::Postgres => super::writer::refused(super::busy(&format!("purchase {id}"))).into(),
+        _ => DbErr::RecordNotFound(format!("purchase {id}")).into(),
+    }
+}
+
+/// The purchase's row, locked until the transaction ends (SQLite, whose one writer serializes steps, has no row
+/// locks); busy when another transaction holds it.
 async fn lock(txn: &DatabaseTransaction, id: Uuid) -> Result<Stored, SaveError> {
-    let row = purchases::Entity::find_by_id(id).lock_exclusive().one(txn).await?;
-    Ok(decode(row.ok_or(DbErr::RecordNotFound(format!("purchase {id}")))?)?)
+    let row = purchases::Entity::find_by_id(id)
+        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+        .one(txn)
+        .await?;
+    Ok(decode(row.ok_or_else(|| not_free(txn, id))?)?)
 }
 
 /// The version of the purchase's row, locked like `lock` does: all a step that changes nothing needs to know that the
@@ -298,11 +311,11 @@ async fn locked_version(txn: &DatabaseTransaction, id: Uuid) -> Result<i64, Save
     let version = purchases::Entity::find_by_id(id)
         .select_only()
         .column(purchases::Column::Version)
-        .lock_exclusive()
+        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
         .into_tuple::<i64>()
         .one(txn)
         .await?;
-    Ok(version.ok_or(DbErr::RecordNotFound(format!("purchase {id}")))?)
+    version.ok_or_else(|| not_free(txn, id))
 }
 
 /// Whether an input that changed nothing is written down: a webhook always (it is consumed, applied or not), an
