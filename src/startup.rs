@@ -146,12 +146,8 @@ impl Application {
         let mut reads = store::connect_reads(&settings.database.url, &db)
             .await
             .map_err(|e| format!("database {} (reads): {e}", redact_url(&settings.database.url)))?;
-        let mut counts = store::connect_counts(&settings.database.url, &db)
-            .await
-            .map_err(|e| format!("database {} (rate limits' counts): {e}", redact_url(&settings.database.url)))?;
         statements.watch(&mut db, "direct");
         statements.watch(&mut reads, "direct");
-        statements.watch(&mut counts, "direct");
         statements.watch(&mut writer_db, "writer");
         let writer = store::writer::Writer::start(writer_db.clone(), writer_lanes(&settings.database), 256)
             .map_err(|e| format!("the store's writer: {e}"))?;
@@ -224,7 +220,7 @@ impl Application {
             pauses: pauses.clone(),
             db: db.clone(),
             window: settings.limits.provider_throttle_pause,
-            shared: SharedLimits::of(&settings.limits, &counts),
+            shared: SharedLimits::of(&settings.limits, &db),
         };
         let limiter = tree.child("rate-limiter", limiter).await?;
         let deadlines = Deadlines::new(tree.named("deadlines"));

@@ -73,21 +73,6 @@ pub async fn connect_reads(url: &str, writes: &DatabaseConnection) -> Result<Dat
     Database::connect(options).await
 }
 
-/// Connections for the rate limits' counts (`rate_windows`), which are no record of money: on PostgreSQL their commits
-/// do not wait for the disk (`synchronous_commit = off` for the session), so a count is one statement committing by
-/// itself, with no transaction around it to set that. Elsewhere, the given pool.
-pub async fn connect_counts(url: &str, writes: &DatabaseConnection) -> Result<DatabaseConnection, DbErr> {
-    if writes.get_database_backend() != DbBackend::Postgres {
-        return Ok(writes.clone());
-    }
-    let mut options = ConnectOptions::new(url.to_owned());
-    log_statements(&mut options)
-        .acquire_timeout(Duration::from_secs(10))
-        .max_connections(4)
-        .map_sqlx_postgres_opts(|o| o.options([("synchronous_commit", "off")]));
-    Database::connect(options).await
-}
-
 /// Every statement with its time at TRACE under `sqlx::query` (`RUST_LOG=sqlx::query=trace` finds the costly ones,
 /// as in docs/benchmarks.md), and one that took over a second at WARN.
 fn log_statements(options: &mut ConnectOptions) -> &mut ConnectOptions {

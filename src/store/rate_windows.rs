@@ -3,18 +3,16 @@
 //! the previous one's, weighted by how much of it still lies in the window (a sliding window, as Cloudflare counts).
 //! A refused request is not counted, as with the budgets kept in memory.
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, TransactionTrait};
 use std::time::Duration;
 
 const WINDOW_MS: i64 = 60_000;
 
 /// Counts one hit on each key if every key stays within its limit (hits in the last minute, this one included);
-/// otherwise takes its hits back and answers how long until this minute ends, the refused caller's wait. Each count
-/// is one statement, committed by itself: the database adds the hits atomically, so nodes checking one key at once
-/// each count the others'. A refused hit is visible until it is taken back, yet it refuses no one who would have
-/// passed: it was refused because the key was already full without it, and so is whoever counts it meanwhile. The
-/// counts are no record of money: on PostgreSQL they are committed without waiting for the disk
-/// (`store::connect_counts`), so a crash forgets at most the last moment's hits.
+/// otherwise counts nothing and answers how long until this minute ends, the refused caller's wait. The rows are
+/// locked from the first count to the commit, so two nodes checking one key count one after the other. The counts
+/// are no record of money: on PostgreSQL they are committed without waiting for the disk, so a crash forgets at most
+/// the last moment's hits.
 pub async fn hit(
     db: &DatabaseConnection,
     limits: &[(String, i64)],
@@ -24,7 +22,7 @@ pub async fn hit(
     let window = now.timestamp_millis().div_euclid(WINDOW_MS);
     let into = now.timestamp_millis().rem_euclid(WINDOW_MS);
     let mut sorted = limits.to_vec();
-    // One order for every caller (rows are counted in the order given), so two counts sharing keys never wait on
+    // One order for every caller (rows are counted in the order given), so two checks sharing a key never wait on
     // each other crosswise.
     sorted.sort();
     sorted.dedup_by(|a, b| a.0 == b.0);
@@ -36,24 +34,23 @@ pub async fn hit(
          RETURNING key, hits, (SELECT p.hits FROM rate_windows AS p \
            WHERE p.key = rate_windows.key AND p.window_start = rate_windows.window_start - 1) AS before"
     );
-    let keyed = |sorted: &[(String, i64)]| -> Vec<sea_orm::Value> {
-        sorted.iter().flat_map(|(key, _)| [key.clone().into(), window.into()]).collect()
-    };
-    let mut over = false;
-    for row in db.query_all_raw(super::numbered(backend, &count, keyed(&sorted))).await? {
+    let values = sorted.iter().flat_map(|(key, _)| [key.clone().into(), window.into()]).collect();
+    let txn = db.begin().await?;
+    if backend == DbBackend::Postgres {
+        txn.execute_unprepared("SET LOCAL synchronous_commit = off").await?;
+    }
+    for row in txn.query_all_raw(super::numbered(backend, &count, values)).await? {
         let key: String = row.try_get("", "key")?;
         let now_hits = i64::from(row.try_get::<i32>("", "hits")?);
         let before = i64::from(row.try_get::<Option<i32>>("", "before")?.unwrap_or(0));
         let limit = sorted.iter().find(|(k, _)| *k == key).map_or(i64::MAX, |(_, limit)| *limit);
-        over |= over_limit(now_hits, before, into, limit);
+        if over_limit(now_hits, before, into, limit) {
+            txn.rollback().await?;
+            return Ok(Err(Duration::from_millis((WINDOW_MS - into) as u64)));
+        }
     }
-    if !over {
-        return Ok(Ok(()));
-    }
-    let keys = vec!["(?, ?)"; sorted.len()].join(", ");
-    let back = format!("UPDATE rate_windows SET hits = hits - 1 WHERE (key, window_start) IN (VALUES {keys})");
-    db.execute_raw(super::numbered(backend, &back, keyed(&sorted))).await?;
-    Ok(Err(Duration::from_millis((WINDOW_MS - into) as u64)))
+    txn.commit().await?;
+    Ok(Ok(()))
 }
 
 /// Whether this minute's hits (this one included) and the share of the previous minute's still in the window exceed
