@@ -9,11 +9,12 @@
 //! (`GATHER`), so batches stay large at any load. Every step still carries its own optimistic `version` check, so
 //! batching assumes nothing about which process owns a row.
 //!
-//! Rows that a step only appends (a purchase's history line, an event to the platform) and the webhook inbox's
-//! "processed" marks are held instead and written for the whole batch before the commit, one statement per table
-//! (`hold_history`, `hold_event`, `hold_processed`). So are the invoices the batch issues (`hold_invoice`): their
-//! clients' billing profiles read in one statement, then numbered last, so the one counter every grant takes is held
-//! only from there to the commit.
+//! Rows that a step only appends (a purchase's history line, an event to the platform, an outbox message) and the
+//! webhook inbox's "processed" marks are held instead and written for the whole batch before the commit, one statement
+//! per table (`hold_history`, `hold_event`, `hold_message`, `hold_processed`). So are the invoices the batch issues
+//! (`hold_invoice`): their clients' billing profiles read in one statement, then numbered last, so the one counter
+//! every grant takes is held only from there to the commit. A batch's first run also holds its ledger rows and its
+//! grants' dispute checks (`hold_credit`, `hold_grant`; see `Held`).
 use crate::store::invoices::Unnumbered;
 use entities::{credit_ledger, outbox, platform_events, purchase_events, webhook_events};
 use sea_orm::sea_query::OnConflict;
@@ -265,6 +266,7 @@ async fn lane(
 /// debited in its grant's step. A step that sums a ledger counts the rows held before it (`held_credits`).
 #[derive(Default)]
 struct Held {
+    /// A batch's first run: ledger rows and grant checks are held too.
     keyed: bool,
     /// The running step failed before its first write (`refused`).
     refused: bool,
