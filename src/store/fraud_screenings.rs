@@ -42,15 +42,15 @@ pub struct Tally {
 
 /// Takes the keys until the caller's transaction ends, so that two nodes screening checkouts of one client, network
 /// or card count one after the other; fails busy when another transaction holds one of them (nothing is waited for:
-/// a screening is a step of a batch, `store::advisory_lock_now`), and the step is tried again. The locks are the
-/// screening step's first statements, so a busy one refuses it before it wrote anything (`writer::refused`).
+/// a screening is a step of a batch, `store::advisory_locks_now`, all in one round trip), and the step is tried again.
+/// The locks are the screening step's first statement, so a busy one refuses it before it wrote anything
+/// (`writer::refused`).
 pub async fn lock_now<C: ConnectionTrait>(db: &C, keys: &Keys<'_>) -> Result<(), DbErr> {
     let ip = keys.ip.map(|ip| format!("fraud:ip:{ip}"));
     let card = keys.card.map(|card| format!("fraud:card:{card}"));
-    for key in std::iter::once(format!("fraud:client:{}", keys.client)).chain(ip).chain(card) {
-        super::advisory_lock_now(db, &key).await.map_err(super::writer::refused)?;
-    }
-    Ok(())
+    let keys: Vec<String> = std::iter::once(format!("fraud:client:{}", keys.client)).chain(ip).chain(card).collect();
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    super::advisory_locks_now(db, &keys).await.map_err(super::writer::refused)
 }
 
 /// How far back every count looks.

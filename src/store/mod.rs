@@ -193,14 +193,28 @@ pub fn numbered(backend: DbBackend, sql: &str, values: Vec<sea_orm::Value>) -> S
 /// commit, so two batches waiting each for a lock the other took would deadlock. SQLite's single writer takes
 /// nothing.
 pub async fn advisory_lock_now<C: ConnectionTrait>(db: &C, key: &str) -> Result<(), DbErr> {
-    if db.get_database_backend() != DbBackend::Postgres {
+    advisory_locks_now(db, &[key]).await
+}
+
+/// Takes the advisory locks on every one of `keys` like `advisory_lock_now`, in one round trip; fails busy when
+/// another transaction holds any of them (having taken those it could, until the caller's transaction ends).
+pub async fn advisory_locks_now<C: ConnectionTrait>(db: &C, keys: &[&str]) -> Result<(), DbErr> {
+    if db.get_database_backend() != DbBackend::Postgres || keys.is_empty() {
         return Ok(());
     }
-    let sql = "SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)) AS taken";
-    let row = db.query_one_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, [key.into()])).await?;
-    let taken: bool =
-        row.ok_or_else(|| DbErr::RecordNotFound("pg_try_advisory_xact_lock".into()))?.try_get("", "taken")?;
-    if taken { Ok(()) } else { Err(busy(key)) }
+    // Each key its own column: every lock is tried, none skipped by a short-circuit.
+    let tries: Vec<String> =
+        (1..=keys.len()).map(|n| format!("pg_try_advisory_xact_lock(hashtextextended(${n}, 0)) AS k{n}")).collect();
+    let sql = format!("SELECT {}", tries.join(", "));
+    let values = keys.iter().map(|key| (*key).into());
+    let row = db.query_one_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, values)).await?;
+    let row = row.ok_or_else(|| DbErr::RecordNotFound("pg_try_advisory_xact_lock".into()))?;
+    for (n, key) in keys.iter().enumerate() {
+        if !row.try_get::<bool>("", &format!("k{}", n + 1))? {
+            return Err(busy(key));
+        }
+    }
+    Ok(())
 }
 
 /// How the error of a lock another transaction held begins (`busy`).
