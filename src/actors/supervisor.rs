@@ -140,17 +140,24 @@ impl PurchaseActors {
     }
 
     pub async fn send(&self, id: Uuid, input: Input) -> Reply {
-        self.deliver(id, input, Cause::Internal).await
+        self.deliver(id, input, Cause::Internal, None).await
+    }
+
+    /// `send` for a purchase the caller has just read from the read pool (a confirm finds its purchase by intent):
+    /// an actor woken for it starts from that row rather than reading it again. The row is as fresh as the read
+    /// `deliver` would make, and the version fences it the same way.
+    pub async fn send_read(&self, stored: Stored, input: Input) -> Reply {
+        self.deliver(stored.purchase.id, input, Cause::Internal, Some(stored)).await
     }
 
     /// An admin's command, audited in the transaction of the step it causes.
     pub async fn command(&self, id: Uuid, input: Input, action: AdminAction) -> Reply {
-        self.deliver(id, input, Cause::Admin(action)).await
+        self.deliver(id, input, Cause::Admin(action), None).await
     }
 
     /// Routes a stored webhook event to its purchase; the actor marks the inbox row when it has applied it.
     pub async fn deliver_webhook(&self, id: Uuid, input: Input, event_row: i64) {
-        if let Err(e) = self.deliver(id, input, Cause::Webhook(event_row)).await {
+        if let Err(e) = self.deliver(id, input, Cause::Webhook(event_row), None).await {
             tracing::warn!(%id, error = %e, "webhook event not applied");
             let status = if matches!(e, PurchaseError::NotFound) {
                 webhooks::InboxStatus::Unroutable
@@ -161,10 +168,11 @@ impl PurchaseActors {
         }
     }
 
-    async fn deliver(&self, id: Uuid, input: Input, cause: Cause) -> Reply {
-        // A purchase with no actor alive is read once: a finished one is answered from its row (the webhook that
-        // follows a confirm, typically) without waking an actor, and an unfinished one wakes its actor with that row.
-        // One this node has seen finish is not read at all (`Context::finished`).
+    async fn deliver(&self, id: Uuid, input: Input, cause: Cause, read: Option<Stored>) -> Reply {
+        // A purchase with no actor alive is read once (or not at all when the caller has `read` it): a finished one
+        // is answered from its row (the webhook that follows a confirm, typically) without waking an actor, and an
+        // unfinished one wakes its actor with that row. One this node has seen finish is not read at all
+        // (`Context::finished`).
         let mut asleep = match ActorRef::<PurchaseMsg>::where_is(self.ctx.purchase_actor(id)) {
             Some(_) => None,
             None => {
@@ -173,7 +181,10 @@ impl PurchaseActors {
                 {
                     return answer;
                 }
-                let stored = self.load(id).await?;
+                let stored = match read {
+                    Some(stored) => self.kept(stored),
+                    None => self.load(id).await?,
+                };
                 if let Some(finished) = self.answer_finished(&stored.purchase, &input, &cause).await? {
                     return finished;
                 }
@@ -224,8 +235,12 @@ impl PurchaseActors {
     /// The purchase's row; one found finished is kept (`Context::finished`).
     async fn load(&self, id: Uuid) -> Result<Stored, PurchaseError> {
         let stored = purchases::load(&self.ctx.reads, id).await?.ok_or(PurchaseError::NotFound)?;
+        Ok(self.kept(stored))
+    }
+
+    fn kept(&self, stored: Stored) -> Stored {
         self.ctx.finished.keep(&stored.purchase);
-        Ok(stored)
+        stored
     }
 
     /// The answer for a purchase in a terminal state, straight from the state machine: it never changes them.

@@ -354,7 +354,7 @@ pub async fn confirm(
         _ => None,
     };
     let input = Input::Confirm { payment_method: method, retry: request.retry, review };
-    let purchase = state.purchases.send(stored.purchase.id, input).await?;
+    let purchase = state.purchases.send_read(stored, input).await?;
     confirm_response(&state, &purchase).await
 }
 
