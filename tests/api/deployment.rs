@@ -33,9 +33,12 @@ async fn refusal(change: impl FnOnce(&mut Settings)) -> String {
     }
 }
 
+/// One unsafe change to a production configuration.
+type Unsafe = Box<dyn FnOnce(&mut Settings)>;
+
 #[tokio::test]
 async fn an_unsafe_deployment_refuses_to_start_and_names_the_setting() {
-    let cases: Vec<(&str, Box<dyn FnOnce(&mut Settings)>)> = vec![
+    let cases: Vec<(&str, Unsafe)> = vec![
         ("payments.card_provider = \"sandbox\"", Box::new(|s| s.payments.card_provider = CardProviderChoice::Sandbox)),
         (
             "payments.paypal_provider = \"sandbox\"",

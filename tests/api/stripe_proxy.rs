@@ -48,8 +48,11 @@ struct Shared {
     tokens: Mutex<HashMap<String, Vec<(String, String)>>>,
     /// localstripe has no disputes: the proxy keeps the ones a test opens, and the files uploaded as evidence.
     disputes: Mutex<HashMap<String, Value>>,
-    files: Mutex<HashMap<String, (String, String, Vec<u8>)>>,
+    files: Mutex<HashMap<String, Upload>>,
 }
+
+/// A file uploaded to `/v1/files`: its purpose, name and bytes.
+type Upload = (String, String, Vec<u8>);
 
 pub struct StripeProxy {
     pub base: String,
@@ -118,8 +121,7 @@ impl StripeProxy {
         self.shared.disputes.lock().unwrap().get_mut(id).expect("a dispute the test opened")["status"] = json!(status);
     }
 
-    /// A file uploaded to `/v1/files`: its purpose, name and bytes.
-    pub fn file(&self, id: &str) -> Option<(String, String, Vec<u8>)> {
+    pub fn file(&self, id: &str) -> Option<Upload> {
         self.shared.files.lock().unwrap().get(id).cloned()
     }
 
