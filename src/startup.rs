@@ -71,7 +71,6 @@ struct Providers {
 
 fn providers(
     settings: &Settings,
-    db: &sea_orm::DatabaseConnection,
     reads: &sea_orm::DatabaseConnection,
     writer: &store::writer::Writer,
     service_url: &str,
@@ -100,7 +99,10 @@ fn providers(
                         .into(),
                 );
             }
-            (CardGateway::Stripe(Arc::new(StripeProvider::new(&settings.stripe, db.clone())?)), secrets)
+            (
+                CardGateway::Stripe(Arc::new(StripeProvider::new(&settings.stripe, reads.clone(), writer.clone())?)),
+                secrets,
+            )
         }
         CardProviderChoice::Disabled => (CardGateway::Disabled, vec![]),
     };
@@ -185,7 +187,7 @@ impl Application {
             _ => store::sandbox_secret(&db).await.map_err(|e| format!("the sandbox's webhook secret: {e}"))?,
         };
         let Providers { gateways, sandbox, stripe_secrets } =
-            providers(&settings, &db, &reads, &writer, &service_url, &public_url, sandbox_secret)?;
+            providers(&settings, &reads, &writer, &service_url, &public_url, sandbox_secret)?;
         let gateways = Arc::new(gateways);
         let seller = Seller {
             name: settings.invoice.seller_name.clone(),

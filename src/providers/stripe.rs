@@ -8,6 +8,7 @@ use crate::domain::money::{Currency, Money};
 use crate::domain::purchase::{IntentStatus, IntentUpdate, Risk};
 use crate::settings::StripeSettings;
 use crate::store::customers;
+use crate::store::writer::Writer;
 use sea_orm::DatabaseConnection;
 use serde_json::json;
 use std::collections::HashMap;
@@ -33,7 +34,10 @@ pub struct StripeProvider {
     secret: crate::settings::Secret,
     files_base: String,
     http: reqwest::Client,
-    db: DatabaseConnection,
+    /// The read pool, for a client's customer.
+    reads: DatabaseConnection,
+    /// A customer made at Stripe is recorded as a step of the group commit, like every other write.
+    writer: Writer,
     statement_descriptor_suffix: Option<String>,
     /// Method id → card fingerprint. Both are immutable at Stripe, so an entry never goes stale; the map is emptied
     /// when it grows past `FINGERPRINTS_KEPT` rather than kept in order.
@@ -51,7 +55,7 @@ pub fn dashboard_url(live: bool, intent: &str) -> String {
 const FINGERPRINTS_KEPT: usize = 100_000;
 
 impl StripeProvider {
-    pub fn new(settings: &StripeSettings, db: DatabaseConnection) -> Result<Self, String> {
+    pub fn new(settings: &StripeSettings, reads: DatabaseConnection, writer: Writer) -> Result<Self, String> {
         let key = settings.secret_key.as_ref().filter(|k| !k.is_empty()).ok_or(
             "stripe.secret_key (PURSER_STRIPE__SECRET_KEY) is required when payments.card_provider = \"stripe\"",
         )?;
@@ -77,7 +81,8 @@ impl StripeProvider {
                 .build()
                 .map_err(|e| format!("stripe files client: {e}"))?,
             client,
-            db,
+            reads,
+            writer,
             statement_descriptor_suffix: settings.statement_descriptor_suffix.clone(),
             fingerprints: Default::default(),
             live: ["sk_live_", "rk_live_"].iter().any(|prefix| key.expose().starts_with(prefix)),
@@ -113,7 +118,7 @@ impl StripeProvider {
     }
 
     async fn customer(&self, client: &ClientId) -> Result<String, ProviderError> {
-        let stored = customers::find(&self.db, client.as_str(), PROVIDER).await.map_err(store_error)?;
+        let stored = customers::find(&self.reads, client.as_str(), PROVIDER).await.map_err(store_error)?;
         if let Some(id) = stored {
             return Ok(id);
         }
@@ -123,7 +128,11 @@ impl StripeProvider {
             .send(&create, Some(&format!("customer-{}", client.as_str())))
             .await
             .map_err(|e| rejected_or_unreachable(&e))?;
-        customers::remember(&self.db, client.as_str(), PROVIDER, customer.id.as_str()).await.map_err(store_error)
+        let (client, customer) = (client.as_str().to_owned(), customer.id.as_str().to_owned());
+        let remembered = self
+            .writer
+            .write(move |txn| Box::pin(async move { customers::remember(txn, &client, PROVIDER, &customer).await }));
+        remembered.await.map_err(store_error)
     }
 
     pub async fn create_intent(&self, request: NewIntent<'_>) -> Result<IntentUpdate, ProviderError> {
