@@ -232,6 +232,19 @@ impl PurchaseActors {
         Ok(stored.map(|s| s.purchase).filter(|purchase| purchase.status.is_terminal()))
     }
 
+    /// `finished` for news of a purchase that has just come in (a webhook, before it is acknowledged): a purchase whose
+    /// actor is awake on this node is not read, since the news goes to that actor, which holds the purchase. That is
+    /// the usual case (a provider's webhook follows the confirm within milliseconds), and keeps a read off the
+    /// acknowledgement's path.
+    pub async fn settled(&self, id: Uuid) -> Result<Option<Purchase>, sea_orm::DbErr> {
+        if self.ctx.finished.get(id).is_none()
+            && ActorRef::<PurchaseMsg>::where_is(self.ctx.purchase_actor(id)).is_some()
+        {
+            return Ok(None);
+        }
+        self.finished(id).await
+    }
+
     /// The purchase's row; one found finished is kept (`Context::finished`).
     async fn load(&self, id: Uuid) -> Result<Stored, PurchaseError> {
         let stored = purchases::load(&self.ctx.reads, id).await?.ok_or(PurchaseError::NotFound)?;

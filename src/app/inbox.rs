@@ -97,7 +97,7 @@ impl Inbox {
         F: std::future::Future<Output = Result<(), DbErr>> + Send + 'static,
     {
         let settled = match news_of {
-            Some(id) => self.purchases.finished(id).await?,
+            Some(id) => self.purchases.settled(id).await?,
             None => None,
         };
         Ok(match self.record(incoming, settled).await? {
