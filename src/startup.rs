@@ -244,6 +244,7 @@ impl Application {
             reads: reads.clone(),
             statements,
             finished: finished.clone(),
+            opened: Default::default(),
             deadlines: deadlines.clone(),
             passivate_after: settings.payments.passivate_after,
             call_timeout: settings.payments.actor_call_timeout,

@@ -70,6 +70,8 @@ pub struct Context {
     pub counters: counters::Counters,
     /// Purchases seen finished, so that the inputs after their end are answered without a read.
     pub finished: std::sync::Arc<crate::store::finished::FinishedPurchases>,
+    /// Card checkouts this node opened, by intent, so that their confirms find them without a read.
+    pub opened: crate::store::opened::OpenedIntents,
     /// Every purchase's timers, kept outside the actors so idle ones can stop.
     pub deadlines: deadlines::Deadlines,
     /// How long an actor whose purchase waits on a person stays up before it passivates.

@@ -255,6 +255,7 @@ pub async fn create_intent(
     };
     let step = Purchase::open(Uuid::new_v4(), caller.id, package, checkout, Utc::now(), &state.policy);
     let mut purchase = state.purchases.open(step).await?;
+    state.purchases.context().opened.keep(&purchase);
     if request.confirm && purchase.status == Status::RequiresConfirmation {
         purchase = state
             .purchases
@@ -325,19 +326,28 @@ pub async fn confirm(
         PaymentIntentId::parse(&request.payment_intent_id).map_err(|e| ApiError::bad_request("invalid_request", e))?;
     let package_id = parse_package(&state, &request.package_id)?;
     let method = parse_method(request.payment_method_id.as_deref())?;
+    let not_found =
+        || ApiError::new(StatusCode::NOT_FOUND, "transaction_not_found", "No such payment intent for this account.");
+    // A checkout this node opened, confirmed with the method it was opened with: nothing to read to know it. A new
+    // method is screened against the method the purchase holds now, which only its row or actor knows.
+    if method.is_none()
+        && let Some(opened) = state.purchases.context().opened.get(intent.as_str())
+    {
+        if opened.client != caller.id {
+            return Err(not_found());
+        }
+        super::controls::ensure_open(&state, opened.rail).await?;
+        same_package(&opened.package, &package_id)?;
+        let input = Input::Confirm { payment_method: None, retry: request.retry, review: None };
+        let purchase = state.purchases.send(opened.purchase, input).await?;
+        return confirm_response(&state, &purchase).await;
+    }
     let stored = purchases::find_by_intent(&state.reads, intent.as_str())
         .await?
         .filter(|s| s.purchase.client == caller.id)
-        .ok_or_else(|| {
-            ApiError::new(StatusCode::NOT_FOUND, "transaction_not_found", "No such payment intent for this account.")
-        })?;
+        .ok_or_else(not_found)?;
     super::controls::ensure_open(&state, stored.purchase.rail).await?;
-    if stored.purchase.package != package_id {
-        return Err(ApiError::bad_request(
-            "package_mismatch",
-            format!("This payment intent is for package `{}`.", stored.purchase.package.as_str()),
-        ));
-    }
+    same_package(&stored.purchase.package, &package_id)?;
     // A new payment method is a new checkout as far as fraud goes: screened by the same rules (the account flag,
     // velocity, distinct cards), so one checkout cannot be used to test card after card.
     let review = match &method {
@@ -356,6 +366,14 @@ pub async fn confirm(
     let input = Input::Confirm { payment_method: method, retry: request.retry, review };
     let purchase = state.purchases.send_read(stored, input).await?;
     confirm_response(&state, &purchase).await
+}
+
+/// A payment intent is confirmed for the package it was opened for, or not at all.
+fn same_package(opened: &PackageId, requested: &PackageId) -> Result<(), ApiError> {
+    if opened == requested {
+        return Ok(());
+    }
+    Err(ApiError::bad_request("package_mismatch", format!("This payment intent is for package `{}`.", opened.as_str())))
 }
 
 pub(super) async fn confirm_response(state: &AppState, purchase: &Purchase) -> Result<Response, ApiError> {

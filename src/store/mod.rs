@@ -14,6 +14,7 @@ pub mod idempotency;
 pub mod invoices;
 pub mod ledger;
 pub mod metrics;
+pub mod opened;
 pub mod outbox;
 pub mod payment_methods;
 pub mod purchases;

@@ -19,6 +19,12 @@ async fn a_card_purchase_grants_the_package_credits_once(db: Db) {
     let intent_id = data["paymentIntentId"].as_str().unwrap().to_owned();
     let transaction = data["transactionId"].as_str().unwrap().to_owned();
 
+    // A confirm names the package its intent was opened for; another one moves nothing.
+    let mismatch = client.confirm(&intent_id, "starter-25").await;
+    assert_eq!(mismatch.status, StatusCode::BAD_REQUEST, "{}", mismatch.body);
+    assert_eq!(mismatch.error_code(), "package_mismatch");
+    assert_eq!(client.balance().await, 0);
+
     let confirmed = client.confirm(&intent_id, "pro-200").await;
     assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.body);
     assert_eq!(confirmed.data()["status"], "succeeded");
