@@ -13,7 +13,7 @@ use uuid::Uuid;
 /// any other node would. An entry is about a hundred bytes.
 const KEPT: NonZeroUsize = NonZeroUsize::new(16_384).unwrap();
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Opened {
     pub purchase: Uuid,
     pub client: ClientId,
