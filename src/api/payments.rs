@@ -8,6 +8,7 @@ use crate::domain::ids::{PaymentIntentId, PaymentMethodError, PaymentMethodId};
 use crate::domain::package::PackageId;
 use crate::domain::purchase::{Checkout, Input, Purchase, Rail, Status};
 use crate::guards::fraud::Screening;
+use crate::store::opened::Opened;
 use crate::store::{ledger, purchases};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -326,32 +327,30 @@ pub async fn confirm(
         PaymentIntentId::parse(&request.payment_intent_id).map_err(|e| ApiError::bad_request("invalid_request", e))?;
     let package_id = parse_package(&state, &request.package_id)?;
     let method = parse_method(request.payment_method_id.as_deref())?;
-    let not_found =
-        || ApiError::new(StatusCode::NOT_FOUND, "transaction_not_found", "No such payment intent for this account.");
-    // A checkout this node opened, confirmed with the method it was opened with: nothing to read to know it. A new
-    // method is screened against the method the purchase holds now, which only its row or actor knows.
-    if method.is_none()
-        && let Some(opened) = state.purchases.context().opened.get(intent.as_str())
-    {
-        if opened.client != caller.id {
-            return Err(not_found());
-        }
-        super::controls::ensure_open(&state, opened.rail).await?;
-        same_package(&opened.package, &package_id)?;
-        let input = Input::Confirm { payment_method: None, retry: request.retry, review: None };
-        let purchase = state.purchases.send(opened.purchase, input).await?;
-        return confirm_response(&state, &purchase).await;
+    // A checkout this node opened is known without a read (`store::opened`), unless a new method comes with the
+    // confirm: it is screened against the method the purchase holds now, which only its row or actor knows.
+    let kept = if method.is_none() { state.purchases.context().opened.get(intent.as_str()) } else { None };
+    let (opened, stored) = match kept {
+        Some(opened) => (opened, None),
+        None => match purchases::find_by_intent(&state.reads, intent.as_str()).await? {
+            Some(stored) => (Opened::of(&stored.purchase), Some(stored)),
+            None => return Err(intent_not_found()),
+        },
+    };
+    if opened.client != caller.id {
+        return Err(intent_not_found());
     }
-    let stored = purchases::find_by_intent(&state.reads, intent.as_str())
-        .await?
-        .filter(|s| s.purchase.client == caller.id)
-        .ok_or_else(not_found)?;
-    super::controls::ensure_open(&state, stored.purchase.rail).await?;
-    same_package(&stored.purchase.package, &package_id)?;
+    super::controls::ensure_open(&state, opened.rail).await?;
+    if opened.package != package_id {
+        return Err(ApiError::bad_request(
+            "package_mismatch",
+            format!("This payment intent is for package `{}`.", opened.package.as_str()),
+        ));
+    }
     // A new payment method is a new checkout as far as fraud goes: screened by the same rules (the account flag,
     // velocity, distinct cards), so one checkout cannot be used to test card after card.
-    let review = match &method {
-        Some(method) if stored.purchase.payment_method.as_ref() != Some(method) => {
+    let review = match (&method, &stored) {
+        (Some(method), Some(stored)) if stored.purchase.payment_method.as_ref() != Some(method) => {
             let package = state.catalogue.get(&package_id).ok_or_else(|| ApiError::internal("package vanished"))?;
             let screening = Screening {
                 client: caller.id.as_str().to_owned(),
@@ -364,16 +363,15 @@ pub async fn confirm(
         _ => None,
     };
     let input = Input::Confirm { payment_method: method, retry: request.retry, review };
-    let purchase = state.purchases.send_read(stored, input).await?;
+    let purchase = match stored {
+        Some(stored) => state.purchases.send_read(stored, input).await?,
+        None => state.purchases.send(opened.purchase, input).await?,
+    };
     confirm_response(&state, &purchase).await
 }
 
-/// A payment intent is confirmed for the package it was opened for, or not at all.
-fn same_package(opened: &PackageId, requested: &PackageId) -> Result<(), ApiError> {
-    if opened == requested {
-        return Ok(());
-    }
-    Err(ApiError::bad_request("package_mismatch", format!("This payment intent is for package `{}`.", opened.as_str())))
+fn intent_not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "transaction_not_found", "No such payment intent for this account.")
 }
 
 pub(super) async fn confirm_response(state: &AppState, purchase: &Purchase) -> Result<Response, ApiError> {

@@ -21,6 +21,17 @@ pub struct Opened {
     pub rail: Rail,
 }
 
+impl Opened {
+    pub fn of(purchase: &Purchase) -> Self {
+        Self {
+            purchase: purchase.id,
+            client: purchase.client.clone(),
+            package: purchase.package.clone(),
+            rail: purchase.rail,
+        }
+    }
+}
+
 pub struct OpenedIntents(Mutex<LruCache<String, Opened>>);
 
 impl Default for OpenedIntents {
@@ -33,14 +44,8 @@ impl OpenedIntents {
     /// Keeps `purchase` under its intent, once the provider made one.
     pub fn keep(&self, purchase: &Purchase) {
         let Some(intent) = &purchase.intent_id else { return };
-        let opened = Opened {
-            purchase: purchase.id,
-            client: purchase.client.clone(),
-            package: purchase.package.clone(),
-            rail: purchase.rail,
-        };
         if let Ok(mut kept) = self.0.lock() {
-            kept.put(intent.clone(), opened);
+            kept.put(intent.clone(), Opened::of(purchase));
         }
     }
 
