@@ -255,6 +255,8 @@ fn run(cli: Cli) -> Result<(), String> {
                 .await
                 .map_err(|e| format!("database {}: {e}", redact_url(&settings.database.url)))?;
             purser::store::migrate(&db).await.map_err(|e| e.to_string())?;
+            let statements = Default::default();
+            let db = purser::store::connect_writes(&settings.database.url, &db, &statements).map_err(|e| e.to_string())?;
             let writer = purser::store::writer::Writer::start(db, 1, 1).map_err(|e| e.to_string())?;
             let cli = ClientId::parse("purser-cli")?;
             let (key, secret) = purser::app::api_keys::create(&writer, &cli, &name).await.map_err(|e| e.to_string())?;

@@ -6,7 +6,7 @@ use sea_orm::sea_query::OnConflict;
 use sea_orm::sqlx::postgres::PgListener;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, Statement, TransactionTrait,
+    QueryOrder, Statement,
 };
 
 /// The PostgreSQL channel a pause or resume is announced on, so every node reads the pauses back at once.
@@ -38,7 +38,7 @@ pub async fn set(
     at: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     use controls::Column as C;
-    let txn = db.begin().await?;
+    let txn = crate::store::begin(db).await?;
     let row = controls::ActiveModel {
         scope: Set(scope.to_owned()),
         paused: Set(paused),

@@ -87,14 +87,22 @@ impl Subscriber<'_> {
 /// taken skip-locked (PostgreSQL): the fan-out shares a writer batch with purchase steps that hold the invoice counter,
 /// and another node's batch waiting for these rows while holding the counter deadlocked with it.
 pub async fn fan_out<C: ConnectionTrait>(txn: &C, subscribers: &[Subscriber<'_>], limit: u64) -> Result<usize, DbErr> {
-    let fresh: Vec<(i64, String, String)> = events::Entity::find()
+    // Read by column name: SQLite's writer connection (`store::direct`) gives rows whose columns have no order.
+    #[derive(sea_orm::FromQueryResult)]
+    struct Fresh {
+        seq: i64,
+        id: String,
+        kind: String,
+    }
+    let fresh: Vec<Fresh> = events::Entity::find()
         .select_only()
-        .columns([events::Column::Seq, events::Column::Id, events::Column::Type])
+        .columns([events::Column::Seq, events::Column::Id])
+        .column_as(events::Column::Type, "kind")
         .filter(events::Column::FannedOut.eq(false))
         .order_by_asc(events::Column::Seq)
         .limit(limit)
         .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-        .into_tuple()
+        .into_model()
         .all(txn)
         .await?;
     if fresh.is_empty() {
@@ -103,7 +111,7 @@ pub async fn fan_out<C: ConnectionTrait>(txn: &C, subscribers: &[Subscriber<'_>]
     let now = Utc::now();
     let rows: Vec<deliveries::ActiveModel> = fresh
         .iter()
-        .flat_map(|(_, id, kind)| {
+        .flat_map(|Fresh { id, kind, .. }| {
             subscribers.iter().filter(|s| s.takes(kind)).map(move |s| deliveries::ActiveModel {
                 event_id: Set(id.clone()),
                 endpoint: Set(s.endpoint.to_owned()),
@@ -125,7 +133,7 @@ pub async fn fan_out<C: ConnectionTrait>(txn: &C, subscribers: &[Subscriber<'_>]
     }
     events::Entity::update_many()
         .col_expr(events::Column::FannedOut, true.into())
-        .filter(events::Column::Seq.is_in(fresh.iter().map(|(seq, _, _)| *seq)))
+        .filter(events::Column::Seq.is_in(fresh.iter().map(|f| f.seq)))
         .exec(txn)
         .await?;
     Ok(fresh.len())

@@ -5,6 +5,7 @@ pub mod billing_profiles;
 pub mod circuits;
 pub mod controls;
 pub mod customers;
+pub mod direct;
 pub mod disputes;
 pub mod events;
 pub mod finished;
@@ -74,6 +75,21 @@ pub async fn connect_reads(url: &str, writes: &DatabaseConnection) -> Result<Dat
     Database::connect(options).await
 }
 
+/// The connection the writer's batches run on (`writer::Writer`): on SQLite its own (`direct`), on PostgreSQL the pool
+/// `writes`. Either way its statements are counted in `statements` as the writer's.
+pub fn connect_writes(
+    url: &str,
+    writes: &DatabaseConnection,
+    statements: &std::sync::Arc<statements::StatementCounts>,
+) -> Result<DatabaseConnection, DbErr> {
+    if url.starts_with("sqlite:") {
+        return direct::connect(url, statements.clone());
+    }
+    let mut writer = writes.clone();
+    statements.watch(&mut writer, "writer");
+    Ok(writer)
+}
+
 /// Every statement with its time at TRACE under `sqlx::query` (`RUST_LOG=sqlx::query=trace` finds the costly ones,
 /// as in docs/benchmarks.md), and one that took over a second at WARN.
 fn log_statements(options: &mut ConnectOptions) -> &mut ConnectOptions {
@@ -107,6 +123,16 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     let migrated = migrations::Migrator::up(db, None).await;
     lock.commit().await?;
     migrated
+}
+
+/// Opens a transaction outside the writer's batches. On SQLite it takes the write lock at once (`IMMEDIATE`): the writer
+/// commits on a connection of its own (`direct`), and a transaction that read and then wrote would be refused
+/// (`SQLITE_BUSY`) whenever the writer had committed in between.
+pub async fn begin(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTransaction, DbErr> {
+    use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
+    let immediate =
+        TransactionOptions { sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate), ..Default::default() };
+    db.begin_with_options(immediate).await
 }
 
 pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {

@@ -3,7 +3,7 @@
 //! the previous one's, weighted by how much of it still lies in the window (a sliding window, as Cloudflare counts).
 //! A refused request is not counted, as with the budgets kept in memory.
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr};
 use std::time::Duration;
 
 const WINDOW_MS: i64 = 60_000;
@@ -35,7 +35,7 @@ pub async fn hit(
            WHERE p.key = rate_windows.key AND p.window_start = rate_windows.window_start - 1) AS before"
     );
     let values = sorted.iter().flat_map(|(key, _)| [key.clone().into(), window.into()]).collect();
-    let txn = db.begin().await?;
+    let txn = crate::store::begin(db).await?;
     if backend == DbBackend::Postgres {
         txn.execute_unprepared("SET LOCAL synchronous_commit = off").await?;
     }

@@ -5,7 +5,7 @@ use super::alerts;
 use chrono::{DateTime, Utc};
 use entities::{purchases, reconcile_schedule as schedule};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, JoinType, OnConflict, Order, Query};
-use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, TransactionTrait};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -83,7 +83,7 @@ pub async fn synced(
     next_at: impl FnOnce(i32) -> DateTime<Utc>,
     alert: bool,
 ) -> Result<i32, DbErr> {
-    let txn = db.begin().await?;
+    let txn = crate::store::begin(db).await?;
     let syncs = schedule::Entity::find_by_id(purchase).one(&txn).await?.map_or(0, |row| row.syncs) + 1;
     let row = schedule::ActiveModel {
         purchase_id: Set(purchase),

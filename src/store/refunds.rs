@@ -13,7 +13,7 @@ use crate::domain::refund::{
 use entities::refund_requests as rows;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, SqlErr, TransactionTrait,
+    QuerySelect, SqlErr,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -91,7 +91,7 @@ pub async fn open(
     purchase: &Purchase,
     request: impl FnOnce(Books) -> Result<Refund, RequestRejected>,
 ) -> Result<Refund, RefundStoreError> {
-    let txn = db.begin().await?;
+    let txn = crate::store::begin(db).await?;
     let books = books(&txn, &purchase.client, purchase.id, Uuid::nil()).await?;
     let refund = request(books)?;
     match rows::Entity::insert(row(&refund, 0)?).exec_without_returning(&txn).await {
@@ -134,7 +134,7 @@ pub async fn step(
     reads_books: bool,
     decide: impl FnOnce(&Refund, Option<Books>) -> Result<RefundStep, RefundRejected>,
 ) -> Result<(StoredRefund, Option<(RefundStep, i64)>), RefundStoreError> {
-    let txn = db.begin().await?;
+    let txn = crate::store::begin(db).await?;
     let locked = rows::Entity::find_by_id(id).lock_exclusive().one(&txn).await?;
     let before = decode(locked.ok_or(DbErr::RecordNotFound(format!("refund {id}")))?)?;
     let current = &before.refund;

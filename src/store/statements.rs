@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 /// Counts by (path, kind), then by table. The callback runs for every statement, so counting one allocates nothing
 /// once its table has been seen: the kind is a known word and the table is looked up by the statement's own text.
-#[derive(Default)]
+#[derive(Default, Debug)]
 pub struct StatementCounts(Mutex<BTreeMap<(&'static str, &'static str), ByTable>>);
 
 /// Statements of one path and kind, by table.
@@ -20,7 +20,7 @@ impl StatementCounts {
         db.set_metric_callback(move |info| counts.add(path, &info.statement.sql));
     }
 
-    fn add(&self, path: &'static str, sql: &str) {
+    pub fn add(&self, path: &'static str, sql: &str) {
         let (kind, table) = classify(sql);
         let Ok(mut counts) = self.0.lock() else { return };
         let tables = counts.entry((path, kind)).or_default();

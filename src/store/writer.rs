@@ -120,12 +120,13 @@ impl Writer {
         let queue = Arc::new(Mutex::new(queue));
         let writing = Arc::new(Writing::default());
         let stats = Arc::new(WriterStats::default());
-        // sqlx runs each SQLite statement on the connection's own thread and wakes the waiting task from there. A
-        // task on the shared runtime then waits in its global queue behind request handlers, and the lane waits so on
-        // every statement of every batch; on a runtime of its own it is woken at once. PostgreSQL's connections are
-        // driven by the shared runtime's reactor, so there the lanes stay on it.
+        // On SQLite the lane calls its connection itself (`store::direct`), the lane's thread blocked while SQLite
+        // works, so it gets a thread and runtime of its own. PostgreSQL's connections are driven by the shared
+        // runtime's reactor, so there the lanes stay on it.
         let own_thread = db.get_database_backend() == sea_orm::DbBackend::Sqlite;
-        for n in 0..lanes.max(1) {
+        // SQLite's own writer connection holds one transaction at a time.
+        let lanes = if crate::store::direct::transaction_statements(&db) { 1 } else { lanes.max(1) };
+        for n in 0..lanes {
             let lane = lane(db.clone(), queue.clone(), writing.clone(), max_batch.max(1), stats.clone());
             if !own_thread {
                 tokio::spawn(lane);
@@ -487,10 +488,19 @@ async fn run(
     written: &mut Option<oneshot::Sender<()>>,
 ) -> Result<(), Failure> {
     HELD.with(|held| *held.borrow_mut() = Held { keyed: !savepoints, ..Held::default() });
+    // SQLite's writer connection (`store::direct`) takes its transaction's ends as statements, so their errors reach
+    // the batch; `IMMEDIATE` takes the write lock at once, waiting for a writer outside the batch if there is one.
+    let statements = crate::store::direct::transaction_statements(db);
     let txn = db.begin().await.map_err(Failure::Store)?;
+    if statements {
+        txn.execute_unprepared("BEGIN IMMEDIATE").await.map_err(Failure::Store)?;
+    }
     match run_in(&txn, batch, savepoints).await {
         Ok(()) => {
             written.take();
+            if statements {
+                txn.execute_unprepared("COMMIT").await.map_err(Failure::Store)?;
+            }
             txn.commit().await.map_err(Failure::Store)
         }
         Err(failure) => {
@@ -549,12 +559,25 @@ mod tests {
         txn.execute_raw(sql).await.map(|_| ())
     }
 
-    /// A writer with `lanes` lanes on a fresh SQLite database holding the test table `t`, kept while the directory is.
-    async fn with_table_t(lanes: usize) -> (tempfile::TempDir, sea_orm::DatabaseConnection, Writer) {
+    /// A fresh SQLite database holding the test table `t`, kept while the directory is, and its URL.
+    async fn table_t() -> (tempfile::TempDir, String, sea_orm::DatabaseConnection) {
         let dir = tempfile::tempdir().unwrap();
-        let db = crate::store::connect(&format!("sqlite://{}/w.db?mode=rwc", dir.path().display()), 1).await.unwrap();
+        let url = format!("sqlite://{}/w.db?mode=rwc", dir.path().display());
+        let db = crate::store::connect(&url, 1).await.unwrap();
         db.execute_unprepared("CREATE TABLE t (id INTEGER PRIMARY KEY)").await.unwrap();
-        let writer = Writer::start(db.clone(), lanes, 16).unwrap();
+        (dir, url, db)
+    }
+
+    /// A writer on the database at `url` as the service runs one on SQLite: on its own connection (`store::direct`).
+    fn direct_writer(url: &str) -> Writer {
+        let statements = std::sync::Arc::default();
+        Writer::start(crate::store::direct::connect(url, statements).unwrap(), 1, 16).unwrap()
+    }
+
+    /// A writer on a fresh SQLite database holding the test table `t`, kept while the directory is.
+    async fn with_table_t() -> (tempfile::TempDir, sea_orm::DatabaseConnection, Writer) {
+        let (dir, url, db) = table_t().await;
+        let writer = direct_writer(&url);
         (dir, db, writer)
     }
 
@@ -567,9 +590,10 @@ mod tests {
     /// A writer on a fresh, migrated SQLite database, kept while the directory is.
     async fn migrated() -> (tempfile::TempDir, sea_orm::DatabaseConnection, Writer) {
         let dir = tempfile::tempdir().unwrap();
-        let db = crate::store::connect(&format!("sqlite://{}/w.db?mode=rwc", dir.path().display()), 1).await.unwrap();
+        let url = format!("sqlite://{}/w.db?mode=rwc", dir.path().display());
+        let db = crate::store::connect(&url, 1).await.unwrap();
         crate::store::migrate(&db).await.unwrap();
-        let writer = Writer::start(db.clone(), 1, 16).unwrap();
+        let writer = direct_writer(&url);
         (dir, db, writer)
     }
 
@@ -578,7 +602,7 @@ mod tests {
     // alone is rolled back and fails; the first and the third commit, in the batch's one transaction.
     #[tokio::test]
     async fn a_failing_step_rolls_back_alone_and_the_batch_commits() {
-        let (_dir, db, writer) = with_table_t(1).await;
+        let (_dir, db, writer) = with_table_t().await;
         let (first, second, third, last) = tokio::join!(
             writer.write(|txn| Box::pin(insert(txn, 1))),
             writer.write(|txn| Box::pin(async move {
@@ -604,7 +628,7 @@ mod tests {
     #[tokio::test]
     async fn a_batch_runs_again_only_when_one_of_several_steps_fails() {
         use std::sync::atomic::AtomicUsize;
-        let (_dir, db, writer) = with_table_t(1).await;
+        let (_dir, db, writer) = with_table_t().await;
         let runs = Arc::new(AtomicUsize::new(0));
         let counted = |id: i64, then: Option<i64>| {
             let runs = runs.clone();
@@ -632,7 +656,7 @@ mod tests {
     // before saying so is undone as any failing step, by running its batch again with savepoints.
     #[tokio::test]
     async fn a_step_refused_before_writing_fails_without_running_its_batch_again() {
-        let (_dir, db, writer) = with_table_t(1).await;
+        let (_dir, db, writer) = with_table_t().await;
         let refused =
             || writer.write(|_| Box::pin(async { Err::<(), _>(super::refused(DbErr::Custom("busy".into()))) }));
         let (first, second, third) = tokio::join!(
@@ -678,7 +702,9 @@ mod tests {
     // the first has written its batch, then takes all five as one batch, instead of taking the first alone.
     #[tokio::test]
     async fn steps_arriving_while_a_lane_writes_gather_into_one_batch() {
-        let (_dir, _db, writer) = with_table_t(2).await;
+        // Several lanes are PostgreSQL's; here they share sqlx's one SQLite connection, taking turns at it.
+        let (_dir, _url, db) = table_t().await;
+        let writer = Writer::start(db, 2, 16).unwrap();
         let (release, first) = hold_a_lane(&writer).await;
         let (a, b, c, d, e, ()) = tokio::join!(
             writer.write(|txn| Box::pin(insert(txn, 1))),

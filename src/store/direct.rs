@@ -1,0 +1,362 @@
+//! SQLite's writer connection, called on the writer lane's own thread.
+//!
+//! sqlx runs each SQLite statement on a thread of the connection's own and hands the statement, and then its rows,
+//! across: two thread wake-ups per statement, most of the server's kernel time under load (docs/benchmarks.md). The
+//! writer's lane already has a thread to itself and runs a batch's statements one after another, so on SQLite its
+//! connection is opened here (rusqlite, on the same bundled SQLite sqlx links) and called from the lane directly.
+//! SeaORM still builds every statement and decodes every row, through its proxy connection; this module binds the
+//! values as sqlx would have stored them, so rows the one wrote the other reads unchanged, and gives each column of a
+//! row the value type its entity field decodes from (`Kind`).
+//!
+//! SeaORM's proxy `begin` and `commit` cannot return an error, so the writer sends `BEGIN IMMEDIATE` and `COMMIT` as
+//! statements of their own (`transaction_statements`); a rollback, which may fail harmlessly, is the proxy's.
+use crate::store::statements::StatementCounts;
+use rusqlite::types::{Value as Sql, ValueRef};
+use sea_orm::sea_query::Value;
+use sea_orm::{
+    ColumnTrait, ColumnType, DatabaseConnection, DatabaseConnectionType, DbBackend, DbErr, EntityTrait, Iterable,
+    ProxyDatabaseTrait, ProxyExecResult, ProxyRow, RuntimeErr, Statement, Values,
+};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Opens the writer's connection to the SQLite database at `url` (already created and migrated through sqlx), with
+/// the write pool's settings; every statement it runs is counted in `counts` as the writer's.
+pub fn connect(url: &str, counts: Arc<StatementCounts>) -> Result<DatabaseConnection, DbErr> {
+    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let path = path.split('?').next().unwrap_or_default();
+    if path.is_empty() || path.contains(":memory:") {
+        // A second connection to `:memory:` would be a second, empty database.
+        return Err(DbErr::Custom(format!("the writer needs a SQLite file, not `{url}`")));
+    }
+    let open = || -> rusqlite::Result<rusqlite::Connection> {
+        use rusqlite::OpenFlags;
+        let connection = rusqlite::Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        connection.busy_timeout(Duration::from_secs(10))?;
+        // As `store::connect` sets them for sqlx's write connection, for the reasons given there.
+        connection.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
+             PRAGMA temp_store = memory; PRAGMA cache_size = -32768;",
+        )?;
+        // Every statement a step makes stays prepared, as in sqlx's statement cache.
+        connection.set_prepared_statement_cache_capacity(256);
+        Ok(connection)
+    };
+    let connection = open().map_err(|e| DbErr::Conn(RuntimeErr::Internal(format!("SQLite writer {path}: {e}"))))?;
+    let direct: Box<dyn ProxyDatabaseTrait> = Box::new(Direct { connection: Mutex::new(connection), counts });
+    sea_orm::ProxyDatabaseConnector::connect(DbBackend::Sqlite, Arc::new(direct))
+}
+
+/// Whether `db` is a connection this module opened: its transactions take `BEGIN` and `COMMIT` as statements.
+pub fn transaction_statements(db: &DatabaseConnection) -> bool {
+    matches!(db.inner, DatabaseConnectionType::ProxyDatabaseConnection(_))
+}
+
+#[derive(Debug)]
+struct Direct {
+    connection: Mutex<rusqlite::Connection>,
+    counts: Arc<StatementCounts>,
+}
+
+impl Direct {
+    fn connection(&self) -> MutexGuard<'_, rusqlite::Connection> {
+        // A step that panicked mid-statement poisons nothing SQLite keeps: its batch's transaction is rolled back.
+        self.connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs `run`, counted and logged as sqlx logs its own statements (`store::connect`): each at TRACE, one that took
+    /// over a second at WARN, under the same target.
+    fn logged<T>(&self, sql: &str, run: impl FnOnce() -> T) -> T {
+        self.counts.add("writer", sql);
+        let started = Instant::now();
+        let result = run();
+        let elapsed = started.elapsed();
+        if elapsed > Duration::from_secs(1) {
+            tracing::warn!(target: "sqlx::query", ?elapsed, sql, "slow statement");
+        } else {
+            tracing::trace!(target: "sqlx::query", ?elapsed, sql);
+        }
+        result
+    }
+
+    fn rows(&self, sql: &str, values: Option<Values>) -> rusqlite::Result<Vec<ProxyRow>> {
+        let connection = self.connection();
+        let mut prepared = connection.prepare_cached(sql)?;
+        bind(&mut prepared, values)?;
+        let columns: Vec<(String, Kind)> =
+            prepared.columns().iter().map(|c| (c.name().to_owned(), Kind::of(c.name(), c.decl_type()))).collect();
+        let mut rows = prepared.raw_query();
+        let mut found = Vec::new();
+        while let Some(row) = rows.next()? {
+            let mut values = BTreeMap::new();
+            for (n, (name, kind)) in columns.iter().enumerate() {
+                values.insert(name.clone(), kind.decode(row.get_ref(n)?)?);
+            }
+            found.push(ProxyRow { values });
+        }
+        Ok(found)
+    }
+
+    fn execute(&self, sql: &str, values: Option<Values>) -> rusqlite::Result<ProxyExecResult> {
+        let connection = self.connection();
+        match values {
+            // Unprepared SQL, which may be several statements (a savepoint released and the next one opened).
+            None => connection.execute_batch(sql)?,
+            Some(values) => {
+                let mut prepared = connection.prepare_cached(sql)?;
+                bind(&mut prepared, Some(values))?;
+                let mut rows = prepared.raw_query();
+                while rows.next()?.is_some() {}
+            }
+        }
+        Ok(ProxyExecResult::new(connection.last_insert_rowid() as u64, connection.changes()))
+    }
+
+    fn roll_back(&self) {
+        let connection = self.connection();
+        if !connection.is_autocommit() {
+            let _ = connection.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl ProxyDatabaseTrait for Direct {
+    async fn query(&self, statement: Statement) -> Result<Vec<ProxyRow>, DbErr> {
+        let Statement { sql, values, .. } = statement;
+        let rows = self.logged(&sql, || self.rows(&sql, values));
+        rows.map_err(|e| DbErr::Query(RuntimeErr::Internal(e.to_string())))
+    }
+
+    async fn execute(&self, statement: Statement) -> Result<ProxyExecResult, DbErr> {
+        let Statement { sql, values, .. } = statement;
+        let executed = self.logged(&sql, || Direct::execute(self, &sql, values));
+        executed.map_err(|e| DbErr::Exec(RuntimeErr::Internal(e.to_string())))
+    }
+
+    async fn rollback(&self) {
+        self.roll_back();
+    }
+
+    /// A transaction dropped unfinished (its step panicked): rolled back at once, as sqlx does.
+    fn start_rollback(&self) {
+        self.roll_back();
+    }
+}
+
+fn bind(prepared: &mut rusqlite::CachedStatement<'_>, values: Option<Values>) -> rusqlite::Result<()> {
+    for (n, value) in values.into_iter().flat_map(|v| v.0).enumerate() {
+        prepared.raw_bind_parameter(n + 1, stored(value)?)?;
+    }
+    Ok(())
+}
+
+/// `value` as sqlx stores it in SQLite (sea-query-sqlx's binder, then sqlx's encoders), so the read pool decodes it.
+fn stored(value: Value) -> rusqlite::Result<Sql> {
+    use chrono::SecondsFormat;
+    let unsupported = |value: &Value| {
+        let message = format!("the SQLite writer cannot store {value:?}");
+        rusqlite::Error::ToSqlConversionFailure(message.into())
+    };
+    let stored = match value {
+        Value::Bool(v) => v.map(|b| Sql::Integer(i64::from(b))),
+        Value::TinyInt(v) => v.map(|n| Sql::Integer(n.into())),
+        Value::SmallInt(v) => v.map(|n| Sql::Integer(n.into())),
+        Value::Int(v) => v.map(|n| Sql::Integer(n.into())),
+        Value::BigInt(v) => v.map(Sql::Integer),
+        Value::TinyUnsigned(v) => v.map(|n| Sql::Integer(n.into())),
+        Value::SmallUnsigned(v) => v.map(|n| Sql::Integer(n.into())),
+        Value::Unsigned(v) => v.map(|n| Sql::Integer(n.into())),
+        Value::BigUnsigned(Some(n)) => Some(Sql::Integer(i64::try_from(n).map_err(|_| unsupported(&value))?)),
+        Value::BigUnsigned(None) => None,
+        Value::String(v) => v.map(Sql::Text),
+        Value::Char(v) => v.map(|c| Sql::Text(c.to_string())),
+        Value::Enum(e) => match e {
+            sea_orm::sea_query::OptionEnum::Some(v) => Some(Sql::Text(v.value.into_owned())),
+            sea_orm::sea_query::OptionEnum::None(_) => None,
+        },
+        Value::Bytes(v) => v.map(Sql::Blob),
+        Value::Uuid(v) => v.map(|u| Sql::Blob(u.as_bytes().to_vec())),
+        Value::Json(v) => v.map(|j| Sql::Text(j.to_string())),
+        Value::ChronoDateTimeUtc(v) => v.map(|t| Sql::Text(t.to_rfc3339_opts(SecondsFormat::AutoSi, false))),
+        Value::ChronoDateTimeWithTimeZone(v) => v.map(|t| Sql::Text(t.to_rfc3339_opts(SecondsFormat::AutoSi, false))),
+        Value::ChronoDateTime(v) => v.map(|t| Sql::Text(t.format("%F %T%.f").to_string())),
+        other => return Err(unsupported(&other)),
+    };
+    Ok(stored.unwrap_or(Sql::Null))
+}
+
+/// The value type a column's entity field decodes from. SeaORM's proxy rows convert only from the exact variant a
+/// field's type names (an `i32` from `Value::Int`, never from `Value::BigInt`), and a field left undecoded would read
+/// as missing, so each column is given its type from its declaration (`uuid_text`, `json_text`… as SeaORM's
+/// migrations declare them) and, for integers, which SQLite declares alike, from its name (`NARROW`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kind {
+    Uuid,
+    Time,
+    Json,
+    Bool,
+    Text,
+    /// `i32`.
+    Narrow,
+    /// `i64`.
+    Wide,
+    /// An expression (a count, a sum): as SQLite stores it.
+    Stored,
+}
+
+/// The names of the columns that entities hold as `i32`. No column name is `i32` in one entity and `i64` in another
+/// (a test sees to it), so the name tells.
+static NARROW: LazyLock<HashSet<&'static str>> = LazyLock::new(|| integer_columns(true));
+
+impl Kind {
+    fn of(name: &str, declared: Option<&str>) -> Kind {
+        let declared = declared.map(str::to_ascii_lowercase);
+        match declared.as_deref() {
+            Some("uuid_text") => Kind::Uuid,
+            Some("timestamp_with_timezone_text") => Kind::Time,
+            Some("json_text") => Kind::Json,
+            Some("boolean") => Kind::Bool,
+            Some(d) if d.starts_with("varchar") || d.starts_with("char") || d == "text" => Kind::Text,
+            _ if NARROW.contains(name) => Kind::Narrow,
+            Some("integer" | "bigint") => Kind::Wide,
+            _ => Kind::Stored,
+        }
+    }
+
+    fn decode(self, stored: ValueRef<'_>) -> rusqlite::Result<Value> {
+        let wrong = |stored: ValueRef<'_>| {
+            let message = format!("a {self:?} column holds {:?}", stored.data_type());
+            rusqlite::Error::FromSqlConversionFailure(0, stored.data_type(), message.into())
+        };
+        let failed = |e: Box<dyn std::error::Error + Send + Sync>| {
+            rusqlite::Error::FromSqlConversionFailure(0, stored.data_type(), e)
+        };
+        Ok(match (self, stored) {
+            // Any `None` will do: a missing value decodes as `None` whatever the field's type.
+            (_, ValueRef::Null) => Value::String(None),
+            (Kind::Uuid, ValueRef::Blob(b)) => Value::from(uuid::Uuid::from_slice(b).map_err(|e| failed(e.into()))?),
+            (Kind::Uuid, ValueRef::Text(t)) => {
+                Value::from(uuid::Uuid::try_parse_ascii(t).map_err(|e| failed(e.into()))?)
+            }
+            (Kind::Time, ValueRef::Text(t)) => Value::from(time(t).ok_or_else(|| wrong(stored))?),
+            (Kind::Json, ValueRef::Text(t) | ValueRef::Blob(t)) => {
+                Value::Json(Some(Box::new(serde_json::from_slice(t).map_err(|e| failed(e.into()))?)))
+            }
+            (Kind::Bool, ValueRef::Integer(n)) => Value::Bool(Some(n != 0)),
+            (Kind::Narrow, ValueRef::Integer(n)) => Value::Int(Some(i32::try_from(n).map_err(|e| failed(e.into()))?)),
+            (Kind::Wide | Kind::Stored, ValueRef::Integer(n)) => Value::BigInt(Some(n)),
+            (Kind::Text | Kind::Stored, ValueRef::Text(t)) => {
+                Value::String(Some(std::str::from_utf8(t).map_err(|e| failed(e.into()))?.to_owned()))
+            }
+            (Kind::Text, ValueRef::Integer(n)) => Value::String(Some(n.to_string())),
+            (Kind::Stored, ValueRef::Real(x)) => Value::Double(Some(x)),
+            (Kind::Stored, ValueRef::Blob(b)) => Value::Bytes(Some(b.to_vec())),
+            _ => return Err(wrong(stored)),
+        })
+    }
+}
+
+/// A timestamp as sqlx decodes one from SQLite text: RFC 3339 (how it stores them), else SQLite's own formats.
+fn time(text: &[u8]) -> Option<chrono::DateTime<chrono::Utc>> {
+    use chrono::{DateTime, NaiveDateTime, Utc};
+    let text = std::str::from_utf8(text).ok()?;
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Some(t.with_timezone(&Utc));
+    }
+    const FORMATS: [&str; 12] = [
+        "%F %T%.f",
+        "%F %R",
+        "%F %RZ",
+        "%F %R%:z",
+        "%F %T%.fZ",
+        "%F %T%.f%:z",
+        "%FT%R",
+        "%FT%RZ",
+        "%FT%R%:z",
+        "%FT%T%.f",
+        "%FT%T%.fZ",
+        "%FT%T%.f%:z",
+    ];
+    FORMATS.iter().find_map(|format| {
+        DateTime::parse_from_str(text, format)
+            .map(|t| t.with_timezone(&Utc))
+            .ok()
+            .or_else(|| NaiveDateTime::parse_from_str(text, format).ok().map(|t| t.and_utc()))
+    })
+}
+
+/// The names of every entity's `i32` columns (`narrow`), or of its other integer columns.
+fn integer_columns(narrow: bool) -> HashSet<&'static str> {
+    fn of<E: EntityTrait>(narrow: bool, names: &mut HashSet<&'static str>) {
+        for column in E::Column::iter() {
+            let wanted = match column.def().get_column_type() {
+                ColumnType::Integer | ColumnType::SmallInteger | ColumnType::TinyInteger => narrow,
+                ColumnType::BigInteger => !narrow,
+                _ => false,
+            };
+            if wanted {
+                names.insert(sea_orm::IdenStatic::as_str(&column));
+            }
+        }
+    }
+    use entities::*;
+    let mut names = HashSet::new();
+    let every: [fn(bool, &mut HashSet<&'static str>); 25] = [
+        of::<admin_actions::Entity>,
+        of::<alerts::Entity>,
+        of::<api_keys::Entity>,
+        of::<billing_profiles::Entity>,
+        of::<circuit_states::Entity>,
+        of::<credit_ledger::Entity>,
+        of::<customers::Entity>,
+        of::<disputes::Entity>,
+        of::<event_deliveries::Entity>,
+        of::<fraud_flags::Entity>,
+        of::<fraud_screenings::Entity>,
+        of::<idempotency_keys::Entity>,
+        of::<invoices::Entity>,
+        of::<outbox::Entity>,
+        of::<payment_methods::Entity>,
+        of::<platform_controls::Entity>,
+        of::<platform_events::Entity>,
+        of::<purchase_events::Entity>,
+        of::<purchases::Entity>,
+        of::<reconcile_schedule::Entity>,
+        of::<refund_requests::Entity>,
+        of::<sandbox_payment_intents::Entity>,
+        of::<sandbox_paypal_orders::Entity>,
+        of::<spends::Entity>,
+        of::<webhook_events::Entity>,
+    ];
+    for entity in every {
+        entity(narrow, &mut names);
+    }
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Kind, integer_columns};
+
+    #[test]
+    fn no_column_name_is_a_narrow_integer_in_one_entity_and_a_wide_one_in_another() {
+        let (narrow, wide) = (integer_columns(true), integer_columns(false));
+        assert!(narrow.contains("attempts") && wide.contains("amount"), "{narrow:?} {wide:?}");
+        assert!(narrow.is_disjoint(&wide), "both: {:?}", narrow.intersection(&wide).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn columns_decode_as_their_declarations_say() {
+        assert_eq!(Kind::of("id", Some("uuid_text")), Kind::Uuid);
+        assert_eq!(Kind::of("id", Some("INTEGER")), Kind::Wide);
+        assert_eq!(Kind::of("attempts", Some("INTEGER")), Kind::Narrow);
+        assert_eq!(Kind::of("payload", Some("json_text")), Kind::Json);
+        assert_eq!(Kind::of("payload", Some("varchar")), Kind::Text);
+        assert_eq!(Kind::of("sum", None), Kind::Stored);
+    }
+}
