@@ -37,10 +37,15 @@ pub fn connect(url: &str, counts: Arc<StatementCounts>) -> Result<DatabaseConnec
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         connection.busy_timeout(Duration::from_secs(10))?;
-        // As `store::connect` sets them for sqlx's write connection, for the reasons given there.
+        // WAL, durable commits, foreign keys and in-memory savepoint journals, as `store::connect` sets them for
+        // sqlx's connections. Two differ, measured in docs/benchmarks.md: the writer copies its WAL into the database
+        // (a checkpoint, run inside the commit that crosses the threshold) every 10,000 pages rather than 1,000, so a
+        // page written by many batches is copied once, not ten times; and its page cache stays at SQLite's default,
+        // since every commit sweeps the cache's whole hash table (`pcache1TruncateUnsafe`), which with 32 MiB cost
+        // more than the pages it kept.
         connection.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
-             PRAGMA temp_store = memory; PRAGMA cache_size = -32768;",
+             PRAGMA temp_store = memory; PRAGMA wal_autocheckpoint = 10000;",
         )?;
         // Every statement a step makes stays prepared, as in sqlx's statement cache.
         connection.set_prepared_statement_cache_capacity(256);
