@@ -347,6 +347,54 @@ fn integer_columns(narrow: bool) -> HashSet<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::{Kind, integer_columns};
+    use entities::{outbox, sandbox_payment_intents as intents};
+    use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel};
+
+    // Each connection reads what the other wrote, field for field: every value type the entities hold (text, UUID,
+    // both integer widths, a flag, JSON, times to the nanosecond, missing values).
+    #[tokio::test]
+    async fn rows_read_the_same_whichever_connection_wrote_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/d.db?mode=rwc", dir.path().display());
+        let pooled = crate::store::connect(&url, 1).await.unwrap();
+        crate::store::migrate(&pooled).await.unwrap();
+        let direct = super::connect(&url, std::sync::Arc::default()).unwrap();
+        let now = chrono::Utc::now();
+        let intent = intents::Model {
+            id: "pi_1".into(),
+            client_secret: "pi_1_secret".into(),
+            purchase_id: uuid::Uuid::new_v4(),
+            amount: 16_000_000_000,
+            currency: "usd".into(),
+            payment_method: None,
+            status: "succeeded".into(),
+            confirmations: 2,
+            last_error: None,
+            latest_charge: Some("ch_1".into()),
+            customer_id: None,
+            setup_future_usage: true,
+            refund_id: None,
+            dispute_id: None,
+            dispute_status: None,
+            created_at: now,
+            updated_at: now - chrono::TimeDelta::seconds(1),
+        };
+        intent.clone().into_active_model().insert(&direct).await.unwrap();
+        assert_eq!(intents::Entity::find_by_id("pi_1").one(&pooled).await.unwrap(), Some(intent));
+        let message = outbox::Model {
+            id: 7,
+            kind: "receipt".into(),
+            dedupe_key: "receipt:1".into(),
+            payload: serde_json::json!({ "credits": 240, "lines": [{ "amount": 16000 }], "note": null }),
+            attempts: 3,
+            last_error: Some("421".into()),
+            created_at: now,
+            available_at: now,
+            sent_at: None,
+        };
+        message.clone().into_active_model().insert(&pooled).await.unwrap();
+        assert_eq!(outbox::Entity::find_by_id(7).one(&direct).await.unwrap(), Some(message));
+    }
 
     #[test]
     fn no_column_name_is_a_narrow_integer_in_one_entity_and_a_wide_one_in_another() {
