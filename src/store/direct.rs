@@ -6,7 +6,9 @@
 //! connection is opened here (rusqlite, on the same bundled SQLite sqlx links) and called from the lane directly.
 //! SeaORM still builds every statement and decodes every row, through its proxy connection; this module binds the
 //! values as sqlx would have stored them, so rows the one wrote the other reads unchanged, and gives each column of a
-//! row the value type its entity field decodes from (`Kind`).
+//! row the value type its entity field decodes from (`Kind`). A proxy row is a map from column name to value, with no
+//! column order, so what a step reads it reads by name (a model, a `FromQueryResult` struct, one column), each
+//! column named once.
 //!
 //! SeaORM's proxy `begin` and `commit` cannot return an error, so the writer sends `BEGIN IMMEDIATE` and `COMMIT` as
 //! statements of their own (`transaction_statements`); a rollback, which may fail harmlessly, is the proxy's.
@@ -24,8 +26,7 @@ use std::time::{Duration, Instant};
 /// Opens the writer's connection to the SQLite database at `url` (already created and migrated through sqlx), with
 /// the write pool's settings; every statement it runs is counted in `counts` as the writer's.
 pub fn connect(url: &str, counts: Arc<StatementCounts>) -> Result<DatabaseConnection, DbErr> {
-    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
-    let path = path.split('?').next().unwrap_or_default();
+    let path = crate::store::sqlite_path(url);
     if path.is_empty() || path.contains(":memory:") {
         // A second connection to `:memory:` would be a second, empty database.
         return Err(DbErr::Custom(format!("the writer needs a SQLite file, not `{url}`")));
@@ -40,9 +41,9 @@ pub fn connect(url: &str, counts: Arc<StatementCounts>) -> Result<DatabaseConnec
         // WAL, durable commits, foreign keys and in-memory savepoint journals, as `store::connect` sets them for
         // sqlx's connections. Two differ, measured in docs/benchmarks.md: the writer copies its WAL into the database
         // (a checkpoint, run inside the commit that crosses the threshold) every 10,000 pages rather than 1,000, so a
-        // page written by many batches is copied once, not ten times; and its page cache stays at SQLite's default,
-        // since every commit sweeps the cache's whole hash table (`pcache1TruncateUnsafe`), which with 32 MiB cost
-        // more than the pages it kept.
+        // page written by many batches is copied once, not ten times; and its page cache stays at SQLite's default:
+        // the end of each write transaction walked the whole hash table of a 32 MiB cache (`pcache1TruncateUnsafe`),
+        // which cost more than the pages it kept.
         connection.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
              PRAGMA temp_store = memory; PRAGMA wal_autocheckpoint = 10000;",

@@ -100,9 +100,14 @@ fn log_statements(options: &mut ConnectOptions) -> &mut ConnectOptions {
         .sqlx_slow_statements_logging_settings(LevelFilter::Warn, Duration::from_secs(1))
 }
 
-fn create_parent_dir(url: &str) {
+/// The file a `sqlite:` URL names, without its options.
+fn sqlite_path(url: &str) -> &str {
     let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
-    let path = path.split('?').next().unwrap_or_default();
+    path.split('?').next().unwrap_or_default()
+}
+
+fn create_parent_dir(url: &str) {
+    let path = sqlite_path(url);
     if let Some(parent) = std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
         let _ = std::fs::create_dir_all(parent);
     }
