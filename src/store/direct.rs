@@ -53,7 +53,11 @@ pub fn connect(url: &str, counts: Arc<StatementCounts>) -> Result<DatabaseConnec
         Ok(connection)
     };
     let connection = open().map_err(|e| DbErr::Conn(RuntimeErr::Internal(format!("SQLite writer {path}: {e}"))))?;
-    let direct: Box<dyn ProxyDatabaseTrait> = Box::new(Direct { connection: Mutex::new(connection), counts });
+    let alive = Arc::new(());
+    let checkpointer = checkpoints(path, Arc::downgrade(&alive));
+    checkpointer.map_err(|e| DbErr::Conn(RuntimeErr::Internal(format!("SQLite checkpointer {path}: {e}"))))?;
+    let direct: Box<dyn ProxyDatabaseTrait> =
+        Box::new(Direct { connection: Mutex::new(connection), counts, _alive: alive });
     sea_orm::ProxyDatabaseConnector::connect(DbBackend::Sqlite, Arc::new(direct))
 }
 
@@ -66,6 +70,33 @@ pub fn transaction_statements(db: &DatabaseConnection) -> bool {
 struct Direct {
     connection: Mutex<rusqlite::Connection>,
     counts: Arc<StatementCounts>,
+    /// The checkpointer stops once this is dropped.
+    _alive: Arc<()>,
+}
+
+/// How often the checkpointer looks for WAL pages to copy into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
+
+/// Copies the WAL's pages into the database (`PRAGMA wal_checkpoint(PASSIVE)`, which neither waits for the writer nor
+/// makes it wait) on a thread and connection of its own, every `CHECKPOINT_EVERY`, while `alive` lives. SQLite would
+/// otherwise do it inside the commit of the writer's batch that crosses `wal_autocheckpoint`, on the writer's thread,
+/// with every step of the next batches waiting. Under load the WAL never stands still long enough for a passive
+/// checkpoint to finish it, so the writer's own checkpoint still runs at the threshold, to finish and reset the WAL,
+/// but finds most pages already copied.
+fn checkpoints(path: &str, alive: std::sync::Weak<()>) -> std::io::Result<()> {
+    let connection = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
+        .and_then(|c| c.execute_batch("PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 0;").map(|()| c))
+        .map_err(std::io::Error::other)?;
+    let checkpoint = move || connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+    std::thread::Builder::new().name("purser-checkpoints".into()).spawn(move || {
+        while alive.strong_count() > 0 {
+            std::thread::sleep(CHECKPOINT_EVERY);
+            if let Err(e) = checkpoint() {
+                tracing::debug!(error = %e, "WAL checkpoint");
+            }
+        }
+    })?;
+    Ok(())
 }
 
 impl Direct {
