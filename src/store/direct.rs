@@ -252,15 +252,19 @@ static NARROW: LazyLock<HashSet<&'static str>> = LazyLock::new(|| integer_column
 
 impl Kind {
     fn of(name: &str, declared: Option<&str>) -> Kind {
-        let declared = declared.map(str::to_ascii_lowercase);
-        match declared.as_deref() {
-            Some("uuid_text") => Kind::Uuid,
-            Some("timestamp_with_timezone_text") => Kind::Time,
-            Some("json_text") => Kind::Json,
-            Some("boolean") => Kind::Bool,
-            Some(d) if d.starts_with("varchar") || d.starts_with("char") || d == "text" => Kind::Text,
+        // Compared without case and without a lowered copy: this runs for every column of every row set the writer
+        // reads.
+        let declared = declared.unwrap_or_default();
+        let is = |word: &str| declared.eq_ignore_ascii_case(word);
+        let starts = |prefix: &str| declared.get(..prefix.len()).is_some_and(|d| d.eq_ignore_ascii_case(prefix));
+        match () {
+            _ if is("uuid_text") => Kind::Uuid,
+            _ if is("timestamp_with_timezone_text") => Kind::Time,
+            _ if is("json_text") => Kind::Json,
+            _ if is("boolean") => Kind::Bool,
+            _ if starts("varchar") || starts("char") || is("text") => Kind::Text,
             _ if NARROW.contains(name) => Kind::Narrow,
-            Some("integer" | "bigint") => Kind::Wide,
+            _ if is("integer") || is("bigint") => Kind::Wide,
             _ => Kind::Stored,
         }
     }
