@@ -146,11 +146,9 @@ impl Application {
         let statements = Arc::new(store::statements::StatementCounts::default());
         let writer_db = store::connect_writes(&settings.database.url, &db, &statements)
             .map_err(|e| format!("database {} (writer): {e}", redact_url(&settings.database.url)))?;
-        let mut reads = store::connect_reads(&settings.database.url, &db)
-            .await
+        let reads = store::connect_reads(&settings.database.url, &db, &statements)
             .map_err(|e| format!("database {} (reads): {e}", redact_url(&settings.database.url)))?;
         statements.watch(&mut db, "direct");
-        statements.watch(&mut reads, "direct");
         let writer = store::writer::Writer::start(writer_db.clone(), writer_lanes(&settings.database), 256)
             .map_err(|e| format!("the store's writer: {e}"))?;
         // Fraud screenings take advisory locks (per client, network and card) that their batch holds until it commits.

@@ -1,13 +1,17 @@
-//! SQLite's writer connection, called on the writer lane's own thread.
+//! SQLite's writer connection, called on the writer lane's own thread, and its readers, called on the thread that
+//! reads.
 //!
 //! sqlx runs each SQLite statement on a thread of the connection's own and hands the statement, and then its rows,
 //! across: two thread wake-ups per statement, most of the server's kernel time under load (docs/benchmarks.md). The
 //! writer's lane already has a thread to itself and runs a batch's statements one after another, so on SQLite its
-//! connection is opened here (rusqlite, on the same bundled SQLite sqlx links) and called from the lane directly.
+//! connection is opened here (rusqlite, on the same bundled SQLite sqlx links) and called from the lane directly. The
+//! short reads of a request (a purchase, a balance, the sandbox's intent: each a lookup by key, tens of
+//! microseconds) are called the same way from the task that reads, on a connection of a small pool; the long ones
+//! (admin lists, reports) stay on sqlx's pool, off the runtime's threads.
 //! SeaORM still builds every statement and decodes every row, through its proxy connection; this module binds the
 //! values as sqlx would have stored them, so rows the one wrote the other reads unchanged, and gives each column of a
 //! row the value type its entity field decodes from (`Kind`). A proxy row is a map from column name to value, with no
-//! column order, so what a step reads it reads by name (a model, a `FromQueryResult` struct, one column), each
+//! column order, so what is read here is read by name (a model, a `FromQueryResult` struct, one column), each
 //! column named once.
 //!
 //! SeaORM's proxy `begin` and `commit` cannot return an error, so the writer sends `BEGIN IMMEDIATE` and `COMMIT` as
@@ -20,24 +24,15 @@ use sea_orm::{
     ProxyDatabaseTrait, ProxyExecResult, ProxyRow, RuntimeErr, Statement, Values,
 };
 use std::collections::{BTreeMap, HashSet};
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 /// Opens the writer's connection to the SQLite database at `url` (already created and migrated through sqlx), with
 /// the write pool's settings; every statement it runs is counted in `counts` as the writer's.
 pub fn connect(url: &str, counts: Arc<StatementCounts>) -> Result<DatabaseConnection, DbErr> {
-    let path = crate::store::sqlite_path(url);
-    if path.is_empty() || path.contains(":memory:") {
-        // A second connection to `:memory:` would be a second, empty database.
-        return Err(DbErr::Custom(format!("the writer needs a SQLite file, not `{url}`")));
-    }
+    let path = file(url)?;
     let open = || -> rusqlite::Result<rusqlite::Connection> {
-        use rusqlite::OpenFlags;
-        let connection = rusqlite::Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        connection.busy_timeout(Duration::from_secs(10))?;
+        let connection = open(path)?;
         // WAL, durable commits, foreign keys and in-memory savepoint journals, as `store::connect` sets them for
         // sqlx's connections. Two differ, measured in docs/benchmarks.md: the writer copies its WAL into the database
         // (a checkpoint, run inside the commit that crosses the threshold) every 10,000 pages rather than 1,000, so a
@@ -56,9 +51,47 @@ pub fn connect(url: &str, counts: Arc<StatementCounts>) -> Result<DatabaseConnec
     let alive = Arc::new(());
     let checkpointer = checkpoints(path, Arc::downgrade(&alive));
     checkpointer.map_err(|e| DbErr::Conn(RuntimeErr::Internal(format!("SQLite checkpointer {path}: {e}"))))?;
-    let direct: Box<dyn ProxyDatabaseTrait> =
-        Box::new(Direct { connection: Mutex::new(connection), counts, _alive: alive });
+    let connections = Connections::Writer { connection: Mutex::new(connection), _alive: alive };
+    proxy(Direct { connections, counts, path: "writer" })
+}
+
+/// Opens the pool of reading connections to the SQLite database at `url` (already created and migrated), refused
+/// any write (`query_only`) as sqlx's read pool is; every statement they run is counted in `counts` as direct.
+pub fn connect_reads(url: &str, counts: Arc<StatementCounts>) -> Result<DatabaseConnection, DbErr> {
+    let path = file(url)?.to_owned();
+    // One opened now, so a database that cannot be read fails the start rather than the first request.
+    let first = reader(&path).map_err(|e| DbErr::Conn(RuntimeErr::Internal(format!("SQLite reader {path}: {e}"))))?;
+    let connections = Connections::Readers { idle: Mutex::new(vec![first]), file: path };
+    proxy(Direct { connections, counts, path: "direct" })
+}
+
+fn proxy(direct: Direct) -> Result<DatabaseConnection, DbErr> {
+    let direct: Box<dyn ProxyDatabaseTrait> = Box::new(direct);
     sea_orm::ProxyDatabaseConnector::connect(DbBackend::Sqlite, Arc::new(direct))
+}
+
+/// The file a `sqlite:` URL names: a second connection to `:memory:` would be a second, empty database.
+fn file(url: &str) -> Result<&str, DbErr> {
+    let path = crate::store::sqlite_path(url);
+    if path.is_empty() || path.contains(":memory:") {
+        return Err(DbErr::Custom(format!("a direct connection needs a SQLite file, not `{url}`")));
+    }
+    Ok(path)
+}
+
+fn open(path: &str) -> rusqlite::Result<rusqlite::Connection> {
+    use rusqlite::OpenFlags;
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let connection = rusqlite::Connection::open_with_flags(path, flags)?;
+    connection.busy_timeout(Duration::from_secs(10))?;
+    Ok(connection)
+}
+
+fn reader(path: &str) -> rusqlite::Result<rusqlite::Connection> {
+    let connection = open(path)?;
+    connection.execute_batch("PRAGMA foreign_keys = ON; PRAGMA query_only = ON;")?;
+    connection.set_prepared_statement_cache_capacity(64);
+    Ok(connection)
 }
 
 /// Whether `db` is a connection this module opened: its transactions take `BEGIN` and `COMMIT` as statements.
@@ -68,10 +101,31 @@ pub fn transaction_statements(db: &DatabaseConnection) -> bool {
 
 #[derive(Debug)]
 struct Direct {
-    connection: Mutex<rusqlite::Connection>,
+    connections: Connections,
     counts: Arc<StatementCounts>,
-    /// The checkpointer stops once this is dropped.
-    _alive: Arc<()>,
+    /// The path the statement counts name: the writer's, or direct.
+    path: &'static str,
+}
+
+#[derive(Debug)]
+enum Connections {
+    /// The writer's one connection: a batch's transaction spans its statements.
+    Writer {
+        connection: Mutex<rusqlite::Connection>,
+        /// The checkpointer stops once this is dropped.
+        _alive: Arc<()>,
+    },
+    /// Connections that read, each statement on any one. Each is held only while a statement runs, never across an
+    /// await, so the pool holds about as many as there are threads reading at once: one is opened when every one is
+    /// in use, and at most `IDLE_READERS` are kept.
+    Readers { idle: Mutex<Vec<rusqlite::Connection>>, file: String },
+}
+
+const IDLE_READERS: usize = 8;
+
+/// A step that panicked mid-statement poisons nothing SQLite keeps: its batch's transaction is rolled back.
+fn locked<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// How often the checkpointer looks for WAL pages to copy into the database.
@@ -100,15 +154,29 @@ fn checkpoints(path: &str, alive: std::sync::Weak<()>) -> std::io::Result<()> {
 }
 
 impl Direct {
-    fn connection(&self) -> MutexGuard<'_, rusqlite::Connection> {
-        // A step that panicked mid-statement poisons nothing SQLite keeps: its batch's transaction is rolled back.
-        self.connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn with<T>(&self, run: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+        match &self.connections {
+            Connections::Writer { connection, .. } => run(&locked(connection)),
+            Connections::Readers { idle, file } => {
+                let taken = locked(idle).pop();
+                let connection = match taken {
+                    Some(connection) => connection,
+                    None => reader(file)?,
+                };
+                let result = run(&connection);
+                let mut idle = locked(idle);
+                if idle.len() < IDLE_READERS {
+                    idle.push(connection);
+                }
+                result
+            }
+        }
     }
 
     /// Runs `run`, counted and logged as sqlx logs its own statements (`store::connect`): each at TRACE, one that took
     /// over a second at WARN, under the same target.
     fn logged<T>(&self, sql: &str, run: impl FnOnce() -> T) -> T {
-        self.counts.add("writer", sql);
+        self.counts.add(self.path, sql);
         let started = Instant::now();
         let result = run();
         let elapsed = started.elapsed();
@@ -121,42 +189,47 @@ impl Direct {
     }
 
     fn rows(&self, sql: &str, values: Option<Values>) -> rusqlite::Result<Vec<ProxyRow>> {
-        let connection = self.connection();
-        let mut prepared = connection.prepare_cached(sql)?;
-        bind(&mut prepared, values)?;
-        let columns: Vec<(String, Kind)> =
-            prepared.columns().iter().map(|c| (c.name().to_owned(), Kind::of(c.name(), c.decl_type()))).collect();
-        let mut rows = prepared.raw_query();
-        let mut found = Vec::new();
-        while let Some(row) = rows.next()? {
-            let mut values = BTreeMap::new();
-            for (n, (name, kind)) in columns.iter().enumerate() {
-                values.insert(name.clone(), kind.decode(row.get_ref(n)?)?);
+        self.with(|connection| {
+            let mut prepared = connection.prepare_cached(sql)?;
+            bind(&mut prepared, values)?;
+            let columns: Vec<(String, Kind)> =
+                prepared.columns().iter().map(|c| (c.name().to_owned(), Kind::of(c.name(), c.decl_type()))).collect();
+            let mut rows = prepared.raw_query();
+            let mut found = Vec::new();
+            while let Some(row) = rows.next()? {
+                let mut values = BTreeMap::new();
+                for (n, (name, kind)) in columns.iter().enumerate() {
+                    values.insert(name.clone(), kind.decode(row.get_ref(n)?)?);
+                }
+                found.push(ProxyRow { values });
             }
-            found.push(ProxyRow { values });
-        }
-        Ok(found)
+            Ok(found)
+        })
     }
 
     fn execute(&self, sql: &str, values: Option<Values>) -> rusqlite::Result<ProxyExecResult> {
-        let connection = self.connection();
-        match values {
-            // Unprepared SQL, which may be several statements (a savepoint released and the next one opened).
-            None => connection.execute_batch(sql)?,
-            Some(values) => {
-                let mut prepared = connection.prepare_cached(sql)?;
-                bind(&mut prepared, Some(values))?;
-                let mut rows = prepared.raw_query();
-                while rows.next()?.is_some() {}
+        self.with(|connection| {
+            match values {
+                // Unprepared SQL, which may be several statements (a savepoint released and the next one opened).
+                None => connection.execute_batch(sql)?,
+                Some(values) => {
+                    let mut prepared = connection.prepare_cached(sql)?;
+                    bind(&mut prepared, Some(values))?;
+                    let mut rows = prepared.raw_query();
+                    while rows.next()?.is_some() {}
+                }
             }
-        }
-        Ok(ProxyExecResult::new(connection.last_insert_rowid() as u64, connection.changes()))
+            Ok(ProxyExecResult::new(connection.last_insert_rowid() as u64, connection.changes()))
+        })
     }
 
     fn roll_back(&self) {
-        let connection = self.connection();
-        if !connection.is_autocommit() {
-            let _ = connection.execute_batch("ROLLBACK");
+        // Readers never begin a transaction (the proxy's `begin` sends nothing).
+        if let Connections::Writer { connection, .. } = &self.connections {
+            let connection = locked(connection);
+            if !connection.is_autocommit() {
+                let _ = connection.execute_batch("ROLLBACK");
+            }
         }
     }
 }
@@ -430,6 +503,28 @@ mod tests {
         };
         message.clone().into_active_model().insert(&pooled).await.unwrap();
         assert_eq!(outbox::Entity::find_by_id(7).one(&direct).await.unwrap(), Some(message));
+    }
+
+    // The readers see what the writer committed and refuse to write anything themselves.
+    #[tokio::test]
+    async fn readers_read_commits_and_refuse_writes() {
+        use sea_orm::ConnectionTrait;
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/d.db?mode=rwc", dir.path().display());
+        crate::store::migrate(&crate::store::connect(&url, 1).await.unwrap()).await.unwrap();
+        let counts = std::sync::Arc::new(crate::store::statements::StatementCounts::default());
+        let (writer, reads) =
+            (super::connect(&url, counts.clone()).unwrap(), super::connect_reads(&url, counts).unwrap());
+        let insert = "INSERT INTO sandbox_keys (name, value) VALUES ('k', 'v')";
+        writer.execute_unprepared(insert).await.unwrap();
+        let row = reads.query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Sqlite,
+            "SELECT value FROM sandbox_keys WHERE name = 'k'",
+        ));
+        let value: String = row.await.unwrap().unwrap().try_get("", "value").unwrap();
+        assert_eq!(value, "v");
+        let refused = reads.execute_unprepared("DELETE FROM sandbox_keys").await.unwrap_err();
+        assert!(refused.to_string().contains("readonly"), "{refused}");
     }
 
     #[test]

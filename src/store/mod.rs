@@ -28,6 +28,8 @@ pub mod webhooks;
 pub mod writer;
 
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement};
+use statements::StatementCounts;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
@@ -58,36 +60,34 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
 }
 
 /// Connections for reads that need not queue behind the writer. In WAL mode SQLite's readers never block its one
-/// writer nor wait for it, so SQLite gets a small pool of its own, refused any write (`query_only`); PostgreSQL's pool
-/// already serves reads and writes side by side.
-pub async fn connect_reads(url: &str, writes: &DatabaseConnection) -> Result<DatabaseConnection, DbErr> {
-    if !url.starts_with("sqlite:") {
-        return Ok(writes.clone());
-    }
-    let mut options = ConnectOptions::new(url.to_owned());
-    log_statements(&mut options).acquire_timeout(Duration::from_secs(10)).max_connections(4).map_sqlx_sqlite_opts(
-        |o| {
-            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-                .busy_timeout(Duration::from_secs(10))
-                .pragma("query_only", "ON")
-        },
-    );
-    Database::connect(options).await
+/// writer nor wait for it, so SQLite gets a small pool of its own, refused any write (`query_only`) and called from the
+/// task that reads (`direct`); PostgreSQL's pool already serves reads and writes side by side. Either way its
+/// statements are counted in `statements` as direct.
+pub fn connect_reads(url: &str, writes: &DatabaseConnection, statements: &Arc<StatementCounts>) -> Connected {
+    sqlite_direct_or(writes, url, statements, "direct", direct::connect_reads)
 }
 
 /// The connection the writer's batches run on (`writer::Writer`): on SQLite its own (`direct`), on PostgreSQL the pool
 /// `writes`. Either way its statements are counted in `statements` as the writer's.
-pub fn connect_writes(
+pub fn connect_writes(url: &str, writes: &DatabaseConnection, statements: &Arc<StatementCounts>) -> Connected {
+    sqlite_direct_or(writes, url, statements, "writer", direct::connect)
+}
+
+type Connected = Result<DatabaseConnection, DbErr>;
+
+fn sqlite_direct_or(
+    pool: &DatabaseConnection,
     url: &str,
-    writes: &DatabaseConnection,
-    statements: &std::sync::Arc<statements::StatementCounts>,
-) -> Result<DatabaseConnection, DbErr> {
+    statements: &Arc<StatementCounts>,
+    path: &'static str,
+    direct: fn(&str, Arc<StatementCounts>) -> Connected,
+) -> Connected {
     if url.starts_with("sqlite:") {
-        return direct::connect(url, statements.clone());
+        return direct(url, statements.clone());
     }
-    let mut writer = writes.clone();
-    statements.watch(&mut writer, "writer");
-    Ok(writer)
+    let mut pool = pool.clone();
+    statements.watch(&mut pool, path);
+    Ok(pool)
 }
 
 /// Every statement with its time at TRACE under `sqlx::query` (`RUST_LOG=sqlx::query=trace` finds the costly ones,
