@@ -5,7 +5,7 @@ use crate::actors::reconciler::Reconciler;
 use crate::actors::refund::RefundActors;
 use crate::actors::tree::Tree;
 use crate::actors::{Context, PurchaseActors};
-use crate::api::{self, AppState};
+use crate::api::{self, AppState, Services};
 use crate::app::inbox::Inbox;
 use crate::auth::Authenticator;
 use crate::domain::circuit::CircuitRules;
@@ -285,7 +285,7 @@ impl Application {
         let inbox =
             Inbox { db: db.clone(), reads: reads.clone(), purchases: purchases.clone(), refunds: refunds.clone() };
         let receipt_key = store::receipt_key(&db).await.map_err(|e| format!("the receipt links' key: {e}"))?;
-        let state = AppState {
+        let state = AppState::new(Services {
             db,
             reads,
             auth: Arc::new(auth),
@@ -307,7 +307,7 @@ impl Application {
             crash_hooks: settings.sandbox.crash_hooks.then(|| tree.prefix().to_owned()),
             gateways,
             page_providers: Arc::new(api::web::PageProviders::from_settings(&settings)),
-        };
+        });
         // As often as an event can fall due (`ROUTING_GRACE` after it arrives), or the reconciler's pace if quicker.
         let grace = store::webhooks::ROUTING_GRACE.to_std().unwrap_or_default();
         let inbox_sweep = tokio::spawn(state.inbox.clone().sweep(settings.payments.reconcile_every.min(grace)));

@@ -41,8 +41,26 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+/// What every handler reads, shared: axum clones the state for each extractor and middleware of every request, so a
+/// clone is one reference count, not the copy of every field it was (about 1 % of the server's CPU under load).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl AppState {
+    pub fn new(services: Services) -> AppState {
+        AppState(Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+pub struct Services {
     pub db: DatabaseConnection,
     /// For reads that need not queue behind the writer: balances, transactions, lookups.
     pub reads: DatabaseConnection,
