@@ -77,7 +77,7 @@ pub async fn list_api_keys(
     AdminCaller(_admin): AdminCaller,
 ) -> Result<Response, ApiError> {
     let keys: Vec<ApiKeyView> =
-        key_store::list(&state.reads).await?.into_iter().map(|k| ApiKeyView::of(k, None)).collect();
+        key_store::list(&state.db).await?.into_iter().map(|k| ApiKeyView::of(k, None)).collect();
     Ok(ok(StatusCode::OK, keys))
 }
 

@@ -91,7 +91,7 @@ pub async fn list_disputes(
     State(state): State<AppState>,
     AdminCaller(_admin): AdminCaller,
 ) -> Result<Response, ApiError> {
-    let disputes: Vec<DisputeView> = disputes::list(&state.reads).await?.into_iter().map(DisputeView::from).collect();
+    let disputes: Vec<DisputeView> = disputes::list(&state.db).await?.into_iter().map(DisputeView::from).collect();
     Ok(ok(StatusCode::OK, disputes))
 }
 

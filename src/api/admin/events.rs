@@ -86,8 +86,7 @@ pub async fn list_deliveries(
         return Err(ApiError::bad_request("invalid_query", message));
     }
     let rows =
-        events::deliveries(&state.reads, query.endpoint.as_deref(), query.status.as_deref(), query.cursor, limit)
-            .await?;
+        events::deliveries(&state.db, query.endpoint.as_deref(), query.status.as_deref(), query.cursor, limit).await?;
     let next = (rows.len() as u64 == limit).then(|| rows.last().map(|(d, _)| d.id)).flatten();
     let items: Vec<DeliveryView> = rows.into_iter().map(|(d, t)| DeliveryView::of(d, t)).collect();
     Ok(ok(StatusCode::OK, serde_json::json!({ "items": items, "nextCursor": next })))
