@@ -52,7 +52,7 @@ pub fn connect(url: &str, counts: Arc<StatementCounts>) -> Result<DatabaseConnec
     let checkpointer = checkpoints(path, Arc::downgrade(&alive));
     checkpointer.map_err(|e| DbErr::Conn(RuntimeErr::Internal(format!("SQLite checkpointer {path}: {e}"))))?;
     let connections = Connections::Writer { connection: Mutex::new(connection), _alive: alive };
-    proxy(Direct { connections, counts, path: "writer" })
+    proxy(Direct { connections, counts, counted_as: "writer" })
 }
 
 /// Opens the pool of reading connections to the SQLite database at `url` (already created and migrated), refused
@@ -62,7 +62,7 @@ pub fn connect_reads(url: &str, counts: Arc<StatementCounts>) -> Result<Database
     // One opened now, so a database that cannot be read fails the start rather than the first request.
     let first = reader(&path).map_err(|e| DbErr::Conn(RuntimeErr::Internal(format!("SQLite reader {path}: {e}"))))?;
     let connections = Connections::Readers { idle: Mutex::new(vec![first]), file: path };
-    proxy(Direct { connections, counts, path: "direct" })
+    proxy(Direct { connections, counts, counted_as: "direct" })
 }
 
 fn proxy(direct: Direct) -> Result<DatabaseConnection, DbErr> {
@@ -94,7 +94,8 @@ fn reader(path: &str) -> rusqlite::Result<rusqlite::Connection> {
     Ok(connection)
 }
 
-/// Whether `db` is a connection this module opened: its transactions take `BEGIN` and `COMMIT` as statements.
+/// Whether `db` is a connection this module opened, whose transactions take `BEGIN` and `COMMIT` as statements. Only
+/// the writer's has transactions: the readers' are never begun.
 pub fn transaction_statements(db: &DatabaseConnection) -> bool {
     matches!(db.inner, DatabaseConnectionType::ProxyDatabaseConnection(_))
 }
@@ -103,8 +104,8 @@ pub fn transaction_statements(db: &DatabaseConnection) -> bool {
 struct Direct {
     connections: Connections,
     counts: Arc<StatementCounts>,
-    /// The path the statement counts name: the writer's, or direct.
-    path: &'static str,
+    /// The path the statement counts name these statements under: the writer's, or direct.
+    counted_as: &'static str,
 }
 
 #[derive(Debug)]
@@ -176,7 +177,7 @@ impl Direct {
     /// Runs `run`, counted and logged as sqlx logs its own statements (`store::connect`): each at TRACE, one that took
     /// over a second at WARN, under the same target.
     fn logged<T>(&self, sql: &str, run: impl FnOnce() -> T) -> T {
-        self.counts.add(self.path, sql);
+        self.counts.add(self.counted_as, sql);
         let started = Instant::now();
         let result = run();
         let elapsed = started.elapsed();
