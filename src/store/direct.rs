@@ -139,7 +139,7 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
 /// checkpoint to finish it, so the writer's own checkpoint still runs at the threshold, to finish and reset the WAL,
 /// but finds most pages already copied.
 fn checkpoints(path: &str, alive: std::sync::Weak<()>) -> std::io::Result<()> {
-    let connection = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
+    let connection = open(path)
         .and_then(|c| c.execute_batch("PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 0;").map(|()| c))
         .map_err(std::io::Error::other)?;
     let checkpoint = move || connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));

@@ -79,14 +79,14 @@ fn sqlite_direct_or(
     pool: &DatabaseConnection,
     url: &str,
     statements: &Arc<StatementCounts>,
-    path: &'static str,
+    counted_as: &'static str,
     direct: fn(&str, Arc<StatementCounts>) -> Connected,
 ) -> Connected {
     if url.starts_with("sqlite:") {
         return direct(url, statements.clone());
     }
     let mut pool = pool.clone();
-    statements.watch(&mut pool, path);
+    statements.watch(&mut pool, counted_as);
     Ok(pool)
 }
 
