@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 /// the write pool's settings; every statement it runs is counted in `counts` as the writer's.
 pub fn connect(url: &str, counts: Arc<StatementCounts>) -> Result<DatabaseConnection, DbErr> {
     let path = file(url)?;
-    let open = || -> rusqlite::Result<rusqlite::Connection> {
+    let writer = || -> rusqlite::Result<rusqlite::Connection> {
         let connection = open(path)?;
         // WAL, durable commits, foreign keys and in-memory savepoint journals, as `store::connect` sets them for
         // sqlx's connections. Two differ, measured in docs/benchmarks.md: the writer copies its WAL into the database
@@ -47,10 +47,10 @@ pub fn connect(url: &str, counts: Arc<StatementCounts>) -> Result<DatabaseConnec
         connection.set_prepared_statement_cache_capacity(256);
         Ok(connection)
     };
-    let connection = open().map_err(|e| DbErr::Conn(RuntimeErr::Internal(format!("SQLite writer {path}: {e}"))))?;
+    let connection = writer().map_err(|e| not_opened("writer", path, e))?;
     let alive = Arc::new(());
     let checkpointer = checkpoints(path, Arc::downgrade(&alive));
-    checkpointer.map_err(|e| DbErr::Conn(RuntimeErr::Internal(format!("SQLite checkpointer {path}: {e}"))))?;
+    checkpointer.map_err(|e| not_opened("checkpointer", path, e))?;
     let connections = Connections::Writer { connection: Mutex::new(connection), _alive: alive };
     proxy(Direct { connections, counts, counted_as: "writer" })
 }
@@ -60,9 +60,13 @@ pub fn connect(url: &str, counts: Arc<StatementCounts>) -> Result<DatabaseConnec
 pub fn connect_reads(url: &str, counts: Arc<StatementCounts>) -> Result<DatabaseConnection, DbErr> {
     let path = file(url)?.to_owned();
     // One opened now, so a database that cannot be read fails the start rather than the first request.
-    let first = reader(&path).map_err(|e| DbErr::Conn(RuntimeErr::Internal(format!("SQLite reader {path}: {e}"))))?;
+    let first = reader(&path).map_err(|e| not_opened("reader", &path, e))?;
     let connections = Connections::Readers { idle: Mutex::new(vec![first]), file: path };
     proxy(Direct { connections, counts, counted_as: "direct" })
+}
+
+fn not_opened(which: &str, path: &str, error: impl std::fmt::Display) -> DbErr {
+    DbErr::Conn(RuntimeErr::Internal(format!("SQLite {which} {path}: {error}")))
 }
 
 fn proxy(direct: Direct) -> Result<DatabaseConnection, DbErr> {
