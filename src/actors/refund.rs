@@ -1,6 +1,7 @@
 //! The refund actor: a thin shell around `domain::refund`, like the purchase actor. It lives while a refund has work
 //! (an admin decision to apply, a provider refund to make) and stops otherwise; the next message re-hydrates it.
 use super::{Context, PurchaseActors};
+use crate::domain::ids::new_key;
 use crate::domain::purchase::Input;
 use crate::domain::purchase::Purchase;
 use crate::domain::refund::{
@@ -187,7 +188,7 @@ impl RefundActors {
     /// A client's request for a refund of `purchase`: the refund's first step, judged and recorded in one
     /// transaction.
     pub async fn open(&self, purchase: &Purchase, ask: RefundAsk) -> RefundReply {
-        let request = |books| Refund::request(Uuid::new_v4(), purchase, ask, books, Utc::now(), &self.policy);
+        let request = |books| Refund::request(new_key(), purchase, ask, books, Utc::now(), &self.policy);
         let opened = refunds::open(&self.ctx.db, purchase, request).await?;
         self.ctx.counters.refund_entered(opened.status.as_str());
         Ok(opened)

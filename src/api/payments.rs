@@ -4,6 +4,7 @@ use super::client_addr::ClientAddr;
 use super::error::{ApiError, ErrorEnvelope, ok};
 use super::extract::{ApiJson, ClientCaller};
 use crate::domain::ids::TransactionId;
+use crate::domain::ids::new_key;
 use crate::domain::ids::{PaymentIntentId, PaymentMethodError, PaymentMethodId};
 use crate::domain::package::PackageId;
 use crate::domain::purchase::{Checkout, Input, Purchase, Rail, Status};
@@ -254,7 +255,7 @@ pub async fn create_intent(
         review,
         funding_source: None,
     };
-    let step = Purchase::open(Uuid::new_v4(), caller.id, package, checkout, Utc::now(), &state.policy);
+    let step = Purchase::open(new_key(), caller.id, package, checkout, Utc::now(), &state.policy);
     let mut purchase = state.purchases.open(step).await?;
     state.purchases.context().opened.keep(&purchase);
     if request.confirm && purchase.status == Status::RequiresConfirmation {

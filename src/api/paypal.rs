@@ -9,6 +9,7 @@ use super::pages::page;
 use super::payments::parse_package;
 use crate::api::extract::ApiQuery;
 use crate::domain::ids::TransactionId;
+use crate::domain::ids::new_key;
 use crate::domain::purchase::{Checkout, Input, Purchase, Rail, Status};
 use crate::guards::fraud::Screening;
 use crate::html::escape;
@@ -62,7 +63,7 @@ async fn open(
     funding_source: Option<String>,
 ) -> Result<Purchase, ApiError> {
     let checkout = Checkout { rail: Rail::Paypal, receipt_email, funding_source, ..Checkout::default() };
-    let step = Purchase::open(Uuid::new_v4(), client, package, checkout, Utc::now(), &state.policy);
+    let step = Purchase::open(new_key(), client, package, checkout, Utc::now(), &state.policy);
     let purchase = state.purchases.open(step).await?;
     match (purchase.status, &purchase.failure) {
         (Status::RequiresAction, _) if approval_url(purchase.next_action.as_ref()).is_some() => Ok(purchase),

@@ -1,6 +1,7 @@
 //! Moving credits outside purchases: an admin's correction of a client's balance (bounded, never below zero, and
 //! audited in the transaction that moves the credits), and the platform's spends and their reversals (issue 18).
 use crate::domain::ids::ClientId;
+use crate::domain::ids::new_key;
 use crate::store::controls;
 use crate::store::idempotency::{self, Claim};
 use crate::store::ledger::{self, Taken};
@@ -40,7 +41,7 @@ pub async fn adjust(
     if reason.is_empty() || reason.chars().count() > MAX_REASON {
         return Err(AdjustError::Reason);
     }
-    let source = format!("adjustment:{}", Uuid::new_v4());
+    let source = format!("adjustment:{}", new_key());
     let record = format!("{credits:+} credits ({source}): {reason}");
     let step = || {
         let (admin, client, source, record) = (admin.clone(), client.clone(), source.clone(), record.clone());
@@ -125,7 +126,7 @@ pub async fn spend(
     }
     let (reference, description) = (reference.trim(), description.trim());
     let spend = NewSpend {
-        id: Uuid::new_v4(),
+        id: new_key(),
         client: client.clone(),
         credits,
         reference: reference.to_owned(),

@@ -2,6 +2,14 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+/// A new key for a row Purser makes: a purchase, a refund, a spend, an event, the sandbox's objects. Version 7 puts
+/// the time first, so a batch's new rows land on the last leaf of each B-tree that indexes them, not on a random
+/// page each: fewer pages for a commit to write to the WAL and for the next step to read back. Its 74 random bits
+/// keep it unguessable; a secret (the sandbox's client secret) stays random throughout.
+pub fn new_key() -> uuid::Uuid {
+    uuid::Uuid::now_v7()
+}
+
 /// Who is paying: the `sub` of a verified token.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -103,6 +111,12 @@ fn is_provider_id(raw: &str, prefix: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_made_later_sort_later_as_text_too() {
+        let keys: Vec<String> = (0..1000).map(|_| new_key().simple().to_string()).collect();
+        assert!(keys.windows(2).all(|pair| pair[0] < pair[1]), "the sandbox's ids are these keys as text");
+    }
 
     #[test]
     fn card_numbers_are_refused_as_card_data() {

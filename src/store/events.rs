@@ -2,6 +2,7 @@
 //! its cause, once (`cause` is unique); the event sender (`notify::events`) then fans each event out to the
 //! endpoints subscribed to its type and delivers it at least once, retrying with backoff for three days.
 use crate::domain::event::EventType;
+use crate::domain::ids::new_key;
 use crate::domain::ids::public_source;
 use chrono::{DateTime, TimeDelta, Utc};
 use entities::{event_deliveries as deliveries, platform_events as events};
@@ -12,7 +13,6 @@ use sea_orm::{
 };
 use serde_json::{Value, json};
 use std::time::Duration;
-use uuid::Uuid;
 
 /// Records an event in the caller's transaction, once per `cause`: a change applied twice is one event. In a writer's
 /// batch the row is held for the batch's one `INSERT` of events (`writer::hold_event`).
@@ -24,7 +24,7 @@ pub async fn record<C: ConnectionTrait>(
     data: Value,
 ) -> Result<(), DbErr> {
     let now = Utc::now();
-    let id = format!("evt_{}", Uuid::new_v4().simple());
+    let id = format!("evt_{}", new_key().simple());
     let payload = json!({ "id": id, "type": kind.as_str(), "created": now.timestamp(), "data": data });
     let row = events::ActiveModel {
         id: Set(id),

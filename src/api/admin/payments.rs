@@ -7,6 +7,7 @@ use crate::api::extract::AdminCaller;
 use crate::api::extract::ApiQuery;
 use crate::api::payments::{TransactionView, parse_transaction_id, transaction_view};
 use crate::domain::ids::TransactionId;
+use crate::domain::ids::new_key;
 use crate::domain::purchase::{Input, Status};
 use crate::store::purchases::{self as purchase_store, AdminAction, Filter};
 use axum::extract::{Path, State};
@@ -229,6 +230,6 @@ pub async fn confirm_fraud(
     }
     // The reversal's refund id is made here, so the state machine stays free of randomness.
     let input =
-        Input::ConfirmFraud { refund: Uuid::new_v4(), by: admin.id.as_str().to_owned(), reason: body.reason.clone() };
+        Input::ConfirmFraud { refund: new_key(), by: admin.id.as_str().to_owned(), reason: body.reason.clone() };
     act(&state, admin.id.as_str(), &id, "confirm_fraud", &body.reason, input).await
 }

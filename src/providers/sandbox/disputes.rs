@@ -4,11 +4,11 @@
 //! Stripe's `charge.dispute.*` webhook, so the service's real path applies it.
 use super::{ProviderError, Sandbox, intents, rejected};
 use crate::domain::dispute::{Answer, Report};
+use crate::domain::ids::new_key;
 use crate::providers::stripe_event::parse_dispute;
 use chrono::{Duration, Utc};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
-use uuid::Uuid;
 
 /// Stripe's test payment method whose charge is disputed as fraudulent.
 pub const CREATE_DISPUTE: &str = "pm_card_createDispute";
@@ -22,7 +22,7 @@ impl Sandbox {
             && intent.payment_method.as_deref() == Some(CREATE_DISPUTE)
             && intent.dispute_id.is_none()
         {
-            intent.dispute_id = Some(format!("dp_sbx_{}", Uuid::new_v4().simple()));
+            intent.dispute_id = Some(format!("dp_sbx_{}", new_key().simple()));
             intent.dispute_status = Some("needs_response".into());
         }
     }

@@ -9,6 +9,7 @@ pub use paypal::FUNDING_SOURCES;
 
 use super::{NewIntent, ProviderError, RefundOutcome};
 use crate::domain::ids::PaymentMethodId;
+use crate::domain::ids::new_key;
 use crate::domain::signature as stripe_signature;
 use crate::settings::SandboxFaults;
 use crate::store::customers;
@@ -221,9 +222,9 @@ impl Sandbox {
         // The client's customer, made on first need like a Stripe Customer, and then recorded in the intent's step.
         let client = request.client.as_str().to_owned();
         let known = customers::find(&self.db, &client, PROVIDER).await.map_err(db_error)?;
-        let made = known.is_none().then(|| format!("cus_sbx_{}", Uuid::new_v4().simple()));
+        let made = known.is_none().then(|| format!("cus_sbx_{}", new_key().simple()));
         let customer = known.or_else(|| made.clone());
-        let id = format!("pi_sbx_{}", Uuid::new_v4().simple());
+        let id = format!("pi_sbx_{}", new_key().simple());
         let now = Utc::now();
         let intent = intents::Model {
             client_secret: format!("{id}_secret_{}", Uuid::new_v4().simple()),
@@ -328,7 +329,7 @@ impl Sandbox {
 
     /// Records a charge attempt's outcome and tells the service by webhook, as Stripe does.
     async fn settle(&self, mut intent: intents::Model, outcome: Result<(), &str>) -> Result<Value, ProviderError> {
-        intent.latest_charge = Some(format!("ch_sbx_{}", Uuid::new_v4().simple()));
+        intent.latest_charge = Some(format!("ch_sbx_{}", new_key().simple()));
         let event_type = match outcome {
             Ok(()) => {
                 intent.status = "succeeded".into();
@@ -376,7 +377,7 @@ impl Sandbox {
         if let Some(refund) = &intent.refund_id {
             return Ok(RefundOutcome::Refunded(refund.clone()));
         }
-        let refund = format!("re_sbx_{}", Uuid::new_v4().simple());
+        let refund = format!("re_sbx_{}", new_key().simple());
         intent.refund_id = Some(refund.clone());
         self.store(intent).await?;
         Ok(RefundOutcome::Refunded(refund))
@@ -403,7 +404,7 @@ impl Sandbox {
 
     fn send_webhook(&self, event_type: &str, object: Value) {
         let event = json!({
-            "id": format!("evt_sbx_{}", Uuid::new_v4().simple()),
+            "id": format!("evt_sbx_{}", new_key().simple()),
             "object": "event",
             "type": event_type,
             "created": Utc::now().timestamp(),

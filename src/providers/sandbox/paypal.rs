@@ -1,6 +1,7 @@
 //! The sandbox playing PayPal: Orders v2 orders that a payer approves on the service's own
 //! `/sandbox/paypal/checkoutnow` page, captures, and PayPal-shaped webhooks signed for the sandbox's own check.
 use super::{PROVIDER, Sandbox, db_error, rejected};
+use crate::domain::ids::new_key;
 use crate::domain::money::Money;
 use crate::providers::{NewIntent, ProviderError, RefundOutcome};
 use axum::http::HeaderMap;
@@ -186,7 +187,7 @@ impl Sandbox {
 
     fn send_paypal_webhook(&self, event_type: &str, resource: Value) {
         let event = json!({
-            "id": format!("WH-SBX-{}", Uuid::new_v4().simple()),
+            "id": format!("WH-SBX-{}", new_key().simple()),
             "event_version": "1.0",
             "create_time": Utc::now().to_rfc3339(),
             "resource_type": if event_type.starts_with("PAYMENT.CAPTURE") { "capture" } else { "checkout-order" },
