@@ -98,7 +98,8 @@ fn columns(purchase: &Purchase, provider: &str, version: i64) -> purchases::Acti
 fn changes(before: &Stored, next: &Purchase, provider: &str, version: i64) -> Result<purchases::ActiveModel, DbErr> {
     let mut changes = row(next, provider, version)?;
     let unchanged = columns(&before.purchase, provider, before.version);
-    for column in purchases::Column::iter() {
+    // The state is always written (`columns` leaves it out), so it is not compared: that would copy it whole.
+    for column in purchases::Column::iter().filter(|column| !matches!(column, purchases::Column::State)) {
         if changes.get(column) == unchanged.get(column) {
             changes.not_set(column);
         }
