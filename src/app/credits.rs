@@ -1,7 +1,6 @@
 //! Moving credits outside purchases: an admin's correction of a client's balance (bounded, never below zero, and
 //! audited in the transaction that moves the credits), and the platform's spends and their reversals (issue 18).
-use crate::domain::ids::ClientId;
-use crate::domain::ids::new_key;
+use crate::domain::ids::{ClientId, new_key};
 use crate::store::controls;
 use crate::store::idempotency::{self, Claim};
 use crate::store::ledger::{self, Taken};

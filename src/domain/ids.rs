@@ -5,7 +5,8 @@ use std::fmt;
 /// A new key for a row Purser makes: a purchase, a refund, a spend, an event, the sandbox's objects. Version 7 puts
 /// the time first, so a batch's new rows land on the last leaf of each B-tree that indexes them, not on a random
 /// page each: fewer pages for a commit to write to the WAL and for the next step to read back. Its 74 random bits
-/// keep it unguessable; a secret (the sandbox's client secret) stays random throughout.
+/// keep it unguessable. A secret (the sandbox's client secret) stays random throughout, and so do ids cut to a few
+/// digits of a UUID (the sandbox's PayPal ids), whose first digits would be the time.
 pub fn new_key() -> uuid::Uuid {
     uuid::Uuid::now_v7()
 }

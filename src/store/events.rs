@@ -2,8 +2,7 @@
 //! its cause, once (`cause` is unique); the event sender (`notify::events`) then fans each event out to the
 //! endpoints subscribed to its type and delivers it at least once, retrying with backoff for three days.
 use crate::domain::event::EventType;
-use crate::domain::ids::new_key;
-use crate::domain::ids::public_source;
+use crate::domain::ids::{new_key, public_source};
 use chrono::{DateTime, TimeDelta, Utc};
 use entities::{event_deliveries as deliveries, platform_events as events};
 use sea_orm::sea_query::{LockBehavior, LockType, OnConflict};

@@ -8,8 +8,7 @@ pub mod tokens;
 pub use paypal::FUNDING_SOURCES;
 
 use super::{NewIntent, ProviderError, RefundOutcome};
-use crate::domain::ids::PaymentMethodId;
-use crate::domain::ids::new_key;
+use crate::domain::ids::{PaymentMethodId, new_key};
 use crate::domain::signature as stripe_signature;
 use crate::settings::SandboxFaults;
 use crate::store::customers;
