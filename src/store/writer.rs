@@ -603,7 +603,8 @@ mod tests {
     #[tokio::test]
     async fn a_failing_step_rolls_back_alone_and_the_batch_commits() {
         let (_dir, db, writer) = with_table_t().await;
-        let (first, second, third, last) = tokio::join!(
+        let (release, holder) = hold_a_lane(&writer).await;
+        let (first, second, third, last, ()) = tokio::join!(
             writer.write(|txn| Box::pin(insert(txn, 1))),
             writer.write(|txn| Box::pin(async move {
                 insert(txn, 2).await?;
@@ -614,12 +615,14 @@ mod tests {
                 insert(txn, 4).await?;
                 insert(txn, 3).await
             })),
+            async { release.notify_one() },
         );
+        assert!(holder.await.unwrap().is_ok());
         assert!(first.is_ok() && third.is_ok(), "{first:?} {third:?}");
         assert!(second.is_err() && last.is_err(), "the duplicate key fails its own step");
         assert_eq!(ids(&db).await, vec![1, 3], "the failed steps' first writes were rolled back with them");
-        assert_eq!(writer.stats.batches.load(Ordering::Relaxed), 1, "the four steps shared one commit");
-        assert_eq!(writer.stats.steps.load(Ordering::Relaxed), 4);
+        assert_eq!(writer.stats.batches.load(Ordering::Relaxed), 2, "the four steps shared one commit");
+        assert_eq!(writer.stats.steps.load(Ordering::Relaxed), 5, "the four and the one holding the lane ahead");
         assert_eq!(writer.stats.replayed.load(Ordering::Relaxed), 1, "run first without savepoints, then with them");
     }
 
@@ -643,13 +646,14 @@ mod tests {
                 })
             })
         };
-        let (a, b) = tokio::join!(counted(1, None), counted(2, None));
-        assert!(a.is_ok() && b.is_ok());
+        let (release, holder) = hold_a_lane(&writer).await;
+        let (a, b, ()) = tokio::join!(counted(1, None), counted(2, None), async { release.notify_one() });
+        assert!(holder.await.unwrap().is_ok() && a.is_ok() && b.is_ok());
         assert!(counted(3, Some(1)).await.is_err(), "the duplicate key fails the step");
         assert_eq!(ids(&db).await, vec![1, 2], "the failed step's first write was rolled back");
         assert_eq!(runs.load(Ordering::SeqCst), 3, "each step ran once");
         assert_eq!(writer.stats.replayed.load(Ordering::Relaxed), 0);
-        assert_eq!(writer.stats.batches.load(Ordering::Relaxed), 1, "the lone failed step committed nothing");
+        assert_eq!(writer.stats.batches.load(Ordering::Relaxed), 2, "the lone failed step committed nothing");
     }
 
     // A step refused before its first write fails alone without its batch being run again; a step that held a row
@@ -672,24 +676,28 @@ mod tests {
                 Err::<(), _>(super::refused(DbErr::Custom("too late".into())))
             })
         });
-        let (late, other) = tokio::join!(held_first, writer.write(|txn| Box::pin(insert(txn, 3))));
+        let (release, holder) = hold_a_lane(&writer).await;
+        let (late, other, ()) =
+            tokio::join!(held_first, writer.write(|txn| Box::pin(insert(txn, 3))), async { release.notify_one() });
+        assert!(holder.await.unwrap().is_ok());
         assert!(late.is_err() && other.is_ok());
         assert_eq!(writer.stats.replayed.load(Ordering::Relaxed), 1, "a step that held a row is undone by a rerun");
         assert_eq!(ids(&db).await, vec![1, 2, 3]);
     }
 
-    /// Sends a step that holds its lane, its transaction open, until the returned `Notify` is notified, then writes
-    /// row 0. Returns once the step is running.
+    /// Sends a step that holds its lane, its transaction open, until the returned `Notify` is notified; it writes
+    /// nothing, so it serves any schema. Returns once the step is running. Steps sent meanwhile queue behind it and
+    /// form the lane's next batch together, however the writer's thread is scheduled.
     async fn hold_a_lane(writer: &Writer) -> (Arc<Notify>, tokio::task::JoinHandle<Result<(), DbErr>>) {
         let (started, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
         let (running, released) = (started.clone(), release.clone());
         let lane = writer.clone();
         let held = tokio::spawn(async move {
-            let step = super::step(move |txn| {
+            let step = super::step(move |_| {
                 Box::pin(async move {
                     started.notify_one();
                     released.notified().await;
-                    insert(txn, 0).await
+                    Ok(())
                 })
             });
             lane.write(step).await
@@ -725,7 +733,7 @@ mod tests {
     async fn a_step_behind_a_waiting_lane_is_not_held_for_long() {
         let dir = tempfile::tempdir().unwrap();
         // Two connections, which `store::connect` never opens on SQLite, so that the lanes' transactions can be open
-        // at once (the one ahead writes nothing until it is released).
+        // at once (the one ahead holds its transaction open until it is released).
         let url = format!("sqlite://{}/w.db?mode=rwc", dir.path().display());
         let db = sea_orm::Database::connect(sea_orm::ConnectOptions::new(url).max_connections(2).to_owned());
         let db = db.await.unwrap();
@@ -787,18 +795,22 @@ mod tests {
                 })
             })
         };
-        let (granted, taken) = tokio::join!(grant("purchase:a"), take(4));
-        assert!(granted.is_ok());
+        let (release, holder) = hold_a_lane(&writer).await;
+        let (granted, taken, ()) = tokio::join!(grant("purchase:a"), take(4), async { release.notify_one() });
+        assert!(holder.await.unwrap().is_ok() && granted.is_ok());
         assert_eq!(taken.unwrap(), 6, "the take counted the grant held before it");
         assert_eq!(writer.stats.replayed.load(Ordering::Relaxed), 0);
 
-        let (again, other, taken) = tokio::join!(grant("purchase:a"), grant("purchase:b"), take(3));
+        let (release, holder) = hold_a_lane(&writer).await;
+        let (again, other, taken, ()) =
+            tokio::join!(grant("purchase:a"), grant("purchase:b"), take(3), async { release.notify_one() });
+        assert!(holder.await.unwrap().is_ok());
         assert!(again.is_err(), "the ledger's key refuses a second grant of one purchase");
         assert!(other.is_ok());
         assert_eq!(taken.unwrap(), 13);
         assert_eq!(writer.stats.replayed.load(Ordering::Relaxed), 1, "the refusal ran the batch again");
         assert_eq!(ledger::balance(&db, &client).await.unwrap(), 13);
-        assert_eq!(writer.stats.batches.load(Ordering::Relaxed), 2);
+        assert_eq!(writer.stats.batches.load(Ordering::Relaxed), 4, "two batches, each behind a lane held ahead");
     }
 
     // Invoices issued by three steps of one batch, the second failing after its issue: the other two are numbered
