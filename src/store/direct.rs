@@ -31,23 +31,7 @@ use std::time::{Duration, Instant};
 /// the write pool's settings; every statement it runs is counted in `counts` as the writer's.
 pub fn connect(url: &str, counts: Arc<StatementCounts>) -> Result<DatabaseConnection, DbErr> {
     let path = file(url)?;
-    let writer = || -> rusqlite::Result<rusqlite::Connection> {
-        let connection = open(path)?;
-        // WAL, durable commits, foreign keys and in-memory savepoint journals, as `store::connect` sets them for
-        // sqlx's connections. Two differ, measured in docs/benchmarks.md: the writer copies its WAL into the database
-        // (a checkpoint, run inside the commit that crosses the threshold) every 10,000 pages rather than 1,000, so a
-        // page written by many batches is copied once, not ten times; and its page cache stays at SQLite's default:
-        // the end of each write transaction walked the whole hash table of a 32 MiB cache (`pcache1TruncateUnsafe`),
-        // which cost more than the pages it kept.
-        connection.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
-             PRAGMA temp_store = memory; PRAGMA wal_autocheckpoint = 10000;",
-        )?;
-        // Every statement a step makes stays prepared, as in sqlx's statement cache.
-        connection.set_prepared_statement_cache_capacity(256);
-        Ok(connection)
-    };
-    let connection = writer().map_err(|e| not_opened("writer", path, e))?;
+    let connection = writer(path).map_err(|e| not_opened("writer", path, e))?;
     let alive = Arc::new(());
     let checkpointer = checkpoints(path, Arc::downgrade(&alive));
     checkpointer.map_err(|e| not_opened("checkpointer", path, e))?;
@@ -88,6 +72,23 @@ fn open(path: &str) -> rusqlite::Result<rusqlite::Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let connection = rusqlite::Connection::open_with_flags(path, flags)?;
     connection.busy_timeout(Duration::from_secs(10))?;
+    Ok(connection)
+}
+
+fn writer(path: &str) -> rusqlite::Result<rusqlite::Connection> {
+    let connection = open(path)?;
+    // WAL, durable commits, foreign keys and in-memory savepoint journals, as `store::connect` sets them for
+    // sqlx's connections. Two differ, measured in docs/benchmarks.md: the writer copies its WAL into the database
+    // (a checkpoint, run inside the commit that crosses the threshold) every 10,000 pages rather than 1,000, so a
+    // page written by many batches is copied once, not ten times; and its page cache stays at SQLite's default:
+    // the end of each write transaction walked the whole hash table of a 32 MiB cache (`pcache1TruncateUnsafe`),
+    // which cost more than the pages it kept.
+    connection.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
+         PRAGMA temp_store = memory; PRAGMA wal_autocheckpoint = 10000;",
+    )?;
+    // Every statement a step makes stays prepared, as in sqlx's statement cache.
+    connection.set_prepared_statement_cache_capacity(256);
     Ok(connection)
 }
 
