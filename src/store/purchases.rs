@@ -124,8 +124,11 @@ fn event(purchase_id: Uuid, kind: &str, from: Status, to: &Purchase) -> purchase
     }
 }
 
+/// Inserts a new purchase, or holds it for its batch's one `INSERT` (`writer::hold_opened`) when there is one.
 pub async fn insert_opened(txn: &DatabaseTransaction, purchase: &Purchase, provider: &str) -> Result<(), DbErr> {
-    purchases::Entity::insert(row(purchase, provider, 0)?).exec_without_returning(txn).await?;
+    if let Some(opened) = super::writer::hold_opened(row(purchase, provider, 0)?) {
+        purchases::Entity::insert(opened).exec_without_returning(txn).await?;
+    }
     insert_history(txn, event(purchase.id, "opened", Status::Created, purchase)).await
 }
 

@@ -9,14 +9,14 @@
 //! (`GATHER`), so batches stay large at any load. Every step still carries its own optimistic `version` check, so
 //! batching assumes nothing about which process owns a row.
 //!
-//! Rows that a step only appends (a purchase's history line, an event to the platform, an outbox message) and the
-//! webhook inbox's "processed" marks are held instead and written for the whole batch before the commit, one statement
-//! per table (`hold_history`, `hold_event`, `hold_message`, `hold_processed`). So are the invoices the batch issues
+//! Rows that a step only appends (a new purchase, a purchase's history line, an event to the platform, an outbox
+//! message) and the webhook inbox's "processed" marks are held instead and written for the whole batch before the
+//! commit, one statement per table (`hold_opened`, `hold_history`, `hold_event`, `hold_message`, `hold_processed`). So are the invoices the batch issues
 //! (`hold_invoice`): their clients' billing profiles read in one statement, then numbered last, so the one counter
 //! every grant takes is held only from there to the commit. A batch's first run also holds its ledger rows and its
 //! grants' dispute checks (`hold_credit`, `hold_grant`; see `Held`).
 use crate::store::invoices::Unnumbered;
-use entities::{credit_ledger, outbox, platform_events, purchase_events, webhook_events};
+use entities::{credit_ledger, outbox, platform_events, purchase_events, purchases, webhook_events};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
@@ -255,7 +255,8 @@ async fn lane(
 }
 
 /// Rows a batch's steps appended, and the inbox rows they consumed, written together before its commit. Nothing in a
-/// batch reads them back and no key refuses them (an event's `cause` and an outbox message's dedupe key are `ON
+/// batch reads them back and no key refuses them (a new purchase's key is made for it, and its row is read only by
+/// its own actor's later steps, which wait for this batch's commit; an event's `cause` and an outbox message's dedupe key are `ON
 /// CONFLICT DO NOTHING`; an invoice is held after its purchase's grant, whose ledger key refuses a second one), so
 /// writing them last changes no step's outcome, and a batch of forty steps writes its history in one statement instead
 /// of forty.
@@ -271,6 +272,7 @@ struct Held {
     keyed: bool,
     /// The running step failed before its first write (`refused`).
     refused: bool,
+    opened: Vec<purchases::ActiveModel>,
     history: Vec<purchase_events::ActiveModel>,
     events: Vec<platform_events::ActiveModel>,
     processed: Vec<i64>,
@@ -281,12 +283,23 @@ struct Held {
 }
 
 impl Held {
-    fn lengths(&self) -> [usize; 7] {
-        let Held { keyed: _, refused: _, history, events, processed, messages, invoices, credits, grants } = self;
-        [history.len(), events.len(), processed.len(), messages.len(), invoices.len(), credits.len(), grants.len()]
+    fn lengths(&self) -> [usize; 8] {
+        let Held { keyed: _, refused: _, opened, history, events, processed, messages, invoices, credits, grants } =
+            self;
+        [
+            opened.len(),
+            history.len(),
+            events.len(),
+            processed.len(),
+            messages.len(),
+            invoices.len(),
+            credits.len(),
+            grants.len(),
+        ]
     }
 
-    fn truncate(&mut self, [h, e, p, m, i, c, g]: [usize; 7]) {
+    fn truncate(&mut self, [o, h, e, p, m, i, c, g]: [usize; 8]) {
+        self.opened.truncate(o);
         self.history.truncate(h);
         self.events.truncate(e);
         self.processed.truncate(p);
@@ -316,6 +329,11 @@ fn hold<R>(row: R, keyed: bool, rows: impl FnOnce(&mut Held) -> &mut Vec<R>) -> 
         }
     });
     row
+}
+
+/// Holds a new purchase's row for its batch's one `INSERT`; outside a batch, hands it back to be inserted now.
+pub fn hold_opened(row: purchases::ActiveModel) -> Option<purchases::ActiveModel> {
+    hold(row, false, |held| &mut held.opened)
 }
 
 /// Holds a purchase's history line for its batch's one `INSERT`; outside a batch, hands it back to be inserted now.
@@ -372,6 +390,7 @@ async fn write_held(txn: &DatabaseTransaction) -> Result<(), Failure> {
     // Held keyed rows refused, or a grant's lost dispute found: the batch is run again with savepoints.
     let first_run = held.keyed;
     let keyed = |e: DbErr| if first_run { Failure::Held } else { Failure::Store(e) };
+    insert_all(txn, held.opened, None).await.map_err(Failure::Store)?;
     insert_all(txn, held.history, None).await.map_err(Failure::Store)?;
     insert_all(txn, held.events, Some(crate::store::events::once_per_cause())).await.map_err(Failure::Store)?;
     for ids in held.processed.chunks(ROWS_PER_INSERT) {
