@@ -16,7 +16,8 @@ use chrono::{SubsecRound, Utc};
 use entities::sandbox_payment_intents as intents;
 use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -109,7 +110,14 @@ pub struct Sandbox {
     service_url: OnceLock<String>,
     public_url: OnceLock<String>,
     http: reqwest::Client,
+    /// Intents this node made and nobody has confirmed yet, as stored: the first confirm, which follows at once, needs
+    /// no read. A copy gone stale (another node's request, the reconciler's cancel) is refused by `store`'s fence,
+    /// and the confirm retried reads the row.
+    unconfirmed: Mutex<HashMap<String, intents::Model>>,
 }
+
+/// The most intents kept in `unconfirmed`: past it (checkouts opened and left), the next confirms read their rows.
+const UNCONFIRMED_KEPT: usize = 10_000;
 
 fn rejected(code: &str, message: impl Into<String>) -> ProviderError {
     ProviderError::Rejected { code: code.to_owned(), message: message.into() }
@@ -145,6 +153,7 @@ impl Sandbox {
             service_url: OnceLock::new(),
             public_url: OnceLock::new(),
             http: reqwest::Client::new(),
+            unconfirmed: Mutex::default(),
         }
     }
 
@@ -224,7 +233,8 @@ impl Sandbox {
         let made = known.is_none().then(|| format!("cus_sbx_{}", new_key().simple()));
         let customer = known.or_else(|| made.clone());
         let id = format!("pi_sbx_{}", new_key().simple());
-        let now = Utc::now();
+        // As the database keeps it, so that the copy kept in `unconfirmed` passes `store`'s fence.
+        let now = Utc::now().trunc_subsecs(6);
         let intent = intents::Model {
             client_secret: format!("{id}_secret_{}", Uuid::new_v4().simple()),
             id,
@@ -261,7 +271,12 @@ impl Sandbox {
         });
         let (inserted, customer) = insert.await.map_err(db_error)?;
         if inserted == 1 {
-            return Ok(render(&intents::Model { customer_id: customer, ..intent }));
+            let intent = intents::Model { customer_id: customer, ..intent };
+            let mut unconfirmed = self.unconfirmed.lock().unwrap_or_else(|e| e.into_inner());
+            if unconfirmed.len() < UNCONFIRMED_KEPT {
+                unconfirmed.insert(intent.id.clone(), intent.clone());
+            }
+            return Ok(render(&intent));
         }
         let existing = intents::Entity::find().filter(intents::Column::PurchaseId.eq(request.purchase_id));
         let existing = existing.one(&self.db).await.map_err(db_error)?;
@@ -273,7 +288,11 @@ impl Sandbox {
     }
 
     async fn charge(&self, id: &str, payment_method: &PaymentMethodId) -> Result<Value, ProviderError> {
-        let mut intent = self.load(id).await?;
+        let made_here = self.unconfirmed.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+        let mut intent = match made_here {
+            Some(intent) => intent,
+            None => self.load(id).await?,
+        };
         if matches!(intent.status.as_str(), "succeeded" | "canceled" | "processing") {
             return Err(rejected(
                 "payment_intent_unexpected_state",
