@@ -171,7 +171,7 @@ async fn debit<C: ConnectionTrait>(txn: &C, purchase: &Purchase, id: &str, credi
 
 /// Takes back, in the grant's transaction, what a dispute lost before `purchase`'s credits were granted could not take
 /// then: its news can come first, say while the node that confirmed the payment was down, and it took nothing.
-/// In a batch's first run the check is held, for the batch's one `any_lost_undebited` (`writer::hold_grant`).
+/// In a batch's first run the check is held, for the batch's one `lost_undebited` (`writer::hold_grant`).
 pub async fn debit_lost_before_grant<C: ConnectionTrait>(txn: &C, purchase: &Purchase) -> Result<(), DbErr> {
     use disputes::Column as C;
     if super::writer::hold_grant(purchase.id) {
@@ -197,19 +197,17 @@ pub async fn debit_lost_before_grant<C: ConnectionTrait>(txn: &C, purchase: &Pur
     Ok(())
 }
 
-/// Whether any of `purchases` has a lost dispute that took nothing (`debit_lost_before_grant` has work to do).
-pub async fn any_lost_undebited<C: ConnectionTrait>(txn: &C, purchases: &[Uuid]) -> Result<bool, DbErr> {
+/// The id of a lost dispute of one of `purchases` that took nothing yet (`debit_lost_before_grant` has work to do), if
+/// there is one: a query of the batch's held grants (`writer::hold_grant`).
+pub fn lost_undebited(purchases: &[Uuid]) -> sea_orm::Select<disputes::Entity> {
     use disputes::Column as C;
-    let found = disputes::Entity::find()
+    disputes::Entity::find()
         .select_only()
         .column(C::Id)
         .filter(C::PurchaseId.is_in(purchases.iter().copied()))
         .filter(C::Status.eq(Standing::Lost.as_str()))
         .filter(C::CreditsDebited.eq(0))
-        .into_tuple::<String>()
-        .one(txn)
-        .await?;
-    Ok(found.is_some())
+        .limit(1)
 }
 
 /// Open disputes with no news since `before`, oldest first: the reconciler reads them back from their provider.

@@ -19,8 +19,8 @@ use crate::store::invoices::Unnumbered;
 use entities::{credit_ledger, outbox, platform_events, purchase_events, purchases, webhook_events};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
-    QueryFilter, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    EntityTrait, QueryFilter, QueryTrait, Statement, TransactionTrait,
 };
 use std::cell::RefCell;
 use std::future::Future;
@@ -386,51 +386,141 @@ pub fn refused<E>(error: E) -> E {
 }
 
 async fn write_held(txn: &DatabaseTransaction) -> Result<(), Failure> {
-    let held = HELD.with(|held| std::mem::take(&mut *held.borrow_mut()));
+    let mut held = HELD.with(|held| std::mem::take(&mut *held.borrow_mut()));
     // Held keyed rows refused, or a grant's lost dispute found: the batch is run again with savepoints.
     let first_run = held.keyed;
     let keyed = |e: DbErr| if first_run { Failure::Held } else { Failure::Store(e) };
-    insert_all(txn, held.opened, None).await.map_err(Failure::Store)?;
-    insert_all(txn, held.history, None).await.map_err(Failure::Store)?;
-    insert_all(txn, held.events, Some(crate::store::events::once_per_cause())).await.map_err(Failure::Store)?;
-    for ids in held.processed.chunks(ROWS_PER_INSERT) {
-        use crate::store::webhooks::{InboxStatus, marked};
-        webhook_events::Entity::update_many()
-            .set(marked(InboxStatus::Processed, None, chrono::Utc::now()))
-            .filter(webhook_events::Column::Id.is_in(ids.iter().copied()))
-            .exec(txn)
-            .await
-            .map_err(Failure::Store)?;
-    }
-    let once = Some(crate::store::outbox::once_per_dedupe_key());
-    insert_all(txn, held.messages, once).await.map_err(Failure::Store)?;
-    insert_all(txn, held.credits, None).await.map_err(keyed)?;
-    for grants in held.grants.chunks(ROWS_PER_INSERT) {
-        if crate::store::disputes::any_lost_undebited(txn, grants).await.map_err(Failure::Store)? {
+    let backend = txn.get_database_backend();
+    let appends = Appends::of(backend, &mut held);
+    let grants = held.grants.chunks(ROWS_PER_INSERT).map(|grants| crate::store::disputes::lost_undebited(grants));
+    let checks: Vec<Statement> = grants.map(|check| check.build(backend)).collect();
+    let joined = (backend == DbBackend::Postgres).then(|| appends.joined(&checks)).flatten();
+    if let Some(joined) = joined {
+        let refused = |e: DbErr| if appends.ledger.is_empty() { Failure::Store(e) } else { keyed(e) };
+        let row = txn.query_one_raw(joined).await.map_err(refused)?;
+        let lost: Option<String> =
+            row.map(|row| row.try_get("", "lost")).transpose().map_err(Failure::Store)?.flatten();
+        if lost.is_some() {
             return Err(Failure::Held);
+        }
+    } else {
+        for statement in appends.plain {
+            txn.execute_raw(statement).await.map_err(Failure::Store)?;
+        }
+        for statement in appends.ledger {
+            txn.execute_raw(statement).await.map_err(keyed)?;
+        }
+        for check in checks {
+            if txn.query_one_raw(check).await.map_err(Failure::Store)?.is_some() {
+                return Err(Failure::Held);
+            }
         }
     }
     // Last: no lock is waited for while the invoice counter is held.
     let invoices = crate::store::invoices::number(txn, held.invoices).await.map_err(Failure::Store)?;
-    insert_all(txn, invoices, None).await.map_err(Failure::Store)
+    for statement in inserts(backend, invoices, None) {
+        txn.execute_raw(statement).await.map_err(Failure::Store)?;
+    }
+    Ok(())
+}
+
+/// The writes of a batch's held rows, one statement per table (more past `ROWS_PER_INSERT` rows): the `plain` ones,
+/// which no key refuses, and the `ledger` rows, which a key may.
+struct Appends {
+    plain: Vec<Statement>,
+    ledger: Vec<Statement>,
+}
+
+/// The most values one joined statement binds, well under PostgreSQL's 65,535; a batch with more (hundreds of steps)
+/// writes its rows one statement per table.
+const JOINED_VALUES: usize = 30_000;
+
+impl Appends {
+    fn of(backend: DbBackend, held: &mut Held) -> Self {
+        use crate::store::webhooks::{InboxStatus, marked};
+        use std::mem::take;
+        let mut plain = inserts(backend, take(&mut held.opened), None);
+        plain.extend(inserts(backend, take(&mut held.history), None));
+        plain.extend(inserts(backend, take(&mut held.events), Some(crate::store::events::once_per_cause())));
+        plain.extend(held.processed.chunks(ROWS_PER_INSERT).map(|ids| {
+            webhook_events::Entity::update_many()
+                .set(marked(InboxStatus::Processed, None, chrono::Utc::now()))
+                .filter(webhook_events::Column::Id.is_in(ids.iter().copied()))
+                .build(backend)
+        }));
+        plain.extend(inserts(backend, take(&mut held.messages), Some(crate::store::outbox::once_per_dedupe_key())));
+        Self { plain, ledger: inserts(backend, take(&mut held.credits), None) }
+    }
+
+    /// On PostgreSQL, every write and the grants' dispute `checks` (each finding a lost dispute's id, or nothing) as
+    /// one statement, one round trip instead of one per table: the writes as data-modifying `WITH` queries, which
+    /// PostgreSQL runs whether or not the query reads them, and the checks' first finding as its one value, `lost`.
+    /// None when there is nothing to write or check, or too many values for one statement.
+    fn joined(&self, checks: &[Statement]) -> Option<Statement> {
+        let writes: Vec<&Statement> = self.plain.iter().chain(&self.ledger).collect();
+        let values = |s: &Statement| s.values.as_ref().map_or(0, |v| v.0.len());
+        let bound = writes.iter().copied().chain(checks).map(values).sum::<usize>();
+        if (writes.is_empty() && checks.is_empty()) || bound > JOINED_VALUES {
+            return None;
+        }
+        let mut sql = String::new();
+        let mut bound = Vec::with_capacity(bound);
+        let mut append = |sql: &mut String, statement: &Statement| {
+            sql.push_str(&shifted(&statement.sql, bound.len()));
+            bound.extend(statement.values.iter().flat_map(|v| v.0.iter().cloned()));
+        };
+        for (n, write) in writes.iter().enumerate() {
+            sql.push_str(if n == 0 { "WITH " } else { ", " });
+            sql.push_str(&format!("w{n} AS ("));
+            append(&mut sql, write);
+            sql.push(')');
+        }
+        sql.push_str(" SELECT COALESCE(");
+        for check in checks {
+            sql.push('(');
+            append(&mut sql, check);
+            sql.push_str("), ");
+        }
+        sql.push_str("NULL) AS lost");
+        Some(Statement::from_sql_and_values(DbBackend::Postgres, sql, bound))
+    }
+}
+
+/// PostgreSQL's `sql` with its placeholders `$1`, `$2`… numbered on from `after`, to follow a statement binding that
+/// many values. sea-query binds every value, so a `$` followed by digits is never anything but a placeholder.
+fn shifted(sql: &str, after: usize) -> String {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut rest = sql;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..=at]);
+        rest = &rest[at + 1..];
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        match rest[..digits].parse::<usize>() {
+            Ok(n) => out.push_str(&(n + after).to_string()),
+            Err(_) => out.push_str(&rest[..digits]),
+        }
+        rest = &rest[digits..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `rows` as multi-row `INSERT`s of up to `ROWS_PER_INSERT` rows each.
-async fn insert_all<A>(txn: &DatabaseTransaction, rows: Vec<A>, on_conflict: Option<OnConflict>) -> Result<(), DbErr>
+fn inserts<A>(backend: DbBackend, rows: Vec<A>, on_conflict: Option<OnConflict>) -> Vec<Statement>
 where
-    A: ActiveModelTrait + Send,
+    A: ActiveModelTrait,
 {
     let mut rows = rows.into_iter().peekable();
+    let mut statements = Vec::new();
     while rows.peek().is_some() {
         let insert = A::Entity::insert_many(rows.by_ref().take(ROWS_PER_INSERT));
-        match &on_conflict {
+        let insert = match &on_conflict {
             Some(on_conflict) => insert.on_conflict(on_conflict.clone()),
             None => insert,
-        }
-        .exec_without_returning(txn)
-        .await?;
+        };
+        statements.push(insert.build(backend));
     }
-    Ok(())
+    statements
 }
 
 /// One batch: its steps, the held rows (then `written` hears that the batch is written), one commit, then the batch
@@ -764,6 +854,30 @@ mod tests {
         release.notify_one();
         assert!(first.await.unwrap().is_ok());
         assert_eq!(writer.stats.batches.load(Ordering::Relaxed), 2);
+    }
+
+    // PostgreSQL's joined statement: each write a `WITH` query, its placeholders numbered on after the ones before,
+    // and the checks' first finding its value.
+    #[test]
+    fn a_batchs_appends_join_into_one_statement_with_their_values_in_order() {
+        use super::{Appends, shifted};
+        let postgres = sea_orm::DbBackend::Postgres;
+        assert_eq!(shifted("a = $1 AND b IN ($2, $10) AND c = '$'", 4), "a = $5 AND b IN ($6, $14) AND c = '$'");
+        let statement = |sql: &str, values: Vec<sea_orm::Value>| Statement::from_sql_and_values(postgres, sql, values);
+        let appends = Appends {
+            plain: vec![statement("INSERT INTO h (x, y) VALUES ($1, $2)", vec![1.into(), 2.into()])],
+            ledger: vec![statement("INSERT INTO l (x) VALUES ($1)", vec![3.into()])],
+        };
+        let check = statement("SELECT id FROM d WHERE p IN ($1) LIMIT $2", vec![4.into(), 1u64.into()]);
+        let joined = appends.joined(std::slice::from_ref(&check)).unwrap();
+        assert_eq!(
+            joined.sql,
+            "WITH w0 AS (INSERT INTO h (x, y) VALUES ($1, $2)), w1 AS (INSERT INTO l (x) VALUES ($3)) \
+             SELECT COALESCE((SELECT id FROM d WHERE p IN ($4) LIMIT $5), NULL) AS lost"
+        );
+        assert_eq!(joined.values.unwrap().0, vec![1.into(), 2.into(), 3.into(), 4.into(), 1u64.into()]);
+        let nothing = Appends { plain: vec![], ledger: vec![] };
+        assert!(nothing.joined(&[]).is_none(), "nothing to write or check is no statement");
     }
 
     // Events held by three steps sent together (one batch, as the test above shows): the failed step's is dropped
