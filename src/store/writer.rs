@@ -392,7 +392,7 @@ async fn write_held(txn: &DatabaseTransaction) -> Result<(), Failure> {
     let keyed = |e: DbErr| if first_run { Failure::Held } else { Failure::Store(e) };
     let backend = txn.get_database_backend();
     let appends = Appends::of(backend, &mut held);
-    let grants = held.grants.chunks(ROWS_PER_INSERT).map(|grants| crate::store::disputes::lost_undebited(grants));
+    let grants = held.grants.chunks(ROWS_PER_INSERT).map(crate::store::disputes::lost_undebited);
     let checks: Vec<Statement> = grants.map(|check| check.build(backend)).collect();
     let joined = (backend == DbBackend::Postgres).then(|| appends.joined(&checks)).flatten();
     if let Some(joined) = joined {
