@@ -11,10 +11,11 @@
 //!
 //! Rows that a step only appends (a new purchase, a purchase's history line, an event to the platform, an outbox
 //! message) and the webhook inbox's "processed" marks are held instead and written for the whole batch before the
-//! commit, one statement per table (`hold_opened`, `hold_history`, `hold_event`, `hold_message`, `hold_processed`). So are the invoices the batch issues
-//! (`hold_invoice`): their clients' billing profiles read in one statement, then numbered last, so the one counter
-//! every grant takes is held only from there to the commit. A batch's first run also holds its ledger rows and its
-//! grants' dispute checks (`hold_credit`, `hold_grant`; see `Held`).
+//! commit, one statement per table (`hold_opened`, `hold_history`, `hold_event`, `hold_message`, `hold_processed`).
+//! So are the invoices the batch issues (`hold_invoice`): their clients' billing profiles read in one statement, then
+//! numbered last, so the one counter every grant takes is held only from there to the commit. A batch's first run
+//! also holds its ledger rows and its grants' dispute checks (`hold_credit`, `hold_grant`; see `Held`). On PostgreSQL
+//! all but the invoices go to the server as one statement (`Appends::joined`), one round trip.
 use crate::store::invoices::Unnumbered;
 use entities::{credit_ledger, outbox, platform_events, purchase_events, purchases, webhook_events};
 use sea_orm::sea_query::OnConflict;
@@ -256,10 +257,10 @@ async fn lane(
 
 /// Rows a batch's steps appended, and the inbox rows they consumed, written together before its commit. Nothing in a
 /// batch reads them back and no key refuses them (a new purchase's key is made for it, and its row is read only by
-/// its own actor's later steps, which wait for this batch's commit; an event's `cause` and an outbox message's dedupe key are `ON
-/// CONFLICT DO NOTHING`; an invoice is held after its purchase's grant, whose ledger key refuses a second one), so
-/// writing them last changes no step's outcome, and a batch of forty steps writes its history in one statement instead
-/// of forty.
+/// its own actor's later steps, which wait for this batch's commit; an event's `cause` and an outbox message's dedupe
+/// key are `ON CONFLICT DO NOTHING`; an invoice is held after its purchase's grant, whose ledger key refuses a second
+/// one), so writing them last changes no step's outcome, and a batch of forty steps writes its history in one
+/// statement instead of forty.
 ///
 /// A batch's first run, without savepoints, holds two things more (`keyed`): ledger rows, whose unique key may refuse
 /// one, and the grants whose purchase may have a dispute lost before them. Should a key refuse a held ledger row, or a
