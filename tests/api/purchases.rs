@@ -144,6 +144,26 @@ async fn a_permanent_processing_error_runs_out_of_retries(db: Db) {
     assert_eq!(retry.status, StatusCode::ACCEPTED);
 }
 
+// The sandbox confirms an intent from the copy it kept since making it (no read), never from a stale copy: here the
+// intent is cancelled behind the copy's back, as another node or the reconciler would. The copy fails the fence, the
+// confirm tried again reads the row, the checkout ends expired, and nothing is charged.
+async fn a_confirm_never_charges_from_a_stale_copy_of_the_intent(db: Db) {
+    let app = spawn_app(db).await;
+    let client = app.client("client-stale");
+    let (transaction, intent) = client.open("pro-200", "pm_card_visa").await;
+    let later = "updated_at = '2099-01-01T00:00:00Z'";
+    app.execute(&format!("UPDATE sandbox_payment_intents SET status = 'canceled', {later} WHERE id = '{intent}'"))
+        .await;
+    let confirmed = client.confirm(&intent, "pro-200").await;
+    assert_eq!(confirmed.status, StatusCode::ACCEPTED, "the fence refused the copy: tried again; {}", confirmed.body);
+    // Read from the row, a cancelled intent ends the checkout as it would have without the copy.
+    client.wait_for_status(&transaction, "expired").await;
+    assert_eq!(client.balance().await, 0);
+    let charged =
+        format!("id = '{intent}' AND (status <> 'canceled' OR confirmations <> 0 OR latest_charge IS NOT NULL)");
+    assert_eq!(app.count_where("sandbox_payment_intents", &charged).await, 0, "the provider charged nothing");
+}
+
 // ACH: `processing` for days, with the estimate shown; credits only once the bank clears the debit.
 async fn a_bank_debit_credits_only_when_it_clears(db: Db) {
     let app = spawn_app(db).await;
@@ -318,6 +338,7 @@ on_both_databases!(
     three_d_secure_failure_is_a_clear_error_with_a_retry,
     a_transient_processing_error_is_retried_until_it_succeeds,
     a_permanent_processing_error_runs_out_of_retries,
+    a_confirm_never_charges_from_a_stale_copy_of_the_intent,
     an_unpaid_checkout_expires,
     a_bank_debit_credits_only_when_it_clears,
     a_client_sees_only_its_own_transactions,

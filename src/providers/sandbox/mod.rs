@@ -18,7 +18,7 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, Qu
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,14 +110,16 @@ pub struct Sandbox {
     service_url: OnceLock<String>,
     public_url: OnceLock<String>,
     http: reqwest::Client,
-    /// Intents this node made and nobody has confirmed yet, as stored: the first confirm, which follows at once, needs
-    /// no read. A copy gone stale (another node's request, the reconciler's cancel) is refused by `store`'s fence,
-    /// and the confirm retried reads the row.
-    unconfirmed: Mutex<HashMap<String, intents::Model>>,
+    /// Intents this node made and has not confirmed yet, as stored, and when: the first confirm, which follows at
+    /// once, needs no read. A copy gone stale (another node's request, the reconciler's cancel) is refused by
+    /// `store`'s fence, and the confirm retried reads the row.
+    unconfirmed: Mutex<HashMap<String, (Instant, intents::Model)>>,
 }
 
-/// The most intents kept in `unconfirmed`: past it (checkouts opened and left), the next confirms read their rows.
+/// The most intents kept in `unconfirmed`, and for how long once it is full: the copies of checkouts left open, or
+/// confirmed through another node, make way after a minute; while it is full of younger ones, confirms read rows.
 const UNCONFIRMED_KEPT: usize = 10_000;
+const UNCONFIRMED_FOR: Duration = Duration::from_secs(60);
 
 fn rejected(code: &str, message: impl Into<String>) -> ProviderError {
     ProviderError::Rejected { code: code.to_owned(), message: message.into() }
@@ -273,8 +275,11 @@ impl Sandbox {
         if inserted == 1 {
             let intent = intents::Model { customer_id: customer, ..intent };
             let mut unconfirmed = self.unconfirmed.lock().unwrap_or_else(|e| e.into_inner());
+            if unconfirmed.len() >= UNCONFIRMED_KEPT {
+                unconfirmed.retain(|_, (made, _)| made.elapsed() < UNCONFIRMED_FOR);
+            }
             if unconfirmed.len() < UNCONFIRMED_KEPT {
-                unconfirmed.insert(intent.id.clone(), intent.clone());
+                unconfirmed.insert(intent.id.clone(), (Instant::now(), intent.clone()));
             }
             return Ok(render(&intent));
         }
@@ -290,7 +295,7 @@ impl Sandbox {
     async fn charge(&self, id: &str, payment_method: &PaymentMethodId) -> Result<Value, ProviderError> {
         let made_here = self.unconfirmed.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
         let mut intent = match made_here {
-            Some(intent) => intent,
+            Some((_, intent)) => intent,
             None => self.load(id).await?,
         };
         if matches!(intent.status.as_str(), "succeeded" | "canceled" | "processing") {
