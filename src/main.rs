@@ -157,7 +157,8 @@ fn run(cli: Cli) -> Result<(), String> {
             app.run_until_stopped().await.map_err(|e| e.to_string())
         }),
         Command::Migrate => runtime.block_on(async {
-            let db = purser::store::connect(&settings.database.url, 1)
+            // Two connections: on PostgreSQL the migrations run beside the transaction holding their advisory lock.
+            let db = purser::store::connect(&settings.database.url, 2)
                 .await
                 .map_err(|e| format!("database {}: {e}", redact_url(&settings.database.url)))?;
             purser::store::migrate(&db).await.map_err(|e| e.to_string())?;

@@ -210,9 +210,28 @@ async fn purser_serves_https_itself_with_hsts(db: Db) {
 
 on_both_databases!(
     purser_serves_https_itself_with_hsts,
+    purser_migrate_applies_every_migration_once_and_exits,
     a_deployment_with_a_real_secret_serves_no_development_tools,
     tokens_signed_by_the_platforms_key_are_the_only_ones_accepted
 );
+
+// `purser migrate`, as an operator runs it before starting a new version: every migration applied once, and a second
+// run changes nothing. On PostgreSQL it once timed out waiting for a second connection: the migration lock's
+// transaction held the only one its pool had.
+async fn purser_migrate_applies_every_migration_once_and_exits(db: Db) {
+    let database = fresh_database(db).await;
+    for run in ["first", "second"] {
+        let migrate = std::process::Command::new(env!("CARGO_BIN_EXE_purser"))
+            .args(["--config", concat!(env!("CARGO_MANIFEST_DIR"), "/config.toml"), "migrate"])
+            .env("PURSER_DATABASE__URL", &database.url)
+            .output()
+            .unwrap();
+        assert!(migrate.status.success(), "{run} run: {}", String::from_utf8_lossy(&migrate.stderr));
+    }
+    let migrations = crate::helpers::count_rows(&database.url, "seaql_migrations").await;
+    let known = <migrations::Migrator as migrations::MigratorTrait>::migrations().len() as i64;
+    assert_eq!(migrations, known, "each migration applied once");
+}
 
 // Issue 16: nodes started together on one fresh PostgreSQL database migrate it once between them (an advisory lock
 // makes them take turns) and all come up.
