@@ -696,8 +696,8 @@ impl Settings {
             && is_loopback(&self.server.host)
     }
 
-    /// Refuses a configuration that would run open, naming the setting: Purser holds real money, so a deployment that
-    /// forgot one setting must not start.
+    /// Refuses a configuration that would run open, or could not run, naming the setting: Purser holds real money, so a
+    /// deployment that forgot one setting must not start.
     pub fn refuse_unsafe(&self) -> Result<(), String> {
         const TOOLS: &str = "the sandbox is a development tool: it needs environment = \"development\", no \
                              auth.jwt_secret and a loopback server.host";
@@ -720,6 +720,15 @@ impl Settings {
             return Err("payments.card_provider and payments.paypal_provider are both \"disabled\": nothing could be \
                         paid"
                 .into());
+        }
+        // On PostgreSQL the migrations run beside the transaction that holds their advisory lock: with one connection
+        // the service would wait on itself at start and fail when the pool gave up.
+        let least = if self.database.url.starts_with("postgres") { 2 } else { 1 };
+        if self.database.max_connections < least {
+            return Err(format!(
+                "database.max_connections = {} is too few: this database needs at least {least}",
+                self.database.max_connections
+            ));
         }
         if self.server.tls_cert.is_some() != self.server.tls_key.is_some() {
             return Err("server.tls_cert and server.tls_key go together: set both to serve HTTPS, or neither".into());

@@ -56,6 +56,14 @@ async fn an_unsafe_deployment_refuses_to_start_and_names_the_setting() {
             }),
         ),
         ("sandbox.crash_hooks", Box::new(|s| s.sandbox.crash_hooks = true)),
+        ("database.max_connections = 0", Box::new(|s| s.database.max_connections = 0)),
+        (
+            "database.max_connections = 1 is too few: this database needs at least 2",
+            Box::new(|s| {
+                s.database.url = "postgres://purser@127.0.0.1:1/purser".into();
+                s.database.max_connections = 1;
+            }),
+        ),
         // Development mode is no way round: with a real secret, or on a public address, there is no sandbox ...
         (
             "payments.card_provider = \"sandbox\"",
