@@ -241,6 +241,25 @@ async fn purser_migrate_applies_every_migration_once_and_exits(db: Db) {
     assert_eq!(migrations, known, "each migration applied once");
 }
 
+// docs/deployment.md's haproxy configuration is one haproxy takes without a warning: without `mode http` it once ran
+// in tcp mode and dropped `option forwardfor`, so every client would have shared the proxy's address.
+#[test]
+fn the_deployment_guides_haproxy_configuration_is_accepted_without_warnings() {
+    let guide = include_str!("../../docs/deployment.md");
+    let config = guide.split("```").find(|block| block.contains("frontend purser")).expect("the guide's haproxy block");
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), config.trim_start()).unwrap();
+    let checked = std::process::Command::new("haproxy")
+        .arg("-c")
+        .arg("-f")
+        .arg(file.path())
+        .output()
+        .expect("haproxy (Debian's haproxy package, which scripts/test installs)");
+    let said = format!("{}{}", String::from_utf8_lossy(&checked.stdout), String::from_utf8_lossy(&checked.stderr));
+    assert!(checked.status.success(), "{said}");
+    assert!(!said.contains("WARNING"), "{said}");
+}
+
 // Issue 16: nodes started together on one fresh PostgreSQL database migrate it once between them (an advisory lock
 // makes them take turns) and all come up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
