@@ -116,6 +116,12 @@ fn providers(
         PaypalProviderChoice::Disabled => PaypalGateway::Disabled,
     };
     let uses_sandbox = matches!(card, CardGateway::Sandbox(_)) || matches!(paypal, PaypalGateway::Sandbox(_));
+    if uses_sandbox {
+        tracing::warn!("payments run on the SANDBOX provider: no real money moves");
+        if settings.sandbox.faults != crate::settings::SandboxFaults::default() {
+            tracing::warn!(faults = ?settings.sandbox.faults, "the sandbox injects faults");
+        }
+    }
     Ok(Providers { gateways: Gateways { card, paypal }, sandbox: uses_sandbox.then_some(sandbox), stripe_secrets })
 }
 

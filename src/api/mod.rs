@@ -202,13 +202,19 @@ pub fn router(state: AppState) -> Router {
     let (router, openapi) = api.split_for_parts();
     let packages: Vec<&str> = state.catalogue.all().iter().map(|p| p.id.as_str()).collect();
     let openapi = Arc::new(openapi::document(&openapi, &packages));
-    router
+    let mut router = router
         .route("/", axum::routing::get(web::home))
         .route("/{page}", axum::routing::get(web::page))
         .route("/assets/{name}", axum::routing::get(web::asset))
-        .route("/dev/token", axum::routing::post(web::dev_token))
-        .route("/dev/crash/{actor}", axum::routing::post(web::dev_crash))
-        .route("/api/v1/openapi.json", axum::routing::get(move || async move { axum::Json(openapi.as_ref().clone()) }))
+        .route("/api/v1/openapi.json", axum::routing::get(move || async move { axum::Json(openapi.as_ref().clone()) }));
+    // Not routes at all on a deployment, so whatever is sent to them (no body, a bad one, no token) answers 404.
+    if state.development_tools {
+        router = router.route("/dev/token", axum::routing::post(web::dev_token));
+        if state.crash_hooks.is_some() {
+            router = router.route("/dev/crash/{actor}", axum::routing::post(web::dev_crash));
+        }
+    }
+    router
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "No such endpoint.").into_response() })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

@@ -126,6 +126,9 @@ async fn a_deployment_with_a_real_secret_serves_no_development_tools(db: Db) {
 
     let admin = json!({ "user": "attacker", "role": "admin" });
     assert_eq!(app.post("/dev/token", None, &admin).await.status, StatusCode::NOT_FOUND);
+    // Not a route at all: a body that is not JSON, or a crash hook without a token, is not answered as if it were.
+    assert_eq!(app.post_raw("/dev/token", None, &[], "user=x").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.post("/dev/crash/mailer", None, &json!({})).await.status, StatusCode::NOT_FOUND);
     let login = app.http.get(format!("{}/login", app.base)).send().await.unwrap();
     assert_eq!(login.status(), StatusCode::NOT_FOUND);
     let hook = app.post("/sandbox/v1/payment_intents/pi_x/_settle", None, &json!({ "success": true })).await;

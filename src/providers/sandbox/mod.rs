@@ -142,10 +142,6 @@ impl Sandbox {
         faults: SandboxFaults,
         webhook_secret: String,
     ) -> Self {
-        tracing::warn!("payments run on the SANDBOX provider: no real money moves");
-        if faults != SandboxFaults::default() {
-            tracing::warn!(?faults, "the sandbox injects faults");
-        }
         Self {
             db,
             writer,
