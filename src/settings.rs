@@ -730,6 +730,14 @@ impl Settings {
                 self.database.max_connections
             ));
         }
+        let https_public_url = self.server.public_url.as_deref().is_some_and(|url| url.starts_with("https://"));
+        if self.environment == Environment::Production && !https_public_url {
+            return Err(
+                "server.public_url must be the https:// address browsers use: receipts link to it, PayPal sends \
+                        payers back to it, and HSTS is sent for it (unset, they would name this host's own address)"
+                    .into(),
+            );
+        }
         if self.server.tls_cert.is_some() != self.server.tls_key.is_some() {
             return Err("server.tls_cert and server.tls_key go together: set both to serve HTTPS, or neither".into());
         }

@@ -21,6 +21,7 @@ fn production() -> Settings {
     s.stripe.secret_key = Some(Secret::new("sk_test_deployment".into()));
     s.stripe.webhook_secret = Some(Secret::new("whsec_deployment".into()));
     s.payments.paypal_provider = PaypalProviderChoice::Disabled;
+    s.server.public_url = Some("https://pay.example.com".into());
     s
 }
 
@@ -56,6 +57,11 @@ async fn an_unsafe_deployment_refuses_to_start_and_names_the_setting() {
             }),
         ),
         ("sandbox.crash_hooks", Box::new(|s| s.sandbox.crash_hooks = true)),
+        ("server.public_url must be the https:// address", Box::new(|s| s.server.public_url = None)),
+        (
+            "server.public_url must be the https:// address",
+            Box::new(|s| s.server.public_url = Some("http://pay.example.com".into())),
+        ),
         ("database.max_connections = 0", Box::new(|s| s.database.max_connections = 0)),
         (
             "database.max_connections = 1 is too few: this database needs at least 2",
