@@ -245,7 +245,11 @@ async fn purser_migrate_applies_every_migration_once_and_exits(db: Db) {
             .unwrap();
         assert!(migrate.status.success(), "{run} run: {}", String::from_utf8_lossy(&migrate.stderr));
     }
-    let migrations = crate::helpers::count_rows(&database.url, "seaql_migrations").await;
+    assert_each_migration_applied_once(&database.url).await;
+}
+
+async fn assert_each_migration_applied_once(url: &str) {
+    let migrations = crate::helpers::count_rows(url, "seaql_migrations").await;
     let known = <migrations::Migrator as migrations::MigratorTrait>::migrations().len() as i64;
     assert_eq!(migrations, known, "each migration applied once");
 }
@@ -285,7 +289,5 @@ async fn nodes_starting_together_on_one_database_all_come_up() {
     let client = second.client("three-nodes");
     assert_eq!(client.create_intent("pro-200", Some("pm_card_visa")).await.status, StatusCode::OK);
     assert_eq!(crate::helpers::count_rows(&shared.url, "purchases").await, 1, "the nodes share the one database");
-    let migrations = crate::helpers::count_rows(&shared.url, "seaql_migrations").await;
-    let known = <migrations::Migrator as migrations::MigratorTrait>::migrations().len() as i64;
-    assert_eq!(migrations, known, "each migration applied once");
+    assert_each_migration_applied_once(&shared.url).await;
 }
