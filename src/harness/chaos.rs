@@ -3,7 +3,6 @@
 //! sandbox provider's own record of what it charged and refunded.
 use super::driver::{DECLINES, DISPUTED, Driver, NEEDS_3DS, RISKY, SUCCEEDS};
 use super::receiver::PlatformReceiver;
-use super::service::free_port;
 use super::smtp::SmtpSink;
 use super::workers::spawn_jobs;
 use super::workspace::Workspace;
@@ -843,7 +842,8 @@ pub async fn run(
 ) -> Result<Vec<RunResult>, String> {
     let mut results = vec![];
     for run in 0..options.runs {
-        let smtp = SmtpSink::start(free_port()?, Duration::from_millis(options.smtp_down_ms));
+        let smtp =
+            SmtpSink::start(Duration::from_millis(options.smtp_down_ms)).map_err(|e| format!("SMTP sink: {e}"))?;
         let platform =
             PlatformReceiver::start(Duration::from_millis(options.smtp_down_ms), PLATFORM_ERROR_RATE).await?;
         let mut env = fault_env(options);

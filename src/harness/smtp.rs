@@ -1,10 +1,11 @@
 //! A minimal SMTP server for the chaos harness: it refuses connections (is down) for a while, then accepts mail and
 //! counts the messages it was given. Enough of RFC 5321 for lettre: greeting, EHLO, MAIL, RCPT, DATA, RSET, QUIT.
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpSocket, TcpStream};
 
 pub struct SmtpSink {
     pub port: u16,
@@ -13,18 +14,23 @@ pub struct SmtpSink {
 }
 
 impl SmtpSink {
-    /// Listens on `port` after `down_for`: until then, connections are refused as by a server that is down.
-    pub fn start(port: u16, down_for: Duration) -> Self {
+    /// Listens after `down_for`: until then, connections are refused as by a server that is down. The port is bound
+    /// at once, so nothing else is given it meanwhile (a port merely chosen was once handed to one of the nodes,
+    /// whose HTTP server then took every node's mail and answered none of it).
+    pub fn start(down_for: Duration) -> std::io::Result<Self> {
+        let socket = TcpSocket::new_v4()?;
+        socket.bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+        let port = socket.local_addr()?.port();
         let received = Arc::new(AtomicUsize::new(0));
         let counter = received.clone();
         let task = tokio::spawn(async move {
             tokio::time::sleep(down_for).await;
-            let Ok(listener) = TcpListener::bind(("127.0.0.1", port)).await else { return };
+            let Ok(listener) = socket.listen(1024) else { return };
             while let Ok((stream, _)) = listener.accept().await {
                 tokio::spawn(session(stream, counter.clone()));
             }
         });
-        Self { port, received, task }
+        Ok(Self { port, received, task })
     }
 
     pub fn received(&self) -> usize {

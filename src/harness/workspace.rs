@@ -105,7 +105,13 @@ impl Workspace {
         let webhook_secret = format!("whsec_{}", uuid::Uuid::new_v4().simple());
         let mut env = harness_env(&dir, &url, &webhook_secret);
         env.extend(extra_env);
-        let front_port = if nodes > 1 { Some(super::service::free_port()?) } else { None };
+        // haproxy's port stays bound here until haproxy starts, so no node started meanwhile is given it too.
+        let held_front = match nodes > 1 {
+            true => Some(std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?),
+            false => None,
+        };
+        let front_port = held_front.as_ref().map(|held| held.local_addr().map(|a| a.port())).transpose();
+        let front_port = front_port.map_err(|e| e.to_string())?;
         if let Some(port) = front_port {
             env.push(("PURSER_SANDBOX__WEBHOOK_URL".into(), format!("http://127.0.0.1:{port}")));
             // The per-client and per-address limits are then counted in the database, as a deployment's are.
@@ -126,6 +132,7 @@ impl Workspace {
         }
         let (front, base) = match front_port {
             Some(port) => {
+                drop(held_front);
                 let nodes = std::iter::once(&service).chain(&others);
                 let front = start_haproxy(&dir, port, nodes, routing, &http).await?;
                 (Some(front), format!("http://127.0.0.1:{port}"))
