@@ -11,7 +11,9 @@ pub struct Service {
     child: Option<Child>,
 }
 
-/// A port nobody listens on now.
+/// A port nobody listens on now. Nothing holds it once returned, so another call may return it too until its user
+/// binds it: bind it before the next port is chosen (the chaos SMTP sink and haproxy's front, which bind later, hold
+/// theirs bound instead).
 pub fn free_port() -> Result<u16, String> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     listener.local_addr().map(|a| a.port()).map_err(|e| e.to_string())

@@ -106,12 +106,12 @@ impl Workspace {
         let mut env = harness_env(&dir, &url, &webhook_secret);
         env.extend(extra_env);
         // haproxy's port stays bound here until haproxy starts, so no node started meanwhile is given it too.
-        let held_front = match nodes > 1 {
-            true => Some(std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?),
-            false => None,
+        let held_front =
+            (nodes > 1).then(|| std::net::TcpListener::bind("127.0.0.1:0")).transpose().map_err(|e| e.to_string())?;
+        let front_port = match &held_front {
+            Some(held) => Some(held.local_addr().map_err(|e| e.to_string())?.port()),
+            None => None,
         };
-        let front_port = held_front.as_ref().map(|held| held.local_addr().map(|a| a.port())).transpose();
-        let front_port = front_port.map_err(|e| e.to_string())?;
         if let Some(port) = front_port {
             env.push(("PURSER_SANDBOX__WEBHOOK_URL".into(), format!("http://127.0.0.1:{port}")));
             // The per-client and per-address limits are then counted in the database, as a deployment's are.
