@@ -125,16 +125,6 @@ fn providers(
     Ok(Providers { gateways: Gateways { card, paypal }, sandbox: uses_sandbox.then_some(sandbox), stripe_secrets })
 }
 
-/// SQLite has one writer, so one lane; PostgreSQL commits batches side by side, by default on half the pool.
-fn writer_lanes(database: &crate::settings::DatabaseSettings) -> usize {
-    match database.url.starts_with("sqlite:") {
-        true => 1,
-        false => {
-            database.writer_lanes.unwrap_or(database.max_connections / 2).clamp(1, database.max_connections) as usize
-        }
-    }
-}
-
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, String> {
         install_crypto();
@@ -145,9 +135,16 @@ impl Application {
         let auth = Authenticator::from_settings(&settings)?;
         let policy = policy(&settings)?;
 
-        let mut db = store::connect(&settings.database.url, settings.database.max_connections)
+        let mut db = store::connect(&settings.database.url, settings.database.pool_size())
             .await
             .map_err(|e| format!("database {}: {e}", redact_url(&settings.database.url)))?;
+        if !settings.database.url.starts_with("sqlite:") {
+            tracing::info!(
+                connections = settings.database.pool_size(),
+                writer_lanes = settings.database.writer_lanes(),
+                "PostgreSQL pool"
+            );
+        }
         store::migrate(&db).await.map_err(|e| format!("migrations: {e}"))?;
         let statements = Arc::new(store::statements::StatementCounts::default());
         let writer_db = store::connect_writes(&settings.database.url, &db, &statements)
@@ -155,7 +152,7 @@ impl Application {
         let reads = store::connect_reads(&settings.database.url, &db, &statements)
             .map_err(|e| format!("database {} (reads): {e}", redact_url(&settings.database.url)))?;
         statements.watch(&mut db, "direct");
-        let writer = store::writer::Writer::start(writer_db.clone(), writer_lanes(&settings.database), 256)
+        let writer = store::writer::Writer::start(writer_db.clone(), settings.database.writer_lanes(), 256)
             .map_err(|e| format!("the store's writer: {e}"))?;
         // Fraud screenings take advisory locks (per client, network and card) that their batch holds until it commits.
         // On PostgreSQL they get a lane of their own, so no batch holding a screening's lock also waits on a row

@@ -43,6 +43,8 @@ pub struct InFlight {
 #[serde(rename_all = "camelCase")]
 pub struct BenchReport {
     database: &'static str,
+    /// Each node's PostgreSQL pool and the writer's lanes in it, as the configuration and the environment give them.
+    pool: Option<Pool>,
     /// Services behind haproxy; the CPU, statements and memory are the first one's.
     nodes: usize,
     routing: Routing,
@@ -66,6 +68,13 @@ pub struct BenchReport {
     ratio_to_raw_commits: f64,
     spends: Spends,
     in_flight: Option<InFlight>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Pool {
+    connections: u32,
+    writer_lanes: usize,
 }
 
 /// The platform's spends (issue 18): one credit at a time from each client that bought, at the same concurrency.
@@ -361,8 +370,16 @@ pub async fn run(workspace: &mut Workspace, options: &BenchOptions) -> Result<Be
         n => Some(in_flight(workspace, n, options.concurrency, &package.0).await?),
     };
     let purchases_per_second = options.purchases as f64 / seconds;
+    let pool = (workspace.backend() == "postgres").then(|| {
+        let database = crate::settings::DatabaseSettings {
+            url: workspace.database_url.clone(),
+            ..workspace.settings().database.clone()
+        };
+        Pool { connections: database.pool_size(), writer_lanes: database.writer_lanes() }
+    });
     Ok(BenchReport {
         database: workspace.backend(),
+        pool,
         nodes: workspace.node_count(),
         routing: workspace.routing(),
         purchases: options.purchases,
@@ -408,7 +425,7 @@ impl BenchReport {
             ),
         };
         out += &format!(
-            "purser bench: {} purchases at concurrency {} on {}, provider latency {} ms\n\
+            "purser bench: {} purchases at concurrency {} on {}{}, provider latency {} ms\n\
              purchases/s {:.0} ({:.2} s); succeeded {}, declined {}, 3-D Secure {}; errors {}\n\
              raw durable commits/s {:.0}; ratio purchases/raw {:.3}; server peak RSS {:.1} MiB\n\
              per purchase: server CPU {:.2} ms, {:.1} statements ({:.1} in the writer's batches), {:.2} transactions; \
@@ -417,6 +434,10 @@ impl BenchReport {
             self.purchases,
             self.concurrency,
             self.database,
+            self.pool.as_ref().map_or(String::new(), |p| format!(
+                " (a pool of {} connections, {} writer lanes)",
+                p.connections, p.writer_lanes
+            )),
             self.provider_latency_ms,
             self.purchases_per_second,
             self.seconds,

@@ -62,12 +62,12 @@ async fn an_unsafe_deployment_refuses_to_start_and_names_the_setting() {
             "server.public_url must be the https:// address",
             Box::new(|s| s.server.public_url = Some("http://pay.example.com".into())),
         ),
-        ("database.max_connections = 0", Box::new(|s| s.database.max_connections = 0)),
+        ("database.max_connections = 0", Box::new(|s| s.database.max_connections = Some(0))),
         (
             "database.max_connections = 1 is too few: this database needs at least 2",
             Box::new(|s| {
                 s.database.url = "postgres://purser@127.0.0.1:1/purser".into();
-                s.database.max_connections = 1;
+                s.database.max_connections = Some(1);
             }),
         ),
         // Development mode is no way round: with a real secret, or on a public address, there is no sandbox ...
