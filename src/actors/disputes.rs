@@ -4,12 +4,12 @@
 //! and holds no timer, so its row is all its state.
 use super::Context;
 use crate::domain::dispute::Report;
-use crate::domain::purchase::Purchase;
 use crate::providers::ProviderError;
 use crate::store::disputes::{self, Applied, Source};
 use crate::store::{purchases, writer};
 use entities::disputes as rows;
 use sea_orm::DbErr;
+use uuid::Uuid;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DisputeError {
@@ -23,21 +23,24 @@ pub enum DisputeError {
     Db(#[from] DbErr),
 }
 
-/// The purchase a report is about, found by the payment the provider names (Stripe's intent, PayPal's capture).
-async fn purchase_of(ctx: &Context, report: &Report) -> Result<Option<Purchase>, DbErr> {
+/// The purchase a report is about, found by the payment the provider names (Stripe's intent, PayPal's capture): its
+/// id, which never changes. The step reads the purchase itself, in its transaction: read here, a grant committed
+/// meanwhile would be missed, and the lost dispute would take nothing back while the grant, not seeing the dispute
+/// yet, kept the credits (a three-lane PostgreSQL chaos run caught it).
+async fn purchase_of(ctx: &Context, report: &Report) -> Result<Option<Uuid>, DbErr> {
     let Some(payment) = &report.payment else { return Ok(None) };
     let found = match report.provider {
         "paypal" => purchases::find_by_charge(&ctx.reads, payment).await?,
         _ => purchases::find_by_intent(&ctx.reads, payment).await?,
     };
-    Ok(found.map(|stored| stored.purchase))
+    Ok(found.map(|stored| stored.purchase.id))
 }
 
 pub async fn apply(ctx: &Context, report: Report, source: Source) -> Result<Applied, DbErr> {
     let purchase = purchase_of(ctx, &report).await?;
     let step = || {
-        let (report, purchase, source) = (report.clone(), purchase.clone(), source.clone());
-        writer::step(move |txn| Box::pin(async move { disputes::apply(txn, &report, purchase.as_ref(), source).await }))
+        let (report, source) = (report.clone(), source.clone());
+        writer::step(move |txn| Box::pin(async move { disputes::apply(txn, &report, purchase, source).await }))
     };
     ctx.writer.write_when_free(step).await
 }

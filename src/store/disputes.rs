@@ -37,17 +37,24 @@ pub struct Applied {
     pub credits_debited: i64,
 }
 
-/// Applies `report` about a dispute of `purchase` (when Purser knows it), in the caller's transaction.
+/// Applies `report` about a dispute of the purchase `purchase` (when Purser knows it), in the caller's transaction.
 pub async fn apply<C: ConnectionTrait>(
     txn: &C,
     report: &Report,
-    purchase: Option<&Purchase>,
+    purchase: Option<Uuid>,
     source: Source,
 ) -> Result<Applied, DbErr> {
     use disputes::Column as C;
     // Two nodes may apply two reports of one dispute at once; the second, refused the lock while the first holds it,
     // is tried again and reads what the first wrote.
     super::advisory_lock_now(txn, &format!("dispute:{}", report.id)).await?;
+    // Under the lock its grant takes: a grant is either committed and read here, or refused the row until this step
+    // commits and then finds the lost dispute (`debit_lost_before_grant`).
+    let purchase = match purchase {
+        Some(id) => Some(super::purchases::lock(txn, id).await?.purchase),
+        None => None,
+    };
+    let purchase = purchase.as_ref();
     let known = disputes::Entity::find_by_id(report.id.clone()).one(txn).await?;
     let before = known.as_ref().map(|d| Standing::parse(&d.status).unwrap_or(Standing::UnderReview));
     let step = dispute::on(before, report.standing);

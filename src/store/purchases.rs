@@ -292,21 +292,22 @@ impl crate::store::writer::Busy for SaveError {
 
 /// What a read of the purchase's row that takes it found missing means: on PostgreSQL, where the read skips a row
 /// another transaction holds, that the row is busy (a purchase is never deleted); on SQLite, that it is not there.
-fn not_free(txn: &DatabaseTransaction, id: Uuid) -> SaveError {
+fn not_free<C: ConnectionTrait>(txn: &C, id: Uuid) -> DbErr {
     match txn.get_database_backend() {
-        sea_orm::DbBackend::Postgres => super::writer::refused(super::busy(&format!("purchase {id}"))).into(),
-        _ => DbErr::RecordNotFound(format!("purchase {id}")).into(),
+        sea_orm::DbBackend::Postgres => super::writer::refused(super::busy(&format!("purchase {id}"))),
+        _ => DbErr::RecordNotFound(format!("purchase {id}")),
     }
 }
 
 /// The purchase's row, locked until the transaction ends (SQLite, whose one writer serializes steps, has no row
-/// locks); busy when another transaction holds it.
-async fn lock(txn: &DatabaseTransaction, id: Uuid) -> Result<Stored, SaveError> {
+/// locks); busy when another transaction holds it. A step about the purchase that is not its own (a dispute's
+/// report) reads it this way too, so it sees what the purchase's steps have committed and none commits beside it.
+pub async fn lock<C: ConnectionTrait>(txn: &C, id: Uuid) -> Result<Stored, DbErr> {
     let row = purchases::Entity::find_by_id(id)
         .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
         .one(txn)
         .await?;
-    Ok(decode(row.ok_or_else(|| not_free(txn, id))?)?)
+    decode(row.ok_or_else(|| not_free(txn, id))?)
 }
 
 /// The version of the purchase's row, locked like `lock` does: all a step that changes nothing needs to know that the
@@ -319,7 +320,7 @@ async fn locked_version(txn: &DatabaseTransaction, id: Uuid) -> Result<i64, Save
         .into_tuple::<i64>()
         .one(txn)
         .await?;
-    version.ok_or_else(|| not_free(txn, id))
+    version.ok_or_else(|| not_free(txn, id).into())
 }
 
 /// Whether an input that changed nothing is written down: a webhook always (it is consumed, applied or not), an
