@@ -88,13 +88,14 @@ pub struct DatabaseSettings {
 
 impl DatabaseSettings {
     /// The pool's connections: as set, or, for a PostgreSQL on this host (a loopback address or a Unix socket),
-    /// twice this machine's cores and at least 4: its backends and Purser share these cores, and more connections
-    /// than that only make them take turns (on two cores a pool of 4 made 20-30 % more purchases a second than one of
-    /// 16, `docs/benchmarks.md`). For one elsewhere, 16: there each statement's round trip, not the CPU, is what a
-    /// connection waits on.
+    /// twice this machine's cores, from 4 to 16: its backends and Purser share these cores, and more connections than
+    /// that only make them take turns (on two cores a pool of 4 made 20-30 % more purchases a second than one of 16,
+    /// `docs/benchmarks.md`); never above 16, so that a large host's nodes stay within PostgreSQL's default 100
+    /// connections. For one elsewhere, 16: there each statement's round trip, not the CPU, is what a connection waits
+    /// on.
     pub fn pool_size(&self) -> u32 {
         self.max_connections.unwrap_or_else(|| match postgres_on_this_host(&self.url) {
-            true => std::thread::available_parallelism().map_or(2, |n| n.get() as u32).saturating_mul(2).max(4),
+            true => std::thread::available_parallelism().map_or(2, |n| n.get() as u32).saturating_mul(2).clamp(4, 16),
             false => 16,
         })
     }
@@ -820,7 +821,7 @@ mod tests {
 
     #[test]
     fn the_pool_follows_this_hosts_cores_only_for_a_postgresql_on_this_host() {
-        let local = std::thread::available_parallelism().map_or(2, |n| n.get() as u32).saturating_mul(2).max(4);
+        let local = std::thread::available_parallelism().map_or(2, |n| n.get() as u32).saturating_mul(2).clamp(4, 16);
         for url in [
             "postgres://purser:secret@127.0.0.1:5432/purser",
             "postgres://purser@localhost/purser",
