@@ -56,26 +56,40 @@ impl TestDatabase {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 /// Starts the real binary the way an operator does (the repository's config.toml, environment overrides on top) and
-/// waits until it is ready: a node of its own process, as a deployment runs several on one database.
+/// waits until it is ready: a node of its own process, as a deployment runs several on one database. It listens on a
+/// port the kernel gives it, read from its "purser listening" line: a port chosen here and bound there could be taken
+/// by another test's node in between, and this test would then drive that one.
 pub async fn start_node(database_url: &str, env: &[(&str, &str)]) -> (std::process::Child, String) {
+    use std::io::BufRead;
     purser::startup::install_crypto();
-    let port = free_port();
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_purser"))
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_purser"))
         .args(["--config", concat!(env!("CARGO_MANIFEST_DIR"), "/config.toml"), "serve"])
-        .env("PURSER_SERVER__PORT", port.to_string())
+        .env("PURSER_SERVER__PORT", "0")
         .env("PURSER_DATABASE__URL", database_url)
         .env("PURSER_SANDBOX__WEBHOOK_SECRET", WEBHOOK_SECRET)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "warn,purser::startup=info")
+        .env("NO_COLOR", "1")
         .envs(env.iter().copied())
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::inherit())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("start purser");
+    let logs = std::io::BufReader::new(child.stderr.take().expect("the node's stderr"));
+    let (listening, port) = std::sync::mpsc::channel();
+    // The node's log goes on to the test's, as it did when inherited.
+    std::thread::spawn(move || {
+        for line in logs.lines().map_while(Result::ok) {
+            if let Some(port) =
+                line.split_once("purser listening port=").and_then(|(_, p)| p.trim().parse::<u16>().ok())
+            {
+                let _ = listening.send(port);
+            }
+            eprintln!("{line}");
+        }
+    });
+    let port = tokio::task::spawn_blocking(move || port.recv_timeout(Duration::from_secs(60))).await.unwrap();
+    let port = port.expect("purser did not start listening within 60 s");
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     let ready = eventually(Duration::from_secs(30), || async {
