@@ -95,7 +95,7 @@ impl DatabaseSettings {
     /// on.
     pub fn pool_size(&self) -> u32 {
         self.max_connections.unwrap_or_else(|| match postgres_on_this_host(&self.url) {
-            true => std::thread::available_parallelism().map_or(2, |n| n.get() as u32).saturating_mul(2).clamp(4, 16),
+            true => pool_beside(std::thread::available_parallelism().map_or(2, |n| n.get() as u32)),
             false => 16,
         })
     }
@@ -110,6 +110,11 @@ impl DatabaseSettings {
             }
         }
     }
+}
+
+/// The pool for a PostgreSQL sharing a host of `cores` cores (`DatabaseSettings::pool_size`).
+fn pool_beside(cores: u32) -> u32 {
+    cores.saturating_mul(2).clamp(4, 16)
 }
 
 fn postgres_on_this_host(url: &str) -> bool {
@@ -813,7 +818,7 @@ pub struct SandboxFaults {
 
 #[cfg(test)]
 mod tests {
-    use super::DatabaseSettings;
+    use super::{DatabaseSettings, pool_beside};
 
     fn pool(url: &str, set: Option<u32>) -> u32 {
         DatabaseSettings { url: url.into(), max_connections: set, writer_lanes: None }.pool_size()
@@ -821,7 +826,8 @@ mod tests {
 
     #[test]
     fn the_pool_follows_this_hosts_cores_only_for_a_postgresql_on_this_host() {
-        let local = std::thread::available_parallelism().map_or(2, |n| n.get() as u32).saturating_mul(2).clamp(4, 16);
+        assert_eq!([1, 2, 3, 4, 8, 64].map(pool_beside), [4, 4, 6, 8, 16, 16]);
+        let local = pool_beside(std::thread::available_parallelism().map_or(2, |n| n.get() as u32));
         for url in [
             "postgres://purser:secret@127.0.0.1:5432/purser",
             "postgres://purser@localhost/purser",

@@ -26,7 +26,7 @@ pub enum DisputeError {
 /// The purchase a report is about, found by the payment the provider names (Stripe's intent, PayPal's capture): its
 /// id, which never changes. The step reads the purchase itself, in its transaction: read here, a grant committed
 /// meanwhile would be missed, and the lost dispute would take nothing back while the grant, not seeing the dispute
-/// yet, kept the credits (a three-lane PostgreSQL chaos run caught it).
+/// yet, kept the credits (a PostgreSQL chaos run caught it).
 async fn purchase_of(ctx: &Context, report: &Report) -> Result<Option<Uuid>, DbErr> {
     let Some(payment) = &report.payment else { return Ok(None) };
     let found = match report.provider {
