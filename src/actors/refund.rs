@@ -55,6 +55,8 @@ pub type RefundReply = Result<Refund, RefundError>;
 
 pub struct Apply {
     input: RefundInput,
+    /// The inbox row of the webhook that brought `input`, marked applied by its step.
+    webhook: Option<i64>,
     reply: Option<RpcReplyPort<RefundReply>>,
 }
 
@@ -83,7 +85,7 @@ impl Actor for RefundActor {
         msg: Apply,
         state: &mut StoredRefund,
     ) -> Result<(), ActorProcessingErr> {
-        let result = self.run(&myself, state, msg.input).await;
+        let result = self.run(&myself, state, msg.input, msg.webhook).await;
         if let Some(reply) = msg.reply {
             let _ = reply.send(result);
         }
@@ -97,16 +99,23 @@ impl Actor for RefundActor {
 
 fn arm(myself: &ActorRef<Apply>, at: DateTime<Utc>) {
     let delay = (at - Utc::now()).to_std().unwrap_or_default();
-    myself.send_after(delay, || Apply { input: RefundInput::RetryDue, reply: None });
+    myself.send_after(delay, || Apply { input: RefundInput::RetryDue, webhook: None, reply: None });
 }
 
 impl RefundActor {
-    async fn run(&self, myself: &ActorRef<Apply>, state: &mut StoredRefund, input: RefundInput) -> RefundReply {
+    async fn run(
+        &self,
+        myself: &ActorRef<Apply>,
+        state: &mut StoredRefund,
+        input: RefundInput,
+        mut webhook: Option<i64>,
+    ) -> RefundReply {
         let mut queue = VecDeque::from([input]);
         while let Some(input) = queue.pop_front() {
             let reads_books = input.reads_books();
             let decide = |refund: &Refund, books| refund.on(input, books, Utc::now(), &self.policy);
-            let (locked, stepped) = refunds::step(&self.ctx.db, state.refund.id, reads_books, decide).await?;
+            let id = state.refund.id;
+            let (locked, stepped) = refunds::step(&self.ctx.db, id, reads_books, webhook.take(), decide).await?;
             let Some((step, version)) = stepped else {
                 *state = locked;
                 continue;
@@ -211,10 +220,20 @@ impl RefundActors {
     }
 
     pub async fn send(&self, id: Uuid, input: RefundInput) -> RefundReply {
+        self.call(id, input, None).await
+    }
+
+    /// A provider's news of a refund, from the webhook stored as inbox row `webhook`, which the step marks applied.
+    pub async fn deliver_webhook(&self, id: Uuid, input: RefundInput, webhook: i64) -> RefundReply {
+        self.call(id, input, Some(webhook)).await
+    }
+
+    async fn call(&self, id: Uuid, input: RefundInput, webhook: Option<i64>) -> RefundReply {
         for attempt in 0..20u64 {
             let actor = self.actor(id).await?;
             let message = input.clone();
-            match actor.call(|reply| Apply { input: message, reply: Some(reply) }, Some(self.ctx.call_timeout)).await {
+            let apply = |reply| Apply { input: message, webhook, reply: Some(reply) };
+            match actor.call(apply, Some(self.ctx.call_timeout)).await {
                 Ok(CallResult::Success(reply)) => return reply,
                 Ok(CallResult::Timeout) => return Err(RefundError::Busy),
                 // Stopped between lookup and delivery: wait for it to go, then start a fresh one.
@@ -237,6 +256,8 @@ impl RefundActors {
     /// reversal just opened.
     pub async fn start(&self, id: Uuid) -> Result<(), RefundError> {
         let actor = self.actor(id).await?;
-        actor.cast(Apply { input: RefundInput::Recovered, reply: None }).map_err(|e| RefundError::Other(e.to_string()))
+        actor
+            .cast(Apply { input: RefundInput::Recovered, webhook: None, reply: None })
+            .map_err(|e| RefundError::Other(e.to_string()))
     }
 }

@@ -379,13 +379,12 @@ impl Inbox {
             (Some(purchase), Some(_)) => refunds::settling(&self.reads, purchase, provider_refund).await?,
             _ => None,
         };
-        if let (Some(id), Some(input)) = (about, news)
-            && let Err(e) = self.refunds.send(id, input).await
-        {
-            webhooks::mark(&self.db, row, webhooks::InboxStatus::Failed, Some(e.to_string())).await?;
-            return Ok(());
+        let Some((id, input)) = about.zip(news) else {
+            return webhooks::mark(&self.db, row, webhooks::InboxStatus::Processed, None).await;
+        };
+        match self.refunds.deliver_webhook(id, input, row).await {
+            Ok(_) => Ok(()),
+            Err(e) => webhooks::mark(&self.db, row, webhooks::InboxStatus::Failed, Some(e.to_string())).await,
         }
-        webhooks::mark(&self.db, row, webhooks::InboxStatus::Processed, None).await?;
-        Ok(())
     }
 }

@@ -3,6 +3,7 @@
 use super::events;
 use super::ledger::{self, Taken};
 use super::outbox;
+use super::webhooks;
 use crate::domain::event::EventType;
 use crate::domain::ids::{ClientId, RefundRequestId, TransactionId};
 use crate::domain::money::Credits;
@@ -132,6 +133,7 @@ pub async fn step(
     db: &DatabaseConnection,
     id: Uuid,
     reads_books: bool,
+    webhook: Option<i64>,
     decide: impl FnOnce(&Refund, Option<Books>) -> Result<RefundStep, RefundRejected>,
 ) -> Result<(StoredRefund, Option<(RefundStep, i64)>), RefundStoreError> {
     let txn = crate::store::begin(db).await?;
@@ -143,7 +145,14 @@ pub async fn step(
         false => None,
     };
     let step = decide(current, books)?;
+    // The event that caused the step is marked applied in its transaction, as a purchase's step marks its own.
+    if let Some(row) = webhook {
+        webhooks::mark(&txn, row, webhooks::InboxStatus::Processed, None).await?;
+    }
     if step.refund == *current && step.records.is_empty() && step.effects.is_empty() {
+        if webhook.is_some() {
+            txn.commit().await?;
+        }
         return Ok((before, None));
     }
     let next = &step.refund;

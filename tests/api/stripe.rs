@@ -444,6 +444,9 @@ async fn a_pending_stripe_refund_settles_on_stripes_word(db: Db) {
         (refund_of(paid).await["status"] == "refunded").then_some(())
     });
     assert!(refunded.await.is_some(), "the succeeded refund is refunded");
+    // Each event is marked applied by the refund's step that applied it, so no later write is waited for here.
+    let applied = format!("event_id = '{}' AND status = 'processed'", event["id"].as_str().unwrap());
+    assert_eq!(app.count_where("webhook_events", &applied).await, 1, "the refund's event is marked with its step");
     assert!(app.mail_containing(&format!("Provider reference: {paid_at_stripe}")).await.is_some(), "its receipt");
     assert_eq!(client.balance().await, 240, "one refund paid, one given back");
 }
