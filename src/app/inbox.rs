@@ -10,7 +10,7 @@ use crate::domain::refund::RefundInput;
 use crate::providers::{paypal_order, stripe_event};
 use crate::store::purchases::Cause;
 use crate::store::webhooks::{self, IncomingEvent, Recorded};
-use crate::store::{customers, payment_methods, purchases, refunds};
+use crate::store::{controls, customers, payment_methods, purchases, refunds};
 use sea_orm::{DatabaseConnection, DbErr};
 use serde_json::Value;
 use std::sync::Arc;
@@ -39,6 +39,15 @@ pub struct Inbox {
     pub reads: DatabaseConnection,
     pub purchases: Arc<PurchaseActors>,
     pub refunds: Arc<RefundActors>,
+}
+
+/// What an admin's replay of a stored event found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Replay {
+    Replayed,
+    NotFound,
+    /// Applied already: replaying it could only repeat what it did.
+    AlreadyApplied,
 }
 
 /// Routes a stored event after its acknowledgement, as the providers ask: a crash before routing is done leaves the
@@ -303,6 +312,28 @@ impl Inbox {
                 let purchase_id = event.purchase_id();
                 self.route(event, row.id, purchase_id).await
             }
+        }
+    }
+
+    /// An admin's replay (AC9.6.7): the audit row and the event's return to `received` commit in one step, so a
+    /// replay audited here and cut short (a crash before its routing ends) is finished by the inbox sweep.
+    pub async fn replay_for(&self, id: i64, admin: &str, reason: String) -> Result<Replay, DbErr> {
+        let admin = admin.to_owned();
+        let writer = &self.purchases.context().writer;
+        let requeued = writer.write(move |txn| {
+            Box::pin(async move {
+                let Some(row) = webhooks::lock(txn, id).await? else { return Ok(Err(Replay::NotFound)) };
+                if row.status == webhooks::InboxStatus::Processed.as_str() {
+                    return Ok(Err(Replay::AlreadyApplied));
+                }
+                controls::audit(txn, &admin, "replay_webhook", &row.event_id, &reason).await?;
+                webhooks::mark(txn, id, webhooks::InboxStatus::Received, None).await?;
+                Ok::<_, DbErr>(Ok(row))
+            })
+        });
+        match requeued.await? {
+            Ok(row) => self.replay(&row).await.map(|()| Replay::Replayed),
+            Err(found) => Ok(found),
         }
     }
 

@@ -162,6 +162,7 @@ pub async fn troubled(
         .await
 }
 
-pub async fn find(db: &sea_orm::DatabaseConnection, id: i64) -> Result<Option<webhook_events::Model>, DbErr> {
-    webhook_events::Entity::find_by_id(id).one(db).await
+/// Stored event `id`, its row locked until the transaction `db` ends.
+pub async fn lock<C: ConnectionTrait>(db: &C, id: i64) -> Result<Option<webhook_events::Model>, DbErr> {
+    webhook_events::Entity::find_by_id(id).lock_exclusive().one(db).await
 }

@@ -143,6 +143,19 @@ async fn webhook_health_lists_trouble_and_replays_it(db: Db) {
         .unwrap();
     let again = app.post(&format!("/api/v1/admin/webhooks/{bare_id}/replay"), Some(&admin), &json!({})).await;
     assert_eq!(again.error_code(), "already_processed");
+    let missing = app.post("/api/v1/admin/webhooks/999999/replay", Some(&admin), &json!({})).await;
+    assert_eq!((missing.status, missing.error_code()), (StatusCode::NOT_FOUND, "webhook_not_found"));
+    assert_eq!(
+        app.count_where("admin_actions", "action = 'replay_webhook'").await,
+        1,
+        "a refused replay is not audited"
+    );
+    // Still nothing to route the stray event to: it is unroutable again, not left `received`.
+    let unroutable = crate::helpers::eventually(Duration::from_secs(5), || async {
+        let rows = app.count_where("webhook_events", "event_id = 'evt_stray_1' AND status = 'unroutable'").await;
+        (rows == 1).then_some(())
+    });
+    assert!(unroutable.await.is_some(), "the replayed stray event is unroutable again");
 }
 
 /// The inbox row a crash between storing an event and applying it leaves behind.

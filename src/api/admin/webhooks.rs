@@ -5,8 +5,9 @@ use crate::api::error::{ApiError, ErrorEnvelope, ok};
 use crate::api::extract::AdminCaller;
 use crate::api::extract::ApiPath;
 use crate::api::extract::ApiQuery;
+use crate::app::inbox::Replay;
 use crate::domain::ids::TransactionId;
-use crate::store::{controls, webhooks as webhook_store};
+use crate::store::webhooks as webhook_store;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -74,14 +75,14 @@ pub async fn replay_webhook(
     ApiPath(id): ApiPath<i64>,
     body: Option<crate::api::extract::ApiJson<ActionReason>>,
 ) -> Result<Response, ApiError> {
-    let Some(event) = webhook_store::find(&state.db, id).await? else {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "webhook_not_found", "No such stored webhook event."));
-    };
-    if event.status == webhook_store::InboxStatus::Processed.as_str() {
-        return Err(ApiError::new(StatusCode::CONFLICT, "already_processed", "This event was applied already."));
-    }
     let reason = body.map(|b| b.0.reason).unwrap_or_default();
-    controls::audit(&state.db, admin.id.as_str(), "replay_webhook", &event.event_id, &reason).await?;
-    state.inbox.replay(&event).await?;
-    Ok(ok(StatusCode::ACCEPTED, serde_json::json!({ "id": id, "replayed": true })))
+    match state.inbox.replay_for(id, admin.id.as_str(), reason).await? {
+        Replay::Replayed => Ok(ok(StatusCode::ACCEPTED, serde_json::json!({ "id": id, "replayed": true }))),
+        Replay::NotFound => {
+            Err(ApiError::new(StatusCode::NOT_FOUND, "webhook_not_found", "No such stored webhook event."))
+        }
+        Replay::AlreadyApplied => {
+            Err(ApiError::new(StatusCode::CONFLICT, "already_processed", "This event was applied already."))
+        }
+    }
 }
