@@ -221,7 +221,6 @@ impl Application {
         let limiter = RateLimiter {
             budgets: budgets.clone(),
             pauses: pauses.clone(),
-            db: db.clone(),
             window: settings.limits.provider_throttle_pause,
             shared: SharedLimits::of(&settings.limits, &db),
         };

@@ -40,7 +40,7 @@ async fn change(state: &AppState, admin: &str, request: ControlRequest, paused: 
     if request.reason.trim().is_empty() {
         return Err(ApiError::bad_request("reason_required", "Say why: the reason is recorded and shown to clients."));
     }
-    state.pauses.set(request.scope, paused, request.reason.trim(), admin).await?;
+    state.pauses.set(request.scope, paused, request.reason.trim(), admin, None).await?;
     Ok(ok(StatusCode::OK, Paused { paused: state.pauses.current() }))
 }
 

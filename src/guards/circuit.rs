@@ -7,7 +7,8 @@ use super::pause::{Pauses, Scope};
 use crate::domain::circuit::{Circuit, CircuitRules, CircuitState};
 use crate::domain::purchase::Rail;
 use crate::providers::Gateways;
-use crate::store::{alerts, circuits as circuit_store};
+use crate::store::alerts::{self, Alert};
+use crate::store::circuits as circuit_store;
 use chrono::Utc;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use sea_orm::DatabaseConnection;
@@ -69,9 +70,8 @@ impl Circuits {
 }
 
 impl CircuitBreaker {
-    async fn alert(&self, kind: &str, details: serde_json::Value) -> Result<(), ActorProcessingErr> {
-        alerts::raise(&self.db, kind, format!("{kind}:{}", Utc::now().timestamp_millis()), details).await?;
-        Ok(())
+    fn alert(kind: &'static str) -> Alert {
+        Alert { kind, key: format!("{kind}:{}", Utc::now().timestamp_millis()), details: json!({ "alert": kind }) }
     }
 
     fn paused_by_me(&self) -> bool {
@@ -84,12 +84,11 @@ impl CircuitBreaker {
         let all_down = circuits.all_down(&self.gateways);
         if all_down && !platform_paused {
             tracing::error!("every provider's circuit is open: pausing the platform until a probe succeeds");
-            self.alert("all_rails_down", json!({ "alert": "all_rails_down" })).await?;
             let reason = "no provider answers (every rail's circuit is open): paused until a probe succeeds";
-            self.pauses.set(Scope::Platform, true, reason, BY).await?;
+            self.pauses.set(Scope::Platform, true, reason, BY, Some(Self::alert("all_rails_down"))).await?;
         } else if !all_down && self.paused_by_me() {
-            self.alert("all_rails_down_lifted", json!({ "alert": "all_rails_down_lifted" })).await?;
-            self.pauses.set(Scope::Platform, false, "a provider answered its probe", BY).await?;
+            let lifted = Some(Self::alert("all_rails_down_lifted"));
+            self.pauses.set(Scope::Platform, false, "a provider answered its probe", BY, lifted).await?;
         }
         Ok(())
     }

@@ -5,7 +5,7 @@
 use super::pause::{Pauses, Scope};
 use crate::domain::fraud::{FraudRules, Signals, Verdict, Window, assess};
 use crate::domain::purchase::Rail;
-use crate::store::alerts;
+use crate::store::alerts::{self, Alert};
 use crate::store::fraud_screenings::{self, Caps, Keys, Seen};
 use chrono::{DateTime, TimeDelta, Utc};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -108,10 +108,9 @@ impl FraudMonitor {
             return Ok(());
         }
         let reason = format!("{wave} {kind} in a minute: an attack is suspected");
-        // The alert first: whoever sees the pause finds its alert already there.
-        let alert = json!({ "alert": "breach", "reason": reason });
-        alerts::raise(&self.db, "breach", format!("breach:{kind}:{}", now.timestamp()), alert).await?;
-        self.pauses.set(Scope::Platform, true, &reason, "fraud-monitor").await?;
+        let details = json!({ "alert": "breach", "reason": reason });
+        let alert = Alert { kind: "breach", key: format!("breach:{kind}:{}", now.timestamp()), details };
+        self.pauses.set(Scope::Platform, true, &reason, "fraud-monitor", Some(alert)).await?;
         Ok(())
     }
 }

@@ -2,6 +2,7 @@
 //! keeps them, and broadcast on a watch channel, so the API refuses new checkouts at once and actors hold their
 //! provider calls until the resume. Webhooks are still accepted while paused: nothing is lost.
 use crate::domain::purchase::Rail;
+use crate::store::alerts::Alert;
 use crate::store::controls;
 use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseConnection, DbErr};
@@ -181,9 +182,18 @@ impl Pauses {
         self.current.borrow().iter().find(|p| p.scope.covers(rail)).cloned()
     }
 
-    pub async fn set(&self, scope: Scope, paused: bool, reason: &str, by: &str) -> Result<(), DbErr> {
+    /// Pauses or resumes `scope`; a guard's `alert` is raised in the same transaction, so whoever sees the pause
+    /// finds its alert, and a crash leaves neither without the other.
+    pub async fn set(
+        &self,
+        scope: Scope,
+        paused: bool,
+        reason: &str,
+        by: &str,
+        alert: Option<Alert>,
+    ) -> Result<(), DbErr> {
         let now = Utc::now();
-        controls::set(&self.db, scope.as_str(), paused, reason, by, now).await?;
+        controls::set(&self.db, scope.as_str(), paused, reason, by, now, alert).await?;
         self.current.send_modify(|pauses| {
             pauses.retain(|p| p.scope != scope);
             if paused {

@@ -7,7 +7,8 @@
 use super::pause::{Pauses, Scope};
 use crate::domain::purchase::Rail;
 use crate::settings::LimitSettings;
-use crate::store::{alerts, rate_windows};
+use crate::store::alerts::Alert;
+use crate::store::rate_windows;
 use chrono::{TimeDelta, Utc};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter as Governor};
@@ -178,19 +179,15 @@ pub enum RateMsg {
 pub struct RateLimiter {
     pub budgets: Arc<Budgets>,
     pub pauses: Arc<Pauses>,
-    pub db: DatabaseConnection,
     /// How long a provider is left alone after a 429.
     pub window: Duration,
     pub shared: Option<SharedLimits>,
 }
 
 impl RateLimiter {
-    async fn alert(&self, scope: Scope, what: &str) -> Result<(), ActorProcessingErr> {
-        let now = Utc::now();
+    fn alert(&self, scope: Scope, what: &'static str) -> Alert {
         let details = json!({ "alert": what, "scope": scope.as_str(), "windowSeconds": self.window.as_secs() });
-        let key = format!("{what}:{}:{}", scope.as_str(), now.timestamp_millis());
-        alerts::raise(&self.db, what, key, details).await?;
-        Ok(())
+        Alert { kind: what, key: format!("{what}:{}:{}", scope.as_str(), Utc::now().timestamp_millis()), details }
     }
 
     async fn pause(&self, myself: &ActorRef<RateMsg>, rail: Rail) -> Result<(), ActorProcessingErr> {
@@ -206,9 +203,7 @@ impl RateLimiter {
             self.window.as_secs()
         );
         tracing::warn!(rail = rail.as_str(), "provider rate limit hit: pausing its processing");
-        // The alert first: whoever sees the pause finds its alert already there.
-        self.alert(scope, "provider_throttled").await?;
-        self.pauses.set(scope, true, &reason, BY).await?;
+        self.pauses.set(scope, true, &reason, BY, Some(self.alert(scope, "provider_throttled"))).await?;
         myself.send_after(self.window, move || RateMsg::Lift { scope });
         Ok(())
     }
@@ -272,8 +267,8 @@ impl Actor for RateLimiter {
                 if !self.pauses.current().iter().any(|p| p.scope == scope && p.by == BY) {
                     return Ok(());
                 }
-                self.alert(scope, "provider_throttle_lifted").await?;
-                self.pauses.set(scope, false, "the provider's rate-limit window has passed", BY).await?;
+                let lifted = Some(self.alert(scope, "provider_throttle_lifted"));
+                self.pauses.set(scope, false, "the provider's rate-limit window has passed", BY, lifted).await?;
             }
         }
         Ok(())

@@ -9,6 +9,13 @@ use sea_orm::{
 };
 use serde_json::Value;
 
+/// An alert to raise in the transaction of the change it announces (a guard's pause).
+pub struct Alert {
+    pub kind: &'static str,
+    pub key: String,
+    pub details: Value,
+}
+
 pub async fn raise<C: ConnectionTrait>(db: &C, kind: &str, key: String, details: Value) -> Result<(), DbErr> {
     let alert = alerts::ActiveModel {
         key: Set(key.clone()),

@@ -1,4 +1,5 @@
-//! Pauses and the admin audit trail. A pause and its audit row are written in one transaction.
+//! Pauses and the admin audit trail. A pause, its audit row and a guard's alert are written in one transaction.
+use super::alerts::Alert;
 use crate::domain::event::EventType;
 use chrono::{DateTime, Utc};
 use entities::{admin_actions, platform_controls as controls};
@@ -36,6 +37,7 @@ pub async fn set(
     reason: &str,
     by: &str,
     at: DateTime<Utc>,
+    alert: Option<Alert>,
 ) -> Result<(), DbErr> {
     use controls::Column as C;
     let txn = crate::store::begin(db).await?;
@@ -50,6 +52,9 @@ pub async fn set(
         OnConflict::column(C::Scope).update_columns([C::Paused, C::Reason, C::ChangedBy, C::ChangedAt]).to_owned();
     controls::Entity::insert(row).on_conflict(replace).exec_without_returning(&txn).await?;
     audit(&txn, by, if paused { "pause" } else { "resume" }, scope, reason).await?;
+    if let Some(alert) = alert {
+        super::alerts::raise(&txn, alert.kind, alert.key, alert.details).await?;
+    }
     let kind = if paused { EventType::PaymentsPaused } else { EventType::PaymentsResumed };
     let data = serde_json::json!({ "scope": scope, "reason": reason, "changedBy": by });
     let cause = format!("{}:{scope}:{}", kind.as_str(), at.timestamp_nanos_opt().unwrap_or_default());
