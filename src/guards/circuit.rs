@@ -7,7 +7,7 @@ use super::pause::{Pauses, Scope};
 use crate::domain::circuit::{Circuit, CircuitRules, CircuitState};
 use crate::domain::purchase::Rail;
 use crate::providers::Gateways;
-use crate::store::alerts::{self, Alert};
+use crate::store::alerts::Alert;
 use crate::store::circuits as circuit_store;
 use chrono::Utc;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -160,28 +160,24 @@ impl Actor for CircuitBreaker {
                 let circuit = circuits.of(rail);
                 let was_half_open = circuit.state == CircuitState::HalfOpen;
                 let opened = circuit.record(success, now, &self.rules);
+                let rail_name = rail.as_str();
                 match circuit.state {
                     CircuitState::Open { until } if opened => {
-                        circuit_store::save(&self.db, rail.as_str(), Some(until)).await?;
+                        tracing::error!(
+                            rail = rail_name,
+                            "provider circuit opened: new checkouts refused until it recovers"
+                        );
+                        let details =
+                            json!({ "alert": "circuit_opened", "rail": rail_name, "probeFailed": was_half_open });
+                        let key = format!("circuit:{rail_name}:{}", now.timestamp_millis());
+                        let alert = Alert { kind: "circuit_opened", key, details };
+                        circuit_store::save(&self.db, rail_name, Some(until), Some(alert)).await?;
                         self.probe_at(&myself, rail, until);
                     }
-                    CircuitState::Closed if was_half_open => circuit_store::save(&self.db, rail.as_str(), None).await?,
+                    CircuitState::Closed if was_half_open => {
+                        circuit_store::save(&self.db, rail_name, None, None).await?
+                    }
                     _ => {}
-                }
-                if opened {
-                    let rail_name = rail.as_str();
-                    tracing::error!(
-                        rail = rail_name,
-                        "provider circuit opened: new checkouts refused until it recovers"
-                    );
-                    let details = json!({ "alert": "circuit_opened", "rail": rail_name, "probeFailed": was_half_open });
-                    alerts::raise(
-                        &self.db,
-                        "circuit_opened",
-                        format!("circuit:{rail_name}:{}", now.timestamp_millis()),
-                        details,
-                    )
-                    .await?;
                 }
                 if opened || was_half_open {
                     self.follow(circuits).await?;

@@ -9,7 +9,7 @@ use sea_orm::{
 };
 use serde_json::Value;
 
-/// An alert to raise in the transaction of the change it announces (a guard's pause).
+/// An alert to raise in the transaction of the change it announces (a guard's pause, a circuit opened).
 pub struct Alert {
     pub kind: &'static str,
     pub key: String,

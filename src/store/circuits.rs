@@ -1,16 +1,28 @@
 //! The circuit breakers' state: which rails' circuits are open, and until when.
+use super::alerts::Alert;
 use chrono::{DateTime, Utc};
 use entities::circuit_states as rows;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr, EntityTrait};
 
-/// Records that `rail`'s circuit is open until `until`, or closed (`None`).
-pub async fn save(db: &DatabaseConnection, rail: &str, until: Option<DateTime<Utc>>) -> Result<(), DbErr> {
+/// Records that `rail`'s circuit is open until `until`, or closed (`None`), with the `alert` that tells the admins
+/// in the same transaction.
+pub async fn save(
+    db: &DatabaseConnection,
+    rail: &str,
+    until: Option<DateTime<Utc>>,
+    alert: Option<Alert>,
+) -> Result<(), DbErr> {
+    let txn = crate::store::begin(db).await?;
     let row = rows::ActiveModel { rail: Set(rail.to_owned()), open_until: Set(until), changed_at: Set(Utc::now()) };
     let replace = OnConflict::column(rows::Column::Rail)
         .update_columns([rows::Column::OpenUntil, rows::Column::ChangedAt])
         .to_owned();
-    rows::Entity::insert(row).on_conflict(replace).exec_without_returning(db).await.map(|_| ())
+    rows::Entity::insert(row).on_conflict(replace).exec_without_returning(&txn).await?;
+    if let Some(alert) = alert {
+        super::alerts::raise(&txn, alert.kind, alert.key, alert.details).await?;
+    }
+    txn.commit().await
 }
 
 /// The open circuits: rail and until when.
