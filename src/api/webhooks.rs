@@ -5,11 +5,12 @@ use super::client_addr::ClientAddr;
 use super::error::{ApiError, ErrorEnvelope};
 use super::extract::body_rejection;
 use crate::app::inbox::Received;
+use crate::domain::purchase::Rail;
 use crate::domain::signature as stripe_signature;
 use crate::guards::fraud::FraudMsg;
 use crate::guards::rate_limit::RateMsg;
-use crate::providers::paypal_order;
 use crate::providers::stripe_event;
+use crate::providers::{ProviderError, paypal_order};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
@@ -82,7 +83,8 @@ async fn refuse(state: &AppState, sender: std::net::IpAddr, provider: &'static s
     params(("PAYPAL-TRANSMISSION-SIG" = String, Header, description = "With PAYPAL-TRANSMISSION-ID, -TIME, PAYPAL-CERT-URL and PAYPAL-AUTH-ALGO")),
     responses((status = 200, description = "Stored (or a duplicate, acknowledged and dropped)"),
         (status = 400, description = "Signature not verified, or not an event", body = ErrorEnvelope),
-        (status = 429, description = "This sender sent too many webhooks that failed verification", body = ErrorEnvelope)))]
+        (status = 429, description = "This sender sent too many webhooks that failed verification", body = ErrorEnvelope),
+        (status = 503, description = "`provider_unavailable`: PayPal's signature check did not answer; PayPal sends the event again", body = ErrorEnvelope)))]
 pub async fn paypal(
     State(state): State<AppState>,
     ClientAddr(client_ip): ClientAddr,
@@ -101,10 +103,20 @@ pub async fn paypal(
     if let Some(Err(wait)) = ctx.limiter.call(sender, ctx.call_timeout).await {
         return Ok(super::guard::too_many(wait, "webhooks that failed verification"));
     }
-    if let Err(reason) = state.gateways.paypal.verify_webhook(&headers, &body).await {
-        return Ok(
-            refuse(&state, client_ip, "paypal", format!("The webhook signature was not verified: {reason}")).await
-        );
+    let verified = state.gateways.paypal.verify_webhook(&headers, &body);
+    match ctx.provider_call(Rail::Paypal, "verify_webhook", verified).await {
+        Ok(()) => {}
+        Err(ProviderError::Rejected { message, .. }) => {
+            let reason = format!("The webhook signature was not verified: {message}");
+            return Ok(refuse(&state, client_ip, "paypal", reason).await);
+        }
+        // PayPal did not answer its own check: nothing is known of the sender, so nothing is held against it, and
+        // PayPal sends the event again on the error.
+        Err(ProviderError::Unreachable(e) | ProviderError::Throttled(e)) => {
+            tracing::warn!(error = %e, "PayPal's signature check did not answer: webhook left for PayPal's retry");
+            let message = "PayPal's signature check did not answer; send the event again.";
+            return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "provider_unavailable", message));
+        }
     }
     let event: paypal_order::Event = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request("malformed_event", format!("Not a PayPal event: {e}")))?;

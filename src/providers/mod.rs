@@ -159,11 +159,12 @@ impl PaypalGateway {
         }
     }
 
-    pub async fn verify_webhook(&self, headers: &axum::http::HeaderMap, body: &[u8]) -> Result<(), String> {
+    pub async fn verify_webhook(&self, headers: &axum::http::HeaderMap, body: &[u8]) -> Result<(), ProviderError> {
+        let not_verified = |message: String| ProviderError::Rejected { code: "invalid_signature".into(), message };
         match self {
-            Self::Sandbox(sandbox) => sandbox.verify_paypal_webhook(headers, body),
+            Self::Sandbox(sandbox) => sandbox.verify_paypal_webhook(headers, body).map_err(not_verified),
             Self::Paypal(paypal) => paypal.verify_webhook(headers, body).await,
-            Self::Disabled => Err("PayPal payments are switched off on this service".into()),
+            Self::Disabled => Err(not_verified("PayPal payments are switched off on this service".into())),
         }
     }
 

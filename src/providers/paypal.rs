@@ -240,11 +240,15 @@ impl PaypalProvider {
 
     /// PayPal's verify-webhook-signature postback: PayPal checks its own certificate chain and signature, which
     /// spares Purser a certificate store and follows PayPal's key rotation for free.
-    pub async fn verify_webhook(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), String> {
+    /// PayPal's word on a webhook's signature: `Rejected` when it is not genuine (or PayPal refused the check
+    /// itself), `Unreachable` when PayPal did not answer, which says nothing of the sender.
+    pub async fn verify_webhook(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), ProviderError> {
+        let not_verified = |message: String| ProviderError::Rejected { code: "invalid_signature".into(), message };
         let header = |name: &str| {
-            headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned).ok_or(format!("missing {name}"))
+            let value = headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+            value.ok_or_else(|| not_verified(format!("missing {name}")))
         };
-        let event: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+        let event: Value = serde_json::from_slice(body).map_err(|e| not_verified(format!("not JSON: {e}")))?;
         let request = json!({
             "auth_algo": header("paypal-auth-algo")?,
             "cert_url": header("paypal-cert-url")?,
@@ -258,12 +262,12 @@ impl PaypalProvider {
             .call(Method::POST, "/v1/notifications/verify-webhook-signature", Some(Body::Json(&request)), None)
             .await
             .map_err(|e| match e {
-                Failure::Refused { message, .. } => message,
-                Failure::Unreachable(e) => e,
+                Failure::Refused { message, .. } => not_verified(message),
+                Failure::Unreachable(e) => ProviderError::Unreachable(e),
             })?;
         match answer.get("verification_status").and_then(Value::as_str) {
             Some("SUCCESS") => Ok(()),
-            other => Err(format!("PayPal says the signature is {}", other.unwrap_or("unknown"))),
+            other => Err(not_verified(format!("PayPal says the signature is {}", other.unwrap_or("unknown")))),
         }
     }
 }

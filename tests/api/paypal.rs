@@ -237,6 +237,34 @@ async fn webhooks_are_verified_deduplicated_and_order_independent(db: Db) {
     assert_eq!(app.count_where("webhook_events", "event_id = 'WH-DUP-1'").await, 1);
 }
 
+// A PayPal outage is no attack: a genuine webhook whose signature check PayPal does not answer is refused 503 (PayPal
+// sends it again), held against no sender, and applied once PayPal answers.
+async fn a_webhook_paypal_cannot_check_is_left_for_its_retry(db: Db) {
+    let (app, fake) = paypal_app(db, |s| s.fraud.breach_signature_failures_per_minute = 2).await;
+    let client = app.client("pp-outage");
+    let (transaction, order) = create_order(&client, &fake).await;
+    let capture = json!({
+        "id": "CAPOUTAGE1", "status": "COMPLETED", "custom_id": transaction,
+        "amount": { "currency_code": "USD", "value": "160.00" },
+        "supplementary_data": { "related_ids": { "order_id": order } },
+    });
+    let event = json!({ "id": "WH-OUTAGE-1", "event_version": "1.0", "event_type": "PAYMENT.CAPTURE.COMPLETED",
+        "resource_type": "capture", "resource": capture });
+    fake.set_down(true);
+    for _ in 0..4 {
+        assert_eq!(fake.deliver(&event, true).await, 503);
+    }
+    assert_eq!(app.count_rows("webhook_events").await, 0);
+    let admin = app.token("admin-outage", Role::Admin);
+    let alerts = app.get("/api/v1/admin/alerts", Some(&admin)).await;
+    let kinds: Vec<&str> = alerts.data().as_array().unwrap().iter().filter_map(|a| a["kind"].as_str()).collect();
+    assert!(!kinds.iter().any(|k| ["breach", "forged_webhooks"].contains(k)), "no attack alerted: {kinds:?}");
+    fake.set_down(false);
+    assert_eq!(fake.deliver(&event, true).await, 200);
+    client.wait_for_status(&transaction, "succeeded").await;
+    assert_eq!(client.balance().await, 240);
+}
+
 // AC9.2.5: a dispute raised at PayPal reaches the admins with its details.
 async fn a_dispute_alerts_admins_with_its_details(db: Db) {
     let (app, fake) = paypal_app(db, |_| {}).await;
@@ -414,6 +442,7 @@ on_both_databases!(
     a_declined_capture_shows_the_reason,
     paypal_faults_are_retried_without_a_double_capture,
     webhooks_are_verified_deduplicated_and_order_independent,
+    a_webhook_paypal_cannot_check_is_left_for_its_retry,
     a_dispute_alerts_admins_with_its_details,
     pay_later_is_recorded_where_paypal_tells_it_apart,
     an_unapproved_order_expires,
