@@ -200,19 +200,24 @@ async fn paypal_faults_are_retried_without_a_double_capture(db: Db) {
     assert_eq!(client.balance().await, 240);
 }
 
+/// PayPal's `PAYMENT.CAPTURE.COMPLETED` event `id` for a capture of `pro-200` ($160) on the purchase's order.
+fn capture_completed(id: &str, capture: &str, transaction: &str, order: &str) -> Value {
+    let capture = json!({
+        "id": capture, "status": "COMPLETED", "custom_id": transaction,
+        "amount": { "currency_code": "USD", "value": "160.00" },
+        "supplementary_data": { "related_ids": { "order_id": order } },
+    });
+    json!({ "id": id, "event_version": "1.0", "event_type": "PAYMENT.CAPTURE.COMPLETED", "resource_type": "capture",
+        "resource": capture })
+}
+
 // Duplicate and out-of-order webhooks; a forged one is refused and not stored.
 async fn webhooks_are_verified_deduplicated_and_order_independent(db: Db) {
     let (app, fake) = paypal_app(db, |_| {}).await;
     let client = app.client("pp-6");
     let (transaction, order) = create_order(&client, &fake).await;
-    let capture = json!({
-        "id": "CAPOUTOFORDER1", "status": "COMPLETED", "custom_id": transaction,
-        "amount": { "currency_code": "USD", "value": "160.00" },
-        "supplementary_data": { "related_ids": { "order_id": order } },
-    });
-    let event = json!({ "id": "WH-DUP-1", "event_version": "1.0", "event_type": "PAYMENT.CAPTURE.COMPLETED",
-        "resource_type": "capture", "resource": capture });
-    let forged = json!({ "id": "WH-FORGED", "event_type": "PAYMENT.CAPTURE.COMPLETED", "resource": capture });
+    let event = capture_completed("WH-DUP-1", "CAPOUTOFORDER1", &transaction, &order);
+    let forged = json!({ "id": "WH-FORGED", "event_type": "PAYMENT.CAPTURE.COMPLETED", "resource": event["resource"] });
     assert_eq!(fake.deliver(&forged, false).await, 400);
     assert_eq!(app.count_rows("webhook_events").await, 0);
     // The capture's news arrives before the approval's, and twice.
@@ -243,13 +248,7 @@ async fn a_webhook_paypal_cannot_check_is_left_for_its_retry(db: Db) {
     let (app, fake) = paypal_app(db, |s| s.fraud.breach_signature_failures_per_minute = 2).await;
     let client = app.client("pp-outage");
     let (transaction, order) = create_order(&client, &fake).await;
-    let capture = json!({
-        "id": "CAPOUTAGE1", "status": "COMPLETED", "custom_id": transaction,
-        "amount": { "currency_code": "USD", "value": "160.00" },
-        "supplementary_data": { "related_ids": { "order_id": order } },
-    });
-    let event = json!({ "id": "WH-OUTAGE-1", "event_version": "1.0", "event_type": "PAYMENT.CAPTURE.COMPLETED",
-        "resource_type": "capture", "resource": capture });
+    let event = capture_completed("WH-OUTAGE-1", "CAPOUTAGE1", &transaction, &order);
     fake.set_down(true);
     for _ in 0..4 {
         assert_eq!(fake.deliver(&event, true).await, 503);
