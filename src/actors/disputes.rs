@@ -3,7 +3,8 @@
 //! advisory lock serializes two nodes' reports). There is no actor per dispute: a dispute waits on people for days
 //! and holds no timer, so its row is all its state.
 use super::Context;
-use crate::domain::dispute::Report;
+use crate::domain::dispute::{Answer, Report};
+use crate::domain::purchase::Rail;
 use crate::providers::ProviderError;
 use crate::store::disputes::{self, Applied, Source};
 use crate::store::{purchases, writer};
@@ -45,8 +46,20 @@ pub async fn apply(ctx: &Context, report: Report, source: Source) -> Result<Appl
     ctx.writer.write_when_free(step).await
 }
 
+/// Reads dispute `id` at its provider, or sends it an admin's `answer`, as a provider call (budget, circuit, timings).
+pub async fn at_provider(
+    ctx: &Context,
+    provider: &str,
+    id: &str,
+    answer: Option<&Answer>,
+) -> Result<Report, ProviderError> {
+    let rail = if provider == "paypal" { Rail::Paypal } else { Rail::Card };
+    let operation = if answer.is_some() { "answer_dispute" } else { "read_dispute" };
+    ctx.provider_call(rail, operation, ctx.gateways.dispute(provider, id, answer)).await
+}
+
 /// Reads an open dispute back from its provider, for news whose webhook never came (the reconciler's round).
 pub async fn sync(ctx: &Context, dispute: &rows::Model) -> Result<Applied, DisputeError> {
-    let report = ctx.gateways.dispute(&dispute.provider, &dispute.id, None).await?;
+    let report = at_provider(ctx, &dispute.provider, &dispute.id, None).await?;
     Ok(apply(ctx, report, Source::Sync).await?)
 }

@@ -3,11 +3,11 @@
 use super::AppState;
 use super::error::{ApiError, ErrorEnvelope, ok};
 use super::extract::{ApiJson, ClientCaller};
-use crate::app::payment_data;
+use crate::app::payment_data::{self, RemovalError};
 use crate::domain::ids::CardToken;
 use crate::domain::purchase::Rail;
 use crate::providers::{CardMethod, ProviderError};
-use crate::store::{customers, payment_methods};
+use crate::store::payment_methods;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -94,13 +94,20 @@ pub async fn list(State(state): State<AppState>, ClientCaller(caller): ClientCal
     Ok(ok(StatusCode::OK, methods))
 }
 
-fn provider_error(e: crate::providers::ProviderError) -> ApiError {
-    tracing::warn!(error = %e, "provider refused to remove payment data");
-    ApiError::new(
-        StatusCode::BAD_GATEWAY,
-        "provider_unavailable",
-        "The payment provider did not confirm the removal; try again.",
-    )
+impl From<RemovalError> for ApiError {
+    fn from(e: RemovalError) -> Self {
+        match e {
+            RemovalError::Provider(e) => {
+                tracing::warn!(error = %e, "provider refused to remove payment data");
+                ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "provider_unavailable",
+                    "The payment provider did not confirm the removal; try again.",
+                )
+            }
+            RemovalError::Db(e) => e.into(),
+        }
+    }
 }
 
 #[utoipa::path(delete, path = "/api/v1/payments/methods/{id}", operation_id = "remove_payment_method", tag = "payment methods",
@@ -117,8 +124,7 @@ pub async fn remove(
     let Some(method) = payment_methods::find(&state.db, caller.id.as_str(), &id).await? else {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "payment_method_not_found", "No such saved payment method."));
     };
-    state.gateways.card.detach_method(&method.id).await.map_err(provider_error)?;
-    payment_data::forget_method(&state.purchases.context().writer, &method.id).await?;
+    payment_data::remove_method(state.purchases.context(), &method.id).await?;
     Ok(ok(StatusCode::OK, serde_json::json!({ "id": method.id, "deleted": true })))
 }
 
@@ -139,17 +145,6 @@ pub async fn delete_account_data(
     State(state): State<AppState>,
     ClientCaller(caller): ClientCaller,
 ) -> Result<Response, ApiError> {
-    let (gateway, writer) = (&state.gateways.card, &state.purchases.context().writer);
-    let client = caller.id.as_str();
-    let methods = payment_methods::list(&state.db, client).await?;
-    for method in &methods {
-        gateway.detach_method(&method.id).await.map_err(provider_error)?;
-        payment_data::forget_method(writer, &method.id).await?;
-    }
-    let customer = customers::find(&state.db, client, gateway.name()).await?;
-    if let Some(customer) = &customer {
-        gateway.delete_customer(customer).await.map_err(provider_error)?;
-        payment_data::forget_customer(writer, client, gateway.name()).await?;
-    }
-    Ok(ok(StatusCode::OK, DeletedData { methods_removed: methods.len(), customer_deleted: customer.is_some() }))
+    let removed = payment_data::remove_all(state.purchases.context(), &caller.id).await?;
+    Ok(ok(StatusCode::OK, DeletedData { methods_removed: removed.methods, customer_deleted: removed.customer }))
 }

@@ -2,7 +2,7 @@
 //! provider, each applied as the dispute's step (`actors::disputes`): the dispute, the purchase's history, the alert,
 //! and for a lost one the credits taken back and the account flagged, with the inbox mark or the admin's audit line.
 use crate::actors::Context;
-use crate::actors::disputes::{DisputeError, apply};
+use crate::actors::disputes::{DisputeError, apply, at_provider};
 use crate::domain::dispute::{Answer, Report, Standing};
 use crate::store::disputes::{self, Applied, Source};
 use entities::disputes as rows;
@@ -19,7 +19,7 @@ pub async fn answer(ctx: &Context, id: &str, answer: Answer, admin: &str) -> Res
     if Standing::parse(&dispute.status).is_some_and(Standing::is_closed) {
         return Err(DisputeError::Closed(dispute.status));
     }
-    let report = ctx.gateways.dispute(&dispute.provider, id, Some(&answer)).await?;
+    let report = at_provider(ctx, &dispute.provider, id, Some(&answer)).await?;
     let record = match &answer {
         Answer::Evidence { text, file } => format!(
             "evidence submitted ({} characters{})",

@@ -676,4 +676,12 @@ async fn stripe_saved_cards_one_click_and_account_deletion(db: Db) {
     let gone = at_stripe(&proxy, &format!("/v1/customers/{customer}")).await;
     assert!(gone.get("error").is_some() || gone["deleted"] == true, "customer deleted at Stripe: {gone}");
     assert!(app.get("/api/v1/payments/methods", Some(&client.token)).await.data().as_array().unwrap().is_empty());
+    // Both removals were provider calls like any other: budgeted, seen by the circuit breaker, timed.
+    let admin = app.token("admin-metrics", purser::auth::Role::Admin);
+    let metrics = app.http.get(format!("{}/metrics", app.base)).bearer_auth(admin).send().await.unwrap();
+    let metrics = metrics.text().await.unwrap();
+    for operation in ["detach_method", "delete_customer"] {
+        let line = format!("purser_provider_call_seconds_count{{rail=\"card\",operation=\"{operation}\"}} 1");
+        assert!(metrics.lines().any(|l| l == line), "{line} in /metrics");
+    }
 }
