@@ -5,7 +5,6 @@ use super::client_addr::ClientAddr;
 use super::error::{ApiError, ErrorEnvelope};
 use super::extract::body_rejection;
 use crate::app::inbox::Received;
-use crate::domain::purchase::Rail;
 use crate::domain::signature as stripe_signature;
 use crate::guards::fraud::FraudMsg;
 use crate::guards::rate_limit::RateMsg;
@@ -103,8 +102,9 @@ pub async fn paypal(
     if let Some(Err(wait)) = ctx.limiter.call(sender, ctx.call_timeout).await {
         return Ok(super::guard::too_many(wait, "webhooks that failed verification"));
     }
-    let verified = state.gateways.paypal.verify_webhook(&headers, &body);
-    match ctx.provider_call(Rail::Paypal, "verify_webhook", verified).await {
+    // Not spent from PayPal's outbound budget (`provider_call`): a flood of forged events would spend it and so
+    // pause the PayPal rail; the senders' own budgets above bound what they cost.
+    match state.gateways.paypal.verify_webhook(&headers, &body).await {
         Ok(()) => {}
         Err(ProviderError::Rejected { message, .. }) => {
             let reason = format!("The webhook signature was not verified: {message}");

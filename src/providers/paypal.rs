@@ -239,9 +239,9 @@ impl PaypalProvider {
     }
 
     /// PayPal's verify-webhook-signature postback: PayPal checks its own certificate chain and signature, which
-    /// spares Purser a certificate store and follows PayPal's key rotation for free.
-    /// PayPal's word on a webhook's signature: `Rejected` when it is not genuine (or PayPal refused the check
-    /// itself), `Unreachable` when PayPal did not answer, which says nothing of the sender.
+    /// spares Purser a certificate store and follows PayPal's key rotation for free. `Rejected` when the event is
+    /// not genuine (or PayPal refused the request, as it does a malformed one); `Unreachable` or `Throttled` when
+    /// PayPal gave no verdict, which says nothing of the sender.
     pub async fn verify_webhook(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), ProviderError> {
         let not_verified = |message: String| ProviderError::Rejected { code: "invalid_signature".into(), message };
         let header = |name: &str| {
@@ -262,6 +262,9 @@ impl PaypalProvider {
             .call(Method::POST, "/v1/notifications/verify-webhook-signature", Some(Body::Json(&request)), None)
             .await
             .map_err(|e| match e {
+                Failure::Refused { status: StatusCode::TOO_MANY_REQUESTS, message, .. } => {
+                    ProviderError::Throttled(message)
+                }
                 Failure::Refused { message, .. } => not_verified(message),
                 Failure::Unreachable(e) => ProviderError::Unreachable(e),
             })?;
