@@ -395,10 +395,9 @@ impl Inbox {
         }
     }
 
-    /// The provider reports a refund paid: the purchase's refund waiting on it is done. A refund already settled (by the
-    /// call's own answer) or made outside Purser changes nothing.
     /// Gives the provider's news of `provider_refund` (`None`: still pending, nothing to do) to the purchase's refund it
-    /// is about: the one being made, or the one it already settled (a paid refund can still fail).
+    /// is about: the one being made, or the one it already settled (a paid refund can still fail), whose step marks
+    /// the event applied. News of a refund made outside Purser changes nothing.
     async fn settle_refund(
         &self,
         purchase: Option<uuid::Uuid>,
