@@ -31,6 +31,13 @@ pub enum ProviderError {
     Throttled(String),
 }
 
+impl ProviderError {
+    /// A webhook whose signature the provider's check did not accept.
+    pub fn not_verified(message: String) -> Self {
+        Self::Rejected { code: "invalid_signature".into(), message }
+    }
+}
+
 pub struct NewIntent<'a> {
     pub purchase_id: Uuid,
     pub client: &'a ClientId,
@@ -160,7 +167,7 @@ impl PaypalGateway {
     }
 
     pub async fn verify_webhook(&self, headers: &axum::http::HeaderMap, body: &[u8]) -> Result<(), ProviderError> {
-        let not_verified = |message: String| ProviderError::Rejected { code: "invalid_signature".into(), message };
+        let not_verified = ProviderError::not_verified;
         match self {
             Self::Sandbox(sandbox) => sandbox.verify_paypal_webhook(headers, body).map_err(not_verified),
             Self::Paypal(paypal) => paypal.verify_webhook(headers, body).await,

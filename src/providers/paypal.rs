@@ -243,7 +243,7 @@ impl PaypalProvider {
     /// not genuine (or PayPal refused the request, as it does a malformed one); `Unreachable` or `Throttled` when
     /// PayPal gave no verdict, which says nothing of the sender.
     pub async fn verify_webhook(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), ProviderError> {
-        let not_verified = |message: String| ProviderError::Rejected { code: "invalid_signature".into(), message };
+        let not_verified = ProviderError::not_verified;
         let header = |name: &str| {
             let value = headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
             value.ok_or_else(|| not_verified(format!("missing {name}")))

@@ -16,6 +16,12 @@ pub struct Alert {
     pub details: Value,
 }
 
+impl Alert {
+    pub async fn raise<C: ConnectionTrait>(self, db: &C) -> Result<(), DbErr> {
+        raise(db, self.kind, self.key, self.details).await
+    }
+}
+
 pub async fn raise<C: ConnectionTrait>(db: &C, kind: &str, key: String, details: Value) -> Result<(), DbErr> {
     let alert = alerts::ActiveModel {
         key: Set(key.clone()),

@@ -20,7 +20,7 @@ pub async fn save(
         .to_owned();
     rows::Entity::insert(row).on_conflict(replace).exec_without_returning(&txn).await?;
     if let Some(alert) = alert {
-        super::alerts::raise(&txn, alert.kind, alert.key, alert.details).await?;
+        alert.raise(&txn).await?;
     }
     txn.commit().await
 }

@@ -53,7 +53,7 @@ pub async fn set(
     controls::Entity::insert(row).on_conflict(replace).exec_without_returning(&txn).await?;
     audit(&txn, by, if paused { "pause" } else { "resume" }, scope, reason).await?;
     if let Some(alert) = alert {
-        super::alerts::raise(&txn, alert.kind, alert.key, alert.details).await?;
+        alert.raise(&txn).await?;
     }
     let kind = if paused { EventType::PaymentsPaused } else { EventType::PaymentsResumed };
     let data = serde_json::json!({ "scope": scope, "reason": reason, "changedBy": by });
