@@ -88,8 +88,10 @@ pub struct Refresh;
 
 impl ractor::Actor for PauseWatcher {
     type Msg = Refresh;
-    /// The task listening for announcements, stopped with the actor.
-    type State = Option<tokio::task::JoinHandle<()>>;
+    /// The task listening for announcements. It holds one of the pool's connections, so it goes with the state:
+    /// a killed actor gets no `post_stop` (ractor skips it), and a detached task would keep that connection for
+    /// good, one more with each crash, until the pool had none left for the requests.
+    type State = Option<tokio_util::task::AbortOnDropHandle<()>>;
     type Arguments = ();
 
     async fn pre_start(
@@ -106,7 +108,7 @@ impl ractor::Actor for PauseWatcher {
             }
         };
         Ok(listener.map(|mut listener| {
-            tokio::spawn(async move {
+            tokio_util::task::AbortOnDropHandle::new(tokio::spawn(async move {
                 loop {
                     // `None`: the connection dropped (and reconnects); what it missed is read back all the same.
                     match listener.try_recv().await {
@@ -121,19 +123,8 @@ impl ractor::Actor for PauseWatcher {
                         }
                     }
                 }
-            })
+            }))
         }))
-    }
-
-    async fn post_stop(
-        &self,
-        _: ractor::ActorRef<Refresh>,
-        listening: &mut Self::State,
-    ) -> Result<(), ractor::ActorProcessingErr> {
-        if let Some(task) = listening.take() {
-            task.abort();
-        }
-        Ok(())
     }
 
     async fn handle(

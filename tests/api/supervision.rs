@@ -196,6 +196,36 @@ async fn a_restarted_circuit_breaker_remembers_an_open_circuit(db: Db) {
     assert_eq!(refused.error_code(), "provider_unavailable");
 }
 
+/// The connections of this app's database that listen for pauses (the pause watcher's, one of the pool's).
+async fn listening(app: &TestApp) -> i64 {
+    let sql = "SELECT CAST(COUNT(*) AS BIGINT) FROM pg_stat_activity \
+               WHERE datname = current_database() AND query LIKE 'LISTEN%'";
+    crate::helpers::scalar(&app.database.url, sql).await
+}
+
+// A crash skips an actor's cleanup (ractor runs no `post_stop` on a kill). The pause watcher listens on one of the
+// pool's connections: a crashed watcher must give it back, or each crash takes one more, until no request gets one
+// (a CI chaos run ended that way, every request failing with "Connection pool timed out").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_pause_watcher_gives_its_connection_back() {
+    let app = spawn_app_with(Db::Postgres, |s| {
+        s.sandbox.crash_hooks = true;
+        s.database.max_connections = Some(4);
+    })
+    .await;
+    for crashes in 1..=6 {
+        let crashed = eventually(Duration::from_secs(10), || async {
+            (crash(&app, "pause-watcher").await.status == StatusCode::OK).then_some(())
+        });
+        assert!(crashed.await.is_some(), "the watcher is back for crash {crashes}");
+        let one = eventually(Duration::from_secs(10), || async { (listening(&app).await == 1).then_some(()) });
+        assert!(one.await.is_some(), "after crash {crashes}, {} connections listen", listening(&app).await);
+    }
+    let client = app.client("watcher-crashed");
+    buy(&client, "starter-25").await;
+    assert_eq!(client.balance().await, 25);
+}
+
 // Without the setting there is no way to crash anything (production refuses it: `deployment.rs`).
 async fn crash_hooks_are_off_by_default(db: Db) {
     let app = crate::helpers::spawn_app(db).await;
