@@ -1,6 +1,7 @@
 //! Builds the whole service from `Settings`: database, migrations, providers, actors (with recovery), HTTP. `main`
 //! and every integration test go through `Application::build`, so tests run exactly what users run.
 use crate::actors::deadlines::Deadlines;
+use crate::actors::inbox_sweep::InboxSweep;
 use crate::actors::reconciler::Reconciler;
 use crate::actors::refund::RefundActors;
 use crate::actors::tree::Tree;
@@ -39,7 +40,6 @@ pub struct Application {
     router: axum::Router,
     purchases: Arc<PurchaseActors>,
     tree: Tree,
-    inbox_sweep: tokio::task::JoinHandle<()>,
 }
 
 /// Call once before any TLS client is built: the dependency tree is ring-only, and rustls wants it named.
@@ -312,8 +312,9 @@ impl Application {
         });
         // As often as an event can fall due (`ROUTING_GRACE` after it arrives), or the reconciler's pace if quicker.
         let grace = store::webhooks::ROUTING_GRACE.to_std().unwrap_or_default();
-        let inbox_sweep = tokio::spawn(state.inbox.clone().sweep(settings.payments.reconcile_every.min(grace)));
-        Ok(Self { listener, port, tls, router: api::router(state), purchases, tree, inbox_sweep })
+        let every = settings.payments.reconcile_every.min(grace);
+        tree.child("inbox-sweep", InboxSweep { inbox: state.inbox.clone(), every }).await?;
+        Ok(Self { listener, port, tls, router: api::router(state), purchases, tree })
     }
 
     pub fn port(&self) -> u16 {
@@ -342,7 +343,6 @@ impl Application {
                 axum_server::from_tcp_rustls(listener, tls)?.handle(handle).serve(service).await
             }
         };
-        self.inbox_sweep.abort();
         self.purchases.shutdown().await;
         self.tree.shutdown().await;
         // Closed, not just dropped: the pool's maintenance task ends now instead of spinning while the runtime stops.

@@ -45,7 +45,7 @@ impl Actor for Reconciler {
     }
 
     async fn handle(&self, _myself: ActorRef<Tick>, _: Tick, _: &mut ()) -> Result<(), ActorProcessingErr> {
-        // A database error skips this tick; it must not stop the reconciler, which no supervisor restarts yet.
+        // A database error skips this tick: the next one tries again, without a restart.
         if let Err(e) = self.tick().await {
             tracing::warn!(error = %e, "reconcile tick skipped");
         }

@@ -200,9 +200,8 @@ pub async fn dev_token(State(state): State<AppState>, ApiJson(login): ApiJson<De
 }
 
 /// Development with `sandbox.crash_hooks` only: kills an actor as a crash would (`fraud-monitor`, `circuit-breaker`,
-/// `rate-limiter`, `deadlines`, `mailer`, `event-sender`, `reconciler`, `pause-watcher`, `purchase:<id>`,
-/// `refund:<id>`), for the
-/// tests and the chaos harness.
+/// `rate-limiter`, `deadlines`, `mailer`, `event-sender`, `reconciler`, `pause-watcher`, `inbox-sweep`,
+/// `purchase:<id>`, `refund:<id>`), for the tests and the chaos harness.
 pub async fn dev_crash(
     State(state): State<AppState>,
     super::extract::AdminCaller(_admin): super::extract::AdminCaller,
@@ -213,7 +212,7 @@ pub async fn dev_crash(
     };
     let name = match actor.as_str() {
         "fraud-monitor" | "circuit-breaker" | "rate-limiter" | "deadlines" | "mailer" | "event-sender"
-        | "reconciler" | "pause-watcher" => {
+        | "reconciler" | "pause-watcher" | "inbox-sweep" => {
             format!("{prefix}:{actor}")
         }
         _ => {

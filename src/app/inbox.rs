@@ -337,24 +337,20 @@ impl Inbox {
         }
     }
 
-    /// The inbox sweep, every `every` from the start: events that failed, or whose routing died with a node (this
-    /// one before a restart, or another), are claimed and run through routing again, so none waits for the
-    /// provider's retry (or is lost when the retries end). With several nodes each claims its own.
-    pub async fn sweep(self, every: std::time::Duration) {
+    /// One round of the inbox sweep (`actors::inbox_sweep`): claims the events that failed, or whose routing died
+    /// with a node, and routes them again. With several nodes each claims its own.
+    pub async fn sweep(&self) {
         // Longer than a replay takes: a node that dies mid-replay leaves its claim to run out, then another replays.
         const CLAIM: std::time::Duration = std::time::Duration::from_secs(60);
-        loop {
-            match webhooks::claim_unapplied(&self.db, CLAIM).await {
-                Ok(rows) => {
-                    for row in rows {
-                        if let Err(e) = self.replay(&row).await {
-                            tracing::warn!(event = %row.event_id, error = %e, "inbox sweep: event not applied");
-                        }
+        match webhooks::claim_unapplied(&self.db, CLAIM).await {
+            Ok(rows) => {
+                for row in rows {
+                    if let Err(e) = self.replay(&row).await {
+                        tracing::warn!(event = %row.event_id, error = %e, "inbox sweep: event not applied");
                     }
                 }
-                Err(e) => tracing::warn!(error = %e, "inbox sweep: inbox not read"),
             }
-            tokio::time::sleep(every).await;
+            Err(e) => tracing::warn!(error = %e, "inbox sweep: inbox not read"),
         }
     }
 

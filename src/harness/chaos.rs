@@ -294,6 +294,7 @@ async fn crash_actors(
             "event-sender",
             "reconciler",
             "pause-watcher",
+            "inbox-sweep",
         ];
         // One pick in four is a purchase's actor, the rest a background one.
         let pick = (fraction() * (background.len() as f64 * 4.0 / 3.0)) as usize;

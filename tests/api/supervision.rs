@@ -196,6 +196,24 @@ async fn a_restarted_circuit_breaker_remembers_an_open_circuit(db: Db) {
     assert_eq!(refused.error_code(), "provider_unavailable");
 }
 
+// The inbox sweep is supervised like every other background actor: crashed, it comes back and still applies an event
+// a dead node stored and never routed, with no retry from the provider.
+async fn a_crashed_inbox_sweep_still_applies_what_was_left(db: Db) {
+    let app = spawn_app_with(db, |s| s.sandbox.crash_hooks = true).await;
+    let client = app.client("sweep-crashed");
+    let (transaction, intent) = client.open("pro-200", "pm_card_visa").await;
+    assert_eq!(crash(&app, "inbox-sweep").await.status, StatusCode::OK);
+    let event = crate::webhooks::succeeded_event("evt_after_crash", &intent, &transaction);
+    crate::webhooks::leave_unapplied(&app, &event).await;
+    let applied = eventually(Duration::from_secs(30), || async {
+        let processed = "event_id = 'evt_after_crash' AND status = 'processed'";
+        (app.count_where("webhook_events", processed).await == 1).then_some(())
+    });
+    assert!(applied.await.is_some(), "the restarted sweep applied the event");
+    client.wait_for_status(&transaction, "succeeded").await;
+    assert_eq!(client.balance().await, 240);
+}
+
 /// The connections of this app's database that listen for pauses (the pause watcher's, one of the pool's).
 async fn listening(app: &TestApp) -> i64 {
     let sql = "SELECT CAST(COUNT(*) AS BIGINT) FROM pg_stat_activity \
@@ -237,5 +255,6 @@ on_both_databases!(
     the_deadline_queue_and_the_rate_limiter_come_back_with_their_state,
     every_actor_comes_back_from_a_crash_with_its_state,
     a_restarted_circuit_breaker_remembers_an_open_circuit,
+    a_crashed_inbox_sweep_still_applies_what_was_left,
     crash_hooks_are_off_by_default,
 );
