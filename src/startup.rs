@@ -1,13 +1,13 @@
 //! Builds the whole service from `Settings`: database, migrations, providers, actors (with recovery), HTTP. `main`
 //! and every integration test go through `Application::build`, so tests run exactly what users run.
 use crate::actors::deadlines::Deadlines;
-use crate::actors::inbox_sweep::InboxSweep;
 use crate::actors::reconciler::Reconciler;
 use crate::actors::refund::RefundActors;
 use crate::actors::tree::Tree;
 use crate::actors::{Context, PurchaseActors};
 use crate::api::{self, AppState, Services};
 use crate::app::inbox::Inbox;
+use crate::app::inbox_sweep::InboxSweep;
 use crate::auth::Authenticator;
 use crate::domain::circuit::CircuitRules;
 use crate::domain::invoice::{Issuer, Seller};

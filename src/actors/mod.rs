@@ -3,7 +3,6 @@
 pub mod counters;
 pub mod deadlines;
 pub mod disputes;
-pub mod inbox_sweep;
 pub mod purchase;
 pub mod reconciler;
 pub mod refund;

@@ -337,7 +337,7 @@ impl Inbox {
         }
     }
 
-    /// One round of the inbox sweep (`actors::inbox_sweep`): claims the events that failed, or whose routing died
+    /// One round of the inbox sweep (`app::inbox_sweep`): claims the events that failed, or whose routing died
     /// with a node, and routes them again. With several nodes each claims its own.
     pub async fn sweep(&self) {
         // Longer than a replay takes: a node that dies mid-replay leaves its claim to run out, then another replays.

@@ -5,6 +5,7 @@ pub mod api_keys;
 pub mod credits;
 pub mod disputes;
 pub mod inbox;
+pub mod inbox_sweep;
 pub mod oversight;
 pub mod payment_data;
 pub mod receipts;

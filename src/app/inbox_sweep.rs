@@ -2,7 +2,7 @@
 //! restart, or another), are claimed and routed again, so none waits for the provider's retry (or is lost when the
 //! retries end). It keeps nothing in memory: the claims are in the inbox's rows, so a restarted sweep carries on
 //! from the database.
-use crate::app::inbox::Inbox;
+use super::inbox::Inbox;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use std::time::Duration;
 
