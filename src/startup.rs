@@ -346,8 +346,11 @@ impl Application {
         self.purchases.shutdown().await;
         self.tree.shutdown().await;
         // Closed, not just dropped: the pool's maintenance task ends now instead of spinning while the runtime stops.
-        if let Err(e) = self.purchases.context().db.clone().close().await {
-            tracing::warn!(error = %e, "closing the database pool");
+        // Closing waits for every connection to come back; one that never does must not keep the process up.
+        match tokio::time::timeout(Duration::from_secs(10), self.purchases.context().db.clone().close()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "closing the database pool"),
+            Err(_) => tracing::warn!("the database pool did not close within 10 s; stopping without it"),
         }
         served
     }

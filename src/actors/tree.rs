@@ -1,8 +1,11 @@
 //! The supervision tree of the background actors: the fraud monitor, the circuit breaker, the rate limiter, the
-//! deadline queue, the mailer and the reconciler run linked to one root, which restarts any of them that crashes or is killed; each reads its state
-//! back from the database as it starts (fraud windows from the purchases, pauses, the outbox, the reconcile
-//! schedule). The rest of the service reaches them by name through `Named`, so it finds the restarted one.
-//! (Purchase and refund actors have their own supervisor, `actors::supervisor`.)
+//! deadline queue, the mailer, the event sender, the reconciler, the pause watcher and the inbox sweep run linked to
+//! one root, which restarts any of them that crashes or is killed; each reads its state back from the database as it
+//! starts (fraud windows from the purchases, pauses, the outbox, the reconcile schedule). A restart that fails (the
+//! database unreachable as the actor reads its state back) is tried again, less and less often, for as long as the
+//! service runs: a node never carries on without one of its guards or timers. The rest of the service reaches them
+//! by name through `Named`, so it finds the restarted one. (Purchase and refund actors have their own supervisor,
+//! `actors::supervisor`.)
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr, SupervisionEvent};
 use std::collections::HashMap;
@@ -71,6 +74,13 @@ pub enum TreeMsg {
     Adopt { name: String, spawn: Spawn, reply: RpcReplyPort<Result<(), String>> },
     /// The service is stopping: children that stop now are not restarted.
     Stopping(RpcReplyPort<()>),
+    /// Start again the child `name`, whose last restart failed; the `attempt`-th try.
+    Restart { name: String, attempt: u32 },
+}
+
+/// The wait before a failed restart's `attempt`-th retry: doubling from 10 ms, then every 5 s.
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(10u64.saturating_mul(1 << attempt.min(16))).min(Duration::from_secs(5))
 }
 
 struct Root;
@@ -108,6 +118,7 @@ impl Actor for Root {
                 state.stopping = true;
                 let _ = reply.send(());
             }
+            TreeMsg::Restart { name, attempt } => restart(&myself, state, name, attempt).await,
         }
         Ok(())
     }
@@ -124,20 +135,28 @@ impl Actor for Root {
             _ => return Ok(()),
         };
         let Some(name) = cell.get_name() else { return Ok(()) };
-        let Some(spawn) = state.children.get(&name).filter(|_| !state.stopping) else { return Ok(()) };
-        tracing::error!(actor = %name, %why, "background actor stopped; restarting it");
-        // Its name is free once it has stopped; a few tries cover the moment the registry still holds it.
-        for attempt in 0..20u64 {
-            match spawn(myself.get_cell()).await {
-                Ok(()) => return Ok(()),
-                Err(e) => {
-                    tracing::warn!(actor = %name, error = %e, attempt, "restart failed; trying again");
-                    tokio::time::sleep(Duration::from_millis(10 * (attempt + 1))).await
-                }
-            }
+        if !state.stopping && state.children.contains_key(&name) {
+            tracing::error!(actor = %name, %why, "background actor stopped; restarting it");
+            restart(&myself, state, name, 0).await;
         }
-        tracing::error!(actor = %name, "background actor could not be restarted");
         Ok(())
+    }
+}
+
+/// Starts the child `name` again unless the service is stopping; a try that fails is made again after `backoff`, by a
+/// message to the root, which goes on supervising the other children meanwhile. The first tries also cover the
+/// moment the registry still holds the stopped actor's name.
+async fn restart(root: &ActorRef<TreeMsg>, state: &RootState, name: String, attempt: u32) {
+    let Some(spawn) = state.children.get(&name).filter(|_| !state.stopping) else { return };
+    let running = ractor::registry::where_is(name.clone())
+        .is_some_and(|cell| matches!(cell.get_status(), ractor::ActorStatus::Starting | ractor::ActorStatus::Running));
+    if running {
+        return;
+    }
+    if let Err(e) = spawn(root.get_cell()).await {
+        let wait = backoff(attempt);
+        tracing::warn!(actor = %name, error = %e, attempt, ?wait, "restart failed; trying again");
+        root.send_after(wait, move || TreeMsg::Restart { name, attempt: attempt + 1 });
     }
 }
 
@@ -201,5 +220,54 @@ pub fn crash(name: &str) -> bool {
             true
         }
         None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+    use std::time::Instant;
+
+    /// An actor that refuses to start until `until`, as one whose database is out of reach for a while.
+    #[derive(Clone)]
+    struct Unready {
+        until: Arc<Mutex<Option<Instant>>>,
+    }
+
+    impl Actor for Unready {
+        type Msg = ();
+        type State = ();
+        type Arguments = ();
+
+        async fn pre_start(&self, _: ActorRef<()>, _: ()) -> Result<(), ActorProcessingErr> {
+            match *self.until.lock().unwrap() {
+                Some(until) if Instant::now() < until => Err("the database is out of reach".into()),
+                _ => Ok(()),
+            }
+        }
+    }
+
+    fn running(name: &str) -> bool {
+        ractor::registry::where_is(name).is_some_and(|cell| cell.get_status() == ractor::ActorStatus::Running)
+    }
+
+    #[tokio::test]
+    async fn a_restart_refused_for_a_while_is_tried_until_it_succeeds() {
+        let tree = Tree::start().await.unwrap();
+        let until = Arc::new(Mutex::new(None));
+        tree.child("unready", Unready { until: until.clone() }).await.unwrap();
+        // Refused for longer than the twenty quick tries the tree once made before it gave up (about two seconds).
+        *until.lock().unwrap() = Some(Instant::now() + Duration::from_secs(3));
+        let name = tree.name_of("unready");
+        assert!(crash(&name));
+        let (refused_until, deadline) =
+            (Instant::now() + Duration::from_secs(3), Instant::now() + Duration::from_secs(20));
+        // Running after the refusals is running again: the crashed incarnation is long gone by then.
+        while Instant::now() < refused_until || !running(&name) {
+            assert!(Instant::now() < deadline, "the actor was never restarted");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tree.shutdown().await;
     }
 }
