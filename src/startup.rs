@@ -309,6 +309,7 @@ impl Application {
             crash_hooks: settings.sandbox.crash_hooks.then(|| tree.prefix().to_owned()),
             gateways,
             page_providers: Arc::new(api::web::PageProviders::from_settings(&settings)),
+            background: tree.adopted(),
         });
         // As often as an event can fall due (`ROUTING_GRACE` after it arrives), or the reconciler's pace if quicker.
         let grace = store::webhooks::ROUTING_GRACE.to_std().unwrap_or_default();

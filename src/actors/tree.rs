@@ -67,6 +67,25 @@ type Spawn = Arc<dyn Fn(ActorCell) -> Pin<Box<dyn Future<Output = Result<(), Spa
 pub struct Tree {
     root: ActorRef<TreeMsg>,
     prefix: String,
+    adopted: Adopted,
+}
+
+/// The names of the children a tree has adopted, shared with whoever asks which of them are down (`/readyz`).
+#[derive(Clone, Default)]
+pub struct Adopted(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Adopted {
+    /// The roles of the children not running at this moment: crashed and not yet back, or refused their restart.
+    pub fn down(&self) -> Vec<String> {
+        let names = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let role = |name: &String| name.rsplit_once(':').map_or(name.clone(), |(_, role)| role.to_owned());
+        names.iter().filter(|name| !is_running(name)).map(role).collect()
+    }
+}
+
+fn is_running(name: &str) -> bool {
+    ractor::registry::where_is(name)
+        .is_some_and(|cell| matches!(cell.get_status(), ractor::ActorStatus::Starting | ractor::ActorStatus::Running))
 }
 
 pub enum TreeMsg {
@@ -148,9 +167,7 @@ impl Actor for Root {
 /// moment the registry still holds the stopped actor's name.
 async fn restart(root: &ActorRef<TreeMsg>, state: &RootState, name: String, attempt: u32) {
     let Some(spawn) = state.children.get(&name).filter(|_| !state.stopping) else { return };
-    let running = ractor::registry::where_is(name.clone())
-        .is_some_and(|cell| matches!(cell.get_status(), ractor::ActorStatus::Starting | ractor::ActorStatus::Running));
-    if running {
+    if is_running(&name) {
         return;
     }
     if let Err(e) = spawn(root.get_cell()).await {
@@ -166,7 +183,7 @@ impl Tree {
         let (root, _) = Actor::spawn(Some(format!("{prefix}:root")), Root, ())
             .await
             .map_err(|e| format!("supervision tree: {e}"))?;
-        Ok(Self { root, prefix })
+        Ok(Self { root, prefix, adopted: Adopted::default() })
     }
 
     /// Starts `actor` under the root as `role`; it is started again, from a clone of this value, whenever it stops.
@@ -182,7 +199,10 @@ impl Tree {
         });
         let adopt = |reply| TreeMsg::Adopt { name: name.clone(), spawn, reply };
         match self.root.call(adopt, Some(Duration::from_secs(30))).await {
-            Ok(CallResult::Success(Ok(()))) => Ok(self.named(role)),
+            Ok(CallResult::Success(Ok(()))) => {
+                self.adopted.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(name);
+                Ok(self.named(role))
+            }
             Ok(CallResult::Success(Err(e))) => Err(e),
             _ => Err(format!("{name}: the supervision tree did not answer")),
         }
@@ -197,6 +217,11 @@ impl Tree {
     /// The registered name of the child started as `role`.
     pub fn name_of(&self, role: &str) -> String {
         format!("{}:{role}", self.prefix)
+    }
+
+    /// The children adopted so far and from now on, to ask which are down.
+    pub fn adopted(&self) -> Adopted {
+        self.adopted.clone()
     }
 
     /// What this service's background actors' names start with.
@@ -248,10 +273,6 @@ mod tests {
         }
     }
 
-    fn running(name: &str) -> bool {
-        ractor::registry::where_is(name).is_some_and(|cell| cell.get_status() == ractor::ActorStatus::Running)
-    }
-
     #[tokio::test]
     async fn a_restart_refused_for_a_while_is_tried_until_it_succeeds() {
         let tree = Tree::start().await.unwrap();
@@ -259,15 +280,19 @@ mod tests {
         tree.child("unready", Unready { until: until.clone() }).await.unwrap();
         // Refused for longer than the twenty quick tries the tree once made before it gave up (about two seconds).
         *until.lock().unwrap() = Some(Instant::now() + Duration::from_secs(3));
-        let name = tree.name_of("unready");
+        let (name, adopted) = (tree.name_of("unready"), tree.adopted());
+        assert!(adopted.down().is_empty());
         assert!(crash(&name));
         let (refused_until, deadline) =
             (Instant::now() + Duration::from_secs(3), Instant::now() + Duration::from_secs(20));
+        let mut seen_down = false;
         // Running after the refusals is running again: the crashed incarnation is long gone by then.
-        while Instant::now() < refused_until || !running(&name) {
+        while Instant::now() < refused_until || !adopted.down().is_empty() {
+            seen_down |= adopted.down() == ["unready"];
             assert!(Instant::now() < deadline, "the actor was never restarted");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        assert!(seen_down, "while its restarts were refused, it was listed down");
         tree.shutdown().await;
     }
 }

@@ -90,6 +90,8 @@ pub struct Services {
     /// `/dev/crash/{actor}`.
     pub crash_hooks: Option<String>,
     pub page_providers: Arc<web::PageProviders>,
+    /// The background actors (`actors::tree`), for `/readyz` to name those that are down.
+    pub background: crate::actors::tree::Adopted,
 }
 
 #[derive(OpenApi)]

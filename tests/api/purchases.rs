@@ -323,6 +323,7 @@ async fn packages_and_the_openapi_document_are_served(db: Db) {
     }
     let ready = app.get("/readyz", None).await;
     assert_eq!(ready.status, StatusCode::OK);
+    assert_eq!(ready.body, json!({ "database": true, "actors": true, "down": [] }));
     let generated = ready.headers["x-request-id"].to_str().unwrap();
     assert_eq!(generated.len(), 32, "a request id is made up when none is sent");
     let echoed = app.http.get(format!("{}/healthz", app.base)).header("x-request-id", "trace-42").send().await.unwrap();
