@@ -306,7 +306,7 @@ impl Application {
             idempotency_lease: TimeDelta::from_std(settings.payments.idempotency_lease)
                 .map_err(|_| "payments.idempotency_lease is too large")?,
             development_tools: settings.development_tools(),
-            crash_hooks: settings.sandbox.crash_hooks.then(|| tree.prefix().to_owned()),
+            crash_hooks: settings.sandbox.crash_hooks,
             gateways,
             page_providers: Arc::new(api::web::PageProviders::from_settings(&settings)),
             background: tree.adopted(),

@@ -75,12 +75,22 @@ pub struct Tree {
 pub struct Adopted(Arc<std::sync::Mutex<Vec<String>>>);
 
 impl Adopted {
+    /// The registered name of the child adopted as `role`, if there is one.
+    pub fn name_of(&self, role: &str) -> Option<String> {
+        let names = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        names.iter().find(|name| role_of(name) == role).cloned()
+    }
+
     /// The roles of the children not running at this moment: crashed and not yet back, or refused their restart.
     pub fn down(&self) -> Vec<String> {
         let names = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let role = |name: &String| name.rsplit_once(':').map_or(name.clone(), |(_, role)| role.to_owned());
-        names.iter().filter(|name| !is_running(name)).map(role).collect()
+        names.iter().filter(|name| !is_running(name)).map(|name| role_of(name).to_owned()).collect()
     }
+}
+
+/// The role a child's registered name (`<prefix>:<role>`) was adopted as.
+fn role_of(name: &str) -> &str {
+    name.rsplit_once(':').map_or(name, |(_, role)| role)
 }
 
 fn is_running(name: &str) -> bool {

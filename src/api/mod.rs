@@ -86,9 +86,8 @@ pub struct Services {
     pub idempotency_lease: chrono::TimeDelta,
     /// The development tools (`Settings::development_tools`): the `/login` page and `/dev/token` exist.
     pub development_tools: bool,
-    /// With `sandbox.crash_hooks` in development: the prefix of this service's background actors' names, for
-    /// `/dev/crash/{actor}`.
-    pub crash_hooks: Option<String>,
+    /// With `sandbox.crash_hooks` in development: `/dev/crash/{actor}` exists.
+    pub crash_hooks: bool,
     pub page_providers: Arc<web::PageProviders>,
     /// The background actors (`actors::tree`), for `/readyz` to name those that are down.
     pub background: crate::actors::tree::Adopted,
@@ -212,7 +211,7 @@ pub fn router(state: AppState) -> Router {
     // Not routes at all on a deployment, so whatever is sent to them (no body, a bad one, no token) answers 404.
     if state.development_tools {
         router = router.route("/dev/token", axum::routing::post(web::dev_token));
-        if state.crash_hooks.is_some() {
+        if state.crash_hooks {
             router = router.route("/dev/crash/{actor}", axum::routing::post(web::dev_crash));
         }
     }

@@ -199,23 +199,20 @@ pub async fn dev_token(State(state): State<AppState>, ApiJson(login): ApiJson<De
     Ok(ok(StatusCode::OK, serde_json::json!({ "token": token })))
 }
 
-/// Development with `sandbox.crash_hooks` only: kills an actor as a crash would (`fraud-monitor`, `circuit-breaker`,
-/// `rate-limiter`, `deadlines`, `mailer`, `event-sender`, `reconciler`, `pause-watcher`, `inbox-sweep`,
-/// `purchase:<id>`, `refund:<id>`), for the tests and the chaos harness.
+/// Development with `sandbox.crash_hooks` only: kills an actor as a crash would (any background actor by its role,
+/// `fraud-monitor`, `circuit-breaker`, `rate-limiter`, `deadlines`, `mailer`, `event-sender`, `reconciler`,
+/// `pause-watcher`, `inbox-sweep`; or `purchase:<id>`, `refund:<id>`), for the tests and the chaos harness.
 pub async fn dev_crash(
     State(state): State<AppState>,
     super::extract::AdminCaller(_admin): super::extract::AdminCaller,
     Path(actor): Path<String>,
 ) -> Result<Response, ApiError> {
-    let Some(prefix) = &state.crash_hooks else {
+    if !state.crash_hooks {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "No such endpoint."));
-    };
-    let name = match actor.as_str() {
-        "fraud-monitor" | "circuit-breaker" | "rate-limiter" | "deadlines" | "mailer" | "event-sender"
-        | "reconciler" | "pause-watcher" | "inbox-sweep" => {
-            format!("{prefix}:{actor}")
-        }
-        _ => {
+    }
+    let name = match state.background.name_of(&actor) {
+        Some(name) => name,
+        None => {
             // A purchase's or a refund's actor is named by its bare UUID; the API's `txn_…`/`ref_…` names it too.
             use crate::actors::RowActor;
             use crate::domain::ids::{RefundRequestId, TransactionId};
